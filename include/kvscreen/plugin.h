@@ -1,0 +1,234 @@
+/* kvscreen/plugin.h - the one public header of kvscreend: the plugin ABI.
+ *
+ * A screening plugin is a shared object that exports exactly one symbol,
+ * KVS_PLUGIN_SYMBOL, a const struct kvs_plugin filled with designated
+ * initialisers.  The host reads the descriptor without running plugin code,
+ * checks abi_version and size before touching anything else, parses the
+ * plugin's options from its configuration group with the option table the
+ * descriptor declares, and only then calls create().
+ *
+ * Plugins never link against daemon symbols: everything they may call is in
+ * the struct kvs_host function table handed to create() and screen().
+ *
+ * Lifecycle and threads
+ *   create()  runs once per configuration generation, on one thread, before
+ *             any screen() of that generation.  It receives the parsed
+ *             options (a block of descriptor->config_size bytes laid out by
+ *             the option table) which stay valid until destroy() returns.
+ *   screen()  runs on worker threads, concurrently with itself for other
+ *             requests; it must be thread-safe with respect to its state.
+ *             The request and the report are borrowed for the duration of
+ *             the call only: never keep a pointer into either after screen()
+ *             returns.  A screen() that overruns its time budget is recorded
+ *             as "timeout" and its late findings are discarded; it should
+ *             poll host->report_expired() in long loops and return early.
+ *   destroy() runs once, after the last screen() of that generation has
+ *             returned, on any thread.
+ * A plugin never writes to stdout or stderr (use host->log), never calls
+ * exit(), and never installs signal handlers.
+ *
+ * Members of every struct here are only ever appended; KVS_ABI_VERSION is
+ * raised when a change would break an existing plugin.
+ */
+#ifndef KVSCREEN_PLUGIN_H
+#define KVSCREEN_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KVS_ABI_VERSION 1u
+
+/* Name of the one symbol a plugin exports. */
+#define KVS_PLUGIN_SYMBOL "kvs_plugin"
+#define KVS_PLUGIN_DECLARE const struct kvs_plugin kvs_plugin
+
+/* Request types, used as a bit set in kvs_plugin.types. */
+enum kvs_request_type {
+	KVS_REQ_PARTNERSHIP = 1u << 0,
+	KVS_REQ_EXPORT = 1u << 1,
+	KVS_REQ_INVESTMENT = 1u << 2,
+};
+
+enum kvs_severity {
+	KVS_SEV_INFO = 0,
+	KVS_SEV_LOW,
+	KVS_SEV_MEDIUM,
+	KVS_SEV_HIGH,
+	KVS_SEV_CRITICAL,
+};
+
+enum kvs_log_level {
+	KVS_LOG_ERR = 3,
+	KVS_LOG_WARNING = 4,
+	KVS_LOG_NOTICE = 5,
+	KVS_LOG_INFO = 6,
+	KVS_LOG_DEBUG = 7,
+};
+
+/* Kinds of JSON value, as returned by kvs_host.value_kind. */
+enum kvs_kind {
+	KVS_KIND_ABSENT = 0,
+	KVS_KIND_NULL,
+	KVS_KIND_BOOL,
+	KVS_KIND_INT,
+	KVS_KIND_REAL,
+	KVS_KIND_STRING,
+	KVS_KIND_ARRAY,
+	KVS_KIND_OBJECT,
+};
+
+/* Opaque handles owned by the host. */
+typedef struct kvs_request kvs_request;
+typedef struct kvs_report kvs_report;
+typedef struct kvs_config_ctx kvs_config_ctx;
+
+/* ---- Options ------------------------------------------------------------
+ * A plugin declares its configuration keys as a table terminated by an entry
+ * whose name is NULL.  The host parses the plugin's configuration group,
+ * rejects unknown keys and ill-typed values with file:line, applies the
+ * defaults, and writes each value at `offset` into a zeroed block of
+ * kvs_plugin.config_size bytes:
+ *   KVS_OPT_STRING  const char *   (host-owned, NUL-terminated)
+ *   KVS_OPT_PATH    const char *   (resolved against the config file's folder;
+ *                                   the file must exist and is part of the
+ *                                   policy digest)
+ *   KVS_OPT_INT     long long
+ *   KVS_OPT_BOOL    int (0 or 1)
+ *   KVS_OPT_REAL    double
+ *   KVS_OPT_STRINGS const char *const * (NULL-terminated array, host-owned)
+ * `def` is the default written as it would appear in the config, or NULL for
+ * "no default" (strings then stay NULL, numbers 0).  With `required` set, a
+ * missing key is an error.  `min`/`max` bound KVS_OPT_INT and KVS_OPT_REAL
+ * when min < max. */
+enum kvs_opt_type {
+	KVS_OPT_STRING = 1,
+	KVS_OPT_PATH,
+	KVS_OPT_INT,
+	KVS_OPT_BOOL,
+	KVS_OPT_REAL,
+	KVS_OPT_STRINGS,
+};
+
+struct kvs_option {
+	const char *name;
+	enum kvs_opt_type type;
+	const char *def;
+	size_t offset;
+	const char *help;
+	int required;
+	double min;
+	double max;
+};
+
+/* ---- Findings -----------------------------------------------------------
+ * Evidence points at bytes [start, end) of the string at JSON pointer `path`
+ * of the request. */
+struct kvs_evidence {
+	const char *path;
+	size_t start;
+	size_t end;
+};
+
+struct kvs_finding {
+	const char *rule;              /* stable rule id, required */
+	enum kvs_severity severity;
+	const char *title;             /* one line, required */
+	const char *rationale;         /* why this matters, may be NULL */
+	const char *const *references; /* legal or policy references */
+	size_t n_references;
+	const struct kvs_evidence *evidence;
+	size_t n_evidence;
+};
+
+/* Iterator over every free-text string of a request (title, description,
+ * item descriptions, end use, names, keywords ...), in document order.
+ * Initialise with KVS_TEXT_ITER_INIT; do not touch the members. */
+struct kvs_text_iter {
+	size_t pos;
+};
+#define KVS_TEXT_ITER_INIT {0}
+
+/* ---- The host function table --------------------------------------------
+ * Every function here is safe to call from screen() on any worker thread.
+ * JSON pointers follow RFC 6901 ("/parties/0/name"); "" is the whole
+ * request.  Returned strings are borrowed from the request and stay valid
+ * until screen() returns. */
+struct kvs_host {
+	uint32_t abi_version;
+	uint32_t size;
+
+	/* Log one line tagged with the plugin's name. */
+	void (*log)(const kvs_config_ctx *ctx, enum kvs_log_level level,
+		    const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+	/* Report a configuration error found by create(), e.g. in a rule file.
+	 * With `file` NULL the location is the plugin option `option` (or the
+	 * plugin's group when `option` is NULL) in the daemon configuration;
+	 * otherwise it is file:line as given.  create() then returns nonzero. */
+	void (*config_error)(const kvs_config_ctx *ctx, const char *option,
+			     const char *file, int line, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+
+	/* Request accessors. */
+	const char *(*request_id)(const kvs_request *req);
+	enum kvs_request_type (*request_type)(const kvs_request *req);
+	enum kvs_kind (*value_kind)(const kvs_request *req, const char *ptr);
+	/* String at ptr, or NULL when absent or not a string; *len (if not
+	 * NULL) gets its length in bytes.  Strings are valid UTF-8. */
+	const char *(*get_string)(const kvs_request *req, const char *ptr,
+				  size_t *len);
+	/* 0 and the value in *out, or -ENOENT (absent) / -EINVAL (wrong type).
+	 * get_real accepts integers too. */
+	int (*get_int)(const kvs_request *req, const char *ptr,
+		       long long *out);
+	int (*get_real)(const kvs_request *req, const char *ptr, double *out);
+	int (*get_bool)(const kvs_request *req, const char *ptr, int *out);
+	/* Number of elements of the array (or members of the object) at ptr;
+	 * 0 when absent or scalar. */
+	size_t (*get_size)(const kvs_request *req, const char *ptr);
+	/* Next free-text field: returns 1 and sets *path, *text, *len, or 0
+	 * at the end. */
+	int (*text_next)(const kvs_request *req, struct kvs_text_iter *it,
+			 const char **path, const char **text, size_t *len);
+
+	/* Add one finding.  All strings are copied; returns 0 or -ENOMEM. */
+	int (*report_add)(kvs_report *rep, const struct kvs_finding *f);
+	/* Nonzero once the plugin's time budget for this request is spent. */
+	int (*report_expired)(const kvs_report *rep);
+};
+
+/* ---- The descriptor ------------------------------------------------------
+ * create() returns 0 and sets *state, or nonzero after reporting the reason
+ * through host->config_error or host->log.  screen() returns 0 on success
+ * or a negative errno; a failed screen() makes the verdict at least
+ * "review" (fail closed), whatever it reported. */
+struct kvs_plugin {
+	uint32_t abi_version;  /* KVS_ABI_VERSION */
+	uint32_t size;         /* sizeof(struct kvs_plugin) */
+	const char *name;      /* [a-z0-9_]+, equals the config group name */
+	const char *version;
+	const char *description;
+	unsigned types;        /* enum kvs_request_type bits */
+	const struct kvs_option *options;
+	size_t config_size;
+
+	int (*create)(const struct kvs_host *host, const kvs_config_ctx *ctx,
+		      const void *config, void **state);
+	int (*screen)(void *state, const struct kvs_host *host,
+		      const kvs_request *req, kvs_report *rep);
+	void (*destroy)(void *state);
+};
+
+#define KVS_PLUGIN_INIT .abi_version = KVS_ABI_VERSION, \
+	.size = sizeof(struct kvs_plugin)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
