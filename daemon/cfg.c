@@ -464,21 +464,26 @@ static int valid_plugin_name(const char *s)
 }
 
 /* Find the shared object of a plugin named without a path: DIR/NAME.so,
- * or the libtool build-tree layout DIR/NAME/.libs/NAME.so. */
+ * or the libtool build-tree layouts DIR/NAME/.libs/NAME.so and
+ * DIR/.libs/NAME.so. */
 static char *find_plugin(const char *dir, const char *name)
 {
-	char *p = NULL;
+	for (int i = 0; i < 3; i++) {
+		char *p = NULL;
+		int n;
 
-	if (asprintf(&p, "%s/%s.so", dir, name) < 0)
-		return NULL;
-	if (access(p, R_OK) == 0)
-		return p;
-	free(p);
-	if (asprintf(&p, "%s/%s/.libs/%s.so", dir, name, name) < 0)
-		return NULL;
-	if (access(p, R_OK) == 0)
-		return p;
-	free(p);
+		if (i == 0)
+			n = asprintf(&p, "%s/%s.so", dir, name);
+		else if (i == 1)
+			n = asprintf(&p, "%s/%s/.libs/%s.so", dir, name, name);
+		else
+			n = asprintf(&p, "%s/.libs/%s.so", dir, name);
+		if (n < 0)
+			return NULL;
+		if (access(p, R_OK) == 0)
+			return p;
+		free(p);
+	}
 	return NULL;
 }
 
