@@ -318,7 +318,7 @@ static int get_pats(struct kvs_ruleset *rs, const config_setting_t *s,
 		if (strlen(l.v[i]) > RULES_MAX_PATTERN_LEN || !*l.v[i]) {
 			rs_error(rs, setting_file(e, file), line,
 				 "rule %s: pattern %zu of \"%s\" is empty or longer than %d bytes",
-				 rid, config_setting_name(s), i + 1,
+				 rid, i + 1, config_setting_name(s),
 				 RULES_MAX_PATTERN_LEN);
 			rc = -EINVAL;
 			continue;
@@ -332,7 +332,7 @@ static int get_pats(struct kvs_ruleset *rs, const config_setting_t *s,
 			pcre2_get_error_message(err, buf, sizeof(buf));
 			rs_error(rs, setting_file(e, file), line,
 				 "rule %s: pattern %zu of \"%s\" does not compile at offset %zu: %s",
-				 rid, config_setting_name(s), i + 1, (size_t)off,
+				 rid, i + 1, config_setting_name(s), (size_t)off,
 				 (const char *)buf);
 			rc = -EINVAL;
 			continue;
@@ -548,6 +548,11 @@ static int load_file(struct kvs_ruleset *rs, const char *file)
 	int rc = 0, n;
 
 	config_init(&lc);
+	/* The file is part of the effective policy, hence of its digest. */
+	if (plugin_ctx_add_file(rs->ctx, file) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	if (config_read_file(&lc, file) != CONFIG_TRUE) {
 		const char *ef = config_error_file(&lc);
 
@@ -609,19 +614,12 @@ static int conf_name(const struct dirent *d)
 	return d->d_name[0] != '.' && n > 5 && !strcmp(d->d_name + n - 5, ".conf");
 }
 
-/* Resolve a relative path against the folder of the plugin's config file. */
+/* Resolve a relative path against the folder of the configuration file. */
 static char *resolve(const kvs_config_ctx *ctx, const char *path)
 {
-	const char *base = NULL, *slash;
-	char *out;
-
-	if (path[0] != '/' && ctx && ctx->cp && ctx->cp->group)
-		base = config_setting_source_file(ctx->cp->group);
-	if (!base || !(slash = strrchr(base, '/')))
-		return strdup(path);
-	if (asprintf(&out, "%.*s/%s", (int)(slash - base), base, path) < 0)
-		return NULL;
-	return out;
+	if (ctx && ctx->cfg && ctx->cfg->dir)
+		return cfg_resolve_path(ctx->cfg->dir, path);
+	return strdup(path);
 }
 
 /* Extract the literals of every rule and build the automaton. */

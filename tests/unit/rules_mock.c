@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rules.h"
 #include "rules_mock.h"
@@ -354,4 +355,16 @@ int mock_csv_each(const char *file, const char *const *cols,
 	}
 	free(buf);
 	return rows;
+}
+
+const char *mock_shared_data(void)
+{
+	static const char *const cand[] = {
+		KVS_SRCDIR "/../shared/data", KVS_SRCDIR "/../../shared/data",
+	};
+
+	for (size_t i = 0; i < 2; i++)
+		if (access(cand[i], R_OK) == 0)
+			return cand[i];
+	return NULL;
 }

@@ -63,4 +63,8 @@ const struct mock_finding *mock_find(const struct kvs_report *rep, const char *r
 int mock_csv_each(const char *file, const char *const *cols,
 		  void (*cb)(void *arg, const char *col, const char *text, size_t len),
 		  void *arg);
+/* The shared data folder beside the checkout (../shared/data, or
+ * ../../shared/data for a worktree under wt/), or NULL when absent. */
+const char *mock_shared_data(void);
+
 #endif
