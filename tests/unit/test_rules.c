@@ -392,7 +392,7 @@ static int fired(struct kvs_ruleset *rs, const char *id, const char *field, cons
 
 START_TEST(test_shipped_examples)
 {
-	size_t total = 0, pos = 0, neg = 0, nolit = 0;
+	size_t total = 0, pos = 0, neg = 0, nolit = 0, bad = 0;
 
 	load_shipped();
 	for (size_t s = 0; s < n_sets; s++) {
@@ -409,17 +409,20 @@ START_TEST(test_shipped_examples)
 			ck_assert_msg(ri.n_negative > 0, "%s:%d: rule %s has no negative example",
 				      ri.file, ri.line, ri.id);
 			for (size_t k = 0; k < ri.n_positive; k++, pos++)
-				ck_assert_msg(fired(sets[s], ri.id, field, ri.positive[k]),
-					      "%s:%d: rule %s does not fire on \"%s\"", ri.file,
-					      ri.line, ri.id, ri.positive[k]);
+				if (!fired(sets[s], ri.id, field, ri.positive[k]))
+					bad += (size_t)fprintf(stderr,
+						"%s:%d: rule %s does not fire on \"%s\"\n", ri.file,
+						ri.line, ri.id, ri.positive[k]) > 0;
 			for (size_t k = 0; k < ri.n_negative; k++, neg++)
-				ck_assert_msg(!fired(sets[s], ri.id, field, ri.negative[k]),
-					      "%s:%d: rule %s fires on its negative \"%s\"", ri.file,
-					      ri.line, ri.id, ri.negative[k]);
+				if (fired(sets[s], ri.id, field, ri.negative[k]))
+					bad += (size_t)fprintf(stderr,
+						"%s:%d: rule %s fires on its negative \"%s\"\n", ri.file,
+						ri.line, ri.id, ri.negative[k]) > 0;
 		}
 	}
 	printf("shipped rules: %zu rules, %zu positive and %zu negative examples, "
 	       "%zu without a prefilter literal\n", total, pos, neg, nolit);
+	ck_assert_msg(bad == 0, "%zu example phrases misbehave (listed above)", bad);
 	ck_assert_uint_ge(total, 80);
 	free_shipped();
 }
