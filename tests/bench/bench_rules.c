@@ -8,7 +8,8 @@
  * that fired.  With -P FILE it writes every shipped main pattern, one per
  * line, for a comparison with `rg -c -f FILE`, and with -o FILE the corpus
  * as plain text.  -r TREE loads the rules from TREE/conf/rules/ instead of
- * the source tree's; -n skips the pass without the prefilter.
+ * the source tree's; -n skips the pass without the prefilter; -C leaves the
+ * list texts out (CORDIS text only).
  */
 #include "config.h"
 
@@ -100,10 +101,10 @@ int main(int argc, char **argv)
 	struct kvs_ruleset *sets[4];
 	struct corpus c = {0};
 	double mb = 50, t0;
-	int opt, counts = 0, only_on = 0;
+	int opt, counts = 0, only_on = 0, no_lists = 0;
 	char path[4096];
 
-	while ((opt = getopt(argc, argv, "m:cP:o:r:n")) != -1) {
+	while ((opt = getopt(argc, argv, "m:cP:o:r:nC")) != -1) {
 		switch (opt) {
 		case 'm': mb = atof(optarg); break;
 		case 'c': counts = 1; break;
@@ -111,8 +112,9 @@ int main(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'r': base = optarg; break;
 		case 'n': only_on = 1; break;
+		case 'C': no_lists = 1; break;
 		default:
-			fprintf(stderr, "usage: %s [-m MB] [-c] [-P PATTERNS] [-o CORPUS] [-r TREE] [-n]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-m MB] [-c] [-P PATTERNS] [-o CORPUS] [-r TREE] [-n] [-C]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -125,9 +127,11 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/cordis-china-partner-projects/projects.csv", data);
 	mock_csv_each(path, cols, add_csv, &c);
 	snprintf(path, sizeof(path), "%s/norway-export-control-lists-2022/export-control-appendix2.txt", data);
-	add_text_file(&c, path);
+	if (!no_lists)
+		add_text_file(&c, path);
 	snprintf(path, sizeof(path), "%s/norway-export-control-lists-2022/common-military-list-2022.txt", data);
-	add_text_file(&c, path);
+	if (!no_lists)
+		add_text_file(&c, path);
 	for (size_t s = 0; s < 4; s++) {
 		snprintf(path, sizeof(path), "%s/%s", base, sets_rel[s]);
 		if (rules_load(&mock_host, NULL, path, &sets[s]) < 0) {

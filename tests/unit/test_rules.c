@@ -241,6 +241,37 @@ START_TEST(test_utf8_edges)
 }
 END_TEST
 
+/* A literal after \\b in its pattern is skipped by the prefilter inside a
+ * word ("applied"), but not at a word start, nor after a folded character
+ * (whose byte offsets differ from the literal's). */
+START_TEST(test_word_start_prefilter)
+{
+	struct kvs_ruleset *rs = load(DATA "good.conf");
+	struct kvs_report rep;
+	const struct mock_finding *f;
+
+	screen1(rs, "/description", "We applied an IED.", &rep);
+	f = mock_find(&rep, "T-WORD");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->n_ev, 1);
+	ck_assert_uint_eq(f->ev[0].start, 14);
+	ck_assert_uint_eq(f->ev[0].end, 17);
+	mock_report_reset(&rep);
+	screen1(rs, "/description", "We applied it; supplied.", &rep);
+	ck_assert_ptr_null(mock_find(&rep, "T-WORD"));
+	mock_report_reset(&rep);
+	screen1(rs, "/description", "\xE2\x84\xAA applied, \xC3\xA9IED and IEDs", &rep);
+	/* With UCP, "é" is a word character: no \\b before its IED. */
+	f = mock_find(&rep, "T-WORD");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->n_ev, 1);
+	ck_assert_uint_eq(f->ev[0].start, 23);
+	ck_assert_uint_eq(f->ev[0].end, 27);
+	mock_report_reset(&rep);
+	rules_free(rs);
+}
+END_TEST
+
 /* Every non-ASCII character that caseless UCP matching equates with an
  * ASCII letter must be folded by the prefilter; there are exactly two. */
 START_TEST(test_caseless_fold_table)
@@ -308,8 +339,8 @@ static void lits(const char *pat, const char *want)
 
 START_TEST(test_literal_extraction)
 {
-	lits("\\blasers?\\b", "laser");
-	lits("\\b(?:lidar|radar)s?\\b", "lidar|radar");
+	lits("\\blasers?\\b", "^laser");
+	lits("\\b(?:lidar|radar)s?\\b", "^lidar|^radar");
 	lits("thermal\\s+camera", "thermal");
 	lits("infra-?red camera", "red camera");
 	lits("(?:foo)?barbaz", "barbaz");
@@ -322,6 +353,11 @@ START_TEST(test_literal_extraction)
 	lits("(?<name>gyro|accelero)meter", "meter");
 	lits("(?=abc)xy", NULL);
 	lits("5A002", "5a002");
+	lits("\\b-foobar", "-foobar");
+	lits("\\bfoo\\b|\\bbarx", "^foo|^barx");
+	lits("\\b(?:ab|cde)xyz", "xyz");
+	lits("\\b\\d+ GHz", " ghz");
+	lits("\\b?abcd", "abcd");
 	lits("a{2}bcd", "bcd");
 }
 END_TEST
@@ -574,6 +610,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_exclusion);
 	tcase_add_test(tc, test_fields_and_prefix);
 	tcase_add_test(tc, test_utf8_edges);
+	tcase_add_test(tc, test_word_start_prefilter);
 	tcase_add_test(tc, test_caseless_fold_table);
 	tcase_add_test(tc, test_literal_extraction);
 	tcase_add_test(tc, test_catastrophic_limit);
