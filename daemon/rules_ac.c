@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,13 +88,59 @@ static size_t lset_minlen(const struct lset *l)
 	return l->n ? m : 0;
 }
 
-/* Keep the better of *best and *cand (consumed). */
+/* Words so common in project texts that a literal equal to one of them
+ * (or to its stem) selects a pattern for nearly every text. */
+static const char *const common_words[] = {
+	"system", "equipment", "tool", "range", "technology", "research", "basic",
+	"signal", "data", "design", "development", "production", "analy", "high",
+	"power", "control", "software", "hardware", "material", "energy", "network",
+	"process", "test", "lab", "engine", "reactor", "module", "device", "product",
+	"vehicle", "sensor", "camera", "machine", "unit", "for", "and", "the", "with",
+	"of", "in", "on", "to", NULL,
+};
+
+/* How selective a literal probably is: longer is better, a word start is
+ * better, a common word is much worse. */
+static int lit_score(const char *l)
+{
+	int ws = *l == '^', score;
+	size_t n;
+
+	l += ws;
+	while (*l == ' ')
+		l++;
+	n = strlen(l);
+	while (n && l[n - 1] == ' ')
+		n--;
+	score = 2 * (int)(n > 40 ? 40 : n) + 4 * ws;
+	for (size_t i = 0; common_words[i]; i++)
+		if (strlen(common_words[i]) == n && !strncmp(common_words[i], l, n))
+			score -= 12;
+	return score;
+}
+
+static int lset_score(const struct lset *l)
+{
+	int m = INT_MAX;
+
+	for (size_t i = 0; i < l->n; i++) {
+		int sc = lit_score(l->v[i]);
+
+		if (sc < m)
+			m = sc;
+	}
+	return l->n ? m : INT_MIN;
+}
+
+/* Keep the better of *best and *cand (consumed): the set whose weakest
+ * literal is most selective, then the smaller set. */
 static void lset_pick(struct lset *best, struct lset *cand)
 {
-	size_t cm = lset_minlen(cand), bm = lset_minlen(best);
+	size_t cm = lset_minlen(cand);
+	int cs = lset_score(cand), bs = lset_score(best);
 
 	if (cand->ok && cand->n && cm >= RULES_LITERAL_MIN &&
-	    (!best->ok || !best->n || cm > bm || (cm == bm && cand->n < best->n))) {
+	    (!best->ok || !best->n || cs > bs || (cs == bs && cand->n < best->n))) {
 		lset_clear(best);
 		*best = *cand;
 		cand->v = NULL;
