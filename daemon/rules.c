@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,9 @@ struct rules_tls {
 	size_t cand_cap;
 };
 static __thread struct rules_tls *tls;
+/* The key only serves to free a thread's scratch when the thread exits. */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
 static const char *const severity_names[] = {
 	"info", "low", "medium", "high", "critical",
@@ -139,14 +143,25 @@ static void tls_free(struct rules_tls *t)
 	free(t);
 }
 
+static void tls_destroy(void *p)
+{
+	tls_free(p);
+	tls = NULL;
+}
+
+static void tls_key_init(void)
+{
+	(void)pthread_key_create(&tls_key, tls_destroy);
+}
+
 /* The calling thread's scratch, grown to n candidate marks; NULL on ENOMEM.
- * It lives as long as the thread (worker threads live as long as the
- * daemon). */
+ * It lives as long as the thread and is freed when the thread exits. */
 static struct rules_tls *tls_get(size_t n)
 {
 	struct rules_tls *t = tls;
 
 	if (!t) {
+		pthread_once(&tls_once, tls_key_init);
 		t = calloc(1, sizeof(*t));
 		if (!t)
 			return NULL;
@@ -159,6 +174,10 @@ static struct rules_tls *tls_get(size_t n)
 		pcre2_set_match_limit(t->mctx, RULES_MATCH_LIMIT);
 		pcre2_set_depth_limit(t->mctx, RULES_DEPTH_LIMIT);
 		pcre2_set_heap_limit(t->mctx, RULES_HEAP_LIMIT_KIB);
+		if (pthread_setspecific(tls_key, t) != 0) {
+			tls_free(t);
+			return NULL;
+		}
 		tls = t;
 	}
 	if (t->cand_cap < n) {

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -539,6 +540,7 @@ struct rules_ac_builder {
 #define AC_WS (1u << 31)
 
 static uint8_t ac_class[256];
+static pthread_once_t ac_class_once = PTHREAD_ONCE_INIT;
 
 static void ac_classes_init(void)
 {
@@ -581,8 +583,7 @@ struct rules_ac_builder *rules_ac_builder_new(void)
 {
 	struct rules_ac_builder *b = calloc(1, sizeof(*b));
 
-	if (!ac_class['a'])
-		ac_classes_init();
+	pthread_once(&ac_class_once, ac_classes_init);
 	if (b && ac_new_state(b) < 0) {
 		rules_ac_builder_free(b);
 		return NULL;

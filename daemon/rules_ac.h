@@ -5,8 +5,10 @@
  * the text as seen by rules_ac_scan() (ASCII case folded, and the two
  * non-ASCII characters that caseless matching equates with ASCII letters,
  * KELVIN SIGN and LATIN SMALL LETTER LONG S, folded to k and s).  Literals
- * use only [a-z0-9 -].  When that cannot be guaranteed for a pattern,
- * extraction fails and the rule must always run.
+ * use only [a-z0-9 -], after an optional leading '^' which says that the
+ * literal follows \b in its pattern, so an occurrence preceded by an ASCII
+ * word character cannot be the one a match uses.  When no such set can be
+ * found for a pattern, extraction fails and the rule must always run.
  */
 #ifndef KVS_RULES_AC_H
 #define KVS_RULES_AC_H
