@@ -117,7 +117,7 @@ const struct kvs_option sink_options[] = {
 	SINK_OPT("routing_key", KVS_OPT_STRING, "kvscreen.verdicts", routing_key,
 		 "rabbitmq: routing key of every message", 0, 0),
 	SINK_OPT("user", KVS_OPT_STRING, "", user, "user for HTTP basic authentication", 0, 0),
-	SINK_OPT("password_file", KVS_OPT_STRING, "", password_file,
+	SINK_OPT("password_file", KVS_OPT_PATH, NULL, password_file,
 		 "file whose first line is the basic-auth password (keep it mode 0600)", 0, 0),
 	SINK_OPT("timeout_ms", KVS_OPT_INT, "10000", timeout_ms,
 		 "time limit of one delivery, connecting included", 10, 3600000),

@@ -43,7 +43,8 @@ struct cfg_sink {
 	const char *routing_key;   /* rabbitmq: routing key of every message */
 	const char *user;          /* basic auth user ("" = none) */
 	const char *password_file; /* basic auth password: first line of this
-	                            * file ("" = none) */
+	                            * file (NULL = none; resolved against the
+	                            * config's folder) */
 	long long timeout_ms;      /* whole delivery, connect included */
 	long long connect_timeout_ms;
 	long long max_inflight;    /* deliveries at once */

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfg.h"
 #include "sink.h"
 
 #define MAXN 256
@@ -391,6 +392,10 @@ struct run {
 	int up_after_ms;      /* < 0: the receiver is already up, or stays down */
 	int want;             /* stop once this many were delivered */
 	bool closed;
+	int later_from, later_to;  /* entries written while the sink runs */
+	int later_ms;
+	bool later_kick;           /* announce them with sink_kick() */
+	uv_timer_t later_timer;
 	uint64_t started, finished;
 	struct sink_stats at_limit;
 };
@@ -420,8 +425,22 @@ static void check_cb(uv_timer_t *t)
 		uv_timer_stop(&run->check_timer);
 		uv_close((uv_handle_t *)&run->check_timer, NULL);
 		uv_close((uv_handle_t *)&run->up_timer, NULL);
+		uv_close((uv_handle_t *)&run->later_timer, NULL);
 		sink_close(run->sink, closed_cb, run);
 	}
+}
+
+static void later_cb(uv_timer_t *t)
+{
+	struct run *run = t->data;
+
+	for (int i = run->later_from; i < run->later_to; i++)
+		write_entry(run->rx->dir, i);
+	pthread_mutex_lock(&run->rx->mu);
+	run->rx->n = run->later_to;
+	pthread_mutex_unlock(&run->rx->mu);
+	if (run->later_kick)
+		sink_kick(run->sink);
 }
 
 static struct cfg_sink webhook_cfg(char *url, size_t sz, int port)
@@ -450,6 +469,7 @@ static void limit_cb(uv_timer_t *t)
 	sink_stats(run->sink, &run->at_limit);
 	uv_close((uv_handle_t *)&run->check_timer, NULL);
 	uv_close((uv_handle_t *)&run->up_timer, NULL);
+	uv_close((uv_handle_t *)&run->later_timer, NULL);
 	sink_close(run->sink, closed_cb, run);
 }
 
@@ -466,7 +486,11 @@ static struct sink_stats run_sink(struct run *run, const struct cfg_sink *cfg,
 	uv_timer_init(&run->loop, &run->up_timer);
 	uv_timer_init(&run->loop, &run->check_timer);
 	uv_timer_init(&run->loop, &limit);
+	uv_timer_init(&run->loop, &run->later_timer);
 	run->up_timer.data = run->check_timer.data = limit.data = run;
+	run->later_timer.data = run;
+	if (run->later_to > run->later_from)
+		uv_timer_start(&run->later_timer, later_cb, (uint64_t)run->later_ms, 0);
 	if (run->up_after_ms >= 0)
 		uv_timer_start(&run->up_timer, up_cb, (uint64_t)run->up_after_ms, 0);
 	uv_timer_start(&run->check_timer, check_cb, 10, 10);
@@ -631,6 +655,114 @@ START_TEST(test_ignores_foreign_files)
 }
 END_TEST
 
+/* Entries that appear while the sink runs are noticed at once with
+ * sink_kick(), and without it by the periodic rescan. */
+static void new_entries_while_running(bool kick)
+{
+	enum { N = 3, LATER = 4 };
+	struct rx rx;
+	struct run run = { .rx = &rx, .up_after_ms = -1, .want = N + LATER,
+			   .later_from = N, .later_to = N + LATER, .later_ms = 150,
+			   .later_kick = kick };
+	struct cfg_sink cfg;
+	char dir[256], url[128];
+
+	make_outbox(dir, sizeof(dir));
+	for (int i = 0; i < N; i++)
+		write_entry(dir, i);
+	rx_init(&rx, dir, N);
+	rx_up(&rx);
+	cfg = webhook_cfg(url, sizeof(url), rx.port);
+	/* With a kick, the rescan period alone would be far too slow. */
+	cfg.rescan_ms = kick ? 3600000 : 100;
+	run_sink(&run, &cfg, dir, kick ? 1500 : 5000);
+	rx_down(&rx);
+	ck_assert_msg(run.finished, "entries written while running were not delivered");
+	ck_assert_int_eq(count_entries(dir), 0);
+	ck_assert_int_eq(rx.requests, N + LATER);
+	for (int i = 1; i < rx.n_first; i++)
+		ck_assert(rx.first[i - 1] < rx.first[i]);
+	remove_outbox(dir);
+}
+
+START_TEST(test_kick)
+{
+	new_entries_while_running(true);
+}
+END_TEST
+
+START_TEST(test_rescan)
+{
+	new_entries_while_running(false);
+}
+END_TEST
+
+/* The table works with the configuration loader: defaults, values,
+ * unknown keys and out-of-range numbers with file:line. */
+START_TEST(test_options_parse)
+{
+	static const char good[] =
+		"sink = { kind = \"rabbitmq\"; url = \"http://127.0.0.1:15672\";\n"
+		"  exchange = \"verdicts\"; max_inflight = 8; tls_verify = false; };\n";
+	static const char bad[] =
+		"sink = { kind = \"webhook\";\n  colour = \"blue\";\n  max_inflight = 0; };\n";
+	struct cfg_errors e = { .out = NULL };
+	struct cfg_arena arena = { 0 };
+	struct cfg_sink c = { 0 };
+	const char *opt;
+	char *buf = NULL, path[64];
+	size_t len = 0;
+	config_t lc;
+	FILE *out;
+
+	config_init(&lc);
+	ck_assert_int_eq(config_read_string(&lc, good), CONFIG_TRUE);
+	ck_assert_int_eq(cfg_parse_options(config_lookup(&lc, "sink"), sink_options, &c, "/tmp",
+					   NULL, &arena, &e), 0);
+	ck_assert_str_eq(c.kind, "rabbitmq");
+	ck_assert_str_eq(c.exchange, "verdicts");
+	ck_assert_str_eq(c.vhost, "/");
+	ck_assert_int_eq(c.max_inflight, 8);
+	ck_assert_int_eq(c.timeout_ms, 10000);
+	ck_assert_int_eq(c.backoff_min_ms, 200);
+	ck_assert_int_eq(c.tls_verify, 0);
+	ck_assert_ptr_null(c.password_file);
+	ck_assert_ptr_null(c.ca_file);
+	ck_assert_ptr_null(sink_cfg_check(&c, &opt));
+	cfg_arena_free(&arena);
+	config_destroy(&lc);
+
+	/* Defaults alone: kind none, TLS verification on. */
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(cfg_parse_options(NULL, sink_options, &c, "/tmp", NULL, &arena, &e), 0);
+	ck_assert_str_eq(c.kind, "none");
+	ck_assert_int_eq(c.tls_verify, 1);
+	cfg_arena_free(&arena);
+
+	/* From a file, so that errors carry file:line. */
+	snprintf(path, sizeof(path), "/tmp/test_sink_bad.%d.conf", (int)getpid());
+	out = fopen(path, "w");
+	ck_assert_ptr_nonnull(out);
+	fputs(bad, out);
+	ck_assert_int_eq(fclose(out), 0);
+	out = open_memstream(&buf, &len);
+	e.out = out;
+	config_init(&lc);
+	ck_assert_int_eq(config_read_file(&lc, path), CONFIG_TRUE);
+	unlink(path);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(cfg_parse_options(config_lookup(&lc, "sink"), sink_options, &c, "/tmp",
+					   NULL, &arena, &e), 2);
+	fclose(out);
+	ck_assert_msg(strstr(buf, ".conf:2: unknown setting \"colour\""), "%s", buf);
+	ck_assert_msg(strstr(buf, ".conf:3: max_inflight: 0 is out of range"), "%s",
+		      buf);
+	free(buf);
+	cfg_arena_free(&arena);
+	config_destroy(&lc);
+}
+END_TEST
+
 START_TEST(test_options_table)
 {
 	struct cfg_sink c = { .kind = "webhook", .url = "http://127.0.0.1:1/x",
@@ -708,6 +840,9 @@ static Suite *sink_suite(void)
 	tcase_add_test(tc, test_bounded_concurrency);
 	tcase_add_test(tc, test_restart_resumes);
 	tcase_add_test(tc, test_ignores_foreign_files);
+	tcase_add_test(tc, test_kick);
+	tcase_add_test(tc, test_rescan);
+	tcase_add_test(tc, test_options_parse);
 	tcase_add_test(tc, test_options_table);
 	tcase_add_test(tc, test_kind_none);
 	suite_add_tcase(s, tc);
