@@ -8,6 +8,7 @@
 #include "kvscreen/plugin.h"
 #include "request.h"
 #include "policy.h"
+#include "sink.h"
 
 /* Error sink: every configuration error is one "file:line: message" line. */
 struct cfg_errors {
@@ -78,6 +79,7 @@ struct kvs_cfg {
 	struct request_limits limits;
 	long long plugin_timeout_ms; /* default time budget of a plugin */
 	struct policy policy;
+	struct cfg_sink sink;         /* the sink group (sink.h) */
 	struct cfg_plugin *plugins;
 	size_t n_plugins;
 	char **files;                /* every file the config names, for the digest */

@@ -37,6 +37,7 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "request.h"
+#include "sink.h"
 #include "spool.h"
 #include "token.h"
 
@@ -50,6 +51,7 @@ struct daemon {
 	struct api *api;
 	struct http_server *srv;
 	struct spool *spool;
+	struct sink *sink;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t watchdog;
 	uv_timer_t deadline;
@@ -376,12 +378,33 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 static void drain_step(struct daemon *d);
 
+static void close_own_handles(struct daemon *d);
+
+static void on_sink_closed(void *data)
+{
+	struct daemon *d = data;
+
+	d->sink = NULL;
+	close_own_handles(d);
+}
+
 static void on_outbox_closed(void *data)
 {
 	struct daemon *d = data;
 
 	d->ob = NULL;
 	log_info("outbox closed");
+	/* Deliveries in flight are aborted; their entries stay in outbox/new
+	 * and go out after the next start. */
+	if (d->sink) {
+		sink_close(d->sink, on_sink_closed, d);
+		return;
+	}
+	close_own_handles(d);
+}
+
+static void close_own_handles(struct daemon *d)
+{
 	/* Close our own handles; uv_run returns once whatever else is still
 	 * running (a plugin past its budget) has finished. */
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
@@ -475,6 +498,34 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_watchdog(uv_timer_t *t)
 {
 	notify_send("WATCHDOG=1");
+}
+
+static void on_outbox_batch(void *data)
+{
+	struct daemon *d = data;
+
+	if (d->sink)
+		sink_kick(d->sink);
+}
+
+static void sink_metrics(void *data, FILE *f)
+{
+	struct daemon *d = data;
+	struct sink_stats st;
+
+	if (!d->sink)
+		return;
+	sink_stats(d->sink, &st);
+	fprintf(f, "# HELP kvscreend_sink_delivered_total Verdicts delivered and confirmed by the queue.\n"
+		   "# TYPE kvscreend_sink_delivered_total counter\n"
+		   "kvscreend_sink_delivered_total %llu\n"
+		   "# HELP kvscreend_sink_failures_total Failed delivery attempts.\n"
+		   "# TYPE kvscreend_sink_failures_total counter\n"
+		   "kvscreend_sink_failures_total %llu\n"
+		   "# HELP kvscreend_sink_pending Verdicts waiting for delivery.\n"
+		   "# TYPE kvscreend_sink_pending gauge\n"
+		   "kvscreend_sink_pending %llu\n",
+		st.delivered, st.failures, st.pending);
 }
 
 /* ---- start-up ---- */
@@ -625,6 +676,18 @@ int main(int argc, char **argv)
 	explicit_bzero(&ts, sizeof(ts));
 	if (rc < 0)
 		goto fail;
+	{
+		char outbox_dir[PATH_MAX];
+
+		snprintf(outbox_dir, sizeof(outbox_dir), "%s/outbox", d.en->cfg->daemon.state_dir);
+		rc = sink_open(&loop, &d.en->cfg->sink, outbox_dir, &d.sink);
+		if (rc < 0) {
+			log_err("sink (%s): %s", d.en->cfg->sink.kind, strerror(-rc));
+			goto fail;
+		}
+		outbox_set_notify(d.ob, on_outbox_batch, &d);
+		api_set_metrics_cb(d.api, sink_metrics, &d);
+	}
 	if (open_listeners(&d) < 0)
 		goto fail;
 	{
@@ -678,6 +741,8 @@ fail:
 		http_server_close(d.srv, NULL, NULL);
 	if (d.ob)
 		outbox_close(d.ob, NULL, NULL);
+	if (d.sink)
+		sink_close(d.sink, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_walk(&loop, close_walk, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
