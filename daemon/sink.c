@@ -7,12 +7,15 @@
  * SKIPPED (unreadable in this run; tried again after a restart).
  *
  * Dispatch picks IDLE entries in name order, so first attempts follow the
- * names.  While deliveries fail (fail_streak > 0) the sink probes with one
- * delivery at a time, spaced by a sink-wide backoff, and returns to
- * max_inflight after the first confirmation; a failed entry also gets its
- * own backoff so that one entry the receiver keeps refusing does not hold
- * up the others.  Backoff is exponential from backoff_min_ms, capped at
- * backoff_max_ms, with the delay drawn uniformly from [d/2, d].
+ * names.  Failures come in two kinds.  When the receiver fails (refused,
+ * timed out, 5xx, not routed ...), fail_streak counts up and the sink
+ * probes with one delivery at a time, spaced by a sink-wide backoff and
+ * always with the smallest name, until the first confirmation restores
+ * max_inflight: while a receiver is down only the head entry is tried.
+ * When the receiver refuses one message (-EBADMSG: a 4xx about the request),
+ * that entry alone steps aside with its own backoff and the others go on,
+ * so one bad entry cannot hold up the queue.  Backoff is exponential from
+ * backoff_min_ms, capped at backoff_max_ms, drawn uniformly from [d/2, d].
  *
  * Everything here runs on the loop thread; scans, reads, the folder fsync
  * (uv_queue_work) and unlinks (uv_fs_unlink) run on the thread pool.  A
@@ -46,7 +49,8 @@ struct entry {
 	char *key;                /* "SEQ.ID" */
 	enum entry_state state;
 	unsigned attempts;
-	uint64_t not_before;      /* uv_now() ms */
+	unsigned bad_streak;      /* refusals of this message in a row */
+	uint64_t not_before;      /* uv_now() ms; set only after a refusal */
 	char *body;
 	size_t len;
 	int read_err;
@@ -495,6 +499,17 @@ void sink_delivered(struct sink_delivery *d, int status)
 	free(e->body);
 	e->body = NULL;
 	e->len = 0;
+	if (status == -EBADMSG) {
+		/* This message, not the receiver: retry it later, go on. */
+		s->st.failures++;
+		e->bad_streak++;
+		log_warn("sink: the receiver refused %s (attempt %u); retrying it later", e->key,
+			 e->attempts);
+		e->not_before = now + backoff(s, e->bad_streak);
+		e->state = E_IDLE;
+		dispatch(s);
+		return;
+	}
 	if (status < 0) {
 		s->st.failures++;
 		if (s->fail_streak == 0)
@@ -505,7 +520,6 @@ void sink_delivered(struct sink_delivery *d, int status)
 				  strerror(-status), e->attempts);
 		s->fail_streak++;
 		s->probe_at = now + backoff(s, s->fail_streak);
-		e->not_before = now + backoff(s, e->attempts);
 		e->state = E_IDLE;
 		dispatch(s);
 		return;

@@ -104,8 +104,11 @@ struct sink_backend {
 	/* Prepare the backend; *state is handed to the other functions. */
 	int (*open)(uv_loop_t *loop, const struct cfg_sink *cfg, void **state);
 	/* Start delivering d.  On 0 the backend calls sink_delivered(d, st)
-	 * exactly once, later, on the loop thread (st 0 = confirmed by the
-	 * receiver, else a negative errno); on an error it never does. */
+	 * exactly once, later, on the loop thread; on an error it never does.
+	 * st is 0 when the receiver confirmed the message, -EBADMSG when the
+	 * receiver refused this message in particular (it is retried later
+	 * while the others go on), and any other negative errno when the
+	 * receiver failed (all deliveries slow down to one probe at a time). */
 	int (*send)(void *state, struct sink_delivery *d);
 	/* Abort every delivery in flight without calling sink_delivered(),
 	 * release everything, and call cb once every handle is closed. */

@@ -109,7 +109,24 @@ static void xfer_free(struct xfer *x)
 	free(x);
 }
 
-/* Did the receiver take the message?  0, or a negative errno. */
+/* Is an HTTP status about this message rather than the receiver?  A
+ * webhook's 4xx are, except those about credentials, routing, time and
+ * load; RabbitMQ answers 400 for a missing exchange or a full queue too,
+ * so there no status is blamed on the message. */
+static bool refuses_message(const struct http *h, long code)
+{
+	if (h->rabbitmq || code < 400 || code > 499)
+		return false;
+	switch (code) {
+	case 401: case 403: case 404: case 407: case 408: case 421: case 425: case 429:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* Did the receiver take the message?  0, -EBADMSG when it refused this
+ * message, or another negative errno when it failed (see sink.h). */
 static int xfer_result(struct xfer *x, CURLcode res)
 {
 	struct http *h = x->h;
@@ -136,7 +153,7 @@ static int xfer_result(struct xfer *x, CURLcode res)
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || code > 299) {
 		log_info("sink: %s: the receiver answered HTTP %ld", x->d->key, code);
-		return -EPROTO;
+		return refuses_message(h, code) ? -EBADMSG : -EPROTO;
 	}
 	if (!h->rabbitmq)
 		return 0;
@@ -348,7 +365,7 @@ static int http_send(void *state, struct sink_delivery *d)
 		x->payload = rabbitmq_body(h, d);
 		if (!x->payload) {
 			log_err("sink: %s is not valid UTF-8 JSON text; cannot publish it", d->key);
-			r = -EILSEQ;
+			r = -EBADMSG;
 			goto fail;
 		}
 		curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE,

@@ -51,9 +51,13 @@ struct rx {
 	int hang;             /* then keep this many unanswered */
 	int hang_ms;
 	int delay_ms;         /* delay before each answer */
+	int poison;           /* answer 400 to this entry ... */
+	int poison_left;      /* ... this many times */
 	/* record */
 	int got[MAXN];
 	bool confirmed[MAXN];
+	int confirm_order[MAXN];
+	int n_confirmed;
 	int first[MAXN];
 	int n_first;
 	int requests, answered500, hung;
@@ -267,7 +271,10 @@ static void *conn_main(void *arg)
 		for (int i = 0; i < rx->n; i++)
 			if (!rx->confirmed[i] && !entry_exists(rx->dir, i))
 				rx->unconfirmed_gone++;
-		if (rx->fail500 > 0) {
+		if (idx >= 0 && idx == rx->poison && rx->poison_left > 0) {
+			rx->poison_left--;
+			action = 400;
+		} else if (rx->fail500 > 0) {
 			rx->fail500--;
 			rx->answered500++;
 			action = 500;
@@ -277,8 +284,10 @@ static void *conn_main(void *arg)
 			action = 0;
 		} else {
 			action = 200;
-			if (idx >= 0)
+			if (idx >= 0 && !rx->confirmed[idx]) {
 				rx->confirmed[idx] = true;
+				rx->confirm_order[rx->n_confirmed++] = idx;
+			}
 		}
 		pthread_mutex_unlock(&rx->mu);
 
@@ -291,7 +300,12 @@ static void *conn_main(void *arg)
 		pthread_mutex_lock(&rx->mu);
 		rx->active--;
 		pthread_mutex_unlock(&rx->mu);
-		if (action == 500) {
+		if (action == 400) {
+			static const char a[] = "HTTP/1.1 400 Bad Request\r\n"
+						"Content-Length: 4\r\n\r\nbad\n";
+			if (!write_all(c->fd, a, sizeof(a) - 1))
+				goto out;
+		} else if (action == 500) {
 			static const char a[] = "HTTP/1.1 500 Internal Server Error\r\n"
 						"Content-Length: 5\r\n\r\noops\n";
 			if (!write_all(c->fd, a, sizeof(a) - 1))
@@ -348,6 +362,7 @@ static void rx_init(struct rx *rx, const char *dir, int n)
 	rx->lfd = -1;
 	snprintf(rx->dir, sizeof(rx->dir), "%s", dir);
 	rx->n = n;
+	rx->poison = -1;
 }
 
 static void rx_up(struct rx *rx)
@@ -622,6 +637,38 @@ START_TEST(test_restart_resumes)
 }
 END_TEST
 
+/* A message the receiver refuses (400) steps aside: the entries after it
+ * are delivered meanwhile, and it is delivered once the receiver takes it. */
+START_TEST(test_refused_message_steps_aside)
+{
+	enum { N = 6, BAD = 1 };
+	struct rx rx;
+	struct run run = { .rx = &rx, .up_after_ms = -1, .want = N };
+	struct cfg_sink cfg;
+	char dir[256], url[128];
+
+	make_outbox(dir, sizeof(dir));
+	for (int i = 0; i < N; i++)
+		write_entry(dir, i);
+	rx_init(&rx, dir, N);
+	rx.poison = BAD;
+	rx.poison_left = 3;
+	rx_up(&rx);
+	cfg = webhook_cfg(url, sizeof(url), rx.port);
+	cfg.backoff_min_ms = 100;
+	cfg.backoff_max_ms = 300;
+	run_sink(&run, &cfg, dir, 10000);
+	rx_down(&rx);
+	ck_assert(run.finished);
+	ck_assert_int_eq(rx.got[BAD], 4);
+	ck_assert_int_eq(rx.n_confirmed, N);
+	/* Everything else went through before the refused entry. */
+	ck_assert_int_eq(rx.confirm_order[N - 1], BAD);
+	ck_assert_int_eq(rx.unconfirmed_gone, 0);
+	remove_outbox(dir);
+}
+END_TEST
+
 /* Files that are not outbox entries are never touched. */
 START_TEST(test_ignores_foreign_files)
 {
@@ -839,6 +886,7 @@ static Suite *sink_suite(void)
 	tcase_add_test(tc, test_down_up_500_timeout);
 	tcase_add_test(tc, test_bounded_concurrency);
 	tcase_add_test(tc, test_restart_resumes);
+	tcase_add_test(tc, test_refused_message_steps_aside);
 	tcase_add_test(tc, test_ignores_foreign_files);
 	tcase_add_test(tc, test_kick);
 	tcase_add_test(tc, test_rescan);
