@@ -556,7 +556,7 @@ static int open_listeners(struct daemon *d)
 
 		if (parent_dir(dc->socket, dir, sizeof(dir)) == 0 && mkdir_p(dir, 0755) < 0)
 			log_warn("cannot create %s: %s", dir, strerror(errno));
-		rc = http_server_listen_unix(d->srv, dc->socket, (unsigned)dc->socket_mode);
+		rc = http_server_listen_unix(d->srv, dc->socket, dc->socket_perm);
 		if (rc < 0) {
 			log_err("%s: daemon.socket \"%s\": %s", d->config_path, dc->socket,
 				uv_strerror(rc));
@@ -571,7 +571,7 @@ static int open_listeners(struct daemon *d)
 				return -EINVAL;
 			}
 		}
-		log_info("listening on unix:%s (mode %04llo)", dc->socket, dc->socket_mode);
+		log_info("listening on unix:%s (mode %04o)", dc->socket, dc->socket_perm);
 	}
 	return 0;
 }
