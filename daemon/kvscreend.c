@@ -549,7 +549,10 @@ static int open_listeners(struct daemon *d)
 				uv_strerror(rc));
 			return rc;
 		}
-		log_info("listening on http://%s (bearer token required)", dc->listen);
+		/* The bound port, also when the configuration asked for port 0. */
+		log_info("listening on http://%.*s:%d (bearer token required)",
+			 (int)(strrchr(dc->listen, ':') - dc->listen), dc->listen,
+			 http_server_port(d->srv));
 	}
 	if (dc->socket && *dc->socket) {
 		char dir[PATH_MAX];
