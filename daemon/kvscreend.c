@@ -550,7 +550,7 @@ static int open_listeners(struct daemon *d)
 			return rc;
 		}
 		/* The bound port, also when the configuration asked for port 0. */
-		log_info("listening on http://%.*s:%d (bearer token required)",
+		log_notice("listening on http://%.*s:%d (bearer token required)",
 			 (int)(strrchr(dc->listen, ':') - dc->listen), dc->listen,
 			 http_server_port(d->srv));
 	}
@@ -574,7 +574,7 @@ static int open_listeners(struct daemon *d)
 				return -EINVAL;
 			}
 		}
-		log_info("listening on unix:%s (mode %04o)", dc->socket, dc->socket_perm);
+		log_notice("listening on unix:%s (mode %04o)", dc->socket, dc->socket_perm);
 	}
 	return 0;
 }
