@@ -31,6 +31,7 @@
 #define SEQ_DIGITS 20
 #define BATCH_LIMIT_DEFAULT 4096
 #define RECOUNT_MS 30000
+#define SYNC_CHUNK 256
 /* "SEQ.ID.json" and "ID.DIGEST.json", with room to spare. */
 #define NAME_MAX_LEN (SEQ_DIGITS + 1 + ID_MAX + 1 + DIGEST_LEN + sizeof(".json"))
 
@@ -50,6 +51,7 @@ struct ob_item {
 	char *verdict;
 	size_t len;
 	int status;
+	int fd;			/* the tmp/ file while it is being written */
 	int stage;		/* 0 nowhere, 1 in new/, 2 also in store/ */
 	char digest[DIGEST_LEN + 1];
 	char id[ID_MAX + 1];
@@ -59,6 +61,7 @@ struct ob_batch {
 	uv_work_t work;
 	struct outbox *ob;
 	struct ob_item *head;
+	bool use_syncfs;
 	unsigned dir_fsyncs;
 };
 
@@ -93,6 +96,7 @@ struct outbox {
 	struct ob_item *queue, **queue_tail;
 	size_t queued;
 	unsigned batch_limit;
+	bool use_syncfs;	/* copied into each batch when it starts */
 	bool batch_running;
 	uv_idle_t idle;
 	unsigned long long next_seq;
@@ -354,23 +358,45 @@ static void store_name(char *buf, size_t size, const char *id, const char *diges
 
 /* ---- group commit ---- */
 
-/* Write one verdict into tmp/ and rename it into new/; sets it->status. */
-static void batch_write_one(struct outbox *ob, struct ob_item *it)
+/* Create and write one verdict in tmp/, and start its writeback without
+ * waiting (sync_file_range), so that the fdatasync calls of a whole chunk
+ * find their data on its way and share one journal commit.  Leaves the
+ * descriptor in it->fd, or sets it->status. */
+static void batch_write_one(struct outbox *ob, struct ob_item *it, bool use_syncfs)
 {
 	char name[NAME_MAX_LEN];
-	int fd, rc;
+	int rc;
 
 	new_name(name, sizeof(name), it);
-	fd = openat(ob->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	it->fd = openat(ob->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (it->fd < 0) {
 		it->status = -errno;
 		return;
 	}
-	rc = write_all(fd, it->verdict, it->len);
-	if (rc == 0)
-		rc = sync_fd(fd, true);
-	if (close(fd) < 0 && rc == 0)
+	rc = write_all(it->fd, it->verdict, it->len);
+	if (rc == 0 && !use_syncfs && it->len && sync_file_range(it->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 &&
+	    errno != ENOSYS && errno != EINVAL)
 		rc = -errno;
+	if (rc < 0) {
+		close(it->fd);
+		it->fd = -1;
+		unlinkat(ob->tmp_fd, name, 0);
+		it->status = rc;
+	}
+}
+
+/* Wait for one verdict's data (fdatasync, unless fs_rc tells how the
+ * syncfs of the whole chunk went) and rename it into new/. */
+static void batch_sync_one(struct outbox *ob, struct ob_item *it, bool use_syncfs, int fs_rc)
+{
+	char name[NAME_MAX_LEN];
+	int rc;
+
+	new_name(name, sizeof(name), it);
+	rc = use_syncfs ? fs_rc : sync_fd(it->fd, true);
+	if (close(it->fd) < 0 && rc == 0)
+		rc = -errno;
+	it->fd = -1;
 	if (rc == 0 && renameat(ob->tmp_fd, name, ob->new_fd, name) < 0)
 		rc = -errno;
 	if (rc < 0) {
@@ -408,9 +434,23 @@ static void batch_work(uv_work_t *req)
 	bool any = false;
 	int rc;
 
-	for (struct ob_item *it = b->head; it; it = it->next) {
-		batch_write_one(ob, it);
-		any |= it->stage == 1;
+	/* In chunks, to bound the descriptors held open at once. */
+	for (struct ob_item *chunk = b->head, *end; chunk; chunk = end) {
+		struct ob_item *it;
+		unsigned n = 0;
+
+		int fs_rc = 0;
+
+		for (it = chunk; it && n < SYNC_CHUNK; it = it->next, n++)
+			batch_write_one(ob, it, b->use_syncfs);
+		end = it;
+		if (b->use_syncfs)
+			fs_rc = syncfs(ob->tmp_fd) < 0 ? -errno : 0;
+		for (it = chunk; it != end; it = it->next) {
+			if (it->fd >= 0)
+				batch_sync_one(ob, it, b->use_syncfs, fs_rc);
+			any |= it->stage == 1;
+		}
 	}
 	if (!any)
 		return;
@@ -516,6 +556,7 @@ static void batch_start(struct outbox *ob)
 		return;
 	}
 	b->ob = ob;
+	b->use_syncfs = ob->use_syncfs;
 	b->work.data = b;
 	b->head = ob->queue;
 	for (tail = &ob->queue; *tail && n < ob->batch_limit; tail = &(*tail)->next)
@@ -567,6 +608,7 @@ int outbox_put(struct outbox *ob, const char *id, const char *request_sha256,
 	}
 	memcpy(it->verdict, verdict, len);
 	it->len = len;
+	it->fd = -1;
 	it->cb = cb;
 	it->data = data;
 	strcpy(it->id, id);
@@ -817,6 +859,11 @@ void outbox_set_notify(struct outbox *ob, void (*cb)(void *data), void *data)
 void outbox_set_batch_limit(struct outbox *ob, unsigned n)
 {
 	ob->batch_limit = n ? n : 1;
+}
+
+void outbox_set_syncfs(struct outbox *ob, bool on)
+{
+	ob->use_syncfs = on;
 }
 
 void outbox_stats(const struct outbox *ob, struct outbox_stats *out)

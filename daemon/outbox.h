@@ -14,7 +14,8 @@
  * outbox_put() only queues; all entries put during one loop turn are written,
  * fsynced, renamed into place and their folders fsynced together on the
  * thread pool (group commit), then each callback runs on the loop thread.
- * Per batch: write + fdatasync each file in tmp/, rename each into new/,
+ * Per batch: write + fdatasync each file in tmp/ (or one syncfs, see
+ * outbox_set_syncfs), rename each into new/,
  * fsync new/, link each into store/, fsync store/.  A crash therefore never
  * leaves a store entry without its outbox entry (which would answer a retry
  * from the store while the verdict is never delivered); at worst an entry in
@@ -87,6 +88,14 @@ void outbox_set_notify(struct outbox *ob, void (*cb)(void *data), void *data);
  * one file fsync plus two folder fsyncs per verdict (the benchmark's
  * baseline). */
 void outbox_set_batch_limit(struct outbox *ob, unsigned n);
+/* How a batch makes its files' data durable: by default one fdatasync per
+ * file (with the writeback of the whole batch started first, so that they
+ * share journal commits); with syncfs on, one syncfs(2) of the state
+ * filesystem per batch instead, which is faster when that filesystem is the
+ * daemon's own and slower when others write much to it (syncfs flushes
+ * their data too).  Folders are fsynced as above either way.  Applies from
+ * the next batch on. */
+void outbox_set_syncfs(struct outbox *ob, bool on);
 void outbox_stats(const struct outbox *ob, struct outbox_stats *out);
 /* Flush what is queued, wait for reads in flight, then call cb; no put or
  * read is accepted afterwards.  cb may free nothing but its own data: the

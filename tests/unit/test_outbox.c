@@ -216,6 +216,33 @@ START_TEST(test_group_commit_groups)
 }
 END_TEST
 
+START_TEST(test_syncfs_mode)
+{
+	struct outbox *ob = open_box();
+	struct outbox_stats st;
+	struct done d = { 0 };
+	char id[32], digest[65], names[40][256];
+
+	outbox_set_syncfs(ob, true);
+	for (int i = 0; i < 30; i++) {
+		snprintf(id, sizeof(id), "fs-%02d", i);
+		ck_assert_int_eq(outbox_put(ob, id, D2, "{\"x\":1}", 7, done_cb, &d), 0);
+	}
+	run_until(&d.calls, 30);
+	ck_assert_int_eq(d.failures, 0);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.batches, 1);
+	ck_assert_int_eq(list_dir("outbox/new", names, 40), 30);
+	ck_assert_int_eq(list_dir("store", names, 40), 30);
+	ck_assert_int_eq(list_dir("outbox/tmp", names, 40), 0);
+	close_box(ob);
+	ob = open_box();
+	ck_assert_int_eq(outbox_lookup(ob, "fs-29", digest), 0);
+	ck_assert_str_eq(digest, D2);
+	close_box(ob);
+}
+END_TEST
+
 /* Puts made while a batch is being written form the next batch. */
 struct chain {
 	struct outbox *ob;
@@ -577,6 +604,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, test_put_writes_files);
 	tcase_add_test(tc, test_group_commit_groups);
 	tcase_add_test(tc, test_puts_during_batch);
+	tcase_add_test(tc, test_syncfs_mode);
 	tcase_add_test(tc, test_lookup_and_read_after_reopen);
 	tcase_add_test(tc, test_names_sort_across_restarts);
 	tcase_add_test(tc, test_bad_ids_rejected);
