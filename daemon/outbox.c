@@ -32,6 +32,9 @@
 #define BATCH_LIMIT_DEFAULT 4096
 #define RECOUNT_MS 30000
 #define SYNC_CHUNK 256
+/* Reads on the thread pool at once, so that a flood of GETs cannot take
+ * every worker from the group commit and the spool (reliability.md 1.3). */
+#define READS_MAX 2
 /* "SEQ.ID.json" and "ID.DIGEST.json", with room to spare. */
 #define NAME_MAX_LEN (SEQ_DIGITS + 1 + ID_MAX + 1 + DIGEST_LEN + sizeof(".json"))
 
@@ -122,6 +125,7 @@ struct outbox {
 static void batch_start(struct outbox *ob);
 static void idle_cb(uv_idle_t *h);
 static void close_maybe_finish(struct outbox *ob);
+static void deferred_dispatch(struct outbox *ob);
 
 bool outbox_id_valid(const char *id)
 {
@@ -487,8 +491,6 @@ static void batch_work(uv_work_t *req)
 				batch_undo(ob, it, rc);
 }
 
-static void deferred_dispatch(struct outbox *ob);
-
 static void batch_after(uv_work_t *req, int status)
 {
 	struct ob_batch *b = req->data;
@@ -700,10 +702,12 @@ static void read_after(uv_work_t *req, int status)
 	r->cb(r->data, r->status, r->status == 0 ? r->buf : NULL, r->status == 0 ? r->len : 0);
 	free(r->buf);
 	free(r);
+	deferred_dispatch(ob);
 	close_maybe_finish(ob);
 }
 
-/* Start `r` if its entry is durable, defer it if queued; -ENOENT if gone. */
+/* Start `r` if its entry is durable and a reader is free; defer it if the
+ * entry is queued or READS_MAX reads are running; -ENOENT if gone. */
 static int read_dispatch(struct outbox *ob, struct ob_read *r)
 {
 	const struct ob_ent *e = index_find(ob, r->id);
@@ -711,7 +715,7 @@ static int read_dispatch(struct outbox *ob, struct ob_read *r)
 
 	if (!e)
 		return -ENOENT;
-	if (e->pending) {
+	if (e->pending || ob->reads_running >= READS_MAX) {
 		r->next = NULL;
 		*ob->deferred_tail = r;
 		ob->deferred_tail = &r->next;

@@ -69,7 +69,8 @@ int outbox_lookup(const struct outbox *ob, const char *id, char digest_out[65]);
 /* Read the stored verdict of `id` off the loop thread; cb gets 0 and the
  * JSON text (owned by cb's caller, valid during cb), or a negative errno.
  * For an id still queued the read waits until its batch is durable (and
- * gets -ENOENT if that batch failed).  Returns -EINVAL, -ENOENT (unknown
+ * gets -ENOENT if that batch failed).  At most two reads use the thread
+ * pool at once; more wait their turn.  Returns -EINVAL, -ENOENT (unknown
  * id), -ENOMEM or -ESHUTDOWN without calling cb. */
 typedef void (*outbox_read_cb)(void *data, int status, const char *json, size_t len);
 int outbox_read(struct outbox *ob, const char *id, outbox_read_cb cb, void *data);

@@ -338,6 +338,41 @@ START_TEST(test_lookup_and_read_after_reopen)
 }
 END_TEST
 
+/* Many reads at once: all answered, whatever the cap on running ones. */
+START_TEST(test_many_reads)
+{
+	struct outbox *ob = open_box();
+	struct done d = { 0 };
+	struct rd r[20];
+	int answered = 0;
+	char id[16];
+
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "m%d", i);
+		ck_assert_int_eq(outbox_put(ob, id, D1, id, strlen(id), done_cb, &d), 0);
+	}
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "m%d", i % 5);
+		ck_assert_int_eq(outbox_read(ob, id, read_cb, &r[i]), 0);
+	}
+	while (answered < 20) {
+		run_until(&d.calls, 5);
+		uv_run(&loop, UV_RUN_ONCE);
+		answered = 0;
+		for (int i = 0; i < 20; i++)
+			answered += r[i].calls;
+	}
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "m%d", i % 5);
+		ck_assert_int_eq(r[i].calls, 1);
+		ck_assert_int_eq(r[i].status, 0);
+		ck_assert_str_eq(r[i].text, id);
+	}
+	close_box(ob);
+}
+END_TEST
+
 START_TEST(test_names_sort_across_restarts)
 {
 	struct outbox *ob = open_box();
@@ -606,6 +641,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, test_puts_during_batch);
 	tcase_add_test(tc, test_syncfs_mode);
 	tcase_add_test(tc, test_lookup_and_read_after_reopen);
+	tcase_add_test(tc, test_many_reads);
 	tcase_add_test(tc, test_names_sort_across_restarts);
 	tcase_add_test(tc, test_bad_ids_rejected);
 	tcase_add_test(tc, test_open_cleans_tmp_and_ignores_junk);
