@@ -30,7 +30,7 @@
 #define DIGEST_LEN 64
 #define SEQ_DIGITS 20
 #define BATCH_LIMIT_DEFAULT 4096
-#define RECOUNT_MS 30000
+#define RECOUNT_MS 5000
 #define SYNC_CHUNK 256
 /* Reads on the thread pool at once, so that a flood of GETs cannot take
  * every worker from the group commit and the spool (reliability.md 1.3). */

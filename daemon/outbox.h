@@ -77,7 +77,8 @@ int outbox_read(struct outbox *ob, const char *id, outbox_read_cb cb, void *data
 
 /* Entries in outbox/new not yet delivered, for /metrics.  Counted at open,
  * raised by each durable entry, lowered by outbox_retired(), and recounted
- * from the folder every 30 s to correct drift (entries removed by hand). */
+ * from the folder (on the thread pool) every 5 s, so that entries a sink
+ * removed without calling outbox_retired() drop out within 5 s. */
 size_t outbox_depth(const struct outbox *ob);
 /* A consumer removed `n` entries from outbox/new (the sink calls this after
  * unlinking delivered entries). */

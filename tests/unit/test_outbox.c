@@ -485,6 +485,49 @@ START_TEST(test_depth_follows_retirement)
 }
 END_TEST
 
+/* A sink that does not call outbox_retired(): the recount catches up. */
+static int depth_is(struct outbox *ob, size_t want)
+{
+	return outbox_depth(ob) == want;
+}
+
+static void never_cb(uv_timer_t *t)
+{
+	ck_abort_msg("the keep-alive timer fired");
+}
+
+START_TEST(test_depth_recount)
+{
+	struct outbox *ob = open_box();
+	struct done d = { 0 };
+	char names[8][256], path[1024];
+	uv_timer_t alive;
+	int ok = 0;
+
+	/* The recount timer does not keep a loop alive; a daemon's listeners
+	 * do, this timer stands in for them. */
+	uv_timer_init(&loop, &alive);
+	uv_timer_start(&alive, never_cb, 60000, 0);
+	ck_assert_int_eq(outbox_put(ob, "x1", D1, "{}", 2, done_cb, &d), 0);
+	ck_assert_int_eq(outbox_put(ob, "x2", D1, "{}", 2, done_cb, &d), 0);
+	run_until(&d.calls, 2);
+	ck_assert_uint_eq(outbox_depth(ob), 2);
+	ck_assert_int_eq(list_dir("outbox/new", names, 8), 2);
+	snprintf(path, sizeof(path), "%s/outbox/new/%.255s", tmpdir, names[0]);
+	ck_assert_int_eq(unlink(path), 0);
+	uv_update_time(&loop);
+	for (uint64_t end = uv_now(&loop) + 8000; !ok && uv_now(&loop) < end;) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(5000);
+		uv_update_time(&loop);
+		ok = depth_is(ob, 1);
+	}
+	ck_assert_msg(ok, "depth still %zu", outbox_depth(ob));
+	uv_close((uv_handle_t *)&alive, NULL);
+	close_box(ob);
+}
+END_TEST
+
 START_TEST(test_close_flushes_queue)
 {
 	struct outbox *ob = open_box();
@@ -646,6 +689,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, test_bad_ids_rejected);
 	tcase_add_test(tc, test_open_cleans_tmp_and_ignores_junk);
 	tcase_add_test(tc, test_depth_follows_retirement);
+	tcase_add_test(tc, test_depth_recount);
 	tcase_add_test(tc, test_close_flushes_queue);
 	tcase_add_test(tc, test_notify_and_shutdown);
 	tcase_add_test(tc, test_crash_keeps_acknowledged);
