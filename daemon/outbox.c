@@ -73,6 +73,7 @@ struct ob_read {
 	struct outbox *ob;
 	struct ob_read *next;	/* in the deferred list */
 	outbox_read_cb cb;
+	outbox_done_cb wait_cb;	/* outbox_when_durable: no file is read */
 	void *data;
 	int status;
 	char *buf;
@@ -653,6 +654,10 @@ static void read_work(uv_work_t *req)
 	size_t got = 0;
 	int fd;
 
+	if (r->wait_cb) {
+		r->status = 0;
+		return;
+	}
 	fd = openat(r->ob->store_fd, r->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		r->status = -errno;
@@ -691,6 +696,17 @@ out:
 	close(fd);
 }
 
+/* Run r's callback and free it. */
+static void read_complete(struct ob_read *r, int status)
+{
+	if (r->wait_cb)
+		r->wait_cb(r->data, status);
+	else
+		r->cb(r->data, status, status == 0 ? r->buf : NULL, status == 0 ? r->len : 0);
+	free(r->buf);
+	free(r);
+}
+
 static void read_after(uv_work_t *req, int status)
 {
 	struct ob_read *r = req->data;
@@ -699,9 +715,7 @@ static void read_after(uv_work_t *req, int status)
 	if (status < 0)
 		r->status = status;
 	ob->reads_running--;
-	r->cb(r->data, r->status, r->status == 0 ? r->buf : NULL, r->status == 0 ? r->len : 0);
-	free(r->buf);
-	free(r);
+	read_complete(r, r->status);
 	deferred_dispatch(ob);
 	close_maybe_finish(ob);
 }
@@ -740,21 +754,20 @@ static void deferred_dispatch(struct outbox *ob)
 
 		next = r->next;
 		rc = read_dispatch(ob, r);
-		if (rc < 0) {
-			r->cb(r->data, rc, NULL, 0);
-			free(r);
-		}
+		if (rc < 0)
+			read_complete(r, rc);
 	}
 }
 
-int outbox_read(struct outbox *ob, const char *id, outbox_read_cb cb, void *data)
+static int read_start(struct outbox *ob, const char *id, outbox_read_cb cb,
+		      outbox_done_cb wait_cb, void *data)
 {
 	struct ob_read *r;
 	int rc;
 
 	if (ob->closing)
 		return -ESHUTDOWN;
-	if (!outbox_id_valid(id) || !cb)
+	if (!outbox_id_valid(id) || (!cb && !wait_cb))
 		return -EINVAL;
 	if (!index_find(ob, id))
 		return -ENOENT;
@@ -764,12 +777,23 @@ int outbox_read(struct outbox *ob, const char *id, outbox_read_cb cb, void *data
 	r->ob = ob;
 	r->work.data = r;
 	r->cb = cb;
+	r->wait_cb = wait_cb;
 	r->data = data;
 	strcpy(r->id, id);
 	rc = read_dispatch(ob, r);
 	if (rc < 0)
 		free(r);
 	return rc;
+}
+
+int outbox_read(struct outbox *ob, const char *id, outbox_read_cb cb, void *data)
+{
+	return read_start(ob, id, cb, NULL, data);
+}
+
+int outbox_when_durable(struct outbox *ob, const char *id, outbox_done_cb cb, void *data)
+{
+	return read_start(ob, id, NULL, cb, data);
 }
 
 /* ---- depth ---- */

@@ -75,6 +75,13 @@ int outbox_lookup(const struct outbox *ob, const char *id, char digest_out[65]);
 typedef void (*outbox_read_cb)(void *data, int status, const char *json, size_t len);
 int outbox_read(struct outbox *ob, const char *id, outbox_read_cb cb, void *data);
 
+/* Call cb with 0 once the verdict of `id` is durable (at once, from the
+ * thread pool's turn, if it already is), or with -ENOENT if its batch
+ * failed.  Needed because outbox_lookup() also sees queued ids: the spool
+ * must not move a file to done/ on a lookup alone.  Returns -EINVAL,
+ * -ENOENT (unknown id), -ENOMEM or -ESHUTDOWN without calling cb. */
+int outbox_when_durable(struct outbox *ob, const char *id, outbox_done_cb cb, void *data);
+
 /* Entries in outbox/new not yet delivered, for /metrics.  Counted at open,
  * raised by each durable entry, lowered by outbox_retired(), and recounted
  * from the folder (on the thread pool) every 5 s, so that entries a sink

@@ -373,6 +373,29 @@ START_TEST(test_many_reads)
 }
 END_TEST
 
+START_TEST(test_when_durable)
+{
+	struct outbox *ob = open_box();
+	struct done d = { 0 }, w = { 0 };
+
+	ck_assert_int_eq(outbox_when_durable(ob, "w1", done_cb, &w), -ENOENT);
+	ck_assert_int_eq(outbox_when_durable(ob, "../w1", done_cb, &w), -EINVAL);
+	ck_assert_int_eq(outbox_put(ob, "w1", D1, "{}", 2, done_cb, &d), 0);
+	ck_assert_int_eq(outbox_when_durable(ob, "w1", done_cb, &w), 0);
+	ck_assert_int_eq(w.calls, 0);
+	run_until(&w.calls, 1);
+	/* The put's own callback ran first: durable means durable. */
+	ck_assert_int_eq(d.calls, 1);
+	ck_assert_int_eq(w.last_status, 0);
+	/* Already durable: still called back, never from inside the call. */
+	ck_assert_int_eq(outbox_when_durable(ob, "w1", done_cb, &w), 0);
+	ck_assert_int_eq(w.calls, 1);
+	run_until(&w.calls, 2);
+	ck_assert_int_eq(w.failures, 0);
+	close_box(ob);
+}
+END_TEST
+
 START_TEST(test_names_sort_across_restarts)
 {
 	struct outbox *ob = open_box();
@@ -685,6 +708,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, test_syncfs_mode);
 	tcase_add_test(tc, test_lookup_and_read_after_reopen);
 	tcase_add_test(tc, test_many_reads);
+	tcase_add_test(tc, test_when_durable);
 	tcase_add_test(tc, test_names_sort_across_restarts);
 	tcase_add_test(tc, test_bad_ids_rejected);
 	tcase_add_test(tc, test_open_cleans_tmp_and_ignores_junk);
