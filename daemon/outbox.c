@@ -30,7 +30,11 @@
 #define DIGEST_LEN 64
 #define SEQ_DIGITS 20
 #define BATCH_LIMIT_DEFAULT 4096
-#define RECOUNT_MS 30000
+#define RECOUNT_MS 5000
+#define SYNC_CHUNK 256
+/* Reads on the thread pool at once, so that a flood of GETs cannot take
+ * every worker from the group commit and the spool (reliability.md 1.3). */
+#define READS_MAX 2
 /* "SEQ.ID.json" and "ID.DIGEST.json", with room to spare. */
 #define NAME_MAX_LEN (SEQ_DIGITS + 1 + ID_MAX + 1 + DIGEST_LEN + sizeof(".json"))
 
@@ -50,6 +54,7 @@ struct ob_item {
 	char *verdict;
 	size_t len;
 	int status;
+	int fd;			/* the tmp/ file while it is being written */
 	int stage;		/* 0 nowhere, 1 in new/, 2 also in store/ */
 	char digest[DIGEST_LEN + 1];
 	char id[ID_MAX + 1];
@@ -59,6 +64,7 @@ struct ob_batch {
 	uv_work_t work;
 	struct outbox *ob;
 	struct ob_item *head;
+	bool use_syncfs;
 	unsigned dir_fsyncs;
 };
 
@@ -67,6 +73,7 @@ struct ob_read {
 	struct outbox *ob;
 	struct ob_read *next;	/* in the deferred list */
 	outbox_read_cb cb;
+	outbox_done_cb wait_cb;	/* outbox_when_durable: no file is read */
 	void *data;
 	int status;
 	char *buf;
@@ -93,6 +100,7 @@ struct outbox {
 	struct ob_item *queue, **queue_tail;
 	size_t queued;
 	unsigned batch_limit;
+	bool use_syncfs;	/* copied into each batch when it starts */
 	bool batch_running;
 	uv_idle_t idle;
 	unsigned long long next_seq;
@@ -118,6 +126,7 @@ struct outbox {
 static void batch_start(struct outbox *ob);
 static void idle_cb(uv_idle_t *h);
 static void close_maybe_finish(struct outbox *ob);
+static void deferred_dispatch(struct outbox *ob);
 
 bool outbox_id_valid(const char *id)
 {
@@ -354,23 +363,45 @@ static void store_name(char *buf, size_t size, const char *id, const char *diges
 
 /* ---- group commit ---- */
 
-/* Write one verdict into tmp/ and rename it into new/; sets it->status. */
-static void batch_write_one(struct outbox *ob, struct ob_item *it)
+/* Create and write one verdict in tmp/, and start its writeback without
+ * waiting (sync_file_range), so that the fdatasync calls of a whole chunk
+ * find their data on its way and share one journal commit.  Leaves the
+ * descriptor in it->fd, or sets it->status. */
+static void batch_write_one(struct outbox *ob, struct ob_item *it, bool use_syncfs)
 {
 	char name[NAME_MAX_LEN];
-	int fd, rc;
+	int rc;
 
 	new_name(name, sizeof(name), it);
-	fd = openat(ob->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	it->fd = openat(ob->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (it->fd < 0) {
 		it->status = -errno;
 		return;
 	}
-	rc = write_all(fd, it->verdict, it->len);
-	if (rc == 0)
-		rc = sync_fd(fd, true);
-	if (close(fd) < 0 && rc == 0)
+	rc = write_all(it->fd, it->verdict, it->len);
+	if (rc == 0 && !use_syncfs && it->len && sync_file_range(it->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 &&
+	    errno != ENOSYS && errno != EINVAL)
 		rc = -errno;
+	if (rc < 0) {
+		close(it->fd);
+		it->fd = -1;
+		unlinkat(ob->tmp_fd, name, 0);
+		it->status = rc;
+	}
+}
+
+/* Wait for one verdict's data (fdatasync, unless fs_rc tells how the
+ * syncfs of the whole chunk went) and rename it into new/. */
+static void batch_sync_one(struct outbox *ob, struct ob_item *it, bool use_syncfs, int fs_rc)
+{
+	char name[NAME_MAX_LEN];
+	int rc;
+
+	new_name(name, sizeof(name), it);
+	rc = use_syncfs ? fs_rc : sync_fd(it->fd, true);
+	if (close(it->fd) < 0 && rc == 0)
+		rc = -errno;
+	it->fd = -1;
 	if (rc == 0 && renameat(ob->tmp_fd, name, ob->new_fd, name) < 0)
 		rc = -errno;
 	if (rc < 0) {
@@ -408,9 +439,23 @@ static void batch_work(uv_work_t *req)
 	bool any = false;
 	int rc;
 
-	for (struct ob_item *it = b->head; it; it = it->next) {
-		batch_write_one(ob, it);
-		any |= it->stage == 1;
+	/* In chunks, to bound the descriptors held open at once. */
+	for (struct ob_item *chunk = b->head, *end; chunk; chunk = end) {
+		struct ob_item *it;
+		unsigned n = 0;
+
+		int fs_rc = 0;
+
+		for (it = chunk; it && n < SYNC_CHUNK; it = it->next, n++)
+			batch_write_one(ob, it, b->use_syncfs);
+		end = it;
+		if (b->use_syncfs)
+			fs_rc = syncfs(ob->tmp_fd) < 0 ? -errno : 0;
+		for (it = chunk; it != end; it = it->next) {
+			if (it->fd >= 0)
+				batch_sync_one(ob, it, b->use_syncfs, fs_rc);
+			any |= it->stage == 1;
+		}
 	}
 	if (!any)
 		return;
@@ -446,8 +491,6 @@ static void batch_work(uv_work_t *req)
 			if (it->stage == 2)
 				batch_undo(ob, it, rc);
 }
-
-static void deferred_dispatch(struct outbox *ob);
 
 static void batch_after(uv_work_t *req, int status)
 {
@@ -516,6 +559,7 @@ static void batch_start(struct outbox *ob)
 		return;
 	}
 	b->ob = ob;
+	b->use_syncfs = ob->use_syncfs;
 	b->work.data = b;
 	b->head = ob->queue;
 	for (tail = &ob->queue; *tail && n < ob->batch_limit; tail = &(*tail)->next)
@@ -567,6 +611,7 @@ int outbox_put(struct outbox *ob, const char *id, const char *request_sha256,
 	}
 	memcpy(it->verdict, verdict, len);
 	it->len = len;
+	it->fd = -1;
 	it->cb = cb;
 	it->data = data;
 	strcpy(it->id, id);
@@ -609,6 +654,10 @@ static void read_work(uv_work_t *req)
 	size_t got = 0;
 	int fd;
 
+	if (r->wait_cb) {
+		r->status = 0;
+		return;
+	}
 	fd = openat(r->ob->store_fd, r->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		r->status = -errno;
@@ -647,6 +696,17 @@ out:
 	close(fd);
 }
 
+/* Run r's callback and free it. */
+static void read_complete(struct ob_read *r, int status)
+{
+	if (r->wait_cb)
+		r->wait_cb(r->data, status);
+	else
+		r->cb(r->data, status, status == 0 ? r->buf : NULL, status == 0 ? r->len : 0);
+	free(r->buf);
+	free(r);
+}
+
 static void read_after(uv_work_t *req, int status)
 {
 	struct ob_read *r = req->data;
@@ -655,13 +715,13 @@ static void read_after(uv_work_t *req, int status)
 	if (status < 0)
 		r->status = status;
 	ob->reads_running--;
-	r->cb(r->data, r->status, r->status == 0 ? r->buf : NULL, r->status == 0 ? r->len : 0);
-	free(r->buf);
-	free(r);
+	read_complete(r, r->status);
+	deferred_dispatch(ob);
 	close_maybe_finish(ob);
 }
 
-/* Start `r` if its entry is durable, defer it if queued; -ENOENT if gone. */
+/* Start `r` if its entry is durable and a reader is free; defer it if the
+ * entry is queued or READS_MAX reads are running; -ENOENT if gone. */
 static int read_dispatch(struct outbox *ob, struct ob_read *r)
 {
 	const struct ob_ent *e = index_find(ob, r->id);
@@ -669,7 +729,7 @@ static int read_dispatch(struct outbox *ob, struct ob_read *r)
 
 	if (!e)
 		return -ENOENT;
-	if (e->pending) {
+	if (e->pending || ob->reads_running >= READS_MAX) {
 		r->next = NULL;
 		*ob->deferred_tail = r;
 		ob->deferred_tail = &r->next;
@@ -694,21 +754,20 @@ static void deferred_dispatch(struct outbox *ob)
 
 		next = r->next;
 		rc = read_dispatch(ob, r);
-		if (rc < 0) {
-			r->cb(r->data, rc, NULL, 0);
-			free(r);
-		}
+		if (rc < 0)
+			read_complete(r, rc);
 	}
 }
 
-int outbox_read(struct outbox *ob, const char *id, outbox_read_cb cb, void *data)
+static int read_start(struct outbox *ob, const char *id, outbox_read_cb cb,
+		      outbox_done_cb wait_cb, void *data)
 {
 	struct ob_read *r;
 	int rc;
 
 	if (ob->closing)
 		return -ESHUTDOWN;
-	if (!outbox_id_valid(id) || !cb)
+	if (!outbox_id_valid(id) || (!cb && !wait_cb))
 		return -EINVAL;
 	if (!index_find(ob, id))
 		return -ENOENT;
@@ -718,12 +777,23 @@ int outbox_read(struct outbox *ob, const char *id, outbox_read_cb cb, void *data
 	r->ob = ob;
 	r->work.data = r;
 	r->cb = cb;
+	r->wait_cb = wait_cb;
 	r->data = data;
 	strcpy(r->id, id);
 	rc = read_dispatch(ob, r);
 	if (rc < 0)
 		free(r);
 	return rc;
+}
+
+int outbox_read(struct outbox *ob, const char *id, outbox_read_cb cb, void *data)
+{
+	return read_start(ob, id, cb, NULL, data);
+}
+
+int outbox_when_durable(struct outbox *ob, const char *id, outbox_done_cb cb, void *data)
+{
+	return read_start(ob, id, NULL, cb, data);
 }
 
 /* ---- depth ---- */
@@ -817,6 +887,11 @@ void outbox_set_notify(struct outbox *ob, void (*cb)(void *data), void *data)
 void outbox_set_batch_limit(struct outbox *ob, unsigned n)
 {
 	ob->batch_limit = n ? n : 1;
+}
+
+void outbox_set_syncfs(struct outbox *ob, bool on)
+{
+	ob->use_syncfs = on;
 }
 
 void outbox_stats(const struct outbox *ob, struct outbox_stats *out)

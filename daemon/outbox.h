@@ -14,7 +14,8 @@
  * outbox_put() only queues; all entries put during one loop turn are written,
  * fsynced, renamed into place and their folders fsynced together on the
  * thread pool (group commit), then each callback runs on the loop thread.
- * Per batch: write + fdatasync each file in tmp/, rename each into new/,
+ * Per batch: write + fdatasync each file in tmp/ (or one syncfs, see
+ * outbox_set_syncfs), rename each into new/,
  * fsync new/, link each into store/, fsync store/.  A crash therefore never
  * leaves a store entry without its outbox entry (which would answer a retry
  * from the store while the verdict is never delivered); at worst an entry in
@@ -68,14 +69,23 @@ int outbox_lookup(const struct outbox *ob, const char *id, char digest_out[65]);
 /* Read the stored verdict of `id` off the loop thread; cb gets 0 and the
  * JSON text (owned by cb's caller, valid during cb), or a negative errno.
  * For an id still queued the read waits until its batch is durable (and
- * gets -ENOENT if that batch failed).  Returns -EINVAL, -ENOENT (unknown
+ * gets -ENOENT if that batch failed).  At most two reads use the thread
+ * pool at once; more wait their turn.  Returns -EINVAL, -ENOENT (unknown
  * id), -ENOMEM or -ESHUTDOWN without calling cb. */
 typedef void (*outbox_read_cb)(void *data, int status, const char *json, size_t len);
 int outbox_read(struct outbox *ob, const char *id, outbox_read_cb cb, void *data);
 
+/* Call cb with 0 once the verdict of `id` is durable (at once, from the
+ * thread pool's turn, if it already is), or with -ENOENT if its batch
+ * failed.  Needed because outbox_lookup() also sees queued ids: the spool
+ * must not move a file to done/ on a lookup alone.  Returns -EINVAL,
+ * -ENOENT (unknown id), -ENOMEM or -ESHUTDOWN without calling cb. */
+int outbox_when_durable(struct outbox *ob, const char *id, outbox_done_cb cb, void *data);
+
 /* Entries in outbox/new not yet delivered, for /metrics.  Counted at open,
  * raised by each durable entry, lowered by outbox_retired(), and recounted
- * from the folder every 30 s to correct drift (entries removed by hand). */
+ * from the folder (on the thread pool) every 5 s, so that entries a sink
+ * removed without calling outbox_retired() drop out within 5 s. */
 size_t outbox_depth(const struct outbox *ob);
 /* A consumer removed `n` entries from outbox/new (the sink calls this after
  * unlinking delivered entries). */
@@ -87,6 +97,14 @@ void outbox_set_notify(struct outbox *ob, void (*cb)(void *data), void *data);
  * one file fsync plus two folder fsyncs per verdict (the benchmark's
  * baseline). */
 void outbox_set_batch_limit(struct outbox *ob, unsigned n);
+/* How a batch makes its files' data durable: by default one fdatasync per
+ * file (with the writeback of the whole batch started first, so that they
+ * share journal commits); with syncfs on, one syncfs(2) of the state
+ * filesystem per batch instead, which is faster when that filesystem is the
+ * daemon's own and slower when others write much to it (syncfs flushes
+ * their data too).  Folders are fsynced as above either way.  Applies from
+ * the next batch on. */
+void outbox_set_syncfs(struct outbox *ob, bool on);
 void outbox_stats(const struct outbox *ob, struct outbox_stats *out);
 /* Flush what is queued, wait for reads in flight, then call cb; no put or
  * read is accepted afterwards.  cb may free nothing but its own data: the

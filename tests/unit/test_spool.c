@@ -390,7 +390,7 @@ START_TEST(test_max_inflight)
 	run_for(300);
 	ck_assert_int_eq(seen.calls, 3);
 	for (int done = 1; done < 6; done++) {
-		char want[8];
+		char want[16];
 
 		spool_finish(seen.items[done], 0, NULL);
 		snprintf(want, sizeof(want), "%d", done + 3 < 6 ? done + 3 : 6);
