@@ -192,6 +192,19 @@ static void spool_reject(struct spool_item *item, const char *code, const char *
 	json_decref(j);
 }
 
+static void on_spool_known_durable(void *data, int status)
+{
+	/* -ENOENT: the batch of the earlier screening failed; screen again later. */
+	spool_finish(data, status < 0 ? -EAGAIN : 0, NULL);
+}
+
+/* The verdict of `id` exists or is queued: retire the file once it is durable. */
+static void spool_finish_when_durable(struct daemon *d, struct spool_item *item, const char *id)
+{
+	if (outbox_when_durable(d->ob, id, on_spool_known_durable, item) < 0)
+		spool_finish(item, -EAGAIN, NULL);
+}
+
 static void on_spool_durable(void *data, int status)
 {
 	struct spool_job *j = data;
@@ -228,7 +241,7 @@ static void on_spool_verdict(void *data, json_t *verdict)
 			spool_reject(j->item, "conflict",
 				     "a different request with this id was screened before", "/id");
 		else
-			spool_finish(j->item, 0, NULL);
+			spool_finish_when_durable(d, j->item, j->req->id);
 	} else {
 		spool_finish(j->item, -EIO, NULL);
 	}
@@ -266,9 +279,10 @@ static void on_spool_file(void *data, struct spool_item *item, const char *name,
 		return;
 	}
 	if (outbox_lookup(d->ob, j->req->id, stored) == 0) {
-		/* A retry after a crash between the outbox and the move to done/. */
+		/* A retry after a crash between the outbox and the move to done/,
+		 * or the same request still being made durable. */
 		if (strcmp(stored, j->digest) == 0)
-			spool_finish(item, 0, NULL);
+			spool_finish_when_durable(d, item, j->req->id);
 		else
 			spool_reject(item, "conflict",
 				     "a different request with this id was screened before", "/id");
