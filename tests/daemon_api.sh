@@ -267,11 +267,48 @@ echo "$codes" | grep -q ' 429' || fail "no 429 after 60 wrong tokens: $codes"
 ok "429 after many wrong tokens ($(echo $codes))"
 sleep 1.2
 
+# ---- the spool: a file dropped into incoming/ is screened and retired ----
+mkdir -p "$D/state/spool/incoming"
+printf '{"id":"spool-1","type":"export","title":"forbidden goods"}' > "$D/spool.tmp"
+mv "$D/spool.tmp" "$D/state/spool/incoming/spool-1.json"
+printf '{"id":"spool-2","type":"nope"}' > "$D/spool.tmp"
+mv "$D/spool.tmp" "$D/state/spool/incoming/spool-2.json"
+for _ in $(seq 100); do
+	[ -e "$D/state/spool/done/spool-1.json" ] && [ -e "$D/state/spool/rejected/spool-2.json" ] && break
+	sleep 0.1
+done
+[ -e "$D/state/spool/done/spool-1.json" ] || fail "spool file not moved to done/"
+[ -e "$D/state/spool/rejected/spool-2.error.json" ] || fail "bad spool file has no error file"
+grep -q '"path":"/type"' "$D/state/spool/rejected/spool-2.error.json" || fail "spool error lacks the path"
+expect 200 "$(req GET /v1/screenings/spool-1 "${AUTH[@]}")" "verdict of a spool file over the API"
+body_has '"decision":"escalate"'
+
+# ---- reload under load: no request fails ----
+write_config 0 16
+( for i in $(seq 150); do
+	req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data "{\"id\":\"load-$i\",\"type\":\"export\"}"
+	echo
+  done > "$D/load.codes" ) &
+LOAD=$!
+for cfg in good broken good broken good; do
+	if [ "$cfg" = good ]; then write_config 0 16; else write_config 0 16 broken; fi
+	kill -HUP "$PID"
+	sleep 0.2
+done
+write_config 0 16
+wait "$LOAD"
+[ "$(grep -c '^200$' "$D/load.codes")" = 150 ] ||
+	fail "requests failed during reloads: $(sort "$D/load.codes" | uniq -c | tr '\n' ' ')"
+[ "$(grep -c 'reload failed' "$D/log")" -ge 2 ] || fail "broken reloads not reported"
+ok "150 screenings during 5 reloads (2 broken), all 200"
+
 # ---- reload: slow plugin, one screening in flight at most ----
+sleep 0.5
 write_config 1500 1
+n0=$(grep -c 'reloaded ' "$D/log")
 kill -HUP "$PID"
-for _ in $(seq 50); do grep -q 'reloaded ' "$D/log" && break; sleep 0.1; done
-grep -q 'reloaded ' "$D/log" || fail "reload not logged"
+for _ in $(seq 50); do [ "$(grep -c 'reloaded ' "$D/log")" -gt "$n0" ] && break; sleep 0.1; done
+[ "$(grep -c 'reloaded ' "$D/log")" -gt "$n0" ] || fail "reload not logged"
 expect 200 "$(req GET /readyz)" "ready after reload"
 ( req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"api-slow","type":"export"}' > "$D/slow.code" ) &
 BG=$!
@@ -285,9 +322,10 @@ ok "the screening in flight finished with 200"
 
 # ---- reload with a broken configuration keeps the running one ----
 write_config 1500 1 broken
+n0=$(grep -c 'reload failed' "$D/log")
 kill -HUP "$PID"
-for _ in $(seq 50); do grep -q 'reload failed' "$D/log" && break; sleep 0.1; done
-grep -q 'reload failed' "$D/log" || fail "broken reload not reported"
+for _ in $(seq 50); do [ "$(grep -c 'reload failed' "$D/log")" -gt "$n0" ] && break; sleep 0.1; done
+[ "$(grep -c 'reload failed' "$D/log")" -gt "$n0" ] || fail "broken reload not reported"
 grep -q "kvscreend.conf:[0-9]*: .*plugins2" "$D/log" || fail "broken reload without file:line"
 ok "broken reload logged with file:line"
 expect 200 "$(req GET /readyz)" "ready after a failed reload"
