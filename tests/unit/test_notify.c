@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "notify.h"
@@ -107,6 +109,71 @@ START_TEST(watchdog_interval)
 }
 END_TEST
 
+/* Wait for one datagram containing `want`; returns the whole message. */
+static void expect_contains(int fd, const char *want)
+{
+	char buf[512];
+
+	for (int tries = 0; tries < 10; tries++) {
+		ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+
+		ck_assert_msg(n > 0, "no datagram with %s", want);
+		buf[n] = '\0';
+		if (strstr(buf, want))
+			return;
+	}
+	ck_abort_msg("no datagram with %s", want);
+}
+
+/* The daemon tells systemd READY=1, RELOADING=1 and STOPPING=1, pings the
+ * watchdog, and exits 0 on SIGTERM. */
+START_TEST(daemon_notifies)
+{
+	char dir[64], sock[96], conf[96], daemon[512];
+	FILE *f;
+	pid_t pid;
+	int fd, status;
+
+	snprintf(dir, sizeof(dir), "/tmp/kvs-notifyd-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/notify", dir);
+	snprintf(conf, sizeof(conf), "%s/k.conf", dir);
+	snprintf(daemon, sizeof(daemon), "%s/kvscreend", KVS_BUILDDIR);
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "daemon: { listen = \"\"; socket = \"api.sock\"; state_dir = \"state\";"
+		   " log_level = \"warning\"; };\n");
+	fclose(f);
+	fd = listen_dgram(sock);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("NOTIFY_SOCKET", sock, 1);
+		setenv("WATCHDOG_USEC", "200000", 1);
+		unsetenv("WATCHDOG_PID");
+		execl(daemon, "kvscreend", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	expect_contains(fd, "READY=1");
+	expect_contains(fd, "WATCHDOG=1");
+	kill(pid, SIGHUP);
+	expect_contains(fd, "RELOADING=1");
+	expect_contains(fd, "READY=1");
+	kill(pid, SIGTERM);
+	expect_contains(fd, "STOPPING=1");
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	close(fd);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("notify");
@@ -118,6 +185,8 @@ int main(void)
 	tcase_add_test(tc, path_socket);
 	tcase_add_test(tc, abstract_socket);
 	tcase_add_test(tc, watchdog_interval);
+	tcase_add_test(tc, daemon_notifies);
+	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
