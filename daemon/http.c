@@ -349,11 +349,17 @@ static int conn_send(struct http_conn *c, int status, const char *extra_headers,
 
 	if (status >= 100 && status < 600)
 		s->stats.by_status[status]++;
+	if (c->req.id)
+		log_debug("http: req %llu: %d", (unsigned long long)c->req.id, status);
 	hlen = snprintf(head, sizeof(head),
 			"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s",
 			status, http_status_text(status),
 			content_type ? content_type : "application/json", len,
 			keep ? "" : "Connection: close\r\n");
+	/* The request number the daemon's log lines carry ("req N"). */
+	if (c->req.id && hlen > 0 && (size_t)hlen < sizeof(head))
+		hlen += snprintf(head + hlen, sizeof(head) - (size_t)hlen, "X-Request-Id: %llu\r\n",
+				 (unsigned long long)c->req.id);
 	if (hlen < 0 || (size_t)hlen >= sizeof(head))
 		return -EINVAL;
 	size_t xlen = extra_headers ? strlen(extra_headers) : 0;
@@ -442,6 +448,7 @@ static void conn_reset_request(struct http_conn *c)
 	c->body = NULL;
 	c->body_len = c->body_cap = 0;
 	c->err_status = 0;
+	c->req.id = 0;
 }
 
 static int conn_error(struct http_conn *c, int status, const char *code, const char *msg)

@@ -54,7 +54,8 @@ struct http_req {
 	const char *body;               /* NUL-terminated, body_len bytes */
 	size_t body_len;
 	int via_unix;                   /* arrived over the Unix socket */
-	uint64_t id;                    /* per-server request number, for logs */
+	uint64_t id;                    /* per-server request number, for logs;
+					 * sent back as X-Request-Id */
 	uint64_t start_ns;              /* uv_hrtime() at the first byte */
 };
 

@@ -138,6 +138,9 @@ expect 200 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data "$GOOD")"
 body_has '"schema":"kvscreen.verdict/v1"'
 body_has '"request_id":"api-1"'
 body_has '"decision":"escalate"'
+rid=$(sed -n 's/^X-Request-Id: \([0-9]*\).*/\1/ip' "$D/hdr")
+[ -n "$rid" ] && grep -q "req $rid: id api-1: escalate" "$D/log" || fail "X-Request-Id $rid not in the log"
+ok "X-Request-Id matches the log line"
 cp "$D/body" "$D/first"
 ls "$D"/state/outbox/new/*api-1.json >/dev/null 2>&1 || fail "verdict not in outbox/new"
 ok "verdict is in outbox/new"

@@ -5,7 +5,8 @@
 # percentiles and the daemon's peak resident memory (VmHWM).
 #
 # Usage: tests/bench/api.sh [DURATION_S] [CONNECTIONS] [WRK_THREADS]
-# Env:   KVS_BUILDDIR (built tree, default: this checkout), BENCH_DIR (where the
+# Env:   BENCH_LOG_LEVEL (default notice; info logs one line per screening),
+#        KVS_BUILDDIR (built tree, default: this checkout), BENCH_DIR (where the
 #        state lives; default a fresh folder under the build dir, i.e. on a
 #        real disk rather than a tmpfs).
 set -eu
@@ -33,7 +34,7 @@ PLUGDIR="$KVS_BUILDDIR/plugins"
 sed -i -e "s|^\( *listen *=\).*|\1 \"127.0.0.1:0\";|" \
 	-e "s|^\( *socket *=\).*|\1 \"$B/k.sock\";|" \
 	-e "s|^\( *state_dir *=\).*|\1 \"$B/state\";|" \
-	-e "s|^\( *log_level *=\).*|\1 \"notice\";|" \
+	-e "s|^\( *log_level *=\).*|\1 \"${BENCH_LOG_LEVEL:-notice}\";|" \
 	-e "s|^\( *threads *=\).*|\1 2;|" \
 	-e "s|^\( *plugin_dir *=\).*|\1 \"$PLUGDIR\";|" "$B/conf/kvscreend.conf"
 if ! grep -q '^ *[a-z_]*: *{' <(sed -n '/^plugins:/,$p' "$B/conf/kvscreend.conf" | tail -n +2); then
