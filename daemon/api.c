@@ -42,6 +42,7 @@ struct api {
 	struct token_set tokens;
 	unsigned max_inflight;
 	unsigned inflight;
+	unsigned long long completed;
 	enum api_state state;
 	struct http_server *srv;
 	api_metrics_cb metrics_cb;
@@ -132,6 +133,11 @@ void api_set_metrics_cb(struct api *a, api_metrics_cb cb, void *data)
 unsigned api_inflight(const struct api *a)
 {
 	return a->inflight;
+}
+
+unsigned long long api_completed(const struct api *a)
+{
+	return a->completed;
 }
 
 void api_free(struct api *a)
@@ -374,6 +380,7 @@ static void answer_stored(struct api *a, struct http_req *r, const char *id, int
 static void screening_free(struct screening *s)
 {
 	s->a->inflight--;
+	s->a->completed++;
 	free(s->text);
 	request_unref(s->req);
 	engine_unref(s->en);

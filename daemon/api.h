@@ -68,6 +68,9 @@ void api_set_metrics_cb(struct api *a, api_metrics_cb cb, void *data);
 /* Count a verdict made outside the API (the spool) in /metrics. */
 void api_count_verdict(struct api *a, const json_t *verdict);
 unsigned api_inflight(const struct api *a);
+/* Screenings finished (answered, any outcome) since start: the watchdog's
+ * measure of progress. */
+unsigned long long api_completed(const struct api *a);
 /* Free the API; no request may be out with it (close the server first). */
 void api_free(struct api *a);
 

@@ -42,6 +42,10 @@
 #include "token.h"
 
 #define DRAIN_DEADLINE_MS 60000
+/* Screenings in flight with none finishing for this long: the thread pool
+ * is stuck (a hung plugin on every worker, a stalled disk), and the
+ * watchdog pings stop so that systemd restarts the daemon. */
+#define STALL_MS 30000
 
 struct daemon {
 	uv_loop_t *loop;
@@ -54,6 +58,9 @@ struct daemon {
 	struct sink *sink;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t watchdog;
+	unsigned long long wd_completed;
+	uint64_t wd_progress_at;
+	int wd_stalled;
 	uv_timer_t deadline;
 	/* reload */
 	int reloading, reload_again;
@@ -511,6 +518,22 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static void on_watchdog(uv_timer_t *t)
 {
+	struct daemon *d = t->data;
+	unsigned long long done = api_completed(d->api);
+	uint64_t now = uv_now(d->loop);
+
+	/* The loop is alive, but is work moving? */
+	if (done != d->wd_completed || api_inflight(d->api) == 0) {
+		d->wd_completed = done;
+		d->wd_progress_at = now;
+		d->wd_stalled = 0;
+	} else if (now - d->wd_progress_at > STALL_MS) {
+		if (!d->wd_stalled)
+			log_err("no screening finished in %d s with %u in flight: "
+				"withholding the watchdog ping", STALL_MS / 1000, api_inflight(d->api));
+		d->wd_stalled = 1;
+		return;
+	}
 	notify_send("WATCHDOG=1");
 }
 
@@ -731,6 +754,8 @@ int main(int argc, char **argv)
 	{
 		uint64_t wd = notify_watchdog_interval_ms();
 
+		d.watchdog.data = &d;
+		d.wd_progress_at = uv_now(&loop);
 		if (wd)
 			uv_timer_start(&d.watchdog, on_watchdog, wd, wd);
 	}
