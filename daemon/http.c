@@ -129,6 +129,7 @@ struct http_server {
 	struct http_conn *conns;
 	unsigned n_conns;
 	unsigned live;            /* open listeners + connections not yet freed */
+	size_t body_bytes;        /* body buffers of all connections */
 	uint64_t next_id;
 	int closing;
 	void (*close_cb)(void *data);
@@ -168,6 +169,7 @@ void http_limits_default(struct http_limits *lim)
 	lim->write_timeout_ms = 10000;
 	lim->max_connections = 1024;
 	lim->max_requests_per_conn = 1000;
+	lim->max_body_total = 64 * 1024 * 1024;
 }
 
 const char *http_status_text(int status)
@@ -212,6 +214,26 @@ static void server_maybe_finish(struct http_server *s)
 		cb(data);
 }
 
+/* Free the body buffer and return its bytes to the server-wide budget. */
+static void body_release(struct http_conn *c)
+{
+	c->srv->body_bytes -= c->body_cap;
+	free(c->body);
+	c->body = NULL;
+	c->body_len = c->body_cap = 0;
+}
+
+/* Take `cap` more bytes from the server-wide body budget. */
+static int body_reserve(struct http_conn *c, size_t more)
+{
+	struct http_server *s = c->srv;
+
+	if (s->body_bytes + more > s->lim.max_body_total)
+		return -1;
+	s->body_bytes += more;
+	return 0;
+}
+
 static void conn_unref(struct http_conn *c)
 {
 	struct http_server *s = c->srv;
@@ -219,7 +241,7 @@ static void conn_unref(struct http_conn *c)
 	if (--c->refs > 0)
 		return;
 	free(c->head);
-	free(c->body);
+	body_release(c);
 	free(c->wbuf);
 	free(c);
 	s->live--;
@@ -444,9 +466,7 @@ static void conn_reset_request(struct http_conn *c)
 	c->cur_slot = H_NONE;
 	c->n_headers = 0;
 	memset(c->slot_set, 0, sizeof(c->slot_set));
-	free(c->body);
-	c->body = NULL;
-	c->body_len = c->body_cap = 0;
+	body_release(c);
 	c->err_status = 0;
 	c->req.id = 0;
 }
@@ -606,12 +626,19 @@ static int on_headers_complete(http_parser *p)
 			conn_error(c, 413, "too_large", "request body too large");
 			return -1;
 		}
-		c->body_cap = (size_t)p->content_length + 1;
-		c->body = malloc(c->body_cap);
+		size_t cap = (size_t)p->content_length + 1;
+
+		if (body_reserve(c, cap) < 0) {
+			conn_error(c, 503, "unavailable", "too many request bodies being received");
+			return -1;
+		}
+		c->body = malloc(cap);
 		if (!c->body) {
+			c->srv->body_bytes -= cap;
 			conn_error(c, 503, "unavailable", "out of memory");
 			return -1;
 		}
+		c->body_cap = cap;
 		has_body = 1;
 	}
 	if (has_body) {
@@ -644,9 +671,13 @@ static int on_body(http_parser *p, const char *at, size_t len)
 			cap *= 2;
 		if (cap > max + 1)
 			cap = max + 1;
+		if (body_reserve(c, cap - c->body_cap) < 0)
+			return conn_error(c, 503, "unavailable", "too many request bodies being received");
 		char *nb = realloc(c->body, cap);
-		if (!nb)
+		if (!nb) {
+			c->srv->body_bytes -= cap - c->body_cap;
 			return conn_error(c, 503, "unavailable", "out of memory");
+		}
 		c->body = nb;
 		c->body_cap = cap;
 	}
@@ -832,9 +863,7 @@ int http_respond(struct http_req *r, int status, const char *extra_headers,
 		rc = -EPIPE;
 	} else {
 		rc = conn_send(c, status, extra_headers, content_type, body, len);
-		free(c->body);
-		c->body = NULL;
-		c->body_len = c->body_cap = 0;
+		body_release(c);
 	}
 	conn_unref(c);
 	return rc;

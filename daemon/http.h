@@ -34,11 +34,14 @@ struct http_limits {
 	unsigned write_timeout_ms;      /* one response (connection dropped) */
 	unsigned max_connections;       /* past it: 503 with Retry-After, close */
 	unsigned max_requests_per_conn; /* then Connection: close */
+	size_t max_body_total;          /* body bytes buffered over all
+					 * connections (503): bounds memory at
+					 * max_connections x max_body */
 };
 
 /* Defaults: 16 KiB headers, 2 KiB URL, 64 headers, 1 MiB body, 10 s header
  * and body timeouts, 5 s idle, 10 s write, 1024 connections, 1000 requests
- * per connection. */
+ * per connection, 64 MiB of bodies in all. */
 void http_limits_default(struct http_limits *lim);
 
 /* One request handed to the handler.  Every string is NUL-terminated and

@@ -453,6 +453,46 @@ START_TEST(oversized_body_413)
 }
 END_TEST
 
+START_TEST(body_budget_503)
+{
+	struct http_limits lim;
+	struct tserver *ts;
+	struct rbuf rb = { .len = 0 };
+	struct resp r;
+	char body[100];
+	int a, b;
+
+	http_limits_default(&lim);
+	lim.max_body = 100;
+	lim.max_body_total = 150;
+	ts = server_start(&lim);
+	memset(body, 'x', sizeof(body));
+	/* A holds 101 bytes of the budget while its body trickles in. */
+	a = connect_tcp(ts->port);
+	send_str(a, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nxx");
+	usleep(100 * 1000);
+	b = connect_tcp(ts->port);
+	send_str(b, "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+	ck_assert_int_eq(read_resp(b, &rb, &r), 0);
+	ck_assert_int_eq(r.status, 503);
+	close(b);
+	send_all(a, body, 98);
+	rb.len = 0;
+	ck_assert_int_eq(read_resp(a, &rb, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	/* Answered: the budget is free again. */
+	b = connect_tcp(ts->port);
+	send_str(b, "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+	send_all(b, body, 100);
+	rb.len = 0;
+	ck_assert_int_eq(read_resp(b, &rb, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	close(a);
+	close(b);
+	server_stop(ts);
+}
+END_TEST
+
 START_TEST(bad_request_400)
 {
 	struct tserver *ts = start_default();
@@ -692,6 +732,7 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, pipelined_in_order);
 	tcase_add_test(tc, oversized_header_431);
 	tcase_add_test(tc, oversized_body_413);
+	tcase_add_test(tc, body_budget_503);
 	tcase_add_test(tc, bad_request_400);
 	tcase_add_test(tc, slow_header_dropped);
 	tcase_add_test(tc, slow_body_dropped);
