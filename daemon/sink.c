@@ -626,7 +626,8 @@ static void scan_work(uv_work_t *w)
 		sc->names[sc->n++] = n;
 	}
 	closedir(dir);
-	qsort(sc->names, sc->n, sizeof(char *), cmp_names);
+	if (sc->n > 1)
+		qsort(sc->names, sc->n, sizeof(char *), cmp_names);
 	if (sc->n > SINK_WINDOW) {
 		for (size_t i = SINK_WINDOW; i < sc->n; i++)
 			free(sc->names[i]);

@@ -12,6 +12,7 @@
 # Environment: KVS_RABBITMQ_DIR (default /tmp/kvs-rabbitmq),
 # KVS_RABBITMQ_MGMT_PORT (15672), KVS_RABBITMQ_PORT (5672),
 # KVS_RABBITMQ_WAIT (seconds, default 90).
+# Starts and stops are serialised with flock on $KVS_RABBITMQ_DIR.lock.
 # Exit status: 0 running, 77 rabbitmq-server is not installed, 1 failed.
 set -eu
 
@@ -27,6 +28,10 @@ if [ ! -x "$B/rabbitmq-server" ]; then
 fi
 command -v curl >/dev/null || { echo "rabbitmq-start: curl is missing" >&2; exit 1; }
 
+# One start or stop at a time (two test suites may run side by side).
+exec 9> "$D.lock"
+flock -w "$WAIT" 9 || { echo "rabbitmq-start: $D.lock is held too long" >&2; exit 1; }
+
 api_up() {
 	curl -fsS -m 2 -u guest:guest "http://127.0.0.1:$MGMT/api/overview" >/dev/null 2>&1
 }
@@ -35,6 +40,19 @@ if api_up; then
 	echo "rabbitmq-start: already running (management API on 127.0.0.1:$MGMT)"
 	exit 0
 fi
+
+# A node that is still shutting down keeps its name in epmd, and a new
+# node of the same name refuses to boot (dist_port_already_used).
+i=0
+while epmd -names 2>/dev/null | grep -q '^name rabbit at'; do
+	i=$((i + 1))
+	if [ "$i" -gt 60 ]; then
+		echo "rabbitmq-start: a node named rabbit is registered with epmd but its management" \
+			"API does not answer on 127.0.0.1:$MGMT" >&2
+		exit 1
+	fi
+	sleep 0.25
+done
 
 mkdir -p "$D/log" "$D/mnesia"
 chmod 700 "$D"
@@ -64,7 +82,8 @@ start=$(date +%s.%N)
 }
 # setsid: the node outlives this script and the test that called it, and
 # is not killed by a Ctrl-C meant for make.
-setsid "$B/rabbitmq-server" > "$D/log/stdout.log" 2>&1 < /dev/null &
+# The lock descriptors are closed so that the node does not hold them.
+setsid "$B/rabbitmq-server" > "$D/log/stdout.log" 2>&1 < /dev/null 8>&- 9>&- &
 echo $! > "$D/launcher.pid"
 
 i=0

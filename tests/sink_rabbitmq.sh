@@ -23,6 +23,11 @@ if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
 fi
 command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
 
+# The plain and the sanitizer suites run side by side: one of these tests
+# at a time, so that one does not stop the node under the other.
+exec 8> "${KVS_RABBITMQ_DIR:-/tmp/kvs-rabbitmq}.test.lock"
+flock -w 600 8 || { echo "FAIL: another sink_rabbitmq.sh holds the lock" >&2; exit 1; }
+
 T=$(mktemp -d /tmp/sink_rabbitmq.XXXXXX)
 X=kvs-test-x-$$
 Q=kvs-test-q-$$
