@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +397,27 @@ START_TEST(test_when_durable)
 }
 END_TEST
 
+START_TEST(test_low_space_refuses)
+{
+	struct outbox *ob = open_box();
+	struct done d = { 0 };
+
+	/* Nothing has this much free space: the next measurement refuses. */
+	outbox_set_min_free(ob, ULLONG_MAX - 1);
+	ck_assert_int_eq(outbox_put(ob, "s1", D1, "{}", 2, done_cb, &d), -ENOSPC);
+	outbox_set_min_free(ob, 0);
+	ck_assert_int_eq(outbox_put(ob, "s1", D1, "{}", 2, done_cb, &d), 0);
+	run_until(&d.calls, 1);
+	ck_assert_int_eq(d.last_status, 0);
+	outbox_set_min_free(ob, ULLONG_MAX - 1);
+	ck_assert_int_eq(outbox_put(ob, "s2", D1, "{}", 2, done_cb, &d), -ENOSPC);
+	outbox_set_min_free(ob, 4096);
+	ck_assert_int_eq(outbox_put(ob, "s2", D1, "{}", 2, done_cb, &d), 0);
+	run_until(&d.calls, 2);
+	close_box(ob);
+}
+END_TEST
+
 START_TEST(test_names_sort_across_restarts)
 {
 	struct outbox *ob = open_box();
@@ -709,6 +731,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, test_lookup_and_read_after_reopen);
 	tcase_add_test(tc, test_many_reads);
 	tcase_add_test(tc, test_when_durable);
+	tcase_add_test(tc, test_low_space_refuses);
 	tcase_add_test(tc, test_names_sort_across_restarts);
 	tcase_add_test(tc, test_bad_ids_rejected);
 	tcase_add_test(tc, test_open_cleans_tmp_and_ignores_junk);
