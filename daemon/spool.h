@@ -26,7 +26,10 @@
  * Bigger files than max_bytes, and entries that are not regular files
  * (symlinks, folders, FIFOs), go to rejected/ with an error file.  At most
  * max_inflight files are being read, screened or moved at a time.  Moves
- * are followed by an fsync of both folders (and of the error file).
+ * are followed by an fsync of both folders (and of the error file).  A move
+ * never replaces an earlier file of the same name in done/ or rejected/:
+ * the newcomer is named NAME.<nanoseconds>.json there (and its error file
+ * NAME.<nanoseconds>.error.json).
  * All functions run on the loop thread.
  */
 #ifndef KVS_SPOOL_H
