@@ -35,7 +35,7 @@
 
 enum item_state { QUEUED, LOOKING, WAITING, SCREENING, FINISHING };
 enum look_result { LOOK_READY, LOOK_NOT_READY, LOOK_GONE, LOOK_TOO_BIG, LOOK_NOT_REGULAR,
-		   LOOK_ERROR };
+		   LOOK_UNREADABLE, LOOK_ERROR };
 
 struct spool_item {
 	struct spool *sp;
@@ -164,7 +164,12 @@ static void look_work(uv_work_t *req)
 	fd = openat(sp->in_fd, it->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		it->err = errno;
-		it->result = errno == ENOENT ? LOOK_GONE : errno == ELOOP ? LOOK_NOT_REGULAR : LOOK_ERROR;
+		if (errno == ENOENT)
+			it->result = LOOK_GONE;
+		else if (errno == ELOOP)
+			it->result = LOOK_NOT_REGULAR;
+		else if (errno == EACCES || errno == EPERM)
+			it->result = LOOK_UNREADABLE;
 		return;
 	}
 	if (fstat(fd, &st) < 0) {
@@ -280,14 +285,19 @@ static void look_after(uv_work_t *req, int status)
 		break;
 	case LOOK_TOO_BIG:
 	case LOOK_NOT_REGULAR:
+	case LOOK_UNREADABLE:
 		if (it->result == LOOK_TOO_BIG)
 			snprintf(msg, sizeof(msg), "the file has %lld bytes, more than the limit of %zu",
 				 it->size, sp->max_bytes);
-		else
+		else if (it->result == LOOK_NOT_REGULAR)
 			snprintf(msg, sizeof(msg), "not a regular file");
+		else
+			snprintf(msg, sizeof(msg), "the daemon cannot read the file: %s",
+				 strerror(it->err));
 		log_warn("spool: rejecting incoming/%s: %s", it->name, msg);
 		it->status = -EINVAL;
-		it->error_json = error_text(it->result == LOOK_TOO_BIG ? "too_large" : "not_a_file",
+		it->error_json = error_text(it->result == LOOK_TOO_BIG ? "too_large" :
+					    it->result == LOOK_NOT_REGULAR ? "not_a_file" : "unreadable",
 					    msg, "");
 		finish_start(it);
 		break;

@@ -432,6 +432,27 @@ START_TEST(test_symlink_rejected)
 }
 END_TEST
 
+START_TEST(test_unreadable_rejected)
+{
+	struct spool *sp;
+	char path[512];
+	char *text;
+
+	if (geteuid() == 0)
+		return;	/* root reads anything */
+	sp = open_spool(1 << 20, 4);
+	drop("secret.json", REQ);
+	snprintf(path, sizeof(path), "%s/incoming/secret.json", tmpdir);
+	ck_assert_int_eq(chmod(path, 0), 0);
+	run_until(exists, "rejected/secret.error.json");
+	text = slurp("rejected/secret.error.json");
+	ck_assert_ptr_nonnull(strstr(text, "\"unreadable\""));
+	free(text);
+	ck_assert_int_eq(seen.calls, 0);
+	close_spool(sp);
+}
+END_TEST
+
 START_TEST(test_max_inflight)
 {
 	struct spool *sp = open_spool(1 << 20, 2);
@@ -494,6 +515,7 @@ static Suite *spool_suite(void)
 	tcase_add_test(tc, test_growing_temp_then_rename);
 	tcase_add_test(tc, test_size_limit);
 	tcase_add_test(tc, test_symlink_rejected);
+	tcase_add_test(tc, test_unreadable_rejected);
 	tcase_add_test(tc, test_max_inflight);
 	tcase_add_test(tc, test_close_waits_for_finish);
 	suite_add_tcase(s, tc);
