@@ -15,11 +15,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +68,7 @@ struct ob_batch {
 	struct ob_item *head;
 	bool use_syncfs;
 	unsigned dir_fsyncs;
+	unsigned long long free_bytes;	/* after the batch */
 };
 
 struct ob_read {
@@ -87,6 +90,7 @@ struct ob_recount {
 	struct outbox *ob;
 	size_t count;
 	int status;
+	unsigned long long free_bytes;
 	unsigned long long added, retired;	/* counters when it started */
 };
 
@@ -101,6 +105,8 @@ struct outbox {
 	size_t queued;
 	unsigned batch_limit;
 	bool use_syncfs;	/* copied into each batch when it starts */
+	unsigned long long min_free, free_bytes;
+	bool low_space;		/* free_bytes < min_free: puts get -ENOSPC */
 	bool batch_running;
 	uv_idle_t idle;
 	unsigned long long next_seq;
@@ -127,6 +133,7 @@ static void batch_start(struct outbox *ob);
 static void idle_cb(uv_idle_t *h);
 static void close_maybe_finish(struct outbox *ob);
 static void deferred_dispatch(struct outbox *ob);
+static void space_update(struct outbox *ob, unsigned long long avail);
 
 bool outbox_id_valid(const char *id)
 {
@@ -431,9 +438,29 @@ static void batch_undo(struct outbox *ob, struct ob_item *it, int status)
 	it->status = status;
 }
 
+/* Free bytes for an unprivileged writer on the state filesystem, or
+ * ULLONG_MAX if unknown (a failing statvfs must not stop the outbox). */
+static unsigned long long free_bytes(int fd)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(fd, &sv) < 0)
+		return ULLONG_MAX;
+	return (unsigned long long)sv.f_bavail * (unsigned long long)sv.f_frsize;
+}
+
+static void batch_commit(struct ob_batch *b);
+
 static void batch_work(uv_work_t *req)
 {
 	struct ob_batch *b = req->data;
+
+	batch_commit(b);
+	b->free_bytes = free_bytes(b->ob->new_fd);
+}
+
+static void batch_commit(struct ob_batch *b)
+{
 	struct outbox *ob = b->ob;
 	char nname[NAME_MAX_LEN], sname[NAME_MAX_LEN];
 	bool any = false;
@@ -443,7 +470,6 @@ static void batch_work(uv_work_t *req)
 	for (struct ob_item *chunk = b->head, *end; chunk; chunk = end) {
 		struct ob_item *it;
 		unsigned n = 0;
-
 		int fs_rc = 0;
 
 		for (it = chunk; it && n < SYNC_CHUNK; it = it->next, n++)
@@ -500,6 +526,8 @@ static void batch_after(uv_work_t *req, int status)
 	unsigned n = 0, ok = 0;
 
 	ob->batch_running = false;
+	if (status == 0)
+		space_update(ob, b->free_bytes);
 	ob->stats.batches++;
 	ob->stats.dir_fsyncs += b->dir_fsyncs;
 	for (it = b->head; it; it = it->next) {
@@ -599,6 +627,8 @@ int outbox_put(struct outbox *ob, const char *id, const char *request_sha256,
 		return -EINVAL;
 	if (len > OUTBOX_MAX_VERDICT)
 		return -EMSGSIZE;
+	if (ob->low_space)
+		return -ENOSPC;
 	if (index_find(ob, id))
 		return -EEXIST;
 	it = calloc(1, sizeof(*it));
@@ -609,7 +639,8 @@ int outbox_put(struct outbox *ob, const char *id, const char *request_sha256,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	memcpy(it->verdict, verdict, len);
+	if (len)
+		memcpy(it->verdict, verdict, len);
 	it->len = len;
 	it->fd = -1;
 	it->cb = cb;
@@ -824,6 +855,21 @@ static void recount_work(uv_work_t *req)
 	struct ob_recount *rc = req->data;
 
 	rc->status = count_new(rc->ob->new_fd, &rc->count, NULL);
+	rc->free_bytes = free_bytes(rc->ob->new_fd);
+}
+
+static void space_update(struct outbox *ob, unsigned long long avail)
+{
+	bool low;
+
+	ob->free_bytes = avail;
+	low = avail < ob->min_free;
+	if (low && !ob->low_space)
+		log_err("outbox: %llu bytes free on the state filesystem, less than %llu: "
+			"refusing new verdicts", avail, ob->min_free);
+	else if (!low && ob->low_space)
+		log_notice("outbox: %llu bytes free again, accepting verdicts", avail);
+	ob->low_space = low;
 }
 
 static void recount_after(uv_work_t *req, int status)
@@ -832,6 +878,8 @@ static void recount_after(uv_work_t *req, int status)
 	struct outbox *ob = rc->ob;
 
 	ob->recount_running = false;
+	if (status == 0)
+		space_update(ob, rc->free_bytes);
 	if (status == 0 && rc->status == 0) {
 		/* Entries added or retired while the folder was read may or
 		 * may not be in the count; this is a metric, the error is
@@ -887,6 +935,12 @@ void outbox_set_notify(struct outbox *ob, void (*cb)(void *data), void *data)
 void outbox_set_batch_limit(struct outbox *ob, unsigned n)
 {
 	ob->batch_limit = n ? n : 1;
+}
+
+void outbox_set_min_free(struct outbox *ob, unsigned long long bytes)
+{
+	ob->min_free = bytes;
+	space_update(ob, ob->free_bytes);
 }
 
 void outbox_set_syncfs(struct outbox *ob, bool on)
@@ -975,6 +1029,7 @@ int outbox_open(uv_loop_t *loop, const char *state_dir, struct outbox **out)
 	ob->queue_tail = &ob->queue;
 	ob->deferred_tail = &ob->deferred;
 	ob->batch_limit = BATCH_LIMIT_DEFAULT;
+	ob->min_free = OUTBOX_MIN_FREE_DEFAULT;
 	ob->nbuckets = 1024;
 	ob->buckets = calloc(ob->nbuckets, sizeof(*ob->buckets));
 	if (!ob->buckets) {
@@ -1020,6 +1075,7 @@ int outbox_open(uv_loop_t *loop, const char *state_dir, struct outbox **out)
 	clock_gettime(CLOCK_REALTIME, &now);
 	floor_seq = (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
 	ob->next_seq = max_seq + 1 > floor_seq ? max_seq + 1 : floor_seq;
+	space_update(ob, free_bytes(ob->new_fd));
 
 	uv_idle_init(loop, &ob->idle);
 	ob->idle.data = ob;

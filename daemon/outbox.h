@@ -34,6 +34,8 @@ struct outbox;
 
 /* Largest verdict outbox_put accepts (and outbox_read returns). */
 #define OUTBOX_MAX_VERDICT (16u << 20)
+/* Default of outbox_set_min_free(). */
+#define OUTBOX_MIN_FREE_DEFAULT (64ull << 20)
 
 struct outbox_stats {
 	unsigned long long batches;	/* group commits finished */
@@ -57,7 +59,9 @@ typedef void (*outbox_done_cb)(void *data, int status);
  * request (idempotency; 64 hex digits, lowercase); verdict is JSON text,
  * copied.  Returns 0, or a negative errno and then cb is never called:
  * -EINVAL for a bad id or digest, -EEXIST if the id is already stored or
- * queued, -EMSGSIZE above OUTBOX_MAX_VERDICT, -ESHUTDOWN after close. */
+ * queued, -EMSGSIZE above OUTBOX_MAX_VERDICT, -ENOSPC while the state
+ * filesystem is low on space (see outbox_set_min_free; the API answers 503),
+ * -ESHUTDOWN after close. */
 int outbox_put(struct outbox *ob, const char *id, const char *request_sha256,
 	       const char *verdict, size_t len, outbox_done_cb cb, void *data);
 
@@ -105,6 +109,11 @@ void outbox_set_batch_limit(struct outbox *ob, unsigned n);
  * their data too).  Folders are fsynced as above either way.  Applies from
  * the next batch on. */
 void outbox_set_syncfs(struct outbox *ob, bool on);
+/* Refuse puts with -ENOSPC while fewer than `bytes` are free for
+ * unprivileged writers on the state filesystem (default
+ * OUTBOX_MIN_FREE_DEFAULT; 0 never refuses).  Free space is measured at
+ * open, after every batch and every 5 s, on the thread pool. */
+void outbox_set_min_free(struct outbox *ob, unsigned long long bytes);
 void outbox_stats(const struct outbox *ob, struct outbox_stats *out);
 /* Flush what is queued, wait for reads in flight, then call cb; no put or
  * read is accepted afterwards.  cb may free nothing but its own data: the

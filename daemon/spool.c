@@ -35,7 +35,7 @@
 
 enum item_state { QUEUED, LOOKING, WAITING, SCREENING, FINISHING };
 enum look_result { LOOK_READY, LOOK_NOT_READY, LOOK_GONE, LOOK_TOO_BIG, LOOK_NOT_REGULAR,
-		   LOOK_ERROR };
+		   LOOK_UNREADABLE, LOOK_ERROR };
 
 struct spool_item {
 	struct spool *sp;
@@ -164,7 +164,12 @@ static void look_work(uv_work_t *req)
 	fd = openat(sp->in_fd, it->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		it->err = errno;
-		it->result = errno == ENOENT ? LOOK_GONE : errno == ELOOP ? LOOK_NOT_REGULAR : LOOK_ERROR;
+		if (errno == ENOENT)
+			it->result = LOOK_GONE;
+		else if (errno == ELOOP)
+			it->result = LOOK_NOT_REGULAR;
+		else if (errno == EACCES || errno == EPERM)
+			it->result = LOOK_UNREADABLE;
 		return;
 	}
 	if (fstat(fd, &st) < 0) {
@@ -280,14 +285,19 @@ static void look_after(uv_work_t *req, int status)
 		break;
 	case LOOK_TOO_BIG:
 	case LOOK_NOT_REGULAR:
+	case LOOK_UNREADABLE:
 		if (it->result == LOOK_TOO_BIG)
 			snprintf(msg, sizeof(msg), "the file has %lld bytes, more than the limit of %zu",
 				 it->size, sp->max_bytes);
-		else
+		else if (it->result == LOOK_NOT_REGULAR)
 			snprintf(msg, sizeof(msg), "not a regular file");
+		else
+			snprintf(msg, sizeof(msg), "the daemon cannot read the file: %s",
+				 strerror(it->err));
 		log_warn("spool: rejecting incoming/%s: %s", it->name, msg);
 		it->status = -EINVAL;
-		it->error_json = error_text(it->result == LOOK_TOO_BIG ? "too_large" : "not_a_file",
+		it->error_json = error_text(it->result == LOOK_TOO_BIG ? "too_large" :
+					    it->result == LOOK_NOT_REGULAR ? "not_a_file" : "unreadable",
 					    msg, "");
 		finish_start(it);
 		break;
@@ -310,17 +320,17 @@ static int sync_dir(int fd)
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
-static int write_error_file(struct spool_item *it)
+/* Write rejected/BASE.error.json through a temporary name. */
+static int write_error_file(struct spool_item *it, const char *base)
 {
 	struct spool *sp = it->sp;
-	size_t base = strlen(it->name) - 5;	/* without ".json" */
-	char tmp[NAME_LEN_MAX + 32], final[NAME_LEN_MAX + 32];
+	char tmp[NAME_LEN_MAX + 64], final[NAME_LEN_MAX + 64];
 	const char *text = it->error_json;
 	size_t len = strlen(text), off = 0;
 	int fd, rc = 0;
 
-	snprintf(tmp, sizeof(tmp), ".%.*s.error.json.tmp", (int)base, it->name);
-	snprintf(final, sizeof(final), "%.*s.error.json", (int)base, it->name);
+	snprintf(tmp, sizeof(tmp), ".%s.error.json.tmp", base);
+	snprintf(final, sizeof(final), "%s.error.json", base);
 	fd = openat(sp->rej_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (fd < 0)
 		return -errno;
@@ -343,19 +353,40 @@ static int write_error_file(struct spool_item *it)
 	return rc;
 }
 
+/* Move incoming/NAME.json to done/ or rejected/ without replacing a file
+ * of the same name that an earlier request left there: that one becomes
+ * NAME.<nanoseconds>.json instead (with its error file named alike). */
 static void finish_work(uv_work_t *req)
 {
 	struct spool_item *it = req->data;
 	struct spool *sp = it->sp;
 	int to_fd = it->status == 0 ? sp->done_fd : sp->rej_fd;
-	int rc = 0;
+	int len = (int)strlen(it->name) - 5, rc = -EEXIST;
+	char base[NAME_LEN_MAX + 32], dest[NAME_LEN_MAX + 40];
+	struct stat st;
 
-	/* The error file goes first: a crash between the two leaves the
-	 * request in incoming/, where it is rejected again. */
-	if (it->status != 0)
-		rc = write_error_file(it);
-	if (rc == 0 && renameat(sp->in_fd, it->name, to_fd, it->name) < 0)
+	for (int attempt = 0; attempt < 4 && rc == -EEXIST; attempt++) {
+		if (attempt == 0)
+			snprintf(base, sizeof(base), "%.*s", len, it->name);
+		else
+			snprintf(base, sizeof(base), "%.*s.%llu", len, it->name, now_realtime_ns());
+		snprintf(dest, sizeof(dest), "%s.json", base);
+		if (it->status != 0) {
+			if (fstatat(to_fd, dest, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				continue;
+			/* The error file goes first: a crash between the two
+			 * leaves the request in incoming/, rejected again. */
+			rc = write_error_file(it, base);
+			if (rc < 0)
+				break;
+		}
+		rc = 0;
+		if (renameat2(sp->in_fd, it->name, to_fd, dest, RENAME_NOREPLACE) == 0)
+			break;
 		rc = -errno;
+		if (rc == -EINVAL && renameat(sp->in_fd, it->name, to_fd, dest) == 0)
+			rc = 0;	/* a filesystem without RENAME_NOREPLACE */
+	}
 	if (rc == 0)
 		rc = sync_dir(to_fd);
 	if (rc == 0)

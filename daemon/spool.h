@@ -23,10 +23,14 @@
  * a lease break signals its holder with SIGIO, spool_open() sets SIGIO to
  * SIG_IGN if it is at its default (which would end the process).
  *
- * Bigger files than max_bytes, and entries that are not regular files
- * (symlinks, folders, FIFOs), go to rejected/ with an error file.  At most
+ * Bigger files than max_bytes, entries that are not regular files
+ * (symlinks, folders, FIFOs) and files the daemon may not read go to
+ * rejected/ with an error file (codes too_large, not_a_file, unreadable).  At most
  * max_inflight files are being read, screened or moved at a time.  Moves
- * are followed by an fsync of both folders (and of the error file).
+ * are followed by an fsync of both folders (and of the error file).  A move
+ * never replaces an earlier file of the same name in done/ or rejected/:
+ * the newcomer is named NAME.<nanoseconds>.json there (and its error file
+ * NAME.<nanoseconds>.error.json).
  * All functions run on the loop thread.
  */
 #ifndef KVS_SPOOL_H

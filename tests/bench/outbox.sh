@@ -16,21 +16,46 @@ mkdir -p "$base"
 work=$(mktemp -d "$base/outbox.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 echo "outbox benchmark in $work ($(df -T "$work" | awk 'NR==2 {print $2}'), $(nproc) cores)"
-run() {
-	rm -rf "$work/state"
-	"$bench" put "$work/state" "$@"
-}
-echo "== one commit per verdict (batch limit 1: fdatasync + 2 folder fsyncs each)"
-run 2000 64 1
-echo "== group commit, per-file fdatasync, 1 / 16 / 64 / 256 verdicts in flight"
-run 1000 1 4096
-run 5000 16 4096
-run 10000 64 4096
-run 20000 256 4096
-echo "== group commit, one syncfs per batch, 16 / 64 / 256 verdicts in flight"
-run 5000 16 4096 syncfs
-run 10000 64 4096 syncfs
-run 20000 256 4096 syncfs
+# The disk of a shared machine is noisy: every configuration runs ROUNDS
+# times (default 3), interleaved with the others, and the median counts.
+rounds=${ROUNDS:-3}
+configs="2000:64:1:fdatasync 1000:1:4096:fdatasync 4000:16:4096:fdatasync
+10000:64:4096:fdatasync 20000:256:4096:fdatasync 4000:16:4096:syncfs
+10000:64:4096:syncfs 20000:256:4096:syncfs"
+results=$work/results
+: >"$results"
+r=0
+while [ "$r" -lt "$rounds" ]; do
+	for c in $configs; do
+		IFS=: read -r count inflight limit sync <<-EOF
+		$c
+		EOF
+		rm -rf "$work/state"
+		if [ "$sync" = syncfs ]; then
+			line=$("$bench" put "$work/state" "$count" "$inflight" "$limit" syncfs)
+		else
+			line=$("$bench" put "$work/state" "$count" "$inflight" "$limit")
+		fi
+		rate=${line##*verdicts_per_s=}
+		echo "$c ${rate%% *}" >>"$results"
+	done
+	r=$((r + 1))
+done
+printf '%-44s %s\n' "configuration (verdicts in flight, batch limit, sync)" "median durable verdicts/s"
+for c in $configs; do
+	IFS=: read -r count inflight limit sync <<-EOF
+	$c
+	EOF
+	median=$(awk -v c="$c" '$1 == c {print $2}' "$results" | sort -n |
+		awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+	all=$(awk -v c="$c" '$1 == c {printf "%s ", $2}' "$results")
+	if [ "$limit" = 1 ]; then
+		what="one commit per verdict"
+	else
+		what="group commit"
+	fi
+	printf '%-44s %6s   (runs: %s)\n' "$what, $inflight, $limit, $sync" "$median" "$all"
+done
 echo "== open with 100k stored verdicts"
 rm -rf "$work/state"
 "$bench" open "$work/state" 100000

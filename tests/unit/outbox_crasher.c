@@ -1,8 +1,9 @@
 /* outbox_crasher.c - puts verdicts forever-ish and prints each acknowledged
  * id, flushed, so that test_outbox can kill it with SIGKILL mid-way.
  *
- * Usage: outbox_crasher STATE_DIR COUNT.  Keeps 64 puts in flight; the id of
- * verdict n is "req-%06d" and its body {"request_id":ID,"n":n}.
+ * Usage: outbox_crasher STATE_DIR COUNT [FIRST].  Keeps 64 puts in flight;
+ * the id of verdict n (FIRST <= n < FIRST + COUNT) is "req-%06d" and its
+ * body {"request_id":ID,"n":n}.
  */
 #include "config.h"
 
@@ -51,9 +52,10 @@ static void put_next(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3)
+	if (argc != 3 && argc != 4)
 		return 2;
-	total = atoi(argv[2]);
+	next_n = argc == 4 ? atoi(argv[3]) : 0;
+	total = next_n + atoi(argv[2]);
 	if (outbox_open(uv_default_loop(), argv[1], &ob) < 0)
 		return 1;
 	for (int i = 0; i < 64; i++)

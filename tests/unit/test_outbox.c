@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +397,27 @@ START_TEST(test_when_durable)
 }
 END_TEST
 
+START_TEST(test_low_space_refuses)
+{
+	struct outbox *ob = open_box();
+	struct done d = { 0 };
+
+	/* Nothing has this much free space: the next measurement refuses. */
+	outbox_set_min_free(ob, ULLONG_MAX - 1);
+	ck_assert_int_eq(outbox_put(ob, "s1", D1, "{}", 2, done_cb, &d), -ENOSPC);
+	outbox_set_min_free(ob, 0);
+	ck_assert_int_eq(outbox_put(ob, "s1", D1, "{}", 2, done_cb, &d), 0);
+	run_until(&d.calls, 1);
+	ck_assert_int_eq(d.last_status, 0);
+	outbox_set_min_free(ob, ULLONG_MAX - 1);
+	ck_assert_int_eq(outbox_put(ob, "s2", D1, "{}", 2, done_cb, &d), -ENOSPC);
+	outbox_set_min_free(ob, 4096);
+	ck_assert_int_eq(outbox_put(ob, "s2", D1, "{}", 2, done_cb, &d), 0);
+	run_until(&d.calls, 2);
+	close_box(ob);
+}
+END_TEST
+
 START_TEST(test_names_sort_across_restarts)
 {
 	struct outbox *ob = open_box();
@@ -629,17 +651,14 @@ static int list_ids_in_new(char ***out)
 	return n;
 }
 
-/* The crash test: a helper puts verdicts and prints each acknowledged id;
- * it is killed with SIGKILL mid-way.  Every acknowledged id must be in new/
- * and in store/ with its full content, and known after reopen. */
-START_TEST(test_crash_keeps_acknowledged)
+/* Run the helper from verdict `first` on, kill it with SIGKILL once it has
+ * acknowledged `kill_after` verdicts, and add what it acknowledged to
+ * acked[*nacked...]. */
+static void crash_run(const char *first, int kill_after, char **acked, int *nacked)
 {
 	const char *helper = KVS_BUILDDIR "/tests/unit/outbox_crasher";
-	char line[256], path[512], digest[65];
-	char **acked = calloc(100000, sizeof(*acked));
-	int pipefd[2], nacked = 0, in_new, status;
-	char **new_ids;
-	struct outbox *ob;
+	int pipefd[2], status, got = 0;
+	char line[256];
 	pid_t pid;
 	FILE *f;
 
@@ -650,25 +669,65 @@ START_TEST(test_crash_keeps_acknowledged)
 		dup2(pipefd[1], 1);
 		close(pipefd[0]);
 		close(pipefd[1]);
-		execl(helper, helper, tmpdir, "100000", (char *)NULL);
+		execl(helper, helper, tmpdir, "100000", first, (char *)NULL);
 		_exit(127);
 	}
 	close(pipefd[1]);
 	f = fdopen(pipefd[0], "r");
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
-		if (nacked < 100000)
-			acked[nacked++] = strdup(line);
-		if (nacked == 1500)
+		ck_assert_int_lt(*nacked, 200000);
+		acked[(*nacked)++] = strdup(line);
+		if (++got == kill_after)
 			kill(pid, SIGKILL);
 	}
 	fclose(f);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-		      "the helper was not killed mid-way (status %d, %d acked)", status, nacked);
-	ck_assert_int_ge(nacked, 1500);
+		      "the helper was not killed mid-way (status %d, %d acked)", status, got);
+	ck_assert_int_ge(got, kill_after);
+}
+
+/* The crash test: a helper puts verdicts and prints each acknowledged id;
+ * it is killed with SIGKILL mid-way, restarted on the same folder and
+ * killed again.  Every acknowledged id must be whole in new/ and store/
+ * and known after reopen, tmp/ must be empty, and the second run's entries
+ * must sort after the first run's. */
+START_TEST(test_crash_keeps_acknowledged)
+{
+	char path[512], digest[65], names[4][256];
+	char **acked = calloc(200000, sizeof(*acked));
+	int nacked = 0, in_new;
+	unsigned long long max_first = 0, min_second = ULLONG_MAX;
+	char **new_ids;
+	struct outbox *ob;
+	struct dirent *de;
+	DIR *dir;
+
+	crash_run("0", 1500, acked, &nacked);
+	crash_run("500000", 800, acked, &nacked);
+
+	snprintf(path, sizeof(path), "%s/outbox/new", tmpdir);
+	dir = opendir(path);
+	ck_assert_ptr_nonnull(dir);
+	while ((de = readdir(dir))) {
+		unsigned long long seq;
+		const char *idp;
+
+		if (de->d_name[0] == '.')
+			continue;
+		seq = strtoull(de->d_name, NULL, 10);
+		idp = de->d_name + 21;
+		if (atoi(idp + 4) < 500000)
+			max_first = seq > max_first ? seq : max_first;
+		else
+			min_second = seq < min_second ? seq : min_second;
+	}
+	closedir(dir);
+	ck_assert_msg(max_first < min_second, "names of the second run sort before the first's");
 
 	ob = open_box();
+	ck_assert_int_eq(list_dir("outbox/tmp", names, 4), 0);
 	in_new = list_ids_in_new(&new_ids);
 	ck_assert_uint_eq(outbox_depth(ob), (size_t)in_new);
 	ck_assert_int_ge(in_new, nacked);
@@ -679,6 +738,8 @@ START_TEST(test_crash_keeps_acknowledged)
 		ck_assert_msg(bsearch(&key, new_ids, (size_t)in_new, sizeof(*new_ids), cmp_str),
 			      "%s acknowledged but not in new/", acked[i]);
 		ck_assert_int_eq(outbox_lookup(ob, acked[i], digest), 0);
+		snprintf(want, sizeof(want), "%064x", (unsigned)atoi(acked[i] + 4));
+		ck_assert_str_eq(digest, want);
 		snprintf(path, sizeof(path), "%s/store/%s.%s.json", tmpdir, acked[i], digest);
 		buf = slurp(path, &sb);
 		snprintf(want, sizeof(want), "{\"request_id\":\"%s\",\"n\":%d}", acked[i],
@@ -709,6 +770,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, test_lookup_and_read_after_reopen);
 	tcase_add_test(tc, test_many_reads);
 	tcase_add_test(tc, test_when_durable);
+	tcase_add_test(tc, test_low_space_refuses);
 	tcase_add_test(tc, test_names_sort_across_restarts);
 	tcase_add_test(tc, test_bad_ids_rejected);
 	tcase_add_test(tc, test_open_cleans_tmp_and_ignores_junk);

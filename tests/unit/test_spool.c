@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -217,6 +218,64 @@ START_TEST(test_bad_file_goes_to_rejected)
 }
 END_TEST
 
+/* A writer reusing a name: the earlier done/ and rejected/ files stay. */
+START_TEST(test_reused_name_kept)
+{
+	struct spool *sp = open_spool(1 << 20, 4);
+	char *text;
+	int n;
+
+	drop("same.json", "{\"v\":1}");
+	run_until(calls_reach, "1");
+	spool_finish(seen.items[0], 0, NULL);
+	run_until(exists, "done/same.json");
+	drop("same.json", "{\"v\":2}");
+	run_until(calls_reach, "2");
+	spool_finish(seen.items[1], 0, NULL);
+	drop("bad.json", "{\"v\":3}");
+	run_until(calls_reach, "3");
+	spool_finish(seen.items[2], -EINVAL, NULL);
+	run_until(exists, "rejected/bad.error.json");
+	drop("bad.json", "{\"v\":4}");
+	run_until(calls_reach, "4");
+	spool_finish(seen.items[3], -EINVAL, NULL);
+	run_for(500);
+	ck_assert(!exists("incoming/same.json") && !exists("incoming/bad.json"));
+	text = slurp("done/same.json");
+	ck_assert_str_eq(text, "{\"v\":1}");
+	free(text);
+	text = slurp("rejected/bad.json");
+	ck_assert_str_eq(text, "{\"v\":3}");
+	free(text);
+	{
+		char path[512];
+		struct dirent **ents;
+
+		snprintf(path, sizeof(path), "%s/done", tmpdir);
+		n = scandir(path, &ents, NULL, alphasort);
+		ck_assert_int_eq(n, 4);	/* ., .., same.json, same.<ns>.json */
+		for (int i = 0; i < n; i++)
+			free(ents[i]);
+		free(ents);
+		snprintf(path, sizeof(path), "%s/rejected", tmpdir);
+		n = scandir(path, &ents, NULL, alphasort);
+		ck_assert_int_eq(n, 6);	/* and two error files */
+		for (int i = 0; i < n; i++) {
+			if (strncmp(ents[i]->d_name, "bad.", 4) == 0 &&
+			    strcmp(ents[i]->d_name, "bad.json") != 0 &&
+			    strcmp(ents[i]->d_name, "bad.error.json") != 0) {
+				size_t l = strlen(ents[i]->d_name);
+
+				ck_assert(strcmp(ents[i]->d_name + l - 5, ".json") == 0);
+			}
+			free(ents[i]);
+		}
+		free(ents);
+	}
+	close_spool(sp);
+}
+END_TEST
+
 START_TEST(test_transient_failure_retries)
 {
 	struct spool *sp = open_spool(1 << 20, 4);
@@ -373,6 +432,27 @@ START_TEST(test_symlink_rejected)
 }
 END_TEST
 
+START_TEST(test_unreadable_rejected)
+{
+	struct spool *sp;
+	char path[512];
+	char *text;
+
+	if (geteuid() == 0)
+		return;	/* root reads anything */
+	sp = open_spool(1 << 20, 4);
+	drop("secret.json", REQ);
+	snprintf(path, sizeof(path), "%s/incoming/secret.json", tmpdir);
+	ck_assert_int_eq(chmod(path, 0), 0);
+	run_until(exists, "rejected/secret.error.json");
+	text = slurp("rejected/secret.error.json");
+	ck_assert_ptr_nonnull(strstr(text, "\"unreadable\""));
+	free(text);
+	ck_assert_int_eq(seen.calls, 0);
+	close_spool(sp);
+}
+END_TEST
+
 START_TEST(test_max_inflight)
 {
 	struct spool *sp = open_spool(1 << 20, 2);
@@ -427,6 +507,7 @@ static Suite *spool_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_good_file_goes_to_done);
 	tcase_add_test(tc, test_bad_file_goes_to_rejected);
+	tcase_add_test(tc, test_reused_name_kept);
 	tcase_add_test(tc, test_transient_failure_retries);
 	tcase_add_test(tc, test_file_present_at_start);
 	tcase_add_test(tc, test_ignores_other_names);
@@ -434,6 +515,7 @@ static Suite *spool_suite(void)
 	tcase_add_test(tc, test_growing_temp_then_rename);
 	tcase_add_test(tc, test_size_limit);
 	tcase_add_test(tc, test_symlink_rejected);
+	tcase_add_test(tc, test_unreadable_rejected);
 	tcase_add_test(tc, test_max_inflight);
 	tcase_add_test(tc, test_close_waits_for_finish);
 	suite_add_tcase(s, tc);
