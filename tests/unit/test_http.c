@@ -493,6 +493,65 @@ START_TEST(body_budget_503)
 }
 END_TEST
 
+START_TEST(requests_per_connection)
+{
+	struct http_limits lim;
+	struct tserver *ts;
+	struct rbuf rb = { .len = 0 };
+	struct resp r;
+	int fd;
+
+	http_limits_default(&lim);
+	lim.max_requests_per_conn = 2;
+	ts = server_start(&lim);
+	fd = connect_tcp(ts->port);
+	send_str(fd, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+		 "GET /3 HTTP/1.1\r\nHost: x\r\n\r\n");
+	ck_assert_int_eq(read_resp(fd, &rb, &r), 0);
+	ck_assert_ptr_null(strcasestr(r.head, "Connection: close"));
+	ck_assert_int_eq(read_resp(fd, &rb, &r), 0);
+	ck_assert_ptr_nonnull(strstr(r.body, "GET /2 "));
+	ck_assert_ptr_nonnull(strcasestr(r.head, "Connection: close"));
+	/* The third is not answered: the connection ends after the second. */
+	ck_assert_int_eq(read_resp(fd, &rb, &r), -1);
+	close(fd);
+	server_stop(ts);
+}
+END_TEST
+
+START_TEST(ipv6_loopback)
+{
+	struct http_limits lim;
+	uv_loop_t loop;
+	struct http_server *s;
+	int rc;
+
+	http_limits_default(&lim);
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	ck_assert_int_eq(http_server_new(&loop, &lim, handler, NULL, &s), 0);
+	rc = http_server_listen_tcp(s, "[::1]:0");
+	if (rc == 0)
+		ck_assert_int_gt(http_server_port(s), 0);
+	else
+		ck_assert_int_eq(rc, UV_EADDRNOTAVAIL);  /* no IPv6 on this host */
+	ck_assert_int_eq(http_server_listen_tcp(s, "[::1]:0"), -EINVAL);  /* one TCP listener */
+	http_server_close(s, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+
+	/* Addresses that are not HOST:PORT. */
+	uv_loop_init(&loop);
+	http_server_new(&loop, &lim, handler, NULL, &s);
+	ck_assert_int_eq(http_server_listen_tcp(s, "127.0.0.1"), -EINVAL);
+	ck_assert_int_eq(http_server_listen_tcp(s, "127.0.0.1:99999"), -EINVAL);
+	ck_assert_int_eq(http_server_listen_tcp(s, "127.0.0.1:x"), -EINVAL);
+	ck_assert_int_lt(http_server_listen_tcp(s, "localhost:80"), 0);
+	http_server_close(s, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 START_TEST(bad_request_400)
 {
 	struct tserver *ts = start_default();
@@ -733,6 +792,8 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, oversized_header_431);
 	tcase_add_test(tc, oversized_body_413);
 	tcase_add_test(tc, body_budget_503);
+	tcase_add_test(tc, requests_per_connection);
+	tcase_add_test(tc, ipv6_loopback);
 	tcase_add_test(tc, bad_request_400);
 	tcase_add_test(tc, slow_header_dropped);
 	tcase_add_test(tc, slow_body_dropped);
