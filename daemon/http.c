@@ -988,6 +988,12 @@ int http_server_new(uv_loop_t *loop, const struct http_limits *lim,
 	return 0;
 }
 
+void http_server_set_limits(struct http_server *s, const struct http_limits *lim)
+{
+	s->lim = *lim;
+	http_parser_set_max_header_size((uint32_t)lim->max_header_bytes);
+}
+
 int http_server_listen_tcp(struct http_server *s, const char *hostport)
 {
 	char host[64];

@@ -90,6 +90,9 @@ int http_server_listen_tcp(struct http_server *s, const char *hostport);
 /* Listen on a Unix socket at `path` (an old socket file is removed) with
  * file mode `mode` (e.g. 0660). */
 int http_server_listen_unix(struct http_server *s, const char *path, unsigned mode);
+/* Replace the limits (on reload).  They apply to connections accepted and
+ * timers started from now on; a connection keeps its header buffer. */
+void http_server_set_limits(struct http_server *s, const struct http_limits *lim);
 /* The bound TCP port, or a negative errno. */
 int http_server_port(const struct http_server *s);
 

@@ -324,6 +324,7 @@ static void reload_done(uv_work_t *w, int status)
 	struct daemon *d = w->data;
 	struct engine *en = d->reload_en;
 	struct token_set ts;
+	int tcp;
 
 	d->reloading = 0;
 	d->reload_en = NULL;
@@ -336,7 +337,11 @@ static void reload_done(uv_work_t *w, int status)
 		engine_unref(en);
 		return;
 	}
-	if (!en || (d->srv && load_tokens(en->cfg, &ts) < 0)) {
+	/* TCP (which needs tokens) stays as it was started until a restart. */
+	tcp = d->srv && d->en->cfg->daemon.listen && *d->en->cfg->daemon.listen;
+
+	memset(&ts, 0, sizeof(ts));
+	if (!en || (tcp && load_tokens(en->cfg, &ts) < 0)) {
 		engine_unref(en);
 		log_err("reload failed: the running configuration stays in effect (policy %.12s)",
 			d->en->digest);
@@ -349,8 +354,14 @@ static void reload_done(uv_work_t *w, int status)
 		    strcmp(o->state_dir, n->state_dir) || o->threads != n->threads)
 			log_warn("reload: listen, socket, state_dir and threads take effect "
 				 "only after a restart");
-		if (d->srv)
-			api_set_tokens(d->api, &ts);
+		if (d->srv) {
+			struct http_limits lim;
+
+			if (tcp)
+				api_set_tokens(d->api, &ts);
+			http_limits_from_cfg(en->cfg, &lim);
+			http_server_set_limits(d->srv, &lim);
+		}
 		explicit_bzero(&ts, sizeof(ts));
 		log_set_level(log_level_parse(n->log_level));
 		api_set_max_inflight(d->api, (unsigned)n->max_inflight);

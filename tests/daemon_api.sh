@@ -36,6 +36,7 @@ daemon: {
   listen = "127.0.0.1:0";
   socket = "run/k.sock";
   socket_mode = "0600";
+  socket_group = "$(id -gn)";
   state_dir = "state";
   threads = 2;
   log_level = "info";
@@ -183,7 +184,8 @@ expect 200 "$(ureq POST /v1/screenings "${JSON[@]}" --data '{"id":"api-unix","ty
 body_has '"request_id":"api-unix"'
 expect 200 "$(ureq GET /v1/screenings/api-1)" "GET over the Unix socket"
 [ "$(stat -c %a "$D/run/k.sock")" = 600 ] || fail "socket mode is not 0600"
-ok "socket mode from the configuration"
+[ "$(stat -c %G "$D/run/k.sock")" = "$(id -gn)" ] || fail "socket group is not $(id -gn)"
+ok "socket mode and group from the configuration"
 
 # ---- plugins, metrics ----
 expect 200 "$(req GET /v1/plugins "${AUTH[@]}")" "plugins"
