@@ -37,7 +37,8 @@
 #include "sink.h"
 
 #define SINK_WINDOW 1024
-#define SINK_MAX_ENTRY (4u << 20)
+/* Largest entry read, as large as the outbox accepts (OUTBOX_MAX_VERDICT). */
+#define SINK_MAX_ENTRY (16u << 20)
 #define SINK_SEQ_DIGITS 20
 #define SINK_NAME_MAX 200
 
@@ -101,6 +102,8 @@ struct sink {
 	void *close_data;
 
 	struct sink_stats st;
+	void (*retired_cb)(void *data, size_t n);
+	void *retired_data;
 };
 
 /* ---- Configuration ---- */
@@ -472,6 +475,8 @@ static void unlink_done(uv_fs_t *req)
 		return;
 	}
 	s->st.delivered++;
+	if (s->retired_cb)
+		s->retired_cb(s->retired_data, 1);
 	s->fsync_dirty = true;
 	fsync_start(s);
 	if (!e->dropped)
@@ -765,6 +770,12 @@ static void scan_start(struct sink *s)
 static void rescan_cb(uv_timer_t *t)
 {
 	scan_start(t->data);
+}
+
+void sink_set_retired_cb(struct sink *s, void (*cb)(void *data, size_t n), void *data)
+{
+	s->retired_cb = cb;
+	s->retired_data = data;
 }
 
 void sink_kick(struct sink *s)

@@ -78,7 +78,12 @@ struct sink_stats {
  * The first scan starts at once.  Returns 0 or a negative errno. */
 int sink_open(uv_loop_t *loop, const struct cfg_sink *cfg, const char *outbox_dir,
 	      struct sink **out);
-/* Wake the sink: new entries are in outbox/new.  Cheap; coalesced. */
+/* Call cb(data, n) on the loop thread whenever the sink removed n entries
+ * from outbox/new (e.g. outbox_retired() for the depth in /metrics);
+ * NULL disables. */
+void sink_set_retired_cb(struct sink *s, void (*cb)(void *data, size_t n), void *data);
+/* Wake the sink: new entries are in outbox/new.  Cheap; coalesced (e.g.
+ * from the outbox_set_notify() callback). */
 void sink_kick(struct sink *s);
 void sink_stats(const struct sink *s, struct sink_stats *out);
 /* Stop delivering: deliveries in flight are aborted (their entries stay in
