@@ -556,6 +556,15 @@ static void on_outbox_batch(void *data)
 		sink_kick(d->sink);
 }
 
+/* The sink unlinked n delivered entries: lower the outbox depth. */
+static void on_sink_retired(void *data, size_t n)
+{
+	struct daemon *d = data;
+
+	if (d->ob)
+		outbox_retired(d->ob, n);
+}
+
 static void sink_metrics(void *data, FILE *f)
 {
 	struct daemon *d = data;
@@ -737,6 +746,7 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 		outbox_set_notify(d.ob, on_outbox_batch, &d);
+		sink_set_retired_cb(d.sink, on_sink_retired, &d);
 		api_set_metrics_cb(d.api, sink_metrics, &d);
 	}
 	if (open_listeners(&d) < 0)
