@@ -3,7 +3,7 @@
  * Usage: sink_driver --outbox DIR --kind webhook|rabbitmq --url URL
  *          [--vhost V] [--exchange E] [--routing-key K] [--user U]
  *          [--password-file F] [--count N] [--prefix P] [--wait-ms T]
- *          [--expect delivered|kept]
+ *          [--expect delivered|kept] [--ca-file F] [--no-tls-verify]
  * Writes N entries DIR/new/SEQ.P-i.json (SEQ = i, 20 digits; the body is a
  * small verdict naming "P-i"), then runs the sink.  With --expect delivered
  * (the default) it stops once all N were retired and exits 0 if they were,
@@ -96,11 +96,13 @@ int main(int argc, char **argv)
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "wait-ms", required_argument, NULL, 'w' },
 		{ "expect", required_argument, NULL, 'x' },
+		{ "ca-file", required_argument, NULL, 'C' },
+		{ "no-tls-verify", no_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cfg_sink cfg = {
 		.kind = "webhook", .vhost = "/", .exchange = "amq.default",
-		.routing_key = "", .user = "", .password_file = "",
+		.routing_key = "", .user = "",
 		.timeout_ms = 5000, .connect_timeout_ms = 2000, .max_inflight = 4,
 		.backoff_min_ms = 50, .backoff_max_ms = 500, .rescan_ms = 200,
 		.tls_verify = 1,
@@ -125,6 +127,8 @@ int main(int argc, char **argv)
 		case 'p': prefix = optarg; break;
 		case 'w': wait_ms = atol(optarg); break;
 		case 'x': d.expect_kept = strcmp(optarg, "kept") == 0; break;
+		case 'C': cfg.ca_file = optarg; break;
+		case 'I': cfg.tls_verify = 0; break;
 		default: return 2;
 		}
 	}
