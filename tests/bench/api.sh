@@ -5,7 +5,10 @@
 # percentiles and the daemon's peak resident memory (VmHWM).
 #
 # Usage: tests/bench/api.sh [DURATION_S] [CONNECTIONS] [WRK_THREADS]
-# Env:   BENCH_LOG_LEVEL (default notice; info logs one line per screening),
+# Env:   BENCH_CONF (a configuration to use instead of conf/kvscreend.conf;
+#        its daemon group's listen, socket, state_dir, log_level and threads
+#        lines are replaced as for the in-tree one),
+#        BENCH_LOG_LEVEL (default notice; info logs one line per screening),
 #        KVS_BUILDDIR (built tree, default: this checkout), BENCH_DIR (where the
 #        state lives; default a fresh folder under the build dir, i.e. on a
 #        real disk rather than a tmpfs).
@@ -30,6 +33,7 @@ trap cleanup EXIT
 # The in-tree configuration (its plugins and rule files), with the state,
 # the listener and the plugin folder moved.
 cp -r "$KVS_SRCDIR/conf" "$B/conf"
+[ -n "${BENCH_CONF:-}" ] && cp "$BENCH_CONF" "$B/conf/kvscreend.conf"
 PLUGDIR="$KVS_BUILDDIR/plugins"
 sed -i -e "s|^\( *listen *=\).*|\1 \"127.0.0.1:0\";|" \
 	-e "s|^\( *socket *=\).*|\1 \"$B/k.sock\";|" \
