@@ -58,6 +58,7 @@ struct cfg_daemon {
 	long long max_header_bytes;
 	long long spool_rescan_ms;
 	const char *plugin_dir;        /* where bare plugin names are found */
+	int outbox_syncfs;             /* one syncfs per outbox batch (outbox.h) */
 };
 
 extern const struct kvs_option cfg_daemon_options[];

@@ -365,6 +365,7 @@ static void reload_done(uv_work_t *w, int status)
 		explicit_bzero(&ts, sizeof(ts));
 		log_set_level(log_level_parse(n->log_level));
 		api_set_max_inflight(d->api, (unsigned)n->max_inflight);
+		outbox_set_syncfs(d->ob, n->outbox_syncfs);
 		api_set_engine(d->api, en);
 		engine_unref(d->en);
 		d->en = en;
@@ -746,6 +747,7 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 		outbox_set_notify(d.ob, on_outbox_batch, &d);
+		outbox_set_syncfs(d.ob, d.en->cfg->daemon.outbox_syncfs);
 		sink_set_retired_cb(d.sink, on_sink_retired, &d);
 		api_set_metrics_cb(d.api, sink_metrics, &d);
 	}

@@ -8,6 +8,7 @@
 # Env:   BENCH_CONF (a configuration to use instead of conf/kvscreend.conf;
 #        its daemon group's listen, socket, state_dir, log_level and threads
 #        lines are replaced as for the in-tree one),
+#        BENCH_SYNCFS=1 (daemon.outbox_syncfs = true),
 #        BENCH_LOG_LEVEL (default notice; info logs one line per screening),
 #        KVS_BUILDDIR (built tree, default: this checkout), BENCH_DIR (where the
 #        state lives; default a fresh folder under the build dir, i.e. on a
@@ -41,6 +42,9 @@ sed -i -e "s|^\( *listen *=\).*|\1 \"127.0.0.1:0\";|" \
 	-e "s|^\( *log_level *=\).*|\1 \"${BENCH_LOG_LEVEL:-notice}\";|" \
 	-e "s|^\( *threads *=\).*|\1 2;|" \
 	-e "s|^\( *plugin_dir *=\).*|\1 \"$PLUGDIR\";|" "$B/conf/kvscreend.conf"
+if [ -n "${BENCH_SYNCFS:-}" ]; then
+	sed -i 's|^daemon: *{|daemon: {\n  outbox_syncfs = true;|' "$B/conf/kvscreend.conf"
+fi
 if ! grep -q '^ *[a-z_]*: *{' <(sed -n '/^plugins:/,$p' "$B/conf/kvscreend.conf" | tail -n +2); then
 	# No plugin configured yet: screen with the keyword test plugin.
 	PLUGDIR="$KVS_BUILDDIR/tests/plugins"
