@@ -25,7 +25,7 @@
 
 struct http_limits {
 	size_t max_header_bytes;        /* request line + headers (431) */
-	size_t max_url;                 /* request target (414 is not used: 431) */
+	size_t max_url;                 /* request target (414) */
 	unsigned max_headers;           /* number of header fields (431) */
 	size_t max_body;                /* body bytes (413) */
 	unsigned header_timeout_ms;     /* whole header block (408) */
