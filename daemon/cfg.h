@@ -55,7 +55,11 @@ struct cfg_daemon {
 	long long idle_timeout_ms;
 	long long max_header_bytes;
 	long long spool_rescan_ms;
+	const char *plugin_dir;        /* where bare plugin names are found */
 };
+
+extern const struct kvs_option cfg_daemon_options[];
+extern const struct kvs_option cfg_limits_options[];
 
 /* One configured plugin: the group under plugins { name: { ... } }. */
 struct cfg_plugin {

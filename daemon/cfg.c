@@ -1,0 +1,705 @@
+/* cfg.c - loads kvscreend.conf (libconfig) and checks every setting.
+ *
+ * Groups are parsed with option tables (struct kvs_option, the same
+ * mechanism plugins use), so every key is declared once with its type,
+ * default and help, unknown keys are errors, and every error names the
+ * file and line libconfig recorded for the setting.  Plugin groups are
+ * checked here only for the host's own keys; their plugin keys are parsed
+ * by plugin_host.c once the plugin's option table is known.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "log.h"
+
+#define D(f) offsetof(struct cfg_daemon, f)
+const struct kvs_option cfg_daemon_options[] = {
+	{ "listen", KVS_OPT_STRING, "127.0.0.1:8710", D(listen),
+	  "TCP address:port of the HTTP API (loopback by default); empty disables TCP", 0, 0, 0 },
+	{ "socket", KVS_OPT_STRING, "/run/kvscreend/kvscreend.sock", D(socket),
+	  "path of the HTTP API's Unix socket; empty disables it", 0, 0, 0 },
+	{ "socket_mode", KVS_OPT_INT, "0660", D(socket_mode),
+	  "file mode of the Unix socket", 0, 0, 0777 },
+	{ "socket_group", KVS_OPT_STRING, "", D(socket_group),
+	  "group owning the Unix socket; empty keeps the daemon's group", 0, 0, 0 },
+	{ "state_dir", KVS_OPT_STRING, "/var/lib/kvscreend", D(state_dir),
+	  "folder of the spool, the outbox and the verdict store", 0, 0, 0 },
+	{ "token_file", KVS_OPT_STRING, "", D(token_file),
+	  "file of bearer tokens for the TCP API; empty creates STATE_DIR/api-token", 0, 0, 0 },
+	{ "threads", KVS_OPT_INT, "4", D(threads),
+	  "worker threads that run plugins", 0, 1, 256 },
+	{ "log_level", KVS_OPT_STRING, "info", D(log_level),
+	  "err, warning, notice, info or debug", 0, 0, 0 },
+	{ "max_connections", KVS_OPT_INT, "1024", D(max_connections),
+	  "concurrent HTTP connections", 0, 1, 65536 },
+	{ "max_inflight", KVS_OPT_INT, "256", D(max_inflight),
+	  "screenings in flight before the API answers 503", 0, 1, 65536 },
+	{ "header_timeout_ms", KVS_OPT_INT, "10000", D(header_timeout_ms),
+	  "time a client has to send the request line and headers", 0, 100, 600000 },
+	{ "body_timeout_ms", KVS_OPT_INT, "10000", D(body_timeout_ms),
+	  "time a client has to send the body", 0, 100, 600000 },
+	{ "idle_timeout_ms", KVS_OPT_INT, "5000", D(idle_timeout_ms),
+	  "idle keep-alive time before a connection is closed", 0, 100, 600000 },
+	{ "max_header_bytes", KVS_OPT_INT, "16384", D(max_header_bytes),
+	  "bytes of request line and headers", 0, 1024, 1048576 },
+	{ "spool_rescan_ms", KVS_OPT_INT, "5000", D(spool_rescan_ms),
+	  "interval of the periodic rescan of spool/incoming", 0, 100, 3600000 },
+	{ "plugin_dir", KVS_OPT_STRING, KVS_PLUGINDIR, D(plugin_dir),
+	  "folder where plugins named without a path are found", 0, 0, 0 },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
+};
+#undef D
+
+struct limits_block {
+	struct request_limits req;
+	long long plugin_timeout_ms;
+};
+#define L(f) offsetof(struct limits_block, req.f)
+const struct kvs_option cfg_limits_options[] = {
+	{ "max_request_bytes", KVS_OPT_INT, "1048576", L(max_bytes),
+	  "bytes of one request document", 0, 64, 67108864 },
+	{ "max_depth", KVS_OPT_INT, "8", L(max_depth),
+	  "nesting depth of a request", 0, 1, 64 },
+	{ "max_array", KVS_OPT_INT, "1000", L(max_array),
+	  "elements of any one array in a request", 0, 1, 1000000 },
+	{ "max_string", KVS_OPT_INT, "65536", L(max_string),
+	  "bytes of any one string in a request", 0, 1, 67108864 },
+	{ "max_text", KVS_OPT_INT, "524288", L(max_text),
+	  "bytes of all strings of a request together", 0, 1, 67108864 },
+	{ "plugin_timeout_ms", KVS_OPT_INT, "2000", offsetof(struct limits_block, plugin_timeout_ms),
+	  "time budget of one plugin on one request", 0, 1, 600000 },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
+};
+#undef L
+
+void cfg_error(struct cfg_errors *e, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	e->count++;
+	if (!e->out)
+		return;
+	if (file && line > 0)
+		fprintf(e->out, "%s:%d: ", file, line);
+	else if (file)
+		fprintf(e->out, "%s: ", file);
+	va_start(ap, fmt);
+	vfprintf(e->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', e->out);
+}
+
+void cfg_error_at(struct cfg_errors *e, const config_setting_t *s, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg_error(e, config_setting_source_file(s), (int)config_setting_source_line(s), "%s", msg);
+}
+
+void *cfg_arena_keep(struct cfg_arena *a, void *p)
+{
+	if (!p)
+		return NULL;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 16;
+		void **v = realloc(a->ptrs, cap * sizeof(*v));
+
+		if (!v) {
+			free(p);
+			return NULL;
+		}
+		a->ptrs = v;
+		a->cap = cap;
+	}
+	a->ptrs[a->n++] = p;
+	return p;
+}
+
+void cfg_arena_free(struct cfg_arena *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->ptrs[i]);
+	free(a->ptrs);
+	memset(a, 0, sizeof(*a));
+}
+
+char *cfg_resolve_path(const char *dir, const char *path)
+{
+	char *out;
+
+	if (path[0] == '/' || !dir || !*dir)
+		return strdup(path);
+	if (asprintf(&out, "%s/%s", dir, path) < 0)
+		return NULL;
+	return out;
+}
+
+static const char *type_name(enum kvs_opt_type t)
+{
+	switch (t) {
+	case KVS_OPT_STRING: return "a string";
+	case KVS_OPT_PATH: return "a path (string)";
+	case KVS_OPT_INT: return "an integer";
+	case KVS_OPT_BOOL: return "a boolean (true or false)";
+	case KVS_OPT_REAL: return "a number";
+	case KVS_OPT_STRINGS: return "a list of strings";
+	}
+	return "?";
+}
+
+/* Store one value of option o; `s` is the setting (NULL: apply the default
+ * text `def`).  Returns 0 or the number of errors reported. */
+static int set_option(const struct kvs_option *o, const config_setting_t *s, const char *def,
+		      void *out, const char *dir, const config_setting_t *group,
+		      struct cfg_arena *arena, struct cfg_errors *e)
+{
+	char *slot = (char *)out + o->offset;
+	long long iv = 0;
+	double dv = 0;
+
+	switch (o->type) {
+	case KVS_OPT_STRING:
+	case KVS_OPT_PATH: {
+		const char *v = s ? config_setting_get_string(s) : def;
+		char *copy;
+
+		if (!v) {
+			cfg_error_at(e, s, "%s: expected %s", o->name, type_name(o->type));
+			return 1;
+		}
+		copy = o->type == KVS_OPT_PATH ? cfg_resolve_path(dir, v) : strdup(v);
+		if (!cfg_arena_keep(arena, copy)) {
+			cfg_error_at(e, s ? s : group, "%s: out of memory", o->name);
+			return 1;
+		}
+		if (o->type == KVS_OPT_PATH && access(copy, R_OK) != 0) {
+			cfg_error_at(e, s ? s : group, "%s: cannot read \"%s\": %s", o->name, copy,
+				     strerror(errno));
+			return 1;
+		}
+		memcpy(slot, &copy, sizeof(copy));
+		return 0;
+	}
+	case KVS_OPT_STRINGS: {
+		int n = s ? config_setting_length(s) : 0;
+		const char **v;
+
+		if (s && config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+		    config_setting_type(s) != CONFIG_TYPE_LIST) {
+			cfg_error_at(e, s, "%s: expected %s", o->name, type_name(o->type));
+			return 1;
+		}
+		v = cfg_arena_keep(arena, calloc((size_t)n + 1, sizeof(*v)));
+		if (!v) {
+			cfg_error_at(e, group, "%s: out of memory", o->name);
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+			const char *str = config_setting_get_string(el);
+
+			if (!str) {
+				cfg_error_at(e, el, "%s[%d]: expected a string", o->name, i);
+				return 1;
+			}
+			v[i] = cfg_arena_keep(arena, strdup(str));
+			if (!v[i])
+				return 1;
+		}
+		memcpy(slot, &v, sizeof(v));
+		return 0;
+	}
+	case KVS_OPT_BOOL: {
+		int b;
+
+		if (s) {
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+				cfg_error_at(e, s, "%s: expected %s", o->name, type_name(o->type));
+				return 1;
+			}
+			b = config_setting_get_bool(s);
+		} else {
+			b = def && strcmp(def, "true") == 0;
+		}
+		memcpy(slot, &b, sizeof(b));
+		return 0;
+	}
+	case KVS_OPT_INT:
+		if (s) {
+			if (config_setting_type(s) != CONFIG_TYPE_INT &&
+			    config_setting_type(s) != CONFIG_TYPE_INT64) {
+				cfg_error_at(e, s, "%s: expected %s", o->name, type_name(o->type));
+				return 1;
+			}
+			iv = config_setting_get_int64(s);
+		} else if (def) {
+			iv = strtoll(def, NULL, 0);
+		}
+		if (o->min < o->max && (iv < o->min || iv > o->max)) {
+			cfg_error_at(e, s ? s : group, "%s: %lld is out of range %.0f..%.0f", o->name,
+				     iv, o->min, o->max);
+			return 1;
+		}
+		memcpy(slot, &iv, sizeof(iv));
+		return 0;
+	case KVS_OPT_REAL:
+		if (s) {
+			int t = config_setting_type(s);
+
+			if (t == CONFIG_TYPE_FLOAT)
+				dv = config_setting_get_float(s);
+			else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
+				dv = (double)config_setting_get_int64(s);
+			else {
+				cfg_error_at(e, s, "%s: expected %s", o->name, type_name(o->type));
+				return 1;
+			}
+		} else if (def) {
+			dv = strtod(def, NULL);
+		}
+		if (o->min < o->max && (dv < o->min || dv > o->max)) {
+			cfg_error_at(e, s ? s : group, "%s: %g is out of range %g..%g", o->name, dv,
+				     o->min, o->max);
+			return 1;
+		}
+		memcpy(slot, &dv, sizeof(dv));
+		return 0;
+	}
+	return 0;
+}
+
+int cfg_parse_options(const config_setting_t *group, const struct kvs_option *table,
+		      void *out, const char *dir, const char *const *skip,
+		      struct cfg_arena *arena, struct cfg_errors *e)
+{
+	int errors = 0;
+	int n = group ? config_setting_length(group) : 0;
+
+	/* Every key present must be known. */
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(s);
+		const struct kvs_option *o;
+		int skipped = 0;
+
+		for (const char *const *k = skip; k && *k; k++)
+			if (strcmp(*k, name) == 0)
+				skipped = 1;
+		if (skipped)
+			continue;
+		for (o = table; o && o->name; o++)
+			if (strcmp(o->name, name) == 0)
+				break;
+		if (!o || !o->name) {
+			cfg_error_at(e, s, "unknown setting \"%s\" in %s", name,
+				     config_setting_name(group) ? config_setting_name(group)
+								: "the configuration");
+			errors++;
+		}
+	}
+	for (const struct kvs_option *o = table; o && o->name; o++) {
+		const config_setting_t *s = group ? config_setting_get_member(group, o->name) : NULL;
+
+		if (!s && o->required) {
+			cfg_error_at(e, group, "%s: required setting is missing", o->name);
+			errors++;
+			continue;
+		}
+		if (!s && !o->def)
+			continue;
+		errors += set_option(o, s, o->def, out, dir, group, arena, e);
+	}
+	return errors;
+}
+
+int cfg_add_file(struct kvs_cfg *cfg, const char *path)
+{
+	char **v;
+	char *copy;
+
+	for (size_t i = 0; i < cfg->n_files; i++)
+		if (strcmp(cfg->files[i], path) == 0)
+			return 0;
+	v = realloc(cfg->files, (cfg->n_files + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	cfg->files = v;
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	cfg->files[cfg->n_files++] = copy;
+	return 0;
+}
+
+/* Record every file the settings came from (the main file and @includes). */
+static void collect_sources(struct kvs_cfg *cfg, const config_setting_t *s)
+{
+	const char *f = config_setting_source_file(s);
+	int n;
+
+	if (f)
+		cfg_add_file(cfg, f);
+	if (!config_setting_is_aggregate(s))
+		return;
+	n = config_setting_length(s);
+	for (int i = 0; i < n; i++)
+		collect_sources(cfg, config_setting_get_elem(s, (unsigned)i));
+}
+
+static int parse_policy(struct kvs_cfg *cfg, const config_setting_t *g, struct cfg_errors *e)
+{
+	static const char *const keys[] = { "decisions", "weights", "on_plugin_failure",
+		"on_no_plugin", NULL };
+	int errors = 0, n;
+	const config_setting_t *s;
+
+	policy_default(&cfg->policy);
+	if (!g)
+		return 0;
+	n = config_setting_length(g);
+	for (int i = 0; i < n; i++) {
+		const char *name = config_setting_name(config_setting_get_elem(g, (unsigned)i));
+		int ok = 0;
+
+		for (const char *const *k = keys; *k; k++)
+			ok |= strcmp(*k, name) == 0;
+		if (!ok) {
+			cfg_error_at(e, config_setting_get_elem(g, (unsigned)i),
+				     "unknown setting \"%s\" in policy", name);
+			errors++;
+		}
+	}
+	for (int which = 0; which < 2; which++) {
+		const char *gname = which ? "weights" : "decisions";
+
+		s = config_setting_get_member(g, gname);
+		if (!s)
+			continue;
+		if (!config_setting_is_group(s)) {
+			cfg_error_at(e, s, "policy.%s: expected a group of severity = value", gname);
+			errors++;
+			continue;
+		}
+		n = config_setting_length(s);
+		for (int i = 0; i < n; i++) {
+			const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+			int sev = severity_parse(config_setting_name(el));
+
+			if (sev < 0) {
+				cfg_error_at(e, el, "policy.%s: unknown severity \"%s\" (expected info, low, medium, high or critical)",
+					     gname, config_setting_name(el));
+				errors++;
+				continue;
+			}
+			if (which == 0) {
+				const char *v = config_setting_get_string(el);
+				int d = v ? decision_parse(v) : -EINVAL;
+
+				if (d < 0) {
+					cfg_error_at(e, el, "policy.decisions.%s: expected clear, review, escalate or deny",
+						     config_setting_name(el));
+					errors++;
+					continue;
+				}
+				cfg->policy.by_severity[sev] = (enum decision)d;
+			} else {
+				long long w;
+
+				if (config_setting_type(el) != CONFIG_TYPE_INT ||
+				    (w = config_setting_get_int64(el)) < 0 || w > 100) {
+					cfg_error_at(e, el, "policy.weights.%s: expected an integer from 0 to 100",
+						     config_setting_name(el));
+					errors++;
+					continue;
+				}
+				cfg->policy.weight[sev] = w;
+			}
+		}
+	}
+	for (int which = 0; which < 2; which++) {
+		const char *key = which ? "on_no_plugin" : "on_plugin_failure";
+		const char *v;
+		int d;
+
+		s = config_setting_get_member(g, key);
+		if (!s)
+			continue;
+		v = config_setting_get_string(s);
+		d = v ? decision_parse(v) : -EINVAL;
+		if (d < DECISION_REVIEW) {
+			cfg_error_at(e, s, "policy.%s: expected review, escalate or deny (never clear: fail closed)",
+				     key);
+			errors++;
+			continue;
+		}
+		if (which)
+			cfg->policy.on_no_plugin = (enum decision)d;
+		else
+			cfg->policy.on_plugin_failure = (enum decision)d;
+	}
+	return errors;
+}
+
+static int valid_plugin_name(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return 0;
+	return 1;
+}
+
+/* Find the shared object of a plugin named without a path: DIR/NAME.so,
+ * or the libtool build-tree layouts DIR/NAME/.libs/NAME.so and
+ * DIR/.libs/NAME.so. */
+static char *find_plugin(const char *dir, const char *name)
+{
+	for (int i = 0; i < 3; i++) {
+		char *p = NULL;
+		int n;
+
+		if (i == 0)
+			n = asprintf(&p, "%s/%s.so", dir, name);
+		else if (i == 1)
+			n = asprintf(&p, "%s/%s/.libs/%s.so", dir, name, name);
+		else
+			n = asprintf(&p, "%s/.libs/%s.so", dir, name);
+		if (n < 0)
+			return NULL;
+		if (access(p, R_OK) == 0)
+			return p;
+		free(p);
+	}
+	return NULL;
+}
+
+static int parse_plugins(struct kvs_cfg *cfg, const config_setting_t *g, struct cfg_errors *e)
+{
+	const char *env_dir = getenv("KVSCREEND_PLUGIN_DIR");
+	const char *plugin_dir;
+	int errors = 0, n;
+	char *dir_abs = NULL;
+
+	if (!g)
+		return 0;
+	if (!config_setting_is_group(g)) {
+		cfg_error_at(e, g, "plugins: expected a group of plugin groups");
+		return 1;
+	}
+	plugin_dir = env_dir && *env_dir ? env_dir : cfg->daemon.plugin_dir;
+	dir_abs = cfg_resolve_path(cfg->dir, plugin_dir);
+	n = config_setting_length(g);
+	cfg->plugins = calloc((size_t)n + 1, sizeof(*cfg->plugins));
+	if (!cfg->plugins || !dir_abs) {
+		free(dir_abs);
+		cfg_error_at(e, g, "out of memory");
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *pg = config_setting_get_elem(g, (unsigned)i);
+		struct cfg_plugin *cp = &cfg->plugins[cfg->n_plugins];
+		const config_setting_t *s;
+		const char *path;
+
+		if (!config_setting_is_group(pg)) {
+			cfg_error_at(e, pg, "plugins.%s: expected a group", config_setting_name(pg));
+			errors++;
+			continue;
+		}
+		if (!valid_plugin_name(config_setting_name(pg))) {
+			cfg_error_at(e, pg, "plugins.%s: a plugin name is [a-z0-9_]+",
+				     config_setting_name(pg));
+			errors++;
+			continue;
+		}
+		cp->name = strdup(config_setting_name(pg));
+		cp->group = pg;
+		cp->enabled = 1;
+		cp->timeout_ms = cfg->plugin_timeout_ms;
+		cfg->n_plugins++;
+		if ((s = config_setting_get_member(pg, "enabled"))) {
+			if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+				cfg_error_at(e, s, "enabled: expected a boolean (true or false)");
+				errors++;
+			}
+			cp->enabled = config_setting_get_bool(s);
+		}
+		if ((s = config_setting_get_member(pg, "timeout_ms"))) {
+			long long t = config_setting_get_int64(s);
+
+			if (config_setting_type(s) != CONFIG_TYPE_INT || t < 1 || t > 600000) {
+				cfg_error_at(e, s, "timeout_ms: expected an integer from 1 to 600000");
+				errors++;
+			}
+			cp->timeout_ms = t;
+		}
+		s = config_setting_get_member(pg, "path");
+		if (s && !(path = config_setting_get_string(s))) {
+			cfg_error_at(e, s, "path: expected a string");
+			errors++;
+			continue;
+		}
+		if (!cp->enabled)
+			continue;
+		if (s) {
+			cp->path = cfg_resolve_path(cfg->dir, path);
+			if (cp->path && access(cp->path, R_OK) != 0) {
+				cfg_error_at(e, s, "plugin %s: cannot read \"%s\": %s", cp->name,
+					     cp->path, strerror(errno));
+				errors++;
+			}
+		} else {
+			cp->path = find_plugin(dir_abs, cp->name);
+			if (!cp->path) {
+				cfg_error_at(e, pg, "plugin %s: no %s.so in %s", cp->name, cp->name,
+					     dir_abs);
+				errors++;
+			}
+		}
+		if (cp->path)
+			cfg_add_file(cfg, cp->path);
+	}
+	free(dir_abs);
+	return errors;
+}
+
+/* Resolve a daemon path setting (may be empty) against the config folder. */
+static int resolve_daemon_path(struct kvs_cfg *cfg, const char **slot)
+{
+	char *p;
+
+	if (!*slot || !**slot)
+		return 0;
+	p = cfg_resolve_path(cfg->dir, *slot);
+	if (!cfg_arena_keep(&cfg->arena, p))
+		return -ENOMEM;
+	*slot = p;
+	return 0;
+}
+
+int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
+{
+	static const char *const top_keys[] = { "daemon", "limits", "policy", "plugins", NULL };
+	struct limits_block lb;
+	struct kvs_cfg *cfg;
+	config_setting_t *root;
+	char *slash;
+	int errors = 0, n;
+
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		cfg_error(e, path, 0, "out of memory");
+		return 1;
+	}
+	config_init(&cfg->lc);
+	cfg->path = strdup(path);
+	cfg->dir = strdup(path);
+	if (!cfg->path || !cfg->dir) {
+		cfg_error(e, path, 0, "out of memory");
+		goto fail;
+	}
+	slash = strrchr(cfg->dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(cfg->dir, ".");
+	config_set_include_dir(&cfg->lc, cfg->dir);
+	if (access(path, R_OK) != 0) {
+		cfg_error(e, path, 0, "cannot read the configuration: %s", strerror(errno));
+		goto fail;
+	}
+	if (config_read_file(&cfg->lc, path) != CONFIG_TRUE) {
+		cfg_error(e, config_error_file(&cfg->lc) ? config_error_file(&cfg->lc) : path,
+			  config_error_line(&cfg->lc), "%s", config_error_text(&cfg->lc));
+		goto fail;
+	}
+	root = config_root_setting(&cfg->lc);
+	n = config_setting_length(root);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
+		int ok = 0;
+
+		for (const char *const *k = top_keys; *k; k++)
+			ok |= strcmp(*k, config_setting_name(s)) == 0;
+		if (!ok) {
+			cfg_error_at(e, s, "unknown setting \"%s\" (expected daemon, limits, policy or plugins)",
+				     config_setting_name(s));
+			errors++;
+		} else if (!config_setting_is_group(s)) {
+			cfg_error_at(e, s, "%s: expected a group { ... }", config_setting_name(s));
+			errors++;
+		}
+	}
+	if (errors)
+		goto fail;
+	errors += cfg_parse_options(config_setting_get_member(root, "daemon"), cfg_daemon_options,
+				    &cfg->daemon, cfg->dir, NULL, &cfg->arena, e);
+	memset(&lb, 0, sizeof(lb));
+	errors += cfg_parse_options(config_setting_get_member(root, "limits"), cfg_limits_options,
+				    &lb, cfg->dir, NULL, &cfg->arena, e);
+	cfg->limits = lb.req;
+	cfg->plugin_timeout_ms = lb.plugin_timeout_ms;
+	if (!errors && log_level_parse(cfg->daemon.log_level) < 0) {
+		cfg_error_at(e, config_lookup(&cfg->lc, "daemon.log_level"),
+			     "log_level: expected err, warning, notice, info or debug");
+		errors++;
+	}
+	if (resolve_daemon_path(cfg, &cfg->daemon.socket) < 0 ||
+	    resolve_daemon_path(cfg, &cfg->daemon.state_dir) < 0 ||
+	    resolve_daemon_path(cfg, &cfg->daemon.token_file) < 0) {
+		cfg_error(e, path, 0, "out of memory");
+		goto fail;
+	}
+	errors += parse_policy(cfg, config_setting_get_member(root, "policy"), e);
+	if (!errors)
+		errors += parse_plugins(cfg, config_setting_get_member(root, "plugins"), e);
+	collect_sources(cfg, root);
+	if (errors)
+		goto fail;
+	*out = cfg;
+	return 0;
+fail:
+	cfg_free(cfg);
+	return errors ? errors : 1;
+}
+
+void cfg_free(struct kvs_cfg *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_plugins; i++) {
+		free(cfg->plugins[i].name);
+		free(cfg->plugins[i].path);
+	}
+	free(cfg->plugins);
+	for (size_t i = 0; i < cfg->n_files; i++)
+		free(cfg->files[i]);
+	free(cfg->files);
+	cfg_arena_free(&cfg->arena);
+	config_destroy(&cfg->lc);
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg);
+}
+
+const char *cfg_default_path(void)
+{
+	const char *env = getenv("KVSCREEND_CONF");
+
+	return env && *env ? env : KVS_SYSCONFDIR "/kvscreend.conf";
+}

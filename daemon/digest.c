@@ -1,0 +1,75 @@
+/* digest.c - SHA-256 of the effective policy: the configuration and every file it names. */
+#include "config.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "digest.h"
+
+static void hex(const unsigned char *md, unsigned n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (unsigned i = 0; i < n; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int digest_buffer(const void *buf, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+
+	if (!EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL))
+		return -EIO;
+	hex(md, n, out);
+	return 0;
+}
+
+int digest_files(char *const *paths, size_t n_paths, char out[65], char *err, size_t errlen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char buf[65536];
+	EVP_MD_CTX *ctx;
+	unsigned mdlen = 0;
+	int r = -EIO;
+
+	ctx = EVP_MD_CTX_new();
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	for (size_t i = 0; i < n_paths; i++) {
+		const char *base = strrchr(paths[i], '/');
+		FILE *f;
+		size_t got;
+
+		/* Name by basename so the same files give the same digest
+		 * wherever they are installed. */
+		base = base ? base + 1 : paths[i];
+		EVP_DigestUpdate(ctx, base, strlen(base) + 1);
+		f = fopen(paths[i], "rb");
+		if (!f) {
+			r = -errno;
+			snprintf(err, errlen, "%s: cannot read: %s", paths[i], strerror(errno));
+			goto out;
+		}
+		while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+			EVP_DigestUpdate(ctx, buf, got);
+		if (ferror(f)) {
+			snprintf(err, errlen, "%s: read error", paths[i]);
+			fclose(f);
+			goto out;
+		}
+		fclose(f);
+	}
+	if (!EVP_DigestFinal_ex(ctx, md, &mdlen))
+		goto out;
+	hex(md, mdlen, out);
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return r;
+}

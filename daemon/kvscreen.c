@@ -1,0 +1,423 @@
+/* kvscreen.c - the command-line tool: screen requests offline, check the configuration, list plugins.
+ *
+ * `kvscreen screen` runs exactly the pipeline the daemon runs (same plugins,
+ * same policy, same digest), on a private libuv loop, and prints verdicts in
+ * the order the requests were given, whatever order they finish in.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pipeline.h"
+#include "policy.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILURE_ = 1,   /* usage or operating error */
+	EXIT_CONFIG = 2,     /* the configuration is invalid */
+	EXIT_INVALID = 3,    /* at least one request was rejected */
+};
+
+#define MAX_INFLIGHT 64
+
+static void usage(FILE *f)
+{
+	fputs("Usage: kvscreen [--help] [--version] COMMAND [OPTIONS] [ARGS]\n"
+	      "\n"
+	      "Knowledge-security screening with the plugins and policy of kvscreend.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  screen [-c FILE] [--format json|text] REQUEST.json...\n"
+	      "                     screen requests offline ('-' reads stdin); one verdict\n"
+	      "                     per line (json) or a readable report (text)\n"
+	      "  check-config [-c FILE]\n"
+	      "                     validate the whole configuration, its plugins and files\n"
+	      "  plugins [-c FILE] [--verbose]\n"
+	      "                     list plugins, their versions and request types\n"
+	      "\n"
+	      "Options:\n"
+	      "  -c, --config FILE  configuration file (default: $KVSCREEND_CONF or\n"
+	      "                     " KVS_SYSCONFDIR "/kvscreend.conf)\n"
+	      "  -h, --help         show this help and exit\n"
+	      "  -V, --version      show the version and exit\n"
+	      "\n"
+	      "Exit status: 0 success; 1 usage or operating error; 2 invalid\n"
+	      "configuration; 3 at least one request was rejected as invalid.\n"
+	      "The decision of a verdict does not change the exit status.\n",
+	      f);
+}
+
+static int open_engine(const char *config, struct engine **en)
+{
+	struct cfg_errors e = { .out = stderr };
+
+	if (engine_open(config, en, &e) != 0) {
+		fprintf(stderr, "kvscreen: %d error%s in the configuration\n", e.count,
+			e.count == 1 ? "" : "s");
+		return EXIT_CONFIG;
+	}
+	return EXIT_OK;
+}
+
+/* ---- screen ---- */
+
+struct screen_ctx {
+	uv_loop_t loop;
+	struct engine *en;
+	int text;
+	char **files;
+	size_t n_files, next_submit, next_print, inflight;
+	json_t **verdicts;   /* by input position; NULL until done */
+	char **errors;       /* by input position; set when rejected */
+	int exit_code;
+};
+
+struct slot {
+	struct screen_ctx *sc;
+	size_t idx;
+};
+
+/* Read a whole file or stdin, refusing more than max bytes. */
+static int read_input(const char *path, long long max, char **buf, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	size_t cap = 65536, n = 0;
+	char *b;
+
+	if (!f)
+		return -errno;
+	b = malloc(cap);
+	if (!b)
+		goto nomem;
+	for (;;) {
+		size_t got;
+
+		if (n == cap) {
+			char *nb;
+
+			if ((long long)cap > max)
+				break;
+			cap *= 2;
+			nb = realloc(b, cap);
+			if (!nb)
+				goto nomem;
+			b = nb;
+		}
+		got = fread(b + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		free(b);
+		if (f != stdin)
+			fclose(f);
+		return -EIO;
+	}
+	if (f != stdin)
+		fclose(f);
+	*buf = b;
+	*len = n;
+	return 0;
+nomem:
+	free(b);
+	if (f != stdin)
+		fclose(f);
+	return -ENOMEM;
+}
+
+static void print_text(const json_t *v)
+{
+	size_t i, k;
+	json_t *f, *p, *ev;
+
+	printf("%s: %s (score %lld)\n", json_string_value(json_object_get(v, "request_id")),
+	       json_string_value(json_object_get(v, "decision")),
+	       (long long)json_integer_value(json_object_get(v, "score")));
+	json_array_foreach(json_object_get(v, "findings"), i, f) {
+		json_t *refs = json_object_get(f, "references");
+
+		printf("  [%s] %s/%s: %s\n", json_string_value(json_object_get(f, "severity")),
+		       json_string_value(json_object_get(f, "plugin")),
+		       json_string_value(json_object_get(f, "rule")),
+		       json_string_value(json_object_get(f, "title")));
+		if (json_object_get(f, "rationale"))
+			printf("      %s\n", json_string_value(json_object_get(f, "rationale")));
+		json_array_foreach(json_object_get(f, "evidence"), k, ev)
+			printf("      at %s [%lld,%lld): \"%s\"\n",
+			       json_string_value(json_object_get(ev, "path")),
+			       (long long)json_integer_value(json_object_get(ev, "start")),
+			       (long long)json_integer_value(json_object_get(ev, "end")),
+			       json_string_value(json_object_get(ev, "text")));
+		json_array_foreach(refs, k, p)
+			printf("      ref: %s\n", json_string_value(p));
+	}
+	json_array_foreach(json_object_get(v, "plugins"), i, p)
+		printf("  plugin %s %s: %s in %lld us\n",
+		       json_string_value(json_object_get(p, "name")),
+		       json_string_value(json_object_get(p, "version")),
+		       json_string_value(json_object_get(p, "status")),
+		       (long long)json_integer_value(json_object_get(p, "duration_us")));
+	printf("  policy %s\n\n",
+	       json_string_value(json_object_get(json_object_get(v, "policy"), "digest")));
+}
+
+static void flush_ready(struct screen_ctx *sc)
+{
+	while (sc->next_print < sc->n_files) {
+		size_t i = sc->next_print;
+
+		if (sc->errors[i]) {
+			fprintf(stderr, "%s: %s\n", sc->files[i], sc->errors[i]);
+			free(sc->errors[i]);
+			sc->errors[i] = NULL;
+		} else if (sc->verdicts[i]) {
+			if (sc->text) {
+				print_text(sc->verdicts[i]);
+			} else {
+				char *s = json_dumps(sc->verdicts[i], JSON_COMPACT);
+
+				if (s)
+					puts(s);
+				free(s);
+			}
+			json_decref(sc->verdicts[i]);
+			sc->verdicts[i] = NULL;
+		} else {
+			break;
+		}
+		sc->next_print++;
+	}
+	fflush(stdout);
+}
+
+static void submit_more(struct screen_ctx *sc);
+
+static void screened(void *data, json_t *verdict)
+{
+	struct slot *sl = data;
+	struct screen_ctx *sc = sl->sc;
+
+	sc->verdicts[sl->idx] = verdict ? verdict : json_null();
+	sc->inflight--;
+	free(sl);
+	flush_ready(sc);
+	submit_more(sc);
+}
+
+static void reject(struct screen_ctx *sc, size_t idx, const char *msg)
+{
+	sc->errors[idx] = strdup(msg);
+	if (!sc->errors[idx])
+		sc->errors[idx] = strdup("out of memory");
+	sc->exit_code = EXIT_INVALID;
+}
+
+static void submit_more(struct screen_ctx *sc)
+{
+	while (sc->next_submit < sc->n_files && sc->inflight < MAX_INFLIGHT) {
+		size_t idx = sc->next_submit++;
+		struct kvs_request *req;
+		struct request_error err;
+		struct slot *sl;
+		char msg[1024];
+		char *buf = NULL;
+		size_t len = 0;
+		int r;
+
+		r = read_input(sc->files[idx], sc->en->cfg->limits.max_bytes, &buf, &len);
+		if (r < 0) {
+			snprintf(msg, sizeof(msg), "cannot read: %s", strerror(-r));
+			reject(sc, idx, msg);
+			continue;
+		}
+		r = request_parse(buf, len, &sc->en->cfg->limits, &req, &err);
+		free(buf);
+		if (r < 0) {
+			request_error_format(&err, msg, sizeof(msg));
+			reject(sc, idx, msg);
+			continue;
+		}
+		sl = malloc(sizeof(*sl));
+		if (!sl || pipeline_submit(&sc->loop, sc->en, req, screened, sl) < 0) {
+			free(sl);
+			reject(sc, idx, "cannot screen: out of memory");
+		} else {
+			sl->sc = sc;
+			sl->idx = idx;
+			sc->inflight++;
+		}
+		request_unref(req);
+	}
+	flush_ready(sc);
+}
+
+static int set_threads(const struct engine *en)
+{
+	char n[16];
+
+	/* The libuv pool reads this once, when it is first used. */
+	snprintf(n, sizeof(n), "%lld", en->cfg->daemon.threads);
+	return setenv("UV_THREADPOOL_SIZE", n, 0);
+}
+
+static int cmd_screen(const char *config, int text, char **files, size_t n_files)
+{
+	struct screen_ctx sc = { .text = text, .files = files, .n_files = n_files };
+	int r;
+
+	if (n_files == 0) {
+		fprintf(stderr, "kvscreen screen: no request given (use - for stdin)\n");
+		return EXIT_FAILURE_;
+	}
+	r = open_engine(config, &sc.en);
+	if (r != EXIT_OK)
+		return r;
+	set_threads(sc.en);
+	sc.verdicts = calloc(n_files, sizeof(*sc.verdicts));
+	sc.errors = calloc(n_files, sizeof(*sc.errors));
+	if (!sc.verdicts || !sc.errors || uv_loop_init(&sc.loop) != 0) {
+		fprintf(stderr, "kvscreen: out of memory\n");
+		free(sc.verdicts);
+		free(sc.errors);
+		engine_unref(sc.en);
+		return EXIT_FAILURE_;
+	}
+	submit_more(&sc);
+	uv_run(&sc.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&sc.loop);
+	engine_unref(sc.en);
+	free(sc.verdicts);
+	free(sc.errors);
+	return sc.exit_code;
+}
+
+/* ---- check-config, plugins ---- */
+
+static int cmd_check_config(const char *config)
+{
+	struct engine *en;
+	int r = open_engine(config, &en);
+
+	if (r != EXIT_OK)
+		return r;
+	printf("configuration OK: %s (%zu plugin%s, policy digest %s)\n", config, en->plugins->n,
+	       en->plugins->n == 1 ? "" : "s", en->digest);
+	engine_unref(en);
+	return EXIT_OK;
+}
+
+static const char *opt_type_name(enum kvs_opt_type t)
+{
+	switch (t) {
+	case KVS_OPT_STRING: return "string";
+	case KVS_OPT_PATH: return "path";
+	case KVS_OPT_INT: return "integer";
+	case KVS_OPT_BOOL: return "boolean";
+	case KVS_OPT_REAL: return "number";
+	case KVS_OPT_STRINGS: return "list of strings";
+	}
+	return "?";
+}
+
+static int cmd_plugins(const char *config, int verbose)
+{
+	struct engine *en;
+	int r = open_engine(config, &en);
+
+	if (r != EXIT_OK)
+		return r;
+	for (size_t i = 0; i < en->plugins->n; i++) {
+		const struct plugin *p = &en->plugins->v[i];
+		const struct kvs_plugin *d = p->desc;
+		char types[64] = "";
+
+		for (unsigned t = 1; t <= KVS_REQ_INVESTMENT; t <<= 1)
+			if (d->types & t) {
+				strcat(types, types[0] ? "," : "");
+				strcat(types, request_type_name((enum kvs_request_type)t));
+			}
+		printf("%-18s %-10s %-32s %s\n", d->name, d->version, types,
+		       d->description ? d->description : "");
+		if (!verbose)
+			continue;
+		printf("    file: %s\n    budget: %lld ms\n", p->cp->path, p->timeout_ms);
+		for (const struct kvs_option *o = d->options; o && o->name; o++)
+			printf("    %s (%s%s%s%s): %s\n", o->name, opt_type_name(o->type),
+			       o->required ? ", required" : "", o->def ? ", default " : "",
+			       o->def ? o->def : "", o->help ? o->help : "");
+	}
+	engine_unref(en);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *config = cfg_default_path();
+	const char *cmd = NULL;
+	int text = 0, verbose = 0, c;
+
+	log_set_level(KVS_LOG_WARNING);
+	/* Options may come before or after the command. */
+	while ((c = getopt_long(argc, argv, "+c:f:vhV", longopts, NULL)) != -1 || optind < argc) {
+		if (c == -1) {
+			if (cmd)
+				break;
+			cmd = argv[optind++];
+			continue;
+		}
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+				fprintf(stderr, "kvscreen: --format must be json or text\n");
+				return EXIT_FAILURE_;
+			}
+			text = strcmp(optarg, "text") == 0;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("kvscreen %s (plugin ABI %u)\n", PACKAGE_VERSION, KVS_ABI_VERSION);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_FAILURE_;
+		}
+	}
+	if (!cmd) {
+		usage(stderr);
+		return EXIT_FAILURE_;
+	}
+	if (strcmp(cmd, "screen") == 0)
+		return cmd_screen(config, text, argv + optind, (size_t)(argc - optind));
+	if (optind < argc) {
+		fprintf(stderr, "kvscreen %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
+		return EXIT_FAILURE_;
+	}
+	if (strcmp(cmd, "check-config") == 0)
+		return cmd_check_config(config);
+	if (strcmp(cmd, "plugins") == 0)
+		return cmd_plugins(config, verbose);
+	fprintf(stderr, "kvscreen: unknown command \"%s\" (try --help)\n", cmd);
+	return EXIT_FAILURE_;
+}

@@ -1,0 +1,337 @@
+/* pipeline.c - runs the plugins of one request on the thread pool and builds its verdict.
+ *
+ * Ownership: a job owns one request reference and one engine reference for
+ * as long as any of its plugin runs is still executing, even after the
+ * verdict went out, because a plugin past its budget cannot be stopped and
+ * still reads the request and its own state.  All job bookkeeping happens
+ * on the loop thread (after_work callbacks and the budget timer); worker
+ * threads only run screen() into the run's own report.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "digest.h"
+#include "log.h"
+#include "pipeline.h"
+#include "policy.h"
+
+struct run {
+	uv_work_t work;
+	struct job *job;
+	struct plugin *p;
+	struct kvs_report rep;
+	uint64_t start_ns;     /* submission (loop thread) */
+	uint64_t deadline_ns;  /* start_ns + budget */
+	uint64_t run_ns, end_ns; /* screen() entry and return (worker) */
+	int rc;
+	int finished;        /* screen() returned (after_work ran) */
+	int timed_out;       /* budget spent before it returned */
+};
+
+struct job {
+	uv_loop_t *loop;
+	struct engine *en;
+	struct kvs_request *req;
+	pipeline_done_cb cb;
+	void *data;
+	uv_timer_t timer;
+	char screened_at[40];
+	size_t n_runs, n_running;
+	int completed;       /* verdict delivered */
+	int timer_closed;
+	struct run runs[];
+};
+
+/* ---- Engine: one configuration generation ---- */
+
+int engine_open(const char *config_path, struct engine **out, struct cfg_errors *e)
+{
+	struct engine *en;
+	char err[1024];
+	int errors;
+
+	*out = NULL;
+	en = calloc(1, sizeof(*en));
+	if (!en) {
+		cfg_error(e, config_path, 0, "out of memory");
+		return 1;
+	}
+	errors = cfg_load(config_path, &en->cfg, e);
+	if (!errors)
+		errors = plugin_set_load(en->cfg, &en->plugins, e);
+	if (!errors && digest_files(en->cfg->files, en->cfg->n_files, en->digest, err,
+				    sizeof(err)) < 0) {
+		cfg_error(e, NULL, 0, "%s", err);
+		errors = 1;
+	}
+	if (errors) {
+		plugin_set_free(en->plugins);
+		cfg_free(en->cfg);
+		free(en);
+		return errors;
+	}
+	en->refs = 1;
+	*out = en;
+	return 0;
+}
+
+struct engine *engine_ref(struct engine *en)
+{
+	en->refs++;
+	return en;
+}
+
+void engine_unref(struct engine *en)
+{
+	if (!en || --en->refs > 0)
+		return;
+	plugin_set_free(en->plugins);
+	cfg_free(en->cfg);
+	free(en);
+}
+
+/* ---- Verdict ---- */
+
+static void rfc3339_now(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	tm.tm_year %= 10000;
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)(ts.tv_nsec / 1000000) % 1000);
+}
+
+static json_t *host_finding(const char *plugin, const char *rule, const char *title,
+			    const char *rationale)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:[], s:[]}", "plugin", plugin, "rule", rule,
+			 "severity", "medium", "title", title, "rationale", rationale,
+			 "references", "evidence");
+}
+
+static const char *run_status(const struct run *r)
+{
+	if (r->timed_out)
+		return "timeout";
+	if (r->rc != 0 || r->rep.invalid)
+		return "error";
+	return "ok";
+}
+
+static json_t *build_verdict(struct job *job)
+{
+	const struct policy *pol = &job->en->cfg->policy;
+	struct policy_result pr;
+	json_t *findings = json_array(), *plugins = json_array(), *v;
+	char msg[512];
+
+	policy_result_init(&pr);
+	for (size_t i = 0; i < job->n_runs; i++) {
+		struct run *r = &job->runs[i];
+		const char *name = r->p->desc->name;
+		const char *status = run_status(r);
+		uint64_t took = r->finished ? r->end_ns - r->run_ns : r->deadline_ns - r->start_ns;
+		size_t k;
+		json_t *f;
+
+		json_array_append_new(plugins,
+			json_pack("{s:s, s:s, s:s, s:I}", "name", name, "version",
+				  r->p->desc->version, "status", status, "duration_us",
+				  (json_int_t)(took / 1000)));
+		if (strcmp(status, "ok") != 0) {
+			if (r->timed_out)
+				snprintf(msg, sizeof(msg), "plugin %s did not finish within its budget of %lld ms; its findings are unknown, so the request needs review",
+					 name, r->p->timeout_ms);
+			else if (r->rep.invalid)
+				snprintf(msg, sizeof(msg), "plugin %s reported an invalid finding; its result cannot be trusted, so the request needs review",
+					 name);
+			else
+				snprintf(msg, sizeof(msg), "plugin %s failed (%s); its findings are unknown, so the request needs review",
+					 name, strerror(r->rc < 0 ? -r->rc : EIO));
+			json_array_append_new(findings,
+				host_finding(name, r->timed_out ? "kvscreend.plugin_timeout"
+								: "kvscreend.plugin_error",
+					     r->timed_out ? "Plugin timed out" : "Plugin failed", msg));
+			policy_add_finding(pol, &pr, KVS_SEV_MEDIUM);
+			policy_add_failure(pol, &pr);
+			if (r->timed_out)
+				continue;
+		}
+		json_array_foreach(r->rep.findings, k, f) {
+			json_t *copy = json_deep_copy(f);
+			int sev = severity_parse(json_string_value(json_object_get(f, "severity")));
+
+			json_object_set_new(copy, "plugin", json_string(name));
+			json_array_append_new(findings, copy);
+			policy_add_finding(pol, &pr, (enum kvs_severity)sev);
+		}
+		if (r->rep.truncated) {
+			snprintf(msg, sizeof(msg), "plugin %s reported more than %d findings; the rest were dropped",
+				 name, REPORT_MAX_FINDINGS);
+			json_array_append_new(findings, host_finding(name, "kvscreend.findings_truncated",
+								     "Findings truncated", msg));
+			policy_add_finding(pol, &pr, KVS_SEV_MEDIUM);
+		}
+	}
+	if (job->n_runs == 0) {
+		snprintf(msg, sizeof(msg), "no enabled plugin screens requests of type %s, so nothing vouches for it",
+			 request_type_name(job->req->type));
+		json_array_append_new(findings, host_finding("kvscreend", "kvscreend.no_plugin",
+							     "No plugin handles this request type", msg));
+		policy_add_finding(pol, &pr, KVS_SEV_MEDIUM);
+		policy_add_no_plugin(pol, &pr);
+	}
+	v = json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:{s:s}, s:{s:s}}",
+		      "schema", "kvscreen.verdict/v1", "request_id", job->req->id,
+		      "decision", decision_name(pr.decision), "score", policy_score(&pr),
+		      "screened_at", job->screened_at, "findings", findings, "plugins", plugins,
+		      "policy", "digest", job->en->digest, "daemon", "version", PACKAGE_VERSION);
+	return v;
+}
+
+/* ---- Job lifecycle ---- */
+
+static void job_free_if_idle(struct job *job)
+{
+	if (job->n_running > 0 || !job->timer_closed)
+		return;
+	for (size_t i = 0; i < job->n_runs; i++)
+		report_clear(&job->runs[i].rep);
+	request_unref(job->req);
+	engine_unref(job->en);
+	free(job);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+	struct job *job = h->data;
+
+	job->timer_closed = 1;
+	job_free_if_idle(job);
+}
+
+static void job_maybe_complete(struct job *job);
+
+static void timer_cb(uv_timer_t *t)
+{
+	job_maybe_complete(t->data);
+}
+
+/* Deliver the verdict once every run has returned or overrun its budget. */
+static void job_maybe_complete(struct job *job)
+{
+	uint64_t now = now_ns(), next = 0;
+	json_t *verdict;
+
+	if (job->completed)
+		return;
+	for (size_t i = 0; i < job->n_runs; i++) {
+		struct run *r = &job->runs[i];
+
+		if (r->finished || r->timed_out)
+			continue;
+		if (now >= r->deadline_ns) {
+			r->timed_out = 1;
+			log_warn("request %s: plugin %s exceeded its budget of %lld ms", job->req->id,
+				 r->p->desc->name, r->p->timeout_ms);
+			continue;
+		}
+		if (!next || r->deadline_ns < next)
+			next = r->deadline_ns;
+	}
+	if (next) {
+		uv_timer_start(&job->timer, timer_cb, (next - now) / 1000000 + 1, 0);
+		return;
+	}
+	job->completed = 1;
+	uv_close((uv_handle_t *)&job->timer, timer_closed_cb);
+	verdict = build_verdict(job);
+	job->cb(job->data, verdict);
+}
+
+static void work_cb(uv_work_t *w)
+{
+	struct run *r = w->data;
+	struct plugin *p = r->p;
+
+	r->run_ns = now_ns();
+	r->rc = p->desc->screen(p->state, &plugin_host_table, r->job->req, &r->rep);
+	r->end_ns = now_ns();
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+	struct run *r = w->data;
+	struct job *job = r->job;
+
+	r->finished = 1;
+	job->n_running--;
+	if (status != 0 && r->rc == 0)
+		r->rc = status;
+	/* A run that returned past its budget is a timeout even if the timer
+	 * has not fired yet: its findings are not used. */
+	if (!job->completed && r->end_ns > r->deadline_ns)
+		r->timed_out = 1;
+	job_maybe_complete(job);
+	job_free_if_idle(job);
+}
+
+int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
+		    pipeline_done_cb cb, void *data)
+{
+	struct plugin_set *ps = en->plugins;
+	struct job *job;
+	size_t n = 0;
+	uint64_t start = now_ns();
+
+	for (size_t i = 0; i < ps->n; i++)
+		n += (ps->v[i].desc->types & req->type) != 0;
+	job = calloc(1, sizeof(*job) + n * sizeof(struct run));
+	if (!job)
+		return -ENOMEM;
+	job->loop = loop;
+	job->en = engine_ref(en);
+	job->req = request_ref(req);
+	job->cb = cb;
+	job->data = data;
+	rfc3339_now(job->screened_at, sizeof(job->screened_at));
+	uv_timer_init(loop, &job->timer);
+	job->timer.data = job;
+	for (size_t i = 0; i < ps->n; i++) {
+		struct run *r;
+
+		if (!(ps->v[i].desc->types & req->type))
+			continue;
+		r = &job->runs[job->n_runs++];
+		r->job = job;
+		r->p = &ps->v[i];
+		r->work.data = r;
+		/* The budget counts from submission, so time spent waiting for a
+		 * worker counts too: the verdict's latency stays bounded. */
+		r->start_ns = start;
+		r->deadline_ns = start + (uint64_t)r->p->timeout_ms * 1000000u;
+		report_init(&r->rep, req, r->deadline_ns);
+	}
+	for (size_t i = 0; i < job->n_runs; i++) {
+		struct run *r = &job->runs[i];
+
+		if (uv_queue_work(loop, &r->work, work_cb, after_work_cb) == 0) {
+			job->n_running++;
+		} else {
+			r->finished = 1;
+			r->rc = -EAGAIN;
+		}
+	}
+	job_maybe_complete(job);
+	return 0;
+}

@@ -1,0 +1,467 @@
+/* plugin_host.c - loads plugin shared objects and offers them the host table.
+ *
+ * Loading checks the descriptor before any plugin code runs: the ABI number
+ * and struct size first, then the name, types and callbacks.  The plugin's
+ * options are parsed from its configuration group with the option table of
+ * its descriptor, and create() runs last.  The host function table is what
+ * plugins call from screen() on worker threads: request accessors (the
+ * request is immutable, so they need no locks) and the report functions
+ * (each report belongs to one plugin run on one thread).
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "plugin_host.h"
+#include "policy.h"
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- Host table: logging and configuration errors ---- */
+
+static void host_log(const kvs_config_ctx *ctx, enum kvs_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, ctx && ctx->cp ? ctx->cp->name : "plugin", fmt, ap);
+	va_end(ap);
+}
+
+static void host_config_error(const kvs_config_ctx *ctx, const char *option, const char *file,
+			      int line, const char *fmt, ...)
+{
+	struct kvs_config_ctx *c = (struct kvs_config_ctx *)ctx;
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->failed = 1;
+	if (!file && c->cp && c->cp->group) {
+		const config_setting_t *s = option ? config_setting_get_member(c->cp->group, option)
+						   : NULL;
+
+		if (!s)
+			s = c->cp->group;
+		file = config_setting_source_file(s);
+		line = (int)config_setting_source_line(s);
+	}
+	if (c->errors) {
+		cfg_error(c->errors, file, line, "%s", msg);
+	} else {
+		log_err("%s:%d: %s", file ? file : "?", line, msg);
+	}
+}
+
+int plugin_ctx_add_file(const kvs_config_ctx *ctx, const char *path)
+{
+	return ctx && ctx->cfg ? cfg_add_file(ctx->cfg, path) : 0;
+}
+
+/* ---- Host table: request accessors ---- */
+
+static const char *host_request_id(const kvs_request *req)
+{
+	return req->id;
+}
+
+static enum kvs_request_type host_request_type(const kvs_request *req)
+{
+	return req->type;
+}
+
+static enum kvs_kind host_value_kind(const kvs_request *req, const char *ptr)
+{
+	json_t *j = request_lookup(req, ptr);
+
+	if (!j)
+		return KVS_KIND_ABSENT;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: return KVS_KIND_OBJECT;
+	case JSON_ARRAY: return KVS_KIND_ARRAY;
+	case JSON_STRING: return KVS_KIND_STRING;
+	case JSON_INTEGER: return KVS_KIND_INT;
+	case JSON_REAL: return KVS_KIND_REAL;
+	case JSON_TRUE:
+	case JSON_FALSE: return KVS_KIND_BOOL;
+	case JSON_NULL: return KVS_KIND_NULL;
+	}
+	return KVS_KIND_ABSENT;
+}
+
+static const char *host_get_string(const kvs_request *req, const char *ptr, size_t *len)
+{
+	json_t *j = request_lookup(req, ptr);
+
+	if (!json_is_string(j))
+		return NULL;
+	if (len)
+		*len = json_string_length(j);
+	return json_string_value(j);
+}
+
+static int host_get_int(const kvs_request *req, const char *ptr, long long *out)
+{
+	json_t *j = request_lookup(req, ptr);
+
+	if (!j)
+		return -ENOENT;
+	if (!json_is_integer(j))
+		return -EINVAL;
+	*out = (long long)json_integer_value(j);
+	return 0;
+}
+
+static int host_get_real(const kvs_request *req, const char *ptr, double *out)
+{
+	json_t *j = request_lookup(req, ptr);
+
+	if (!j)
+		return -ENOENT;
+	if (!json_is_number(j))
+		return -EINVAL;
+	*out = json_number_value(j);
+	return 0;
+}
+
+static int host_get_bool(const kvs_request *req, const char *ptr, int *out)
+{
+	json_t *j = request_lookup(req, ptr);
+
+	if (!j)
+		return -ENOENT;
+	if (!json_is_boolean(j))
+		return -EINVAL;
+	*out = json_is_true(j);
+	return 0;
+}
+
+static size_t host_get_size(const kvs_request *req, const char *ptr)
+{
+	json_t *j = request_lookup(req, ptr);
+
+	if (json_is_array(j))
+		return json_array_size(j);
+	if (json_is_object(j))
+		return json_object_size(j);
+	return 0;
+}
+
+static int host_text_next(const kvs_request *req, struct kvs_text_iter *it, const char **path,
+			  const char **text, size_t *len)
+{
+	const struct request_text *t;
+
+	if (it->pos >= req->n_texts)
+		return 0;
+	t = &req->texts[it->pos++];
+	*path = t->path;
+	*text = t->text;
+	*len = t->len;
+	return 1;
+}
+
+/* ---- Host table: reports ---- */
+
+void report_init(struct kvs_report *rep, const struct kvs_request *req, uint64_t deadline_ns)
+{
+	memset(rep, 0, sizeof(*rep));
+	rep->req = req;
+	rep->deadline_ns = deadline_ns;
+	rep->findings = json_array();
+}
+
+void report_clear(struct kvs_report *rep)
+{
+	json_decref(rep->findings);
+	rep->findings = NULL;
+}
+
+/* Checks one evidence span against the request and returns its JSON, or
+ * NULL when the span does not point into a string of the request. */
+static json_t *evidence_json(const struct kvs_request *req, const struct kvs_evidence *ev)
+{
+	json_t *s;
+
+	if (!ev->path)
+		return NULL;
+	s = request_lookup(req, ev->path);
+	if (!json_is_string(s) || ev->start > ev->end || ev->end > json_string_length(s))
+		return NULL;
+	/* json_stringn refuses a span that cuts a UTF-8 sequence. */
+	return json_pack("{s:s, s:I, s:I, s:s%}", "path", ev->path, "start", (json_int_t)ev->start,
+			 "end", (json_int_t)ev->end, "text", json_string_value(s) + ev->start,
+			 ev->end - ev->start);
+}
+
+static int host_report_add(kvs_report *rep, const struct kvs_finding *f)
+{
+	json_t *obj = NULL, *refs, *evs;
+
+	if (!rep->findings)
+		return -ENOMEM;
+	if (!f || !f->rule || !f->title || (unsigned)f->severity > KVS_SEV_CRITICAL ||
+	    (f->n_references && !f->references) || (f->n_evidence && !f->evidence))
+		goto invalid;
+	if (json_array_size(rep->findings) >= REPORT_MAX_FINDINGS) {
+		rep->truncated = 1;
+		return -E2BIG;
+	}
+	refs = json_array();
+	evs = json_array();
+	obj = json_pack("{s:s, s:s, s:s, s:o, s:o}", "rule", f->rule, "severity",
+			severity_name(f->severity), "title", f->title, "references", refs,
+			"evidence", evs);
+	if (!obj)
+		goto invalid;
+	if (f->rationale && json_object_set_new(obj, "rationale", json_string(f->rationale)) < 0)
+		goto invalid;
+	for (size_t i = 0; i < f->n_references; i++)
+		if (!f->references[i] || json_array_append_new(refs, json_string(f->references[i])) < 0)
+			goto invalid;
+	for (size_t i = 0; i < f->n_evidence; i++) {
+		json_t *e = evidence_json(rep->req, &f->evidence[i]);
+
+		if (!e || json_array_append_new(evs, e) < 0)
+			goto invalid;
+	}
+	return json_array_append_new(rep->findings, obj) < 0 ? -ENOMEM : 0;
+invalid:
+	/* A plugin that reports garbage has failed: the pipeline records it as
+	 * an error, which forces at least review. */
+	json_decref(obj);
+	rep->invalid = 1;
+	return -EINVAL;
+}
+
+static int host_report_expired(const kvs_report *rep)
+{
+	return now_ns() >= rep->deadline_ns;
+}
+
+const struct kvs_host plugin_host_table = {
+	.abi_version = KVS_ABI_VERSION,
+	.size = sizeof(struct kvs_host),
+	.log = host_log,
+	.config_error = host_config_error,
+	.request_id = host_request_id,
+	.request_type = host_request_type,
+	.value_kind = host_value_kind,
+	.get_string = host_get_string,
+	.get_int = host_get_int,
+	.get_real = host_get_real,
+	.get_bool = host_get_bool,
+	.get_size = host_get_size,
+	.text_next = host_text_next,
+	.report_add = host_report_add,
+	.report_expired = host_report_expired,
+};
+
+/* ---- Loading ---- */
+
+static int option_size(enum kvs_opt_type t)
+{
+	switch (t) {
+	case KVS_OPT_STRING:
+	case KVS_OPT_PATH: return sizeof(const char *);
+	case KVS_OPT_STRINGS: return sizeof(const char *const *);
+	case KVS_OPT_INT: return sizeof(long long);
+	case KVS_OPT_BOOL: return sizeof(int);
+	case KVS_OPT_REAL: return sizeof(double);
+	}
+	return -1;
+}
+
+static int check_descriptor(const struct kvs_plugin *d, char *err, size_t errlen)
+{
+	const unsigned all = KVS_REQ_PARTNERSHIP | KVS_REQ_EXPORT | KVS_REQ_INVESTMENT;
+
+	if (d->abi_version != KVS_ABI_VERSION) {
+		snprintf(err, errlen, "plugin ABI version %u, but this kvscreend speaks version %u",
+			 d->abi_version, KVS_ABI_VERSION);
+		return -EINVAL;
+	}
+	if (d->size < sizeof(struct kvs_plugin)) {
+		snprintf(err, errlen, "descriptor of %u bytes, expected at least %zu", d->size,
+			 sizeof(struct kvs_plugin));
+		return -EINVAL;
+	}
+	if (!d->name || !d->version || !d->screen) {
+		snprintf(err, errlen, "descriptor lacks %s", !d->name ? "a name"
+							     : !d->version ? "a version"
+									   : "a screen function");
+		return -EINVAL;
+	}
+	for (const char *c = d->name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_')) {
+			snprintf(err, errlen, "plugin name \"%.64s\" is not [a-z0-9_]+", d->name);
+			return -EINVAL;
+		}
+	if (!d->types || (d->types & ~all)) {
+		snprintf(err, errlen, "invalid request types 0x%x", d->types);
+		return -EINVAL;
+	}
+	for (const struct kvs_option *o = d->options; o && o->name; o++) {
+		int sz = option_size(o->type);
+
+		if (sz < 0 || o->offset + (size_t)sz > d->config_size) {
+			snprintf(err, errlen, "option \"%.64s\" lies outside the %zu-byte config block",
+				 o->name, d->config_size);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int plugin_open(const char *path, void **dl, const struct kvs_plugin **desc, char *err,
+		size_t errlen)
+{
+	const struct kvs_plugin *d;
+	void *h;
+	int r;
+
+	*dl = NULL;
+	*desc = NULL;
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(err, errlen, "cannot load %s: %s", path, dlerror());
+		return -EINVAL;
+	}
+	d = dlsym(h, KVS_PLUGIN_SYMBOL);
+	if (!d) {
+		snprintf(err, errlen, "%s: no \"%s\" symbol: not a kvscreend plugin", path,
+			 KVS_PLUGIN_SYMBOL);
+		dlclose(h);
+		return -EINVAL;
+	}
+	r = check_descriptor(d, err, errlen);
+	if (r < 0) {
+		size_t n = strlen(err);
+		char tail[512];
+
+		snprintf(tail, sizeof(tail), "%s", err);
+		snprintf(err, errlen, "%s: %s", path, tail);
+		(void)n;
+		dlclose(h);
+		return r;
+	}
+	*dl = h;
+	*desc = d;
+	return 0;
+}
+
+static void plugin_close_dl(void *dl)
+{
+	/* Leak reports of unloaded objects cannot be symbolised, so sanitizer
+	 * runs keep plugins mapped. */
+	if (dl && !getenv("KVS_NO_DLCLOSE"))
+		dlclose(dl);
+}
+
+void plugin_set_free(struct plugin_set *ps)
+{
+	if (!ps)
+		return;
+	for (size_t i = ps->n; i-- > 0;) {
+		struct plugin *p = &ps->v[i];
+
+		if (p->state && p->desc->destroy)
+			p->desc->destroy(p->state);
+		free(p->config);
+		plugin_close_dl(p->dl);
+	}
+	free(ps->v);
+	cfg_arena_free(&ps->arena);
+	free(ps);
+}
+
+int plugin_set_load(struct kvs_cfg *cfg, struct plugin_set **out, struct cfg_errors *e)
+{
+	static const char *const host_keys[] = { "path", "enabled", "timeout_ms", NULL };
+	struct plugin_set *ps;
+	int errors = 0;
+
+	*out = NULL;
+	ps = calloc(1, sizeof(*ps));
+	if (!ps || !(ps->v = calloc(cfg->n_plugins + 1, sizeof(*ps->v)))) {
+		free(ps);
+		cfg_error(e, cfg->path, 0, "out of memory");
+		return 1;
+	}
+	for (size_t i = 0; i < cfg->n_plugins; i++) {
+		struct cfg_plugin *cp = &cfg->plugins[i];
+		struct plugin *p = &ps->v[ps->n];
+		char err[1024];
+		int nerr;
+
+		if (!cp->enabled)
+			continue;
+		if (plugin_open(cp->path, &p->dl, &p->desc, err, sizeof(err)) < 0) {
+			cfg_error_at(e, cp->group, "plugin %s: %s", cp->name, err);
+			errors++;
+			continue;
+		}
+		ps->n++;
+		p->cp = cp;
+		p->timeout_ms = cp->timeout_ms;
+		p->ctx.cp = cp;
+		p->ctx.cfg = cfg;
+		p->ctx.errors = e;
+		if (strcmp(p->desc->name, cp->name) != 0) {
+			cfg_error_at(e, cp->group, "plugin %s: %s calls itself \"%s\"", cp->name,
+				     cp->path, p->desc->name);
+			errors++;
+			continue;
+		}
+		p->config = calloc(1, p->desc->config_size ? p->desc->config_size : 1);
+		if (!p->config) {
+			cfg_error_at(e, cp->group, "plugin %s: out of memory", cp->name);
+			errors++;
+			continue;
+		}
+		nerr = cfg_parse_options(cp->group, p->desc->options, p->config, cfg->dir, host_keys,
+					 &ps->arena, e);
+		errors += nerr;
+		if (nerr)
+			continue;
+		for (const struct kvs_option *o = p->desc->options; o && o->name; o++) {
+			const char *v;
+
+			if (o->type != KVS_OPT_PATH)
+				continue;
+			memcpy(&v, (char *)p->config + o->offset, sizeof(v));
+			if (v)
+				cfg_add_file(cfg, v);
+		}
+		if (p->desc->create &&
+		    p->desc->create(&plugin_host_table, &p->ctx, p->config, &p->state) != 0) {
+			if (!p->ctx.failed)
+				cfg_error_at(e, cp->group, "plugin %s: create failed", cp->name);
+			p->state = NULL;
+			errors++;
+			continue;
+		}
+		p->ctx.errors = NULL;
+	}
+	if (errors) {
+		plugin_set_free(ps);
+		return errors;
+	}
+	*out = ps;
+	return 0;
+}

@@ -1,0 +1,596 @@
+/* request.c - parses and validates kvscreen.request/v1 documents.
+ *
+ * Validation is table-driven: struct field describes every member the
+ * contract of DESIGN.md allows, with its type, bounds, and the request types
+ * it belongs to.  Anything else is an error that names the JSON pointer of
+ * the offending value and what was expected.  A validated request is
+ * immutable and may be read by several worker threads at once.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "country.h"
+#include "request.h"
+
+#define REQUEST_SCHEMA "kvscreen.request/v1"
+
+enum fkind {
+	F_STRING,    /* a string that is not screened as text */
+	F_TEXT,      /* free text, offered to plugins by text_next */
+	F_ENUM,
+	F_COUNTRY,
+	F_BOOL,
+	F_INT,
+	F_NUMBER,
+	F_OBJECT,
+	F_ARRAY,
+};
+
+struct field {
+	const char *name;
+	enum fkind kind;
+	unsigned types;              /* request types it may appear in; 0 = all */
+	int required;
+	const struct field *sub;     /* object members, or the array element */
+	const char *const *enumv;    /* F_ENUM values, NULL-terminated */
+	double min, max;             /* F_INT / F_NUMBER bounds */
+};
+
+#define ALL 0u
+#define P KVS_REQ_PARTNERSHIP
+#define E KVS_REQ_EXPORT
+#define I KVS_REQ_INVESTMENT
+
+static const char *const e_type[] = { "partnership", "export", "investment", NULL };
+static const char *const e_role[] = { "partner", "funder", "end_user", "consignee",
+	"intermediary", "acquirer", "target", NULL };
+static const char *const e_kind[] = { "university", "research_institute", "company",
+	"government", "military", "individual", "other", NULL };
+static const char *const e_activity[] = { "vital_provider", "business_campus",
+	"military_goods", "dual_use_goods", "highly_sensitive_technology", NULL };
+static const char *const e_form[] = { "joint_research", "contract_research", "phd",
+	"visiting_researcher", "joint_lab", "licence", "data_sharing", "education", NULL };
+static const char *const e_access[] = { "lab", "infrastructure", "datasets", "classified", NULL };
+static const char *const e_item_kind[] = { "goods", "software", "technology", NULL };
+static const char *const e_transfer[] = { "physical", "electronic", "intangible", "deemed", NULL };
+static const char *const e_instrument[] = { "equity", "acquisition", "merger",
+	"joint_venture", "loan", "grant", NULL };
+
+#define END { NULL, 0, 0, 0, NULL, NULL, 0, 0 }
+#define S(n, k) { n, k, ALL, 0, NULL, NULL, 0, 0 }
+#define EN(n, v) { n, F_ENUM, ALL, 0, NULL, v, 0, 0 }
+#define NUM(n, k, lo, hi) { n, k, ALL, 0, NULL, NULL, lo, hi }
+
+static const struct field text_elem[] = { S("", F_TEXT), END };
+static const struct field activity_elem[] = { EN("", e_activity), END };
+static const struct field access_elem[] = { EN("", e_access), END };
+
+static const struct field institution_f[] = { S("name", F_TEXT), S("unit", F_TEXT), END };
+static const struct field technology_f[] = {
+	{ "keywords", F_ARRAY, ALL, 0, text_elem, NULL, 0, 0 },
+	NUM("trl", F_INT, 1, 9),
+	END
+};
+static const struct field party_f[] = {
+	{ "role", F_ENUM, ALL, 1, NULL, e_role, 0, 0 },
+	{ "name", F_TEXT, ALL, 1, NULL, NULL, 0, 0 },
+	{ "aliases", F_ARRAY, ALL, 0, text_elem, NULL, 0, 0 },
+	S("country", F_COUNTRY),
+	EN("kind", e_kind),
+	S("state_owned", F_BOOL),
+	S("parent", F_TEXT),
+	{ "activities", F_ARRAY, ALL, 0, activity_elem, NULL, 0, 0 },
+	END
+};
+static const struct field party_elem[] = { { "", F_OBJECT, ALL, 0, party_f, NULL, 0, 0 }, END };
+static const struct field person_f[] = {
+	{ "name", F_TEXT, ALL, 1, NULL, NULL, 0, 0 },
+	S("nationality", F_COUNTRY),
+	S("role", F_TEXT),
+	S("affiliation", F_TEXT),
+	END
+};
+static const struct field person_elem[] = { { "", F_OBJECT, ALL, 0, person_f, NULL, 0, 0 }, END };
+static const struct field funding_f[] = {
+	S("source", F_TEXT),
+	S("country", F_COUNTRY),
+	NUM("amount_eur", F_NUMBER, 0, 1e15),
+	S("state_linked", F_BOOL),
+	END
+};
+static const struct field funding_elem[] = { { "", F_OBJECT, ALL, 0, funding_f, NULL, 0, 0 }, END };
+static const struct field cooperation_f[] = {
+	EN("form", e_form),
+	NUM("duration_months", F_INT, 0, 1200),
+	{ "access", F_ARRAY, ALL, 0, access_elem, NULL, 0, 0 },
+	{ "funding", F_ARRAY, ALL, 0, funding_elem, NULL, 0, 0 },
+	END
+};
+static const struct field item_f[] = {
+	S("description", F_TEXT),
+	NUM("quantity", F_NUMBER, 0, 1e12),
+	NUM("value_eur", F_NUMBER, 0, 1e15),
+	S("hs_code", F_STRING),
+	S("classification", F_STRING),
+	EN("kind", e_item_kind),
+	END
+};
+static const struct field item_elem[] = { { "", F_OBJECT, ALL, 0, item_f, NULL, 0, 0 }, END };
+static const struct field destination_f[] = { S("country", F_COUNTRY), END };
+static const struct field investment_f[] = {
+	EN("instrument", e_instrument),
+	NUM("stake_percent", F_NUMBER, 0, 100),
+	NUM("voting_rights_percent", F_NUMBER, 0, 100),
+	NUM("board_seats", F_INT, 0, 1000),
+	S("control", F_BOOL),
+	END
+};
+
+static const struct field request_f[] = {
+	S("schema", F_STRING),
+	{ "id", F_STRING, ALL, 1, NULL, NULL, 0, 0 },
+	{ "type", F_ENUM, ALL, 1, NULL, e_type, 0, 0 },
+	S("title", F_TEXT),
+	S("description", F_TEXT),
+	{ "institution", F_OBJECT, ALL, 0, institution_f, NULL, 0, 0 },
+	{ "technology", F_OBJECT, ALL, 0, technology_f, NULL, 0, 0 },
+	{ "parties", F_ARRAY, ALL, 0, party_elem, NULL, 0, 0 },
+	{ "people", F_ARRAY, ALL, 0, person_elem, NULL, 0, 0 },
+	{ "cooperation", F_OBJECT, P, 0, cooperation_f, NULL, 0, 0 },
+	{ "items", F_ARRAY, E, 0, item_elem, NULL, 0, 0 },
+	{ "destination", F_OBJECT, E, 0, destination_f, NULL, 0, 0 },
+	{ "end_use", F_TEXT, E, 0, NULL, NULL, 0, 0 },
+	{ "transfer", F_ENUM, E, 0, NULL, e_transfer, 0, 0 },
+	{ "investment", F_OBJECT, I | P, 0, investment_f, NULL, 0, 0 },
+	END
+};
+
+/* Validation state: the pointer of the value being checked, the limits and
+ * the texts found so far. */
+struct vstate {
+	const struct request_limits *lim;
+	struct request_error *err;
+	enum kvs_request_type type;
+	char path[256];
+	size_t pathlen;
+	long long text_bytes;
+	struct request_text *texts;
+	size_t n_texts, cap_texts;
+};
+
+static int fail(struct vstate *v, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct vstate *v, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(v->err->code, sizeof(v->err->code), "%s", code);
+	snprintf(v->err->path, sizeof(v->err->path), "%s", v->path);
+	va_start(ap, fmt);
+	vsnprintf(v->err->message, sizeof(v->err->message), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* Append one JSON pointer token (escaping ~ and /); returns the old length
+ * to restore, or (size_t)-1 when the path would not fit. */
+static size_t path_push(struct vstate *v, const char *token)
+{
+	size_t old = v->pathlen, n = old;
+
+	if (n + 1 >= sizeof(v->path))
+		return (size_t)-1;
+	v->path[n++] = '/';
+	for (const char *c = token; *c; c++) {
+		const char *rep = *c == '~' ? "~0" : *c == '/' ? "~1" : NULL;
+		size_t l = rep ? 2 : 1;
+
+		if (n + l >= sizeof(v->path))
+			return (size_t)-1;
+		if (rep) {
+			memcpy(v->path + n, rep, 2);
+		} else {
+			v->path[n] = *c;
+		}
+		n += l;
+	}
+	v->path[n] = '\0';
+	v->pathlen = n;
+	return old;
+}
+
+static void path_pop(struct vstate *v, size_t old)
+{
+	v->pathlen = old;
+	v->path[old] = '\0';
+}
+
+static const char *kind_name(json_t *j)
+{
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
+
+static int add_text(struct vstate *v, const char *s, size_t len)
+{
+	struct request_text *t;
+
+	if (v->n_texts == v->cap_texts) {
+		size_t cap = v->cap_texts ? 2 * v->cap_texts : 16;
+
+		t = realloc(v->texts, cap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		v->texts = t;
+		v->cap_texts = cap;
+	}
+	t = &v->texts[v->n_texts];
+	t->path = strdup(v->path);
+	if (!t->path)
+		return -ENOMEM;
+	t->text = s;
+	t->len = len;
+	v->n_texts++;
+	return 0;
+}
+
+static int check_value(struct vstate *v, const struct field *f, json_t *j, int depth);
+
+static int check_object(struct vstate *v, const struct field *members, json_t *obj, int depth)
+{
+	const char *key;
+	json_t *val;
+	int r;
+
+	if (depth > v->lim->max_depth)
+		return fail(v, "too_deep", "nesting deeper than %lld levels", v->lim->max_depth);
+	/* Keys in document order make the first error stable for a given body. */
+	json_object_foreach(obj, key, val) {
+		const struct field *f;
+		size_t old;
+
+		for (f = members; f->name; f++)
+			if (strcmp(f->name, key) == 0)
+				break;
+		old = path_push(v, key);
+		if (old == (size_t)-1)
+			return fail(v, "invalid_request", "member name too long");
+		if (!f->name)
+			return fail(v, "invalid_request", "unknown member \"%.64s\"", key);
+		if (f->types && !(f->types & v->type))
+			return fail(v, "invalid_request", "member \"%s\" is not allowed in a request of type %s",
+				    key, request_type_name(v->type));
+		r = check_value(v, f, val, depth + 1);
+		if (r < 0)
+			return r;
+		path_pop(v, old);
+	}
+	for (const struct field *f = members; f->name; f++) {
+		if (f->required && !json_object_get(obj, f->name)) {
+			size_t old = path_push(v, f->name);
+
+			(void)old;
+			return fail(v, "invalid_request", "required member is missing");
+		}
+	}
+	return 0;
+}
+
+static int check_string(struct vstate *v, const struct field *f, json_t *j)
+{
+	const char *s = json_string_value(j);
+	size_t len = json_string_length(j);
+
+	if ((long long)len > v->lim->max_string)
+		return fail(v, "too_large", "string of %zu bytes exceeds the limit of %lld", len,
+			    v->lim->max_string);
+	v->text_bytes += (long long)len;
+	if (v->text_bytes > v->lim->max_text)
+		return fail(v, "too_large", "text of the request exceeds the limit of %lld bytes",
+			    v->lim->max_text);
+	switch (f->kind) {
+	case F_TEXT:
+		return add_text(v, s, len);
+	case F_COUNTRY:
+		if (!country_valid(s))
+			return fail(v, "invalid_request",
+				    "expected ISO 3166-1 alpha-2 code, got \"%.32s\"", s);
+		return 0;
+	case F_ENUM:
+		for (const char *const *e = f->enumv; *e; e++)
+			if (strcmp(*e, s) == 0)
+				return 0;
+		{
+			char list[256];
+			size_t n = 0;
+
+			list[0] = '\0';
+			for (const char *const *e = f->enumv; *e && n < sizeof(list); e++)
+				n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+						      e == f->enumv ? "" : ", ", *e);
+			return fail(v, "invalid_request", "expected one of %s, got \"%.32s\"",
+				    list, s);
+		}
+	default:
+		return 0;
+	}
+}
+
+static int check_value(struct vstate *v, const struct field *f, json_t *j, int depth)
+{
+	switch (f->kind) {
+	case F_STRING:
+	case F_TEXT:
+	case F_ENUM:
+	case F_COUNTRY:
+		if (!json_is_string(j))
+			return fail(v, "invalid_request", "expected a string, got %s", kind_name(j));
+		return check_string(v, f, j);
+	case F_BOOL:
+		if (!json_is_boolean(j))
+			return fail(v, "invalid_request", "expected a boolean, got %s", kind_name(j));
+		return 0;
+	case F_INT:
+		if (!json_is_integer(j))
+			return fail(v, "invalid_request", "expected an integer, got %s", kind_name(j));
+		if (json_integer_value(j) < f->min || json_integer_value(j) > f->max)
+			return fail(v, "invalid_request", "expected an integer from %g to %g, got %lld",
+				    f->min, f->max, (long long)json_integer_value(j));
+		return 0;
+	case F_NUMBER:
+		if (!json_is_number(j))
+			return fail(v, "invalid_request", "expected a number, got %s", kind_name(j));
+		if (!(json_number_value(j) >= f->min && json_number_value(j) <= f->max))
+			return fail(v, "invalid_request", "expected a number from %g to %g, got %g",
+				    f->min, f->max, json_number_value(j));
+		return 0;
+	case F_OBJECT:
+		if (!json_is_object(j))
+			return fail(v, "invalid_request", "expected an object, got %s", kind_name(j));
+		return check_object(v, f->sub, j, depth);
+	case F_ARRAY: {
+		size_t i;
+		json_t *el;
+
+		if (!json_is_array(j))
+			return fail(v, "invalid_request", "expected an array, got %s", kind_name(j));
+		if ((long long)json_array_size(j) > v->lim->max_array)
+			return fail(v, "too_large", "array of %zu elements exceeds the limit of %lld",
+				    json_array_size(j), v->lim->max_array);
+		if (depth > v->lim->max_depth)
+			return fail(v, "too_deep", "nesting deeper than %lld levels",
+				    v->lim->max_depth);
+		json_array_foreach(j, i, el) {
+			char idx[24];
+			size_t old;
+			int r;
+
+			snprintf(idx, sizeof(idx), "%zu", i);
+			old = path_push(v, idx);
+			if (old == (size_t)-1)
+				return fail(v, "invalid_request", "path too long");
+			r = check_value(v, f->sub, el, depth + 1);
+			if (r < 0)
+				return r;
+			path_pop(v, old);
+		}
+		return 0;
+	}
+	}
+	return 0;
+}
+
+static int id_valid(const char *s, size_t len)
+{
+	if (len < 1 || len > 128)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+void request_limits_default(struct request_limits *lim)
+{
+	lim->max_bytes = 1 << 20;
+	lim->max_depth = 8;
+	lim->max_array = 1000;
+	lim->max_string = 64 * 1024;
+	lim->max_text = 512 * 1024;
+}
+
+const char *request_type_name(enum kvs_request_type t)
+{
+	switch (t) {
+	case KVS_REQ_PARTNERSHIP: return "partnership";
+	case KVS_REQ_EXPORT: return "export";
+	case KVS_REQ_INVESTMENT: return "investment";
+	}
+	return "?";
+}
+
+int request_type_parse(const char *name)
+{
+	for (int i = 0; e_type[i]; i++)
+		if (strcmp(e_type[i], name) == 0)
+			return 1 << i;
+	return -EINVAL;
+}
+
+static void free_texts(struct request_text *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(t[i].path);
+	free(t);
+}
+
+int request_parse(const char *buf, size_t len, const struct request_limits *lim,
+		  struct kvs_request **out, struct request_error *err)
+{
+	struct vstate v = { .lim = lim, .err = err };
+	struct kvs_request *req = NULL;
+	json_error_t jerr;
+	json_t *root, *j;
+	int r;
+
+	memset(err, 0, sizeof(*err));
+	*out = NULL;
+	if ((long long)len > lim->max_bytes) {
+		fail(&v, "too_large", "request of %zu bytes exceeds the limit of %lld bytes", len,
+		     lim->max_bytes);
+		return -E2BIG;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return fail(&v, "invalid_json", "malformed JSON at line %d column %d: %s", jerr.line,
+			    jerr.column, jerr.text);
+	if (!json_is_object(root)) {
+		r = fail(&v, "invalid_request", "expected an object, got %s", kind_name(root));
+		goto fail;
+	}
+	/* The type decides which members are allowed, so check it first. */
+	j = json_object_get(root, "type");
+	if (j && json_is_string(j) && request_type_parse(json_string_value(j)) > 0) {
+		v.type = (enum kvs_request_type)request_type_parse(json_string_value(j));
+	} else if (j) {
+		path_push(&v, "type");
+		r = json_is_string(j)
+			    ? fail(&v, "invalid_request",
+				   "expected one of partnership, export, investment, got \"%.32s\"",
+				   json_string_value(j))
+			    : fail(&v, "invalid_request", "expected a string, got %s", kind_name(j));
+		goto fail;
+	}
+	r = check_object(&v, request_f, root, 1);
+	if (r < 0)
+		goto fail;
+	j = json_object_get(root, "schema");
+	if (j && strcmp(json_string_value(j), REQUEST_SCHEMA) != 0) {
+		path_push(&v, "schema");
+		r = fail(&v, "invalid_request", "expected \"%s\", got \"%.64s\"", REQUEST_SCHEMA,
+			 json_string_value(j));
+		goto fail;
+	}
+	j = json_object_get(root, "id");
+	if (!id_valid(json_string_value(j), json_string_length(j))) {
+		path_push(&v, "id");
+		r = fail(&v, "invalid_request", "expected 1 to 128 characters of [A-Za-z0-9._:-]");
+		goto fail;
+	}
+	req = calloc(1, sizeof(*req));
+	if (!req) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	req->canonical = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!req->canonical) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	req->root = root;
+	req->id = json_string_value(j);
+	req->type = v.type;
+	req->texts = v.texts;
+	req->n_texts = v.n_texts;
+	req->refs = 1;
+	*out = req;
+	return 0;
+fail:
+	if (r == -ENOMEM)
+		snprintf(err->message, sizeof(err->message), "out of memory");
+	free(req);
+	free_texts(v.texts, v.n_texts);
+	json_decref(root);
+	return r;
+}
+
+struct kvs_request *request_ref(struct kvs_request *req)
+{
+	__atomic_add_fetch(&req->refs, 1, __ATOMIC_RELAXED);
+	return req;
+}
+
+void request_unref(struct kvs_request *req)
+{
+	if (!req || __atomic_sub_fetch(&req->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	free_texts(req->texts, req->n_texts);
+	free(req->canonical);
+	json_decref(req->root);
+	free(req);
+}
+
+void request_error_format(const struct request_error *err, char *buf, size_t size)
+{
+	if (err->path[0])
+		snprintf(buf, size, "%s: %s", err->path, err->message);
+	else
+		snprintf(buf, size, "%s", err->message);
+}
+
+json_t *request_lookup(const struct kvs_request *req, const char *ptr)
+{
+	json_t *cur = req->root;
+	char tok[256];
+
+	if (!ptr || !*ptr)
+		return cur;
+	if (*ptr != '/')
+		return NULL;
+	while (*ptr == '/' && cur) {
+		size_t n = 0;
+
+		ptr++;
+		while (*ptr && *ptr != '/') {
+			char c = *ptr++;
+
+			if (c == '~') {
+				if (*ptr == '0')
+					c = '~';
+				else if (*ptr == '1')
+					c = '/';
+				else
+					return NULL;
+				ptr++;
+			}
+			if (n + 1 >= sizeof(tok))
+				return NULL;
+			tok[n++] = c;
+		}
+		tok[n] = '\0';
+		if (json_is_object(cur)) {
+			cur = json_object_get(cur, tok);
+		} else if (json_is_array(cur)) {
+			char *end;
+			unsigned long idx;
+
+			if (n == 0 || (tok[0] == '0' && n > 1) || tok[0] < '0' || tok[0] > '9')
+				return NULL;
+			idx = strtoul(tok, &end, 10);
+			if (*end)
+				return NULL;
+			cur = json_array_get(cur, idx);
+		} else {
+			return NULL;
+		}
+	}
+	return cur;
+}

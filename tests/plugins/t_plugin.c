@@ -1,0 +1,133 @@
+/* t_plugin.c - a test plugin whose behaviour the test configuration chooses.
+ *
+ * Built twice, as t_good and t_slow (TPLUG_NAME), never installed.  It
+ * reports a finding for every occurrence of `keyword` in any text field, and
+ * can be told to sleep, fail in create() or screen(), or report bad evidence.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kvscreen/plugin.h"
+
+#ifndef TPLUG_NAME
+#define TPLUG_NAME "t_good"
+#endif
+
+struct tconf {
+	const char *keyword;
+	const char *severity;
+	long long sleep_ms;
+	int create_fail;
+	int screen_fail;
+	int bad_evidence;
+};
+
+struct tstate {
+	const struct tconf *c;
+	enum kvs_severity sev;
+	size_t kwlen;
+};
+
+static const struct kvs_option options[] = {
+	{ "keyword", KVS_OPT_STRING, "forbidden", offsetof(struct tconf, keyword),
+	  "word to report", 0, 0, 0 },
+	{ "severity", KVS_OPT_STRING, "high", offsetof(struct tconf, severity),
+	  "severity of each finding", 0, 0, 0 },
+	{ "sleep_ms", KVS_OPT_INT, "0", offsetof(struct tconf, sleep_ms),
+	  "time to sleep in screen()", 0, 0, 60000 },
+	{ "create_fail", KVS_OPT_BOOL, "false", offsetof(struct tconf, create_fail),
+	  "make create() fail", 0, 0, 0 },
+	{ "screen_fail", KVS_OPT_BOOL, "false", offsetof(struct tconf, screen_fail),
+	  "make screen() fail", 0, 0, 0 },
+	{ "bad_evidence", KVS_OPT_BOOL, "false", offsetof(struct tconf, bad_evidence),
+	  "report a span outside the field", 0, 0, 0 },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
+};
+
+static int t_create(const struct kvs_host *host, const kvs_config_ctx *ctx, const void *config,
+		    void **state)
+{
+	static const char *const sev[] = { "info", "low", "medium", "high", "critical" };
+	const struct tconf *c = config;
+	struct tstate *st;
+
+	if (c->create_fail) {
+		host->config_error(ctx, "create_fail", NULL, 0, "create_fail: asked to fail");
+		return -EINVAL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->c = c;
+	st->kwlen = strlen(c->keyword);
+	st->sev = KVS_SEV_CRITICAL + 1;
+	for (int i = 0; i <= KVS_SEV_CRITICAL; i++)
+		if (strcmp(c->severity, sev[i]) == 0)
+			st->sev = (enum kvs_severity)i;
+	if (st->sev > KVS_SEV_CRITICAL || st->kwlen == 0) {
+		host->config_error(ctx, st->kwlen ? "severity" : "keyword", NULL, 0,
+				   "%s: invalid value", st->kwlen ? "severity" : "keyword");
+		free(st);
+		return -EINVAL;
+	}
+	*state = st;
+	return 0;
+}
+
+static int t_screen(void *state, const struct kvs_host *host, const kvs_request *req,
+		    kvs_report *rep)
+{
+	static const char *const refs[] = { "test reference" };
+	struct tstate *st = state;
+	struct kvs_text_iter it = KVS_TEXT_ITER_INIT;
+	const char *path, *text;
+	size_t len;
+
+	if (st->c->sleep_ms > 0) {
+		struct timespec ts = { st->c->sleep_ms / 1000, (st->c->sleep_ms % 1000) * 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (st->c->screen_fail)
+		return -EIO;
+	while (host->text_next(req, &it, &path, &text, &len)) {
+		const char *p = text;
+
+		while ((p = memmem(p, len - (size_t)(p - text), st->c->keyword, st->kwlen))) {
+			struct kvs_evidence ev = { path, (size_t)(p - text),
+						   (size_t)(p - text) + st->kwlen };
+			struct kvs_finding f = {
+				.rule = "t.keyword", .severity = st->sev, .title = "Keyword found",
+				.rationale = "the test keyword occurs", .references = refs,
+				.n_references = 1, .evidence = &ev, .n_evidence = 1,
+			};
+
+			if (st->c->bad_evidence)
+				ev.end = len + 10;
+			host->report_add(rep, &f);
+			p += st->kwlen;
+		}
+	}
+	return 0;
+}
+
+static void t_destroy(void *state)
+{
+	free(state);
+}
+
+KVS_PLUGIN_DECLARE = {
+	KVS_PLUGIN_INIT,
+	.name = TPLUG_NAME,
+	.version = "1.0",
+	.description = "test plugin",
+	.types = KVS_REQ_PARTNERSHIP | KVS_REQ_EXPORT | KVS_REQ_INVESTMENT,
+	.options = options,
+	.config_size = sizeof(struct tconf),
+	.create = t_create,
+	.screen = t_screen,
+	.destroy = t_destroy,
+};

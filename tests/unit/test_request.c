@@ -1,0 +1,225 @@
+/* test_request.c - request validation: every rule, good and bad. */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "request.h"
+
+static struct request_limits lim;
+
+static void setup(void)
+{
+	request_limits_default(&lim);
+}
+
+/* Parse `json`; when `want` is NULL it must be valid, else the formatted
+ * error ("path: message") must equal `want`. */
+static void expect(const char *json, const char *want)
+{
+	struct request_error err;
+	struct kvs_request *req = NULL;
+	char msg[1024];
+	int r = request_parse(json, strlen(json), &lim, &req, &err);
+
+	if (!want) {
+		request_error_format(&err, msg, sizeof(msg));
+		ck_assert_msg(r == 0, "expected valid, got: %s (for %s)", msg, json);
+		request_unref(req);
+		return;
+	}
+	ck_assert_msg(r < 0, "expected rejection \"%s\" for %s", want, json);
+	ck_assert_ptr_null(req);
+	request_error_format(&err, msg, sizeof(msg));
+	ck_assert_str_eq(msg, want);
+}
+
+START_TEST(good_requests)
+{
+	expect("{\"schema\":\"kvscreen.request/v1\",\"id\":\"p-1\",\"type\":\"partnership\","
+	       "\"title\":\"Joint lab\",\"description\":\"quantum sensing\","
+	       "\"institution\":{\"name\":\"TU\",\"unit\":\"EWI\"},"
+	       "\"technology\":{\"keywords\":[\"quantum\",\"sensor\"],\"trl\":4},"
+	       "\"parties\":[{\"role\":\"partner\",\"name\":\"X Univ\",\"aliases\":[\"XU\"],"
+	       "\"country\":\"CN\",\"kind\":\"university\",\"state_owned\":true,\"parent\":\"MoE\"}],"
+	       "\"people\":[{\"name\":\"A B\",\"nationality\":\"IR\",\"role\":\"PhD\",\"affiliation\":\"X\"}],"
+	       "\"cooperation\":{\"form\":\"joint_lab\",\"duration_months\":36,\"access\":[\"lab\",\"datasets\"],"
+	       "\"funding\":[{\"source\":\"CSC\",\"country\":\"CN\",\"amount_eur\":12000.5,\"state_linked\":true}]},"
+	       "\"investment\":{\"instrument\":\"equity\",\"stake_percent\":10}}", NULL);
+	expect("{\"id\":\"e.2:x_y\",\"type\":\"export\",\"items\":[{\"description\":\"FPGA board\","
+	       "\"quantity\":2,\"value_eur\":900,\"hs_code\":\"8471\",\"classification\":\"3A001\",\"kind\":\"goods\"}],"
+	       "\"destination\":{\"country\":\"US\"},\"end_use\":\"research\",\"transfer\":\"physical\"}", NULL);
+	expect("{\"id\":\"i1\",\"type\":\"investment\",\"investment\":{\"instrument\":\"acquisition\","
+	       "\"stake_percent\":51,\"voting_rights_percent\":51,\"board_seats\":2,\"control\":true},"
+	       "\"parties\":[{\"role\":\"target\",\"name\":\"Spin BV\",\"country\":\"NL\","
+	       "\"activities\":[\"highly_sensitive_technology\"]},{\"role\":\"acquirer\",\"name\":\"Fund\"}]}", NULL);
+}
+END_TEST
+
+START_TEST(bad_documents)
+{
+	expect("", "malformed JSON at line 1 column 0: '[' or '{' expected near end of file");
+	expect("{\"id\":\"a\",", "malformed JSON at line 1 column 10: string or '}' expected near end of file");
+	expect("[1]", "expected an object, got an array");
+	expect("{\"id\":\"a\",\"id\":\"b\",\"type\":\"export\"}",
+	       "malformed JSON at line 1 column 14: duplicate object key near '\"id\"'");
+	expect("{\"type\":\"export\"}", "/id: required member is missing");
+	expect("{\"id\":\"a\"}", "/type: required member is missing");
+	expect("{\"id\":\"a\",\"type\":\"loan\"}",
+	       "/type: expected one of partnership, export, investment, got \"loan\"");
+	expect("{\"id\":\"a\",\"type\":7}", "/type: expected a string, got an integer");
+	expect("{\"id\":\"a b\",\"type\":\"export\"}",
+	       "/id: expected 1 to 128 characters of [A-Za-z0-9._:-]");
+	expect("{\"id\":\"\",\"type\":\"export\"}",
+	       "/id: expected 1 to 128 characters of [A-Za-z0-9._:-]");
+	expect("{\"id\":\"a\",\"type\":\"export\",\"schema\":\"v2\"}",
+	       "/schema: expected \"kvscreen.request/v1\", got \"v2\"");
+	expect("{\"id\":\"a\",\"type\":\"export\",\"colour\":\"red\"}", "/colour: unknown member \"colour\"");
+	expect("{\"id\":\"a\",\"type\":\"export\",\"a/b~c\":1}", "/a~1b~0c: unknown member \"a/b~c\"");
+}
+END_TEST
+
+START_TEST(bad_fields)
+{
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"parties\":[{\"role\":\"partner\",\"name\":\"x\"},"
+	       "{\"role\":\"partner\",\"name\":\"y\",\"country\":\"Chinaa\"}]}",
+	       "/parties/1/country: expected ISO 3166-1 alpha-2 code, got \"Chinaa\"");
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"parties\":[{\"role\":\"partner\",\"name\":\"x\",\"country\":\"XX\"}]}",
+	       "/parties/0/country: expected ISO 3166-1 alpha-2 code, got \"XX\"");
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"parties\":[{\"role\":\"boss\",\"name\":\"x\"}]}",
+	       "/parties/0/role: expected one of partner, funder, end_user, consignee, intermediary, acquirer, target, got \"boss\"");
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"parties\":[{\"role\":\"partner\"}]}",
+	       "/parties/0/name: required member is missing");
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"parties\":{}}",
+	       "/parties: expected an array, got an object");
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"parties\":[{\"role\":\"partner\",\"name\":\"x\",\"state_owned\":\"yes\"}]}",
+	       "/parties/0/state_owned: expected a boolean, got a string");
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"technology\":{\"trl\":10}}",
+	       "/technology/trl: expected an integer from 1 to 9, got 10");
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"technology\":{\"trl\":2.5}}",
+	       "/technology/trl: expected an integer, got a number");
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"technology\":{\"keywords\":[\"a\",3]}}",
+	       "/technology/keywords/1: expected a string, got an integer");
+	expect("{\"id\":\"a\",\"type\":\"investment\",\"investment\":{\"stake_percent\":101}}",
+	       "/investment/stake_percent: expected a number from 0 to 100, got 101");
+	expect("{\"id\":\"a\",\"type\":\"export\",\"items\":[{\"value_eur\":-1}]}",
+	       "/items/0/value_eur: expected a number from 0 to 1e+15, got -1");
+	expect("{\"id\":\"a\",\"type\":\"export\",\"transfer\":\"teleport\"}",
+	       "/transfer: expected one of physical, electronic, intangible, deemed, got \"teleport\"");
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"cooperation\":{\"access\":[\"moon\"]}}",
+	       "/cooperation/access/0: expected one of lab, infrastructure, datasets, classified, got \"moon\"");
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"people\":[{\"name\":\"x\",\"nationality\":\"nl\"}]}",
+	       "/people/0/nationality: expected ISO 3166-1 alpha-2 code, got \"nl\"");
+	expect("{\"id\":\"a\",\"type\":\"investment\",\"parties\":[{\"role\":\"target\",\"name\":\"x\",\"activities\":[\"bakery\"]}]}",
+	       "/parties/0/activities/0: expected one of vital_provider, business_campus, military_goods, dual_use_goods, highly_sensitive_technology, got \"bakery\"");
+}
+END_TEST
+
+START_TEST(type_specific_members)
+{
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"items\":[]}",
+	       "/items: member \"items\" is not allowed in a request of type partnership");
+	expect("{\"id\":\"a\",\"type\":\"export\",\"cooperation\":{}}",
+	       "/cooperation: member \"cooperation\" is not allowed in a request of type export");
+	expect("{\"id\":\"a\",\"type\":\"export\",\"investment\":{}}",
+	       "/investment: member \"investment\" is not allowed in a request of type export");
+}
+END_TEST
+
+START_TEST(limits)
+{
+	char *big;
+	size_t n = 70 * 1024;
+
+	lim.max_bytes = 100;
+	expect("{\"id\":\"a\",\"type\":\"export\",\"title\":\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"}",
+	       "request of 137 bytes exceeds the limit of 100 bytes");
+	request_limits_default(&lim);
+	big = malloc(n + 64);
+	strcpy(big, "{\"id\":\"a\",\"type\":\"export\",\"title\":\"");
+	memset(big + strlen(big), 'x', n);
+	strcpy(big + 35 + n, "\"}");
+	expect(big, "/title: string of 71680 bytes exceeds the limit of 65536");
+	free(big);
+	lim.max_array = 2;
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"technology\":{\"keywords\":[\"a\",\"b\",\"c\"]}}",
+	       "/technology/keywords: array of 3 elements exceeds the limit of 2");
+	request_limits_default(&lim);
+	lim.max_depth = 2;
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"technology\":{\"keywords\":[\"a\"]}}",
+	       "/technology/keywords: nesting deeper than 2 levels");
+	request_limits_default(&lim);
+	lim.max_text = 10;
+	expect("{\"id\":\"a\",\"type\":\"export\",\"title\":\"0123456789\"}",
+	       "/title: text of the request exceeds the limit of 10 bytes");
+}
+END_TEST
+
+START_TEST(utf8)
+{
+	/* Invalid UTF-8 is refused by the JSON parser, NUL escapes too. */
+	expect("{\"id\":\"a\",\"type\":\"export\",\"title\":\"\xff\xfe\"}",
+	       "malformed JSON at line 1 column 35: unable to decode byte 0xff near '\"'");
+	expect("{\"id\":\"a\",\"type\":\"export\",\"title\":\"a\\u0000b\"}",
+	       "malformed JSON at line 1 column 44: \\u0000 is not allowed without JSON_ALLOW_NUL near '\"a\\u0000b\"'");
+	expect("{\"id\":\"a\",\"type\":\"export\",\"title\":\"Z\xc3\xbcrich \xe5\x8c\x97\xe4\xba\xac\"}", NULL);
+}
+END_TEST
+
+START_TEST(texts_and_pointers)
+{
+	const char *json = "{\"id\":\"t1\",\"type\":\"export\",\"title\":\"T\",\"items\":[{\"description\":\"laser\"},"
+			   "{\"description\":\"gyro\",\"hs_code\":\"9014\"}],\"end_use\":\"research\","
+			   "\"parties\":[{\"role\":\"consignee\",\"name\":\"a/b~c\"}]}";
+	struct request_error err;
+	struct kvs_request *req;
+
+	ck_assert_int_eq(request_parse(json, strlen(json), &lim, &req, &err), 0);
+	ck_assert_str_eq(req->id, "t1");
+	ck_assert_int_eq(req->type, KVS_REQ_EXPORT);
+	/* hs_code is not free text; names are. */
+	ck_assert_uint_eq(req->n_texts, 5);
+	ck_assert_str_eq(req->texts[0].path, "/title");
+	ck_assert_str_eq(req->texts[1].path, "/items/0/description");
+	ck_assert_str_eq(req->texts[2].path, "/items/1/description");
+	ck_assert_str_eq(req->texts[3].path, "/end_use");
+	ck_assert_str_eq(req->texts[4].path, "/parties/0/name");
+	ck_assert_str_eq(json_string_value(request_lookup(req, "/items/1/description")), "gyro");
+	ck_assert_str_eq(json_string_value(request_lookup(req, "/parties/0/name")), "a/b~c");
+	ck_assert_ptr_null(request_lookup(req, "/items/01/description"));
+	ck_assert_ptr_null(request_lookup(req, "/items/9"));
+	ck_assert_ptr_null(request_lookup(req, "/items/-1"));
+	ck_assert_ptr_null(request_lookup(req, "items"));
+	ck_assert_ptr_null(request_lookup(req, "/title/x"));
+	ck_assert_ptr_null(request_lookup(req, "/a~2"));
+	ck_assert_ptr_eq(request_lookup(req, ""), req->root);
+	/* The canonical form sorts keys, so the same request in any key order
+	 * gives the same idempotency digest. */
+	ck_assert_ptr_nonnull(strstr(req->canonical, "{\"end_use\":\"research\",\"id\":\"t1\""));
+	request_unref(req);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("request");
+	TCase *tc = tcase_create("validation");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, good_requests);
+	tcase_add_test(tc, bad_documents);
+	tcase_add_test(tc, bad_fields);
+	tcase_add_test(tc, type_specific_members);
+	tcase_add_test(tc, limits);
+	tcase_add_test(tc, utf8);
+	tcase_add_test(tc, texts_and_pointers);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
