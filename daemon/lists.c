@@ -8,6 +8,8 @@
  * may both load it; the second one found in the registry wins and the other
  * copy is freed).
  */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

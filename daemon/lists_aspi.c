@@ -8,6 +8,8 @@
  * (Military, Security, Defence industry conglomerate, Seven sons of
  * national defence) at least high.  The categories are the entry's reason.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,6 +5,8 @@
  * column names the original list (Entity List, SDN, ...) and becomes the
  * entry's program; the country is the ISO code that ends the first address.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

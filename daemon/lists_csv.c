@@ -1,4 +1,6 @@
 /* lists_csv.c - a bounded CSV record reader shared by the list loaders. */
+#include "config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,6 +6,8 @@
  * (';'-separated); `weakAlias` (short, low-quality names) is left out so it
  * cannot cause false hits.  The entry id is "<celex>/<recordId>".
  */
+#include "config.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -98,7 +100,8 @@ static int eu_file(struct lists_ctx *ctx, const char *path, const char **av)
 		e->reason = lists_strndup(l, s, strnlen(s, 4096));
 		s = csv_field(&r, col[C_START]);
 		/* The list's date is its latest listing date. */
-		if (strlen(s) == 10 && (!l->date || strcmp(s, l->date) > 0))
+		if (strlen(s) == 10 && s[4] == '-' && s[7] == '-' &&
+		    (!l->date || strcmp(s, l->date) > 0))
 			lists_set_date(l, s);
 	}
 	rc = 0;

@@ -4,6 +4,8 @@
  * (column order free, extra columns ignored); aliases are ';'-separated; an
  * empty severity takes the list's configured one.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

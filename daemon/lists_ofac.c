@@ -6,6 +6,8 @@
  * present.  The files are Windows-1252 without a header, "-0-" stands for an
  * empty field, and sdn.csv ends with a DOS EOF byte (0x1A).
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,6 +9,8 @@
  * part; program UN_LIST_TYPE; country the first NATIONALITY (individuals)
  * or address country (entities).  The list date is the root's dateGenerated.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,8 @@ static int is(const xmlNode *n, const char *name)
 
 static const xmlNode *child(const xmlNode *n, const char *name)
 {
+	if (!n)
+		return NULL;
 	for (const xmlNode *c = n->children; c; c = c->next)
 		if (is(c, name))
 			return c;

@@ -4,6 +4,8 @@
  * read-only afterwards; nm_match() keeps all its scratch on the stack or in
  * memory it allocates per call, so concurrent queries need no lock.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -352,14 +354,46 @@ struct interner {
 
 struct nm_tok {
 	float w;                 /* inverse document frequency */
-	uint32_t pre;            /* prefix id */
+	uint32_t pre;            /* prefix key id */
+	uint32_t skel;           /* consonant skeleton key id */
 };
+
+/* Blocking keys of a token besides the token itself: its first three code
+ * points, and a marker plus its first three consonants ("muhammad" and
+ * "mohammed" both give "mhm"), so vowel variants of transliterated names
+ * meet.  Returns the number of code points written to k (at most 4). */
+static size_t key_prefix(const uint32_t *t, size_t n, uint32_t *k)
+{
+	size_t m = n < 3 ? n : 3;
+
+	memcpy(k, t, m * sizeof(*k));
+	return m;
+}
+
+static size_t key_skeleton(const uint32_t *t, size_t n, uint32_t *k)
+{
+	size_t m = 0;
+
+	k[m++] = 1;
+	for (size_t i = 0; i < n && m < 4; i++) {
+		uint32_t c = t[i];
+
+		if (i > 0 && (c == 'a' || c == 'e' || c == 'i' || c == 'o' ||
+			      c == 'u' || c == 'y' || c == 'h' || c == 'w'))
+			continue;
+		if (m > 1 && k[m - 1] == c)
+			continue;
+		k[m++] = c;
+	}
+	return m;
+}
 
 struct nm_ref {
 	uint32_t entry;
 	uint32_t alias;          /* 0: primary name; i + 1: alias i */
 	uint32_t tok;            /* first token id in name_toks */
 	uint32_t ntok;
+	float wsum;              /* sum of its token weights */
 	const char *norm;
 };
 
@@ -545,15 +579,18 @@ static int build_postings(struct nm_index *ix, size_t nkeys, int prefix,
 		for (size_t r = 0; r < ix->nrefs; r++) {
 			const struct nm_ref *ref = &ix->refs[r];
 
-			for (uint32_t i = 0; i < ref->ntok; i++) {
+			for (uint32_t x = 0; x < ref->ntok * (prefix ? 2u : 1u); x++) {
+				uint32_t i = prefix ? x / 2 : x;
 				uint32_t t = ix->name_toks[ref->tok + i];
-				uint32_t k = prefix ? ix->tok[t].pre : t;
+				uint32_t k = !prefix ? t : (x & 1) ? ix->tok[t].skel
+								   : ix->tok[t].pre;
 				int dup = 0;
 
-				for (uint32_t j = 0; j < i && !dup; j++) {
-					uint32_t t2 = ix->name_toks[ref->tok + j];
+				for (uint32_t y = 0; y < x && !dup; y++) {
+					uint32_t t2 = ix->name_toks[ref->tok + (prefix ? y / 2 : y)];
 
-					dup = (prefix ? ix->tok[t2].pre : t2) == k;
+					dup = (!prefix ? t2 : (y & 1) ? ix->tok[t2].skel
+								      : ix->tok[t2].pre) == k;
 				}
 				if (dup)
 					continue;
@@ -611,10 +648,15 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 	if (!ix->tok)
 		goto fail;
 	for (size_t t = 0; t < ix->toks.n; t++) {
-		size_t n = ix->toks.len[t] < 3 ? ix->toks.len[t] : 3;
+		const uint32_t *cp = ix->toks.pool + ix->toks.off[t];
+		uint32_t k[4];
+		size_t n = key_prefix(cp, ix->toks.len[t], k);
 
-		rc = intern(&ix->pres, ix->toks.pool + ix->toks.off[t], n, 1,
-			    &ix->tok[t].pre);
+		rc = intern(&ix->pres, k, n, 1, &ix->tok[t].pre);
+		if (rc < 0)
+			goto fail;
+		n = key_skeleton(cp, ix->toks.len[t], k);
+		rc = intern(&ix->pres, k, n, 1, &ix->tok[t].skel);
 		if (rc < 0)
 			goto fail;
 	}
@@ -630,6 +672,13 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		ix->tok[t].w = (float)log(1.0 + (double)ix->nrefs / df);
 	}
 	ix->w_unknown = (float)log(1.0 + (double)ix->nrefs / 0.5);
+	for (size_t r = 0; r < ix->nrefs; r++) {
+		struct nm_ref *ref = &ix->refs[r];
+
+		ref->wsum = 0;
+		for (uint32_t j = 0; j < ref->ntok; j++)
+			ref->wsum += ix->tok[ix->name_toks[ref->tok + j]].w;
+	}
 	free(nn);
 	*out = ix;
 	return 0;
@@ -657,12 +706,13 @@ static double jaro_bound(size_t na, size_t nb)
 	return (m / na + m / nb + 1.0) / 3.0;
 }
 
+/* Score one name: sets the coverage of the query and of the name. */
 static double score_ref(const struct nm_index *ix, const struct query *qq,
-			const struct nm_ref *r)
+			const struct nm_ref *r, double *cov_q, double *cov_c)
 {
 	const struct nm_name *q = qq->q;
 	double bq[NM_MAX_TOKENS] = { 0 }, bc[NM_MAX_TOKENS] = { 0 };
-	double num = 0, den = qq->wsum;
+	double nq = 0, nc_sum = 0, wc = 0;
 	uint32_t nc = r->ntok < NM_MAX_TOKENS ? r->ntok : NM_MAX_TOKENS;
 
 	for (uint32_t j = 0; j < nc; j++) {
@@ -675,20 +725,14 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 
 			if (qq->tid[i] == t) {
 				s = 1.0;
-			} else if (qq->tid[i] != UINT32_MAX) {
-				/* Two distinct index tokens: still similar? */
-				if (q->cp[i][0] != cp[0] &&
-				    jaro_bound(q->len[i], cl) < NM_TOKEN_FLOOR)
-					continue;
-				s = nm_jaro_winkler(q->cp[i], q->len[i], cp, cl);
 			} else {
 				if (q->cp[i][0] != cp[0] &&
 				    jaro_bound(q->len[i], cl) < NM_TOKEN_FLOOR)
 					continue;
 				s = nm_jaro_winkler(q->cp[i], q->len[i], cp, cl);
+				if (s < NM_TOKEN_FLOOR)
+					continue;
 			}
-			if (s < NM_TOKEN_FLOOR)
-				continue;
 			if (s > bq[i])
 				bq[i] = s;
 			if (s > bc[j])
@@ -696,14 +740,16 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 		}
 	}
 	for (size_t i = 0; i < q->n; i++)
-		num += qq->w[i] * bq[i];
+		nq += qq->w[i] * bq[i];
 	for (uint32_t j = 0; j < nc; j++) {
 		float w = ix->tok[ix->name_toks[r->tok + j]].w;
 
-		num += w * bc[j];
-		den += w;
+		nc_sum += w * bc[j];
+		wc += w;
 	}
-	return den > 0 ? num / den : 0.0;
+	*cov_q = qq->wsum > 0 ? nq / qq->wsum : 0;
+	*cov_c = wc > 0 ? nc_sum / wc : 0;
+	return NM_QUERY_SHARE * *cov_q + (1.0 - NM_QUERY_SHARE) * *cov_c;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -713,7 +759,8 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Insert a hit into the best-first array hits[0..*n) of capacity max. */
+/* Insert a hit into hits[0..*n) of capacity max, ordered by score and then
+ * by entry (list order), so the result does not depend on visiting order. */
 static void keep_hit(struct nm_hit *hits, size_t *n, size_t max,
 		     const struct nm_hit *h)
 {
@@ -722,14 +769,30 @@ static void keep_hit(struct nm_hit *hits, size_t *n, size_t max,
 	if (!max)
 		return;
 	if (*n == max) {
-		if (hits[max - 1].score >= h->score)
+		const struct nm_hit *w = &hits[max - 1];
+
+		if (w->score > h->score ||
+		    (w->score == h->score && w->entry < h->entry))
 			return;
 		(*n)--;
 	}
-	for (i = *n; i > 0 && hits[i - 1].score < h->score; i--)
+	for (i = *n; i > 0 && (hits[i - 1].score < h->score ||
+			       (hits[i - 1].score == h->score &&
+				hits[i - 1].entry > h->entry)); i--)
 		hits[i] = hits[i - 1];
 	hits[i] = *h;
 	(*n)++;
+}
+
+/* Mark every ref of one posting list with the query token's bit. */
+static void mark(uint32_t *mask, uint32_t *touched, size_t *nt,
+		 const uint32_t *p, const uint32_t *e, uint32_t bit)
+{
+	for (; p < e; p++) {
+		if (!mask[*p])
+			touched[(*nt)++] = *p;
+		mask[*p] |= bit;
+	}
 }
 
 int nm_match(const struct kvs_list *l, const struct nm_name *q,
@@ -737,13 +800,13 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 {
 	const struct nm_index *ix = l->index;
 	struct query qq = { .q = q };
-	uint32_t *cand = NULL;
-	size_t ncand = 0, cap = 0, nhits = 0;
+	uint32_t *mask = NULL, *cand = NULL;
+	size_t ncand = 0, nhits = 0;
 	int found = 0;
 	uint32_t best_entry = UINT32_MAX;
 	struct nm_hit best = { 0 };
 
-	if (!ix || !q->n)
+	if (!ix || !q->n || !ix->nrefs)
 		return 0;
 	for (size_t i = 0; i < q->n; i++) {
 		uint32_t id;
@@ -758,61 +821,67 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 		}
 		qq.wsum += qq.w[i];
 	}
-
+	cand = malloc(ix->nrefs * sizeof(*cand));
+	if (!cand)
+		return -ENOMEM;
 	if (brute) {
-		cap = ix->nrefs;
-		cand = malloc((cap ? cap : 1) * sizeof(*cand));
-		if (!cand)
-			return -ENOMEM;
 		for (size_t r = 0; r < ix->nrefs; r++)
 			cand[ncand++] = (uint32_t)r;
 	} else {
-		/* Gather postings of every token and prefix key of the query,
-		 * skipping overfull prefix postings. */
-		const uint32_t *ps[2 * NM_MAX_TOKENS], *pe[2 * NM_MAX_TOKENS];
-		size_t nk = 0;
+		/* Mark the names sharing a key with each query token, then
+		 * keep those whose best possible score (every name token
+		 * matched, only the marked query tokens matched) reaches the
+		 * threshold. */
+		size_t nt = 0;
 
+		mask = calloc(ix->nrefs, sizeof(*mask));
+		if (!mask) {
+			free(cand);
+			return -ENOMEM;
+		}
 		for (size_t i = 0; i < q->n; i++) {
-			uint32_t id;
-			size_t pl = q->len[i] < 3 ? q->len[i] : 3;
+			uint32_t k[4], id, bit = 1u << i;
+			size_t kl;
 
-			if (qq.tid[i] != UINT32_MAX) {
-				ps[nk] = ix->tok_post + ix->tok_start[qq.tid[i]];
-				pe[nk] = ix->tok_post + ix->tok_start[qq.tid[i] + 1];
-				nk++;
-			}
-			if (intern((struct interner *)&ix->pres, q->cp[i], pl, 0,
-				   &id) == 1) {
-				const uint32_t *s = ix->pre_post + ix->pre_start[id];
-				const uint32_t *e = ix->pre_post + ix->pre_start[id + 1];
-
-				if (e - s <= NM_MAX_POSTING) {
-					ps[nk] = s;
-					pe[nk] = e;
-					nk++;
-				}
+			if (qq.tid[i] != UINT32_MAX)
+				mark(mask, cand, &nt,
+				     ix->tok_post + ix->tok_start[qq.tid[i]],
+				     ix->tok_post + ix->tok_start[qq.tid[i] + 1],
+				     bit);
+			for (int kind = 0; kind < 2; kind++) {
+				kl = kind ? key_skeleton(q->cp[i], q->len[i], k)
+					  : key_prefix(q->cp[i], q->len[i], k);
+				if (intern((struct interner *)&ix->pres, k, kl, 0,
+					   &id) != 1)
+					continue;
+				if (ix->pre_start[id + 1] - ix->pre_start[id] >
+				    NM_MAX_POSTING)
+					continue;
+				mark(mask, cand, &nt,
+				     ix->pre_post + ix->pre_start[id],
+				     ix->pre_post + ix->pre_start[id + 1], bit);
 			}
 		}
-		for (size_t k = 0; k < nk; k++)
-			cap += (size_t)(pe[k] - ps[k]);
-		cand = malloc((cap ? cap : 1) * sizeof(*cand));
-		if (!cand)
-			return -ENOMEM;
-		for (size_t k = 0; k < nk; k++)
-			for (const uint32_t *p = ps[k]; p < pe[k]; p++)
-				cand[ncand++] = *p;
+		for (size_t c = 0; c < nt; c++) {
+			double hw = 0;
+
+			for (size_t i = 0; i < q->n; i++)
+				if (mask[cand[c]] & (1u << i))
+					hw += qq.w[i];
+			if (NM_QUERY_SHARE * hw / qq.wsum +
+			    (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9)
+				cand[ncand++] = cand[c];
+		}
+		free(mask);
 		qsort(cand, ncand, sizeof(*cand), cmp_u32);
 	}
 
 	/* Refs are in entry order, so the best name of each entry is found
 	 * in one sweep. */
 	for (size_t c = 0; c <= ncand; c++) {
-		const struct nm_ref *r;
-		double s;
+		const struct nm_ref *r = c < ncand ? &ix->refs[cand[c]] : NULL;
+		double s, cq, cc;
 
-		if (c < ncand && c > 0 && cand[c] == cand[c - 1])
-			continue;
-		r = c < ncand ? &ix->refs[cand[c]] : NULL;
 		if (!r || r->entry != best_entry) {
 			if (best_entry != UINT32_MAX && best.score >= threshold) {
 				keep_hit(hits, &nhits, max, &best);
@@ -823,7 +892,7 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 			best_entry = r->entry;
 			best.score = -1;
 		}
-		s = score_ref(ix, &qq, r);
+		s = score_ref(ix, &qq, r, &cq, &cc);
 		if (s > best.score) {
 			const struct list_entry *e = &l->entries[r->entry];
 
@@ -831,6 +900,8 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 			best.matched = r->alias ? e->aliases[r->alias - 1] : e->name;
 			best.norm = r->norm;
 			best.score = s;
+			best.cov_query = cq;
+			best.cov_name = cc;
 		}
 	}
 	free(cand);

@@ -11,16 +11,21 @@
  *
  * Similarity of two names is a weighted token-set Jaro-Winkler: every token
  * of each side is paired with its most similar token of the other side (a
- * pair under NM_TOKEN_FLOOR counts 0), and the pair scores are averaged over
- * both sides, each token weighted by its inverse document frequency in the
- * list so generic words ("university", "technology") count less than
- * distinctive ones.  Word order does not matter.
+ * pair under NM_TOKEN_FLOOR counts 0); the coverage of each side is the
+ * average of its tokens' pair scores, each token weighted by its inverse
+ * document frequency in the list so generic words ("university",
+ * "technology") count less than distinctive ones; the score is
+ * NM_QUERY_SHARE of the query's coverage plus the rest of the listed name's.
+ * Word order does not matter.
  *
  * The index (built once per list, immutable afterwards, so any number of
- * threads may query it) maps every token and every 3-character token prefix
- * to the names containing it; a query scores only the names that share a
- * token or a prefix with it.  Prefix keys held by more than
- * NM_MAX_POSTING names are not followed unless the query has no other key.
+ * threads may query it) maps every token, its 3-code-point prefix and its
+ * 3-consonant skeleton to the names containing it.  A query scores only the
+ * names that share a key with it and whose best possible score, given which
+ * query tokens found them, reaches the threshold; prefix and skeleton keys
+ * held by more than NM_MAX_POSTING names are not followed.  This equals a
+ * brute-force scan whenever every token pair scoring NM_TOKEN_FLOOR or more
+ * shares a key (tests check it on thousands of queries).
  */
 #ifndef KVS_NAMEMATCH_H
 #define KVS_NAMEMATCH_H
@@ -34,7 +39,11 @@
 #define NM_MAX_TOKEN 48          /* code points kept of one token */
 #define NM_MAX_NORM 512          /* bytes of a normalised form */
 #define NM_TOKEN_FLOOR 0.84
-#define NM_MAX_POSTING 1500
+#define NM_MAX_POSTING 4000
+/* Share of the query's coverage in the score (the rest is the listed
+ * name's coverage): a query missing a listed middle name still scores
+ * high, a listed name that is a small part of the query does not. */
+#define NM_QUERY_SHARE 0.6
 
 /* A normalised name. */
 struct nm_name {
@@ -58,6 +67,8 @@ struct nm_hit {
 	const char *matched;     /* the primary name or the alias that matched */
 	const char *norm;        /* its normalised form */
 	double score;            /* name similarity, [0, 1] */
+	double cov_query;        /* weighted share of the query matched */
+	double cov_name;         /* weighted share of the listed name matched */
 };
 
 /* Score q against the names of l; writes the best-scoring name of each
