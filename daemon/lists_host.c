@@ -100,27 +100,19 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 		     const char *name, size_t len, double threshold,
 		     struct kvs_list_match *out, size_t max_out)
 {
-	struct nm_name *nn = malloc(sizeof(*nn));
 	struct nm_hit hits[MATCH_MAX_PER_LIST];
 	size_t nout = 0;
 	int total = 0, rc;
 
-	if (!nn)
-		return -ENOMEM;
-	if (nm_normalise(name, len, nn) < 0) {
-		free(nn);
-		return 0;
-	}
 	for (size_t i = 0; i < n; i++) {
 		const struct kvs_list *l = lists[i];
 
 		if (!l)
 			continue;
-		rc = nm_match(l, nn, threshold, 0, hits, MATCH_MAX_PER_LIST);
-		if (rc < 0) {
-			free(nn);
+		rc = nm_match_name(l, name, len, threshold, 0, hits,
+				   MATCH_MAX_PER_LIST);
+		if (rc < 0)
 			return rc;
-		}
 		total += rc;
 		for (int k = 0; k < rc && k < MATCH_MAX_PER_LIST; k++) {
 			const struct nm_hit *h = &hits[k];
@@ -152,7 +144,6 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 			nout++;
 		}
 	}
-	free(nn);
 	return total;
 }
 

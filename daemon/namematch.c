@@ -184,6 +184,13 @@ static int is_alnum_cat(utf8proc_category_t k)
 
 int nm_normalise(const char *s, size_t len, struct nm_name *out)
 {
+	return nm_normalise_ex(s, len, 0, out);
+}
+
+int nm_normalise_ex(const char *s, size_t len, unsigned flags,
+		    struct nm_name *out)
+{
+	int depth = 0;
 	enum { CAP = 2048 };
 	const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPAT |
 				      UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD |
@@ -226,9 +233,18 @@ int nm_normalise(const char *s, size_t len, struct nm_name *out)
 		uint32_t c = (uint32_t)buf[i];
 		const char *tr;
 
-		if (c == '\'' || c == 0x2bc || c == 0x2b9) {
+		if ((flags & NM_DROP_PARENS) && (c == '(' || c == '[')) {
+			depth++;
+			emit(out, &t, drop);
 			continue;
 		}
+		if (depth > 0) {
+			if (c == ')' || c == ']')
+				depth--;
+			continue;
+		}
+		if (c == '\'' || c == 0x2bc || c == 0x2b9)
+			continue;
 		if (c == '.') {
 			if (t.n && t.seg == 1 && t.abbr) {
 				t.seg = 0;
@@ -338,6 +354,19 @@ double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 	return j + prefix * 0.1 * (1.0 - j);
 }
 
+double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
+			   size_t nb)
+{
+	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
+
+	if (!mx)
+		return 1.0;
+	if (na == nb && memcmp(a, b, na * sizeof(*a)) == 0)
+		return 1.0;
+	return nm_jaro_winkler(a, na, b, nb) * (1.0 - 0.5 * (double)d / (double)mx) -
+	       0.4 / (double)mx;
+}
+
 /* ---- Index --------------------------------------------------------------- */
 
 /* Interns code point strings: id -> (offset, length) in one pool, looked up
@@ -401,7 +430,7 @@ struct nm_index {
 	struct interner toks, pres;
 	struct nm_tok *tok;
 	struct nm_ref *refs;
-	size_t nrefs;
+	size_t nrefs, cap_refs;
 	uint32_t *name_toks;
 	size_t n_name_toks, cap_name_toks;
 	uint32_t *tok_start, *tok_post;  /* CSR postings: token -> refs */
@@ -526,15 +555,25 @@ void nm_index_free(struct nm_index *ix)
 	free(ix);
 }
 
-/* Add one name of entry e to the index (pass 1). */
-static int index_name(struct kvs_list *l, struct nm_index *ix, uint32_t e,
-		      uint32_t alias, const char *name, struct nm_name *nn)
+/* Add one normalised form of a name of entry e to the index (pass 1). */
+static int index_form(struct kvs_list *l, struct nm_index *ix, uint32_t e,
+		      uint32_t alias, const char *name, unsigned flags,
+		      struct nm_name *nn)
 {
 	struct nm_ref *r;
 	int rc;
 
-	if (nm_normalise(name, strlen(name), nn) < 0)
+	if (nm_normalise_ex(name, strlen(name), flags, nn) < 0)
 		return 0;        /* nothing matchable in this name */
+	if (ix->nrefs == ix->cap_refs) {
+		size_t cap = ix->cap_refs ? ix->cap_refs * 2 : 1024;
+		struct nm_ref *v = realloc(ix->refs, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ix->refs = v;
+		ix->cap_refs = cap;
+	}
 	if (ix->n_name_toks + nn->n > ix->cap_name_toks) {
 		size_t cap = ix->cap_name_toks ? ix->cap_name_toks * 2 : 4096;
 		uint32_t *v = realloc(ix->name_toks, cap * sizeof(*v));
@@ -562,6 +601,30 @@ static int index_name(struct kvs_list *l, struct nm_index *ix, uint32_t e,
 	}
 	ix->nrefs++;
 	return 0;
+}
+
+/* Index a name; a name with a parenthesised part ("National University of
+ * Defense Technology (NUDT)") is also indexed without it, and the part on
+ * its own when it is a word of three or more characters (an acronym). */
+static int index_name(struct kvs_list *l, struct nm_index *ix, uint32_t e,
+		      uint32_t alias, const char *name, struct nm_name *nn)
+{
+	const char *open = strchr(name, '('), *close;
+	int rc = index_form(l, ix, e, alias, name, 0, nn);
+
+	if (rc < 0 || !open)
+		return rc;
+	rc = index_form(l, ix, e, alias, name, NM_DROP_PARENS, nn);
+	close = strchr(open, ')');
+	if (rc == 0 && close && close - open > 3 && close - open < 40 &&
+	    !memchr(open + 1, ' ', (size_t)(close - open - 1))) {
+		char part[40];
+
+		memcpy(part, open + 1, (size_t)(close - open - 1));
+		part[close - open - 1] = '\0';
+		rc = index_form(l, ix, e, alias, part, 0, nn);
+	}
+	return rc;
 }
 
 /* Build CSR postings key -> refs from the per-ref key lists; `key_of` maps
@@ -629,9 +692,6 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 
 	*out = NULL;
 	if (!ix || !nn)
-		goto fail;
-	ix->refs = malloc((l->n_names ? l->n_names : 1) * sizeof(*ix->refs));
-	if (!ix->refs)
 		goto fail;
 	for (size_t e = 0; e < l->n_entries; e++) {
 		const struct list_entry *en = &l->entries[e];
@@ -729,7 +789,7 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 				if (q->cp[i][0] != cp[0] &&
 				    jaro_bound(q->len[i], cl) < NM_TOKEN_FLOOR)
 					continue;
-				s = nm_jaro_winkler(q->cp[i], q->len[i], cp, cl);
+				s = nm_token_similarity(q->cp[i], q->len[i], cp, cl);
 				if (s < NM_TOKEN_FLOOR)
 					continue;
 			}
@@ -906,4 +966,64 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 	}
 	free(cand);
 	return found;
+}
+
+int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
+		  double threshold, int brute, struct nm_hit *hits, size_t max)
+{
+	struct nm_name *nn = malloc(sizeof(*nn));
+	struct nm_hit *more = NULL;
+	size_t n = 0;
+	int rc, rc2;
+
+	if (!nn)
+		return -ENOMEM;
+	rc = nm_normalise(s, len, nn);
+	if (rc < 0) {
+		free(nn);
+		return 0;
+	}
+	rc = nm_match(l, nn, threshold, brute, hits, max);
+	if (rc < 0 || !memchr(s, '(', len) ||
+	    nm_normalise_ex(s, len, NM_DROP_PARENS, nn) < 0)
+		goto out;
+	/* Also the name without its parenthesised parts; keep the better
+	 * score of each entry. */
+	more = malloc((max ? max : 1) * sizeof(*more));
+	if (!more) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc2 = nm_match(l, nn, threshold, brute, more, max);
+	if (rc2 < 0) {
+		rc = rc2;
+		goto out;
+	}
+	n = (size_t)rc < max ? (size_t)rc : max;
+	for (size_t k = 0; k < (size_t)rc2 && k < max; k++) {
+		size_t j;
+
+		for (j = 0; j < n && hits[j].entry != more[k].entry; j++)
+			;
+		if (j < n) {
+			if (more[k].score > hits[j].score) {
+				hits[j] = more[k];
+				/* Restore the order. */
+				while (j > 0 && hits[j - 1].score < hits[j].score) {
+					struct nm_hit t = hits[j - 1];
+
+					hits[j - 1] = hits[j];
+					hits[j] = t;
+					j--;
+				}
+			}
+			continue;
+		}
+		rc++;
+		keep_hit(hits, &n, max, &more[k]);
+	}
+out:
+	free(more);
+	free(nn);
+	return rc;
 }

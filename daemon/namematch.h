@@ -10,8 +10,8 @@
  * "university").
  *
  * Similarity of two names is a weighted token-set Jaro-Winkler: every token
- * of each side is paired with its most similar token of the other side (a
- * pair under NM_TOKEN_FLOOR counts 0); the coverage of each side is the
+ * of each side is paired with its most similar token of the other side
+ * (nm_token_similarity; a pair under NM_TOKEN_FLOOR counts 0); the coverage of each side is the
  * average of its tokens' pair scores, each token weighted by its inverse
  * document frequency in the list so generic words ("university",
  * "technology") count less than distinctive ones; the score is
@@ -56,10 +56,22 @@ struct nm_name {
 /* Normalise s (len bytes, UTF-8; invalid sequences are dropped).  Returns 0,
  * or -EINVAL when nothing is left of the name, -ENOMEM. */
 int nm_normalise(const char *s, size_t len, struct nm_name *out);
+/* The same with flags: NM_DROP_PARENS leaves out (...) and [...] parts. */
+#define NM_DROP_PARENS 1u
+int nm_normalise_ex(const char *s, size_t len, unsigned flags,
+		    struct nm_name *out);
 
 /* Jaro-Winkler similarity of two code point strings, in [0, 1]. */
 double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 		       size_t nb);
+
+/* Similarity of two tokens: 1 when equal, else Jaro-Winkler scaled down by
+ * the difference of their lengths (1 - 0.5 * |na - nb| / max), so a short
+ * word is not taken for the start of a longer one ("aqua" / "aquatim"),
+ * less 0.4 / max, since one changed letter matters more in a short word
+ * ("horta" / "horae") than in a long one. */
+double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
+			   size_t nb);
 
 /* One scored name of a list. */
 struct nm_hit {
@@ -78,6 +90,12 @@ struct nm_hit {
  * tests and the benchmark). */
 int nm_match(const struct kvs_list *l, const struct nm_name *q,
 	     double threshold, int brute, struct nm_hit *hits, size_t max);
+
+/* Normalise and match a name as given: also without its parenthesised
+ * parts when it has some, keeping the better score of each entry.  Returns
+ * as nm_match() (0 when nothing of the name is left to match). */
+int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
+		  double threshold, int brute, struct nm_hit *hits, size_t max);
 
 /* Build the index of a loaded list (called by lists_load). */
 int nm_index_build(struct kvs_list *l, struct nm_index **out);

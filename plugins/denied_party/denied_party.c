@@ -160,6 +160,11 @@ static int load_allow(struct dp_state *st, const kvs_config_ctx *ctx,
 		name = field(&p, 0);
 		who = field(&p, 0);
 		why = field(&p, 1);
+		if (why && why[0] == '"' && strlen(why) > 1 &&
+		    why[strlen(why) - 1] == '"') {
+			why[strlen(why) - 1] = '\0';
+			why++;
+		}
 		if (!id || !*id || !name || !*name || !who || !*who || !why ||
 		    !*why) {
 			h->config_error(ctx, NULL, path, ln,

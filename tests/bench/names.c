@@ -47,14 +47,11 @@ static int cmp_d(const void *a, const void *b)
 static size_t match_all(struct kvs_list **lists, size_t nl, const char *q,
 			double thr, int brute, struct nm_hit *hits, size_t *nh)
 {
-	struct nm_name nn;
 	size_t total = 0;
 
-	if (nm_normalise(q, strlen(q), &nn) < 0)
-		return 0;
 	for (size_t i = 0; i < nl; i++) {
-		int n = nm_match(lists[i], &nn, thr, brute, hits + i * MAX_HITS,
-				 MAX_HITS);
+		int n = nm_match_name(lists[i], q, strlen(q), thr, brute,
+				      hits + i * MAX_HITS, MAX_HITS);
 
 		nh[i] = n < 0 ? 0 : (n > MAX_HITS ? MAX_HITS : (size_t)n);
 		total += nh[i];
