@@ -10,18 +10,14 @@
 #include <unistd.h>
 
 #include "pipeline.h"
+#include "shared_data.h"
 #include "testutil.h"
 
 static const char *shared_dir(void)
 {
-	static char buf[4096];
-	const char *env = getenv("KVS_SHARED_DATA");
-	const char *src = getenv("KVS_SRCDIR");
+	const char *d = shared_data_dir();
 
-	if (env && *env)
-		return env;
-	snprintf(buf, sizeof(buf), "%s/../shared/data", src && *src ? src : KVS_SRCDIR);
-	return buf;
+	return d ? d : "/nonexistent";
 }
 
 static const char *build_dir(void)

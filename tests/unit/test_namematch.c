@@ -11,6 +11,7 @@
 #include "lists.h"
 #include "lists_csv.h"
 #include "namematch.h"
+#include "shared_data.h"
 #include "testutil.h"
 
 #define THRESHOLD 0.86     /* the plugin's default */
@@ -18,14 +19,9 @@
 
 static const char *shared_dir(void)
 {
-	static char buf[4096];
-	const char *env = getenv("KVS_SHARED_DATA");
-	const char *src = getenv("KVS_SRCDIR");
+	const char *d = shared_data_dir();
 
-	if (env && *env)
-		return env;
-	snprintf(buf, sizeof(buf), "%s/../shared/data", src && *src ? src : KVS_SRCDIR);
-	return buf;
+	return d ? d : "/nonexistent";
 }
 
 static const char *norm(const char *s)
