@@ -229,6 +229,47 @@ START_TEST(aspi)
 }
 END_TEST
 
+static const struct list_entry *find_name(const struct kvs_list *l,
+					   const char *name)
+{
+	for (size_t i = 0; i < l->n_entries; i++)
+		if (strcmp(l->entries[i].name, name) == 0)
+			return &l->entries[i];
+	return NULL;
+}
+
+START_TEST(table_formats)
+{
+	struct diags d = { "", 0 };
+	struct kvs_list *l;
+	const struct list_entry *e;
+
+	/* DoD section 1260H: 397 rows; the footnote star is dropped. */
+	l = load("table", "us-dod-1260h-chinese-military-companies/sanctions.csv", 1,
+		 KVS_SEV_HIGH, &d);
+	ck_assert_uint_eq(l->n_entries, 397);
+	e = find_name(l, "360 Security Technology Inc. (Qihoo 360)");
+	ck_assert_ptr_nonnull(e);
+	ck_assert(has_alias(e, "Qihoo 360"));
+	ck_assert_str_eq(e->id, "line 2");
+	lists_free(l);
+	/* DoD section 1286: 443 rows, "; "-separated aliases. */
+	l = load("table", "us-dod-section-1286/section_1286.csv", 1, KVS_SEV_MEDIUM, &d);
+	ck_assert_uint_eq(l->n_entries, 443);
+	e = find_name(l, "Academy of Military Medical Sciences");
+	ck_assert(has_alias(e, "AMMS"));
+	ck_assert_ptr_nonnull(strstr(e->program, "Section 1286"));
+	lists_free(l);
+	/* BIS Denied Persons List, tab-separated: 665 rows. */
+	l = load("table", "bis-denied-persons-2023/dpl.txt", 1, KVS_SEV_HIGH, &d);
+	ck_assert_uint_eq(l->n_entries, 665);
+	ck_assert_str_eq(l->entries[0].name, "I. ASH");
+	ck_assert_str_eq(l->entries[0].country, "US");
+	lists_free(l);
+	ck_assert_int_eq(d.n, 0);
+}
+END_TEST
+
 START_TEST(kvs_own_list)
 {
 	struct diags d = { "", 0 };
@@ -383,6 +424,7 @@ int main(void)
 		tcase_add_test(real, un);
 		tcase_add_test(real, eu);
 		tcase_add_test(real, aspi);
+		tcase_add_test(real, table_formats);
 		suite_add_tcase(s, real);
 	} else {
 		fprintf(stderr, "shared/data not found: real-list tests skipped\n");
