@@ -855,6 +855,20 @@ static double jaro_bound(size_t na, size_t nb)
 	return (m / na + m / nb + 1.0) / 3.0;
 }
 
+/* Upper bound of nm_token_similarity from the lengths and first code
+ * points alone. */
+static double token_bound(const uint32_t *a, size_t na, const uint32_t *b,
+			  size_t nb)
+{
+	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
+	double j = jaro_bound(na, nb);
+
+	if (a[0] == b[0])
+		j += 0.4 * (1.0 - j);
+	return j * (1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx) -
+	       0.3 / (double)mx;
+}
+
 /* Score one name: sets the coverage of the query and of the name. */
 static double score_ref(const struct nm_index *ix, const struct query *qq,
 			const struct nm_ref *r, double *cov_q, double *cov_c)
@@ -875,8 +889,8 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 			if (qq->tid[i] == t) {
 				s = 1.0;
 			} else {
-				if (q->cp[i][0] != cp[0] &&
-				    jaro_bound(q->len[i], cl) < NM_TOKEN_FLOOR)
+				if (token_bound(q->cp[i], q->len[i], cp, cl) <
+				    NM_TOKEN_FLOOR)
 					continue;
 				s = nm_token_similarity(q->cp[i], q->len[i], cp, cl);
 				if (s < NM_TOKEN_FLOOR)

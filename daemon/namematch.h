@@ -44,7 +44,7 @@
 #define NM_MAX_TOKEN 48          /* code points kept of one token */
 #define NM_MAX_NORM 512          /* bytes of a normalised form */
 #define NM_TOKEN_FLOOR 0.84
-#define NM_MAX_POSTING 1000
+#define NM_MAX_POSTING 400
 /* Share of the query's coverage in the score (the rest is the listed
  * name's coverage): a query missing a listed middle name still scores
  * high, a listed name that is a small part of the query does not. */
