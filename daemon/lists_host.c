@@ -101,6 +101,7 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 		     struct kvs_list_match *out, size_t max_out)
 {
 	struct nm_hit hits[MATCH_MAX_PER_LIST];
+	struct nm_scratch sc = { 0 };
 	size_t nout = 0;
 	int total = 0, rc;
 
@@ -110,9 +111,11 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 		if (!l)
 			continue;
 		rc = nm_match_name(l, name, len, threshold, 0, hits,
-				   MATCH_MAX_PER_LIST);
-		if (rc < 0)
+				   MATCH_MAX_PER_LIST, &sc);
+		if (rc < 0) {
+			nm_scratch_fini(&sc);
 			return rc;
+		}
 		total += rc;
 		for (int k = 0; k < rc && k < MATCH_MAX_PER_LIST; k++) {
 			const struct nm_hit *h = &hits[k];
@@ -144,6 +147,7 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 			nout++;
 		}
 	}
+	nm_scratch_fini(&sc);
 	return total;
 }
 

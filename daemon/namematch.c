@@ -1,8 +1,9 @@
 /* namematch.c - name normalisation, similarity and the per-list name index.
  *
  * The index is built once by nm_index_build() on the loading thread and is
- * read-only afterwards; nm_match() keeps all its scratch on the stack or in
- * memory it allocates per call, so concurrent queries need no lock.
+ * read-only afterwards; nm_match() keeps its working memory on the stack or
+ * in a struct nm_scratch of the calling thread, so concurrent queries need
+ * no lock.
  */
 #include "config.h"
 
@@ -952,18 +953,18 @@ static void keep_hit(struct nm_hit *hits, size_t *n, size_t max,
 }
 
 /* Which query tokens found a ref, and the sum of their weights. */
-struct mark {
+struct nm_mark {
 	uint32_t bits;
 	float w;
 };
 
 /* Mark every ref of one posting list with the query token's bit and add
  * its weight once. */
-static void mark(struct mark *m, uint32_t *touched, size_t *nt,
+static void mark(struct nm_mark *m, uint32_t *touched, size_t *nt,
 		 const uint32_t *p, const uint32_t *e, uint32_t bit, float w)
 {
 	for (; p < e; p++) {
-		struct mark *x = &m[*p];
+		struct nm_mark *x = &m[*p];
 
 		if (x->bits & bit)
 			continue;
@@ -974,13 +975,44 @@ static void mark(struct mark *m, uint32_t *touched, size_t *nt,
 	}
 }
 
-int nm_match(const struct kvs_list *l, const struct nm_name *q,
-	     double threshold, int brute, struct nm_hit *hits, size_t max)
+void nm_scratch_fini(struct nm_scratch *sc)
 {
+	free(sc->mark);
+	free(sc->cand);
+	memset(sc, 0, sizeof(*sc));
+}
+
+/* Make sc hold at least n marks (zeroed) and candidates. */
+static int scratch_reserve(struct nm_scratch *sc, size_t n)
+{
+	struct nm_mark *m;
+	uint32_t *c;
+
+	if (sc->cap >= n)
+		return 0;
+	m = calloc(n, sizeof(*m));
+	c = malloc(n * sizeof(*c));
+	if (!m || !c) {
+		free(m);
+		free(c);
+		return -ENOMEM;
+	}
+	nm_scratch_fini(sc);
+	sc->mark = m;
+	sc->cand = c;
+	sc->cap = n;
+	return 0;
+}
+
+int nm_match(const struct kvs_list *l, const struct nm_name *q,
+	     double threshold, int brute, struct nm_hit *hits, size_t max,
+	     struct nm_scratch *sc)
+{
+	struct nm_scratch own = { 0 };
 	const struct nm_index *ix = l->index;
 	struct query qq = { .q = q };
-	struct mark *mask = NULL;
-	uint32_t *cand = NULL;
+	struct nm_mark *mask;
+	uint32_t *cand;
 	size_t ncand = 0, nhits = 0;
 	int found = 0;
 	uint32_t best_entry = UINT32_MAX;
@@ -1001,9 +1033,12 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 		}
 		qq.wsum += qq.w[i];
 	}
-	cand = malloc(ix->nrefs * sizeof(*cand));
-	if (!cand)
+	if (!sc)
+		sc = &own;
+	if (scratch_reserve(sc, ix->nrefs) < 0)
 		return -ENOMEM;
+	cand = sc->cand;
+	mask = sc->mark;
 	if (brute) {
 		for (size_t r = 0; r < ix->nrefs; r++)
 			cand[ncand++] = (uint32_t)r;
@@ -1048,11 +1083,6 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 		}
 		follow_all = NM_QUERY_SHARE * big_w / qq.wsum +
 			     (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9;
-		mask = calloc(ix->nrefs, sizeof(*mask));
-		if (!mask) {
-			free(cand);
-			return -ENOMEM;
-		}
 		for (size_t i = 0; i < q->n; i++)
 			for (int kind = 0; kind <= NKEYS; kind++)
 				if (ps[i][kind] && (follow_all ||
@@ -1060,18 +1090,20 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 					mark(mask, cand, &nt, ps[i][kind],
 					     pe[i][kind], 1u << i, qq.w[i]);
 		for (size_t c = 0; c < nt; c++) {
-			const struct mark *x = &mask[cand[c]];
+			struct nm_mark *x = &mask[cand[c]];
 			double hw = x->w;
 
 			/* Tokens with an unfollowed key may match any name. */
 			for (size_t i = 0; !follow_all && big_w > 0 && i < q->n; i++)
 				if (big[i] && !(x->bits & (1u << i)))
 					hw += qq.w[i];
+			/* Leave the marks zeroed for the next call. */
+			x->bits = 0;
+			x->w = 0;
 			if (NM_QUERY_SHARE * hw / qq.wsum +
 			    (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9)
 				cand[ncand++] = cand[c];
 		}
-		free(mask);
 		qsort(cand, ncand, sizeof(*cand), cmp_u32);
 	}
 
@@ -1103,12 +1135,13 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 			best.cov_name = cc;
 		}
 	}
-	free(cand);
+	nm_scratch_fini(&own);
 	return found;
 }
 
 int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
-		  double threshold, int brute, struct nm_hit *hits, size_t max)
+		  double threshold, int brute, struct nm_hit *hits, size_t max,
+		  struct nm_scratch *sc)
 {
 	struct nm_name *nn = malloc(sizeof(*nn));
 	struct nm_hit *more = NULL;
@@ -1122,7 +1155,7 @@ int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 		free(nn);
 		return 0;
 	}
-	rc = nm_match(l, nn, threshold, brute, hits, max);
+	rc = nm_match(l, nn, threshold, brute, hits, max, sc);
 	if (rc < 0 || !memchr(s, '(', len) ||
 	    nm_normalise_ex(s, len, NM_DROP_PARENS, nn) < 0)
 		goto out;
@@ -1133,7 +1166,7 @@ int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc2 = nm_match(l, nn, threshold, brute, more, max);
+	rc2 = nm_match(l, nn, threshold, brute, more, max, sc);
 	if (rc2 < 0) {
 		rc = rc2;
 		goto out;

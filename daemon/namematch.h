@@ -52,6 +52,8 @@
 /* Least similarity of two different words when both names are one word. */
 #define NM_SINGLE_FLOOR 0.92
 
+struct nm_scratch;
+
 /* A normalised name. */
 struct nm_name {
 	size_t n;                          /* tokens */
@@ -98,15 +100,28 @@ struct nm_hit {
  * entry scoring at least threshold to hits (at most max, best first, ties by
  * entry order) and returns how many entries qualified (which may exceed
  * max), or a negative errno.  With brute set every name is scored (for
- * tests and the benchmark). */
+ * tests and the benchmark).  sc may be NULL. */
 int nm_match(const struct kvs_list *l, const struct nm_name *q,
-	     double threshold, int brute, struct nm_hit *hits, size_t max);
+	     double threshold, int brute, struct nm_hit *hits, size_t max,
+	     struct nm_scratch *sc);
 
 /* Normalise and match a name as given: also without its parenthesised
  * parts when it has some, keeping the better score of each entry.  Returns
  * as nm_match() (0 when nothing of the name is left to match). */
 int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
-		  double threshold, int brute, struct nm_hit *hits, size_t max);
+		  double threshold, int brute, struct nm_hit *hits, size_t max,
+		  struct nm_scratch *sc);
+
+/* Working memory of nm_match that one thread may reuse across lists and
+ * queries (saves clearing a mark per listed name on every query).  Zeroed
+ * is empty; nm_scratch_fini frees it.  Pass NULL to nm_match to use a
+ * private one. */
+struct nm_scratch {
+	struct nm_mark *mark;    /* all zero between calls */
+	uint32_t *cand;
+	size_t cap;
+};
+void nm_scratch_fini(struct nm_scratch *sc);
 
 /* Build the index of a loaded list (called by lists_load). */
 int nm_index_build(struct kvs_list *l, struct nm_index **out);

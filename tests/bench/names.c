@@ -44,6 +44,8 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static struct nm_scratch scratch;
+
 static size_t match_all(struct kvs_list **lists, size_t nl, const char *q,
 			double thr, int brute, struct nm_hit *hits, size_t *nh)
 {
@@ -51,7 +53,7 @@ static size_t match_all(struct kvs_list **lists, size_t nl, const char *q,
 
 	for (size_t i = 0; i < nl; i++) {
 		int n = nm_match_name(lists[i], q, strlen(q), thr, brute,
-				      hits + i * MAX_HITS, MAX_HITS);
+				      hits + i * MAX_HITS, MAX_HITS, &scratch);
 
 		nh[i] = n < 0 ? 0 : (n > MAX_HITS ? MAX_HITS : (size_t)n);
 		total += nh[i];
@@ -200,5 +202,6 @@ int main(int argc, char **argv)
 out:
 	for (size_t l = 0; l < nl; l++)
 		lists_release(lists[l]);
+	nm_scratch_fini(&scratch);
 	return diffs ? 3 : 0;
 }

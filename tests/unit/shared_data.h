@@ -11,7 +11,7 @@
  * builds a copy of the tree under sanitize/src); NULL when there is none. */
 static inline const char *shared_data_dir(void)
 {
-	static char buf[4096];
+	static char buf[2048];
 	const char *env = getenv("KVS_SHARED_DATA");
 	const char *src = getenv("KVS_SRCDIR");
 	static const char *const up[] = { "..", "../..", "../../..", "../../../.." };
@@ -21,7 +21,7 @@ static inline const char *shared_data_dir(void)
 	if (!src || !*src)
 		src = KVS_SRCDIR;
 	for (size_t i = 0; i < sizeof(up) / sizeof(*up); i++) {
-		char probe[4200];
+		char probe[2100];
 
 		snprintf(buf, sizeof(buf), "%s/%s/shared/data", src, up[i]);
 		snprintf(probe, sizeof(probe), "%s/INDEX.txt", buf);

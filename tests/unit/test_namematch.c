@@ -121,7 +121,7 @@ static struct kvs_list *list_named(const char *name)
 static const struct nm_hit *best(const char *ln, const char *q)
 {
 	static struct nm_hit h[MAXH];
-	int n = nm_match_name(list_named(ln), q, strlen(q), THRESHOLD, 0, h, MAXH);
+	int n = nm_match_name(list_named(ln), q, strlen(q), THRESHOLD, 0, h, MAXH, NULL);
 
 	ck_assert_int_ge(n, 0);
 	return n ? &h[0] : NULL;
@@ -131,7 +131,7 @@ static const struct nm_hit *best(const char *ln, const char *q)
 static void must_match(const char *ln, const char *q, const char *id)
 {
 	struct nm_hit h[MAXH];
-	int n = nm_match_name(list_named(ln), q, strlen(q), THRESHOLD, 0, h, MAXH);
+	int n = nm_match_name(list_named(ln), q, strlen(q), THRESHOLD, 0, h, MAXH, NULL);
 
 	for (int i = 0; i < n && i < MAXH; i++) {
 		if (strcmp(h[i].entry->id, id) == 0) {
@@ -214,7 +214,7 @@ START_TEST(dutch_universities_do_not_match)
 	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
 		for (size_t l = 0; l < NL; l++) {
 			int n = nm_match_name(L[l], names[i], strlen(names[i]),
-					      THRESHOLD, 0, h, MAXH);
+					      THRESHOLD, 0, h, MAXH, NULL);
 
 			ck_assert_msg(n == 0, "\"%s\" matched %s entry %s \"%s\" (%.3f)",
 				      names[i], L[l]->name, h[0].entry->id,
@@ -253,7 +253,7 @@ START_TEST(cordis_false_positives)
 		n++;
 		for (size_t l = 0; l < NL && !any; l++)
 			any = nm_match_name(L[l], name, strlen(name), THRESHOLD, 0,
-					    h, 4) > 0;
+					    h, 4, NULL) > 0;
 		hit += any;
 	}
 	csv_fini(&r);
@@ -330,7 +330,7 @@ static void reorder(const char *in, char *out, size_t outlen)
 static int finds(struct kvs_list *l, const char *q, const struct list_entry *e)
 {
 	struct nm_hit h[MAXH];
-	int n = nm_match_name(l, q, strlen(q), THRESHOLD, 0, h, MAXH);
+	int n = nm_match_name(l, q, strlen(q), THRESHOLD, 0, h, MAXH, NULL);
 
 	for (int i = 0; i < n && i < MAXH; i++)
 		if (h[i].entry == e)
@@ -394,9 +394,9 @@ START_TEST(index_equals_brute_force)
 				/* Query every list with it, not only its own. */
 				struct kvs_list *t = L[(l + (size_t)k) % NL];
 				int na = nm_match_name(t, v[k], strlen(v[k]), THRESHOLD,
-						       0, a, MAXH);
+						       0, a, MAXH, NULL);
 				int nb = nm_match_name(t, v[k], strlen(v[k]), THRESHOLD,
-						       1, b, MAXH);
+						       1, b, MAXH, NULL);
 				int same = na == nb;
 
 				for (int x = 0; same && x < na && x < MAXH; x++)
