@@ -7,7 +7,8 @@
  * screen() matches every party name, alias and parent, every person's name
  * and affiliation and every funding source; each hit becomes a finding with
  * the list entry, the alias that matched, the score and its parts, and the
- * whole name as evidence.  A hit on the allow-list becomes an info finding
+ * whole name as evidence.  When the request gives a party's ISO country and
+ * the entry's differs, country_penalty is taken off the score.  A hit on the allow-list becomes an info finding
  * saying it was suppressed and by whose decision.  Every verdict also
  * carries the versions of the lists used, and a finding when a list is
  * older than max_age_days.
@@ -33,6 +34,7 @@ struct dp_config {
 	const char *allow_list;
 	long long max_hits;
 	long long max_age_days;
+	double country_penalty;
 };
 
 struct dp_allow {
@@ -69,6 +71,10 @@ static const struct kvs_option dp_options[] = {
 	  "findings reported per screened name at most", 0, 1, DP_MAX_HITS },
 	{ "max_age_days", KVS_OPT_INT, "31", offsetof(struct dp_config, max_age_days),
 	  "a list whose data is older than this many days is a finding", 0, 1, 36500 },
+	{ "country_penalty", KVS_OPT_REAL, "0.05",
+	  offsetof(struct dp_config, country_penalty),
+	  "subtracted from the score when the request gives the party's country "
+	  "and the list entry's ISO country code differs", 0, 0.0, 1.0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
 };
 
@@ -343,15 +349,23 @@ static const struct dp_allow *allowed(const struct dp_state *st,
 	return NULL;
 }
 
-/* Screen the string at `path`, if any, and report its hits. */
+static int is_iso2(const char *c)
+{
+	return c && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' &&
+	       !c[2];
+}
+
+/* Screen the string at `path`, if any, and report its hits; `country` is
+ * the ISO code the request gives for that party, or NULL. */
 static int screen_name(const struct dp_state *st, const kvs_request *req,
-		       kvs_report *rep, const char *path, const char *what)
+		       kvs_report *rep, const char *path, const char *what,
+		       const char *country)
 {
 	const struct kvs_host *h = st->host;
 	struct kvs_list_match m[DP_MAX_HITS];
 	size_t len, max = (size_t)st->cfg->max_hits;
 	const char *s = h->get_string(req, path, &len);
-	char norm[512], title[512], why[2048], ref[256];
+	char norm[512], title[512], why[2048], ref[256], cm[96];
 	int n, rc;
 
 	if (!s || !len)
@@ -367,6 +381,7 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 	for (int i = 0; i < n && (size_t)i < max; i++) {
 		const struct dp_allow *a = allowed(st, norm, m[i].entry_id);
 		const char *refs[1] = { ref };
+		double score = m[i].score;
 		struct kvs_evidence ev = { .path = path, .start = 0, .end = len };
 		struct kvs_finding f = {
 			.title = title, .rationale = why,
@@ -374,6 +389,16 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 			.evidence = &ev, .n_evidence = 1,
 		};
 
+		cm[0] = '\0';
+		if (is_iso2(country) && is_iso2(m[i].country) &&
+		    strcmp(country, m[i].country) != 0) {
+			score -= st->cfg->country_penalty;
+			if (score < st->cfg->threshold)
+				continue;
+			snprintf(cm, sizeof(cm),
+				 "; country mismatch: request %s, list %s (-%.2f)",
+				 country, m[i].country, st->cfg->country_penalty);
+		}
 		snprintf(ref, sizeof(ref), "%s entry %s%s%s", m[i].list,
 			 m[i].entry_id, m[i].program ? " (" : "",
 			 m[i].program ? m[i].program : "");
@@ -384,12 +409,13 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 			 m[i].entry_id, m[i].primary_name);
 		snprintf(why, sizeof(why),
 			 "\"%.*s\" matches %s \"%s\" of %s entry %s \"%s\" with score %.3f "
-			 "(query coverage %.3f, listed-name coverage %.3f; normalised \"%s\" vs \"%s\")%s%s%s%s%s%s",
+			 "(name similarity %.3f: query coverage %.3f, listed-name coverage %.3f; "
+			 "normalised \"%s\" vs \"%s\"%s)%s%s%s%s%s%s",
 			 (int)(len > 200 ? 200 : len), s,
 			 strcmp(m[i].matched_name, m[i].primary_name) ? "the alias" : "the name",
 			 m[i].matched_name, m[i].list, m[i].entry_id,
-			 m[i].primary_name, m[i].score, m[i].cov_query,
-			 m[i].cov_name, norm, m[i].normalised,
+			 m[i].primary_name, score, m[i].score, m[i].cov_query,
+			 m[i].cov_name, norm, m[i].normalised, cm,
 			 m[i].country ? "; country " : "",
 			 m[i].country ? m[i].country : "",
 			 m[i].program ? "; program " : "",
@@ -435,30 +461,34 @@ static int dp_screen(void *state, const struct kvs_host *h,
 		rc = report_stale(st, rep);
 	n = h->get_size(req, "/parties");
 	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {
+		const char *cc;
+
+		snprintf(p, sizeof(p), "/parties/%zu/country", i);
+		cc = h->get_string(req, p, NULL);
 		snprintf(p, sizeof(p), "/parties/%zu/name", i);
-		rc = screen_name(st, req, rep, p, "Party");
+		rc = screen_name(st, req, rep, p, "Party", cc);
 		snprintf(p, sizeof(p), "/parties/%zu/parent", i);
 		if (rc == 0)
-			rc = screen_name(st, req, rep, p, "Parent of a party");
+			rc = screen_name(st, req, rep, p, "Parent of a party", NULL);
 		snprintf(p, sizeof(p), "/parties/%zu/aliases", i);
 		m = h->get_size(req, p);
 		for (size_t j = 0; rc == 0 && j < m; j++) {
 			snprintf(p, sizeof(p), "/parties/%zu/aliases/%zu", i, j);
-			rc = screen_name(st, req, rep, p, "Party alias");
+			rc = screen_name(st, req, rep, p, "Party alias", cc);
 		}
 	}
 	n = h->get_size(req, "/people");
 	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {
 		snprintf(p, sizeof(p), "/people/%zu/name", i);
-		rc = screen_name(st, req, rep, p, "Person");
+		rc = screen_name(st, req, rep, p, "Person", NULL);
 		snprintf(p, sizeof(p), "/people/%zu/affiliation", i);
 		if (rc == 0)
-			rc = screen_name(st, req, rep, p, "Affiliation");
+			rc = screen_name(st, req, rep, p, "Affiliation", NULL);
 	}
 	n = h->get_size(req, "/cooperation/funding");
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		snprintf(p, sizeof(p), "/cooperation/funding/%zu/source", i);
-		rc = screen_name(st, req, rep, p, "Funder");
+		rc = screen_name(st, req, rep, p, "Funder", NULL);
 	}
 	return rc;
 }

@@ -171,6 +171,33 @@ START_TEST(clear_and_stale)
 }
 END_TEST
 
+START_TEST(country_mismatch)
+{
+	static const char *const req =
+		"{\"id\":\"dp4\",\"type\":\"export\",\"title\":\"optics\","
+		"\"parties\":[{\"role\":\"end_user\",\"name\":\"Example Photonics Trading\","
+		"\"country\":\"NL\"}]}";
+	struct engine *en = engine("max_age_days = 36500;");
+	json_t *v = tu_screen(en, req), *f;
+
+	/* The listed trader is in HK: the score loses 0.05, and says so. */
+	f = finding(v, "denied_party.match", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"),
+				     "with score 0.950 (name similarity 1.000"));
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"),
+				     "country mismatch: request NL, list HK (-0.05)"));
+	json_decref(v);
+	engine_unref(en);
+	/* A penalty that takes the score under the threshold drops the hit. */
+	en = engine("max_age_days = 36500; country_penalty = 0.5;");
+	v = tu_screen(en, req);
+	ck_assert_ptr_null(finding(v, "denied_party.match", 0));
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
 START_TEST(bad_config)
 {
 	static const char *const bad[] = {
@@ -238,6 +265,7 @@ int main(void)
 	tcase_add_test(tc, party_and_person_hits);
 	tcase_add_test(tc, allow_list_suppresses);
 	tcase_add_test(tc, clear_and_stale);
+	tcase_add_test(tc, country_mismatch);
 	tcase_add_test(tc, bad_config);
 	tcase_add_test(tc, strict_malformed_list);
 	suite_add_tcase(s, tc);
