@@ -35,6 +35,7 @@ struct dp_config {
 	long long max_hits;
 	long long max_age_days;
 	double country_penalty;
+	const char *const *list_dates;
 };
 
 struct dp_allow {
@@ -59,7 +60,7 @@ struct dp_state {
 static const struct kvs_option dp_options[] = {
 	{ "lists", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, lists),
 	  "lists to screen against, each \"format:name:severity:path\" with "
-	  "format ofac|csl|un|eu|aspi|kvs, severity info..critical, path "
+	  "format ofac|csl|un|eu|aspi|kvs|table, severity info..critical, path "
 	  "relative to the configuration file", 1, 0, 0 },
 	{ "threshold", KVS_OPT_REAL, "0.86", offsetof(struct dp_config, threshold),
 	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0 },
@@ -75,6 +76,10 @@ static const struct kvs_option dp_options[] = {
 	  offsetof(struct dp_config, country_penalty),
 	  "subtracted from the score when the request gives the party's country "
 	  "and the list entry's ISO country code differs", 0, 0.0, 1.0 },
+	{ "list_dates", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, list_dates),
+	  "\"name=YYYY-MM-DD\": the date of a list whose files carry none (OFAC's "
+	  "legacy CSV), for max_age_days; else the file's modification time counts",
+	  0, 0, 0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
 };
 
@@ -204,24 +209,51 @@ static int load_allow(struct dp_state *st, const kvs_config_ctx *ctx,
 	return rc;
 }
 
-/* The date of a list's data: its "YYYY-MM-DD..." date, else the file's
- * modification time. */
-static time_t data_time(const struct kvs_list_info *in)
+/* Parse "YYYY-MM-DD..." into *t; 0 or -EINVAL. */
+static int parse_date(const char *s, time_t *t)
 {
 	struct tm tm = { 0 };
 
-	if (in->date && sscanf(in->date, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon,
-			       &tm.tm_mday) == 3) {
-		tm.tm_year -= 1900;
-		tm.tm_mon -= 1;
-		return timegm(&tm);
-	}
+	if (!s || sscanf(s, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon,
+			 &tm.tm_mday) != 3 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+	    tm.tm_mday < 1 || tm.tm_mday > 31)
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*t = timegm(&tm);
+	return 0;
+}
+
+/* The date of a list's data: its own date, else the one configured in
+ * list_dates, else the file's modification time. */
+static time_t data_time(const struct dp_config *cfg,
+			const struct kvs_list_info *in)
+{
+	size_t nl = strlen(in->name);
+	time_t t;
+
+	if (parse_date(in->date, &t) == 0)
+		return t;
+	for (size_t i = 0; cfg->list_dates && cfg->list_dates[i]; i++)
+		if (strncmp(cfg->list_dates[i], in->name, nl) == 0 &&
+		    cfg->list_dates[i][nl] == '=' &&
+		    parse_date(cfg->list_dates[i] + nl + 1, &t) == 0)
+			return t;
 	return (time_t)in->mtime;
+}
+
+static const char *date_str(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%d", &tm))
+		return "unknown";
+	return buf;
 }
 
 static int describe_lists(struct dp_state *st)
 {
-	char buf[4096];
+	char buf[4096], d[32];
 	size_t o = 0;
 
 	buf[0] = '\0';
@@ -229,13 +261,14 @@ static int describe_lists(struct dp_state *st)
 		struct kvs_list_info in;
 
 		st->host->lists_info(st->lists[i], &in);
-		st->data_time[i] = data_time(&in);
+		st->data_time[i] = data_time(st->cfg, &in);
 		if (o < sizeof(buf))
 			o += (size_t)snprintf(buf + o, sizeof(buf) - o,
 				"%s%s (%s, %zu entries, %zu names, %zu rows skipped, data date %s, sha256 %.16s)",
 				i ? "; " : "Screened against ", in.name, in.format,
 				in.entries, in.names, in.skipped,
-				in.date ? in.date : "unknown", in.digest);
+				in.date ? in.date : date_str(st->data_time[i], d, sizeof(d)),
+				in.digest);
 	}
 	st->versions = strdup(buf);
 	return st->versions ? 0 : -ENOMEM;
@@ -321,6 +354,17 @@ static int dp_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 		if (rc < 0)
 			goto fail;
 		st->n_lists++;
+	}
+	for (size_t i = 0; cfg->list_dates && cfg->list_dates[i]; i++) {
+		const char *eq = strchr(cfg->list_dates[i], '=');
+		time_t t;
+
+		if (!eq || eq == cfg->list_dates[i] || parse_date(eq + 1, &t) < 0) {
+			host->config_error(ctx, "list_dates", NULL, 0,
+				"\"%s\" is not name=YYYY-MM-DD", cfg->list_dates[i]);
+			rc = -EINVAL;
+			goto fail;
+		}
 	}
 	if (!st->n_lists) {
 		host->config_error(ctx, "lists", NULL, 0, "no lists configured");

@@ -165,6 +165,17 @@ START_TEST(clear_and_stale)
 	ck_assert_str_eq(str(f, "severity"), "medium");
 	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "un is "));
 	ck_assert_str_eq(str(v, "decision"), "review");
+	json_decref(v);
+	engine_unref(en);
+	/* A list without a date of its own takes the configured one. */
+	en = engine("max_age_days = 400; list_dates = [ \"institute_own=2020-01-31\" ];");
+	v = tu_screen(en, "{\"id\":\"dp5\",\"type\":\"export\",\"title\":\"x\"}");
+	f = finding(v, "denied_party.stale_list", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "institute_own is "));
+	ck_assert_ptr_null(strstr(str(f, "rationale"), "aspi"));
+	f = finding(v, "denied_party.lists", 0);
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "data date 2020-01-31"));
 	ck_assert_ptr_null(finding(v, "denied_party.match", 0));
 	json_decref(v);
 	engine_unref(en);
@@ -205,6 +216,7 @@ START_TEST(bad_config)
 		"lists = [ \"nope:x:high:/etc/hostname\" ];",
 		"lists = [ \"kvs:x:high\" ];",
 		"lists = [ \"kvs:x:high:/nonexistent/list.csv\" ];",
+		"lists = [ \"kvs:x:high:/etc/hostname\" ]; list_dates = [ \"x=yesterday\" ];",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
