@@ -47,6 +47,8 @@ struct api {
 	struct http_server *srv;
 	api_metrics_cb metrics_cb;
 	void *metrics_data;
+	api_reload_cb reload_cb;
+	void *reload_data;
 	/* failed authentications in the current second */
 	uint64_t auth_sec;
 	unsigned auth_fails;
@@ -652,5 +654,37 @@ void api_handle(struct http_req *r, void *data)
 			get_metrics(a, r);
 		return;
 	}
+	if (strcmp(p, "/v1/admin/reload") == 0 && a->reload_cb) {
+		if (strcmp(r->method, "POST") != 0) {
+			method_not_allowed(r, "POST");
+			return;
+		}
+		/* Administration is for whoever may open the socket file, never
+		 * for a token holder over the network. */
+		if (!r->via_unix) {
+			http_respond_error(r, 403, NULL, "forbidden",
+					   "reload is only offered on the Unix socket");
+			return;
+		}
+		a->reload_cb(a->reload_data, r);
+		return;
+	}
 	http_respond_error(r, 404, NULL, "not_found", "no such resource");
+}
+
+void api_set_reload_cb(struct api *a, api_reload_cb cb, void *data)
+{
+	a->reload_cb = cb;
+	a->reload_data = data;
+}
+
+void api_reload_answer(struct http_req *r, const char *digest, const char *errors)
+{
+	if (!errors) {
+		respond_json(r, 200, json_pack("{s:s,s:s}", "status", "reloaded", "policy_digest",
+					       digest));
+		return;
+	}
+	respond_json(r, 422, json_pack("{s:{s:s,s:s}}", "error", "code", "reload_failed",
+				       "message", errors));
 }

@@ -8,6 +8,9 @@
  *   GET  /readyz               200 when ready, 503 while starting, reloading
  *                              or stopping
  *   GET  /metrics              Prometheus text format
+ *   POST /v1/admin/reload      Unix socket only: reload the configuration and
+ *                              answer once it is in effect (200) or refused
+ *                              (422, with the file:line errors)
  *
  * Over TCP every route but /healthz and /readyz needs a bearer token from the
  * token file, and a request carrying an Origin header (a browser) is refused;
@@ -65,6 +68,14 @@ void api_set_state(struct api *a, enum api_state st);
 /* The server whose statistics /metrics shows (NULL once it is closed). */
 void api_set_http(struct api *a, struct http_server *srv);
 void api_set_metrics_cb(struct api *a, api_metrics_cb cb, void *data);
+/* Who performs POST /v1/admin/reload: the callee starts (or joins) a reload
+ * and later answers r with api_reload_answer().  Without a callback the
+ * route answers 404. */
+typedef void (*api_reload_cb)(void *data, struct http_req *r);
+void api_set_reload_cb(struct api *a, api_reload_cb cb, void *data);
+/* Answer a reload request: errors NULL when the new configuration is in
+ * effect, else the file:line error text. */
+void api_reload_answer(struct http_req *r, const char *digest, const char *errors);
 /* Count a verdict made outside the API (the spool) in /metrics. */
 void api_count_verdict(struct api *a, const json_t *verdict);
 unsigned api_inflight(const struct api *a);

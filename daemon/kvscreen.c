@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "log.h"
 #include "pipeline.h"
 #include "policy.h"
@@ -39,6 +41,9 @@ static void usage(FILE *f)
 	      "                     validate the whole configuration, its plugins and files\n"
 	      "  plugins [-c FILE] [--verbose]\n"
 	      "                     list plugins, their versions and request types\n"
+	      "  reload [-c FILE] [--socket PATH]\n"
+	      "                     ask the running kvscreend to reload its configuration\n"
+	      "                     and wait until the new one is in effect or refused\n"
 	      "\n"
 	      "Options:\n"
 	      "  -c, --config FILE  configuration file (default: $KVSCREEND_CONF or\n"
@@ -46,8 +51,10 @@ static void usage(FILE *f)
 	      "  -h, --help         show this help and exit\n"
 	      "  -V, --version      show the version and exit\n"
 	      "\n"
-	      "Exit status: 0 success; 1 usage or operating error; 2 invalid\n"
-	      "configuration; 3 at least one request was rejected as invalid.\n"
+	      "Exit status: 0 success; 1 usage or operating error (for reload: the\n"
+	      "daemon cannot be reached); 2 invalid configuration (for reload: the\n"
+	      "daemon refused the new one and runs the old); 3 at least one request\n"
+	      "was rejected as invalid.\n"
 	      "The decision of a verdict does not change the exit status.\n",
 	      f);
 }
@@ -358,23 +365,122 @@ static int cmd_plugins(const char *config, int verbose)
 	return EXIT_OK;
 }
 
+/* ---- reload ---- */
+
+struct body {
+	char *buf;
+	size_t len;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *data)
+{
+	struct body *b = data;
+	size_t add = size * n;
+	char *nb;
+
+	if (b->len + add > (1u << 20))
+		return 0;
+	nb = realloc(b->buf, b->len + add + 1);
+	if (!nb)
+		return 0;
+	memcpy(nb + b->len, p, add);
+	b->buf = nb;
+	b->len += add;
+	b->buf[b->len] = '\0';
+	return add;
+}
+
+static int cmd_reload(const char *config, const char *socket_path)
+{
+	struct cfg_errors e = { .out = stderr };
+	struct kvs_cfg *cfg = NULL;
+	struct body b = { NULL, 0 };
+	char *sock = NULL;
+	long status = 0;
+	CURLcode cc;
+	CURL *c;
+	json_t *j;
+	int rc = EXIT_FAILURE_;
+
+	if (!socket_path) {
+		if (cfg_load(config, &cfg, &e) != 0) {
+			fprintf(stderr, "kvscreen reload: cannot find the daemon's socket in an invalid configuration (use --socket)\n");
+			return EXIT_CONFIG;
+		}
+		if (!cfg->daemon.socket || !*cfg->daemon.socket) {
+			fprintf(stderr, "kvscreen reload: %s has no daemon.socket (use --socket)\n", config);
+			cfg_free(cfg);
+			return EXIT_FAILURE_;
+		}
+		sock = strdup(cfg->daemon.socket);
+		cfg_free(cfg);
+	} else {
+		sock = strdup(socket_path);
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	c = curl_easy_init();
+	if (!sock || !c) {
+		fprintf(stderr, "kvscreen reload: out of memory\n");
+		goto out;
+	}
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(c, CURLOPT_URL, "http://localhost/v1/admin/reload");
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	cc = curl_easy_perform(c);
+	if (cc != CURLE_OK) {
+		fprintf(stderr, "kvscreen reload: cannot reach kvscreend on %s: %s\n", sock,
+			curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	j = b.buf ? json_loads(b.buf, 0, NULL) : NULL;
+	if (status == 200) {
+		printf("reloaded: policy %s\n",
+		       json_string_value(json_object_get(j, "policy_digest")) ?: "?");
+		rc = EXIT_OK;
+	} else {
+		const char *msg = json_string_value(
+			json_object_get(json_object_get(j, "error"), "message"));
+
+		fprintf(stderr, "%s%skvscreen reload: %s (HTTP %ld)\n", msg ? msg : "",
+			msg && msg[0] && msg[strlen(msg) - 1] != '\n' ? "\n" : "",
+			status == 422 ? "the daemon refused the new configuration and keeps running the old one"
+				      : "the daemon did not reload",
+			status);
+		rc = status == 422 ? EXIT_CONFIG : EXIT_FAILURE_;
+	}
+	json_decref(j);
+out:
+	if (c)
+		curl_easy_cleanup(c);
+	curl_global_cleanup();
+	free(b.buf);
+	free(sock);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *config = cfg_default_path();
-	const char *cmd = NULL;
+	const char *cmd = NULL, *socket_path = NULL;
 	int text = 0, verbose = 0, c;
 
 	log_set_level(KVS_LOG_WARNING);
 	/* Options may come before or after the command. */
-	while ((c = getopt_long(argc, argv, "+c:f:vhV", longopts, NULL)) != -1 || optind < argc) {
+	while ((c = getopt_long(argc, argv, "+c:f:s:vhV", longopts, NULL)) != -1 || optind < argc) {
 		if (c == -1) {
 			if (cmd)
 				break;
@@ -394,6 +500,9 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			verbose = 1;
+			break;
+		case 's':
+			socket_path = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -420,6 +529,8 @@ int main(int argc, char **argv)
 		return cmd_check_config(config);
 	if (strcmp(cmd, "plugins") == 0)
 		return cmd_plugins(config, verbose);
+	if (strcmp(cmd, "reload") == 0)
+		return cmd_reload(config, socket_path);
 	fprintf(stderr, "kvscreen: unknown command \"%s\" (try --help)\n", cmd);
 	return EXIT_FAILURE_;
 }

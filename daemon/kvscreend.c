@@ -68,6 +68,12 @@ struct daemon {
 	struct engine *reload_en;
 	char *reload_errors;
 	size_t reload_errors_len;
+	/* POST /v1/admin/reload callers waiting for the reload in progress
+	 * (waiters) and for the one queued after it (waiters_next). */
+	struct reload_waiters {
+		struct http_req **v;
+		size_t n, cap;
+	} waiters, waiters_next;
 	/* drain */
 	int stopping;
 	int pending_closes;
@@ -319,22 +325,46 @@ static void reload_work(uv_work_t *w)
 
 static void start_reload(struct daemon *d);
 
+static int waiters_push(struct reload_waiters *w, struct http_req *r)
+{
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 4;
+		struct http_req **v = realloc(w->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		w->v = v;
+		w->cap = cap;
+	}
+	w->v[w->n++] = r;
+	return 0;
+}
+
+/* Answer everybody waiting for the reload that just ended. */
+static void waiters_answer(struct daemon *d, const char *errors)
+{
+	for (size_t i = 0; i < d->waiters.n; i++)
+		api_reload_answer(d->waiters.v[i], d->en->digest, errors);
+	d->waiters.n = 0;
+}
+
 static void reload_done(uv_work_t *w, int status)
 {
 	struct daemon *d = w->data;
 	struct engine *en = d->reload_en;
 	struct token_set ts;
+	char *errors = d->reload_errors;
 	int tcp;
 
 	d->reloading = 0;
 	d->reload_en = NULL;
-	if (d->reload_errors) {
-		log_lines(KVS_LOG_ERR, d->reload_errors);
-		free(d->reload_errors);
-		d->reload_errors = NULL;
-	}
+	d->reload_errors = NULL;
+	if (errors)
+		log_lines(KVS_LOG_ERR, errors);
 	if (d->stopping) {
 		engine_unref(en);
+		waiters_answer(d, "the daemon is stopping");
+		free(errors);
 		return;
 	}
 	/* TCP (which needs tokens) stays as it was started until a restart. */
@@ -347,6 +377,7 @@ static void reload_done(uv_work_t *w, int status)
 			d->en->digest);
 		notify_sendf("READY=1\nSTATUS=reload failed; running policy %.12s", d->en->digest);
 		api_set_state(d->api, API_READY);
+		waiters_answer(d, errors && *errors ? errors : "the new configuration was refused; see the log");
 	} else {
 		const struct cfg_daemon *o = &d->en->cfg->daemon, *n = &en->cfg->daemon;
 
@@ -373,8 +404,14 @@ static void reload_done(uv_work_t *w, int status)
 			   en->plugins->n);
 		notify_sendf("READY=1\nSTATUS=ready; policy %.12s", en->digest);
 		api_set_state(d->api, API_READY);
+		waiters_answer(d, NULL);
 	}
+	free(errors);
 	if (d->reload_again) {
+		struct reload_waiters t = d->waiters;
+
+		d->waiters = d->waiters_next;
+		d->waiters_next = t;
 		d->reload_again = 0;
 		start_reload(d);
 	}
@@ -398,7 +435,25 @@ static void start_reload(struct daemon *d)
 		log_err("reload: cannot queue the work");
 		api_set_state(d->api, API_READY);
 		notify_send("READY=1");
+		waiters_answer(d, "the reload could not be started");
 	}
+}
+
+/* POST /v1/admin/reload: the answer waits for a reload that starts after
+ * the request, so it always reflects the files as they are now. */
+static void on_reload_request(void *data, struct http_req *r)
+{
+	struct daemon *d = data;
+
+	if (d->stopping) {
+		api_reload_answer(r, d->en->digest, "the daemon is stopping");
+		return;
+	}
+	if (waiters_push(d->reloading ? &d->waiters_next : &d->waiters, r) < 0) {
+		api_reload_answer(r, d->en->digest, "out of memory");
+		return;
+	}
+	start_reload(d);
 }
 
 /* ---- drain ---- */
@@ -751,6 +806,7 @@ int main(int argc, char **argv)
 		sink_set_retired_cb(d.sink, on_sink_retired, &d);
 		api_set_metrics_cb(d.api, sink_metrics, &d);
 	}
+	api_set_reload_cb(d.api, on_reload_request, &d);
 	if (open_listeners(&d) < 0)
 		goto fail;
 	{
@@ -790,6 +846,8 @@ int main(int argc, char **argv)
 	uv_run(&loop, UV_RUN_DEFAULT);
 
 	api_free(d.api);
+	free(d.waiters.v);
+	free(d.waiters_next.v);
 	engine_unref(d.en);
 	if (uv_loop_close(&loop) < 0)
 		log_warn("the loop still had handles at exit");
@@ -813,6 +871,8 @@ fail:
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	api_free(d.api);
+	free(d.waiters.v);
+	free(d.waiters_next.v);
 	engine_unref(d.en);
 	curl_global_cleanup();
 	return 1;

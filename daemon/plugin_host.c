@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "plugin_host.h"
+#include "lists_host.h"
 #include "policy.h"
 #include "rules.h"
 
@@ -278,6 +279,11 @@ const struct kvs_host plugin_host_table = {
 	.text_next = host_text_next,
 	.report_add = host_report_add,
 	.report_expired = host_report_expired,
+	.lists_load = lists_host_load,
+	.lists_release = lists_host_release,
+	.lists_match = lists_host_match,
+	.lists_info = lists_host_info,
+	.lists_normalise = lists_host_normalise,
 	.rules_load = host_rules_load,
 	.rules_screen = rules_screen,
 	.rules_free = rules_free,

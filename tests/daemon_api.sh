@@ -342,6 +342,25 @@ expect 200 "$(req GET /readyz)" "ready after a failed reload"
 expect 200 "$(req GET /v1/plugins "${AUTH[@]}")" "old plugins still loaded"
 body_has '"name":"t_slow"'
 
+# ---- kvscreen reload waits for the outcome (ExecReload of the unit) ----
+KVSCREEN="$KVS_BUILDDIR/kvscreen"
+if "$KVSCREEN" reload --socket "$D/run/k.sock" > "$D/reload.out" 2> "$D/reload.err"; then
+	fail "kvscreen reload of a broken configuration exited 0"
+else
+	rc=$?
+fi
+[ "$rc" = 2 ] || fail "kvscreen reload of a broken configuration exited $rc, expected 2"
+grep -q "kvscreend.conf:[0-9]*: .*plugins2" "$D/reload.err" || fail "kvscreen reload without file:line: $(cat "$D/reload.err")"
+ok "kvscreen reload of a broken configuration exits 2 with file:line"
+write_config 1500 1
+(cd "$D" && "$KVSCREEN" reload -c "$D/kvscreend.conf") > "$D/reload.out" 2> "$D/reload.err" ||
+	fail "kvscreen reload of a good configuration failed: $(cat "$D/reload.err")"
+grep -q '^reloaded: policy [0-9a-f]\{64\}$' "$D/reload.out" || fail "kvscreen reload said: $(cat "$D/reload.out")"
+expect 200 "$(req GET /v1/plugins "${AUTH[@]}")" "plugins after kvscreen reload"
+body_has '"name":"t_slow"'
+ok "kvscreen reload of a good configuration exits 0 once it is in effect"
+expect 403 "$(req POST /v1/admin/reload "${AUTH[@]}")" "reload over TCP refused"
+
 # ---- SIGTERM finishes the screening in flight, exits 0 ----
 write_config 1500 4
 kill -HUP "$PID"
