@@ -1,0 +1,2 @@
+/* test_investment.c - placeholder. */
+int main(void) { return 0; }
