@@ -304,7 +304,8 @@ static int inv_create(const struct kvs_host *host, const kvs_config_ctx *ctx, co
 			}
 			r = host->rules_load(ctx, paths[k][i], &st->rs[k][st->n_rs[k]]);
 			if (r < 0) {
-				if (r != -EINVAL)
+				/* rules_load() reports bad and missing files itself. */
+				if (r != -EINVAL && r != -ENOENT)
 					host->config_error(ctx, rs_opt[k], NULL, 0, "%s: cannot load \"%s\": %s",
 							   rs_opt[k], paths[k][i], strerror(-r));
 				goto fail;
