@@ -15,7 +15,10 @@
  *      before the transaction to the holding after it;
  *   3. the acquirer risk factors of Regulation (EU) 2019/452 Art. 4(2):
  *      state control, state funding, opaque ownership, a recorded history of
- *      activities against security, and a listing on a sanctions list.
+ *      activities against security, and a listing of the acquirer, its
+ *      parent or its UBO on a sanctions or restricted list (through the
+ *      host's list service; the denied_party plugin reports the match itself,
+ *      this plugin weighs it with the notification duty).
  * A notification duty is one finding per target (severity `notify_severity`,
  * "high" = escalate under the default policy); each risk factor is a finding
  * of its own, with its own configurable severity.
@@ -40,6 +43,7 @@
 #define INV_MAX_RULESETS 16      /* per category */
 #define INV_MAX_PARTIES 1000     /* the request model's max_array bound */
 #define INV_TEXT 1536            /* rationale and title buffers */
+#define INV_MAX_LISTS 32
 
 /* Parsed options, laid out by the option table below. */
 struct inv_conf {
@@ -60,6 +64,11 @@ struct inv_conf {
 	const char *opaque_ownership_severity;
 	const char *security_history_severity;
 	const char *third_country_severity;
+	const char *const *lists;
+	double list_threshold;
+	int lists_strict;
+	const char *listed_severity;
+	const char *listed_notify_severity;
 };
 
 #define O(f) offsetof(struct inv_conf, f)
@@ -101,6 +110,18 @@ static const struct kvs_option inv_options[] = {
 	  "acquirer with recorded activities against security or public order", 0, 0, 0 },
 	{ "third_country_severity", KVS_OPT_STRING, "info", O(third_country_severity),
 	  "acquirer established outside the EU", 0, 0, 0 },
+	{ "lists", KVS_OPT_STRINGS, NULL, O(lists),
+	  "sanctions or restricted lists to match acquirers, parents and UBOs against, each "
+	  "\"format:name:severity:path\" as for denied_party (shared with it when the same file)",
+	  0, 0, 0 },
+	{ "list_threshold", KVS_OPT_REAL, "0.86", O(list_threshold),
+	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0 },
+	{ "lists_strict", KVS_OPT_BOOL, "false", O(lists_strict),
+	  "a malformed list row fails the load instead of being skipped", 0, 0, 0 },
+	{ "listed_severity", KVS_OPT_STRING, "high", O(listed_severity),
+	  "acquirer, parent or UBO on a list", 0, 0, 0 },
+	{ "listed_notify_severity", KVS_OPT_STRING, "critical", O(listed_notify_severity),
+	  "acquirer, parent or UBO on a list in a transaction that must be notified", 0, 0, 0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
 };
 #undef O
@@ -139,7 +160,7 @@ static const unsigned rs_cat[RS_N] = { CAT_HIGHLY_SENSITIVE, CAT_MILITARY, CAT_D
 
 enum inv_sev {
 	SEV_NOTIFY, SEV_INCOMPLETE, SEV_STATE, SEV_STATE_EU, SEV_FUNDING, SEV_OPAQUE,
-	SEV_HISTORY, SEV_THIRD, SEV_N
+	SEV_HISTORY, SEV_THIRD, SEV_LISTED, SEV_LISTED_NOTIFY, SEV_N
 };
 
 #define REF_NOTIFY "Vifo: notification to the Bureau Toetsing Investeringen by acquirer and " \
@@ -164,6 +185,8 @@ struct inv_state {
 	char eu[INV_MAX_EU][3];
 	size_t n_eu;
 	enum kvs_severity sev[SEV_N];
+	struct kvs_list *lists[INV_MAX_LISTS];
+	size_t n_lists;
 };
 
 /* ---- create / destroy ---------------------------------------------------- */
@@ -238,6 +261,48 @@ static int parse_eu(struct inv_state *st, const kvs_config_ctx *ctx, const char 
 	return 0;
 }
 
+/* Load the `lists` option: "format:name:severity:path" each. */
+static int load_lists(struct inv_state *st, const kvs_config_ctx *ctx)
+{
+	const struct kvs_host *host = st->host;
+	const char *const *specs = st->c->lists;
+
+	if (!specs || !specs[0])
+		return 0;
+	if (host->size < offsetof(struct kvs_host, lists_info) + sizeof(host->lists_info)) {
+		host->config_error(ctx, "lists", NULL, 0,
+				   "lists: this daemon offers no list service to plugins");
+		return -EINVAL;
+	}
+	for (size_t i = 0; specs[i]; i++) {
+		char *spec = strdup(specs[i]), *p = spec, *fmt, *name, *sev, *path;
+		enum kvs_severity s;
+		int r;
+
+		if (!spec)
+			return -ENOMEM;
+		fmt = strsep(&p, ":");
+		name = strsep(&p, ":");
+		sev = strsep(&p, ":");
+		path = p;
+		if (!name || !sev || !path || !*fmt || !*name || !*path ||
+		    parse_severity(sev, &s) < 0 || st->n_lists == INV_MAX_LISTS) {
+			host->config_error(ctx, "lists", NULL, 0,
+					   "lists: \"%s\" is not format:name:severity:path (severity "
+					   "info..critical, at most %d lists)", specs[i], INV_MAX_LISTS);
+			free(spec);
+			return -EINVAL;
+		}
+		r = host->lists_load(ctx, fmt, path, name, s, st->c->lists_strict,
+				     &st->lists[st->n_lists]);
+		free(spec);
+		if (r < 0)
+			return r;
+		st->n_lists++;
+	}
+	return 0;
+}
+
 static void inv_destroy(void *state)
 {
 	struct inv_state *st = state;
@@ -247,6 +312,8 @@ static void inv_destroy(void *state)
 	for (int k = 0; k < RS_N; k++)
 		for (size_t i = 0; i < st->n_rs[k]; i++)
 			st->host->rules_free(st->rs[k][i]);
+	for (size_t i = 0; i < st->n_lists; i++)
+		st->host->lists_release(st->lists[i]);
 	free(st);
 }
 
@@ -267,6 +334,8 @@ static int inv_create(const struct kvs_host *host, const kvs_config_ctx *ctx, co
 		[SEV_OPAQUE] = { "opaque_ownership_severity", c->opaque_ownership_severity },
 		[SEV_HISTORY] = { "security_history_severity", c->security_history_severity },
 		[SEV_THIRD] = { "third_country_severity", c->third_country_severity },
+		[SEV_LISTED] = { "listed_severity", c->listed_severity },
+		[SEV_LISTED_NOTIFY] = { "listed_notify_severity", c->listed_notify_severity },
 	};
 	struct inv_state *st;
 	int r = -EINVAL;
@@ -313,6 +382,9 @@ static int inv_create(const struct kvs_host *host, const kvs_config_ctx *ctx, co
 			st->n_rs[k]++;
 		}
 	}
+	r = load_lists(st, ctx);
+	if (r < 0)
+		goto fail;
 	if (!n_paths)
 		host->log(ctx, KVS_LOG_WARNING,
 			  "no *_rules configured: targets are in scope only by their declared activities");
@@ -612,17 +684,65 @@ static int screen_target(const struct inv_state *st, const kvs_request *req, kvs
 		      st->sev[SEV_NOTIFY], title.s, why.s, refs, n_refs, n_ev ? &ev : NULL, n_ev);
 }
 
-/* Whether an acquirer (or its parent) is on a sanctions or restricted list.
- * The list service is not part of this host's ABI yet; until it is, nobody
- * is found listed and the denied_party plugin reports list matches. */
+/* Whether the acquirer, one of its aliases, its parent or its UBO is on a
+ * configured list: reports the best match of the first of those that has
+ * one, more severe when the transaction must also be notified.  The one
+ * place that asks the list service; without lists it finds nothing. */
 static int acquirer_listed(const struct inv_state *st, const kvs_request *req, size_t idx,
 			   int notified, kvs_report *rep)
 {
-	(void)st;
-	(void)req;
-	(void)idx;
-	(void)notified;
-	(void)rep;
+	static const char *const what[] = { "name", "aliases", "parent", "ubo" };
+	const struct kvs_host *h = st->host;
+	const char *acq = party_str(h, req, idx, "name", NULL);
+
+	if (!st->n_lists)
+		return 0;
+	for (size_t w = 0; w < sizeof(what) / sizeof(what[0]); w++) {
+		char base[64];
+		size_t n;
+
+		snprintf(base, sizeof(base), "/parties/%zu/%s", idx, what[w]);
+		n = strcmp(what[w], "aliases") ? 1 : h->get_size(req, base);
+		for (size_t k = 0; k < n && k < 64; k++) {
+			struct kvs_list_match m;
+			struct sbuf title = { .n = 0 }, why = { .n = 0 };
+			struct kvs_evidence ev;
+			char path[96], ref[256];
+			const char *refs[2] = { REF_FDI, ref };
+			const char *s;
+			size_t len = 0;
+			int r;
+
+			if (strcmp(what[w], "aliases"))
+				snprintf(path, sizeof(path), "%s", base);
+			else
+				snprintf(path, sizeof(path), "%s/%zu", base, k);
+			s = h->get_string(req, path, &len);
+			if (!s || !len)
+				continue;
+			r = h->lists_match((const struct kvs_list *const *)st->lists, st->n_lists, s,
+					   len, st->c->list_threshold, &m, 1);
+			if (r < 0)
+				return r;
+			if (r == 0)
+				continue;
+			ev = (struct kvs_evidence){ .path = path, .start = 0, .end = len };
+			snprintf(ref, sizeof(ref), "%s entry %s%s%s%s", m.list, m.entry_id,
+				 m.program ? " (" : "", m.program ? m.program : "", m.program ? ")" : "");
+			sb_add(&title, "%s %s of acquirer %s is on list %s (%s)",
+			       w == 2 ? "Parent" : w == 3 ? "Ultimate beneficial owner" : "Name",
+			       s, acq, m.list, m.primary_name);
+			sb_add(&why, "\"%s\" matches \"%s\" of %s entry %s with score %.3f.%s%s", s,
+			       m.matched_name, m.list, m.entry_id, m.score, m.reason ? " Listed: " : "",
+			       m.reason ? m.reason : "");
+			sb_add(&why, notified ? " The same transaction must be notified under the Vifo: "
+			       "a listed party gaining control or influence over a target in scope weighs "
+			       "heaviest." : " Whoever controls the acquirer decides how its stake is used.");
+			return report(st, rep, "fdi.acquirer.listed",
+				      st->sev[notified ? SEV_LISTED_NOTIFY : SEV_LISTED], title.s, why.s,
+				      refs, 2, &ev, 1);
+		}
+	}
 	return 0;
 }
 

@@ -26,12 +26,13 @@ static const char *builddir(void)
 
 /* Config text for the plugin with `extra` options appended to its group;
  * when `extra` sets a *_rules option itself, the in-tree rule files are left
- * out. */
+ * out, and when it sets lists, the institute's own list is. */
 static char *config_text(const char *extra)
 {
 	char *hs = tu_src("conf/rules/investment/sensitive-technology.conf");
 	char *mil = tu_src("conf/rules/investment/military.conf");
 	char *du = tu_src("conf/rules/investment/dual-use.conf");
+	char *own = tu_src("conf/lists/institute-own.csv");
 	char *text;
 
 	if (extra && strstr(extra, "_rules")) {
@@ -40,6 +41,7 @@ static char *config_text(const char *extra)
 		free(hs);
 		free(mil);
 		free(du);
+		free(own);
 		return text;
 	}
 	ck_assert(asprintf(&text,
@@ -48,8 +50,14 @@ static char *config_text(const char *extra)
 			   "  highly_sensitive_rules = [ \"%s\" ];\n"
 			   "  military_rules = [ \"%s\" ];\n"
 			   "  dual_use_rules = [ \"%s\" ];\n"
+			   "  %s%s%s\n"
 			   "  %s\n"
-			   "}; };\n", builddir(), hs, mil, du, extra ? extra : "") > 0);
+			   "}; };\n", builddir(), hs, mil, du,
+			   extra && strstr(extra, "lists =") ? "" : "lists = [ \"kvs:institute_own:high:",
+			   extra && strstr(extra, "lists =") ? "" : own,
+			   extra && strstr(extra, "lists =") ? "" : "\" ];",
+			   extra ? extra : "") > 0);
+	free(own);
 	free(hs);
 	free(mil);
 	free(du);
@@ -251,22 +259,31 @@ static const struct acquirer_case {
 	const char *json;
 	const char *rules;       /* risk-factor findings it adds */
 	const char *decision_alone;  /* decision when nothing notifies */
+	const char *decision_notified;  /* and when the transaction notifies */
 } acquirers[] = {
 	{ "Dutch private", "{\"name\":\"Brabant Ventures B.V.\",\"country\":\"NL\",\"kind\":\"company\","
-	  "\"parent\":\"Brabant Holding\"}", "", "clear" },
+	  "\"parent\":\"Brabant Holding\"}", "", "clear", "escalate" },
 	{ "EU private", "{\"name\":\"Rhein Kapital GmbH\",\"country\":\"DE\",\"kind\":\"company\","
-	  "\"ubo\":\"K. Muller\"}", "", "clear" },
+	  "\"ubo\":\"K. Muller\"}", "", "clear", "escalate" },
 	{ "third-country private", "{\"name\":\"Pacific Growth LLC\",\"country\":\"US\","
 	  "\"kind\":\"company\",\"parent\":\"Pacific Holdings Inc\"}", "fdi.acquirer.third_country",
-	  "clear" },
+	  "clear", "escalate" },
 	{ "third-country state-owned", "{\"name\":\"Great Wall Tech Investment\",\"country\":\"CN\","
 	  "\"kind\":\"company\",\"state_owned\":true,\"parent\":\"SASAC\"}",
-	  "fdi.acquirer.state_control", "escalate" },
+	  "fdi.acquirer.state_control", "escalate", "escalate" },
 	{ "opaque", "{\"name\":\"Nameless Holdings Ltd\",\"country\":\"KY\",\"kind\":\"company\"}",
-	  "fdi.acquirer.opaque_ownership fdi.acquirer.third_country", "review" },
+	  "fdi.acquirer.opaque_ownership fdi.acquirer.third_country", "review", "escalate" },
 	{ "recorded history", "{\"name\":\"Shadow Capital\",\"country\":\"NL\",\"kind\":\"company\","
 	  "\"parent\":\"Shadow Group\",\"security_history\":[\"convicted of sanctions evasion 2021\"]}",
-	  "fdi.acquirer.security_history", "escalate" },
+	  "fdi.acquirer.security_history", "escalate", "escalate" },
+	/* On the institute's own list (conf/lists/institute-own.csv): high
+	 * alone, critical (deny) together with a notification duty. */
+	{ "listed", "{\"name\":\"Example Photonics Trading Ltd.\",\"country\":\"HK\","
+	  "\"kind\":\"company\",\"parent\":\"EPT Group\"}",
+	  "fdi.acquirer.listed fdi.acquirer.third_country", "escalate", "deny" },
+	{ "listed parent", "{\"name\":\"Harbour Ventures B.V.\",\"country\":\"NL\","
+	  "\"kind\":\"company\",\"parent\":\"EPT Trading\"}",
+	  "fdi.acquirer.listed", "escalate", "deny" },
 };
 
 /* Every target category x threshold crossing x acquirer kind. */
@@ -307,8 +324,9 @@ START_TEST(decision_table)
 					ck_assert_ptr_nonnull(strstr(rationale(f), "standstill"));
 					ck_assert_ptr_nonnull(strstr(rationale(f), "Bureau Toetsing Investeringen"));
 					ck_assert_uint_ge(json_array_size(json_object_get(f, "references")), 3);
-					/* No acquirer factor here reaches deny. */
-					ck_assert_str_eq(decision(v), "escalate");
+					ck_assert_msg(strcmp(decision(v), ac->decision_notified) == 0,
+						      "%s: decision %s, expected %s", what, decision(v),
+						      ac->decision_notified);
 				} else {
 					ck_assert_msg(strcmp(decision(v), ac->decision_alone) == 0,
 						      "%s: decision %s, expected %s", what, decision(v),
@@ -318,7 +336,7 @@ START_TEST(decision_table)
 				free(req);
 				rows++;
 			}
-	ck_assert_uint_eq(rows, 8 * 14 * 6);
+	ck_assert_uint_eq(rows, 8 * 14 * 8);
 	engine_unref(en);
 }
 END_TEST
@@ -562,6 +580,37 @@ START_TEST(security_history_evidence)
 }
 END_TEST
 
+START_TEST(listed_acquirer)
+{
+	struct engine *en = engine(NULL);
+	char *req = request("investment", NULL, "NL", "[\"military_goods\"]",
+			    "{\"name\":\"Harbour Ventures B.V.\",\"country\":\"NL\","
+			    "\"parent\":\"Example Photonics\"}", "{\"voting_rights_percent\":75}");
+	json_t *v = screen(en, req), *f = finding(v, "fdi.acquirer.listed"), *ev;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(json_string_value(json_object_get(f, "severity")), "critical");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(f, "title")),
+				     "Parent Example Photonics of acquirer Harbour Ventures B.V. is on list "
+				     "institute_own"));
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(f, "references"), 1)),
+			 "institute_own entry OWN-0001 (institute-own)");
+	ev = json_array_get(json_object_get(f, "evidence"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(ev, "path")), "/parties/1/parent");
+	ck_assert_str_eq(decision(v), "deny");
+	json_decref(v);
+	free(req);
+	/* A near name is not a match. */
+	req = request("investment", NULL, "NL", "[]", "{\"name\":\"Example Phonetics Training\","
+		      "\"country\":\"NL\",\"ubo\":\"X\"}", "{\"voting_rights_percent\":75}");
+	v = screen(en, req);
+	expect_rules(v, "", "near name");
+	json_decref(v);
+	free(req);
+	engine_unref(en);
+}
+END_TEST
+
 /* ---- partnerships, examples, incomplete requests ---------------------------- */
 
 START_TEST(partnership_with_investment)
@@ -737,6 +786,7 @@ START_TEST(config_errors)
 		free(bad);
 	}
 	expect_config_error("colour = \"blue\";", "colour");
+	expect_config_error("lists = [ \"kvs:own:urgent:x.csv\" ];", "lists: \"kvs:own:urgent:x.csv\" is not");
 }
 END_TEST
 
@@ -781,6 +831,7 @@ int main(void)
 	tcase_add_test(tc, dutch_acquirer_notifies);
 	tcase_add_test(tc, state_owned_acquirers);
 	tcase_add_test(tc, security_history_evidence);
+	tcase_add_test(tc, listed_acquirer);
 	tcase_add_test(tc, partnership_with_investment);
 	tcase_add_test(tc, example_spinoff);
 	tcase_add_test(tc, incomplete_requests);
