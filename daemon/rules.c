@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,9 +137,25 @@ static void tls_free(struct rules_tls *t)
 	free(t);
 }
 
+/* The key whose destructor frees a thread's scratch when the thread exits
+ * (libuv joins its pool threads at process exit). */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_key_ok;
+
+static void tls_destroy(void *p)
+{
+	tls_free(p);
+	tls = NULL;
+}
+
+static void tls_key_init(void)
+{
+	tls_key_ok = pthread_key_create(&tls_key, tls_destroy) == 0;
+}
+
 /* The calling thread's scratch, grown to n candidate marks; NULL on ENOMEM.
- * It lives as long as the thread (worker threads live as long as the
- * daemon). */
+ * It lives as long as the thread. */
 static struct rules_tls *tls_get(size_t n)
 {
 	struct rules_tls *t = tls;
@@ -156,6 +173,9 @@ static struct rules_tls *tls_get(size_t n)
 		pcre2_set_match_limit(t->mctx, RULES_MATCH_LIMIT);
 		pcre2_set_depth_limit(t->mctx, RULES_DEPTH_LIMIT);
 		pcre2_set_heap_limit(t->mctx, RULES_HEAP_LIMIT_KIB);
+		pthread_once(&tls_once, tls_key_init);
+		if (tls_key_ok)
+			pthread_setspecific(tls_key, t);
 		tls = t;
 	}
 	if (t->cand_cap < n) {
@@ -948,7 +968,8 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 	struct kvs_evidence ev[RULES_MAX_EVIDENCE];
 	int count = 0;
 
-	qsort(h->v, h->n, sizeof(*h->v), hit_cmp);
+	if (h->n)	/* qsort(NULL, 0) is undefined behaviour */
+		qsort(h->v, h->n, sizeof(*h->v), hit_cmp);
 	for (size_t i = 0; i < h->n;) {
 		const struct rule *r = &rs->rules[h->v[i].rule];
 		int limit = h->v[i].limit;
