@@ -415,8 +415,21 @@ static void sb_add(struct sbuf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	k = vsnprintf(b->s + b->n, sizeof(b->s) - b->n, fmt, ap);
 	va_end(ap);
-	if (k > 0)
-		b->n = b->n + (size_t)k < sizeof(b->s) ? b->n + (size_t)k : sizeof(b->s) - 1;
+	if (k <= 0)
+		return;
+	if (b->n + (size_t)k < sizeof(b->s)) {
+		b->n += (size_t)k;
+		return;
+	}
+	/* Truncated: never leave half a UTF-8 sequence at the end (the host
+	 * rejects invalid UTF-8).  Drop trailing continuation bytes and the
+	 * lead byte they belong to. */
+	b->n = sizeof(b->s) - 1;
+	while (b->n > 0 && ((unsigned char)b->s[b->n - 1] & 0xC0) == 0x80)
+		b->n--;
+	if (b->n > 0 && ((unsigned char)b->s[b->n - 1] & 0xC0) == 0xC0)
+		b->n--;
+	b->s[b->n] = '\0';
 }
 
 /* Percentages are printed without trailing zeros: 24, 24.5. */

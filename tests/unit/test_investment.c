@@ -699,6 +699,41 @@ START_TEST(incomplete_requests)
 }
 END_TEST
 
+/* A 3000-byte name of two-byte characters overflows the title and
+ * rationale buffers; the finding must still be valid UTF-8. */
+START_TEST(long_names)
+{
+	struct engine *en = engine(NULL);
+	char name[3001], *req, *p;
+	json_t *v, *f;
+
+	for (size_t i = 0; i < 3000; i += 2)
+		memcpy(name + i, "\xc3\xa9", 2);
+	name[3000] = '\0';
+	req = request("investment", NULL, "NL", "[\"vital_provider\"]",
+		      "{\"name\":\"A\",\"country\":\"NL\",\"ubo\":\"B\"}", "{\"voting_rights_percent\":60}");
+	/* Put the long name on the target. */
+	p = strstr(req, "Spin B.V.");
+	ck_assert_ptr_nonnull(p);
+	{
+		char *r2;
+
+		ck_assert(asprintf(&r2, "%.*s%s%s", (int)(p - req), req, name, p + 9) > 0);
+		free(req);
+		req = r2;
+	}
+	v = screen(en, req);
+	f = finding(v, "vifo.notify.control");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_lt(strlen(json_string_value(json_object_get(f, "title"))), 1536);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(
+		json_object_get(f, "evidence"), 0), "end")), 3000);
+	json_decref(v);
+	free(req);
+	engine_unref(en);
+}
+END_TEST
+
 /* ---- options ---------------------------------------------------------------- */
 
 START_TEST(options_tune_policy)
@@ -835,6 +870,7 @@ int main(void)
 	tcase_add_test(tc, partnership_with_investment);
 	tcase_add_test(tc, example_spinoff);
 	tcase_add_test(tc, incomplete_requests);
+	tcase_add_test(tc, long_names);
 	tcase_add_test(tc, options_tune_policy);
 	tcase_add_test(tc, config_errors);
 	tcase_add_test(tc, deterministic);
