@@ -167,7 +167,7 @@ enum inv_sev {
 	"target, standstill until the Minister decides (Kamerstukken 35880 nr. 3, sec. 4.1)"
 #define REF_CONTROL "Vifo: acquisition of control (competition-law concept; Kamerstukken " \
 	"35880 nr. 3, sec. 3.4)"
-#define REF_INFLUENCE "Vifo: significant influence in highly sensitive technology, 10/20/25% " \
+#define REF_INFLUENCE "Vifo: significant influence in highly sensitive technology, by share " \
 	"of the votes or board appointment (Kamerstukken 35880 nr. 3, sec. 3.4)"
 #define REF_FORM "Besluit Vifo art. 2 (notification contents: ownership structure, ultimate " \
 	"acquirer)"
