@@ -38,6 +38,8 @@ struct parser {
 	size_t i;
 	int fail;           /* syntax we do not follow: no literals at all */
 	int depth;
+	int ws;             /* the next atom follows \b (at a word start) */
+	int ws_next;        /* ws as it was before the current atom */
 };
 
 static void lset_clear(struct lset *l)
@@ -74,7 +76,7 @@ static size_t lset_minlen(const struct lset *l)
 	size_t m = SIZE_MAX;
 
 	for (size_t i = 0; i < l->n; i++) {
-		size_t n = strlen(l->v[i]);
+		size_t n = strlen(l->v[i]) - (l->v[i][0] == '^');
 
 		if (n < m)
 			m = n;
@@ -182,9 +184,10 @@ static int skip_quant(struct parser *p, int *present)
 static int parse_alt(struct parser *p, struct lset *out);
 
 struct run {
-	char buf[LIT_MAX + 1];
-	size_t n;
-	int last;           /* last atom was a literal char in buf */
+	char buf[LIT_MAX + 2];  /* buf[0] is '^' when the run starts at \b */
+	size_t n;               /* literal characters, from buf + 1 */
+	int last;               /* last atom was a literal char in buf */
+	int ws;                 /* the run starts right after \b */
 };
 
 static void run_commit(struct run *r, struct lset *best, int *err)
@@ -192,12 +195,18 @@ static void run_commit(struct run *r, struct lset *best, int *err)
 	struct lset c = { NULL, 0, 1 };
 
 	if (r->n >= RULES_LITERAL_MIN) {
-		if (lset_add(&c, r->buf, r->n) < 0)
+		/* A word-start mark is only sound when the literal itself starts
+		 * with a word character. */
+		int ws = r->ws && r->buf[1] != ' ' && r->buf[1] != '-';
+
+		r->buf[0] = '^';
+		if (lset_add(&c, r->buf + !ws, r->n + (size_t)ws) < 0)
 			*err = -ENOMEM;
 		lset_pick(best, &c);
 	}
 	r->n = 0;
 	r->last = 0;
+	r->ws = 0;
 }
 
 /* Handle a group at p->s[p->i] == '('; a mandatory group's literal set
@@ -220,6 +229,7 @@ static int parse_group(struct parser *p, struct lset *best)
 		 * require nothing we can use. */
 		p->i = skip_group(s, i);
 		skip_quant(p, &present);
+		p->ws = 0;
 		return 0;
 	}
 	if (s[i + 1] != '?') {
@@ -246,6 +256,7 @@ static int parse_group(struct parser *p, struct lset *best)
 		}
 		if (s[j] == ')') {
 			p->i = j + 1;
+			p->ws = 0;
 			return 0;
 		}
 		if (s[j] != ':') {
@@ -259,6 +270,8 @@ static int parse_group(struct parser *p, struct lset *best)
 		return 0;
 	}
 	p->i = i;
+	/* p->ws still says whether the group follows \b: every alternative
+	 * then starts at a word start. */
 	rc = parse_alt(p, &g);
 	p->depth--;
 	if (rc < 0) {
@@ -271,6 +284,7 @@ static int parse_group(struct parser *p, struct lset *best)
 		return 0;
 	}
 	p->i++;
+	p->ws = 0;
 	zero = skip_quant(p, &present);
 	if (zero)
 		g.ok = 0;
@@ -289,6 +303,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 #define r (*rp)
 	r.n = 0;
 	r.last = 0;
+	r.ws = 0;
 	best->ok = 1;
 	while (s[p->i] && s[p->i] != '|' && s[p->i] != ')' && !p->fail && !err) {
 		unsigned char c = (unsigned char)s[p->i];
@@ -304,6 +319,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 			if (is_alnum(n)) {
 				run_commit(&r, best, &err);
 				p->i += 2;
+				p->ws = n == 'b';
 				if (s[p->i] == '{' && strchr("xopNPpgk", n)) {
 					const char *e = strchr(s + p->i, '}');
 
@@ -323,10 +339,14 @@ static int parse_seq(struct parser *p, struct lset *best)
 					p->i++;
 				}
 				skip_quant(p, &present);
+				if (present)
+					p->ws = 0;
 				continue;
 			}
 			p->i += 2;
 			c = n;
+			p->ws_next = p->ws;
+			p->ws = 0;
 			goto literal;
 		}
 		if (c == '(') {
@@ -335,6 +355,8 @@ static int parse_seq(struct parser *p, struct lset *best)
 				err = parse_group(p, best);
 			continue;
 		}
+		p->ws_next = p->ws;
+		p->ws = 0;
 		if (c == '[') {
 			run_commit(&r, best, &err);
 			p->i = skip_class(s, p->i);
@@ -364,7 +386,9 @@ literal:
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c - 'A' + 'a');
 		if (lit_char(c) && r.n < LIT_MAX) {
-			r.buf[r.n++] = (char)c;
+			if (r.n == 0)
+				r.ws = p->ws_next;
+			r.buf[1 + r.n++] = (char)c;
 			r.last = 1;
 		} else {
 			run_commit(&r, best, &err);
@@ -380,10 +404,15 @@ literal:
 
 static int parse_alt(struct parser *p, struct lset *out)
 {
+	int ws = p->ws;
+
 	out->ok = 1;
 	for (;;) {
 		struct lset seq = { NULL, 0, 1 };
-		int rc = parse_seq(p, &seq);
+		int rc;
+
+		p->ws = ws;
+		rc = parse_seq(p, &seq);
 
 		if (rc < 0) {
 			lset_clear(&seq);
@@ -409,7 +438,7 @@ static int parse_alt(struct parser *p, struct lset *out)
 
 int rules_literals_extract(const char *pattern, struct rules_literals *out)
 {
-	struct parser p = { pattern, 0, 0, 0 };
+	struct parser p = { pattern, 0, 0, 0, 0, 0 };
 	struct lset l = { NULL, 0, 1 };
 	int rc;
 
@@ -441,19 +470,22 @@ void rules_literals_free(struct rules_literals *l)
 /* ---- Aho-Corasick ------------------------------------------------------- */
 
 struct rules_ac {
-	int32_t (*next)[AC_NC];
+	uint32_t *tab;         /* n x AC_NC: (next state << 1) | has outputs */
 	int32_t *dict;         /* nearest state on the fail chain with outputs */
 	int32_t *out;          /* first output of the state, -1 */
 	int32_t *out_next;
 	size_t *out_id;
-	uint8_t *any;          /* state or its dict chain has outputs */
+	uint32_t *out_len;     /* literal length; bit 31: must start a word */
 	size_t n;
 };
 
 struct rules_ac_builder {
+	int32_t (*next)[AC_NC];
 	struct rules_ac ac;
 	size_t cap, n_out, cap_out;
 };
+
+#define AC_WS (1u << 31)
 
 static uint8_t ac_class[256];
 
@@ -479,17 +511,17 @@ static int32_t ac_new_state(struct rules_ac_builder *b)
 
 		if (cap > AC_MAX_STATES)
 			return -E2BIG;
-		nx = realloc(a->next, cap * sizeof(*a->next));
+		nx = realloc(b->next, cap * sizeof(*b->next));
 		if (!nx)
 			return -ENOMEM;
-		a->next = nx;
+		b->next = nx;
 		o = realloc(a->out, cap * sizeof(*a->out));
 		if (!o)
 			return -ENOMEM;
 		a->out = o;
 		b->cap = cap;
 	}
-	memset(a->next[a->n], 0xff, sizeof(a->next[a->n]));   /* -1 */
+	memset(b->next[a->n], 0xff, sizeof(b->next[a->n]));   /* -1 */
 	a->out[a->n] = -1;
 	return (int32_t)a->n++;
 }
@@ -511,20 +543,27 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 {
 	struct rules_ac *a = &b->ac;
 	int32_t st = 0;
+	uint32_t ws = 0;
 
+	if (*lit == '^') {
+		ws = AC_WS;
+		lit++;
+	}
+	if (!*lit || strlen(lit) >= AC_WS)
+		return -EINVAL;
 	for (const unsigned char *c = (const unsigned char *)lit; *c; c++) {
 		uint8_t k = ac_class[*c];
 
-		if (!k)
+		if (!k || (*c >= 'A' && *c <= 'Z'))
 			return -EINVAL;
-		if (a->next[st][k] < 0) {
+		if (b->next[st][k] < 0) {
 			int32_t ns = ac_new_state(b);
 
 			if (ns < 0)
 				return ns;
-			a->next[st][k] = ns;
+			b->next[st][k] = ns;
 		}
-		st = a->next[st][k];
+		st = b->next[st][k];
 	}
 	if (b->n_out == b->cap_out) {
 		size_t cap = b->cap_out ? b->cap_out * 2 : 256;
@@ -537,9 +576,14 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 		if (!p)
 			return -ENOMEM;
 		a->out_id = p;
+		p = realloc(a->out_len, cap * sizeof(*a->out_len));
+		if (!p)
+			return -ENOMEM;
+		a->out_len = p;
 		b->cap_out = cap;
 	}
 	a->out_id[b->n_out] = id;
+	a->out_len[b->n_out] = (uint32_t)strlen(lit) | ws;
 	a->out_next[b->n_out] = a->out[st];
 	a->out[st] = (int32_t)b->n_out++;
 	return 0;
@@ -548,22 +592,23 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 {
 	struct rules_ac *a = &b->ac, *r;
+	int32_t (*next)[AC_NC] = b->next;
 	int32_t *fail = NULL, *queue = NULL;
 	size_t head = 0, tail = 0;
 	int rc = -ENOMEM;
 
 	a->dict = malloc(a->n * sizeof(*a->dict));
-	a->any = calloc(a->n, 1);
+	a->tab = malloc(a->n * AC_NC * sizeof(*a->tab));
 	fail = calloc(a->n, sizeof(*fail));
 	queue = malloc(a->n * sizeof(*queue));
-	if (!a->dict || !a->any || !fail || !queue)
+	if (!a->dict || !a->tab || !fail || !queue)
 		goto fail;
 	a->dict[0] = -1;
 	for (int k = 0; k < AC_NC; k++) {
-		int32_t s = a->next[0][k];
+		int32_t s = next[0][k];
 
 		if (s < 0) {
-			a->next[0][k] = 0;
+			next[0][k] = 0;
 		} else {
 			fail[s] = 0;
 			a->dict[s] = -1;
@@ -574,19 +619,24 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 		int32_t s = queue[head++];
 
 		for (int k = 0; k < AC_NC; k++) {
-			int32_t t = a->next[s][k];
+			int32_t t = next[s][k];
 
 			if (t < 0) {
-				a->next[s][k] = a->next[fail[s]][k];
+				next[s][k] = next[fail[s]][k];
 				continue;
 			}
-			fail[t] = a->next[fail[s]][k];
+			fail[t] = next[fail[s]][k];
 			a->dict[t] = a->out[fail[t]] >= 0 ? fail[t] : a->dict[fail[t]];
 			queue[tail++] = t;
 		}
 	}
 	for (size_t s = 0; s < a->n; s++)
-		a->any[s] = a->out[s] >= 0 || a->dict[s] >= 0;
+		for (int k = 0; k < AC_NC; k++) {
+			int32_t t = next[s][k];
+
+			a->tab[s * AC_NC + (size_t)k] = (uint32_t)t << 1 |
+				(a->out[t] >= 0 || a->dict[t] >= 0);
+		}
 	r = malloc(sizeof(*r));
 	if (!r)
 		goto fail;
@@ -602,18 +652,19 @@ fail:
 
 static void ac_arrays_free(struct rules_ac *a)
 {
-	free(a->next);
+	free(a->tab);
 	free(a->dict);
 	free(a->out);
 	free(a->out_next);
 	free(a->out_id);
-	free(a->any);
+	free(a->out_len);
 }
 
 void rules_ac_builder_free(struct rules_ac_builder *b)
 {
 	if (!b)
 		return;
+	free(b->next);
 	ac_arrays_free(&b->ac);
 	free(b);
 }
@@ -626,30 +677,60 @@ void rules_ac_free(struct rules_ac *ac)
 	free(ac);
 }
 
+static int is_word_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+/* Report the outputs of state st, whose literals end at byte i. */
+static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char *t,
+		      size_t i, int shifted, void (*mark)(void *, size_t), void *arg)
+{
+	for (int32_t s = st; s >= 0; s = ac->dict[s])
+		for (int32_t o = ac->out[s]; o >= 0; o = ac->out_next[o]) {
+			uint32_t len = ac->out_len[o];
+
+			/* A literal that follows \b in its pattern cannot be the
+			 * one a match uses when an ASCII word character precedes
+			 * it.  After a folded multi-byte character the byte
+			 * offsets no longer tell, so the check is skipped. */
+			if ((len & AC_WS) && !shifted) {
+				size_t start = i + 1 - (len & ~AC_WS);
+
+				if (start > 0 && is_word_byte(t[start - 1]))
+					continue;
+			}
+			mark(arg, ac->out_id[o]);
+		}
+}
+
 void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
 		   void (*mark)(void *arg, size_t id), void *arg)
 {
 	const unsigned char *t = (const unsigned char *)text;
-	int32_t st = 0;
+	const uint32_t *tab = ac->tab;
+	uint32_t st = 0;
+	int shifted = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		uint8_t k;
+		unsigned char c = t[i];
+		uint8_t k = ac_class[c];
 
 		/* U+212A KELVIN SIGN and U+017F LONG S match k and s caselessly. */
-		if (t[i] == 0xE2 && i + 2 < len && t[i + 1] == 0x84 && t[i + 2] == 0xAA) {
-			k = ac_class['k'];
-			i += 2;
-		} else if (t[i] == 0xC5 && i + 1 < len && t[i + 1] == 0xBF) {
-			k = ac_class['s'];
-			i += 1;
-		} else {
-			k = ac_class[t[i]];
+		if (__builtin_expect(c == 0xE2 || c == 0xC5, 0)) {
+			if (c == 0xE2 && i + 2 < len && t[i + 1] == 0x84 && t[i + 2] == 0xAA) {
+				k = ac_class['k'];
+				i += 2;
+				shifted = 1;
+			} else if (c == 0xC5 && i + 1 < len && t[i + 1] == 0xBF) {
+				k = ac_class['s'];
+				i += 1;
+				shifted = 1;
+			}
 		}
-		st = ac->next[st][k];
-		if (ac->any[st]) {
-			for (int32_t s = st; s >= 0; s = ac->dict[s])
-				for (int32_t o = ac->out[s]; o >= 0; o = ac->out_next[o])
-					mark(arg, ac->out_id[o]);
-		}
+		st = tab[(st >> 1) * AC_NC + k];
+		if (__builtin_expect(st & 1, 0))
+			ac_report(ac, (int32_t)(st >> 1), t, i, shifted, mark, arg);
 	}
 }
