@@ -56,64 +56,121 @@ static const char *cyrillic_latin(uint32_t c)
 	}
 }
 
+/* Latin letters that Unicode does not decompose: ligatures and letters
+ * with a stroke (after case folding). */
+static const char *latin_letters(uint32_t c)
+{
+	switch (c) {
+	case 0xe6: return "ae";     /* æ */
+	case 0xf0: return "d";      /* ð */
+	case 0xf8: return "o";      /* ø */
+	case 0xfe: return "th";     /* þ */
+	case 0x111: return "d";     /* đ */
+	case 0x127: return "h";     /* ħ */
+	case 0x131: return "i";     /* ı */
+	case 0x142: return "l";     /* ł */
+	case 0x153: return "oe";    /* œ */
+	case 0x167: return "t";     /* ŧ */
+	default: return NULL;
+	}
+}
+
 /* Words dropped from names: legal forms and connectives.  They carry no
- * identity ("Huawei Technologies Co., Ltd." is "Huawei Technologies"). */
+ * identity ("Huawei Technologies Co., Ltd." is "Huawei Technologies").
+ * Sorted (strcmp) for bsearch; test_namematch checks the order. */
 static const char *const dropped_words[] = {
-	"ab", "ag", "ao", "aps", "as", "asa", "bhd", "bv", "cjsc", "co",
-	"company", "corp", "corporation", "cv", "eood", "fze", "fzco", "fzc",
-	"fzllc", "gmbh", "inc", "incorporated", "jsc", "kft", "kg", "kk",
-	"limited", "llc", "llp", "lp", "ltd", "mbh", "nv", "oao", "ojsc",
-	"ooo", "oy", "oyj", "pao", "pjsc", "plc", "pte", "pty", "pvt", "sa",
-	"sal", "sarl", "sas", "sdn", "spa", "sp", "srl", "tov", "zao",
-	"of", "the", "and", "for", "und", "et", "y", "a.k.a", "aka",
-	"fka", "nka",
+	"ab", "ag", "aka", "and", "ao", "aps", "as", "asa", "bhd",
+	"bv", "cjsc", "co", "company", "corp", "corporation", "cv", "eood",
+	"et", "fka", "for", "fzc", "fzco", "fze", "fzllc", "gmbh", "inc",
+	"incorporated", "jsc", "kft", "kg", "kk", "limited", "llc", "llp",
+	"lp", "ltd", "mbh", "nka", "nv", "oao", "of", "ojsc", "ooo", "oy",
+	"oyj", "pao", "pjsc", "plc", "pte", "pty", "pvt", "sa", "sal", "sarl",
+	"sas", "sdn", "sp", "spa", "srl", "the", "tov", "und", "y", "zao",
 };
 
-/* Abbreviations and foreign forms mapped to one English word. */
-static const struct { const char *from, *to; } word_map[] = {
-	{ "univ", "university" }, { "uni", "university" },
-	{ "universiteit", "university" }, { "universitat", "university" },
-	{ "universite", "university" }, { "universidad", "university" },
-	{ "universidade", "university" }, { "universita", "university" },
-	{ "uniwersytet", "university" }, { "universitet", "university" },
-	{ "daxue", "university" },
-	{ "inst", "institute" }, { "institut", "institute" },
-	{ "instituut", "institute" }, { "instituto", "institute" },
-	{ "istituto", "institute" }, { "institutes", "institute" },
-	{ "acad", "academy" }, { "akademie", "academy" },
-	{ "akademiya", "academy" }, { "academie", "academy" },
+/* Abbreviations and foreign forms mapped to one English word; sorted by
+ * `from` for bsearch. */
+static const struct word_pair { const char *from, *to; } word_map[] = {
+	{ "acad", "academy" },
 	{ "academia", "academy" },
-	{ "tech", "technology" }, { "techn", "technology" },
-	{ "technologies", "technology" }, { "technological", "technology" },
-	{ "sci", "science" }, { "sciences", "science" },
-	{ "natl", "national" }, { "nat", "national" },
-	{ "intl", "international" }, { "int'l", "international" },
-	{ "dept", "department" }, { "mfg", "manufacturing" },
-	{ "engg", "engineering" }, { "eng", "engineering" },
-	{ "res", "research" }, { "ctr", "center" }, { "centre", "center" },
-	{ "lab", "laboratory" }, { "labs", "laboratory" },
-	{ "laboratories", "laboratory" },
-	{ "grp", "group" }, { "hldgs", "holding" }, { "holdings", "holding" },
-	{ "industries", "industry" }, { "ind", "industry" },
-	{ "aeronautics", "aeronautical" }, { "astronautics", "astronautical" },
+	{ "academie", "academy" },
+	{ "aeronautics", "aeronautical" },
+	{ "akademie", "academy" },
+	{ "akademiya", "academy" },
+	{ "astronautics", "astronautical" },
+	{ "centre", "center" },
+	{ "ctr", "center" },
+	{ "daxue", "university" },
+	{ "dept", "department" },
 	{ "electronics", "electronic" },
+	{ "eng", "engineering" },
+	{ "engg", "engineering" },
+	{ "grp", "group" },
+	{ "hldgs", "holding" },
+	{ "holdings", "holding" },
+	{ "ind", "industry" },
+	{ "industries", "industry" },
+	{ "inst", "institute" },
+	{ "institut", "institute" },
+	{ "institutes", "institute" },
+	{ "instituto", "institute" },
+	{ "instituut", "institute" },
+	{ "intl", "international" },
+	{ "istituto", "institute" },
+	{ "lab", "laboratory" },
+	{ "laboratories", "laboratory" },
+	{ "labs", "laboratory" },
+	{ "mfg", "manufacturing" },
+	{ "nat", "national" },
+	{ "natl", "national" },
+	{ "res", "research" },
+	{ "sci", "science" },
+	{ "sciences", "science" },
+	{ "tech", "technology" },
+	{ "techn", "technology" },
+	{ "technological", "technology" },
+	{ "technologies", "technology" },
+	{ "uni", "university" },
+	{ "univ", "university" },
+	{ "universidad", "university" },
+	{ "universidade", "university" },
+	{ "universita", "university" },
+	{ "universitat", "university" },
+	{ "universite", "university" },
+	{ "universiteit", "university" },
+	{ "universitet", "university" },
+	{ "uniwersytet", "university" },
 };
+
+static int cmp_word(const void *key, const void *elem)
+{
+	return strcmp(key, *(const char *const *)elem);
+}
 
 static int is_dropped(const char *w)
 {
-	for (size_t i = 0; i < sizeof(dropped_words) / sizeof(*dropped_words);
-	     i++)
-		if (strcmp(dropped_words[i], w) == 0)
-			return 1;
-	return 0;
+	return bsearch(w, dropped_words, sizeof(dropped_words) / sizeof(*dropped_words),
+		       sizeof(*dropped_words), cmp_word) != NULL;
 }
 
 static const char *mapped(const char *w)
 {
-	for (size_t i = 0; i < sizeof(word_map) / sizeof(*word_map); i++)
-		if (strcmp(word_map[i].from, w) == 0)
-			return word_map[i].to;
-	return NULL;
+	const struct word_pair *p = bsearch(w, word_map,
+					    sizeof(word_map) / sizeof(*word_map),
+					    sizeof(*word_map), cmp_word);
+
+	return p ? p->to : NULL;
+}
+
+int nm_tables_sorted(void)
+{
+	for (size_t i = 1; i < sizeof(dropped_words) / sizeof(*dropped_words); i++)
+		if (strcmp(dropped_words[i - 1], dropped_words[i]) >= 0)
+			return 0;
+	for (size_t i = 1; i < sizeof(word_map) / sizeof(*word_map); i++)
+		if (strcmp(word_map[i - 1].from, word_map[i].from) >= 0)
+			return 0;
+	return 1;
 }
 
 struct tokbuf {
@@ -253,7 +310,8 @@ int nm_normalise_ex(const char *s, size_t len, unsigned flags,
 			emit(out, &t, drop);
 			continue;
 		}
-		if ((tr = cyrillic_latin(c)) != NULL) {
+		if ((tr = cyrillic_latin(c)) != NULL ||
+		    (tr = latin_letters(c)) != NULL) {
 			for (; *tr; tr++)
 				put(&t, (unsigned char)*tr);
 			if (t.seg > 1)
@@ -363,8 +421,9 @@ double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
 		return 1.0;
 	if (na == nb && memcmp(a, b, na * sizeof(*a)) == 0)
 		return 1.0;
-	return nm_jaro_winkler(a, na, b, nb) * (1.0 - 0.5 * (double)d / (double)mx) -
-	       0.4 / (double)mx;
+	return nm_jaro_winkler(a, na, b, nb) *
+	       (1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx) -
+	       0.3 / (double)mx;
 }
 
 /* ---- Index --------------------------------------------------------------- */
@@ -381,19 +440,25 @@ struct interner {
 	size_t nslots;           /* power of two */
 };
 
+#define NKEYS 6
+
 struct nm_tok {
 	float w;                 /* inverse document frequency */
-	uint32_t pre;            /* prefix key id */
-	uint32_t skel;           /* consonant skeleton key id */
+	uint32_t key[NKEYS];     /* blocking key ids */
 };
 
-/* Blocking keys of a token besides the token itself: its first three code
- * points, and a marker plus its first three consonants ("muhammad" and
- * "mohammed" both give "mhm"), so vowel variants of transliterated names
- * meet.  Returns the number of code points written to k (at most 4). */
+/* Blocking keys of a token besides the token itself: its first four code
+ * points; the first four left after deleting one of its first four, so two
+ * tokens one edit apart (substitution, insertion, deletion or, through two
+ * deletions, transposition) always share a key ("taesong" and "daesong"
+ * give "aeso", "inest" and "invest" "ines", "dune" and "odune" "dune");
+ * and a marker plus its first three consonants ("muhammad" and "mohammed"
+ * give "mhm") for vowel variants of transliterated names.  Prefix and
+ * deletion keys share one name space.  Each returns the number of code
+ * points written to k (at most 4). */
 static size_t key_prefix(const uint32_t *t, size_t n, uint32_t *k)
 {
-	size_t m = n < 3 ? n : 3;
+	size_t m = n < 4 ? n : 4;
 
 	memcpy(k, t, m * sizeof(*k));
 	return m;
@@ -415,6 +480,29 @@ static size_t key_skeleton(const uint32_t *t, size_t n, uint32_t *k)
 		k[m++] = c;
 	}
 	return m;
+}
+
+/* The prefix key of t with its code point p deleted (p < 4), or 0 when t
+ * is too short to have one. */
+static size_t key_deletion(const uint32_t *t, size_t n, size_t p, uint32_t *k)
+{
+	size_t m = 0;
+
+	if (n < 2 || p >= n || p >= 4)
+		return 0;
+	for (size_t i = 0; i < n && m < 4; i++)
+		if (i != p)
+			k[m++] = t[i];
+	return m;
+}
+
+static size_t key_make(int kind, const uint32_t *t, size_t n, uint32_t *k)
+{
+	switch (kind) {
+	case 0: return key_prefix(t, n, k);
+	case 1: return key_skeleton(t, n, k);
+	default: return key_deletion(t, n, (size_t)(kind - 2), k);
+	}
 }
 
 struct nm_ref {
@@ -642,18 +730,16 @@ static int build_postings(struct nm_index *ix, size_t nkeys, int prefix,
 		for (size_t r = 0; r < ix->nrefs; r++) {
 			const struct nm_ref *ref = &ix->refs[r];
 
-			for (uint32_t x = 0; x < ref->ntok * (prefix ? 2u : 1u); x++) {
-				uint32_t i = prefix ? x / 2 : x;
+			for (uint32_t x = 0; x < ref->ntok * (prefix ? NKEYS : 1u); x++) {
+				uint32_t i = prefix ? x / NKEYS : x;
 				uint32_t t = ix->name_toks[ref->tok + i];
-				uint32_t k = !prefix ? t : (x & 1) ? ix->tok[t].skel
-								   : ix->tok[t].pre;
+				uint32_t k = !prefix ? t : ix->tok[t].key[x % NKEYS];
 				int dup = 0;
 
 				for (uint32_t y = 0; y < x && !dup; y++) {
-					uint32_t t2 = ix->name_toks[ref->tok + (prefix ? y / 2 : y)];
+					uint32_t t2 = ix->name_toks[ref->tok + (prefix ? y / NKEYS : y)];
 
-					dup = (!prefix ? t2 : (y & 1) ? ix->tok[t2].skel
-								      : ix->tok[t2].pre) == k;
+					dup = (!prefix ? t2 : ix->tok[t2].key[y % NKEYS]) == k;
 				}
 				if (dup)
 					continue;
@@ -710,15 +796,18 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 	for (size_t t = 0; t < ix->toks.n; t++) {
 		const uint32_t *cp = ix->toks.pool + ix->toks.off[t];
 		uint32_t k[4];
-		size_t n = key_prefix(cp, ix->toks.len[t], k);
 
-		rc = intern(&ix->pres, k, n, 1, &ix->tok[t].pre);
-		if (rc < 0)
-			goto fail;
-		n = key_skeleton(cp, ix->toks.len[t], k);
-		rc = intern(&ix->pres, k, n, 1, &ix->tok[t].skel);
-		if (rc < 0)
-			goto fail;
+		for (int kind = 0; kind < NKEYS; kind++) {
+			size_t n = key_make(kind, cp, ix->toks.len[t], k);
+
+			/* A token too short for a deletion key uses its
+			 * prefix key again (deduplicated per name). */
+			if (!n)
+				n = key_prefix(cp, ix->toks.len[t], k);
+			rc = intern(&ix->pres, k, n, 1, &ix->tok[t].key[kind]);
+			if (rc < 0)
+				goto fail;
+		}
 	}
 	rc = build_postings(ix, ix->toks.n, 0, &ix->tok_start, &ix->tok_post);
 	if (rc < 0)
@@ -793,6 +882,10 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 				if (s < NM_TOKEN_FLOOR)
 					continue;
 			}
+			/* Two one-word names carry no context: a near
+			 * miss must be closer. */
+			if (s < 1.0 && q->n == 1 && nc == 1 && s < NM_SINGLE_FLOOR)
+				continue;
 			if (s > bq[i])
 				bq[i] = s;
 			if (s > bc[j])
@@ -844,14 +937,26 @@ static void keep_hit(struct nm_hit *hits, size_t *n, size_t max,
 	(*n)++;
 }
 
-/* Mark every ref of one posting list with the query token's bit. */
-static void mark(uint32_t *mask, uint32_t *touched, size_t *nt,
-		 const uint32_t *p, const uint32_t *e, uint32_t bit)
+/* Which query tokens found a ref, and the sum of their weights. */
+struct mark {
+	uint32_t bits;
+	float w;
+};
+
+/* Mark every ref of one posting list with the query token's bit and add
+ * its weight once. */
+static void mark(struct mark *m, uint32_t *touched, size_t *nt,
+		 const uint32_t *p, const uint32_t *e, uint32_t bit, float w)
 {
 	for (; p < e; p++) {
-		if (!mask[*p])
+		struct mark *x = &m[*p];
+
+		if (x->bits & bit)
+			continue;
+		if (!x->bits)
 			touched[(*nt)++] = *p;
-		mask[*p] |= bit;
+		x->bits |= bit;
+		x->w += w;
 	}
 }
 
@@ -860,7 +965,8 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 {
 	const struct nm_index *ix = l->index;
 	struct query qq = { .q = q };
-	uint32_t *mask = NULL, *cand = NULL;
+	struct mark *mask = NULL;
+	uint32_t *cand = NULL;
 	size_t ncand = 0, nhits = 0;
 	int found = 0;
 	uint32_t best_entry = UINT32_MAX;
@@ -889,44 +995,63 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 			cand[ncand++] = (uint32_t)r;
 	} else {
 		/* Mark the names sharing a key with each query token, then
-		 * keep those whose best possible score (every name token
-		 * matched, only the marked query tokens matched) reaches the
-		 * threshold. */
+		 * keep those whose best possible score reaches the threshold:
+		 * every name token matched, and of the query tokens those that
+		 * marked the name plus those with a key not followed.  Keys
+		 * held by more than NM_MAX_POSTING names are not followed
+		 * unless the query tokens having them could reach the
+		 * threshold on their own. */
+		const uint32_t *ps[NM_MAX_TOKENS][NKEYS + 1];
+		const uint32_t *pe[NM_MAX_TOKENS][NKEYS + 1];
+		int big[NM_MAX_TOKENS] = { 0 }, follow_all;
+		double big_w = 0;
 		size_t nt = 0;
 
+		for (size_t i = 0; i < q->n; i++) {
+			uint32_t k[4], id;
+
+			for (int kind = 0; kind <= NKEYS; kind++) {
+				ps[i][kind] = pe[i][kind] = NULL;
+				if (kind == NKEYS) {
+					if (qq.tid[i] == UINT32_MAX)
+						continue;
+					ps[i][kind] = ix->tok_post + ix->tok_start[qq.tid[i]];
+					pe[i][kind] = ix->tok_post + ix->tok_start[qq.tid[i] + 1];
+				} else {
+					size_t kl = key_make(kind, q->cp[i], q->len[i], k);
+
+					if (!kl || intern((struct interner *)&ix->pres, k, kl,
+						   0, &id) != 1)
+						continue;
+					ps[i][kind] = ix->pre_post + ix->pre_start[id];
+					pe[i][kind] = ix->pre_post + ix->pre_start[id + 1];
+				}
+				if (pe[i][kind] - ps[i][kind] > NM_MAX_POSTING)
+					big[i] = 1;
+			}
+			if (big[i])
+				big_w += qq.w[i];
+		}
+		follow_all = NM_QUERY_SHARE * big_w / qq.wsum +
+			     (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9;
 		mask = calloc(ix->nrefs, sizeof(*mask));
 		if (!mask) {
 			free(cand);
 			return -ENOMEM;
 		}
-		for (size_t i = 0; i < q->n; i++) {
-			uint32_t k[4], id, bit = 1u << i;
-			size_t kl;
-
-			if (qq.tid[i] != UINT32_MAX)
-				mark(mask, cand, &nt,
-				     ix->tok_post + ix->tok_start[qq.tid[i]],
-				     ix->tok_post + ix->tok_start[qq.tid[i] + 1],
-				     bit);
-			for (int kind = 0; kind < 2; kind++) {
-				kl = kind ? key_skeleton(q->cp[i], q->len[i], k)
-					  : key_prefix(q->cp[i], q->len[i], k);
-				if (intern((struct interner *)&ix->pres, k, kl, 0,
-					   &id) != 1)
-					continue;
-				if (ix->pre_start[id + 1] - ix->pre_start[id] >
-				    NM_MAX_POSTING)
-					continue;
-				mark(mask, cand, &nt,
-				     ix->pre_post + ix->pre_start[id],
-				     ix->pre_post + ix->pre_start[id + 1], bit);
-			}
-		}
+		for (size_t i = 0; i < q->n; i++)
+			for (int kind = 0; kind <= NKEYS; kind++)
+				if (ps[i][kind] && (follow_all ||
+				    pe[i][kind] - ps[i][kind] <= NM_MAX_POSTING))
+					mark(mask, cand, &nt, ps[i][kind],
+					     pe[i][kind], 1u << i, qq.w[i]);
 		for (size_t c = 0; c < nt; c++) {
-			double hw = 0;
+			const struct mark *x = &mask[cand[c]];
+			double hw = x->w;
 
-			for (size_t i = 0; i < q->n; i++)
-				if (mask[cand[c]] & (1u << i))
+			/* Tokens with an unfollowed key may match any name. */
+			for (size_t i = 0; !follow_all && big_w > 0 && i < q->n; i++)
+				if (big[i] && !(x->bits & (1u << i)))
 					hw += qq.w[i];
 			if (NM_QUERY_SHARE * hw / qq.wsum +
 			    (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9)

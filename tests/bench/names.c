@@ -72,7 +72,9 @@ int main(int argc, char **argv)
 	FILE *f;
 
 	for (i = 1; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--"); i++) {
-		if (!strcmp(argv[i], "-b"))
+		if (!strcmp(argv[i], "-B"))
+			brute = 2;
+		else if (!strcmp(argv[i], "-b"))
 			brute = 1;
 		else if (!strcmp(argv[i], "-v"))
 			verbose = 1;
@@ -139,7 +141,7 @@ int main(int argc, char **argv)
 		for (size_t q = 0; q < nq; q++) {
 			double s = now();
 
-			found += match_all(lists, nl, qs[q], thr, 0, h1, nh1) > 0;
+			found += match_all(lists, nl, qs[q], thr, brute == 2, h1, nh1) > 0;
 			lat[r * nq + q] = now() - s;
 			if (verbose && r == 0) {
 				printf("Q %s\n", qs[q]);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "lists.h"
+#include "shared_data.h"
 #include "testutil.h"
 
 /* Diagnostics collected as "file-basename:line: message" lines. */
@@ -28,18 +29,11 @@ static void collect(void *arg, const char *file, int line, int fatal,
 	d->n++;
 }
 
-/* The shared data folder: $KVS_SHARED_DATA, else ../shared/data beside the
- * source tree (where CI puts it). */
 static const char *shared_dir(void)
 {
-	static char buf[4096];
-	const char *env = getenv("KVS_SHARED_DATA");
-	const char *src = getenv("KVS_SRCDIR");
+	const char *d = shared_data_dir();
 
-	if (env && *env)
-		return env;
-	snprintf(buf, sizeof(buf), "%s/../shared/data", src && *src ? src : KVS_SRCDIR);
-	return buf;
+	return d ? d : "/nonexistent";
 }
 
 static char *data(const char *rel)
