@@ -726,6 +726,8 @@ static int acquirer_listed(const struct inv_state *st, const kvs_request *req, s
 			size_t len = 0;
 			int r;
 
+			if (h->report_expired(rep))
+				return -ETIMEDOUT;
 			if (strcmp(what[w], "aliases"))
 				snprintf(path, sizeof(path), "%s", base);
 			else
