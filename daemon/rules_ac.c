@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@
 #define AC_MAX_STATES (1u << 20)
 #define LIT_MAX 4096
 #define MAX_NEST 32
+/* Texts longer than this are scanned as AC_LANES interleaved streams. */
+#define AC_LANES 4
+#define AC_LANE_MIN 256
 
 /* ---- Literal extraction ------------------------------------------------- */
 
@@ -84,13 +88,59 @@ static size_t lset_minlen(const struct lset *l)
 	return l->n ? m : 0;
 }
 
-/* Keep the better of *best and *cand (consumed). */
+/* Words so common in project texts that a literal equal to one of them
+ * (or to its stem) selects a pattern for nearly every text. */
+static const char *const common_words[] = {
+	"system", "equipment", "tool", "range", "technology", "research", "basic",
+	"signal", "data", "design", "development", "production", "analy", "high",
+	"power", "control", "software", "hardware", "material", "energy", "network",
+	"process", "test", "lab", "engine", "reactor", "module", "device", "product",
+	"vehicle", "sensor", "camera", "machine", "unit", "for", "and", "the", "with",
+	"of", "in", "on", "to", NULL,
+};
+
+/* How selective a literal probably is: longer is better, a word start is
+ * better, a common word is much worse. */
+static int lit_score(const char *l)
+{
+	int ws = *l == '^', score;
+	size_t n;
+
+	l += ws;
+	while (*l == ' ')
+		l++;
+	n = strlen(l);
+	while (n && l[n - 1] == ' ')
+		n--;
+	score = 2 * (int)(n > 40 ? 40 : n) + 4 * ws;
+	for (size_t i = 0; common_words[i]; i++)
+		if (strlen(common_words[i]) == n && !strncmp(common_words[i], l, n))
+			score -= 12;
+	return score;
+}
+
+static int lset_score(const struct lset *l)
+{
+	int m = INT_MAX;
+
+	for (size_t i = 0; i < l->n; i++) {
+		int sc = lit_score(l->v[i]);
+
+		if (sc < m)
+			m = sc;
+	}
+	return l->n ? m : INT_MIN;
+}
+
+/* Keep the better of *best and *cand (consumed): the set whose weakest
+ * literal is most selective, then the smaller set. */
 static void lset_pick(struct lset *best, struct lset *cand)
 {
-	size_t cm = lset_minlen(cand), bm = lset_minlen(best);
+	size_t cm = lset_minlen(cand);
+	int cs = lset_score(cand), bs = lset_score(best);
 
 	if (cand->ok && cand->n && cm >= RULES_LITERAL_MIN &&
-	    (!best->ok || !best->n || cm > bm || (cm == bm && cand->n < best->n))) {
+	    (!best->ok || !best->n || cs > bs || (cs == bs && cand->n < best->n))) {
 		lset_clear(best);
 		*best = *cand;
 		cand->v = NULL;
@@ -470,12 +520,13 @@ void rules_literals_free(struct rules_literals *l)
 /* ---- Aho-Corasick ------------------------------------------------------- */
 
 struct rules_ac {
-	uint32_t *tab;         /* n x AC_NC: (next state << 1) | has outputs */
+	uint32_t *tab;         /* n x AC_NC: (next state * AC_NC) << 1 | has outputs */
 	int32_t *dict;         /* nearest state on the fail chain with outputs */
 	int32_t *out;          /* first output of the state, -1 */
 	int32_t *out_next;
 	size_t *out_id;
 	uint32_t *out_len;     /* literal length; bit 31: must start a word */
+	size_t max_len;        /* longest literal */
 	size_t n;
 };
 
@@ -509,7 +560,7 @@ static int32_t ac_new_state(struct rules_ac_builder *b)
 		size_t cap = b->cap ? b->cap * 2 : 256;
 		void *nx, *o;
 
-		if (cap > AC_MAX_STATES)
+		if (cap > AC_MAX_STATES / AC_NC)
 			return -E2BIG;
 		nx = realloc(b->next, cap * sizeof(*b->next));
 		if (!nx)
@@ -584,6 +635,8 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 	}
 	a->out_id[b->n_out] = id;
 	a->out_len[b->n_out] = (uint32_t)strlen(lit) | ws;
+	if (strlen(lit) > a->max_len)
+		a->max_len = strlen(lit);
 	a->out_next[b->n_out] = a->out[st];
 	a->out[st] = (int32_t)b->n_out++;
 	return 0;
@@ -634,7 +687,8 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 		for (int k = 0; k < AC_NC; k++) {
 			int32_t t = next[s][k];
 
-			a->tab[s * AC_NC + (size_t)k] = (uint32_t)t << 1 |
+			/* Premultiplied, so a step is one load and one add. */
+			a->tab[s * AC_NC + (size_t)k] = (uint32_t)t * AC_NC << 1 |
 				(a->out[t] >= 0 || a->dict[t] >= 0);
 		}
 	r = malloc(sizeof(*r));
@@ -705,32 +759,67 @@ static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char
 		}
 }
 
+struct lane {
+	size_t i, end;
+	uint32_t st;
+	int shifted;
+};
+
+/* Advance one lane by one symbol. */
+static inline void lane_step(const struct rules_ac *ac, struct lane *l, const unsigned char *t,
+			     size_t len, void (*mark)(void *, size_t), void *arg)
+{
+	size_t i = l->i;
+	unsigned char c = t[i];
+	uint8_t k = ac_class[c];
+
+	/* U+212A KELVIN SIGN and U+017F LONG S match k and s caselessly. */
+	if (__builtin_expect(c == 0xE2 || c == 0xC5, 0)) {
+		if (c == 0xE2 && i + 2 < len && t[i + 1] == 0x84 && t[i + 2] == 0xAA) {
+			k = ac_class['k'];
+			i += 2;
+			l->shifted = 1;
+		} else if (c == 0xC5 && i + 1 < len && t[i + 1] == 0xBF) {
+			k = ac_class['s'];
+			i += 1;
+			l->shifted = 1;
+		}
+	}
+	l->st = ac->tab[(l->st >> 1) + k];
+	if (__builtin_expect(l->st & 1, 0))
+		ac_report(ac, (int32_t)((l->st >> 1) / AC_NC), t, i, l->shifted, mark, arg);
+	l->i = i + 1;
+}
+
+/* A long text is cut into AC_LANES ranges scanned in lock step, so the
+ * table loads of independent lanes overlap.  Each range but the last runs
+ * on past its end by the longest literal (in bytes, folded characters
+ * included), so every occurrence lies whole in the range where it starts;
+ * a later lane starts from the root and may start inside a character,
+ * which only finds nothing there.  Marks are idempotent, so occurrences
+ * seen twice do no harm. */
 void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
 		   void (*mark)(void *arg, size_t id), void *arg)
 {
 	const unsigned char *t = (const unsigned char *)text;
-	const uint32_t *tab = ac->tab;
-	uint32_t st = 0;
-	int shifted = 0;
+	struct lane ln[AC_LANES];
+	size_t nl = len >= AC_LANE_MIN ? AC_LANES : 1, q = len / nl, ov = 3 * ac->max_len + 3;
 
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = t[i];
-		uint8_t k = ac_class[c];
+	for (size_t j = 0; j < nl; j++) {
+		ln[j].i = j * q;
+		ln[j].end = j + 1 == nl ? len : ((j + 1) * q + ov < len ? (j + 1) * q + ov : len);
+		ln[j].st = 0;
+		ln[j].shifted = 0;
+	}
+	for (;;) {
+		int active = 0;
 
-		/* U+212A KELVIN SIGN and U+017F LONG S match k and s caselessly. */
-		if (__builtin_expect(c == 0xE2 || c == 0xC5, 0)) {
-			if (c == 0xE2 && i + 2 < len && t[i + 1] == 0x84 && t[i + 2] == 0xAA) {
-				k = ac_class['k'];
-				i += 2;
-				shifted = 1;
-			} else if (c == 0xC5 && i + 1 < len && t[i + 1] == 0xBF) {
-				k = ac_class['s'];
-				i += 1;
-				shifted = 1;
+		for (size_t j = 0; j < nl; j++)
+			if (ln[j].i < ln[j].end) {
+				lane_step(ac, &ln[j], t, len, mark, arg);
+				active = 1;
 			}
-		}
-		st = tab[(st >> 1) * AC_NC + k];
-		if (__builtin_expect(st & 1, 0))
-			ac_report(ac, (int32_t)(st >> 1), t, i, shifted, mark, arg);
+		if (!active)
+			break;
 	}
 }

@@ -81,11 +81,13 @@ static int add_text_file(struct corpus *c, const char *file)
 	return 0;
 }
 
+/* CPU time of this (single-threaded) process: steadier than wall time on
+ * a machine shared with other jobs. */
 static double now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
