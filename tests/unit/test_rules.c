@@ -228,7 +228,7 @@ START_TEST(test_utf8_edges)
 	mock_report_reset(&rep);
 	/* Invalid UTF-8 and NUL bytes inside a field: no crash, matches after. */
 	req = mock_request(KVS_REQ_EXPORT);
-	mock_set(req, "/description", "\xff\xfe\xC3 encryption\0 laser 5 W \xE2\x84", 32, 1);
+	mock_set(req, "/description", "\xff\xfe\xC3 encryption\0 laser 5 W \xE2\x84", 28, 1);
 	memset(&rep, 0, sizeof(rep));
 	ck_assert_int_ge(rules_screen(rs, req, &rep, NULL), 1);
 	f = mock_find(&rep, "T-CRYPTO");
