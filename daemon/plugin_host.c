@@ -21,6 +21,7 @@
 #include "log.h"
 #include "plugin_host.h"
 #include "policy.h"
+#include "rules.h"
 
 uint64_t now_ns(void)
 {
@@ -254,6 +255,13 @@ static int host_report_expired(const kvs_report *rep)
 	return now_ns() >= rep->deadline_ns;
 }
 
+/* ---- Host table: the rule engine (daemon/rules.c) ---- */
+
+static int host_rules_load(const kvs_config_ctx *ctx, const char *path, kvs_ruleset **out)
+{
+	return rules_load(&plugin_host_table, ctx, path, out);
+}
+
 const struct kvs_host plugin_host_table = {
 	.abi_version = KVS_ABI_VERSION,
 	.size = sizeof(struct kvs_host),
@@ -270,6 +278,9 @@ const struct kvs_host plugin_host_table = {
 	.text_next = host_text_next,
 	.report_add = host_report_add,
 	.report_expired = host_report_expired,
+	.rules_load = host_rules_load,
+	.rules_screen = rules_screen,
+	.rules_free = rules_free,
 };
 
 /* ---- Loading ---- */

@@ -85,6 +85,7 @@ enum kvs_kind {
 typedef struct kvs_request kvs_request;
 typedef struct kvs_report kvs_report;
 typedef struct kvs_config_ctx kvs_config_ctx;
+typedef struct kvs_ruleset kvs_ruleset;
 
 /* ---- Options ------------------------------------------------------------
  * A plugin declares its configuration keys as a table terminated by an entry
@@ -200,6 +201,38 @@ struct kvs_host {
 	int (*report_add)(kvs_report *rep, const struct kvs_finding *f);
 	/* Nonzero once the plugin's time budget for this request is spent. */
 	int (*report_expired)(const kvs_report *rep);
+
+	/* ---- The rule engine (appended; present when size covers it) ----
+	 * A rule set is a compiled list of text rules read from libconfig rule
+	 * files (see conf/rules/ for the format): pcre2 patterns with optional
+	 * context and exclusion patterns, the fields they read, a severity and
+	 * references.
+	 *
+	 * rules_load() is called from create() only.  `path` names one rule
+	 * file or a folder whose *.conf files are all loaded (in name order)
+	 * into the one set; a relative path is resolved against the folder of
+	 * the configuration file holding the plugin's group.  Every error (bad
+	 * regex, unknown key, missing id, duplicate id) is reported through
+	 * config_error as file:line naming the rule id, and nothing is
+	 * returned.  Returns 0 and *out, or a negative errno (-EINVAL for
+	 * errors in the files, -ENOENT, -ENOMEM).  The set belongs to the
+	 * plugin, which frees it with rules_free() in destroy().
+	 *
+	 * rules_screen() may run concurrently on any worker thread with the
+	 * same set (the set is read-only after loading).  It reads the request
+	 * only through text_next(), screening every free-text field whose JSON
+	 * pointer starts with `path_prefix` (every field when NULL) and that a
+	 * rule's `fields` select, and adds one finding per rule that fires,
+	 * with up to 8 evidence spans, through report_add().  A pattern that
+	 * exceeds its pcre2 match, depth or heap limit on hostile text adds a
+	 * medium finding "rule limit reached" instead of stalling.  Returns the
+	 * number of rule findings added (limit findings not counted), or a
+	 * negative errno.  It returns early when report_expired() says so. */
+	int (*rules_load)(const kvs_config_ctx *ctx, const char *path,
+			  kvs_ruleset **out);
+	int (*rules_screen)(const kvs_ruleset *rs, const kvs_request *req,
+			    kvs_report *rep, const char *path_prefix);
+	void (*rules_free)(kvs_ruleset *rs);
 };
 
 /* ---- The descriptor ------------------------------------------------------

@@ -1,0 +1,1088 @@
+/* rules.c - the text rule engine: libconfig rule files, pcre2 matching, a literal prefilter.
+ *
+ * Loading (one thread, in a plugin's create()): every rule of every file is
+ * parsed and checked, its patterns compiled with the JIT, and the literals
+ * its patterns require are extracted (see rules_literal.c) into one
+ * Aho-Corasick automaton for the whole set.  The set is read-only from then
+ * on.
+ *
+ * Screening (any worker thread): each free-text field is scanned once by the
+ * automaton, which marks the rules whose required literals occur; only those
+ * rules (and the few without an extractable literal) run their regexes.  A
+ * hit must have a context match within the rule's window, if it names
+ * context patterns, and no overlapping (or windowed) exclusion match.  Hits
+ * are collected per rule and reported as one finding per rule, in rule
+ * order, so findings do not depend on thread or timing.  Every pcre2 call
+ * carries match, depth and heap limits; a limit hit becomes a finding.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "plugin_host.h"
+#include "rules.h"
+#include "rules_ac.h"
+
+#define RULES_MAX_PATTERNS 64
+#define RULES_MAX_PATTERN_LEN 4096
+#define RULES_MAX_RULES 100000
+#define RULES_MAX_HITS 4096           /* hits kept per rules_screen() */
+#define RULES_DEFAULT_WINDOW 200
+#define RULES_MAX_WINDOW 100000
+#define RULES_MAX_FILES 1000
+
+struct pat {
+	pcre2_code *re;
+	char *src;
+};
+
+struct patlist {
+	struct pat *v;
+	size_t n;
+};
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+struct rule {
+	char *id;
+	char *limit_id;               /* "<id>.limit" */
+	char *limit_title;
+	char *list;
+	char *entry;
+	char *title;
+	char *rationale;
+	char *file;
+	int line;
+	enum kvs_severity severity;
+	struct patlist pats;
+	struct patlist ctx;
+	struct patlist excl;
+	long long window;
+	long long excl_window;        /* 0: exclusion must overlap the hit */
+	struct strlist fields;
+	struct strlist refs;
+	struct strlist positive;
+	struct strlist negative;
+	char **srcs;                  /* pats[i].src, for rules_get() */
+	int always;                   /* no required literal: always runs */
+	size_t pat_base;              /* index of pats.v[0] in the set's marks */
+};
+
+struct kvs_ruleset {
+	const struct kvs_host *host;
+	const kvs_config_ctx *ctx;
+	struct rule *rules;
+	size_t n, cap;
+	struct rules_ac *ac;
+	size_t n_pats;                /* main patterns of all rules */
+	int prefilter;
+	int errors;
+};
+
+/* Per-thread scratch: pcre2 match data and limits, candidate marks. */
+struct rules_tls {
+	pcre2_match_data *md;
+	pcre2_match_context *mctx;
+	unsigned char *cand;
+	size_t cand_cap;
+};
+static __thread struct rules_tls *tls;
+/* The key only serves to free a thread's scratch when the thread exits. */
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static const char *const severity_names[] = {
+	"info", "low", "medium", "high", "critical",
+};
+
+static const char *const rule_keys[] = {
+	"id", "list", "entry", "title", "rationale", "patterns", "context",
+	"context_window", "exclude", "exclude_window", "fields", "severity",
+	"references", "positive", "negative", NULL,
+};
+
+static void rs_error(struct kvs_ruleset *rs, const char *file, int line,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void rs_error(struct kvs_ruleset *rs, const char *file, int line,
+		     const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rs->errors++;
+	if (rs->host && rs->host->config_error)
+		rs->host->config_error(rs->ctx, NULL, file, line, "%s", msg);
+}
+
+static void tls_free(struct rules_tls *t)
+{
+	if (!t)
+		return;
+	pcre2_match_data_free(t->md);
+	pcre2_match_context_free(t->mctx);
+	free(t->cand);
+	free(t);
+}
+
+static void tls_destroy(void *p)
+{
+	tls_free(p);
+	tls = NULL;
+}
+
+static void tls_key_init(void)
+{
+	(void)pthread_key_create(&tls_key, tls_destroy);
+}
+
+/* The calling thread's scratch, grown to n candidate marks; NULL on ENOMEM.
+ * It lives as long as the thread and is freed when the thread exits. */
+static struct rules_tls *tls_get(size_t n)
+{
+	struct rules_tls *t = tls;
+
+	if (!t) {
+		pthread_once(&tls_once, tls_key_init);
+		t = calloc(1, sizeof(*t));
+		if (!t)
+			return NULL;
+		t->md = pcre2_match_data_create(1, NULL);
+		t->mctx = pcre2_match_context_create(NULL);
+		if (!t->md || !t->mctx) {
+			tls_free(t);
+			return NULL;
+		}
+		pcre2_set_match_limit(t->mctx, RULES_MATCH_LIMIT);
+		pcre2_set_depth_limit(t->mctx, RULES_DEPTH_LIMIT);
+		pcre2_set_heap_limit(t->mctx, RULES_HEAP_LIMIT_KIB);
+		if (pthread_setspecific(tls_key, t) != 0) {
+			tls_free(t);
+			return NULL;
+		}
+		tls = t;
+	}
+	if (t->cand_cap < n) {
+		unsigned char *c = realloc(t->cand, n);
+
+		if (!c)
+			return NULL;
+		t->cand = c;
+		t->cand_cap = n;
+	}
+	return t;
+}
+
+static void patlist_free(struct patlist *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		pcre2_code_free(p->v[i].re);
+		free(p->v[i].src);
+	}
+	free(p->v);
+}
+
+static void strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+static void rule_free(struct rule *r)
+{
+	free(r->id);
+	free(r->limit_id);
+	free(r->limit_title);
+	free(r->list);
+	free(r->entry);
+	free(r->title);
+	free(r->rationale);
+	free(r->file);
+	patlist_free(&r->pats);
+	patlist_free(&r->ctx);
+	patlist_free(&r->excl);
+	strlist_free(&r->fields);
+	strlist_free(&r->refs);
+	strlist_free(&r->positive);
+	strlist_free(&r->negative);
+	free(r->srcs);
+}
+
+void rules_free(struct kvs_ruleset *rs)
+{
+	if (!rs)
+		return;
+	for (size_t i = 0; i < rs->n; i++)
+		rule_free(&rs->rules[i]);
+	free(rs->rules);
+	rules_ac_free(rs->ac);
+	free(rs);
+}
+
+static const char *setting_file(const config_setting_t *s, const char *dflt)
+{
+	const char *f = config_setting_source_file(s);
+
+	return f ? f : dflt;
+}
+
+/* A string setting, or an error naming the rule. */
+static int get_str(struct kvs_ruleset *rs, const config_setting_t *s,
+		   const char *file, const char *rid, char **out)
+{
+	const char *v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		rs_error(rs, setting_file(s, file), config_setting_source_line(s),
+			 "rule %s: \"%s\" must be a string", rid,
+			 config_setting_name(s));
+		return -EINVAL;
+	}
+	v = config_setting_get_string(s);
+	if (!*v) {
+		rs_error(rs, setting_file(s, file), config_setting_source_line(s),
+			 "rule %s: \"%s\" must not be empty", rid,
+			 config_setting_name(s));
+		return -EINVAL;
+	}
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* A string or an array/list of strings. */
+static int get_strs(struct kvs_ruleset *rs, const config_setting_t *s,
+		    const char *file, const char *rid, struct strlist *out)
+{
+	int t = config_setting_type(s);
+	size_t n;
+
+	if (t == CONFIG_TYPE_STRING) {
+		out->v = calloc(1, sizeof(char *));
+		if (!out->v)
+			return -ENOMEM;
+		out->v[0] = strdup(config_setting_get_string(s));
+		if (!out->v[0])
+			return -ENOMEM;
+		out->n = 1;
+		return 0;
+	}
+	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+		goto bad;
+	n = (size_t)config_setting_length(s);
+	if (n > RULES_MAX_PATTERNS) {
+		rs_error(rs, setting_file(s, file), config_setting_source_line(s),
+			 "rule %s: \"%s\" has more than %d entries", rid,
+			 config_setting_name(s), RULES_MAX_PATTERNS);
+		return -EINVAL;
+	}
+	out->v = calloc(n ? n : 1, sizeof(char *));
+	if (!out->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			goto bad;
+		out->v[i] = strdup(config_setting_get_string(e));
+		if (!out->v[i])
+			return -ENOMEM;
+		out->n = i + 1;
+	}
+	return 0;
+bad:
+	rs_error(rs, setting_file(s, file), config_setting_source_line(s),
+		 "rule %s: \"%s\" must be a string or a list of strings", rid,
+		 config_setting_name(s));
+	return -EINVAL;
+}
+
+/* Compile the patterns of one setting; errors name the rule and the line. */
+static int get_pats(struct kvs_ruleset *rs, const config_setting_t *s,
+		    const char *file, const char *rid, struct patlist *out)
+{
+	struct strlist l = {0};
+	int rc = get_strs(rs, s, file, rid, &l);
+
+	if (rc < 0)
+		goto out;
+	out->v = calloc(l.n ? l.n : 1, sizeof(*out->v));
+	if (!out->v) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		int line = config_setting_source_line(e ? e : s);
+		int err;
+		PCRE2_SIZE off;
+		pcre2_code *re;
+
+		if (!e)
+			e = s;
+		if (strlen(l.v[i]) > RULES_MAX_PATTERN_LEN || !*l.v[i]) {
+			rs_error(rs, setting_file(e, file), line,
+				 "rule %s: pattern %zu of \"%s\" is empty or longer than %d bytes",
+				 rid, i + 1, config_setting_name(s),
+				 RULES_MAX_PATTERN_LEN);
+			rc = -EINVAL;
+			continue;
+		}
+		re = pcre2_compile((PCRE2_SPTR)l.v[i], PCRE2_ZERO_TERMINATED,
+				   PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS |
+				   PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
+		if (!re) {
+			PCRE2_UCHAR buf[256];
+
+			pcre2_get_error_message(err, buf, sizeof(buf));
+			rs_error(rs, setting_file(e, file), line,
+				 "rule %s: pattern %zu of \"%s\" does not compile at offset %zu: %s",
+				 rid, i + 1, config_setting_name(s), (size_t)off,
+				 (const char *)buf);
+			rc = -EINVAL;
+			continue;
+		}
+		/* Without the JIT (unsupported CPU) the interpreter runs, with the
+		 * same results and limits. */
+		(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+		out->v[out->n].re = re;
+		out->v[out->n].src = l.v[i];
+		l.v[i] = NULL;
+		out->n++;
+	}
+out:
+	strlist_free(&l);
+	return rc;
+}
+
+static int get_window(struct kvs_ruleset *rs, const config_setting_t *s,
+		      const char *file, const char *rid, long long *out)
+{
+	int t = config_setting_type(s);
+	long long v;
+
+	if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+		goto bad;
+	v = config_setting_get_int64(s);
+	if (v < 0 || v > RULES_MAX_WINDOW)
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	rs_error(rs, setting_file(s, file), config_setting_source_line(s),
+		 "rule %s: \"%s\" must be an integer from 0 to %d (bytes)", rid,
+		 config_setting_name(s), RULES_MAX_WINDOW);
+	return -EINVAL;
+}
+
+static int known_key(const char *name)
+{
+	for (size_t i = 0; rule_keys[i]; i++)
+		if (!strcmp(rule_keys[i], name))
+			return 1;
+	return 0;
+}
+
+static int rules_grow(struct kvs_ruleset *rs)
+{
+	struct rule *v;
+	size_t cap;
+
+	if (rs->n < rs->cap)
+		return 0;
+	if (rs->cap >= RULES_MAX_RULES)
+		return -E2BIG;
+	cap = rs->cap ? rs->cap * 2 : 64;
+	v = realloc(rs->rules, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	rs->rules = v;
+	rs->cap = cap;
+	return 0;
+}
+
+/* Parse one rule group.  On error the rule is not added; errors have been
+ * reported.  Returns 0, -EINVAL or -ENOMEM. */
+static int parse_rule(struct kvs_ruleset *rs, const config_setting_t *g,
+		      const char *file, int index)
+{
+	const config_setting_t *s;
+	struct rule r = {0};
+	char rid[160];
+	int rc = 0, n;
+
+	r.window = RULES_DEFAULT_WINDOW;
+	r.severity = KVS_SEV_MEDIUM;
+	r.line = config_setting_source_line(g);
+	if (!config_setting_is_group(g)) {
+		rs_error(rs, file, r.line, "rule %d: must be a group { id = ...; ... }",
+			 index + 1);
+		return -EINVAL;
+	}
+	s = config_setting_get_member(g, "id");
+	if (!s) {
+		rs_error(rs, file, r.line, "rule %d: missing \"id\"", index + 1);
+		return -EINVAL;
+	}
+	snprintf(rid, sizeof(rid), "%d", index + 1);
+	if (get_str(rs, s, file, rid, &r.id) < 0) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	snprintf(rid, sizeof(rid), "%.150s", r.id);
+	for (size_t i = 0; i < rs->n; i++)
+		if (!strcmp(rs->rules[i].id, r.id)) {
+			rs_error(rs, file, config_setting_source_line(s),
+				 "rule %s: duplicate id (first defined at %s:%d)",
+				 rid, rs->rules[i].file, rs->rules[i].line);
+			rc = -EINVAL;
+		}
+	n = config_setting_length(g);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(g, (unsigned)i);
+		const char *name = config_setting_name(e);
+		int erc = 0;
+
+		if (!known_key(name)) {
+			rs_error(rs, setting_file(e, file), config_setting_source_line(e),
+				 "rule %s: unknown key \"%s\"", rid, name);
+			rc = -EINVAL;
+			continue;
+		}
+		if (!strcmp(name, "id"))
+			continue;
+		if (!strcmp(name, "list"))
+			erc = get_str(rs, e, file, rid, &r.list);
+		else if (!strcmp(name, "entry"))
+			erc = get_str(rs, e, file, rid, &r.entry);
+		else if (!strcmp(name, "title"))
+			erc = get_str(rs, e, file, rid, &r.title);
+		else if (!strcmp(name, "rationale"))
+			erc = get_str(rs, e, file, rid, &r.rationale);
+		else if (!strcmp(name, "patterns"))
+			erc = get_pats(rs, e, file, rid, &r.pats);
+		else if (!strcmp(name, "context"))
+			erc = get_pats(rs, e, file, rid, &r.ctx);
+		else if (!strcmp(name, "exclude"))
+			erc = get_pats(rs, e, file, rid, &r.excl);
+		else if (!strcmp(name, "context_window"))
+			erc = get_window(rs, e, file, rid, &r.window);
+		else if (!strcmp(name, "exclude_window"))
+			erc = get_window(rs, e, file, rid, &r.excl_window);
+		else if (!strcmp(name, "fields"))
+			erc = get_strs(rs, e, file, rid, &r.fields);
+		else if (!strcmp(name, "references"))
+			erc = get_strs(rs, e, file, rid, &r.refs);
+		else if (!strcmp(name, "positive"))
+			erc = get_strs(rs, e, file, rid, &r.positive);
+		else if (!strcmp(name, "negative"))
+			erc = get_strs(rs, e, file, rid, &r.negative);
+		else if (!strcmp(name, "severity")) {
+			const char *v = config_setting_get_string(e);
+			int found = -1;
+
+			for (int k = 0; v && k <= KVS_SEV_CRITICAL; k++)
+				if (!strcmp(v, severity_names[k]))
+					found = k;
+			if (found < 0) {
+				rs_error(rs, setting_file(e, file),
+					 config_setting_source_line(e),
+					 "rule %s: severity must be one of info, low, medium, high, critical",
+					 rid);
+				erc = -EINVAL;
+			} else {
+				r.severity = (enum kvs_severity)found;
+			}
+		}
+		if (erc == -ENOMEM) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		if (erc < 0)
+			rc = -EINVAL;
+	}
+	for (size_t i = 0; i < r.fields.n; i++)
+		if (r.fields.v[i][0] != '/') {
+			rs_error(rs, file, r.line,
+				 "rule %s: field \"%s\" is not a JSON pointer (starts with /)",
+				 rid, r.fields.v[i]);
+			rc = -EINVAL;
+		}
+	if (!config_setting_get_member(g, "patterns")) {
+		rs_error(rs, file, r.line, "rule %s: missing \"patterns\"", rid);
+		rc = -EINVAL;
+	}
+	if (!r.title) {
+		rs_error(rs, file, r.line, "rule %s: missing \"title\"", rid);
+		rc = -EINVAL;
+	}
+	if (rc < 0)
+		goto fail;
+	r.file = strdup(file);
+	if (asprintf(&r.limit_id, "%s.limit", r.id) < 0)
+		r.limit_id = NULL;
+	if (asprintf(&r.limit_title, "rule limit reached: %s", r.id) < 0)
+		r.limit_title = NULL;
+	r.srcs = calloc(r.pats.n + 1, sizeof(char *));
+	for (size_t i = 0; r.srcs && i < r.pats.n; i++)
+		r.srcs[i] = r.pats.v[i].src;
+	if (!r.file || !r.limit_id || !r.limit_title || !r.srcs) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (!r.rationale) {
+		if (asprintf(&r.rationale, "The text matches rule %s for %s%s%s.",
+			     r.id, r.list ? r.list : "the rule list",
+			     r.entry ? " entry " : "", r.entry ? r.entry : "") < 0) {
+			r.rationale = NULL;
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	rc = rules_grow(rs);
+	if (rc < 0)
+		goto fail;
+	rs->rules[rs->n++] = r;
+	return 0;
+fail:
+	rule_free(&r);
+	return rc;
+}
+
+static int load_file(struct kvs_ruleset *rs, const char *file)
+{
+	config_t lc;
+	const config_setting_t *root, *list;
+	int rc = 0, n;
+
+	config_init(&lc);
+	/* The file is part of the effective policy, hence of its digest. */
+	if (plugin_ctx_add_file(rs->ctx, file) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (config_read_file(&lc, file) != CONFIG_TRUE) {
+		const char *ef = config_error_file(&lc);
+
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO && !ef) {
+			rs_error(rs, file, 0, "cannot read rule file: %s", strerror(errno));
+			rc = -ENOENT;
+		} else {
+			rs_error(rs, ef ? ef : file, config_error_line(&lc), "%s",
+				 config_error_text(&lc));
+			rc = -EINVAL;
+		}
+		goto out;
+	}
+	root = config_root_setting(&lc);
+	n = config_setting_length(root);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(root, (unsigned)i);
+
+		if (strcmp(config_setting_name(e), "rules")) {
+			rs_error(rs, setting_file(e, file), config_setting_source_line(e),
+				 "unknown key \"%s\" (a rule file holds only rules = ( ... ))",
+				 config_setting_name(e));
+			rc = -EINVAL;
+		}
+	}
+	list = config_setting_get_member(root, "rules");
+	if (!list) {
+		rs_error(rs, file, 1, "missing \"rules = ( ... );\"");
+		rc = -EINVAL;
+		goto out;
+	}
+	if (!config_setting_is_aggregate(list) || config_setting_is_group(list)) {
+		rs_error(rs, file, config_setting_source_line(list),
+			 "\"rules\" must be a list ( { ... }, { ... } )");
+		rc = -EINVAL;
+		goto out;
+	}
+	n = config_setting_length(list);
+	for (int i = 0; i < n; i++) {
+		int prc = parse_rule(rs, config_setting_get_elem(list, (unsigned)i),
+				     file, i);
+
+		if (prc == -ENOMEM) {
+			rc = prc;
+			goto out;
+		}
+		if (prc < 0)
+			rc = -EINVAL;
+	}
+out:
+	config_destroy(&lc);
+	return rc;
+}
+
+static int conf_name(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && n > 5 && !strcmp(d->d_name + n - 5, ".conf");
+}
+
+/* Resolve a relative path against the folder of the configuration file. */
+static char *resolve(const kvs_config_ctx *ctx, const char *path)
+{
+	if (ctx && ctx->cfg && ctx->cfg->dir)
+		return cfg_resolve_path(ctx->cfg->dir, path);
+	return strdup(path);
+}
+
+/* Extract the literals of every rule and build the automaton. */
+static int build_prefilter(struct kvs_ruleset *rs)
+{
+	struct rules_ac_builder *b = rules_ac_builder_new();
+	int rc = 0;
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < rs->n && rc == 0; i++) {
+		struct rule *r = &rs->rules[i];
+
+		r->pat_base = rs->n_pats;
+		rs->n_pats += r->pats.n;
+		for (size_t p = 0; p < r->pats.n && !r->always && rc == 0; p++) {
+			struct rules_literals l;
+
+			rc = rules_literals_extract(r->pats.v[p].src, &l);
+			if (rc == -ENOENT) {
+				r->always = 1;
+				rc = 0;
+				break;
+			}
+			/* The automaton marks patterns, not rules: only the
+			 * patterns whose literal occurs run. */
+			for (size_t k = 0; k < l.n && rc == 0; k++)
+				rc = rules_ac_builder_add(b, l.v[k], r->pat_base + p);
+			rules_literals_free(&l);
+		}
+	}
+	if (rc == 0)
+		rc = rules_ac_build(b, &rs->ac);
+	rules_ac_builder_free(b);
+	return rc;
+}
+
+int rules_load(const struct kvs_host *host, const kvs_config_ctx *ctx,
+	       const char *path, struct kvs_ruleset **out)
+{
+	struct kvs_ruleset *rs;
+	struct dirent **names = NULL;
+	struct stat st;
+	char *full = NULL;
+	int rc = 0, nn = 0;
+
+	*out = NULL;
+	rs = calloc(1, sizeof(*rs));
+	if (!rs)
+		return -ENOMEM;
+	rs->host = host;
+	rs->ctx = ctx;
+	rs->prefilter = 1;
+	full = resolve(ctx, path);
+	if (!full) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (stat(full, &st) < 0) {
+		rc = -errno;
+		rs_error(rs, full, 0, "cannot open rule file: %s", strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		nn = scandir(full, &names, conf_name, alphasort);
+		if (nn < 0) {
+			rc = -errno;
+			rs_error(rs, full, 0, "cannot read rule folder: %s", strerror(errno));
+			goto fail;
+		}
+		if (nn == 0 || nn > RULES_MAX_FILES) {
+			rs_error(rs, full, 0, "rule folder holds %d *.conf files (1..%d)",
+				 nn, RULES_MAX_FILES);
+			rc = -EINVAL;
+			goto fail;
+		}
+		for (int i = 0; i < nn; i++) {
+			char *f;
+			int frc;
+
+			if (asprintf(&f, "%s/%s", full, names[i]->d_name) < 0) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			frc = load_file(rs, f);
+			free(f);
+			if (frc == -ENOMEM) {
+				rc = frc;
+				goto fail;
+			}
+			if (frc < 0)
+				rc = frc;
+		}
+	} else {
+		rc = load_file(rs, full);
+	}
+	if (rc == 0 && rs->errors)
+		rc = -EINVAL;
+	if (rc < 0)
+		goto fail;
+	rc = build_prefilter(rs);
+	if (rc < 0)
+		goto fail;
+	for (int i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	free(full);
+	*out = rs;
+	return 0;
+fail:
+	for (int i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	free(full);
+	rules_free(rs);
+	return rc;
+}
+
+void rules_set_prefilter(struct kvs_ruleset *rs, int on)
+{
+	rs->prefilter = on;
+}
+
+size_t rules_count(const struct kvs_ruleset *rs)
+{
+	return rs->n;
+}
+
+int rules_get(const struct kvs_ruleset *rs, size_t i, struct rules_info *out)
+{
+	const struct rule *r;
+
+	if (i >= rs->n)
+		return -ERANGE;
+	r = &rs->rules[i];
+	out->id = r->id;
+	out->list = r->list;
+	out->entry = r->entry;
+	out->title = r->title;
+	out->file = r->file;
+	out->line = r->line;
+	out->severity = r->severity;
+	out->first_field = r->fields.n ? r->fields.v[0] : NULL;
+	out->has_literal = !r->always;
+	out->patterns = (const char *const *)r->srcs;
+	out->n_patterns = r->pats.n;
+	out->positive = (const char *const *)r->positive.v;
+	out->n_positive = r->positive.n;
+	out->negative = (const char *const *)r->negative.v;
+	out->n_negative = r->negative.n;
+	return 0;
+}
+
+/* ---- Screening ---------------------------------------------------------- */
+
+struct hit {
+	size_t rule;
+	size_t seq;
+	const char *path;
+	size_t start, end;
+	int limit;
+};
+
+struct hits {
+	struct hit *v;
+	size_t n, cap, seq;
+};
+
+static int hits_add(struct hits *h, size_t rule, const char *path, size_t s,
+		    size_t e, int limit)
+{
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 32;
+		struct hit *v;
+
+		if (h->cap >= RULES_MAX_HITS)
+			return 0;        /* enough evidence; drop the rest */
+		v = realloc(h->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n++] = (struct hit){ rule, h->seq++, path, s, e, limit };
+	return 0;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+	const struct hit *x = a, *y = b;
+
+	if (x->limit != y->limit)
+		return x->limit - y->limit;
+	if (x->rule != y->rule)
+		return x->rule < y->rule ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int is_limit(int rc)
+{
+	return rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+	       rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT ||
+	       rc == PCRE2_ERROR_NOMEMORY;
+}
+
+/* Move back to the start of a UTF-8 character. */
+static size_t utf8_floor(const char *t, size_t i)
+{
+	while (i > 0 && ((unsigned char)t[i] & 0xC0) == 0x80)
+		i--;
+	return i;
+}
+
+static size_t utf8_ceil(const char *t, size_t len, size_t i)
+{
+	while (i < len && ((unsigned char)t[i] & 0xC0) == 0x80)
+		i++;
+	return i;
+}
+
+/* 1 if a pattern of pl matches inside [lo, hi) of t (overlapping [s, e) when
+ * `overlap`), 0 if not, or a negative pcre2 limit error. */
+static int window_match(const struct patlist *pl, const char *t, size_t lo,
+			size_t hi, size_t s, size_t e, int overlap,
+			struct rules_tls *x)
+{
+	for (size_t p = 0; p < pl->n; p++) {
+		size_t off = lo;
+
+		while (off <= hi) {
+			int rc = pcre2_match(pl->v[p].re, (PCRE2_SPTR)t, hi, off, 0,
+					     x->md, x->mctx);
+			PCRE2_SIZE *ov;
+
+			if (rc == PCRE2_ERROR_NOMATCH)
+				break;
+			if (rc < 0)
+				return is_limit(rc) ? rc : 0;
+			ov = pcre2_get_ovector_pointer(x->md);
+			if (!overlap || (ov[0] < e && ov[1] > s) ||
+			    (ov[0] == ov[1] && ov[0] >= s && ov[0] <= e))
+				return 1;
+			if (ov[0] >= e)
+				break;
+			off = ov[1] > ov[0] ? ov[1] : utf8_ceil(t, hi, ov[0] + 1);
+		}
+	}
+	return 0;
+}
+
+/* Run rule r over one field (only the patterns marked in `mark`, when not
+ * NULL); append its hits. */
+static int match_rule(const struct rule *r, size_t ri, const char *path,
+		      const char *t, size_t len, const unsigned char *mark,
+		      struct rules_tls *x, struct hits *h)
+{
+	size_t found = 0;
+	int limited = 0;
+
+	for (size_t p = 0; p < r->pats.n && found < RULES_MAX_EVIDENCE; p++) {
+		size_t off = 0;
+
+		if (mark && !mark[p])
+			continue;
+		while (off <= len && found < RULES_MAX_EVIDENCE) {
+			int rc = pcre2_match(r->pats.v[p].re, (PCRE2_SPTR)t, len, off,
+					     0, x->md, x->mctx);
+			PCRE2_SIZE *ov;
+			size_t s, e, lo, hi;
+			int ok = 1;
+
+			if (rc == PCRE2_ERROR_NOMATCH)
+				break;
+			if (rc < 0) {
+				limited = is_limit(rc);
+				break;
+			}
+			ov = pcre2_get_ovector_pointer(x->md);
+			s = ov[0];
+			e = ov[1];
+			off = e > s ? e : utf8_ceil(t, len, s + 1);
+			if (r->ctx.n) {
+				lo = utf8_floor(t, s > (size_t)r->window ? s - (size_t)r->window : 0);
+				hi = utf8_ceil(t, len, e + (size_t)r->window < len ?
+					       e + (size_t)r->window : len);
+				ok = window_match(&r->ctx, t, lo, hi, s, e, 0, x);
+			}
+			if (ok > 0 && r->excl.n) {
+				size_t w = r->excl_window ? (size_t)r->excl_window
+							  : RULES_DEFAULT_WINDOW;
+				int ex;
+
+				lo = utf8_floor(t, s > w ? s - w : 0);
+				hi = utf8_ceil(t, len, e + w < len ? e + w : len);
+				ex = window_match(&r->excl, t, lo, hi, s, e,
+						  r->excl_window == 0, x);
+				ok = ex < 0 ? ex : !ex;
+			}
+			if (ok < 0) {
+				limited = 1;
+				break;
+			}
+			if (ok) {
+				int arc = hits_add(h, ri, path, s, e, 0);
+
+				if (arc < 0)
+					return arc;
+				found++;
+			}
+		}
+	}
+	if (limited)
+		return hits_add(h, ri, path, 0, len, 1);
+	return 0;
+}
+
+static int field_selected(const struct rule *r, const char *path)
+{
+	if (!r->fields.n)
+		return 1;
+	for (size_t i = 0; i < r->fields.n; i++) {
+		size_t n = strlen(r->fields.v[i]);
+
+		if (!strncmp(path, r->fields.v[i], n) &&
+		    (path[n] == '\0' || path[n] == '/' || r->fields.v[i][n - 1] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Report the collected hits, one finding per rule (and per limited rule). */
+static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
+		       kvs_report *rep)
+{
+	struct kvs_evidence ev[RULES_MAX_EVIDENCE];
+	int count = 0;
+
+	if (h->n)
+		qsort(h->v, h->n, sizeof(*h->v), hit_cmp);
+	for (size_t i = 0; i < h->n;) {
+		const struct rule *r = &rs->rules[h->v[i].rule];
+		int limit = h->v[i].limit;
+		struct kvs_finding f = {0};
+		size_t j = i, ne = 0;
+		int rc;
+
+		while (j < h->n && h->v[j].rule == h->v[i].rule &&
+		       h->v[j].limit == limit) {
+			if (ne < RULES_MAX_EVIDENCE)
+				ev[ne++] = (struct kvs_evidence){ h->v[j].path,
+					h->v[j].start, h->v[j].end };
+			j++;
+		}
+		f.references = (const char *const *)r->refs.v;
+		f.n_references = r->refs.n;
+		f.evidence = ev;
+		f.n_evidence = ne;
+		if (limit) {
+			f.rule = r->limit_id;
+			f.severity = KVS_SEV_MEDIUM;
+			f.title = r->limit_title;
+			f.rationale = "A pattern of this rule hit its pcre2 match, depth or "
+				      "heap limit on this text, so the text could not be "
+				      "screened completely by it; a person must read it.";
+		} else {
+			f.rule = r->id;
+			f.severity = r->severity;
+			f.title = r->title;
+			f.rationale = r->rationale;
+			count++;
+		}
+		rc = rs->host->report_add(rep, &f);
+		if (rc < 0)
+			return rc;
+		i = j;
+	}
+	return count;
+}
+
+struct mark_arg {
+	unsigned char *cand;
+};
+
+static void mark_rule(void *arg, size_t rule)
+{
+	((struct mark_arg *)arg)->cand[rule] = 1;
+}
+
+int rules_screen(const struct kvs_ruleset *rs, const kvs_request *req,
+		 kvs_report *rep, const char *prefix)
+{
+	const struct kvs_host *host = rs->host;
+	struct kvs_text_iter it = KVS_TEXT_ITER_INIT;
+	struct hits h = {0};
+	struct rules_tls *x;
+	const char *path, *text;
+	size_t len, plen = prefix ? strlen(prefix) : 0;
+	int rc = 0;
+
+	x = tls_get(rs->n_pats ? rs->n_pats : 1);
+	if (!x)
+		return -ENOMEM;
+	while (host->text_next(req, &it, &path, &text, &len)) {
+		struct mark_arg ma = { x->cand };
+
+		if (prefix && (strncmp(path, prefix, plen) ||
+			       (path[plen] != '\0' && path[plen] != '/' &&
+				plen && prefix[plen - 1] != '/')))
+			continue;
+		if (host->report_expired && host->report_expired(rep))
+			break;
+		if (rs->prefilter && rs->ac) {
+			memset(x->cand, 0, rs->n_pats);
+			rules_ac_scan(rs->ac, text, len, mark_rule, &ma);
+		}
+		for (size_t i = 0; i < rs->n; i++) {
+			const struct rule *r = &rs->rules[i];
+			const unsigned char *mark = NULL;
+
+			if (rs->prefilter && !r->always) {
+				size_t p;
+
+				mark = x->cand + r->pat_base;
+				for (p = 0; p < r->pats.n && !mark[p]; p++)
+					;
+				if (p == r->pats.n)
+					continue;
+			}
+			if (!field_selected(r, path))
+				continue;
+			rc = match_rule(r, i, path, text, len, mark, x, &h);
+			if (rc < 0)
+				goto out;
+		}
+	}
+	rc = report_hits(rs, &h, rep);
+out:
+	free(h.v);
+	return rc;
+}

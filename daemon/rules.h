@@ -1,0 +1,68 @@
+/* rules.h - the text rule engine: rule files in, findings with evidence out.
+ *
+ * A rule set is loaded once per configuration generation (on one thread)
+ * and is read-only afterwards, so any number of worker threads may screen
+ * with it at once; each thread keeps its own pcre2 match data.  The engine
+ * reads requests only through the host's text_next() and reports only
+ * through report_add(), so it works with any kvs_host table (the daemon's,
+ * or a test's mock).  The plugin ABI exposes it as kvs_host.rules_load,
+ * rules_screen and rules_free (see plugin.h for the contract).
+ */
+#ifndef KVS_RULES_H
+#define KVS_RULES_H
+
+#include <stddef.h>
+
+#include "kvscreen/plugin.h"
+
+/* Bounds that keep hostile text from stalling a worker. */
+#define RULES_MATCH_LIMIT 100000u
+#define RULES_DEPTH_LIMIT 10000u
+#define RULES_HEAP_LIMIT_KIB 8192u
+#define RULES_MAX_EVIDENCE 8          /* evidence spans per finding */
+
+/* Load the rule file, or every *.conf file of the folder, at `path` into a
+ * new set.  Relative paths are resolved against the folder of the config
+ * file holding ctx's plugin group (as given when ctx has none).  Errors are
+ * reported through host->config_error(ctx, NULL, file, line, ...) naming the
+ * rule id.  Returns 0 and *out, or -EINVAL (errors reported), -ENOENT,
+ * -ENOMEM. */
+int rules_load(const struct kvs_host *host, const kvs_config_ctx *ctx,
+	       const char *path, struct kvs_ruleset **out);
+
+/* Screen every free-text field of req whose JSON pointer starts with
+ * `prefix` (all when NULL) and add findings to rep, through the host table
+ * the set was loaded with.  Returns the number of rule findings added, or a
+ * negative errno. */
+int rules_screen(const struct kvs_ruleset *rs, const kvs_request *req,
+		 kvs_report *rep, const char *prefix);
+
+void rules_free(struct kvs_ruleset *rs);
+
+/* Turn the literal prefilter off (every rule's regexes run on every field)
+ * or on again.  For tests and benchmarks: findings must be identical. */
+void rules_set_prefilter(struct kvs_ruleset *rs, int on);
+
+/* Introspection for tests, benchmarks and `kvscreen plugins --verbose`. */
+struct rules_info {
+	const char *id;
+	const char *list;
+	const char *entry;
+	const char *title;
+	const char *file;
+	int line;
+	enum kvs_severity severity;
+	const char *first_field;      /* first `fields` prefix, or NULL */
+	int has_literal;              /* reached through the prefilter */
+	const char *const *patterns;  /* main patterns, as written */
+	size_t n_patterns;
+	const char *const *positive;  /* phrases the rule must fire on */
+	size_t n_positive;
+	const char *const *negative;  /* near misses it must not fire on */
+	size_t n_negative;
+};
+size_t rules_count(const struct kvs_ruleset *rs);
+/* 0 and *out for rule i, or -ERANGE. */
+int rules_get(const struct kvs_ruleset *rs, size_t i, struct rules_info *out);
+
+#endif

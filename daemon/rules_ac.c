@@ -1,0 +1,826 @@
+/* rules_ac.c - the rule engine's literal prefilter: required-literal extraction and Aho-Corasick.
+ *
+ * Extraction walks a pattern's syntax (not its compiled form): for each
+ * sequence it keeps the best required factor, either a run of literal
+ * characters or a mandatory group whose every alternative has one, and an
+ * alternation needs one factor per alternative.  Anything it does not
+ * understand (\Q..\E, extended mode, recursion) gives no literal, which only
+ * costs speed: the rule then always runs.
+ *
+ * The automaton works on a 39-symbol alphabet ([a-z0-9 -], every other byte
+ * one "other" symbol that no literal contains) as a complete DFA, so a scan
+ * is one table lookup per byte.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules_ac.h"
+
+#define AC_NC 39
+#define AC_MAX_STATES (1u << 20)
+#define LIT_MAX 4096
+#define MAX_NEST 32
+/* Texts longer than this are scanned as AC_LANES interleaved streams. */
+#define AC_LANES 4
+#define AC_LANE_MIN 256
+
+/* ---- Literal extraction ------------------------------------------------- */
+
+struct lset {
+	char **v;
+	size_t n;
+	int ok;             /* 1: every match holds one of v */
+};
+
+struct parser {
+	const char *s;
+	size_t i;
+	int fail;           /* syntax we do not follow: no literals at all */
+	int depth;
+	int ws;             /* the next atom follows \b (at a word start) */
+	int ws_next;        /* ws as it was before the current atom */
+};
+
+static void lset_clear(struct lset *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int lset_add(struct lset *l, const char *s, size_t n)
+{
+	char **v, *d;
+
+	if (l->n >= RULES_LITERAL_MAX_SET) {
+		lset_clear(l);
+		l->ok = 0;
+		return 0;
+	}
+	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	d = strndup(s, n);
+	if (!d)
+		return -ENOMEM;
+	l->v[l->n++] = d;
+	return 0;
+}
+
+static size_t lset_minlen(const struct lset *l)
+{
+	size_t m = SIZE_MAX;
+
+	for (size_t i = 0; i < l->n; i++) {
+		size_t n = strlen(l->v[i]) - (l->v[i][0] == '^');
+
+		if (n < m)
+			m = n;
+	}
+	return l->n ? m : 0;
+}
+
+/* Words so common in project texts that a literal equal to one of them
+ * (or to its stem) selects a pattern for nearly every text. */
+static const char *const common_words[] = {
+	"system", "equipment", "tool", "range", "technology", "research", "basic",
+	"signal", "data", "design", "development", "production", "analy", "high",
+	"power", "control", "software", "hardware", "material", "energy", "network",
+	"process", "test", "lab", "engine", "reactor", "module", "device", "product",
+	"vehicle", "sensor", "camera", "machine", "unit", "for", "and", "the", "with",
+	"of", "in", "on", "to", NULL,
+};
+
+/* How selective a literal probably is: longer is better, a word start is
+ * better, a common word is much worse. */
+static int lit_score(const char *l)
+{
+	int ws = *l == '^', score;
+	size_t n;
+
+	l += ws;
+	while (*l == ' ')
+		l++;
+	n = strlen(l);
+	while (n && l[n - 1] == ' ')
+		n--;
+	score = 2 * (int)(n > 40 ? 40 : n) + 4 * ws;
+	for (size_t i = 0; common_words[i]; i++)
+		if (strlen(common_words[i]) == n && !strncmp(common_words[i], l, n))
+			score -= 12;
+	return score;
+}
+
+static int lset_score(const struct lset *l)
+{
+	int m = INT_MAX;
+
+	for (size_t i = 0; i < l->n; i++) {
+		int sc = lit_score(l->v[i]);
+
+		if (sc < m)
+			m = sc;
+	}
+	return l->n ? m : INT_MIN;
+}
+
+/* Keep the better of *best and *cand (consumed): the set whose weakest
+ * literal is most selective, then the smaller set. */
+static void lset_pick(struct lset *best, struct lset *cand)
+{
+	size_t cm = lset_minlen(cand);
+	int cs = lset_score(cand), bs = lset_score(best);
+
+	if (cand->ok && cand->n && cm >= RULES_LITERAL_MIN &&
+	    (!best->ok || !best->n || cs > bs || (cs == bs && cand->n < best->n))) {
+		lset_clear(best);
+		*best = *cand;
+		cand->v = NULL;
+		cand->n = 0;
+		return;
+	}
+	lset_clear(cand);
+}
+
+static int lit_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' || c == '-';
+}
+
+static int is_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static size_t skip_class(const char *s, size_t i)
+{
+	i++;
+	if (s[i] == '^')
+		i++;
+	if (s[i] == ']')
+		i++;
+	while (s[i]) {
+		if (s[i] == '\\' && s[i + 1]) {
+			i += 2;
+		} else if (s[i] == '[' && s[i + 1] == ':') {
+			const char *e = strstr(s + i + 2, ":]");
+
+			i = e ? (size_t)(e - s) + 2 : i + 1;
+		} else if (s[i] == ']') {
+			return i + 1;
+		} else {
+			i++;
+		}
+	}
+	return i;
+}
+
+static size_t skip_group(const char *s, size_t i)
+{
+	int depth = 0;
+
+	while (s[i]) {
+		if (s[i] == '\\' && s[i + 1]) {
+			i += 2;
+			continue;
+		}
+		if (s[i] == '[') {
+			i = skip_class(s, i);
+			continue;
+		}
+		if (s[i] == '(')
+			depth++;
+		else if (s[i] == ')' && --depth == 0)
+			return i + 1;
+		i++;
+	}
+	return i;
+}
+
+/* Skip a quantifier at s[i]; returns 1 if it allows zero repetitions. */
+static int skip_quant(struct parser *p, int *present)
+{
+	const char *s = p->s;
+	int zero = 0;
+
+	*present = 1;
+	if (s[p->i] == '?' || s[p->i] == '*') {
+		zero = 1;
+		p->i++;
+	} else if (s[p->i] == '+') {
+		p->i++;
+	} else if (s[p->i] == '{') {
+		const char *e = strchr(s + p->i, '}');
+
+		zero = 1;           /* conservative: treat {n,m} as optional */
+		p->i = e ? (size_t)(e - s) + 1 : strlen(s);
+	} else {
+		*present = 0;
+		return 0;
+	}
+	if (s[p->i] == '?' || s[p->i] == '+')
+		p->i++;
+	return zero;
+}
+
+static int parse_alt(struct parser *p, struct lset *out);
+
+struct run {
+	char buf[LIT_MAX + 2];  /* buf[0] is '^' when the run starts at \b */
+	size_t n;               /* literal characters, from buf + 1 */
+	int last;               /* last atom was a literal char in buf */
+	int ws;                 /* the run starts right after \b */
+};
+
+static void run_commit(struct run *r, struct lset *best, int *err)
+{
+	struct lset c = { NULL, 0, 1 };
+
+	if (r->n >= RULES_LITERAL_MIN) {
+		/* A word-start mark is only sound when the literal itself starts
+		 * with a word character. */
+		int ws = r->ws && r->buf[1] != ' ' && r->buf[1] != '-';
+
+		r->buf[0] = '^';
+		if (lset_add(&c, r->buf + !ws, r->n + (size_t)ws) < 0)
+			*err = -ENOMEM;
+		lset_pick(best, &c);
+	}
+	r->n = 0;
+	r->last = 0;
+	r->ws = 0;
+}
+
+/* Handle a group at p->s[p->i] == '('; a mandatory group's literal set
+ * becomes a candidate for best. */
+static int parse_group(struct parser *p, struct lset *best)
+{
+	const char *s = p->s;
+	size_t i = p->i;
+	struct lset g = { NULL, 0, 1 };
+	int rc, present, zero;
+
+	if (s[i + 1] == '*' ||
+	    (s[i + 1] == '?' && (s[i + 2] == '=' || s[i + 2] == '!' || s[i + 2] == '#' ||
+				 s[i + 2] == '(' || s[i + 2] == 'R' || s[i + 2] == '&' ||
+				 s[i + 2] == '+' || (s[i + 2] >= '0' && s[i + 2] <= '9') ||
+				 (s[i + 2] == '-' && s[i + 3] >= '0' && s[i + 3] <= '9') ||
+				 (s[i + 2] == 'P' && (s[i + 3] == '=' || s[i + 3] == '>')) ||
+				 (s[i + 2] == '<' && (s[i + 3] == '=' || s[i + 3] == '!'))))) {
+		/* Verbs, lookaround, comments, conditionals, recursion: they
+		 * require nothing we can use. */
+		p->i = skip_group(s, i);
+		skip_quant(p, &present);
+		p->ws = 0;
+		return 0;
+	}
+	if (s[i + 1] != '?') {
+		i += 1;
+	} else if (s[i + 2] == ':' || s[i + 2] == '|' || s[i + 2] == '>') {
+		i += 3;
+	} else if (s[i + 2] == '<' || s[i + 2] == '\'' || s[i + 2] == 'P') {
+		const char *e = strpbrk(s + i + 3, ">'");
+
+		if (!e) {
+			p->fail = 1;
+			return 0;
+		}
+		i = (size_t)(e - s) + 1;
+	} else {
+		/* Option setting: (?i), (?-i), (?i:...); extended mode changes
+		 * what a space means, so give up on it. */
+		size_t j = i + 2;
+
+		while (is_alnum(s[j]) || s[j] == '-' || s[j] == '^') {
+			if (s[j] == 'x')
+				p->fail = 1;
+			j++;
+		}
+		if (s[j] == ')') {
+			p->i = j + 1;
+			p->ws = 0;
+			return 0;
+		}
+		if (s[j] != ':') {
+			p->fail = 1;
+			return 0;
+		}
+		i = j + 1;
+	}
+	if (++p->depth > MAX_NEST) {
+		p->fail = 1;
+		return 0;
+	}
+	p->i = i;
+	/* p->ws still says whether the group follows \b: every alternative
+	 * then starts at a word start. */
+	rc = parse_alt(p, &g);
+	p->depth--;
+	if (rc < 0) {
+		lset_clear(&g);
+		return rc;
+	}
+	if (s[p->i] != ')') {
+		p->fail = 1;
+		lset_clear(&g);
+		return 0;
+	}
+	p->i++;
+	p->ws = 0;
+	zero = skip_quant(p, &present);
+	if (zero)
+		g.ok = 0;
+	lset_pick(best, &g);
+	return 0;
+}
+
+static int parse_seq(struct parser *p, struct lset *best)
+{
+	struct run *rp = malloc(sizeof(*rp));
+	const char *s = p->s;
+	int err = 0;
+
+	if (!rp)
+		return -ENOMEM;
+#define r (*rp)
+	r.n = 0;
+	r.last = 0;
+	r.ws = 0;
+	best->ok = 1;
+	while (s[p->i] && s[p->i] != '|' && s[p->i] != ')' && !p->fail && !err) {
+		unsigned char c = (unsigned char)s[p->i];
+		int present;
+
+		if (c == '\\') {
+			unsigned char n = (unsigned char)s[p->i + 1];
+
+			if (!n || n == 'Q' || n == 'E') {
+				p->fail = 1;
+				break;
+			}
+			if (is_alnum(n)) {
+				run_commit(&r, best, &err);
+				p->i += 2;
+				p->ws = n == 'b';
+				if (s[p->i] == '{' && strchr("xopNPpgk", n)) {
+					const char *e = strchr(s + p->i, '}');
+
+					p->i = e ? (size_t)(e - s) + 1 : strlen(s);
+				} else if ((n == 'g' || n == 'k') &&
+					   (s[p->i] == '<' || s[p->i] == '\'')) {
+					const char *e = strpbrk(s + p->i + 1, ">'");
+
+					p->i = e ? (size_t)(e - s) + 1 : strlen(s);
+				} else if (n == 'x') {
+					for (int k = 0; k < 2 && strchr("0123456789abcdefABCDEF", s[p->i]) && s[p->i]; k++)
+						p->i++;
+				} else if (n >= '0' && n <= '9') {
+					while (s[p->i] >= '0' && s[p->i] <= '9')
+						p->i++;
+				} else if (n == 'c' && s[p->i]) {
+					p->i++;
+				}
+				skip_quant(p, &present);
+				if (present)
+					p->ws = 0;
+				continue;
+			}
+			p->i += 2;
+			c = n;
+			p->ws_next = p->ws;
+			p->ws = 0;
+			goto literal;
+		}
+		if (c == '(') {
+			run_commit(&r, best, &err);
+			if (!err)
+				err = parse_group(p, best);
+			continue;
+		}
+		p->ws_next = p->ws;
+		p->ws = 0;
+		if (c == '[') {
+			run_commit(&r, best, &err);
+			p->i = skip_class(s, p->i);
+			skip_quant(p, &present);
+			continue;
+		}
+		if (c == '.' || c == '^' || c == '$') {
+			run_commit(&r, best, &err);
+			p->i++;
+			skip_quant(p, &present);
+			continue;
+		}
+		if (c == '?' || c == '*' || c == '{') {
+			if (r.last && r.n)
+				r.n--;
+			skip_quant(p, &present);
+			run_commit(&r, best, &err);
+			continue;
+		}
+		if (c == '+') {
+			skip_quant(p, &present);
+			run_commit(&r, best, &err);
+			continue;
+		}
+		p->i++;
+literal:
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		if (lit_char(c) && r.n < LIT_MAX) {
+			if (r.n == 0)
+				r.ws = p->ws_next;
+			r.buf[1 + r.n++] = (char)c;
+			r.last = 1;
+		} else {
+			run_commit(&r, best, &err);
+		}
+	}
+	run_commit(&r, best, &err);
+#undef r
+	free(rp);
+	if (!best->n)
+		best->ok = 0;
+	return err;
+}
+
+static int parse_alt(struct parser *p, struct lset *out)
+{
+	int ws = p->ws;
+
+	out->ok = 1;
+	for (;;) {
+		struct lset seq = { NULL, 0, 1 };
+		int rc;
+
+		p->ws = ws;
+		rc = parse_seq(p, &seq);
+
+		if (rc < 0) {
+			lset_clear(&seq);
+			return rc;
+		}
+		if (!seq.ok || !seq.n) {
+			out->ok = 0;
+			lset_clear(out);
+		}
+		for (size_t i = 0; out->ok && i < seq.n; i++) {
+			rc = lset_add(out, seq.v[i], strlen(seq.v[i]));
+			if (rc < 0) {
+				lset_clear(&seq);
+				return rc;
+			}
+		}
+		lset_clear(&seq);
+		if (p->fail || p->s[p->i] != '|')
+			return 0;
+		p->i++;
+	}
+}
+
+int rules_literals_extract(const char *pattern, struct rules_literals *out)
+{
+	struct parser p = { pattern, 0, 0, 0, 0, 0 };
+	struct lset l = { NULL, 0, 1 };
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	rc = parse_alt(&p, &l);
+	if (rc < 0) {
+		lset_clear(&l);
+		return rc;
+	}
+	if (p.fail || pattern[p.i] != '\0' || !l.ok || !l.n) {
+		lset_clear(&l);
+		return -ENOENT;
+	}
+	out->v = l.v;
+	out->n = l.n;
+	return 0;
+}
+
+void rules_literals_free(struct rules_literals *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* ---- Aho-Corasick ------------------------------------------------------- */
+
+struct rules_ac {
+	uint32_t *tab;         /* n x AC_NC: (next state * AC_NC) << 1 | has outputs */
+	int32_t *dict;         /* nearest state on the fail chain with outputs */
+	int32_t *out;          /* first output of the state, -1 */
+	int32_t *out_next;
+	size_t *out_id;
+	uint32_t *out_len;     /* literal length; bit 31: must start a word */
+	size_t max_len;        /* longest literal */
+	size_t n;
+};
+
+struct rules_ac_builder {
+	int32_t (*next)[AC_NC];
+	struct rules_ac ac;
+	size_t cap, n_out, cap_out;
+};
+
+#define AC_WS (1u << 31)
+
+static uint8_t ac_class[256];
+static pthread_once_t ac_class_once = PTHREAD_ONCE_INIT;
+
+static void ac_classes_init(void)
+{
+	for (int c = 'a'; c <= 'z'; c++) {
+		ac_class[c] = (uint8_t)(1 + c - 'a');
+		ac_class[c - 'a' + 'A'] = (uint8_t)(1 + c - 'a');
+	}
+	for (int c = '0'; c <= '9'; c++)
+		ac_class[c] = (uint8_t)(27 + c - '0');
+	ac_class[' '] = 37;
+	ac_class['-'] = 38;
+}
+
+static int32_t ac_new_state(struct rules_ac_builder *b)
+{
+	struct rules_ac *a = &b->ac;
+
+	if (a->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		void *nx, *o;
+
+		if (cap > AC_MAX_STATES / AC_NC)
+			return -E2BIG;
+		nx = realloc(b->next, cap * sizeof(*b->next));
+		if (!nx)
+			return -ENOMEM;
+		b->next = nx;
+		o = realloc(a->out, cap * sizeof(*a->out));
+		if (!o)
+			return -ENOMEM;
+		a->out = o;
+		b->cap = cap;
+	}
+	memset(b->next[a->n], 0xff, sizeof(b->next[a->n]));   /* -1 */
+	a->out[a->n] = -1;
+	return (int32_t)a->n++;
+}
+
+struct rules_ac_builder *rules_ac_builder_new(void)
+{
+	struct rules_ac_builder *b = calloc(1, sizeof(*b));
+
+	pthread_once(&ac_class_once, ac_classes_init);
+	if (b && ac_new_state(b) < 0) {
+		rules_ac_builder_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
+{
+	struct rules_ac *a = &b->ac;
+	int32_t st = 0;
+	uint32_t ws = 0;
+
+	if (*lit == '^') {
+		ws = AC_WS;
+		lit++;
+	}
+	if (!*lit || strlen(lit) >= AC_WS)
+		return -EINVAL;
+	for (const unsigned char *c = (const unsigned char *)lit; *c; c++) {
+		uint8_t k = ac_class[*c];
+
+		if (!k || (*c >= 'A' && *c <= 'Z'))
+			return -EINVAL;
+		if (b->next[st][k] < 0) {
+			int32_t ns = ac_new_state(b);
+
+			if (ns < 0)
+				return ns;
+			b->next[st][k] = ns;
+		}
+		st = b->next[st][k];
+	}
+	if (b->n_out == b->cap_out) {
+		size_t cap = b->cap_out ? b->cap_out * 2 : 256;
+		void *p = realloc(a->out_next, cap * sizeof(*a->out_next));
+
+		if (!p)
+			return -ENOMEM;
+		a->out_next = p;
+		p = realloc(a->out_id, cap * sizeof(*a->out_id));
+		if (!p)
+			return -ENOMEM;
+		a->out_id = p;
+		p = realloc(a->out_len, cap * sizeof(*a->out_len));
+		if (!p)
+			return -ENOMEM;
+		a->out_len = p;
+		b->cap_out = cap;
+	}
+	a->out_id[b->n_out] = id;
+	a->out_len[b->n_out] = (uint32_t)strlen(lit) | ws;
+	if (strlen(lit) > a->max_len)
+		a->max_len = strlen(lit);
+	a->out_next[b->n_out] = a->out[st];
+	a->out[st] = (int32_t)b->n_out++;
+	return 0;
+}
+
+int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
+{
+	struct rules_ac *a = &b->ac, *r;
+	int32_t (*next)[AC_NC] = b->next;
+	int32_t *fail = NULL, *queue = NULL;
+	size_t head = 0, tail = 0;
+	int rc = -ENOMEM;
+
+	a->dict = malloc(a->n * sizeof(*a->dict));
+	a->tab = malloc(a->n * AC_NC * sizeof(*a->tab));
+	fail = calloc(a->n, sizeof(*fail));
+	queue = malloc(a->n * sizeof(*queue));
+	if (!a->dict || !a->tab || !fail || !queue)
+		goto fail;
+	a->dict[0] = -1;
+	for (int k = 0; k < AC_NC; k++) {
+		int32_t s = next[0][k];
+
+		if (s < 0) {
+			next[0][k] = 0;
+		} else {
+			fail[s] = 0;
+			a->dict[s] = -1;
+			queue[tail++] = s;
+		}
+	}
+	while (head < tail) {
+		int32_t s = queue[head++];
+
+		for (int k = 0; k < AC_NC; k++) {
+			int32_t t = next[s][k];
+
+			if (t < 0) {
+				next[s][k] = next[fail[s]][k];
+				continue;
+			}
+			fail[t] = next[fail[s]][k];
+			a->dict[t] = a->out[fail[t]] >= 0 ? fail[t] : a->dict[fail[t]];
+			queue[tail++] = t;
+		}
+	}
+	for (size_t s = 0; s < a->n; s++)
+		for (int k = 0; k < AC_NC; k++) {
+			int32_t t = next[s][k];
+
+			/* Premultiplied, so a step is one load and one add. */
+			a->tab[s * AC_NC + (size_t)k] = (uint32_t)t * AC_NC << 1 |
+				(a->out[t] >= 0 || a->dict[t] >= 0);
+		}
+	r = malloc(sizeof(*r));
+	if (!r)
+		goto fail;
+	*r = *a;
+	memset(a, 0, sizeof(*a));
+	*out = r;
+	rc = 0;
+fail:
+	free(queue);
+	free(fail);
+	return rc;
+}
+
+static void ac_arrays_free(struct rules_ac *a)
+{
+	free(a->tab);
+	free(a->dict);
+	free(a->out);
+	free(a->out_next);
+	free(a->out_id);
+	free(a->out_len);
+}
+
+void rules_ac_builder_free(struct rules_ac_builder *b)
+{
+	if (!b)
+		return;
+	free(b->next);
+	ac_arrays_free(&b->ac);
+	free(b);
+}
+
+void rules_ac_free(struct rules_ac *ac)
+{
+	if (!ac)
+		return;
+	ac_arrays_free(ac);
+	free(ac);
+}
+
+static int is_word_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+/* Report the outputs of state st, whose literals end at byte i. */
+static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char *t,
+		      size_t i, int shifted, void (*mark)(void *, size_t), void *arg)
+{
+	for (int32_t s = st; s >= 0; s = ac->dict[s])
+		for (int32_t o = ac->out[s]; o >= 0; o = ac->out_next[o]) {
+			uint32_t len = ac->out_len[o];
+
+			/* A literal that follows \b in its pattern cannot be the
+			 * one a match uses when an ASCII word character precedes
+			 * it.  After a folded multi-byte character the byte
+			 * offsets no longer tell, so the check is skipped. */
+			if ((len & AC_WS) && !shifted) {
+				size_t start = i + 1 - (len & ~AC_WS);
+
+				if (start > 0 && is_word_byte(t[start - 1]))
+					continue;
+			}
+			mark(arg, ac->out_id[o]);
+		}
+}
+
+struct lane {
+	size_t i, end;
+	uint32_t st;
+	int shifted;
+};
+
+/* Advance one lane by one symbol. */
+static inline void lane_step(const struct rules_ac *ac, struct lane *l, const unsigned char *t,
+			     size_t len, void (*mark)(void *, size_t), void *arg)
+{
+	size_t i = l->i;
+	unsigned char c = t[i];
+	uint8_t k = ac_class[c];
+
+	/* U+212A KELVIN SIGN and U+017F LONG S match k and s caselessly. */
+	if (__builtin_expect(c == 0xE2 || c == 0xC5, 0)) {
+		if (c == 0xE2 && i + 2 < len && t[i + 1] == 0x84 && t[i + 2] == 0xAA) {
+			k = ac_class['k'];
+			i += 2;
+			l->shifted = 1;
+		} else if (c == 0xC5 && i + 1 < len && t[i + 1] == 0xBF) {
+			k = ac_class['s'];
+			i += 1;
+			l->shifted = 1;
+		}
+	}
+	l->st = ac->tab[(l->st >> 1) + k];
+	if (__builtin_expect(l->st & 1, 0))
+		ac_report(ac, (int32_t)((l->st >> 1) / AC_NC), t, i, l->shifted, mark, arg);
+	l->i = i + 1;
+}
+
+/* A long text is cut into AC_LANES ranges scanned in lock step, so the
+ * table loads of independent lanes overlap.  Each range but the last runs
+ * on past its end by the longest literal (in bytes, folded characters
+ * included), so every occurrence lies whole in the range where it starts;
+ * a later lane starts from the root and may start inside a character,
+ * which only finds nothing there.  Marks are idempotent, so occurrences
+ * seen twice do no harm. */
+void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
+		   void (*mark)(void *arg, size_t id), void *arg)
+{
+	const unsigned char *t = (const unsigned char *)text;
+	struct lane ln[AC_LANES];
+	size_t nl = len >= AC_LANE_MIN ? AC_LANES : 1, q = len / nl, ov = 3 * ac->max_len + 3;
+
+	for (size_t j = 0; j < nl; j++) {
+		ln[j].i = j * q;
+		ln[j].end = j + 1 == nl ? len : ((j + 1) * q + ov < len ? (j + 1) * q + ov : len);
+		ln[j].st = 0;
+		ln[j].shifted = 0;
+	}
+	for (;;) {
+		int active = 0;
+
+		for (size_t j = 0; j < nl; j++)
+			if (ln[j].i < ln[j].end) {
+				lane_step(ac, &ln[j], t, len, mark, arg);
+				active = 1;
+			}
+		if (!active)
+			break;
+	}
+}

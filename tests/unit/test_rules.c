@@ -1,0 +1,637 @@
+/* test_rules.c - unit tests of the rule engine: rule file errors, matching, evidence, limits, prefilter. */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "rules.h"
+#include "rules_ac.h"
+#include "rules_mock.h"
+
+#define DATA KVS_SRCDIR "/tests/data/rules/"
+#define SHIPPED KVS_SRCDIR "/conf/rules/export_control/"
+
+static const char *const shipped[] = {
+	SHIPPED "dual-use", SHIPPED "military.conf", SHIPPED "catch-all.conf",
+	SHIPPED "exemptions.conf", NULL,
+};
+
+static struct kvs_ruleset *load(const char *path)
+{
+	struct kvs_ruleset *rs = NULL;
+	int rc;
+
+	mock_errors[0] = '\0';
+	rc = rules_load(&mock_host, NULL, path, &rs);
+	ck_assert_msg(rc == 0, "loading %s: %d\n%s", path, rc, mock_errors);
+	ck_assert_str_eq(mock_errors, "");
+	return rs;
+}
+
+/* Load a bad file and compare the exact error lines. */
+static void expect_errors(const char *file, const char *expected)
+{
+	struct kvs_ruleset *rs = (void *)1;
+	char want[4096];
+	int rc;
+
+	mock_errors[0] = '\0';
+	rc = rules_load(&mock_host, NULL, file, &rs);
+	ck_assert_int_eq(rc, -EINVAL);
+	ck_assert_ptr_null(rs);
+	snprintf(want, sizeof(want), "%s%s", file, expected);
+	ck_assert_str_eq(mock_errors, want);
+}
+
+START_TEST(test_error_bad_regex)
+{
+	expect_errors(DATA "bad_regex.conf",
+		      ":7: rule B-REGEX: pattern 2 of \"patterns\" does not compile at offset 14: "
+		      "missing closing parenthesis\n");
+}
+END_TEST
+
+START_TEST(test_error_unknown_key)
+{
+	expect_errors(DATA "unknown_key.conf", ":7: rule B-KEY: unknown key \"severty\"\n");
+}
+END_TEST
+
+START_TEST(test_error_missing_id)
+{
+	expect_errors(DATA "missing_id.conf", ":8: rule 2: missing \"id\"\n");
+}
+END_TEST
+
+START_TEST(test_error_syntax)
+{
+	expect_errors(DATA "syntax.conf", ":5: syntax error\n");
+}
+END_TEST
+
+START_TEST(test_error_missing_file)
+{
+	struct kvs_ruleset *rs = NULL;
+
+	mock_errors[0] = '\0';
+	ck_assert_int_eq(rules_load(&mock_host, NULL, DATA "nonexistent.conf", &rs), -ENOENT);
+	ck_assert_str_eq(mock_errors, DATA "nonexistent.conf:0: cannot open rule file: "
+			 "No such file or directory\n");
+}
+END_TEST
+
+/* Screen one field with a rule set, prefilter on and off; both must agree. */
+static void screen1(struct kvs_ruleset *rs, const char *path, const char *text,
+		    struct kvs_report *rep)
+{
+	struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
+	struct kvs_report off = {0};
+
+	mock_set(req, path, text, SIZE_MAX, 1);
+	memset(rep, 0, sizeof(*rep));
+	ck_assert_int_ge(rules_screen(rs, req, rep, NULL), 0);
+	rules_set_prefilter(rs, 0);
+	ck_assert_int_ge(rules_screen(rs, req, &off, NULL), 0);
+	rules_set_prefilter(rs, 1);
+	ck_assert_uint_eq(rep->n, off.n);
+	for (size_t i = 0; i < rep->n; i++) {
+		ck_assert_str_eq(rep->v[i].rule, off.v[i].rule);
+		ck_assert_uint_eq(rep->v[i].n_ev, off.v[i].n_ev);
+	}
+	mock_report_reset(&off);
+	mock_request_free(req);
+}
+
+START_TEST(test_match_evidence)
+{
+	struct kvs_ruleset *rs = load(DATA "good.conf");
+	struct kvs_report rep;
+	const struct mock_finding *f;
+	/* "Één" is 5 bytes: the offsets are bytes, not characters. */
+	const char *text = "Één 20 W laser en een LASERS van 3 kW.";
+
+	screen1(rs, "/description", text, &rep);
+	f = mock_find(&rep, "T-LASER");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(f->severity, KVS_SEV_HIGH);
+	ck_assert_uint_eq(f->n_ev, 2);
+	ck_assert_str_eq(f->ev[0].path, "/description");
+	ck_assert_uint_eq(f->ev[0].start, 11);
+	ck_assert_uint_eq(f->ev[0].end, 16);
+	ck_assert_int_eq(memcmp(text + 11, "laser", 5), 0);
+	ck_assert_uint_eq(f->ev[1].start, 24);
+	ck_assert_uint_eq(f->ev[1].end, 30);
+	ck_assert_uint_eq(f->n_refs, 1);
+	ck_assert_str_eq(f->refs[0], "EU 2021/821 Annex I 6A005");
+	ck_assert_uint_eq(rep.n, 1);
+	mock_report_reset(&rep);
+	rules_free(rs);
+}
+END_TEST
+
+START_TEST(test_context_required)
+{
+	struct kvs_ruleset *rs = load(DATA "good.conf");
+	struct kvs_report rep;
+
+	/* No power anywhere: the bare word "laser" is not 6A005. */
+	screen1(rs, "/description", "We use a laser pointer in lectures.", &rep);
+	ck_assert_ptr_null(mock_find(&rep, "T-LASER"));
+	mock_report_reset(&rep);
+	/* A power figure, but further away than the 40-byte window. */
+	screen1(rs, "/description",
+		"The laser pointer is old. This sentence is long enough to push it away: 5 W", &rep);
+	ck_assert_ptr_null(mock_find(&rep, "T-LASER"));
+	mock_report_reset(&rep);
+	rules_free(rs);
+}
+END_TEST
+
+START_TEST(test_exclusion)
+{
+	struct kvs_ruleset *rs = load(DATA "good.conf");
+	struct kvs_report rep;
+	const struct mock_finding *f;
+
+	screen1(rs, "/description", "We encrypt our backups every night.", &rep);
+	ck_assert_ptr_null(mock_find(&rep, "T-CRYPTO"));
+	mock_report_reset(&rep);
+	screen1(rs, "/description", "We encrypt our backups; the modem has encryption.", &rep);
+	f = mock_find(&rep, "T-CRYPTO");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->n_ev, 1);
+	ck_assert_uint_eq(f->ev[0].start, 38);
+	ck_assert_uint_eq(f->ev[0].end, 48);
+	ck_assert_uint_eq(f->n_refs, 2);
+	mock_report_reset(&rep);
+	screen1(rs, "/description", "Versleuteling van de verbinding", &rep);
+	ck_assert_ptr_nonnull(mock_find(&rep, "T-CRYPTO"));
+	mock_report_reset(&rep);
+	rules_free(rs);
+}
+END_TEST
+
+START_TEST(test_fields_and_prefix)
+{
+	struct kvs_ruleset *rs = load(DATA "good.conf");
+	struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
+	struct kvs_report rep = {0};
+	const struct mock_finding *f;
+
+	mock_set(req, "/description", "a gyroscope", SIZE_MAX, 1);
+	mock_set(req, "/items/0/description", "MEMS gyroscope, encrypted link", SIZE_MAX, 1);
+	mock_set(req, "/itemsx", "gyroscope", SIZE_MAX, 1);
+	ck_assert_int_eq(rules_screen(rs, req, &rep, NULL), 2);
+	f = mock_find(&rep, "T-FIELD");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->n_ev, 1);
+	ck_assert_str_eq(f->ev[0].path, "/items/0/description");
+	ck_assert_uint_eq(f->ev[0].start, 5);
+	/* Findings come in rule-file order. */
+	ck_assert_str_eq(rep.v[0].rule, "T-CRYPTO");
+	ck_assert_str_eq(rep.v[1].rule, "T-FIELD");
+	mock_report_reset(&rep);
+	ck_assert_int_eq(rules_screen(rs, req, &rep, "/description"), 0);
+	mock_report_reset(&rep);
+	mock_request_free(req);
+	rules_free(rs);
+}
+END_TEST
+
+START_TEST(test_utf8_edges)
+{
+	struct kvs_ruleset *rs = load(DATA "good.conf");
+	struct kvs_report rep;
+	const struct mock_finding *f;
+	struct kvs_request *req;
+
+	/* U+212A KELVIN SIGN matches k caselessly: the prefilter must see it. */
+	screen1(rs, "/description", "De \xE2\x84\xAA" "atalysator", &rep);
+	f = mock_find(&rep, "T-KELVIN");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->ev[0].start, 3);
+	ck_assert_uint_eq(f->ev[0].end, 16);
+	mock_report_reset(&rep);
+	/* U+017F LONG S likewise. */
+	screen1(rs, "/description", "kataly\xC5\xBF" "ator", &rep);
+	ck_assert_ptr_nonnull(mock_find(&rep, "T-KELVIN"));
+	mock_report_reset(&rep);
+	/* Invalid UTF-8 and NUL bytes inside a field: no crash, matches after. */
+	req = mock_request(KVS_REQ_EXPORT);
+	{
+		static const char bad[] = "\xff\xfe\xC3 encryption\0 laser 5 W \xE2\x84";
+
+		mock_set(req, "/description", bad, sizeof(bad) - 1, 1);
+	}
+	memset(&rep, 0, sizeof(rep));
+	ck_assert_int_ge(rules_screen(rs, req, &rep, NULL), 1);
+	f = mock_find(&rep, "T-CRYPTO");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->ev[0].start, 4);
+	ck_assert_ptr_nonnull(mock_find(&rep, "T-LASER"));
+	mock_report_reset(&rep);
+	mock_request_free(req);
+	rules_free(rs);
+}
+END_TEST
+
+/* A literal after \\b in its pattern is skipped by the prefilter inside a
+ * word ("applied"), but not at a word start, nor after a folded character
+ * (whose byte offsets differ from the literal's). */
+START_TEST(test_word_start_prefilter)
+{
+	struct kvs_ruleset *rs = load(DATA "good.conf");
+	struct kvs_report rep;
+	const struct mock_finding *f;
+
+	screen1(rs, "/description", "We applied an IED.", &rep);
+	f = mock_find(&rep, "T-WORD");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->n_ev, 1);
+	ck_assert_uint_eq(f->ev[0].start, 14);
+	ck_assert_uint_eq(f->ev[0].end, 17);
+	mock_report_reset(&rep);
+	screen1(rs, "/description", "We applied it; supplied.", &rep);
+	ck_assert_ptr_null(mock_find(&rep, "T-WORD"));
+	mock_report_reset(&rep);
+	screen1(rs, "/description", "\xE2\x84\xAA applied, \xC3\xA9IED and IEDs", &rep);
+	/* With UCP, "é" is a word character: no \\b before its IED. */
+	f = mock_find(&rep, "T-WORD");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->n_ev, 1);
+	ck_assert_uint_eq(f->ev[0].start, 23);
+	ck_assert_uint_eq(f->ev[0].end, 27);
+	mock_report_reset(&rep);
+	rules_free(rs);
+}
+END_TEST
+
+/* Every non-ASCII character that caseless UCP matching equates with an
+ * ASCII letter must be folded by the prefilter; there are exactly two. */
+START_TEST(test_caseless_fold_table)
+{
+	int err;
+	PCRE2_SIZE off;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR) "[a-z0-9 -]", PCRE2_ZERO_TERMINATED,
+				       PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS, &err, &off, NULL);
+	pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+	int found = 0;
+
+	ck_assert_ptr_nonnull(re);
+	for (uint32_t cp = 0x80; cp < 0x110000; cp++) {
+		unsigned char b[4];
+		size_t n;
+
+		if (cp >= 0xD800 && cp < 0xE000)
+			continue;
+		if (cp < 0x800) {
+			b[0] = (unsigned char)(0xC0 | cp >> 6);
+			b[1] = (unsigned char)(0x80 | (cp & 0x3F));
+			n = 2;
+		} else if (cp < 0x10000) {
+			b[0] = (unsigned char)(0xE0 | cp >> 12);
+			b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+			b[2] = (unsigned char)(0x80 | (cp & 0x3F));
+			n = 3;
+		} else {
+			b[0] = (unsigned char)(0xF0 | cp >> 18);
+			b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+			b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+			b[3] = (unsigned char)(0x80 | (cp & 0x3F));
+			n = 4;
+		}
+		if (pcre2_match(re, b, n, 0, 0, md, NULL) >= 0) {
+			ck_assert_msg(cp == 0x212A || cp == 0x17F, "U+%04X folds to ASCII", cp);
+			found++;
+		}
+	}
+	ck_assert_int_eq(found, 2);
+	pcre2_match_data_free(md);
+	pcre2_code_free(re);
+}
+END_TEST
+
+static void lits(const char *pat, const char *want)
+{
+	struct rules_literals l;
+	char got[1024] = "";
+	int rc = rules_literals_extract(pat, &l);
+
+	if (rc == -ENOENT) {
+		ck_assert_msg(want == NULL, "%s: no literal, wanted %s", pat, want);
+		return;
+	}
+	ck_assert_int_eq(rc, 0);
+	for (size_t i = 0; i < l.n; i++) {
+		strcat(got, l.v[i]);
+		strcat(got, i + 1 < l.n ? "|" : "");
+	}
+	rules_literals_free(&l);
+	ck_assert_msg(want && !strcmp(got, want), "%s: got \"%s\", wanted \"%s\"", pat, got,
+		      want ? want : "(none)");
+}
+
+START_TEST(test_literal_extraction)
+{
+	lits("\\blasers?\\b", "^laser");
+	lits("\\b(?:lidar|radar)s?\\b", "^lidar|^radar");
+	lits("thermal\\s+camera", "thermal");
+	lits("infra-?red camera", "red camera");
+	lits("(?:foo)?barbaz", "barbaz");
+	lits("abc|de", NULL);
+	lits("[a-z]+", NULL);
+	lits("\\x41bcdef", "bcdef");
+	lits("(?x) a b c d", NULL);
+	lits("\\Qa.b\\E", NULL);
+	lits("Quantum (?i:KEY) distribution", " distribution");
+	lits("(?<name>gyro|accelero)meter", "meter");
+	lits("(?=abc)xy", NULL);
+	lits("5A002", "5a002");
+	lits("\\b-foobar", "-foobar");
+	lits("\\bfoo\\b|\\bbarx", "^foo|^barx");
+	lits("\\b(?:ab|cde)xyz", "xyz");
+	lits("\\b\\d+ GHz", " ghz");
+	lits("\\b?abcd", "abcd");
+	lits("a{2}bcd", "bcd");
+}
+END_TEST
+
+START_TEST(test_catastrophic_limit)
+{
+	struct kvs_ruleset *rs = load(DATA "catastrophic.conf");
+	struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
+	struct kvs_report rep = {0};
+	char hostile[4096];
+	struct timespec a, b;
+	const struct mock_finding *f;
+	double ms;
+
+	memset(hostile, 'a', sizeof(hostile));
+	for (size_t i = 7; i < sizeof(hostile); i += 8)
+		hostile[i] = ' ';
+	hostile[sizeof(hostile) - 2] = '!';
+	hostile[sizeof(hostile) - 1] = '\0';
+	mock_set(req, "/description", hostile, SIZE_MAX, 1);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	ck_assert_int_eq(rules_screen(rs, req, &rep, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	ck_assert_msg(ms < 2000, "took %.1f ms", ms);
+	f = mock_find(&rep, "B-CATASTROPHIC.limit");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(f->severity, KVS_SEV_MEDIUM);
+	ck_assert_str_eq(f->title, "rule limit reached: B-CATASTROPHIC");
+	ck_assert_uint_eq(f->ev[0].start, 0);
+	ck_assert_uint_eq(f->ev[0].end, strlen(hostile));
+	ck_assert_uint_eq(rep.n, 1);
+	mock_report_reset(&rep);
+	mock_request_free(req);
+	rules_free(rs);
+}
+END_TEST
+
+/* ---- Shipped rules -------------------------------------------------------- */
+
+static struct kvs_ruleset *sets[8];
+static size_t n_sets;
+
+static void load_shipped(void)
+{
+	n_sets = 0;
+	for (size_t i = 0; shipped[i]; i++)
+		sets[n_sets++] = load(shipped[i]);
+}
+
+static void free_shipped(void)
+{
+	for (size_t i = 0; i < n_sets; i++)
+		rules_free(sets[i]);
+	n_sets = 0;
+}
+
+static int fired(struct kvs_ruleset *rs, const char *id, const char *field, const char *text)
+{
+	struct kvs_report rep;
+	int hit;
+
+	screen1(rs, field, text, &rep);
+	hit = mock_find(&rep, id) != NULL;
+	mock_report_reset(&rep);
+	return hit;
+}
+
+START_TEST(test_shipped_examples)
+{
+	size_t total = 0, pos = 0, neg = 0, nolit = 0, bad = 0;
+
+	load_shipped();
+	for (size_t s = 0; s < n_sets; s++) {
+		for (size_t i = 0; i < rules_count(sets[s]); i++) {
+			struct rules_info ri;
+			const char *field;
+
+			ck_assert_int_eq(rules_get(sets[s], i, &ri), 0);
+			field = ri.first_field ? ri.first_field : "/description";
+			total++;
+			nolit += !ri.has_literal;
+			ck_assert_msg(ri.n_positive > 0, "%s:%d: rule %s has no positive example",
+				      ri.file, ri.line, ri.id);
+			ck_assert_msg(ri.n_negative > 0, "%s:%d: rule %s has no negative example",
+				      ri.file, ri.line, ri.id);
+			for (size_t k = 0; k < ri.n_positive; k++, pos++)
+				if (!fired(sets[s], ri.id, field, ri.positive[k]))
+					bad += (size_t)fprintf(stderr,
+						"%s:%d: rule %s does not fire on \"%s\"\n", ri.file,
+						ri.line, ri.id, ri.positive[k]) > 0;
+			for (size_t k = 0; k < ri.n_negative; k++, neg++)
+				if (fired(sets[s], ri.id, field, ri.negative[k]))
+					bad += (size_t)fprintf(stderr,
+						"%s:%d: rule %s fires on its negative \"%s\"\n", ri.file,
+						ri.line, ri.id, ri.negative[k]) > 0;
+		}
+	}
+	printf("shipped rules: %zu rules, %zu positive and %zu negative examples, "
+	       "%zu without a prefilter literal\n", total, pos, neg, nolit);
+	ck_assert_msg(bad == 0, "%zu example phrases misbehave (listed above)", bad);
+	ck_assert_uint_ge(total, 80);
+	free_shipped();
+}
+END_TEST
+
+struct corpus {
+	struct kvs_request **reqs;
+	size_t n, cap;
+};
+
+static void add_text(void *arg, const char *col, const char *text, size_t len)
+{
+	struct corpus *c = arg;
+	struct kvs_request *r = mock_request(KVS_REQ_PARTNERSHIP);
+	char path[64];
+
+	snprintf(path, sizeof(path), "/%s", strcmp(col, "objective") ? "title" : "description");
+	mock_set(r, path, text, len, 1);
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 256;
+		c->reqs = realloc(c->reqs, c->cap * sizeof(*c->reqs));
+		if (!c->reqs)
+			abort();
+	}
+	c->reqs[c->n++] = r;
+}
+
+static int load_corpus(struct corpus *c)
+{
+	static const char *const cols[] = { "title", "objective", NULL };
+	const char *files[] = {
+		"cordis-horizon-europe-sample-100/project_df_100.csv",
+		"cordis-china-partner-projects/projects.csv",
+	};
+	char path[4096];
+	const char *data = mock_shared_data();
+
+	memset(c, 0, sizeof(*c));
+	if (!data)
+		return -ENOENT;
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", data, files[i]);
+		if (mock_csv_each(path, cols, add_text, c) < 0)
+			return -ENOENT;
+	}
+	return 0;
+}
+
+static void free_corpus(struct corpus *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		mock_request_free(c->reqs[i]);
+	free(c->reqs);
+}
+
+/* The prefilter never changes findings: every shipped rule over the CORDIS
+ * titles and objectives, prefilter on and off, findings compared whole. */
+START_TEST(test_prefilter_equivalence_cordis)
+{
+	struct corpus c;
+	size_t findings = 0, evidence = 0;
+
+	if (load_corpus(&c) < 0) {
+		printf("CORDIS data not found beside the checkout: skipped\n");
+		return;
+	}
+	ck_assert_uint_ge(c.n, 300);
+	load_shipped();
+	for (size_t i = 0; i < c.n; i++) {
+		for (size_t s = 0; s < n_sets; s++) {
+			struct kvs_report on = {0}, off = {0};
+
+			rules_set_prefilter(sets[s], 1);
+			ck_assert_int_ge(rules_screen(sets[s], c.reqs[i], &on, NULL), 0);
+			rules_set_prefilter(sets[s], 0);
+			ck_assert_int_ge(rules_screen(sets[s], c.reqs[i], &off, NULL), 0);
+			ck_assert_uint_eq(on.n, off.n);
+			for (size_t k = 0; k < on.n; k++) {
+				ck_assert_str_eq(on.v[k].rule, off.v[k].rule);
+				ck_assert_int_eq(on.v[k].severity, off.v[k].severity);
+				ck_assert_uint_eq(on.v[k].n_ev, off.v[k].n_ev);
+				for (size_t e = 0; e < on.v[k].n_ev; e++) {
+					ck_assert_str_eq(on.v[k].ev[e].path, off.v[k].ev[e].path);
+					ck_assert_uint_eq(on.v[k].ev[e].start, off.v[k].ev[e].start);
+					ck_assert_uint_eq(on.v[k].ev[e].end, off.v[k].ev[e].end);
+				}
+				evidence += on.v[k].n_ev;
+			}
+			findings += on.n;
+			mock_report_reset(&on);
+			mock_report_reset(&off);
+		}
+	}
+	printf("prefilter equivalence: %zu CORDIS texts, %zu findings, %zu evidence spans, "
+	       "identical with and without the prefilter\n", c.n, findings, evidence);
+	free_shipped();
+	free_corpus(&c);
+}
+END_TEST
+
+/* Concurrent screening with one set: per-thread match data. */
+static void *screen_thread(void *arg)
+{
+	struct kvs_ruleset *rs = arg;
+	struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
+	long bad = 0;
+
+	mock_set(req, "/description", "encryption and a 5 W laser", SIZE_MAX, 1);
+	for (int i = 0; i < 2000; i++) {
+		struct kvs_report rep = {0};
+
+		if (rules_screen(rs, req, &rep, NULL) != 2)
+			bad++;
+		mock_report_reset(&rep);
+	}
+	mock_request_free(req);
+	return (void *)bad;
+}
+
+START_TEST(test_threads)
+{
+	struct kvs_ruleset *rs = load(DATA "good.conf");
+	pthread_t t[4];
+	void *r;
+
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, screen_thread, rs), 0);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_join(t[i], &r), 0);
+		ck_assert_ptr_null(r);
+	}
+	rules_free(rs);
+}
+END_TEST
+
+static Suite *rules_suite(void)
+{
+	Suite *s = suite_create("rules");
+	TCase *tc = tcase_create("engine");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_error_bad_regex);
+	tcase_add_test(tc, test_error_unknown_key);
+	tcase_add_test(tc, test_error_missing_id);
+	tcase_add_test(tc, test_error_syntax);
+	tcase_add_test(tc, test_error_missing_file);
+	tcase_add_test(tc, test_match_evidence);
+	tcase_add_test(tc, test_context_required);
+	tcase_add_test(tc, test_exclusion);
+	tcase_add_test(tc, test_fields_and_prefix);
+	tcase_add_test(tc, test_utf8_edges);
+	tcase_add_test(tc, test_word_start_prefilter);
+	tcase_add_test(tc, test_caseless_fold_table);
+	tcase_add_test(tc, test_literal_extraction);
+	tcase_add_test(tc, test_catastrophic_limit);
+	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_shipped_examples);
+	tcase_add_test(tc, test_prefilter_equivalence_cordis);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(rules_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
