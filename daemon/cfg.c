@@ -27,8 +27,8 @@ const struct kvs_option cfg_daemon_options[] = {
 	  "TCP address:port of the HTTP API (loopback by default); empty disables TCP", 0, 0, 0 },
 	{ "socket", KVS_OPT_STRING, "/run/kvscreend/kvscreend.sock", D(socket),
 	  "path of the HTTP API's Unix socket; empty disables it", 0, 0, 0 },
-	{ "socket_mode", KVS_OPT_INT, "0660", D(socket_mode),
-	  "file mode of the Unix socket", 0, 0, 0777 },
+	{ "socket_mode", KVS_OPT_STRING, "0660", D(socket_mode),
+	  "file mode of the Unix socket, in octal as a string", 0, 0, 0 },
 	{ "socket_group", KVS_OPT_STRING, "", D(socket_group),
 	  "group owning the Unix socket; empty keeps the daemon's group", 0, 0, 0 },
 	{ "state_dir", KVS_OPT_STRING, "/var/lib/kvscreend", D(state_dir),
@@ -658,6 +658,17 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 		cfg_error_at(e, config_lookup(&cfg->lc, "daemon.log_level"),
 			     "log_level: expected err, warning, notice, info or debug");
 		errors++;
+	}
+	if (!errors) {
+		char *end;
+		unsigned long m = strtoul(cfg->daemon.socket_mode, &end, 8);
+
+		if (!*cfg->daemon.socket_mode || *end || m > 0777) {
+			cfg_error_at(e, config_lookup(&cfg->lc, "daemon.socket_mode"),
+				     "socket_mode: expected an octal file mode such as \"0660\"");
+			errors++;
+		}
+		cfg->daemon.socket_perm = (unsigned)m;
 	}
 	if (resolve_daemon_path(cfg, &cfg->daemon.socket) < 0 ||
 	    resolve_daemon_path(cfg, &cfg->daemon.state_dir) < 0 ||

@@ -42,7 +42,8 @@ char *cfg_resolve_path(const char *dir, const char *path);
 struct cfg_daemon {
 	const char *listen;            /* "127.0.0.1:8710", "" to disable TCP */
 	const char *socket;            /* Unix socket path, "" to disable */
-	long long socket_mode;         /* e.g. 0660 */
+	const char *socket_mode;       /* octal text, e.g. "0660" */
+	unsigned socket_perm;          /* socket_mode, parsed */
 	const char *socket_group;      /* "" keeps the default group */
 	const char *state_dir;         /* spool/, outbox/, store/ live here */
 	const char *token_file;        /* "" = <state_dir>/api-token, created */

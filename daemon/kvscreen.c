@@ -244,12 +244,14 @@ static void submit_more(struct screen_ctx *sc)
 			continue;
 		}
 		sl = malloc(sizeof(*sl));
+		if (sl) {
+			sl->sc = sc;
+			sl->idx = idx;
+		}
 		if (!sl || pipeline_submit(&sc->loop, sc->en, req, screened, sl) < 0) {
 			free(sl);
 			reject(sc, idx, "cannot screen: out of memory");
 		} else {
-			sl->sc = sc;
-			sl->idx = idx;
 			sc->inflight++;
 		}
 		request_unref(req);

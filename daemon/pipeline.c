@@ -332,6 +332,9 @@ int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
 			r->rc = -EAGAIN;
 		}
 	}
-	job_maybe_complete(job);
+	/* The callback never runs inside pipeline_submit: with nothing queued,
+	 * completion waits for the next loop iteration. */
+	if (job->n_running == 0)
+		uv_timer_start(&job->timer, timer_cb, 0, 0);
 	return 0;
 }

@@ -258,7 +258,7 @@ static int check_object(struct vstate *v, const struct field *members, json_t *o
 
 	if (depth > v->lim->max_depth)
 		return fail(v, "too_deep", "nesting deeper than %lld levels", v->lim->max_depth);
-	/* Keys in document order make the first error stable for a given body. */
+	/* Unknown members first, in document order. */
 	json_object_foreach(obj, key, val) {
 		const struct field *f;
 		size_t old;
@@ -266,26 +266,31 @@ static int check_object(struct vstate *v, const struct field *members, json_t *o
 		for (f = members; f->name; f++)
 			if (strcmp(f->name, key) == 0)
 				break;
+		if (f->name && (!f->types || (f->types & v->type)))
+			continue;
 		old = path_push(v, key);
 		if (old == (size_t)-1)
 			return fail(v, "invalid_request", "member name too long");
 		if (!f->name)
 			return fail(v, "invalid_request", "unknown member \"%.64s\"", key);
-		if (f->types && !(f->types & v->type))
-			return fail(v, "invalid_request", "member \"%s\" is not allowed in a request of type %s",
-				    key, request_type_name(v->type));
+		return fail(v, "invalid_request", "member \"%s\" is not allowed in a request of type %s",
+			    key, request_type_name(v->type));
+	}
+	/* Then known members in the order of the schema, so that texts (and so
+	 * findings) come in the same order whatever the order of the keys. */
+	for (const struct field *f = members; f->name; f++) {
+		size_t old;
+
+		val = json_object_get(obj, f->name);
+		if (!val && !f->required)
+			continue;
+		old = path_push(v, f->name);
+		if (!val)
+			return fail(v, "invalid_request", "required member is missing");
 		r = check_value(v, f, val, depth + 1);
 		if (r < 0)
 			return r;
 		path_pop(v, old);
-	}
-	for (const struct field *f = members; f->name; f++) {
-		if (f->required && !json_object_get(obj, f->name)) {
-			size_t old = path_push(v, f->name);
-
-			(void)old;
-			return fail(v, "invalid_request", "required member is missing");
-		}
 	}
 	return 0;
 }

@@ -4,6 +4,7 @@
  * reports a finding for every occurrence of `keyword` in any text field, and
  * can be told to sleep, fail in create() or screen(), or report bad evidence.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>

@@ -178,13 +178,14 @@ START_TEST(texts_and_pointers)
 	ck_assert_int_eq(request_parse(json, strlen(json), &lim, &req, &err), 0);
 	ck_assert_str_eq(req->id, "t1");
 	ck_assert_int_eq(req->type, KVS_REQ_EXPORT);
-	/* hs_code is not free text; names are. */
+	/* hs_code is not free text; names are.  Texts come in schema order,
+	 * not document order. */
 	ck_assert_uint_eq(req->n_texts, 5);
 	ck_assert_str_eq(req->texts[0].path, "/title");
-	ck_assert_str_eq(req->texts[1].path, "/items/0/description");
-	ck_assert_str_eq(req->texts[2].path, "/items/1/description");
-	ck_assert_str_eq(req->texts[3].path, "/end_use");
-	ck_assert_str_eq(req->texts[4].path, "/parties/0/name");
+	ck_assert_str_eq(req->texts[1].path, "/parties/0/name");
+	ck_assert_str_eq(req->texts[2].path, "/items/0/description");
+	ck_assert_str_eq(req->texts[3].path, "/items/1/description");
+	ck_assert_str_eq(req->texts[4].path, "/end_use");
 	ck_assert_str_eq(json_string_value(request_lookup(req, "/items/1/description")), "gyro");
 	ck_assert_str_eq(json_string_value(request_lookup(req, "/parties/0/name")), "a/b~c");
 	ck_assert_ptr_null(request_lookup(req, "/items/01/description"));

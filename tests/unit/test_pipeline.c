@@ -1,0 +1,261 @@
+/* test_pipeline.c - plugin host, policy and fail-closed behaviour of the pipeline. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+#include "testutil.h"
+
+#define REQ "{\"id\":\"r1\",\"type\":\"export\",\"title\":\"a forbidden thing\"," \
+	    "\"items\":[{\"description\":\"nothing forbidden here\"}]}"
+
+static const char *decision(json_t *v)
+{
+	return json_string_value(json_object_get(v, "decision"));
+}
+
+static json_t *plugin_entry(json_t *v, size_t i)
+{
+	return json_array_get(json_object_get(v, "plugins"), i);
+}
+
+START_TEST(findings_and_evidence)
+{
+	struct engine *en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+				      "plugins: { t_good: { keyword = \"forbidden\"; }; };\n");
+	json_t *v = tu_screen(en, REQ), *f, *ev;
+
+	ck_assert_str_eq(json_string_value(json_object_get(v, "schema")), "kvscreen.verdict/v1");
+	ck_assert_str_eq(json_string_value(json_object_get(v, "request_id")), "r1");
+	ck_assert_str_eq(decision(v), "escalate");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "score")), 77);
+	ck_assert_uint_eq(json_array_size(json_object_get(v, "findings")), 2);
+	f = json_array_get(json_object_get(v, "findings"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(f, "plugin")), "t_good");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "rule")), "t.keyword");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "severity")), "high");
+	ev = json_array_get(json_object_get(f, "evidence"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(ev, "path")), "/title");
+	ck_assert_int_eq(json_integer_value(json_object_get(ev, "start")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(ev, "end")), 11);
+	ck_assert_str_eq(json_string_value(json_object_get(ev, "text")), "forbidden");
+	ev = json_array_get(json_object_get(json_array_get(json_object_get(v, "findings"), 1), "evidence"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(ev, "path")), "/items/0/description");
+	ck_assert_str_eq(json_string_value(json_object_get(plugin_entry(v, 0), "status")), "ok");
+	ck_assert_uint_eq(strlen(json_string_value(json_object_get(json_object_get(v, "policy"), "digest"))), 64);
+	json_decref(v);
+	v = tu_screen(en, "{\"id\":\"r2\",\"type\":\"export\",\"title\":\"harmless\"}");
+	ck_assert_str_eq(decision(v), "clear");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "score")), 0);
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+START_TEST(policy_from_config)
+{
+	struct engine *en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+				      "policy: { decisions: { high = \"deny\"; }; weights: { high = 90; }; };\n"
+				      "plugins: { t_good: { }; };\n");
+	json_t *v = tu_screen(en, REQ);
+
+	ck_assert_str_eq(decision(v), "deny");
+	ck_assert_int_eq(json_integer_value(json_object_get(v, "score")), 99);
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+START_TEST(screen_failure_fails_closed)
+{
+	struct engine *en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+				      "plugins: { t_good: { screen_fail = true; severity = \"info\"; }; };\n");
+	json_t *v = tu_screen(en, "{\"id\":\"r3\",\"type\":\"export\",\"title\":\"harmless\"}"), *f;
+
+	ck_assert_str_eq(decision(v), "review");
+	ck_assert_str_eq(json_string_value(json_object_get(plugin_entry(v, 0), "status")), "error");
+	f = json_array_get(json_object_get(v, "findings"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(f, "rule")), "kvscreend.plugin_error");
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+START_TEST(bad_evidence_fails_closed)
+{
+	struct engine *en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+				      "policy: { decisions: { high = \"clear\"; }; };\n"
+				      "plugins: { t_good: { bad_evidence = true; }; };\n");
+	json_t *v = tu_screen(en, REQ);
+
+	ck_assert_str_eq(decision(v), "review");
+	ck_assert_str_eq(json_string_value(json_object_get(plugin_entry(v, 0), "status")), "error");
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+START_TEST(slow_plugin_times_out)
+{
+	struct engine *en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+				      "plugins: { t_good: { keyword = \"zzz\"; };\n"
+				      "  t_slow: { sleep_ms = 1500; timeout_ms = 100; }; };\n");
+	uint64_t t0 = now_ns();
+	json_t *v = tu_screen(en, "{\"id\":\"r4\",\"type\":\"export\",\"title\":\"harmless\"}"), *f;
+
+	/* tu_screen runs the loop until the slow worker returned, but the
+	 * verdict itself was built when the budget ran out. */
+	ck_assert_uint_ge(now_ns() - t0, 1400000000u);
+	ck_assert_str_eq(decision(v), "review");
+	ck_assert_str_eq(json_string_value(json_object_get(plugin_entry(v, 0), "status")), "ok");
+	ck_assert_str_eq(json_string_value(json_object_get(plugin_entry(v, 1), "status")), "timeout");
+	ck_assert_int_lt(json_integer_value(json_object_get(plugin_entry(v, 1), "duration_us")), 1000000);
+	f = json_array_get(json_object_get(v, "findings"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(f, "rule")), "kvscreend.plugin_timeout");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "plugin")), "t_slow");
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+START_TEST(no_plugin_fails_closed)
+{
+	struct engine *en = tu_engine("plugins: { };\n");
+	json_t *v = tu_screen(en, "{\"id\":\"r5\",\"type\":\"investment\"}"), *f;
+
+	ck_assert_str_eq(decision(v), "review");
+	f = json_array_get(json_object_get(v, "findings"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(f, "rule")), "kvscreend.no_plugin");
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+START_TEST(deterministic)
+{
+	struct engine *en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; threads = 4; };\n"
+				      "plugins: { t_good: { }; t_slow: { keyword = \"thing\"; severity = \"low\"; }; };\n");
+	json_t *a = tu_screen(en, REQ);
+	json_t *b = tu_screen(en, "{\"items\":[{\"description\":\"nothing forbidden here\"}],"
+				  "\"title\":\"a forbidden thing\",\"type\":\"export\",\"id\":\"r1\"}");
+
+	ck_assert(json_equal(json_object_get(a, "findings"), json_object_get(b, "findings")));
+	ck_assert_str_eq(decision(a), decision(b));
+	ck_assert(json_equal(json_object_get(a, "policy"), json_object_get(b, "policy")));
+	/* "forbidden" twice (t_good), "thing" in "thing" and "nothing" (t_slow). */
+	ck_assert_uint_eq(json_array_size(json_object_get(a, "findings")), 4);
+	json_decref(a);
+	json_decref(b);
+	engine_unref(en);
+}
+END_TEST
+
+/* Loading errors: each must name the config file and line and the reason. */
+static void expect_load_error(const char *config, const char *want)
+{
+	char *path = tu_write_config(config), *out = NULL;
+	size_t outlen = 0;
+	FILE *mem = open_memstream(&out, &outlen);
+	struct cfg_errors e = { .out = mem };
+	struct engine *en = NULL;
+
+	ck_assert_int_ne(engine_open(path, &en, &e), 0);
+	ck_assert_ptr_null(en);
+	fclose(mem);
+	ck_assert_msg(strstr(out, want) != NULL, "expected \"%s\" in \"%s\"", want, out);
+	ck_assert_msg(strncmp(out, path, strlen(path)) == 0, "no file name in \"%s\"", out);
+	free(out);
+	free(path);
+}
+
+START_TEST(abi_mismatch)
+{
+	expect_load_error("daemon: { plugin_dir = \"@PLUGINS@\"; };\nplugins: {\n t_abi: { };\n};\n",
+			  "kvscreend.conf:3: plugin t_abi: ");
+	expect_load_error("daemon: { plugin_dir = \"@PLUGINS@\"; };\nplugins: {\n t_abi: { };\n};\n",
+			  "t_abi.so: plugin ABI version 99, but this kvscreend speaks version 1");
+}
+END_TEST
+
+START_TEST(missing_symbol)
+{
+	expect_load_error("daemon: { plugin_dir = \"@PLUGINS@\"; };\nplugins: {\n t_nosym: { };\n};\n",
+			  "t_nosym.so: no \"kvs_plugin\" symbol: not a kvscreend plugin");
+	expect_load_error("daemon: { plugin_dir = \"@PLUGINS@\"; };\nplugins: {\n t_none: { };\n};\n",
+			  "kvscreend.conf:3: plugin t_none: no t_none.so in ");
+}
+END_TEST
+
+START_TEST(create_failure)
+{
+	expect_load_error("daemon: { plugin_dir = \"@PLUGINS@\"; };\nplugins: {\n t_good: {\n"
+			  "  create_fail = true;\n };\n};\n",
+			  "kvscreend.conf:4: create_fail: asked to fail");
+	expect_load_error("daemon: { plugin_dir = \"@PLUGINS@\"; };\nplugins: {\n t_good: {\n"
+			  "  colour = \"red\";\n };\n};\n",
+			  "kvscreend.conf:4: unknown setting \"colour\" in t_good");
+	expect_load_error("daemon: { plugin_dir = \"@PLUGINS@\"; };\nplugins: {\n t_good: {\n"
+			  "  sleep_ms = \"long\";\n };\n};\n",
+			  "kvscreend.conf:4: sleep_ms: expected an integer");
+	expect_load_error("daemon: { plugin_dir = \"@PLUGINS@\"; };\nplugins: {\n t_slow: {\n"
+			  "  path = \"@PLUGINS@/.libs/t_good.so\";\n };\n};\n",
+			  "kvscreend.conf:3: plugin t_slow: ");
+}
+END_TEST
+
+START_TEST(policy_scores)
+{
+	struct policy p;
+	struct policy_result r;
+
+	policy_default(&p);
+	policy_result_init(&r);
+	ck_assert_int_eq(policy_score(&r), 0);
+	policy_add_finding(&p, &r, KVS_SEV_LOW);
+	ck_assert_int_eq(r.decision, DECISION_CLEAR);
+	ck_assert_int_eq(policy_score(&r), 10);
+	policy_add_finding(&p, &r, KVS_SEV_MEDIUM);
+	ck_assert_int_eq(r.decision, DECISION_REVIEW);
+	ck_assert_int_eq(policy_score(&r), 41);
+	policy_add_finding(&p, &r, KVS_SEV_CRITICAL);
+	ck_assert_int_eq(r.decision, DECISION_DENY);
+	ck_assert_int_eq(policy_score(&r), 100);
+	/* A failure never lowers a decision and never yields clear. */
+	policy_add_failure(&p, &r);
+	ck_assert_int_eq(r.decision, DECISION_DENY);
+	policy_result_init(&r);
+	p.on_plugin_failure = DECISION_CLEAR;
+	policy_add_failure(&p, &r);
+	ck_assert_int_eq(r.decision, DECISION_REVIEW);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pipeline");
+	TCase *tc = tcase_create("pipeline");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, findings_and_evidence);
+	tcase_add_test(tc, policy_from_config);
+	tcase_add_test(tc, screen_failure_fails_closed);
+	tcase_add_test(tc, bad_evidence_fails_closed);
+	tcase_add_test(tc, slow_plugin_times_out);
+	tcase_add_test(tc, no_plugin_fails_closed);
+	tcase_add_test(tc, deterministic);
+	tcase_add_test(tc, abi_mismatch);
+	tcase_add_test(tc, missing_symbol);
+	tcase_add_test(tc, create_failure);
+	tcase_add_test(tc, policy_scores);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
