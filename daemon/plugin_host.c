@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "plugin_host.h"
+#include "lists_host.h"
 #include "policy.h"
 #include "rules.h"
 
@@ -281,6 +282,11 @@ const struct kvs_host plugin_host_table = {
 	.rules_load = host_rules_load,
 	.rules_screen = rules_screen,
 	.rules_free = rules_free,
+	.lists_load = lists_host_load,
+	.lists_release = lists_host_release,
+	.lists_match = lists_host_match,
+	.lists_info = lists_host_info,
+	.lists_normalise = lists_host_normalise,
 };
 
 /* ---- Loading ---- */

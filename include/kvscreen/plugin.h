@@ -153,6 +153,40 @@ struct kvs_text_iter {
 };
 #define KVS_TEXT_ITER_INIT {0}
 
+/* ---- Lists: the shared sanctions / restricted-party list service ---------
+ * The host loads lists (OFAC, CSL, UN, EU, ASPI, kvscreen CSV) once and
+ * shares them between plugins and configuration generations; a plugin holds
+ * references from create() to destroy().  A struct kvs_list is opaque and
+ * immutable: matching needs no locks and is safe on any worker thread.  The
+ * strings of a struct kvs_list_match or kvs_list_info are borrowed from the
+ * list and stay valid while the plugin holds its reference. */
+struct kvs_list;
+
+struct kvs_list_match {
+	const char *list;          /* the list's configured name */
+	const char *entry_id;      /* the list's own id of the entry */
+	const char *primary_name;
+	const char *matched_name;  /* the primary name or the alias that matched */
+	const char *normalised;    /* matched_name as the matcher normalised it */
+	const char *country;       /* as the list writes it, or NULL */
+	const char *program;       /* sanctions programme / source list, or NULL */
+	const char *reason;        /* listing reason or remarks, or NULL */
+	double score;              /* similarity in [0, 1] */
+	double cov_query;          /* weighted share of the query matched */
+	double cov_name;           /* weighted share of the listed name matched */
+	enum kvs_severity severity; /* the entry's (list default or per entry) */
+};
+
+struct kvs_list_info {
+	const char *name, *format, *path;
+	const char *version;       /* as the file states it, or NULL */
+	const char *date;          /* date of the data, or NULL */
+	const char *digest;        /* sha256 hex of the files read */
+	size_t entries, names, skipped;
+	enum kvs_severity severity;
+	long long mtime;           /* the file's modification time (Unix s) */
+};
+
 /* ---- The host function table --------------------------------------------
  * Every function here is safe to call from screen() on any worker thread.
  * JSON pointers follow RFC 6901 ("/parties/0/name"); "" is the whole
@@ -233,6 +267,40 @@ struct kvs_host {
 	int (*rules_screen)(const kvs_ruleset *rs, const kvs_request *req,
 			    kvs_report *rep, const char *path_prefix);
 	void (*rules_free)(kvs_ruleset *rs);
+
+	/* ---- Lists (appended with ABI 1; check size before use) ----
+	 * lists_load: from create() only.  Loads the list file at `path`
+	 * (relative paths are taken from the folder of the configuration file
+	 * holding the plugin's group) with the loader `format` ("ofac", "csl",
+	 * "un", "eu", "aspi", "kvs"), names it `list_name`, and gives its
+	 * entries `severity` (a loader may raise it per entry, as ASPI does by
+	 * category).  The same file loaded again, by any plugin, while it is
+	 * unchanged is shared.  Malformed rows are logged as warnings with
+	 * file:line and skipped; with `strict` set they are configuration
+	 * errors and the load fails.  Returns 0 and *out (one reference), or a
+	 * negative errno after reporting the reason with host->config_error. */
+	int (*lists_load)(const kvs_config_ctx *ctx, const char *format,
+			  const char *path, const char *list_name,
+			  enum kvs_severity severity, int strict,
+			  struct kvs_list **out);
+	/* Drop a reference taken by lists_load (from destroy() or create()). */
+	void (*lists_release)(struct kvs_list *list);
+	/* Match `name` (len bytes of UTF-8) against n lists: writes the best
+	 * matching name of every entry scoring at least `threshold` (0..1) to
+	 * out, at most max_out, best first (ties in list order), and returns
+	 * how many entries qualified (may exceed max_out), or a negative errno.
+	 * Safe from screen() on any thread. */
+	int (*lists_match)(const struct kvs_list *const *lists, size_t n,
+			   const char *name, size_t len, double threshold,
+			   struct kvs_list_match *out, size_t max_out);
+	/* Version data of a list, for findings and verdicts. */
+	void (*lists_info)(const struct kvs_list *list,
+			   struct kvs_list_info *out);
+	/* The matcher's normalised form of `name` into buf (NUL-terminated,
+	 * truncated to buflen); returns 0, or -EINVAL when nothing of the name
+	 * is left (e.g. only punctuation). */
+	int (*lists_normalise)(const char *name, size_t len, char *buf,
+			       size_t buflen);
 };
 
 /* ---- The descriptor ------------------------------------------------------

@@ -1,0 +1,466 @@
+/* lists.c - the registry of loaded lists: loading, sharing and freeing them.
+ *
+ * The registry is a process-wide singly linked list of shared lists guarded
+ * by one mutex; it is only touched by lists_load() and lists_release(), which
+ * run from plugin create()/destroy(), never on the screening hot path.  A
+ * shared list is reused while its file's size and mtime are unchanged.
+ * Loading happens outside the lock (two threads loading the same new list
+ * may both load it; the second one found in the registry wins and the other
+ * copy is freed).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "lists.h"
+#include "namematch.h"
+
+#define ARENA_CHUNK (256u << 10)
+
+struct lists_chunk {
+	struct lists_chunk *next;
+	size_t cap;
+	char data[];
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kvs_list *registry;
+
+static const struct lists_format *const formats[] = {
+	&lists_format_ofac, &lists_format_csl, &lists_format_un,
+	&lists_format_eu, &lists_format_aspi, &lists_format_kvs,
+};
+
+const struct lists_format *lists_format_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (strcmp(formats[i]->name, name) == 0)
+			return formats[i];
+	return NULL;
+}
+
+static const char *const sev_names[] = {
+	"info", "low", "medium", "high", "critical",
+};
+
+int lists_severity_parse(const char *s)
+{
+	for (int i = 0; s && i < 5; i++)
+		if (strcasecmp(s, sev_names[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
+const char *lists_severity_name(enum kvs_severity s)
+{
+	return (unsigned)s < 5 ? sev_names[s] : "unknown";
+}
+
+static void *arena_alloc(struct lists_arena *a, size_t n)
+{
+	void *p;
+
+	n = (n + 7) & ~(size_t)7;
+	if (!a->head || a->cap - a->used < n) {
+		size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		struct lists_chunk *c = malloc(sizeof(*c) + cap);
+
+		if (!c)
+			return NULL;
+		c->next = a->head;
+		c->cap = cap;
+		a->head = c;
+		a->used = 0;
+		a->cap = cap;
+	}
+	p = a->head->data + a->used;
+	a->used += n;
+	return p;
+}
+
+static void arena_free(struct lists_arena *a)
+{
+	struct lists_chunk *c = a->head, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	a->head = NULL;
+}
+
+static int is_blank(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+const char *lists_strndup(struct kvs_list *l, const char *s, size_t n)
+{
+	char *p;
+
+	if (!s)
+		return NULL;
+	while (n && is_blank((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n && is_blank((unsigned char)s[n - 1]))
+		n--;
+	if (!n)
+		return NULL;
+	p = arena_alloc(&l->arena, n + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+const char *lists_strdup(struct kvs_list *l, const char *s)
+{
+	return s ? lists_strndup(l, s, strlen(s)) : NULL;
+}
+
+struct list_entry *lists_add(struct kvs_list *l, const char *id,
+			     const char *name, const char **aliases,
+			     size_t n_aliases)
+{
+	struct list_entry *e;
+	const char **av = NULL;
+	size_t n = 0;
+
+	if (!name)
+		return NULL;
+	if (l->n_entries == l->cap_entries) {
+		size_t cap = l->cap_entries ? l->cap_entries * 2 : 256;
+		struct list_entry *v;
+
+		if (l->n_entries >= LISTS_MAX_ENTRIES)
+			return NULL;
+		v = realloc(l->entries, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		l->entries = v;
+		l->cap_entries = cap;
+	}
+	if (n_aliases > LISTS_MAX_ALIASES)
+		n_aliases = LISTS_MAX_ALIASES;
+	if (n_aliases) {
+		av = arena_alloc(&l->arena, n_aliases * sizeof(*av));
+		if (!av)
+			return NULL;
+		for (size_t i = 0; i < n_aliases; i++) {
+			int dup = !aliases[i] || strcmp(aliases[i], name) == 0;
+
+			for (size_t j = 0; !dup && j < n; j++)
+				dup = strcmp(av[j], aliases[i]) == 0;
+			if (!dup)
+				av[n++] = aliases[i];
+		}
+	}
+	e = &l->entries[l->n_entries++];
+	memset(e, 0, sizeof(*e));
+	e->id = id;
+	e->name = name;
+	e->aliases = av;
+	e->n_aliases = n;
+	e->severity = l->severity;
+	l->n_names += 1 + n;
+	return e;
+}
+
+void lists_split(struct kvs_list *l, const char *s, const char *sep,
+		 const char **v, size_t cap, size_t *n)
+{
+	size_t sl = strlen(sep);
+
+	while (s && *s && *n < cap) {
+		const char *q = strstr(s, sep);
+		size_t len = q ? (size_t)(q - s) : strlen(s);
+		const char *a = len < LISTS_MAX_NAME ? lists_strndup(l, s, len)
+						     : NULL;
+
+		if (a)
+			v[(*n)++] = a;
+		s = q ? q + sl : NULL;
+	}
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *c = v ? strdup(v) : NULL;
+
+	if (v && !c)
+		return -ENOMEM;
+	free(*dst);
+	*dst = c;
+	return 0;
+}
+
+int lists_set_version(struct kvs_list *l, const char *v)
+{
+	return set_str(&l->version, v);
+}
+
+int lists_set_date(struct kvs_list *l, const char *d)
+{
+	return set_str(&l->date, d);
+}
+
+void lists_diag(struct lists_ctx *ctx, const char *file, int line,
+		const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		ctx->errors++;
+	if (ctx->opts && ctx->opts->diag)
+		ctx->opts->diag(ctx->opts->diag_arg, file, line,
+				line <= 0 || ctx->opts->strict, msg);
+}
+
+void lists_digest_add(struct lists_ctx *ctx, const void *p, size_t n)
+{
+	if (ctx->sha)
+		EVP_DigestUpdate(ctx->sha, p, n);
+}
+
+int lists_read_file(struct lists_ctx *ctx, const char *path, char **buf,
+		    size_t *len)
+{
+	struct stat st;
+	char *b = NULL;
+	size_t got = 0;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		lists_diag(ctx, path, 0, "cannot open: %s", strerror(errno));
+		return rc;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		lists_diag(ctx, path, 0, "not a regular file");
+		rc = -EINVAL;
+		goto fail;
+	}
+	if ((unsigned long long)st.st_size > LISTS_MAX_FILE_SIZE) {
+		lists_diag(ctx, path, 0, "file larger than %u bytes",
+			   LISTS_MAX_FILE_SIZE);
+		rc = -EFBIG;
+		goto fail;
+	}
+	b = malloc((size_t)st.st_size + 1);
+	if (!b) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			lists_diag(ctx, path, 0, "read error");
+			rc = -EIO;
+			goto fail;
+		}
+		got += (size_t)r;
+	}
+	b[got] = '\0';
+	close(fd);
+	lists_digest_add(ctx, b, got);
+	*buf = b;
+	*len = got;
+	return 0;
+fail:
+	free(b);
+	close(fd);
+	return rc;
+}
+
+void lists_free(struct kvs_list *l)
+{
+	if (!l)
+		return;
+	nm_index_free(l->index);
+	arena_free(&l->arena);
+	free(l->entries);
+	free(l->name);
+	free(l->format);
+	free(l->path);
+	free(l->version);
+	free(l->date);
+	free(l);
+}
+
+static int stat_key(const char *path, long long *mtime_ns, long long *size)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	*mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL +
+		    st.st_mtim.tv_nsec;
+	*size = (long long)st.st_size;
+	return 0;
+}
+
+int lists_load_private(const char *format, const char *path, const char *name,
+		       enum kvs_severity severity,
+		       const struct lists_load_opts *opts,
+		       struct kvs_list **out)
+{
+	static const struct lists_load_opts no_opts;
+	const struct lists_format *f = lists_format_find(format);
+	struct lists_ctx ctx = { .opts = opts ? opts : &no_opts };
+	struct kvs_list *l = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	int rc;
+
+	*out = NULL;
+	if (!f) {
+		lists_diag(&ctx, path, 0, "unknown list format \"%s\"",
+			   format ? format : "");
+		return -ENOTSUP;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->severity = severity;
+	l->refs = 1;
+	l->name = strdup(name ? name : format);
+	l->format = strdup(format);
+	l->path = strdup(path);
+	ctx.list = l;
+	ctx.sha = EVP_MD_CTX_new();
+	if (!l->name || !l->format || !l->path || !ctx.sha ||
+	    !EVP_DigestInit_ex(ctx.sha, EVP_sha256(), NULL)) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	(void)stat_key(path, &l->mtime_ns, &l->size);
+	rc = f->load(&ctx, path);
+	if (rc < 0)
+		goto fail;
+	l->n_skipped = (size_t)ctx.errors;
+	if (ctx.errors && ctx.opts->strict) {
+		lists_diag(&ctx, path, 0,
+			   "%d malformed row(s); list not loaded (strict)",
+			   ctx.errors);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (!l->n_entries) {
+		lists_diag(&ctx, path, 0, "no entries loaded");
+		rc = -EINVAL;
+		goto fail;
+	}
+	EVP_DigestFinal_ex(ctx.sha, md, &mdlen);
+	for (unsigned i = 0; i < mdlen && i < 32; i++)
+		snprintf(l->digest + 2 * i, 3, "%02x", md[i]);
+	rc = nm_index_build(l, &l->index);
+	if (rc < 0)
+		goto fail;
+	EVP_MD_CTX_free(ctx.sha);
+	*out = l;
+	return 0;
+fail:
+	EVP_MD_CTX_free(ctx.sha);
+	lists_free(l);
+	return rc;
+}
+
+static int same_key(const struct kvs_list *l, const char *format,
+		    const char *path, const char *name,
+		    enum kvs_severity severity)
+{
+	return strcmp(l->format, format) == 0 && strcmp(l->path, path) == 0 &&
+	       strcmp(l->name, name ? name : format) == 0 &&
+	       l->severity == severity;
+}
+
+int lists_load(const char *format, const char *path, const char *name,
+	       enum kvs_severity severity, const struct lists_load_opts *opts,
+	       struct kvs_list **out)
+{
+	struct kvs_list *l, *fresh = NULL;
+	long long mt = 0, sz = 0;
+	int rc;
+
+	*out = NULL;
+	if (!format || !path)
+		return -EINVAL;
+	(void)stat_key(path, &mt, &sz);
+	pthread_mutex_lock(&registry_lock);
+	for (l = registry; l; l = l->next) {
+		if (same_key(l, format, path, name, severity) &&
+		    l->mtime_ns == mt && l->size == sz) {
+			l->refs++;
+			pthread_mutex_unlock(&registry_lock);
+			*out = l;
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+
+	rc = lists_load_private(format, path, name, severity, opts, &fresh);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&registry_lock);
+	for (l = registry; l; l = l->next) {
+		if (same_key(l, format, path, name, severity) &&
+		    l->mtime_ns == fresh->mtime_ns && l->size == fresh->size) {
+			l->refs++;
+			pthread_mutex_unlock(&registry_lock);
+			lists_free(fresh);
+			*out = l;
+			return 0;
+		}
+	}
+	fresh->next = registry;
+	registry = fresh;
+	pthread_mutex_unlock(&registry_lock);
+	*out = fresh;
+	return 0;
+}
+
+void lists_release(struct kvs_list *l)
+{
+	struct kvs_list **pp;
+	int last = 0;
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&registry_lock);
+	if (--l->refs == 0) {
+		last = 1;
+		for (pp = &registry; *pp; pp = &(*pp)->next) {
+			if (*pp == l) {
+				*pp = l->next;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+	if (last)
+		lists_free(l);
+}

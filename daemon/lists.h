@@ -1,0 +1,161 @@
+/* lists.h - the registry of loaded sanctions and restricted-party lists.
+ *
+ * A struct kvs_list is one named list loaded from one file (or one family of
+ * files, as OFAC's sdn.csv + alt.csv + add.csv) by one format loader.  Once
+ * lists_load() returns it, a list is immutable: any number of threads may
+ * match against it concurrently without locks.  Lists are shared: loading the
+ * same (format, path, name, severity) again while the files are unchanged
+ * returns the list already loaded with its reference count raised, so the
+ * denied_party, kennisveiligheid and investment plugins of one configuration
+ * generation, and the next generation after a reload, share one copy.
+ * lists_release() drops a reference; the last one frees the list.
+ *
+ * All strings of a list live in its arena and stay valid until the list is
+ * freed.  Loaders bound what they read: file size, line length and field
+ * count, and report every malformed row with file:line through the load's
+ * diagnostic callback.
+ */
+#ifndef KVS_LISTS_H
+#define KVS_LISTS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "kvscreen/plugin.h"
+
+/* Bounds every loader enforces. */
+#define LISTS_MAX_FILE_SIZE (256u << 20)  /* bytes of one input file */
+#define LISTS_MAX_LINE 65536u             /* bytes of one CSV record */
+#define LISTS_MAX_FIELDS 128u             /* fields of one CSV record */
+#define LISTS_MAX_ALIASES 256u            /* aliases of one entry */
+#define LISTS_MAX_NAME 1024u              /* bytes of one name */
+#define LISTS_MAX_ENTRIES 2000000u        /* entries of one list */
+
+struct list_entry {
+	const char *id;          /* the list's own id, e.g. OFAC ent_num */
+	const char *name;        /* primary name, UTF-8 */
+	const char **aliases;    /* n_aliases UTF-8 names */
+	size_t n_aliases;
+	const char *country;     /* as the list writes it, or NULL */
+	const char *program;     /* sanctions programme / source list, or NULL */
+	const char *reason;      /* listing reason or remarks, or NULL */
+	enum kvs_severity severity;
+};
+
+/* Chunked bump allocator owning every string of a list. */
+struct lists_arena {
+	struct lists_chunk *head;
+	size_t used, cap;
+};
+
+struct nm_index;
+
+struct kvs_list {
+	char *name;              /* the configured list name, e.g. "ofac_sdn" */
+	char *format;            /* the loader's name, e.g. "ofac" */
+	char *path;
+	char *version;           /* what the file says, else NULL */
+	char *date;              /* date of the data (YYYY-MM-DD...), else NULL */
+	char digest[65];         /* sha256 hex over all files read */
+	enum kvs_severity severity;
+	struct list_entry *entries;
+	size_t n_entries, cap_entries;
+	size_t n_names;          /* primary names + aliases */
+	size_t n_skipped;        /* malformed rows skipped */
+	struct lists_arena arena;
+	struct nm_index *index;  /* built after a successful load */
+	/* Registry bookkeeping, guarded by the registry lock. */
+	unsigned refs;
+	long long mtime_ns;
+	long long size;
+	struct kvs_list *next;
+};
+
+/* Receives one diagnostic: a malformed row (line > 0) or a file-level
+ * problem (line 0).  `fatal` is set when the load is going to fail. */
+typedef void (*lists_diag_fn)(void *arg, const char *file, int line, int fatal,
+			      const char *msg);
+
+struct lists_load_opts {
+	int strict;              /* a malformed row fails the load */
+	lists_diag_fn diag;      /* may be NULL */
+	void *diag_arg;
+};
+
+/* State handed to a loader: the list being filled and the diagnostics. */
+struct lists_ctx {
+	struct kvs_list *list;
+	const struct lists_load_opts *opts;
+	int errors;              /* malformed rows seen */
+	void *sha;               /* EVP_MD_CTX over every file read */
+};
+
+/* One format loader.  load() fills ctx->list (entries, version, date) from
+ * path and returns 0 or a negative errno; it reports every problem through
+ * lists_diag(). */
+struct lists_format {
+	const char *name;
+	int (*load)(struct lists_ctx *ctx, const char *path);
+};
+
+extern const struct lists_format lists_format_ofac;
+extern const struct lists_format lists_format_csl;
+extern const struct lists_format lists_format_un;
+extern const struct lists_format lists_format_eu;
+extern const struct lists_format lists_format_aspi;
+extern const struct lists_format lists_format_kvs;
+
+/* The loader called `name`, or NULL. */
+const struct lists_format *lists_format_find(const char *name);
+
+/* Load (or share) a list.  Returns 0 and *out with one reference held, or a
+ * negative errno after reporting through opts->diag: -ENOENT (file),
+ * -EINVAL (malformed, strict mode or nothing loadable), -EFBIG, -ENOMEM,
+ * -ENOTSUP (unknown format).  Safe from any thread. */
+int lists_load(const char *format, const char *path, const char *name,
+	       enum kvs_severity severity, const struct lists_load_opts *opts,
+	       struct kvs_list **out);
+/* Load a private (unshared) list; the caller frees it with lists_free(). */
+int lists_load_private(const char *format, const char *path, const char *name,
+		       enum kvs_severity severity,
+		       const struct lists_load_opts *opts,
+		       struct kvs_list **out);
+void lists_release(struct kvs_list *l);
+void lists_free(struct kvs_list *l);
+
+/* ---- For loaders ---- */
+
+/* Report a malformed row (line > 0) or a file problem; counts errors. */
+void lists_diag(struct lists_ctx *ctx, const char *file, int line,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Read a whole file (bounded by LISTS_MAX_FILE_SIZE) into a malloc'd,
+ * NUL-terminated buffer and add it to the list's digest.  Returns 0 or a
+ * negative errno after reporting it. */
+int lists_read_file(struct lists_ctx *ctx, const char *path, char **buf,
+		    size_t *len);
+/* Add the bytes of a file read some other way to the digest. */
+void lists_digest_add(struct lists_ctx *ctx, const void *p, size_t n);
+/* Copy n bytes into the arena, NUL-terminated; trims blanks at both ends.
+ * Returns NULL for an empty result or on ENOMEM. */
+const char *lists_strndup(struct kvs_list *l, const char *s, size_t n);
+const char *lists_strdup(struct kvs_list *l, const char *s);
+/* Append an entry (its strings must already be in the arena; aliases are
+ * copied into the arena, empty and duplicate aliases dropped).  Returns the
+ * entry or NULL on ENOMEM or when the list is full. */
+struct list_entry *lists_add(struct kvs_list *l, const char *id,
+			     const char *name, const char **aliases,
+			     size_t n_aliases);
+/* Set the list's version or date (copied). */
+int lists_set_version(struct kvs_list *l, const char *v);
+int lists_set_date(struct kvs_list *l, const char *d);
+
+/* Split `s` on `sep` (a string, e.g. ";") into trimmed arena strings appended
+ * to v (capacity cap, count *n). */
+void lists_split(struct kvs_list *l, const char *s, const char *sep,
+		 const char **v, size_t cap, size_t *n);
+
+/* Severity names: "info".."critical"; -EINVAL for others. */
+int lists_severity_parse(const char *s);
+const char *lists_severity_name(enum kvs_severity s);
+
+#endif

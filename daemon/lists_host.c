@@ -1,0 +1,190 @@
+/* lists_host.c - the list service as the plugin ABI offers it.
+ *
+ * Thin adapters from the struct kvs_host lists_* members to lists.c and
+ * namematch.c: paths resolved against the plugin's configuration file,
+ * diagnostics turned into host log lines or configuration errors, and
+ * matches of several lists merged into one best-first array.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "lists.h"
+#include "lists_host.h"
+#include "namematch.h"
+#include "plugin_host.h"
+
+#define MATCH_MAX_PER_LIST 64
+
+struct diag_arg {
+	const kvs_config_ctx *ctx;
+	int strict;
+};
+
+static void host_diag(void *arg, const char *file, int line, int fatal,
+		      const char *msg)
+{
+	struct diag_arg *d = arg;
+
+	if (fatal && (d->strict || line <= 0))
+		plugin_host_table.config_error(d->ctx, NULL, file, line, "%s", msg);
+	else
+		plugin_host_table.log(d->ctx, KVS_LOG_WARNING,
+				      "%s:%d: %s (row skipped)", file, line, msg);
+}
+
+/* `path` made absolute against the folder of the file holding the plugin's
+ * configuration group; malloc'd. */
+static char *resolve(const kvs_config_ctx *ctx, const char *path)
+{
+	const char *src = NULL;
+	char *copy, *dir, *out;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (ctx && ctx->cp && ctx->cp->group)
+		src = config_setting_source_file(ctx->cp->group);
+	if (!src)
+		return strdup(path);
+	copy = strdup(src);
+	if (!copy)
+		return NULL;
+	dir = dirname(copy);
+	if (asprintf(&out, "%s/%s", dir, path) < 0)
+		out = NULL;
+	free(copy);
+	return out;
+}
+
+int lists_host_load(const kvs_config_ctx *ctx, const char *format,
+		    const char *path, const char *list_name,
+		    enum kvs_severity severity, int strict,
+		    struct kvs_list **out)
+{
+	struct diag_arg d = { .ctx = ctx, .strict = strict };
+	struct lists_load_opts opts = {
+		.strict = strict, .diag = host_diag, .diag_arg = &d,
+	};
+	char *abs;
+	int rc;
+
+	*out = NULL;
+	if (!format || !path || !list_name)
+		return -EINVAL;
+	abs = resolve(ctx, path);
+	if (!abs)
+		return -ENOMEM;
+	rc = lists_load(format, abs, list_name, severity, &opts, out);
+	if (rc == -ENOTSUP)
+		plugin_host_table.config_error(ctx, NULL, NULL, 0,
+			"unknown list format \"%s\" (ofac, csl, un, eu, aspi, kvs)",
+			format);
+	else if (rc < 0)
+		plugin_host_table.config_error(ctx, NULL, abs, 0,
+			"list \"%s\" not loaded: %s", list_name, strerror(-rc));
+	free(abs);
+	return rc;
+}
+
+void lists_host_release(struct kvs_list *list)
+{
+	lists_release(list);
+}
+
+int lists_host_match(const struct kvs_list *const *lists, size_t n,
+		     const char *name, size_t len, double threshold,
+		     struct kvs_list_match *out, size_t max_out)
+{
+	struct nm_name *nn = malloc(sizeof(*nn));
+	struct nm_hit hits[MATCH_MAX_PER_LIST];
+	size_t nout = 0;
+	int total = 0, rc;
+
+	if (!nn)
+		return -ENOMEM;
+	if (nm_normalise(name, len, nn) < 0) {
+		free(nn);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct kvs_list *l = lists[i];
+
+		if (!l)
+			continue;
+		rc = nm_match(l, nn, threshold, 0, hits, MATCH_MAX_PER_LIST);
+		if (rc < 0) {
+			free(nn);
+			return rc;
+		}
+		total += rc;
+		for (int k = 0; k < rc && k < MATCH_MAX_PER_LIST; k++) {
+			const struct nm_hit *h = &hits[k];
+			struct kvs_list_match m = {
+				.list = l->name,
+				.entry_id = h->entry->id ? h->entry->id : "",
+				.primary_name = h->entry->name,
+				.matched_name = h->matched,
+				.normalised = h->norm,
+				.country = h->entry->country,
+				.program = h->entry->program,
+				.reason = h->entry->reason,
+				.score = h->score,
+				.cov_query = h->cov_query,
+				.cov_name = h->cov_name,
+				.severity = h->entry->severity,
+			};
+			size_t j;
+
+			/* Insert by score; equal scores keep list order. */
+			if (nout == max_out &&
+			    (!max_out || out[max_out - 1].score >= m.score))
+				continue;
+			if (nout == max_out)
+				nout--;
+			for (j = nout; j > 0 && out[j - 1].score < m.score; j--)
+				out[j] = out[j - 1];
+			out[j] = m;
+			nout++;
+		}
+	}
+	free(nn);
+	return total;
+}
+
+void lists_host_info(const struct kvs_list *l, struct kvs_list_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->name = l->name;
+	out->format = l->format;
+	out->path = l->path;
+	out->version = l->version;
+	out->date = l->date;
+	out->digest = l->digest;
+	out->entries = l->n_entries;
+	out->names = l->n_names;
+	out->skipped = l->n_skipped;
+	out->severity = l->severity;
+	out->mtime = l->mtime_ns / 1000000000LL;
+}
+
+int lists_host_normalise(const char *name, size_t len, char *buf,
+			 size_t buflen)
+{
+	struct nm_name *nn = malloc(sizeof(*nn));
+	int rc;
+
+	if (!nn)
+		return -ENOMEM;
+	rc = nm_normalise(name, len, nn);
+	if (rc == 0 && buflen)
+		snprintf(buf, buflen, "%s", nn->norm);
+	else if (buflen)
+		buf[0] = '\0';
+	free(nn);
+	return rc;
+}

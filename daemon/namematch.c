@@ -1,0 +1,909 @@
+/* namematch.c - name normalisation, similarity and the per-list name index.
+ *
+ * The index is built once by nm_index_build() on the loading thread and is
+ * read-only afterwards; nm_match() keeps all its scratch on the stack or in
+ * memory it allocates per call, so concurrent queries need no lock.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <utf8proc.h>
+
+#include "namematch.h"
+
+/* ---- Normalisation ------------------------------------------------------ */
+
+/* Cyrillic (after case folding and mark stripping) to Latin, after the
+ * common English-language (BGN/PCGN-like) romanisation. */
+static const char *cyrillic_latin(uint32_t c)
+{
+	static const char *const basic[32] = {
+		"a", "b", "v", "g", "d", "e", "zh", "z", "i", "y", "k", "l",
+		"m", "n", "o", "p", "r", "s", "t", "u", "f", "kh", "ts", "ch",
+		"sh", "shch", "", "y", "", "e", "yu", "ya",
+	};
+
+	if (c >= 0x430 && c <= 0x44f)
+		return basic[c - 0x430];
+	switch (c) {
+	case 0x450: case 0x451: return "e";     /* ѐ ё */
+	case 0x452: return "dj";                /* ђ */
+	case 0x453: return "g";                 /* ѓ */
+	case 0x454: return "ye";                /* є */
+	case 0x455: return "dz";                /* ѕ */
+	case 0x456: case 0x457: return "i";     /* і ї */
+	case 0x458: return "j";                 /* ј */
+	case 0x459: return "lj";                /* љ */
+	case 0x45a: return "nj";                /* њ */
+	case 0x45b: return "c";                 /* ћ */
+	case 0x45c: return "k";                 /* ќ */
+	case 0x45d: return "i";                 /* ѝ */
+	case 0x45e: return "u";                 /* ў */
+	case 0x45f: return "dz";                /* џ */
+	case 0x491: return "g";                 /* ґ */
+	case 0x4e9: return "o";                 /* ө */
+	case 0x4af: case 0x4b1: return "u";     /* ү ұ */
+	case 0x493: return "g";                 /* ғ */
+	case 0x49b: return "k";                 /* қ */
+	case 0x4a3: return "n";                 /* ң */
+	case 0x4bb: return "h";                 /* һ */
+	case 0x4d9: return "a";                 /* ә */
+	default: return NULL;
+	}
+}
+
+/* Words dropped from names: legal forms and connectives.  They carry no
+ * identity ("Huawei Technologies Co., Ltd." is "Huawei Technologies"). */
+static const char *const dropped_words[] = {
+	"ab", "ag", "ao", "aps", "as", "asa", "bhd", "bv", "cjsc", "co",
+	"company", "corp", "corporation", "cv", "eood", "fze", "fzco", "fzc",
+	"fzllc", "gmbh", "inc", "incorporated", "jsc", "kft", "kg", "kk",
+	"limited", "llc", "llp", "lp", "ltd", "mbh", "nv", "oao", "ojsc",
+	"ooo", "oy", "oyj", "pao", "pjsc", "plc", "pte", "pty", "pvt", "sa",
+	"sal", "sarl", "sas", "sdn", "spa", "sp", "srl", "tov", "zao",
+	"of", "the", "and", "for", "und", "et", "y", "a.k.a", "aka",
+	"fka", "nka",
+};
+
+/* Abbreviations and foreign forms mapped to one English word. */
+static const struct { const char *from, *to; } word_map[] = {
+	{ "univ", "university" }, { "uni", "university" },
+	{ "universiteit", "university" }, { "universitat", "university" },
+	{ "universite", "university" }, { "universidad", "university" },
+	{ "universidade", "university" }, { "universita", "university" },
+	{ "uniwersytet", "university" }, { "universitet", "university" },
+	{ "daxue", "university" },
+	{ "inst", "institute" }, { "institut", "institute" },
+	{ "instituut", "institute" }, { "instituto", "institute" },
+	{ "istituto", "institute" }, { "institutes", "institute" },
+	{ "acad", "academy" }, { "akademie", "academy" },
+	{ "akademiya", "academy" }, { "academie", "academy" },
+	{ "academia", "academy" },
+	{ "tech", "technology" }, { "techn", "technology" },
+	{ "technologies", "technology" }, { "technological", "technology" },
+	{ "sci", "science" }, { "sciences", "science" },
+	{ "natl", "national" }, { "nat", "national" },
+	{ "intl", "international" }, { "int'l", "international" },
+	{ "dept", "department" }, { "mfg", "manufacturing" },
+	{ "engg", "engineering" }, { "eng", "engineering" },
+	{ "res", "research" }, { "ctr", "center" }, { "centre", "center" },
+	{ "lab", "laboratory" }, { "labs", "laboratory" },
+	{ "laboratories", "laboratory" },
+	{ "grp", "group" }, { "hldgs", "holding" }, { "holdings", "holding" },
+	{ "industries", "industry" }, { "ind", "industry" },
+	{ "aeronautics", "aeronautical" }, { "astronautics", "astronautical" },
+	{ "electronics", "electronic" },
+};
+
+static int is_dropped(const char *w)
+{
+	for (size_t i = 0; i < sizeof(dropped_words) / sizeof(*dropped_words);
+	     i++)
+		if (strcmp(dropped_words[i], w) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *mapped(const char *w)
+{
+	for (size_t i = 0; i < sizeof(word_map) / sizeof(*word_map); i++)
+		if (strcmp(word_map[i].from, w) == 0)
+			return word_map[i].to;
+	return NULL;
+}
+
+struct tokbuf {
+	uint32_t cp[NM_MAX_TOKEN];
+	size_t n;
+	size_t seg;              /* letters since the token start or a dot */
+	int abbr;                /* every segment so far is one letter */
+};
+
+/* Append the current token to out (unless empty); `drop` marks words that
+ * are removed later when something else remains. */
+static void emit(struct nm_name *out, struct tokbuf *t, uint8_t *drop)
+{
+	char w[NM_MAX_TOKEN * 4 + 1];
+	size_t wl = 0;
+	const char *m;
+
+	if (t->n == 0)
+		goto reset;
+	if (out->n >= NM_MAX_TOKENS)
+		goto reset;
+	for (size_t i = 0; i < t->n; i++) {
+		utf8proc_ssize_t k = utf8proc_encode_char(
+		    (utf8proc_int32_t)t->cp[i], (utf8proc_uint8_t *)w + wl);
+
+		wl += (size_t)k;
+	}
+	w[wl] = '\0';
+	m = mapped(w);
+	if (m) {
+		size_t i;
+
+		for (i = 0; m[i] && i < NM_MAX_TOKEN; i++)
+			out->cp[out->n][i] = (unsigned char)m[i];
+		out->len[out->n] = (uint8_t)i;
+		drop[out->n] = 0;
+	} else {
+		memcpy(out->cp[out->n], t->cp, t->n * sizeof(uint32_t));
+		out->len[out->n] = (uint8_t)t->n;
+		drop[out->n] = (uint8_t)is_dropped(w);
+	}
+	out->n++;
+reset:
+	t->n = 0;
+	t->seg = 0;
+	t->abbr = 1;
+}
+
+static void put(struct tokbuf *t, uint32_t c)
+{
+	if (t->n < NM_MAX_TOKEN)
+		t->cp[t->n++] = c;
+	t->seg++;
+}
+
+static int is_alnum_cat(utf8proc_category_t k)
+{
+	switch (k) {
+	case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL:
+	case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
+	case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_ND:
+	case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int nm_normalise(const char *s, size_t len, struct nm_name *out)
+{
+	enum { CAP = 2048 };
+	const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPAT |
+				      UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD |
+				      UTF8PROC_STRIPMARK | UTF8PROC_IGNORE |
+				      UTF8PROC_LUMP;
+	utf8proc_int32_t buf[CAP];
+	utf8proc_ssize_t n = 0;
+	uint8_t drop[NM_MAX_TOKENS];
+	struct tokbuf t = { .abbr = 1 };
+	size_t o = 0, keep = 0, kept;
+	int last_bc = 0;
+
+	out->n = 0;
+	out->norm[0] = '\0';
+	if (len > LISTS_MAX_NAME)
+		len = LISTS_MAX_NAME;
+	/* Decompose code point by code point, so invalid bytes are skipped
+	 * rather than failing the whole name. */
+	for (size_t i = 0; i < len;) {
+		utf8proc_int32_t c;
+		utf8proc_ssize_t r = utf8proc_iterate(
+		    (const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i),
+		    &c);
+
+		if (r <= 0) {
+			i++;
+			continue;
+		}
+		i += (size_t)r;
+		r = utf8proc_decompose_char(c, buf + n, CAP - n, opt, &last_bc);
+		if (r < 0 || r > CAP - n)
+			break;
+		n += r;
+	}
+	n = utf8proc_normalize_utf32(buf, n, opt);
+	if (n < 0)
+		return -EINVAL;
+
+	for (utf8proc_ssize_t i = 0; i < n; i++) {
+		uint32_t c = (uint32_t)buf[i];
+		const char *tr;
+
+		if (c == '\'' || c == 0x2bc || c == 0x2b9) {
+			continue;
+		}
+		if (c == '.') {
+			if (t.n && t.seg == 1 && t.abbr) {
+				t.seg = 0;
+				continue;
+			}
+			emit(out, &t, drop);
+			continue;
+		}
+		if ((tr = cyrillic_latin(c)) != NULL) {
+			for (; *tr; tr++)
+				put(&t, (unsigned char)*tr);
+			if (t.seg > 1)
+				t.abbr = 0;
+			continue;
+		}
+		if (is_alnum_cat(utf8proc_category((utf8proc_int32_t)c))) {
+			put(&t, c);
+			if (t.seg > 1)
+				t.abbr = 0;
+			continue;
+		}
+		emit(out, &t, drop);
+	}
+	emit(out, &t, drop);
+
+	/* Drop legal forms and connectives unless nothing else is left. */
+	for (size_t i = 0; i < out->n; i++)
+		keep += !drop[i];
+	if (keep) {
+		kept = 0;
+		for (size_t i = 0; i < out->n; i++) {
+			if (drop[i])
+				continue;
+			if (kept != i) {
+				memcpy(out->cp[kept], out->cp[i],
+				       out->len[i] * sizeof(uint32_t));
+				out->len[kept] = out->len[i];
+			}
+			kept++;
+		}
+		out->n = kept;
+	}
+	if (!out->n)
+		return -EINVAL;
+	for (size_t i = 0; i < out->n; i++) {
+		for (size_t j = 0; j < out->len[i]; j++) {
+			uint8_t u[4];
+			utf8proc_ssize_t k = utf8proc_encode_char(
+			    (utf8proc_int32_t)out->cp[i][j], u);
+
+			if (o + (size_t)k + 2 > NM_MAX_NORM)
+				goto done;
+			memcpy(out->norm + o, u, (size_t)k);
+			o += (size_t)k;
+		}
+		if (i + 1 < out->n && o + 2 < NM_MAX_NORM)
+			out->norm[o++] = ' ';
+	}
+done:
+	out->norm[o] = '\0';
+	return 0;
+}
+
+/* ---- Similarity --------------------------------------------------------- */
+
+double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
+		       size_t nb)
+{
+	uint8_t ma[NM_MAX_TOKEN] = { 0 }, mb[NM_MAX_TOKEN] = { 0 };
+	size_t m = 0, tr = 0, k = 0, win, prefix = 0;
+	double j;
+
+	if (na > NM_MAX_TOKEN)
+		na = NM_MAX_TOKEN;
+	if (nb > NM_MAX_TOKEN)
+		nb = NM_MAX_TOKEN;
+	if (!na || !nb)
+		return na == nb ? 1.0 : 0.0;
+	win = (na > nb ? na : nb) / 2;
+	win = win ? win - 1 : 0;
+	for (size_t i = 0; i < na; i++) {
+		size_t lo = i > win ? i - win : 0;
+		size_t hi = i + win + 1 < nb ? i + win + 1 : nb;
+
+		for (size_t x = lo; x < hi; x++) {
+			if (!mb[x] && a[i] == b[x]) {
+				ma[i] = mb[x] = 1;
+				m++;
+				break;
+			}
+		}
+	}
+	if (!m)
+		return 0.0;
+	for (size_t i = 0; i < na; i++) {
+		if (!ma[i])
+			continue;
+		while (!mb[k])
+			k++;
+		if (a[i] != b[k])
+			tr++;
+		k++;
+	}
+	j = ((double)m / na + (double)m / nb + (double)(m - tr / 2) / m) / 3.0;
+	while (prefix < 4 && prefix < na && prefix < nb && a[prefix] == b[prefix])
+		prefix++;
+	return j + prefix * 0.1 * (1.0 - j);
+}
+
+/* ---- Index --------------------------------------------------------------- */
+
+/* Interns code point strings: id -> (offset, length) in one pool, looked up
+ * through an open-addressing table of id + 1. */
+struct interner {
+	uint32_t *pool;
+	size_t npool, cappool;
+	uint32_t *off;
+	uint8_t *len;
+	size_t n, cap;
+	uint32_t *slots;
+	size_t nslots;           /* power of two */
+};
+
+struct nm_tok {
+	float w;                 /* inverse document frequency */
+	uint32_t pre;            /* prefix key id */
+	uint32_t skel;           /* consonant skeleton key id */
+};
+
+/* Blocking keys of a token besides the token itself: its first three code
+ * points, and a marker plus its first three consonants ("muhammad" and
+ * "mohammed" both give "mhm"), so vowel variants of transliterated names
+ * meet.  Returns the number of code points written to k (at most 4). */
+static size_t key_prefix(const uint32_t *t, size_t n, uint32_t *k)
+{
+	size_t m = n < 3 ? n : 3;
+
+	memcpy(k, t, m * sizeof(*k));
+	return m;
+}
+
+static size_t key_skeleton(const uint32_t *t, size_t n, uint32_t *k)
+{
+	size_t m = 0;
+
+	k[m++] = 1;
+	for (size_t i = 0; i < n && m < 4; i++) {
+		uint32_t c = t[i];
+
+		if (i > 0 && (c == 'a' || c == 'e' || c == 'i' || c == 'o' ||
+			      c == 'u' || c == 'y' || c == 'h' || c == 'w'))
+			continue;
+		if (m > 1 && k[m - 1] == c)
+			continue;
+		k[m++] = c;
+	}
+	return m;
+}
+
+struct nm_ref {
+	uint32_t entry;
+	uint32_t alias;          /* 0: primary name; i + 1: alias i */
+	uint32_t tok;            /* first token id in name_toks */
+	uint32_t ntok;
+	float wsum;              /* sum of its token weights */
+	const char *norm;
+};
+
+struct nm_index {
+	struct interner toks, pres;
+	struct nm_tok *tok;
+	struct nm_ref *refs;
+	size_t nrefs;
+	uint32_t *name_toks;
+	size_t n_name_toks, cap_name_toks;
+	uint32_t *tok_start, *tok_post;  /* CSR postings: token -> refs */
+	uint32_t *pre_start, *pre_post;  /* prefix -> refs */
+	float w_unknown;
+};
+
+static uint64_t hash_cps(const uint32_t *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= k[i];
+		h *= 1099511628211ULL;
+	}
+	return h ^ n;
+}
+
+/* 1 and *id when found; with insert, 0 and the new *id; -ENOENT; -ENOMEM. */
+static int intern(struct interner *in, const uint32_t *k, size_t n,
+		  int insert, uint32_t *id)
+{
+	size_t mask, i;
+
+	if (!in->nslots) {
+		if (!insert)
+			return -ENOENT;
+		in->nslots = 1024;
+		in->slots = calloc(in->nslots, sizeof(uint32_t));
+		if (!in->slots)
+			return -ENOMEM;
+	}
+	mask = in->nslots - 1;
+	for (i = hash_cps(k, n) & mask;; i = (i + 1) & mask) {
+		uint32_t s = in->slots[i];
+
+		if (!s)
+			break;
+		if (in->len[s - 1] == n &&
+		    memcmp(in->pool + in->off[s - 1], k, n * sizeof(*k)) == 0) {
+			*id = s - 1;
+			return 1;
+		}
+	}
+	if (!insert)
+		return -ENOENT;
+	if (in->n == in->cap) {
+		size_t cap = in->cap ? in->cap * 2 : 1024;
+		uint32_t *off = realloc(in->off, cap * sizeof(*off));
+		uint8_t *len;
+
+		if (!off)
+			return -ENOMEM;
+		in->off = off;
+		len = realloc(in->len, cap);
+		if (!len)
+			return -ENOMEM;
+		in->len = len;
+		in->cap = cap;
+	}
+	if (in->npool + n > in->cappool) {
+		size_t cap = in->cappool ? in->cappool * 2 : 8192;
+		uint32_t *p;
+
+		while (cap < in->npool + n)
+			cap *= 2;
+		p = realloc(in->pool, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		in->pool = p;
+		in->cappool = cap;
+	}
+	memcpy(in->pool + in->npool, k, n * sizeof(*k));
+	in->off[in->n] = (uint32_t)in->npool;
+	in->len[in->n] = (uint8_t)n;
+	in->npool += n;
+	in->slots[i] = (uint32_t)(in->n + 1);
+	*id = (uint32_t)in->n++;
+	/* Keep the load factor under one half. */
+	if (in->n * 2 > in->nslots) {
+		size_t ns = in->nslots * 2;
+		uint32_t *sl = calloc(ns, sizeof(uint32_t));
+
+		if (!sl)
+			return -ENOMEM;
+		for (size_t x = 0; x < in->n; x++) {
+			size_t j = hash_cps(in->pool + in->off[x], in->len[x]) &
+				   (ns - 1);
+
+			while (sl[j])
+				j = (j + 1) & (ns - 1);
+			sl[j] = (uint32_t)(x + 1);
+		}
+		free(in->slots);
+		in->slots = sl;
+		in->nslots = ns;
+	}
+	return 0;
+}
+
+static void interner_free(struct interner *in)
+{
+	free(in->pool);
+	free(in->off);
+	free(in->len);
+	free(in->slots);
+}
+
+void nm_index_free(struct nm_index *ix)
+{
+	if (!ix)
+		return;
+	interner_free(&ix->toks);
+	interner_free(&ix->pres);
+	free(ix->tok);
+	free(ix->refs);
+	free(ix->name_toks);
+	free(ix->tok_start);
+	free(ix->tok_post);
+	free(ix->pre_start);
+	free(ix->pre_post);
+	free(ix);
+}
+
+/* Add one name of entry e to the index (pass 1). */
+static int index_name(struct kvs_list *l, struct nm_index *ix, uint32_t e,
+		      uint32_t alias, const char *name, struct nm_name *nn)
+{
+	struct nm_ref *r;
+	int rc;
+
+	if (nm_normalise(name, strlen(name), nn) < 0)
+		return 0;        /* nothing matchable in this name */
+	if (ix->n_name_toks + nn->n > ix->cap_name_toks) {
+		size_t cap = ix->cap_name_toks ? ix->cap_name_toks * 2 : 4096;
+		uint32_t *v = realloc(ix->name_toks, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ix->name_toks = v;
+		ix->cap_name_toks = cap;
+	}
+	r = &ix->refs[ix->nrefs];
+	r->entry = e;
+	r->alias = alias;
+	r->tok = (uint32_t)ix->n_name_toks;
+	r->ntok = (uint32_t)nn->n;
+	r->norm = lists_strdup(l, nn->norm);
+	if (!r->norm)
+		return -ENOMEM;
+	for (size_t i = 0; i < nn->n; i++) {
+		uint32_t id;
+
+		rc = intern(&ix->toks, nn->cp[i], nn->len[i], 1, &id);
+		if (rc < 0)
+			return rc;
+		ix->name_toks[ix->n_name_toks++] = id;
+	}
+	ix->nrefs++;
+	return 0;
+}
+
+/* Build CSR postings key -> refs from the per-ref key lists; `key_of` maps
+ * a token id to the key (token itself or its prefix). */
+static int build_postings(struct nm_index *ix, size_t nkeys, int prefix,
+			  uint32_t **startp, uint32_t **postp)
+{
+	uint32_t *start = calloc(nkeys + 1, sizeof(uint32_t));
+	uint32_t *fill = NULL, *post = NULL;
+	size_t total = 0;
+
+	if (!start)
+		return -ENOMEM;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t r = 0; r < ix->nrefs; r++) {
+			const struct nm_ref *ref = &ix->refs[r];
+
+			for (uint32_t x = 0; x < ref->ntok * (prefix ? 2u : 1u); x++) {
+				uint32_t i = prefix ? x / 2 : x;
+				uint32_t t = ix->name_toks[ref->tok + i];
+				uint32_t k = !prefix ? t : (x & 1) ? ix->tok[t].skel
+								   : ix->tok[t].pre;
+				int dup = 0;
+
+				for (uint32_t y = 0; y < x && !dup; y++) {
+					uint32_t t2 = ix->name_toks[ref->tok + (prefix ? y / 2 : y)];
+
+					dup = (!prefix ? t2 : (y & 1) ? ix->tok[t2].skel
+								      : ix->tok[t2].pre) == k;
+				}
+				if (dup)
+					continue;
+				if (pass == 0)
+					start[k + 1]++;
+				else
+					post[fill[k]++] = (uint32_t)r;
+			}
+		}
+		if (pass == 0) {
+			for (size_t k = 0; k < nkeys; k++)
+				start[k + 1] += start[k];
+			total = start[nkeys];
+			post = malloc((total ? total : 1) * sizeof(uint32_t));
+			fill = malloc((nkeys ? nkeys : 1) * sizeof(uint32_t));
+			if (!post || !fill) {
+				free(post);
+				free(fill);
+				free(start);
+				return -ENOMEM;
+			}
+			memcpy(fill, start, nkeys * sizeof(uint32_t));
+		}
+	}
+	free(fill);
+	*startp = start;
+	*postp = post;
+	return 0;
+}
+
+int nm_index_build(struct kvs_list *l, struct nm_index **out)
+{
+	struct nm_index *ix = calloc(1, sizeof(*ix));
+	struct nm_name *nn = malloc(sizeof(*nn));
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!ix || !nn)
+		goto fail;
+	ix->refs = malloc((l->n_names ? l->n_names : 1) * sizeof(*ix->refs));
+	if (!ix->refs)
+		goto fail;
+	for (size_t e = 0; e < l->n_entries; e++) {
+		const struct list_entry *en = &l->entries[e];
+
+		rc = index_name(l, ix, (uint32_t)e, 0, en->name, nn);
+		for (size_t a = 0; rc == 0 && a < en->n_aliases; a++)
+			rc = index_name(l, ix, (uint32_t)e, (uint32_t)a + 1,
+					en->aliases[a], nn);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = -ENOMEM;
+	ix->tok = calloc(ix->toks.n ? ix->toks.n : 1, sizeof(*ix->tok));
+	if (!ix->tok)
+		goto fail;
+	for (size_t t = 0; t < ix->toks.n; t++) {
+		const uint32_t *cp = ix->toks.pool + ix->toks.off[t];
+		uint32_t k[4];
+		size_t n = key_prefix(cp, ix->toks.len[t], k);
+
+		rc = intern(&ix->pres, k, n, 1, &ix->tok[t].pre);
+		if (rc < 0)
+			goto fail;
+		n = key_skeleton(cp, ix->toks.len[t], k);
+		rc = intern(&ix->pres, k, n, 1, &ix->tok[t].skel);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = build_postings(ix, ix->toks.n, 0, &ix->tok_start, &ix->tok_post);
+	if (rc < 0)
+		goto fail;
+	rc = build_postings(ix, ix->pres.n, 1, &ix->pre_start, &ix->pre_post);
+	if (rc < 0)
+		goto fail;
+	for (size_t t = 0; t < ix->toks.n; t++) {
+		double df = ix->tok_start[t + 1] - ix->tok_start[t];
+
+		ix->tok[t].w = (float)log(1.0 + (double)ix->nrefs / df);
+	}
+	ix->w_unknown = (float)log(1.0 + (double)ix->nrefs / 0.5);
+	for (size_t r = 0; r < ix->nrefs; r++) {
+		struct nm_ref *ref = &ix->refs[r];
+
+		ref->wsum = 0;
+		for (uint32_t j = 0; j < ref->ntok; j++)
+			ref->wsum += ix->tok[ix->name_toks[ref->tok + j]].w;
+	}
+	free(nn);
+	*out = ix;
+	return 0;
+fail:
+	free(nn);
+	nm_index_free(ix);
+	return rc;
+}
+
+/* ---- Matching ------------------------------------------------------------ */
+
+struct query {
+	const struct nm_name *q;
+	uint32_t tid[NM_MAX_TOKENS];     /* token id or UINT32_MAX */
+	float w[NM_MAX_TOKENS];
+	double wsum;
+};
+
+/* Upper bound of Jaro-Winkler for strings of these lengths whose first
+ * characters differ (then there is no prefix bonus). */
+static double jaro_bound(size_t na, size_t nb)
+{
+	double m = (double)(na < nb ? na : nb);
+
+	return (m / na + m / nb + 1.0) / 3.0;
+}
+
+/* Score one name: sets the coverage of the query and of the name. */
+static double score_ref(const struct nm_index *ix, const struct query *qq,
+			const struct nm_ref *r, double *cov_q, double *cov_c)
+{
+	const struct nm_name *q = qq->q;
+	double bq[NM_MAX_TOKENS] = { 0 }, bc[NM_MAX_TOKENS] = { 0 };
+	double nq = 0, nc_sum = 0, wc = 0;
+	uint32_t nc = r->ntok < NM_MAX_TOKENS ? r->ntok : NM_MAX_TOKENS;
+
+	for (uint32_t j = 0; j < nc; j++) {
+		uint32_t t = ix->name_toks[r->tok + j];
+		const uint32_t *cp = ix->toks.pool + ix->toks.off[t];
+		size_t cl = ix->toks.len[t];
+
+		for (size_t i = 0; i < q->n; i++) {
+			double s;
+
+			if (qq->tid[i] == t) {
+				s = 1.0;
+			} else {
+				if (q->cp[i][0] != cp[0] &&
+				    jaro_bound(q->len[i], cl) < NM_TOKEN_FLOOR)
+					continue;
+				s = nm_jaro_winkler(q->cp[i], q->len[i], cp, cl);
+				if (s < NM_TOKEN_FLOOR)
+					continue;
+			}
+			if (s > bq[i])
+				bq[i] = s;
+			if (s > bc[j])
+				bc[j] = s;
+		}
+	}
+	for (size_t i = 0; i < q->n; i++)
+		nq += qq->w[i] * bq[i];
+	for (uint32_t j = 0; j < nc; j++) {
+		float w = ix->tok[ix->name_toks[r->tok + j]].w;
+
+		nc_sum += w * bc[j];
+		wc += w;
+	}
+	*cov_q = qq->wsum > 0 ? nq / qq->wsum : 0;
+	*cov_c = wc > 0 ? nc_sum / wc : 0;
+	return NM_QUERY_SHARE * *cov_q + (1.0 - NM_QUERY_SHARE) * *cov_c;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Insert a hit into hits[0..*n) of capacity max, ordered by score and then
+ * by entry (list order), so the result does not depend on visiting order. */
+static void keep_hit(struct nm_hit *hits, size_t *n, size_t max,
+		     const struct nm_hit *h)
+{
+	size_t i;
+
+	if (!max)
+		return;
+	if (*n == max) {
+		const struct nm_hit *w = &hits[max - 1];
+
+		if (w->score > h->score ||
+		    (w->score == h->score && w->entry < h->entry))
+			return;
+		(*n)--;
+	}
+	for (i = *n; i > 0 && (hits[i - 1].score < h->score ||
+			       (hits[i - 1].score == h->score &&
+				hits[i - 1].entry > h->entry)); i--)
+		hits[i] = hits[i - 1];
+	hits[i] = *h;
+	(*n)++;
+}
+
+/* Mark every ref of one posting list with the query token's bit. */
+static void mark(uint32_t *mask, uint32_t *touched, size_t *nt,
+		 const uint32_t *p, const uint32_t *e, uint32_t bit)
+{
+	for (; p < e; p++) {
+		if (!mask[*p])
+			touched[(*nt)++] = *p;
+		mask[*p] |= bit;
+	}
+}
+
+int nm_match(const struct kvs_list *l, const struct nm_name *q,
+	     double threshold, int brute, struct nm_hit *hits, size_t max)
+{
+	const struct nm_index *ix = l->index;
+	struct query qq = { .q = q };
+	uint32_t *mask = NULL, *cand = NULL;
+	size_t ncand = 0, nhits = 0;
+	int found = 0;
+	uint32_t best_entry = UINT32_MAX;
+	struct nm_hit best = { 0 };
+
+	if (!ix || !q->n || !ix->nrefs)
+		return 0;
+	for (size_t i = 0; i < q->n; i++) {
+		uint32_t id;
+
+		if (intern((struct interner *)&ix->toks, q->cp[i], q->len[i], 0,
+			   &id) == 1) {
+			qq.tid[i] = id;
+			qq.w[i] = ix->tok[id].w;
+		} else {
+			qq.tid[i] = UINT32_MAX;
+			qq.w[i] = ix->w_unknown;
+		}
+		qq.wsum += qq.w[i];
+	}
+	cand = malloc(ix->nrefs * sizeof(*cand));
+	if (!cand)
+		return -ENOMEM;
+	if (brute) {
+		for (size_t r = 0; r < ix->nrefs; r++)
+			cand[ncand++] = (uint32_t)r;
+	} else {
+		/* Mark the names sharing a key with each query token, then
+		 * keep those whose best possible score (every name token
+		 * matched, only the marked query tokens matched) reaches the
+		 * threshold. */
+		size_t nt = 0;
+
+		mask = calloc(ix->nrefs, sizeof(*mask));
+		if (!mask) {
+			free(cand);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < q->n; i++) {
+			uint32_t k[4], id, bit = 1u << i;
+			size_t kl;
+
+			if (qq.tid[i] != UINT32_MAX)
+				mark(mask, cand, &nt,
+				     ix->tok_post + ix->tok_start[qq.tid[i]],
+				     ix->tok_post + ix->tok_start[qq.tid[i] + 1],
+				     bit);
+			for (int kind = 0; kind < 2; kind++) {
+				kl = kind ? key_skeleton(q->cp[i], q->len[i], k)
+					  : key_prefix(q->cp[i], q->len[i], k);
+				if (intern((struct interner *)&ix->pres, k, kl, 0,
+					   &id) != 1)
+					continue;
+				if (ix->pre_start[id + 1] - ix->pre_start[id] >
+				    NM_MAX_POSTING)
+					continue;
+				mark(mask, cand, &nt,
+				     ix->pre_post + ix->pre_start[id],
+				     ix->pre_post + ix->pre_start[id + 1], bit);
+			}
+		}
+		for (size_t c = 0; c < nt; c++) {
+			double hw = 0;
+
+			for (size_t i = 0; i < q->n; i++)
+				if (mask[cand[c]] & (1u << i))
+					hw += qq.w[i];
+			if (NM_QUERY_SHARE * hw / qq.wsum +
+			    (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9)
+				cand[ncand++] = cand[c];
+		}
+		free(mask);
+		qsort(cand, ncand, sizeof(*cand), cmp_u32);
+	}
+
+	/* Refs are in entry order, so the best name of each entry is found
+	 * in one sweep. */
+	for (size_t c = 0; c <= ncand; c++) {
+		const struct nm_ref *r = c < ncand ? &ix->refs[cand[c]] : NULL;
+		double s, cq, cc;
+
+		if (!r || r->entry != best_entry) {
+			if (best_entry != UINT32_MAX && best.score >= threshold) {
+				keep_hit(hits, &nhits, max, &best);
+				found++;
+			}
+			if (!r)
+				break;
+			best_entry = r->entry;
+			best.score = -1;
+		}
+		s = score_ref(ix, &qq, r, &cq, &cc);
+		if (s > best.score) {
+			const struct list_entry *e = &l->entries[r->entry];
+
+			best.entry = e;
+			best.matched = r->alias ? e->aliases[r->alias - 1] : e->name;
+			best.norm = r->norm;
+			best.score = s;
+			best.cov_query = cq;
+			best.cov_name = cc;
+		}
+	}
+	free(cand);
+	return found;
+}

@@ -1,0 +1,86 @@
+/* namematch.h - name normalisation, similarity and the per-list name index.
+ *
+ * A name is normalised to a sequence of tokens: Unicode NFKC with case
+ * folding and diacritics stripped (utf8proc), Cyrillic transliterated to
+ * Latin, apostrophes and dots dropped inside words ("B.V." -> "bv"), every
+ * other non-alphanumeric character a separator, runs of CJK characters one
+ * token, legal-form words (ltd, gmbh, jsc, ooo ...) and connectives (of, the,
+ * and) dropped unless nothing else is left, and a few abbreviations and
+ * foreign forms mapped to one word ("univ." and "universiteit" ->
+ * "university").
+ *
+ * Similarity of two names is a weighted token-set Jaro-Winkler: every token
+ * of each side is paired with its most similar token of the other side (a
+ * pair under NM_TOKEN_FLOOR counts 0); the coverage of each side is the
+ * average of its tokens' pair scores, each token weighted by its inverse
+ * document frequency in the list so generic words ("university",
+ * "technology") count less than distinctive ones; the score is
+ * NM_QUERY_SHARE of the query's coverage plus the rest of the listed name's.
+ * Word order does not matter.
+ *
+ * The index (built once per list, immutable afterwards, so any number of
+ * threads may query it) maps every token, its 3-code-point prefix and its
+ * 3-consonant skeleton to the names containing it.  A query scores only the
+ * names that share a key with it and whose best possible score, given which
+ * query tokens found them, reaches the threshold; prefix and skeleton keys
+ * held by more than NM_MAX_POSTING names are not followed.  This equals a
+ * brute-force scan whenever every token pair scoring NM_TOKEN_FLOOR or more
+ * shares a key (tests check it on thousands of queries).
+ */
+#ifndef KVS_NAMEMATCH_H
+#define KVS_NAMEMATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lists.h"
+
+#define NM_MAX_TOKENS 24
+#define NM_MAX_TOKEN 48          /* code points kept of one token */
+#define NM_MAX_NORM 512          /* bytes of a normalised form */
+#define NM_TOKEN_FLOOR 0.84
+#define NM_MAX_POSTING 4000
+/* Share of the query's coverage in the score (the rest is the listed
+ * name's coverage): a query missing a listed middle name still scores
+ * high, a listed name that is a small part of the query does not. */
+#define NM_QUERY_SHARE 0.6
+
+/* A normalised name. */
+struct nm_name {
+	size_t n;                          /* tokens */
+	uint8_t len[NM_MAX_TOKENS];        /* code points of token i */
+	uint32_t cp[NM_MAX_TOKENS][NM_MAX_TOKEN];
+	char norm[NM_MAX_NORM];            /* tokens joined by one space */
+};
+
+/* Normalise s (len bytes, UTF-8; invalid sequences are dropped).  Returns 0,
+ * or -EINVAL when nothing is left of the name, -ENOMEM. */
+int nm_normalise(const char *s, size_t len, struct nm_name *out);
+
+/* Jaro-Winkler similarity of two code point strings, in [0, 1]. */
+double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
+		       size_t nb);
+
+/* One scored name of a list. */
+struct nm_hit {
+	const struct list_entry *entry;
+	const char *matched;     /* the primary name or the alias that matched */
+	const char *norm;        /* its normalised form */
+	double score;            /* name similarity, [0, 1] */
+	double cov_query;        /* weighted share of the query matched */
+	double cov_name;         /* weighted share of the listed name matched */
+};
+
+/* Score q against the names of l; writes the best-scoring name of each
+ * entry scoring at least threshold to hits (at most max, best first, ties by
+ * entry order) and returns how many entries qualified (which may exceed
+ * max), or a negative errno.  With brute set every name is scored (for
+ * tests and the benchmark). */
+int nm_match(const struct kvs_list *l, const struct nm_name *q,
+	     double threshold, int brute, struct nm_hit *hits, size_t max);
+
+/* Build the index of a loaded list (called by lists_load). */
+int nm_index_build(struct kvs_list *l, struct nm_index **out);
+void nm_index_free(struct nm_index *ix);
+
+#endif

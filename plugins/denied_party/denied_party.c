@@ -1,0 +1,460 @@
+/* denied_party.c - screens every party and person of a request against
+ * sanctions and restricted-party lists through the host's list service.
+ *
+ * create() loads the configured lists (host->lists_load, shared with other
+ * plugins) and the allow-list of decided false positives; both are
+ * immutable afterwards, so screen() runs concurrently without locks.
+ * screen() matches every party name, alias and parent, every person's name
+ * and affiliation and every funding source; each hit becomes a finding with
+ * the list entry, the alias that matched, the score and its parts, and the
+ * whole name as evidence.  A hit on the allow-list becomes an info finding
+ * saying it was suppressed and by whose decision.  Every verdict also
+ * carries the versions of the lists used, and a finding when a list is
+ * older than max_age_days.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kvscreen/plugin.h"
+
+#define DP_MAX_LISTS 32
+#define DP_MAX_HITS 16
+#define DP_MAX_ALLOW 10000
+#define DP_MAX_LINE 4096
+
+struct dp_config {
+	const char *const *lists;
+	double threshold;
+	int strict;
+	const char *allow_list;
+	long long max_hits;
+	long long max_age_days;
+};
+
+struct dp_allow {
+	char *entry_id;
+	char *norm;              /* normalised name as submitted */
+	char *who;
+	char *reason;
+	int line;
+};
+
+struct dp_state {
+	const struct kvs_host *host;
+	const struct dp_config *cfg;
+	struct kvs_list *lists[DP_MAX_LISTS];
+	size_t n_lists;
+	struct dp_allow *allow;
+	size_t n_allow;
+	char *versions;          /* rationale of the list-versions finding */
+	char *stale;             /* rationale of the stale-list finding or NULL */
+};
+
+static const struct kvs_option dp_options[] = {
+	{ "lists", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, lists),
+	  "lists to screen against, each \"format:name:severity:path\" with "
+	  "format ofac|csl|un|eu|aspi|kvs, severity info..critical, path "
+	  "relative to the configuration file", 1, 0, 0 },
+	{ "threshold", KVS_OPT_REAL, "0.86", offsetof(struct dp_config, threshold),
+	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0 },
+	{ "strict", KVS_OPT_BOOL, "false", offsetof(struct dp_config, strict),
+	  "a malformed list row fails the load instead of being skipped", 0, 0, 0 },
+	{ "allow_list", KVS_OPT_PATH, NULL, offsetof(struct dp_config, allow_list),
+	  "CSV of decided false positives: entry_id,name,decided_by,reason", 0, 0, 0 },
+	{ "max_hits", KVS_OPT_INT, "5", offsetof(struct dp_config, max_hits),
+	  "findings reported per screened name at most", 0, 1, DP_MAX_HITS },
+	{ "max_age_days", KVS_OPT_INT, "31", offsetof(struct dp_config, max_age_days),
+	  "a list whose data is older than this many days is a finding", 0, 1, 36500 },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
+};
+
+static void dp_destroy(void *p)
+{
+	struct dp_state *st = p;
+
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n_lists; i++)
+		st->host->lists_release(st->lists[i]);
+	for (size_t i = 0; i < st->n_allow; i++) {
+		free(st->allow[i].entry_id);
+		free(st->allow[i].norm);
+		free(st->allow[i].who);
+		free(st->allow[i].reason);
+	}
+	free(st->allow);
+	free(st->versions);
+	free(st->stale);
+	free(st);
+}
+
+static int parse_severity(const char *s)
+{
+	static const char *const names[] = {
+		"info", "low", "medium", "high", "critical",
+	};
+
+	for (int i = 0; i < 5; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Split off the next comma-separated field of *p (no quoting: the last
+ * field takes the rest of the line). */
+static char *field(char **p, int last)
+{
+	char *s = *p, *c;
+
+	if (!s)
+		return NULL;
+	c = last ? NULL : strchr(s, ',');
+	if (c) {
+		*c = '\0';
+		*p = c + 1;
+	} else {
+		*p = NULL;
+	}
+	while (*s == ' ')
+		s++;
+	return s;
+}
+
+static int load_allow(struct dp_state *st, const kvs_config_ctx *ctx,
+		      const char *path)
+{
+	const struct kvs_host *h = st->host;
+	char line[DP_MAX_LINE + 2];
+	FILE *f = fopen(path, "r");
+	int ln = 0, rc = 0;
+
+	if (!f) {
+		h->config_error(ctx, "allow_list", NULL, 0, "cannot open %s", path);
+		return -ENOENT;
+	}
+	st->allow = calloc(DP_MAX_ALLOW, sizeof(*st->allow));
+	if (!st->allow) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *id, *name, *who, *why, norm[512];
+		struct dp_allow *a;
+		size_t len = strlen(line);
+
+		ln++;
+		if (len > DP_MAX_LINE) {
+			h->config_error(ctx, NULL, path, ln, "line too long");
+			rc = -EINVAL;
+			break;
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		if (!line[0] || line[0] == '#' ||
+		    strncmp(line, "entry_id,", 9) == 0)
+			continue;
+		id = field(&p, 0);
+		name = field(&p, 0);
+		who = field(&p, 0);
+		why = field(&p, 1);
+		if (!id || !*id || !name || !*name || !who || !*who || !why ||
+		    !*why) {
+			h->config_error(ctx, NULL, path, ln,
+					"expected entry_id,name,decided_by,reason");
+			rc = -EINVAL;
+			break;
+		}
+		if (h->lists_normalise(name, strlen(name), norm, sizeof(norm)) < 0) {
+			h->config_error(ctx, NULL, path, ln,
+					"name \"%s\" has nothing to match", name);
+			rc = -EINVAL;
+			break;
+		}
+		if (st->n_allow == DP_MAX_ALLOW) {
+			h->config_error(ctx, NULL, path, ln,
+					"more than %d allow-list rows", DP_MAX_ALLOW);
+			rc = -EINVAL;
+			break;
+		}
+		a = &st->allow[st->n_allow++];
+		a->entry_id = strdup(id);
+		a->norm = strdup(norm);
+		a->who = strdup(who);
+		a->reason = strdup(why);
+		a->line = ln;
+		if (!a->entry_id || !a->norm || !a->who || !a->reason) {
+			rc = -ENOMEM;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* Days since a "YYYY-MM-DD..." date, or since mtime when there is none. */
+static long age_days(const struct kvs_list_info *in, time_t now)
+{
+	struct tm tm = { 0 };
+	time_t t = (time_t)in->mtime;
+
+	if (in->date && sscanf(in->date, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon,
+			       &tm.tm_mday) == 3) {
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		t = timegm(&tm);
+	}
+	return (long)((now - t) / 86400);
+}
+
+static int describe_lists(struct dp_state *st)
+{
+	char buf[4096], stale[2048];
+	size_t o = 0, so = 0;
+	time_t now = time(NULL);
+
+	buf[0] = stale[0] = '\0';
+	for (size_t i = 0; i < st->n_lists; i++) {
+		struct kvs_list_info in;
+		long age;
+
+		st->host->lists_info(st->lists[i], &in);
+		age = age_days(&in, now);
+		if (o < sizeof(buf))
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o,
+				"%s%s (%s, %zu entries, %zu names, %zu rows skipped, data date %s, sha256 %.16s)",
+				i ? "; " : "Screened against ", in.name, in.format,
+				in.entries, in.names, in.skipped,
+				in.date ? in.date : "unknown", in.digest);
+		if (age > st->cfg->max_age_days && so < sizeof(stale))
+			so += (size_t)snprintf(stale + so, sizeof(stale) - so,
+				"%s%s is %ld days old (max_age_days %lld)",
+				so ? "; " : "", in.name, age, st->cfg->max_age_days);
+	}
+	st->versions = strdup(buf);
+	if (!st->versions)
+		return -ENOMEM;
+	if (stale[0] && !(st->stale = strdup(stale)))
+		return -ENOMEM;
+	return 0;
+}
+
+static int dp_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
+		     const void *config, void **state)
+{
+	const struct dp_config *cfg = config;
+	struct dp_state *st;
+	int rc = 0;
+
+	if (host->size < offsetof(struct kvs_host, lists_normalise) +
+			 sizeof(host->lists_normalise)) {
+		host->log(ctx, KVS_LOG_ERR, "host has no list service");
+		return -ENOTSUP;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->host = host;
+	st->cfg = cfg;
+	for (size_t i = 0; cfg->lists && cfg->lists[i]; i++) {
+		char *spec = strdup(cfg->lists[i]), *p = spec;
+		char *fmt, *name, *sev, *path;
+		int s;
+
+		if (!spec) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		fmt = strsep(&p, ":");
+		name = strsep(&p, ":");
+		sev = strsep(&p, ":");
+		path = p;
+		if (!fmt || !name || !sev || !path || !*path || !*name) {
+			host->config_error(ctx, "lists", NULL, 0,
+				"\"%s\" is not format:name:severity:path", cfg->lists[i]);
+			free(spec);
+			rc = -EINVAL;
+			goto fail;
+		}
+		s = parse_severity(sev);
+		if (s < 0 || st->n_lists == DP_MAX_LISTS) {
+			host->config_error(ctx, "lists", NULL, 0, s < 0
+				? "\"%s\": severity is not info, low, medium, high or critical"
+				: "\"%s\": too many lists", cfg->lists[i]);
+			free(spec);
+			rc = -EINVAL;
+			goto fail;
+		}
+		rc = host->lists_load(ctx, fmt, path, name, (enum kvs_severity)s,
+				      cfg->strict, &st->lists[st->n_lists]);
+		free(spec);
+		if (rc < 0)
+			goto fail;
+		st->n_lists++;
+	}
+	if (!st->n_lists) {
+		host->config_error(ctx, "lists", NULL, 0, "no lists configured");
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (cfg->allow_list && (rc = load_allow(st, ctx, cfg->allow_list)) < 0)
+		goto fail;
+	rc = describe_lists(st);
+	if (rc < 0)
+		goto fail;
+	*state = st;
+	return 0;
+fail:
+	dp_destroy(st);
+	return rc;
+}
+
+static const struct dp_allow *allowed(const struct dp_state *st,
+				      const char *norm, const char *entry_id)
+{
+	for (size_t i = 0; i < st->n_allow; i++)
+		if (strcmp(st->allow[i].entry_id, entry_id) == 0 &&
+		    strcmp(st->allow[i].norm, norm) == 0)
+			return &st->allow[i];
+	return NULL;
+}
+
+/* Screen the string at `path`, if any, and report its hits. */
+static int screen_name(const struct dp_state *st, const kvs_request *req,
+		       kvs_report *rep, const char *path, const char *what)
+{
+	const struct kvs_host *h = st->host;
+	struct kvs_list_match m[DP_MAX_HITS];
+	size_t len, max = (size_t)st->cfg->max_hits;
+	const char *s = h->get_string(req, path, &len);
+	char norm[512], title[512], why[2048], ref[256];
+	int n, rc;
+
+	if (!s || !len)
+		return 0;
+	if (max > DP_MAX_HITS)
+		max = DP_MAX_HITS;
+	n = h->lists_match((const struct kvs_list *const *)st->lists,
+			   st->n_lists, s, len, st->cfg->threshold, m, max);
+	if (n <= 0)
+		return n;
+	if (h->lists_normalise(s, len, norm, sizeof(norm)) < 0)
+		norm[0] = '\0';
+	for (int i = 0; i < n && (size_t)i < max; i++) {
+		const struct dp_allow *a = allowed(st, norm, m[i].entry_id);
+		const char *refs[1] = { ref };
+		struct kvs_evidence ev = { .path = path, .start = 0, .end = len };
+		struct kvs_finding f = {
+			.title = title, .rationale = why,
+			.references = refs, .n_references = 1,
+			.evidence = &ev, .n_evidence = 1,
+		};
+
+		snprintf(ref, sizeof(ref), "%s entry %s%s%s", m[i].list,
+			 m[i].entry_id, m[i].program ? " (" : "",
+			 m[i].program ? m[i].program : "");
+		if (m[i].program)
+			strncat(ref, ")", sizeof(ref) - strlen(ref) - 1);
+		snprintf(title, sizeof(title), "%s \"%.*s\" matches %s entry %s \"%s\"",
+			 what, (int)(len > 120 ? 120 : len), s, m[i].list,
+			 m[i].entry_id, m[i].primary_name);
+		snprintf(why, sizeof(why),
+			 "\"%.*s\" matches %s \"%s\" of %s entry %s \"%s\" with score %.3f "
+			 "(query coverage %.3f, listed-name coverage %.3f; normalised \"%s\" vs \"%s\")%s%s%s%s%s%s",
+			 (int)(len > 200 ? 200 : len), s,
+			 strcmp(m[i].matched_name, m[i].primary_name) ? "the alias" : "the name",
+			 m[i].matched_name, m[i].list, m[i].entry_id,
+			 m[i].primary_name, m[i].score, m[i].cov_query,
+			 m[i].cov_name, norm, m[i].normalised,
+			 m[i].country ? "; country " : "",
+			 m[i].country ? m[i].country : "",
+			 m[i].program ? "; program " : "",
+			 m[i].program ? m[i].program : "",
+			 m[i].reason ? "; listed for: " : "",
+			 m[i].reason ? m[i].reason : "");
+		if (a) {
+			char why2[2600];
+
+			snprintf(why2, sizeof(why2),
+				 "Suppressed by the allow-list (line %d, decided by %s: %s). %s",
+				 a->line, a->who, a->reason, why);
+			f.rule = "denied_party.allow_listed";
+			f.severity = KVS_SEV_INFO;
+			f.rationale = why2;
+			rc = h->report_add(rep, &f);
+		} else {
+			f.rule = "denied_party.match";
+			f.severity = m[i].severity;
+			rc = h->report_add(rep, &f);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int dp_screen(void *state, const struct kvs_host *h,
+		     const kvs_request *req, kvs_report *rep)
+{
+	const struct dp_state *st = state;
+	char p[96];
+	size_t n, m;
+	int rc = 0;
+	struct kvs_finding f = {
+		.rule = "denied_party.lists", .severity = KVS_SEV_INFO,
+		.title = "List versions used for denied-party screening",
+		.rationale = st->versions,
+	};
+
+	rc = h->report_add(rep, &f);
+	if (rc == 0 && st->stale) {
+		f.rule = "denied_party.stale_list";
+		f.severity = KVS_SEV_MEDIUM;
+		f.title = "A denied-party list is out of date: update it";
+		f.rationale = st->stale;
+		rc = h->report_add(rep, &f);
+	}
+	n = h->get_size(req, "/parties");
+	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {
+		snprintf(p, sizeof(p), "/parties/%zu/name", i);
+		rc = screen_name(st, req, rep, p, "Party");
+		snprintf(p, sizeof(p), "/parties/%zu/parent", i);
+		if (rc == 0)
+			rc = screen_name(st, req, rep, p, "Parent of a party");
+		snprintf(p, sizeof(p), "/parties/%zu/aliases", i);
+		m = h->get_size(req, p);
+		for (size_t j = 0; rc == 0 && j < m; j++) {
+			snprintf(p, sizeof(p), "/parties/%zu/aliases/%zu", i, j);
+			rc = screen_name(st, req, rep, p, "Party alias");
+		}
+	}
+	n = h->get_size(req, "/people");
+	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {
+		snprintf(p, sizeof(p), "/people/%zu/name", i);
+		rc = screen_name(st, req, rep, p, "Person");
+		snprintf(p, sizeof(p), "/people/%zu/affiliation", i);
+		if (rc == 0)
+			rc = screen_name(st, req, rep, p, "Affiliation");
+	}
+	n = h->get_size(req, "/cooperation/funding");
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		snprintf(p, sizeof(p), "/cooperation/funding/%zu/source", i);
+		rc = screen_name(st, req, rep, p, "Funder");
+	}
+	return rc;
+}
+
+KVS_PLUGIN_DECLARE = {
+	KVS_PLUGIN_INIT,
+	.name = "denied_party",
+	.version = "0.1.0",
+	.description = "sanctions and restricted-party screening of every party and person",
+	.types = KVS_REQ_PARTNERSHIP | KVS_REQ_EXPORT | KVS_REQ_INVESTMENT,
+	.options = dp_options,
+	.config_size = sizeof(struct dp_config),
+	.create = dp_create,
+	.screen = dp_screen,
+	.destroy = dp_destroy,
+};
