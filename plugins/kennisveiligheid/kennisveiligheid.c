@@ -177,7 +177,7 @@ static const struct kvs_option kv_options[] = {
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
 };
 
-static const char *const default_matrix[4] = { "LLMM", "LLMH", "LMMV", "LMHV" };
+static const char *const default_matrix[4] = { "LLLM", "LLMH", "LMMV", "LMHV" };
 
 /* ---- Small helpers ---- */
 
