@@ -133,7 +133,7 @@ static const struct kvs_option kv_options[] = {
 	{ "lists", KVS_OPT_STRINGS, NULL, OFF(lists),
 	  "research-security lists, each \"format:name:severity:path\" (format "
 	  "ofac|csl|un|eu|aspi|kvs); may be empty", 0, 0, 0 },
-	{ "threshold", KVS_OPT_REAL, "0.9", OFF(threshold),
+	{ "threshold", KVS_OPT_REAL, "0.92", OFF(threshold),
 	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0 },
 	{ "csl_programs", KVS_OPT_STRINGS, NULL, OFF(csl_programs),
 	  "for csl lists, the programmes that count (substrings, e.g. \"Entity List\"); "
@@ -734,6 +734,11 @@ static int on_rule(void *arg, const struct kvs_finding *f, int limit)
 
 	if (limit)
 		return ev->st->host->report_add(ev->rep, f);
+	for (size_t i = 0; i < ev->n_nodes; i++)
+		if (!strcmp(ev->nodes[i].id, f->rule)) {
+			n = &ev->nodes[i];    /* the same node in another field */
+			goto evidence;
+		}
 	if (ev->n_nodes == KV_MAX_NODES)
 		return 0;
 	n = &ev->nodes[ev->n_nodes++];
@@ -746,6 +751,7 @@ static int on_rule(void *arg, const struct kvs_finding *f, int limit)
 	for (size_t i = 0; i < f->n_references && n->n_refs < KV_MAX_REFS; i++)
 		if (!(n->refs[n->n_refs++] = strdup(f->references[i])))
 			return -ENOMEM;
+evidence:
 	for (size_t i = 0; i < f->n_evidence && n->n_ev < KV_MAX_AREA_EV; i++) {
 		n->ev[n->n_ev] = f->evidence[i];
 		n->ev[n->n_ev].path = strdup(f->evidence[i].path);
@@ -768,9 +774,12 @@ static int list_level(enum kvs_severity s)
 	return s >= KVS_SEV_HIGH ? 3 : s == KVS_SEV_MEDIUM ? 2 : 1;
 }
 
-/* Best list match of one name, honouring csl_programs; 1 and *out, or 0. */
+/* Best list match of one name, honouring csl_programs; 1 and *out, or 0.
+ * A fuzzy match (below 0.99) to an entry of another country than the
+ * party's (when both are known) is dropped: "Nanyang Technological
+ * University" (SG) is not "Nanjing Tech University" (CN). */
 static int match_name(const struct kv_state *st, const char *name, size_t len,
-		      struct kvs_list_match *out)
+		      const char *cc, struct kvs_list_match *out)
 {
 	struct kvs_list_match m[8];
 	int n;
@@ -791,6 +800,9 @@ static int match_name(const struct kv_state *st, const char *name, size_t len,
 				if (strstr(m[i].program, st->cfg->csl_programs[k]))
 					ok = 1;
 		}
+		if (ok && cc && cc[0] && m[i].country && strlen(m[i].country) == 2 &&
+		    strcmp(m[i].country, cc) && m[i].score < 0.99)
+			ok = 0;
 		if (ok) {
 			*out = m[i];
 			return 1;
@@ -830,7 +842,7 @@ static void kv_partner_check(const struct kv_state *st, const kvs_request *req,
 	size_t len;
 	int b;
 
-	if (cp->name && match_name(st, cp->name, cp->name_len, &m)) {
+	if (cp->name && match_name(st, cp->name, cp->name_len, cp->cc, &m)) {
 		describe_match(cp, "The name", &m);
 		snprintf(cp->match_path, sizeof(cp->match_path), "%s", cp->name_path);
 		partner_raise(cp, list_level(m.severity), "kv.partner.listed");
@@ -842,7 +854,7 @@ static void kv_partner_check(const struct kv_state *st, const kvs_request *req,
 		s = h->get_string(req, p, &len);
 		if (!s)
 			break;
-		if (match_name(st, s, len, &m)) {
+		if (match_name(st, s, len, cp->cc, &m)) {
 			describe_match(cp, "An alias", &m);
 			if (!cp->match_path[0])
 				snprintf(cp->match_path, sizeof(cp->match_path), "%s", p);
@@ -851,7 +863,7 @@ static void kv_partner_check(const struct kv_state *st, const kvs_request *req,
 	}
 	snprintf(p, sizeof(p), "%s/parent", base);
 	s = h->get_string(req, p, &len);
-	if (s && match_name(st, s, len, &m)) {
+	if (s && match_name(st, s, len, cp->cc, &m)) {
 		describe_match(cp, "The parent organisation", &m);
 		if (!cp->match_path[0])
 			snprintf(cp->match_path, sizeof(cp->match_path), "%s", p);
@@ -878,9 +890,9 @@ static void kv_partner_check(const struct kv_state *st, const kvs_request *req,
 	}
 	if (s && !strcmp(s, "government") && country_level >= 1) {
 		bprintf(cp->why, sizeof(cp->why),
-			"The party is a government body of a country with risk signals. ");
-		partner_raise(cp, country_level < 3 ? country_level + 1 : 3,
-			      "kv.partner.government");
+			"The party is a government body of a country with risk signals "
+			"(weighed at the country's level). ");
+		partner_raise(cp, country_level, "kv.partner.government");
 	}
 }
 
@@ -1260,6 +1272,11 @@ static int report_risk(struct kv_eval *ev, enum kvs_severity sev)
 	return report(ev, "kv.risk", sev, title, why, refs, 5, evs, ne);
 }
 
+/* The fields that say what the knowledge is; names of parties are not. */
+static const char *const area_fields[] = {
+	"/title", "/description", "/technology", "/items", "/end_use", NULL,
+};
+
 static int kv_screen(void *state, const struct kvs_host *host, const kvs_request *req,
 		     kvs_report *rep)
 {
@@ -1278,9 +1295,11 @@ static int kv_screen(void *state, const struct kvs_host *host, const kvs_request
 	ev->st = st;
 	ev->req = req;
 	ev->rep = rep;
-	rc = host->rules_scan(st->taxonomy, req, rep, NULL, on_rule, ev);
-	if (rc < 0)
-		goto out;
+	for (size_t i = 0; area_fields[i]; i++) {
+		rc = host->rules_scan(st->taxonomy, req, rep, area_fields[i], on_rule, ev);
+		if (rc < 0)
+			goto out;
+	}
 	qsort(ev->nodes, ev->n_nodes, sizeof(*ev->nodes), node_cmp);
 	ev->area = ev->n_nodes ? area_level(ev->nodes[0].sens) : 0;
 	collect_counterparties(ev);

@@ -56,7 +56,7 @@ static char *kv_config(const char *extra)
 
 	if (data)
 		ck_assert(asprintf(&shared,
-			",\n \"aspi:ASPI China Defence Universities Tracker:medium:%s/aspi-china-defence-universities/china-defence-universities.json\""
+			",\n \"aspi:ASPI China Defence Universities Tracker:high:%s/aspi-china-defence-universities/china-defence-universities.json\""
 			",\n \"csl:US CSL:high:%s/us-csl-2023-subset/csl.csv\"", data, data) > 0);
 	if (own_lists)
 		lists = strdup("");
