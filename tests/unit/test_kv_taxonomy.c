@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rules.h"
 #include "rules_mock.h"
@@ -66,6 +67,8 @@ START_TEST(taxonomy_nodes)
 				       ri.line, ri.id, ri.negative[k]);
 				bad++;
 			}
+		if (!ri.has_literal)
+			printf("node %s has no prefilter literal (runs on every field)\n", ri.id);
 		if (!strncmp(ri.id, "NLD.", 4)) {
 			nld++;
 			ck_assert_msg(ri.severity >= KVS_SEV_HIGH, "%s: NLD nodes weigh highest", ri.id);
@@ -124,6 +127,66 @@ START_TEST(taxonomy_soil_moisture)
 }
 END_TEST
 
+/* Time the taxonomy alone on 20 KB of real project text (CORDIS
+ * objectives), one thread: the knowledge-area part of the plugin's budget. */
+struct text_acc {
+	char *buf;
+	size_t len;
+};
+
+static void add_text(void *arg, const char *colname, const char *text, size_t len)
+{
+	struct text_acc *a = arg;
+
+	(void)colname;
+	if (a->len + len + 1 >= 20000)
+		return;
+	memcpy(a->buf + a->len, text, len);
+	a->len += len;
+	a->buf[a->len++] = ' ';
+}
+
+START_TEST(taxonomy_speed)
+{
+	static const char *const cols[] = { "objective", NULL };
+	const char *data = mock_shared_data();
+	char *path = src_path("conf/rules/kennisveiligheid/taxonomy.conf"), file[1024];
+	struct text_acc acc = { calloc(1, 20001), 0 };
+	struct kvs_ruleset *rs = NULL;
+	struct kvs_request *req;
+	struct timespec t0, t1;
+	const int runs = 200;
+	double us;
+
+	if (!data) {
+		printf("taxonomy speed: shared data folder missing, skipped\n");
+		free(acc.buf);
+		free(path);
+		return;
+	}
+	snprintf(file, sizeof(file), "%s/cordis-china-partner-projects/projects.csv", data);
+	ck_assert_int_gt(mock_csv_each(file, cols, add_text, &acc), 0);
+	ck_assert_int_eq(rules_load(&mock_host, NULL, path, &rs), 0);
+	req = mock_request(KVS_REQ_PARTNERSHIP);
+	mock_set(req, "/description", acc.buf, acc.len, 1);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+	for (int i = 0; i < runs; i++) {
+		struct kvs_report rep = {0};
+
+		ck_assert_int_ge(rules_screen(rs, req, &rep, NULL), 0);
+		mock_report_reset(&rep);
+	}
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+	us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / runs;
+	printf("taxonomy speed: %zu bytes of CORDIS text, %zu nodes: %.0f us CPU per screen\n",
+	       acc.len, rules_count(rs), us);
+	mock_request_free(req);
+	rules_free(rs);
+	free(acc.buf);
+	free(path);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("kv_taxonomy");
@@ -132,6 +195,7 @@ static Suite *suite(void)
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, taxonomy_nodes);
 	tcase_add_test(t, taxonomy_soil_moisture);
+	tcase_add_test(t, taxonomy_speed);
 	suite_add_tcase(s, t);
 	return s;
 }
