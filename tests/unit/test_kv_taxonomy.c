@@ -86,7 +86,7 @@ START_TEST(taxonomy_nodes)
 	 * by the NLD node named in the file header. */
 	for (int a = 1; a <= 10; a++)
 		for (int s = 1; s <= subareas[a]; s++) {
-			char key[8];
+			char key[32];
 			int ok = seen[a][s];
 
 			snprintf(key, sizeof(key), "%d.%d ", a, s);
