@@ -77,7 +77,9 @@ struct rule {
 	struct strlist refs;
 	struct strlist positive;
 	struct strlist negative;
+	char **srcs;                  /* pats[i].src, for rules_get() */
 	int always;                   /* no required literal: always runs */
+	size_t pat_base;              /* index of pats.v[0] in the set's marks */
 };
 
 struct kvs_ruleset {
@@ -86,6 +88,7 @@ struct kvs_ruleset {
 	struct rule *rules;
 	size_t n, cap;
 	struct rules_ac *ac;
+	size_t n_pats;                /* main patterns of all rules */
 	int prefilter;
 	int errors;
 };
@@ -202,6 +205,7 @@ static void rule_free(struct rule *r)
 	strlist_free(&r->refs);
 	strlist_free(&r->positive);
 	strlist_free(&r->negative);
+	free(r->srcs);
 }
 
 void rules_free(struct kvs_ruleset *rs)
@@ -518,7 +522,10 @@ static int parse_rule(struct kvs_ruleset *rs, const config_setting_t *g,
 		r.limit_id = NULL;
 	if (asprintf(&r.limit_title, "rule limit reached: %s", r.id) < 0)
 		r.limit_title = NULL;
-	if (!r.file || !r.limit_id || !r.limit_title) {
+	r.srcs = calloc(r.pats.n + 1, sizeof(char *));
+	for (size_t i = 0; r.srcs && i < r.pats.n; i++)
+		r.srcs[i] = r.pats.v[i].src;
+	if (!r.file || !r.limit_id || !r.limit_title || !r.srcs) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -633,6 +640,8 @@ static int build_prefilter(struct kvs_ruleset *rs)
 	for (size_t i = 0; i < rs->n && rc == 0; i++) {
 		struct rule *r = &rs->rules[i];
 
+		r->pat_base = rs->n_pats;
+		rs->n_pats += r->pats.n;
 		for (size_t p = 0; p < r->pats.n && !r->always && rc == 0; p++) {
 			struct rules_literals l;
 
@@ -642,8 +651,10 @@ static int build_prefilter(struct kvs_ruleset *rs)
 				rc = 0;
 				break;
 			}
+			/* The automaton marks patterns, not rules: only the
+			 * patterns whose literal occurs run. */
 			for (size_t k = 0; k < l.n && rc == 0; k++)
-				rc = rules_ac_builder_add(b, l.v[k], i);
+				rc = rules_ac_builder_add(b, l.v[k], r->pat_base + p);
 			rules_literals_free(&l);
 		}
 	}
@@ -760,6 +771,8 @@ int rules_get(const struct kvs_ruleset *rs, size_t i, struct rules_info *out)
 	out->severity = r->severity;
 	out->first_field = r->fields.n ? r->fields.v[0] : NULL;
 	out->has_literal = !r->always;
+	out->patterns = (const char *const *)r->srcs;
+	out->n_patterns = r->pats.n;
 	out->positive = (const char *const *)r->positive.v;
 	out->n_positive = r->positive.n;
 	out->negative = (const char *const *)r->negative.v;
@@ -864,10 +877,11 @@ static int window_match(const struct patlist *pl, const char *t, size_t lo,
 	return 0;
 }
 
-/* Run rule r over one field; append its hits. */
+/* Run rule r over one field (only the patterns marked in `mark`, when not
+ * NULL); append its hits. */
 static int match_rule(const struct rule *r, size_t ri, const char *path,
-		      const char *t, size_t len, struct rules_tls *x,
-		      struct hits *h)
+		      const char *t, size_t len, const unsigned char *mark,
+		      struct rules_tls *x, struct hits *h)
 {
 	size_t found = 0;
 	int limited = 0;
@@ -875,6 +889,8 @@ static int match_rule(const struct rule *r, size_t ri, const char *path,
 	for (size_t p = 0; p < r->pats.n && found < RULES_MAX_EVIDENCE; p++) {
 		size_t off = 0;
 
+		if (mark && !mark[p])
+			continue;
 		while (off <= len && found < RULES_MAX_EVIDENCE) {
 			int rc = pcre2_match(r->pats.v[p].re, (PCRE2_SPTR)t, len, off,
 					     0, x->md, x->mctx);
@@ -1011,7 +1027,7 @@ int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
 	size_t len, plen = prefix ? strlen(prefix) : 0;
 	int rc = 0;
 
-	x = tls_get(rs->n ? rs->n : 1);
+	x = tls_get(rs->n_pats ? rs->n_pats : 1);
 	if (!x)
 		return -ENOMEM;
 	while (host->text_next(req, &it, &path, &text, &len)) {
@@ -1024,17 +1040,25 @@ int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
 		if (rep && host->report_expired && host->report_expired(rep))
 			break;
 		if (rs->prefilter && rs->ac) {
-			memset(x->cand, 0, rs->n);
+			memset(x->cand, 0, rs->n_pats);
 			rules_ac_scan(rs->ac, text, len, mark_rule, &ma);
 		}
 		for (size_t i = 0; i < rs->n; i++) {
 			const struct rule *r = &rs->rules[i];
+			const unsigned char *mark = NULL;
 
-			if (rs->prefilter && !r->always && !x->cand[i])
-				continue;
+			if (rs->prefilter && !r->always) {
+				size_t p;
+
+				mark = x->cand + r->pat_base;
+				for (p = 0; p < r->pats.n && !mark[p]; p++)
+					;
+				if (p == r->pats.n)
+					continue;
+			}
 			if (!field_selected(r, path))
 				continue;
-			rc = match_rule(r, i, path, text, len, x, &h);
+			rc = match_rule(r, i, path, text, len, mark, x, &h);
 			if (rc < 0)
 				goto out;
 		}

@@ -67,6 +67,8 @@ struct rules_info {
 	enum kvs_severity severity;
 	const char *first_field;      /* first `fields` prefix, or NULL */
 	int has_literal;              /* reached through the prefilter */
+	const char *const *patterns;  /* main patterns, as written */
+	size_t n_patterns;
 	const char *const *positive;  /* phrases the rule must fire on */
 	size_t n_positive;
 	const char *const *negative;  /* near misses it must not fire on */

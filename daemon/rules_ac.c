@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@
 #define AC_MAX_STATES (1u << 20)
 #define LIT_MAX 4096
 #define MAX_NEST 32
+/* Texts longer than this are scanned as AC_LANES interleaved streams. */
+#define AC_LANES 4
+#define AC_LANE_MIN 256
 
 /* ---- Literal extraction ------------------------------------------------- */
 
@@ -38,6 +42,8 @@ struct parser {
 	size_t i;
 	int fail;           /* syntax we do not follow: no literals at all */
 	int depth;
+	int ws;             /* the next atom follows \b (at a word start) */
+	int ws_next;        /* ws as it was before the current atom */
 };
 
 static void lset_clear(struct lset *l)
@@ -74,7 +80,7 @@ static size_t lset_minlen(const struct lset *l)
 	size_t m = SIZE_MAX;
 
 	for (size_t i = 0; i < l->n; i++) {
-		size_t n = strlen(l->v[i]);
+		size_t n = strlen(l->v[i]) - (l->v[i][0] == '^');
 
 		if (n < m)
 			m = n;
@@ -82,13 +88,59 @@ static size_t lset_minlen(const struct lset *l)
 	return l->n ? m : 0;
 }
 
-/* Keep the better of *best and *cand (consumed). */
+/* Words so common in project texts that a literal equal to one of them
+ * (or to its stem) selects a pattern for nearly every text. */
+static const char *const common_words[] = {
+	"system", "equipment", "tool", "range", "technology", "research", "basic",
+	"signal", "data", "design", "development", "production", "analy", "high",
+	"power", "control", "software", "hardware", "material", "energy", "network",
+	"process", "test", "lab", "engine", "reactor", "module", "device", "product",
+	"vehicle", "sensor", "camera", "machine", "unit", "for", "and", "the", "with",
+	"of", "in", "on", "to", NULL,
+};
+
+/* How selective a literal probably is: longer is better, a word start is
+ * better, a common word is much worse. */
+static int lit_score(const char *l)
+{
+	int ws = *l == '^', score;
+	size_t n;
+
+	l += ws;
+	while (*l == ' ')
+		l++;
+	n = strlen(l);
+	while (n && l[n - 1] == ' ')
+		n--;
+	score = 2 * (int)(n > 40 ? 40 : n) + 4 * ws;
+	for (size_t i = 0; common_words[i]; i++)
+		if (strlen(common_words[i]) == n && !strncmp(common_words[i], l, n))
+			score -= 12;
+	return score;
+}
+
+static int lset_score(const struct lset *l)
+{
+	int m = INT_MAX;
+
+	for (size_t i = 0; i < l->n; i++) {
+		int sc = lit_score(l->v[i]);
+
+		if (sc < m)
+			m = sc;
+	}
+	return l->n ? m : INT_MIN;
+}
+
+/* Keep the better of *best and *cand (consumed): the set whose weakest
+ * literal is most selective, then the smaller set. */
 static void lset_pick(struct lset *best, struct lset *cand)
 {
-	size_t cm = lset_minlen(cand), bm = lset_minlen(best);
+	size_t cm = lset_minlen(cand);
+	int cs = lset_score(cand), bs = lset_score(best);
 
 	if (cand->ok && cand->n && cm >= RULES_LITERAL_MIN &&
-	    (!best->ok || !best->n || cm > bm || (cm == bm && cand->n < best->n))) {
+	    (!best->ok || !best->n || cs > bs || (cs == bs && cand->n < best->n))) {
 		lset_clear(best);
 		*best = *cand;
 		cand->v = NULL;
@@ -182,9 +234,10 @@ static int skip_quant(struct parser *p, int *present)
 static int parse_alt(struct parser *p, struct lset *out);
 
 struct run {
-	char buf[LIT_MAX + 1];
-	size_t n;
-	int last;           /* last atom was a literal char in buf */
+	char buf[LIT_MAX + 2];  /* buf[0] is '^' when the run starts at \b */
+	size_t n;               /* literal characters, from buf + 1 */
+	int last;               /* last atom was a literal char in buf */
+	int ws;                 /* the run starts right after \b */
 };
 
 static void run_commit(struct run *r, struct lset *best, int *err)
@@ -192,12 +245,18 @@ static void run_commit(struct run *r, struct lset *best, int *err)
 	struct lset c = { NULL, 0, 1 };
 
 	if (r->n >= RULES_LITERAL_MIN) {
-		if (lset_add(&c, r->buf, r->n) < 0)
+		/* A word-start mark is only sound when the literal itself starts
+		 * with a word character. */
+		int ws = r->ws && r->buf[1] != ' ' && r->buf[1] != '-';
+
+		r->buf[0] = '^';
+		if (lset_add(&c, r->buf + !ws, r->n + (size_t)ws) < 0)
 			*err = -ENOMEM;
 		lset_pick(best, &c);
 	}
 	r->n = 0;
 	r->last = 0;
+	r->ws = 0;
 }
 
 /* Handle a group at p->s[p->i] == '('; a mandatory group's literal set
@@ -220,6 +279,7 @@ static int parse_group(struct parser *p, struct lset *best)
 		 * require nothing we can use. */
 		p->i = skip_group(s, i);
 		skip_quant(p, &present);
+		p->ws = 0;
 		return 0;
 	}
 	if (s[i + 1] != '?') {
@@ -246,6 +306,7 @@ static int parse_group(struct parser *p, struct lset *best)
 		}
 		if (s[j] == ')') {
 			p->i = j + 1;
+			p->ws = 0;
 			return 0;
 		}
 		if (s[j] != ':') {
@@ -259,6 +320,8 @@ static int parse_group(struct parser *p, struct lset *best)
 		return 0;
 	}
 	p->i = i;
+	/* p->ws still says whether the group follows \b: every alternative
+	 * then starts at a word start. */
 	rc = parse_alt(p, &g);
 	p->depth--;
 	if (rc < 0) {
@@ -271,6 +334,7 @@ static int parse_group(struct parser *p, struct lset *best)
 		return 0;
 	}
 	p->i++;
+	p->ws = 0;
 	zero = skip_quant(p, &present);
 	if (zero)
 		g.ok = 0;
@@ -289,6 +353,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 #define r (*rp)
 	r.n = 0;
 	r.last = 0;
+	r.ws = 0;
 	best->ok = 1;
 	while (s[p->i] && s[p->i] != '|' && s[p->i] != ')' && !p->fail && !err) {
 		unsigned char c = (unsigned char)s[p->i];
@@ -304,6 +369,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 			if (is_alnum(n)) {
 				run_commit(&r, best, &err);
 				p->i += 2;
+				p->ws = n == 'b';
 				if (s[p->i] == '{' && strchr("xopNPpgk", n)) {
 					const char *e = strchr(s + p->i, '}');
 
@@ -323,10 +389,14 @@ static int parse_seq(struct parser *p, struct lset *best)
 					p->i++;
 				}
 				skip_quant(p, &present);
+				if (present)
+					p->ws = 0;
 				continue;
 			}
 			p->i += 2;
 			c = n;
+			p->ws_next = p->ws;
+			p->ws = 0;
 			goto literal;
 		}
 		if (c == '(') {
@@ -335,6 +405,8 @@ static int parse_seq(struct parser *p, struct lset *best)
 				err = parse_group(p, best);
 			continue;
 		}
+		p->ws_next = p->ws;
+		p->ws = 0;
 		if (c == '[') {
 			run_commit(&r, best, &err);
 			p->i = skip_class(s, p->i);
@@ -364,7 +436,9 @@ literal:
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c - 'A' + 'a');
 		if (lit_char(c) && r.n < LIT_MAX) {
-			r.buf[r.n++] = (char)c;
+			if (r.n == 0)
+				r.ws = p->ws_next;
+			r.buf[1 + r.n++] = (char)c;
 			r.last = 1;
 		} else {
 			run_commit(&r, best, &err);
@@ -380,10 +454,15 @@ literal:
 
 static int parse_alt(struct parser *p, struct lset *out)
 {
+	int ws = p->ws;
+
 	out->ok = 1;
 	for (;;) {
 		struct lset seq = { NULL, 0, 1 };
-		int rc = parse_seq(p, &seq);
+		int rc;
+
+		p->ws = ws;
+		rc = parse_seq(p, &seq);
 
 		if (rc < 0) {
 			lset_clear(&seq);
@@ -409,7 +488,7 @@ static int parse_alt(struct parser *p, struct lset *out)
 
 int rules_literals_extract(const char *pattern, struct rules_literals *out)
 {
-	struct parser p = { pattern, 0, 0, 0 };
+	struct parser p = { pattern, 0, 0, 0, 0, 0 };
 	struct lset l = { NULL, 0, 1 };
 	int rc;
 
@@ -441,19 +520,23 @@ void rules_literals_free(struct rules_literals *l)
 /* ---- Aho-Corasick ------------------------------------------------------- */
 
 struct rules_ac {
-	int32_t (*next)[AC_NC];
+	uint32_t *tab;         /* n x AC_NC: (next state * AC_NC) << 1 | has outputs */
 	int32_t *dict;         /* nearest state on the fail chain with outputs */
 	int32_t *out;          /* first output of the state, -1 */
 	int32_t *out_next;
 	size_t *out_id;
-	uint8_t *any;          /* state or its dict chain has outputs */
+	uint32_t *out_len;     /* literal length; bit 31: must start a word */
+	size_t max_len;        /* longest literal */
 	size_t n;
 };
 
 struct rules_ac_builder {
+	int32_t (*next)[AC_NC];
 	struct rules_ac ac;
 	size_t cap, n_out, cap_out;
 };
+
+#define AC_WS (1u << 31)
 
 static uint8_t ac_class[256];
 
@@ -477,19 +560,19 @@ static int32_t ac_new_state(struct rules_ac_builder *b)
 		size_t cap = b->cap ? b->cap * 2 : 256;
 		void *nx, *o;
 
-		if (cap > AC_MAX_STATES)
+		if (cap > AC_MAX_STATES / AC_NC)
 			return -E2BIG;
-		nx = realloc(a->next, cap * sizeof(*a->next));
+		nx = realloc(b->next, cap * sizeof(*b->next));
 		if (!nx)
 			return -ENOMEM;
-		a->next = nx;
+		b->next = nx;
 		o = realloc(a->out, cap * sizeof(*a->out));
 		if (!o)
 			return -ENOMEM;
 		a->out = o;
 		b->cap = cap;
 	}
-	memset(a->next[a->n], 0xff, sizeof(a->next[a->n]));   /* -1 */
+	memset(b->next[a->n], 0xff, sizeof(b->next[a->n]));   /* -1 */
 	a->out[a->n] = -1;
 	return (int32_t)a->n++;
 }
@@ -511,20 +594,27 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 {
 	struct rules_ac *a = &b->ac;
 	int32_t st = 0;
+	uint32_t ws = 0;
 
+	if (*lit == '^') {
+		ws = AC_WS;
+		lit++;
+	}
+	if (!*lit || strlen(lit) >= AC_WS)
+		return -EINVAL;
 	for (const unsigned char *c = (const unsigned char *)lit; *c; c++) {
 		uint8_t k = ac_class[*c];
 
-		if (!k)
+		if (!k || (*c >= 'A' && *c <= 'Z'))
 			return -EINVAL;
-		if (a->next[st][k] < 0) {
+		if (b->next[st][k] < 0) {
 			int32_t ns = ac_new_state(b);
 
 			if (ns < 0)
 				return ns;
-			a->next[st][k] = ns;
+			b->next[st][k] = ns;
 		}
-		st = a->next[st][k];
+		st = b->next[st][k];
 	}
 	if (b->n_out == b->cap_out) {
 		size_t cap = b->cap_out ? b->cap_out * 2 : 256;
@@ -537,9 +627,16 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 		if (!p)
 			return -ENOMEM;
 		a->out_id = p;
+		p = realloc(a->out_len, cap * sizeof(*a->out_len));
+		if (!p)
+			return -ENOMEM;
+		a->out_len = p;
 		b->cap_out = cap;
 	}
 	a->out_id[b->n_out] = id;
+	a->out_len[b->n_out] = (uint32_t)strlen(lit) | ws;
+	if (strlen(lit) > a->max_len)
+		a->max_len = strlen(lit);
 	a->out_next[b->n_out] = a->out[st];
 	a->out[st] = (int32_t)b->n_out++;
 	return 0;
@@ -548,22 +645,23 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 {
 	struct rules_ac *a = &b->ac, *r;
+	int32_t (*next)[AC_NC] = b->next;
 	int32_t *fail = NULL, *queue = NULL;
 	size_t head = 0, tail = 0;
 	int rc = -ENOMEM;
 
 	a->dict = malloc(a->n * sizeof(*a->dict));
-	a->any = calloc(a->n, 1);
+	a->tab = malloc(a->n * AC_NC * sizeof(*a->tab));
 	fail = calloc(a->n, sizeof(*fail));
 	queue = malloc(a->n * sizeof(*queue));
-	if (!a->dict || !a->any || !fail || !queue)
+	if (!a->dict || !a->tab || !fail || !queue)
 		goto fail;
 	a->dict[0] = -1;
 	for (int k = 0; k < AC_NC; k++) {
-		int32_t s = a->next[0][k];
+		int32_t s = next[0][k];
 
 		if (s < 0) {
-			a->next[0][k] = 0;
+			next[0][k] = 0;
 		} else {
 			fail[s] = 0;
 			a->dict[s] = -1;
@@ -574,19 +672,25 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 		int32_t s = queue[head++];
 
 		for (int k = 0; k < AC_NC; k++) {
-			int32_t t = a->next[s][k];
+			int32_t t = next[s][k];
 
 			if (t < 0) {
-				a->next[s][k] = a->next[fail[s]][k];
+				next[s][k] = next[fail[s]][k];
 				continue;
 			}
-			fail[t] = a->next[fail[s]][k];
+			fail[t] = next[fail[s]][k];
 			a->dict[t] = a->out[fail[t]] >= 0 ? fail[t] : a->dict[fail[t]];
 			queue[tail++] = t;
 		}
 	}
 	for (size_t s = 0; s < a->n; s++)
-		a->any[s] = a->out[s] >= 0 || a->dict[s] >= 0;
+		for (int k = 0; k < AC_NC; k++) {
+			int32_t t = next[s][k];
+
+			/* Premultiplied, so a step is one load and one add. */
+			a->tab[s * AC_NC + (size_t)k] = (uint32_t)t * AC_NC << 1 |
+				(a->out[t] >= 0 || a->dict[t] >= 0);
+		}
 	r = malloc(sizeof(*r));
 	if (!r)
 		goto fail;
@@ -602,18 +706,19 @@ fail:
 
 static void ac_arrays_free(struct rules_ac *a)
 {
-	free(a->next);
+	free(a->tab);
 	free(a->dict);
 	free(a->out);
 	free(a->out_next);
 	free(a->out_id);
-	free(a->any);
+	free(a->out_len);
 }
 
 void rules_ac_builder_free(struct rules_ac_builder *b)
 {
 	if (!b)
 		return;
+	free(b->next);
 	ac_arrays_free(&b->ac);
 	free(b);
 }
@@ -626,30 +731,95 @@ void rules_ac_free(struct rules_ac *ac)
 	free(ac);
 }
 
+static int is_word_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
+}
+
+/* Report the outputs of state st, whose literals end at byte i. */
+static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char *t,
+		      size_t i, int shifted, void (*mark)(void *, size_t), void *arg)
+{
+	for (int32_t s = st; s >= 0; s = ac->dict[s])
+		for (int32_t o = ac->out[s]; o >= 0; o = ac->out_next[o]) {
+			uint32_t len = ac->out_len[o];
+
+			/* A literal that follows \b in its pattern cannot be the
+			 * one a match uses when an ASCII word character precedes
+			 * it.  After a folded multi-byte character the byte
+			 * offsets no longer tell, so the check is skipped. */
+			if ((len & AC_WS) && !shifted) {
+				size_t start = i + 1 - (len & ~AC_WS);
+
+				if (start > 0 && is_word_byte(t[start - 1]))
+					continue;
+			}
+			mark(arg, ac->out_id[o]);
+		}
+}
+
+struct lane {
+	size_t i, end;
+	uint32_t st;
+	int shifted;
+};
+
+/* Advance one lane by one symbol. */
+static inline void lane_step(const struct rules_ac *ac, struct lane *l, const unsigned char *t,
+			     size_t len, void (*mark)(void *, size_t), void *arg)
+{
+	size_t i = l->i;
+	unsigned char c = t[i];
+	uint8_t k = ac_class[c];
+
+	/* U+212A KELVIN SIGN and U+017F LONG S match k and s caselessly. */
+	if (__builtin_expect(c == 0xE2 || c == 0xC5, 0)) {
+		if (c == 0xE2 && i + 2 < len && t[i + 1] == 0x84 && t[i + 2] == 0xAA) {
+			k = ac_class['k'];
+			i += 2;
+			l->shifted = 1;
+		} else if (c == 0xC5 && i + 1 < len && t[i + 1] == 0xBF) {
+			k = ac_class['s'];
+			i += 1;
+			l->shifted = 1;
+		}
+	}
+	l->st = ac->tab[(l->st >> 1) + k];
+	if (__builtin_expect(l->st & 1, 0))
+		ac_report(ac, (int32_t)((l->st >> 1) / AC_NC), t, i, l->shifted, mark, arg);
+	l->i = i + 1;
+}
+
+/* A long text is cut into AC_LANES ranges scanned in lock step, so the
+ * table loads of independent lanes overlap.  Each range but the last runs
+ * on past its end by the longest literal (in bytes, folded characters
+ * included), so every occurrence lies whole in the range where it starts;
+ * a later lane starts from the root and may start inside a character,
+ * which only finds nothing there.  Marks are idempotent, so occurrences
+ * seen twice do no harm. */
 void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
 		   void (*mark)(void *arg, size_t id), void *arg)
 {
 	const unsigned char *t = (const unsigned char *)text;
-	int32_t st = 0;
+	struct lane ln[AC_LANES];
+	size_t nl = len >= AC_LANE_MIN ? AC_LANES : 1, q = len / nl, ov = 3 * ac->max_len + 3;
 
-	for (size_t i = 0; i < len; i++) {
-		uint8_t k;
+	for (size_t j = 0; j < nl; j++) {
+		ln[j].i = j * q;
+		ln[j].end = j + 1 == nl ? len : ((j + 1) * q + ov < len ? (j + 1) * q + ov : len);
+		ln[j].st = 0;
+		ln[j].shifted = 0;
+	}
+	for (;;) {
+		int active = 0;
 
-		/* U+212A KELVIN SIGN and U+017F LONG S match k and s caselessly. */
-		if (t[i] == 0xE2 && i + 2 < len && t[i + 1] == 0x84 && t[i + 2] == 0xAA) {
-			k = ac_class['k'];
-			i += 2;
-		} else if (t[i] == 0xC5 && i + 1 < len && t[i + 1] == 0xBF) {
-			k = ac_class['s'];
-			i += 1;
-		} else {
-			k = ac_class[t[i]];
-		}
-		st = ac->next[st][k];
-		if (ac->any[st]) {
-			for (int32_t s = st; s >= 0; s = ac->dict[s])
-				for (int32_t o = ac->out[s]; o >= 0; o = ac->out_next[o])
-					mark(arg, ac->out_id[o]);
-		}
+		for (size_t j = 0; j < nl; j++)
+			if (ln[j].i < ln[j].end) {
+				lane_step(ac, &ln[j], t, len, mark, arg);
+				active = 1;
+			}
+		if (!active)
+			break;
 	}
 }
