@@ -104,6 +104,7 @@ extern const struct lists_format lists_format_un;
 extern const struct lists_format lists_format_eu;
 extern const struct lists_format lists_format_aspi;
 extern const struct lists_format lists_format_kvs;
+extern const struct lists_format lists_format_table;
 
 /* The loader called `name`, or NULL. */
 const struct lists_format *lists_format_find(const char *name);

@@ -82,7 +82,7 @@ int lists_host_load(const kvs_config_ctx *ctx, const char *format,
 	rc = lists_load(format, abs, list_name, severity, &opts, out);
 	if (rc == -ENOTSUP)
 		plugin_host_table.config_error(ctx, NULL, NULL, 0,
-			"unknown list format \"%s\" (ofac, csl, un, eu, aspi, kvs)",
+			"unknown list format \"%s\" (ofac, csl, un, eu, aspi, kvs, table)",
 			format);
 	else if (rc < 0)
 		plugin_host_table.config_error(ctx, NULL, abs, 0,
@@ -100,25 +100,20 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 		     const char *name, size_t len, double threshold,
 		     struct kvs_list_match *out, size_t max_out)
 {
-	struct nm_name *nn = malloc(sizeof(*nn));
 	struct nm_hit hits[MATCH_MAX_PER_LIST];
+	struct nm_scratch sc = { 0 };
 	size_t nout = 0;
 	int total = 0, rc;
 
-	if (!nn)
-		return -ENOMEM;
-	if (nm_normalise(name, len, nn) < 0) {
-		free(nn);
-		return 0;
-	}
 	for (size_t i = 0; i < n; i++) {
 		const struct kvs_list *l = lists[i];
 
 		if (!l)
 			continue;
-		rc = nm_match(l, nn, threshold, 0, hits, MATCH_MAX_PER_LIST);
+		rc = nm_match_name(l, name, len, threshold, 0, hits,
+				   MATCH_MAX_PER_LIST, &sc);
 		if (rc < 0) {
-			free(nn);
+			nm_scratch_fini(&sc);
 			return rc;
 		}
 		total += rc;
@@ -152,7 +147,7 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 			nout++;
 		}
 	}
-	free(nn);
+	nm_scratch_fini(&sc);
 	return total;
 }
 

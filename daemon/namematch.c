@@ -1,8 +1,9 @@
 /* namematch.c - name normalisation, similarity and the per-list name index.
  *
  * The index is built once by nm_index_build() on the loading thread and is
- * read-only afterwards; nm_match() keeps all its scratch on the stack or in
- * memory it allocates per call, so concurrent queries need no lock.
+ * read-only afterwards; nm_match() keeps its working memory on the stack or
+ * in a struct nm_scratch of the calling thread, so concurrent queries need
+ * no lock.
  */
 #include "config.h"
 
@@ -56,64 +57,121 @@ static const char *cyrillic_latin(uint32_t c)
 	}
 }
 
+/* Latin letters that Unicode does not decompose: ligatures and letters
+ * with a stroke (after case folding). */
+static const char *latin_letters(uint32_t c)
+{
+	switch (c) {
+	case 0xe6: return "ae";     /* æ */
+	case 0xf0: return "d";      /* ð */
+	case 0xf8: return "o";      /* ø */
+	case 0xfe: return "th";     /* þ */
+	case 0x111: return "d";     /* đ */
+	case 0x127: return "h";     /* ħ */
+	case 0x131: return "i";     /* ı */
+	case 0x142: return "l";     /* ł */
+	case 0x153: return "oe";    /* œ */
+	case 0x167: return "t";     /* ŧ */
+	default: return NULL;
+	}
+}
+
 /* Words dropped from names: legal forms and connectives.  They carry no
- * identity ("Huawei Technologies Co., Ltd." is "Huawei Technologies"). */
+ * identity ("Huawei Technologies Co., Ltd." is "Huawei Technologies").
+ * Sorted (strcmp) for bsearch; test_namematch checks the order. */
 static const char *const dropped_words[] = {
-	"ab", "ag", "ao", "aps", "as", "asa", "bhd", "bv", "cjsc", "co",
-	"company", "corp", "corporation", "cv", "eood", "fze", "fzco", "fzc",
-	"fzllc", "gmbh", "inc", "incorporated", "jsc", "kft", "kg", "kk",
-	"limited", "llc", "llp", "lp", "ltd", "mbh", "nv", "oao", "ojsc",
-	"ooo", "oy", "oyj", "pao", "pjsc", "plc", "pte", "pty", "pvt", "sa",
-	"sal", "sarl", "sas", "sdn", "spa", "sp", "srl", "tov", "zao",
-	"of", "the", "and", "for", "und", "et", "y", "a.k.a", "aka",
-	"fka", "nka",
+	"ab", "ag", "aka", "and", "ao", "aps", "as", "asa", "bhd",
+	"bv", "cjsc", "co", "company", "corp", "corporation", "cv", "eood",
+	"et", "fka", "for", "fzc", "fzco", "fze", "fzllc", "gmbh", "inc",
+	"incorporated", "jsc", "kft", "kg", "kk", "limited", "llc", "llp",
+	"lp", "ltd", "mbh", "nka", "nv", "oao", "of", "ojsc", "ooo", "oy",
+	"oyj", "pao", "pjsc", "plc", "pte", "pty", "pvt", "sa", "sal", "sarl",
+	"sas", "sdn", "sp", "spa", "srl", "the", "tov", "und", "y", "zao",
 };
 
-/* Abbreviations and foreign forms mapped to one English word. */
-static const struct { const char *from, *to; } word_map[] = {
-	{ "univ", "university" }, { "uni", "university" },
-	{ "universiteit", "university" }, { "universitat", "university" },
-	{ "universite", "university" }, { "universidad", "university" },
-	{ "universidade", "university" }, { "universita", "university" },
-	{ "uniwersytet", "university" }, { "universitet", "university" },
-	{ "daxue", "university" },
-	{ "inst", "institute" }, { "institut", "institute" },
-	{ "instituut", "institute" }, { "instituto", "institute" },
-	{ "istituto", "institute" }, { "institutes", "institute" },
-	{ "acad", "academy" }, { "akademie", "academy" },
-	{ "akademiya", "academy" }, { "academie", "academy" },
+/* Abbreviations and foreign forms mapped to one English word; sorted by
+ * `from` for bsearch. */
+static const struct word_pair { const char *from, *to; } word_map[] = {
+	{ "acad", "academy" },
 	{ "academia", "academy" },
-	{ "tech", "technology" }, { "techn", "technology" },
-	{ "technologies", "technology" }, { "technological", "technology" },
-	{ "sci", "science" }, { "sciences", "science" },
-	{ "natl", "national" }, { "nat", "national" },
-	{ "intl", "international" }, { "int'l", "international" },
-	{ "dept", "department" }, { "mfg", "manufacturing" },
-	{ "engg", "engineering" }, { "eng", "engineering" },
-	{ "res", "research" }, { "ctr", "center" }, { "centre", "center" },
-	{ "lab", "laboratory" }, { "labs", "laboratory" },
-	{ "laboratories", "laboratory" },
-	{ "grp", "group" }, { "hldgs", "holding" }, { "holdings", "holding" },
-	{ "industries", "industry" }, { "ind", "industry" },
-	{ "aeronautics", "aeronautical" }, { "astronautics", "astronautical" },
+	{ "academie", "academy" },
+	{ "aeronautics", "aeronautical" },
+	{ "akademie", "academy" },
+	{ "akademiya", "academy" },
+	{ "astronautics", "astronautical" },
+	{ "centre", "center" },
+	{ "ctr", "center" },
+	{ "daxue", "university" },
+	{ "dept", "department" },
 	{ "electronics", "electronic" },
+	{ "eng", "engineering" },
+	{ "engg", "engineering" },
+	{ "grp", "group" },
+	{ "hldgs", "holding" },
+	{ "holdings", "holding" },
+	{ "ind", "industry" },
+	{ "industries", "industry" },
+	{ "inst", "institute" },
+	{ "institut", "institute" },
+	{ "institutes", "institute" },
+	{ "instituto", "institute" },
+	{ "instituut", "institute" },
+	{ "intl", "international" },
+	{ "istituto", "institute" },
+	{ "lab", "laboratory" },
+	{ "laboratories", "laboratory" },
+	{ "labs", "laboratory" },
+	{ "mfg", "manufacturing" },
+	{ "nat", "national" },
+	{ "natl", "national" },
+	{ "res", "research" },
+	{ "sci", "science" },
+	{ "sciences", "science" },
+	{ "tech", "technology" },
+	{ "techn", "technology" },
+	{ "technological", "technology" },
+	{ "technologies", "technology" },
+	{ "uni", "university" },
+	{ "univ", "university" },
+	{ "universidad", "university" },
+	{ "universidade", "university" },
+	{ "universita", "university" },
+	{ "universitat", "university" },
+	{ "universite", "university" },
+	{ "universiteit", "university" },
+	{ "universitet", "university" },
+	{ "uniwersytet", "university" },
 };
+
+static int cmp_word(const void *key, const void *elem)
+{
+	return strcmp(key, *(const char *const *)elem);
+}
 
 static int is_dropped(const char *w)
 {
-	for (size_t i = 0; i < sizeof(dropped_words) / sizeof(*dropped_words);
-	     i++)
-		if (strcmp(dropped_words[i], w) == 0)
-			return 1;
-	return 0;
+	return bsearch(w, dropped_words, sizeof(dropped_words) / sizeof(*dropped_words),
+		       sizeof(*dropped_words), cmp_word) != NULL;
 }
 
 static const char *mapped(const char *w)
 {
-	for (size_t i = 0; i < sizeof(word_map) / sizeof(*word_map); i++)
-		if (strcmp(word_map[i].from, w) == 0)
-			return word_map[i].to;
-	return NULL;
+	const struct word_pair *p = bsearch(w, word_map,
+					    sizeof(word_map) / sizeof(*word_map),
+					    sizeof(*word_map), cmp_word);
+
+	return p ? p->to : NULL;
+}
+
+int nm_tables_sorted(void)
+{
+	for (size_t i = 1; i < sizeof(dropped_words) / sizeof(*dropped_words); i++)
+		if (strcmp(dropped_words[i - 1], dropped_words[i]) >= 0)
+			return 0;
+	for (size_t i = 1; i < sizeof(word_map) / sizeof(*word_map); i++)
+		if (strcmp(word_map[i - 1].from, word_map[i].from) >= 0)
+			return 0;
+	return 1;
 }
 
 struct tokbuf {
@@ -184,6 +242,13 @@ static int is_alnum_cat(utf8proc_category_t k)
 
 int nm_normalise(const char *s, size_t len, struct nm_name *out)
 {
+	return nm_normalise_ex(s, len, 0, out);
+}
+
+int nm_normalise_ex(const char *s, size_t len, unsigned flags,
+		    struct nm_name *out)
+{
+	int depth = 0;
 	enum { CAP = 2048 };
 	const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPAT |
 				      UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD |
@@ -226,9 +291,18 @@ int nm_normalise(const char *s, size_t len, struct nm_name *out)
 		uint32_t c = (uint32_t)buf[i];
 		const char *tr;
 
-		if (c == '\'' || c == 0x2bc || c == 0x2b9) {
+		if ((flags & NM_DROP_PARENS) && (c == '(' || c == '[')) {
+			depth++;
+			emit(out, &t, drop);
 			continue;
 		}
+		if (depth > 0) {
+			if (c == ')' || c == ']')
+				depth--;
+			continue;
+		}
+		if (c == '\'' || c == 0x2bc || c == 0x2b9)
+			continue;
 		if (c == '.') {
 			if (t.n && t.seg == 1 && t.abbr) {
 				t.seg = 0;
@@ -237,7 +311,8 @@ int nm_normalise(const char *s, size_t len, struct nm_name *out)
 			emit(out, &t, drop);
 			continue;
 		}
-		if ((tr = cyrillic_latin(c)) != NULL) {
+		if ((tr = cyrillic_latin(c)) != NULL ||
+		    (tr = latin_letters(c)) != NULL) {
 			for (; *tr; tr++)
 				put(&t, (unsigned char)*tr);
 			if (t.seg > 1)
@@ -338,6 +413,20 @@ double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 	return j + prefix * 0.1 * (1.0 - j);
 }
 
+double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
+			   size_t nb)
+{
+	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
+
+	if (!mx)
+		return 1.0;
+	if (na == nb && memcmp(a, b, na * sizeof(*a)) == 0)
+		return 1.0;
+	return nm_jaro_winkler(a, na, b, nb) *
+	       (1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx) -
+	       0.3 / (double)mx;
+}
+
 /* ---- Index --------------------------------------------------------------- */
 
 /* Interns code point strings: id -> (offset, length) in one pool, looked up
@@ -352,19 +441,25 @@ struct interner {
 	size_t nslots;           /* power of two */
 };
 
+#define NKEYS 6
+
 struct nm_tok {
 	float w;                 /* inverse document frequency */
-	uint32_t pre;            /* prefix key id */
-	uint32_t skel;           /* consonant skeleton key id */
+	uint32_t key[NKEYS];     /* blocking key ids */
 };
 
-/* Blocking keys of a token besides the token itself: its first three code
- * points, and a marker plus its first three consonants ("muhammad" and
- * "mohammed" both give "mhm"), so vowel variants of transliterated names
- * meet.  Returns the number of code points written to k (at most 4). */
+/* Blocking keys of a token besides the token itself: its first four code
+ * points; the first four left after deleting one of its first four, so two
+ * tokens one edit apart (substitution, insertion, deletion or, through two
+ * deletions, transposition) always share a key ("taesong" and "daesong"
+ * give "aeso", "inest" and "invest" "ines", "dune" and "odune" "dune");
+ * and a marker plus its first three consonants ("muhammad" and "mohammed"
+ * give "mhm") for vowel variants of transliterated names.  Prefix and
+ * deletion keys share one name space.  Each returns the number of code
+ * points written to k (at most 4). */
 static size_t key_prefix(const uint32_t *t, size_t n, uint32_t *k)
 {
-	size_t m = n < 3 ? n : 3;
+	size_t m = n < 4 ? n : 4;
 
 	memcpy(k, t, m * sizeof(*k));
 	return m;
@@ -388,6 +483,29 @@ static size_t key_skeleton(const uint32_t *t, size_t n, uint32_t *k)
 	return m;
 }
 
+/* The prefix key of t with its code point p deleted (p < 4), or 0 when t
+ * is too short to have one. */
+static size_t key_deletion(const uint32_t *t, size_t n, size_t p, uint32_t *k)
+{
+	size_t m = 0;
+
+	if (n < 2 || p >= n || p >= 4)
+		return 0;
+	for (size_t i = 0; i < n && m < 4; i++)
+		if (i != p)
+			k[m++] = t[i];
+	return m;
+}
+
+static size_t key_make(int kind, const uint32_t *t, size_t n, uint32_t *k)
+{
+	switch (kind) {
+	case 0: return key_prefix(t, n, k);
+	case 1: return key_skeleton(t, n, k);
+	default: return key_deletion(t, n, (size_t)(kind - 2), k);
+	}
+}
+
 struct nm_ref {
 	uint32_t entry;
 	uint32_t alias;          /* 0: primary name; i + 1: alias i */
@@ -401,7 +519,7 @@ struct nm_index {
 	struct interner toks, pres;
 	struct nm_tok *tok;
 	struct nm_ref *refs;
-	size_t nrefs;
+	size_t nrefs, cap_refs;
 	uint32_t *name_toks;
 	size_t n_name_toks, cap_name_toks;
 	uint32_t *tok_start, *tok_post;  /* CSR postings: token -> refs */
@@ -526,15 +644,25 @@ void nm_index_free(struct nm_index *ix)
 	free(ix);
 }
 
-/* Add one name of entry e to the index (pass 1). */
-static int index_name(struct kvs_list *l, struct nm_index *ix, uint32_t e,
-		      uint32_t alias, const char *name, struct nm_name *nn)
+/* Add one normalised form of a name of entry e to the index (pass 1). */
+static int index_form(struct kvs_list *l, struct nm_index *ix, uint32_t e,
+		      uint32_t alias, const char *name, unsigned flags,
+		      struct nm_name *nn)
 {
 	struct nm_ref *r;
 	int rc;
 
-	if (nm_normalise(name, strlen(name), nn) < 0)
+	if (nm_normalise_ex(name, strlen(name), flags, nn) < 0)
 		return 0;        /* nothing matchable in this name */
+	if (ix->nrefs == ix->cap_refs) {
+		size_t cap = ix->cap_refs ? ix->cap_refs * 2 : 1024;
+		struct nm_ref *v = realloc(ix->refs, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ix->refs = v;
+		ix->cap_refs = cap;
+	}
 	if (ix->n_name_toks + nn->n > ix->cap_name_toks) {
 		size_t cap = ix->cap_name_toks ? ix->cap_name_toks * 2 : 4096;
 		uint32_t *v = realloc(ix->name_toks, cap * sizeof(*v));
@@ -564,6 +692,30 @@ static int index_name(struct kvs_list *l, struct nm_index *ix, uint32_t e,
 	return 0;
 }
 
+/* Index a name; a name with a parenthesised part ("National University of
+ * Defense Technology (NUDT)") is also indexed without it, and the part on
+ * its own when it is a word of three or more characters (an acronym). */
+static int index_name(struct kvs_list *l, struct nm_index *ix, uint32_t e,
+		      uint32_t alias, const char *name, struct nm_name *nn)
+{
+	const char *open = strchr(name, '('), *close;
+	int rc = index_form(l, ix, e, alias, name, 0, nn);
+
+	if (rc < 0 || !open)
+		return rc;
+	rc = index_form(l, ix, e, alias, name, NM_DROP_PARENS, nn);
+	close = strchr(open, ')');
+	if (rc == 0 && close && close - open > 3 && close - open < 40 &&
+	    !memchr(open + 1, ' ', (size_t)(close - open - 1))) {
+		char part[40];
+
+		memcpy(part, open + 1, (size_t)(close - open - 1));
+		part[close - open - 1] = '\0';
+		rc = index_form(l, ix, e, alias, part, 0, nn);
+	}
+	return rc;
+}
+
 /* Build CSR postings key -> refs from the per-ref key lists; `key_of` maps
  * a token id to the key (token itself or its prefix). */
 static int build_postings(struct nm_index *ix, size_t nkeys, int prefix,
@@ -579,18 +731,16 @@ static int build_postings(struct nm_index *ix, size_t nkeys, int prefix,
 		for (size_t r = 0; r < ix->nrefs; r++) {
 			const struct nm_ref *ref = &ix->refs[r];
 
-			for (uint32_t x = 0; x < ref->ntok * (prefix ? 2u : 1u); x++) {
-				uint32_t i = prefix ? x / 2 : x;
+			for (uint32_t x = 0; x < ref->ntok * (prefix ? NKEYS : 1u); x++) {
+				uint32_t i = prefix ? x / NKEYS : x;
 				uint32_t t = ix->name_toks[ref->tok + i];
-				uint32_t k = !prefix ? t : (x & 1) ? ix->tok[t].skel
-								   : ix->tok[t].pre;
+				uint32_t k = !prefix ? t : ix->tok[t].key[x % NKEYS];
 				int dup = 0;
 
 				for (uint32_t y = 0; y < x && !dup; y++) {
-					uint32_t t2 = ix->name_toks[ref->tok + (prefix ? y / 2 : y)];
+					uint32_t t2 = ix->name_toks[ref->tok + (prefix ? y / NKEYS : y)];
 
-					dup = (!prefix ? t2 : (y & 1) ? ix->tok[t2].skel
-								      : ix->tok[t2].pre) == k;
+					dup = (!prefix ? t2 : ix->tok[t2].key[y % NKEYS]) == k;
 				}
 				if (dup)
 					continue;
@@ -630,9 +780,6 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 	*out = NULL;
 	if (!ix || !nn)
 		goto fail;
-	ix->refs = malloc((l->n_names ? l->n_names : 1) * sizeof(*ix->refs));
-	if (!ix->refs)
-		goto fail;
 	for (size_t e = 0; e < l->n_entries; e++) {
 		const struct list_entry *en = &l->entries[e];
 
@@ -650,15 +797,18 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 	for (size_t t = 0; t < ix->toks.n; t++) {
 		const uint32_t *cp = ix->toks.pool + ix->toks.off[t];
 		uint32_t k[4];
-		size_t n = key_prefix(cp, ix->toks.len[t], k);
 
-		rc = intern(&ix->pres, k, n, 1, &ix->tok[t].pre);
-		if (rc < 0)
-			goto fail;
-		n = key_skeleton(cp, ix->toks.len[t], k);
-		rc = intern(&ix->pres, k, n, 1, &ix->tok[t].skel);
-		if (rc < 0)
-			goto fail;
+		for (int kind = 0; kind < NKEYS; kind++) {
+			size_t n = key_make(kind, cp, ix->toks.len[t], k);
+
+			/* A token too short for a deletion key uses its
+			 * prefix key again (deduplicated per name). */
+			if (!n)
+				n = key_prefix(cp, ix->toks.len[t], k);
+			rc = intern(&ix->pres, k, n, 1, &ix->tok[t].key[kind]);
+			if (rc < 0)
+				goto fail;
+		}
 	}
 	rc = build_postings(ix, ix->toks.n, 0, &ix->tok_start, &ix->tok_post);
 	if (rc < 0)
@@ -706,6 +856,20 @@ static double jaro_bound(size_t na, size_t nb)
 	return (m / na + m / nb + 1.0) / 3.0;
 }
 
+/* Upper bound of nm_token_similarity from the lengths and first code
+ * points alone. */
+static double token_bound(const uint32_t *a, size_t na, const uint32_t *b,
+			  size_t nb)
+{
+	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
+	double j = jaro_bound(na, nb);
+
+	if (a[0] == b[0])
+		j += 0.4 * (1.0 - j);
+	return j * (1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx) -
+	       0.3 / (double)mx;
+}
+
 /* Score one name: sets the coverage of the query and of the name. */
 static double score_ref(const struct nm_index *ix, const struct query *qq,
 			const struct nm_ref *r, double *cov_q, double *cov_c)
@@ -726,13 +890,17 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 			if (qq->tid[i] == t) {
 				s = 1.0;
 			} else {
-				if (q->cp[i][0] != cp[0] &&
-				    jaro_bound(q->len[i], cl) < NM_TOKEN_FLOOR)
+				if (token_bound(q->cp[i], q->len[i], cp, cl) <
+				    NM_TOKEN_FLOOR)
 					continue;
-				s = nm_jaro_winkler(q->cp[i], q->len[i], cp, cl);
+				s = nm_token_similarity(q->cp[i], q->len[i], cp, cl);
 				if (s < NM_TOKEN_FLOOR)
 					continue;
 			}
+			/* Two one-word names carry no context: a near
+			 * miss must be closer. */
+			if (s < 1.0 && q->n == 1 && nc == 1 && s < NM_SINGLE_FLOOR)
+				continue;
 			if (s > bq[i])
 				bq[i] = s;
 			if (s > bc[j])
@@ -784,23 +952,67 @@ static void keep_hit(struct nm_hit *hits, size_t *n, size_t max,
 	(*n)++;
 }
 
-/* Mark every ref of one posting list with the query token's bit. */
-static void mark(uint32_t *mask, uint32_t *touched, size_t *nt,
-		 const uint32_t *p, const uint32_t *e, uint32_t bit)
+/* Which query tokens found a ref, and the sum of their weights. */
+struct nm_mark {
+	uint32_t bits;
+	float w;
+};
+
+/* Mark every ref of one posting list with the query token's bit and add
+ * its weight once. */
+static void mark(struct nm_mark *m, uint32_t *touched, size_t *nt,
+		 const uint32_t *p, const uint32_t *e, uint32_t bit, float w)
 {
 	for (; p < e; p++) {
-		if (!mask[*p])
+		struct nm_mark *x = &m[*p];
+
+		if (x->bits & bit)
+			continue;
+		if (!x->bits)
 			touched[(*nt)++] = *p;
-		mask[*p] |= bit;
+		x->bits |= bit;
+		x->w += w;
 	}
 }
 
-int nm_match(const struct kvs_list *l, const struct nm_name *q,
-	     double threshold, int brute, struct nm_hit *hits, size_t max)
+void nm_scratch_fini(struct nm_scratch *sc)
 {
+	free(sc->mark);
+	free(sc->cand);
+	memset(sc, 0, sizeof(*sc));
+}
+
+/* Make sc hold at least n marks (zeroed) and candidates. */
+static int scratch_reserve(struct nm_scratch *sc, size_t n)
+{
+	struct nm_mark *m;
+	uint32_t *c;
+
+	if (sc->cap >= n)
+		return 0;
+	m = calloc(n, sizeof(*m));
+	c = malloc(n * sizeof(*c));
+	if (!m || !c) {
+		free(m);
+		free(c);
+		return -ENOMEM;
+	}
+	nm_scratch_fini(sc);
+	sc->mark = m;
+	sc->cand = c;
+	sc->cap = n;
+	return 0;
+}
+
+int nm_match(const struct kvs_list *l, const struct nm_name *q,
+	     double threshold, int brute, struct nm_hit *hits, size_t max,
+	     struct nm_scratch *sc)
+{
+	struct nm_scratch own = { 0 };
 	const struct nm_index *ix = l->index;
 	struct query qq = { .q = q };
-	uint32_t *mask = NULL, *cand = NULL;
+	struct nm_mark *mask;
+	uint32_t *cand;
 	size_t ncand = 0, nhits = 0;
 	int found = 0;
 	uint32_t best_entry = UINT32_MAX;
@@ -821,58 +1033,77 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 		}
 		qq.wsum += qq.w[i];
 	}
-	cand = malloc(ix->nrefs * sizeof(*cand));
-	if (!cand)
+	if (!sc)
+		sc = &own;
+	if (scratch_reserve(sc, ix->nrefs) < 0)
 		return -ENOMEM;
+	cand = sc->cand;
+	mask = sc->mark;
 	if (brute) {
 		for (size_t r = 0; r < ix->nrefs; r++)
 			cand[ncand++] = (uint32_t)r;
 	} else {
 		/* Mark the names sharing a key with each query token, then
-		 * keep those whose best possible score (every name token
-		 * matched, only the marked query tokens matched) reaches the
-		 * threshold. */
+		 * keep those whose best possible score reaches the threshold:
+		 * every name token matched, and of the query tokens those that
+		 * marked the name plus those with a key not followed.  Keys
+		 * held by more than NM_MAX_POSTING names are not followed
+		 * unless the query tokens having them could reach the
+		 * threshold on their own. */
+		const uint32_t *ps[NM_MAX_TOKENS][NKEYS + 1];
+		const uint32_t *pe[NM_MAX_TOKENS][NKEYS + 1];
+		int big[NM_MAX_TOKENS] = { 0 }, follow_all;
+		double big_w = 0;
 		size_t nt = 0;
 
-		mask = calloc(ix->nrefs, sizeof(*mask));
-		if (!mask) {
-			free(cand);
-			return -ENOMEM;
-		}
 		for (size_t i = 0; i < q->n; i++) {
-			uint32_t k[4], id, bit = 1u << i;
-			size_t kl;
+			uint32_t k[4], id;
 
-			if (qq.tid[i] != UINT32_MAX)
-				mark(mask, cand, &nt,
-				     ix->tok_post + ix->tok_start[qq.tid[i]],
-				     ix->tok_post + ix->tok_start[qq.tid[i] + 1],
-				     bit);
-			for (int kind = 0; kind < 2; kind++) {
-				kl = kind ? key_skeleton(q->cp[i], q->len[i], k)
-					  : key_prefix(q->cp[i], q->len[i], k);
-				if (intern((struct interner *)&ix->pres, k, kl, 0,
-					   &id) != 1)
-					continue;
-				if (ix->pre_start[id + 1] - ix->pre_start[id] >
-				    NM_MAX_POSTING)
-					continue;
-				mark(mask, cand, &nt,
-				     ix->pre_post + ix->pre_start[id],
-				     ix->pre_post + ix->pre_start[id + 1], bit);
+			for (int kind = 0; kind <= NKEYS; kind++) {
+				ps[i][kind] = pe[i][kind] = NULL;
+				if (kind == NKEYS) {
+					if (qq.tid[i] == UINT32_MAX)
+						continue;
+					ps[i][kind] = ix->tok_post + ix->tok_start[qq.tid[i]];
+					pe[i][kind] = ix->tok_post + ix->tok_start[qq.tid[i] + 1];
+				} else {
+					size_t kl = key_make(kind, q->cp[i], q->len[i], k);
+
+					if (!kl || intern((struct interner *)&ix->pres, k, kl,
+						   0, &id) != 1)
+						continue;
+					ps[i][kind] = ix->pre_post + ix->pre_start[id];
+					pe[i][kind] = ix->pre_post + ix->pre_start[id + 1];
+				}
+				if (pe[i][kind] - ps[i][kind] > NM_MAX_POSTING)
+					big[i] = 1;
 			}
+			if (big[i])
+				big_w += qq.w[i];
 		}
+		follow_all = NM_QUERY_SHARE * big_w / qq.wsum +
+			     (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9;
+		for (size_t i = 0; i < q->n; i++)
+			for (int kind = 0; kind <= NKEYS; kind++)
+				if (ps[i][kind] && (follow_all ||
+				    pe[i][kind] - ps[i][kind] <= NM_MAX_POSTING))
+					mark(mask, cand, &nt, ps[i][kind],
+					     pe[i][kind], 1u << i, qq.w[i]);
 		for (size_t c = 0; c < nt; c++) {
-			double hw = 0;
+			struct nm_mark *x = &mask[cand[c]];
+			double hw = x->w;
 
-			for (size_t i = 0; i < q->n; i++)
-				if (mask[cand[c]] & (1u << i))
+			/* Tokens with an unfollowed key may match any name. */
+			for (size_t i = 0; !follow_all && big_w > 0 && i < q->n; i++)
+				if (big[i] && !(x->bits & (1u << i)))
 					hw += qq.w[i];
+			/* Leave the marks zeroed for the next call. */
+			x->bits = 0;
+			x->w = 0;
 			if (NM_QUERY_SHARE * hw / qq.wsum +
 			    (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9)
 				cand[ncand++] = cand[c];
 		}
-		free(mask);
 		qsort(cand, ncand, sizeof(*cand), cmp_u32);
 	}
 
@@ -904,6 +1135,67 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 			best.cov_name = cc;
 		}
 	}
-	free(cand);
+	nm_scratch_fini(&own);
 	return found;
+}
+
+int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
+		  double threshold, int brute, struct nm_hit *hits, size_t max,
+		  struct nm_scratch *sc)
+{
+	struct nm_name *nn = malloc(sizeof(*nn));
+	struct nm_hit *more = NULL;
+	size_t n = 0;
+	int rc, rc2;
+
+	if (!nn)
+		return -ENOMEM;
+	rc = nm_normalise(s, len, nn);
+	if (rc < 0) {
+		free(nn);
+		return 0;
+	}
+	rc = nm_match(l, nn, threshold, brute, hits, max, sc);
+	if (rc < 0 || !memchr(s, '(', len) ||
+	    nm_normalise_ex(s, len, NM_DROP_PARENS, nn) < 0)
+		goto out;
+	/* Also the name without its parenthesised parts; keep the better
+	 * score of each entry. */
+	more = malloc((max ? max : 1) * sizeof(*more));
+	if (!more) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc2 = nm_match(l, nn, threshold, brute, more, max, sc);
+	if (rc2 < 0) {
+		rc = rc2;
+		goto out;
+	}
+	n = (size_t)rc < max ? (size_t)rc : max;
+	for (size_t k = 0; k < (size_t)rc2 && k < max; k++) {
+		size_t j;
+
+		for (j = 0; j < n && hits[j].entry != more[k].entry; j++)
+			;
+		if (j < n) {
+			if (more[k].score > hits[j].score) {
+				hits[j] = more[k];
+				/* Restore the order. */
+				while (j > 0 && hits[j - 1].score < hits[j].score) {
+					struct nm_hit t = hits[j - 1];
+
+					hits[j - 1] = hits[j];
+					hits[j] = t;
+					j--;
+				}
+			}
+			continue;
+		}
+		rc++;
+		keep_hit(hits, &n, max, &more[k]);
+	}
+out:
+	free(more);
+	free(nn);
+	return rc;
 }

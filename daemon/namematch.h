@@ -10,8 +10,8 @@
  * "university").
  *
  * Similarity of two names is a weighted token-set Jaro-Winkler: every token
- * of each side is paired with its most similar token of the other side (a
- * pair under NM_TOKEN_FLOOR counts 0); the coverage of each side is the
+ * of each side is paired with its most similar token of the other side
+ * (nm_token_similarity; a pair under NM_TOKEN_FLOOR counts 0); the coverage of each side is the
  * average of its tokens' pair scores, each token weighted by its inverse
  * document frequency in the list so generic words ("university",
  * "technology") count less than distinctive ones; the score is
@@ -19,13 +19,18 @@
  * Word order does not matter.
  *
  * The index (built once per list, immutable afterwards, so any number of
- * threads may query it) maps every token, its 3-code-point prefix and its
+ * threads may query it) maps every token, its 4-code-point prefix, the
+ * prefixes left after deleting one of its first four code points, and its
  * 3-consonant skeleton to the names containing it.  A query scores only the
  * names that share a key with it and whose best possible score, given which
  * query tokens found them, reaches the threshold; prefix and skeleton keys
- * held by more than NM_MAX_POSTING names are not followed.  This equals a
+ * held by more than NM_MAX_POSTING names are not followed unless the
+ * query tokens having them could reach the threshold alone (then the
+ * bound counts those tokens as matched for every name).  This equals a
  * brute-force scan whenever every token pair scoring NM_TOKEN_FLOOR or more
- * shares a key (tests check it on thousands of queries).
+ * shares a key, i.e. is one edit apart in its first four code points or
+ * shares its consonant skeleton; test_namematch measures the rest (under
+ * 0.3% of queries differ, e.g. "belgcem" / "belkacem").
  */
 #ifndef KVS_NAMEMATCH_H
 #define KVS_NAMEMATCH_H
@@ -39,11 +44,15 @@
 #define NM_MAX_TOKEN 48          /* code points kept of one token */
 #define NM_MAX_NORM 512          /* bytes of a normalised form */
 #define NM_TOKEN_FLOOR 0.84
-#define NM_MAX_POSTING 4000
+#define NM_MAX_POSTING 400
 /* Share of the query's coverage in the score (the rest is the listed
  * name's coverage): a query missing a listed middle name still scores
  * high, a listed name that is a small part of the query does not. */
-#define NM_QUERY_SHARE 0.6
+#define NM_QUERY_SHARE 0.65
+/* Least similarity of two different words when both names are one word. */
+#define NM_SINGLE_FLOOR 0.92
+
+struct nm_scratch;
 
 /* A normalised name. */
 struct nm_name {
@@ -56,10 +65,26 @@ struct nm_name {
 /* Normalise s (len bytes, UTF-8; invalid sequences are dropped).  Returns 0,
  * or -EINVAL when nothing is left of the name, -ENOMEM. */
 int nm_normalise(const char *s, size_t len, struct nm_name *out);
+/* The same with flags: NM_DROP_PARENS leaves out (...) and [...] parts. */
+#define NM_DROP_PARENS 1u
+int nm_normalise_ex(const char *s, size_t len, unsigned flags,
+		    struct nm_name *out);
+
+/* 1 when the built-in word tables are in bsearch order (for tests). */
+int nm_tables_sorted(void);
 
 /* Jaro-Winkler similarity of two code point strings, in [0, 1]. */
 double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 		       size_t nb);
+
+/* Similarity of two tokens: 1 when equal, else Jaro-Winkler scaled down by
+ * the difference of their lengths beyond one letter
+ * (1 - 0.5 * (|na - nb| - 1) / max), so a short word is not taken for the
+ * start of a longer one ("aqua" / "aquatim"), less 0.3 / max, since one
+ * changed letter matters more in a short word ("horta" / "horae") than in a
+ * long one. */
+double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
+			   size_t nb);
 
 /* One scored name of a list. */
 struct nm_hit {
@@ -75,9 +100,28 @@ struct nm_hit {
  * entry scoring at least threshold to hits (at most max, best first, ties by
  * entry order) and returns how many entries qualified (which may exceed
  * max), or a negative errno.  With brute set every name is scored (for
- * tests and the benchmark). */
+ * tests and the benchmark).  sc may be NULL. */
 int nm_match(const struct kvs_list *l, const struct nm_name *q,
-	     double threshold, int brute, struct nm_hit *hits, size_t max);
+	     double threshold, int brute, struct nm_hit *hits, size_t max,
+	     struct nm_scratch *sc);
+
+/* Normalise and match a name as given: also without its parenthesised
+ * parts when it has some, keeping the better score of each entry.  Returns
+ * as nm_match() (0 when nothing of the name is left to match). */
+int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
+		  double threshold, int brute, struct nm_hit *hits, size_t max,
+		  struct nm_scratch *sc);
+
+/* Working memory of nm_match that one thread may reuse across lists and
+ * queries (saves clearing a mark per listed name on every query).  Zeroed
+ * is empty; nm_scratch_fini frees it.  Pass NULL to nm_match to use a
+ * private one. */
+struct nm_scratch {
+	struct nm_mark *mark;    /* all zero between calls */
+	uint32_t *cand;
+	size_t cap;
+};
+void nm_scratch_fini(struct nm_scratch *sc);
 
 /* Build the index of a loaded list (called by lists_load). */
 int nm_index_build(struct kvs_list *l, struct nm_index **out);

@@ -272,13 +272,15 @@ struct kvs_host {
 	 * lists_load: from create() only.  Loads the list file at `path`
 	 * (relative paths are taken from the folder of the configuration file
 	 * holding the plugin's group) with the loader `format` ("ofac", "csl",
-	 * "un", "eu", "aspi", "kvs"), names it `list_name`, and gives its
-	 * entries `severity` (a loader may raise it per entry, as ASPI does by
-	 * category).  The same file loaded again, by any plugin, while it is
-	 * unchanged is shared.  Malformed rows are logged as warnings with
-	 * file:line and skipped; with `strict` set they are configuration
-	 * errors and the load fails.  Returns 0 and *out (one reference), or a
-	 * negative errno after reporting the reason with host->config_error. */
+	 * "un", "eu", "aspi", "kvs", or "table" for other CSV/TSV files with a
+	 * "name" column, e.g. DoD 1260H/1286 or BIS DPL), names it
+	 * `list_name`, and gives its entries `severity` (a loader may raise it
+	 * per entry, as ASPI does by category).  The same file loaded again,
+	 * by any plugin, while it is unchanged is shared.  Malformed rows are
+	 * logged as warnings with file:line and skipped; with `strict` set
+	 * they are configuration errors and the load fails.  Returns 0 and
+	 * *out (one reference), or a negative errno after reporting the reason
+	 * with host->config_error. */
 	int (*lists_load)(const kvs_config_ctx *ctx, const char *format,
 			  const char *path, const char *list_name,
 			  enum kvs_severity severity, int strict,

@@ -51,7 +51,7 @@ struct dp_state {
 	struct dp_allow *allow;
 	size_t n_allow;
 	char *versions;          /* rationale of the list-versions finding */
-	char *stale;             /* rationale of the stale-list finding or NULL */
+	time_t data_time[DP_MAX_LISTS]; /* date of each list's data */
 };
 
 static const struct kvs_option dp_options[] = {
@@ -88,7 +88,6 @@ static void dp_destroy(void *p)
 	}
 	free(st->allow);
 	free(st->versions);
-	free(st->stale);
 	free(st);
 }
 
@@ -160,6 +159,11 @@ static int load_allow(struct dp_state *st, const kvs_config_ctx *ctx,
 		name = field(&p, 0);
 		who = field(&p, 0);
 		why = field(&p, 1);
+		if (why && why[0] == '"' && strlen(why) > 1 &&
+		    why[strlen(why) - 1] == '"') {
+			why[strlen(why) - 1] = '\0';
+			why++;
+		}
 		if (!id || !*id || !name || !*name || !who || !*who || !why ||
 		    !*why) {
 			h->config_error(ctx, NULL, path, ln,
@@ -194,51 +198,69 @@ static int load_allow(struct dp_state *st, const kvs_config_ctx *ctx,
 	return rc;
 }
 
-/* Days since a "YYYY-MM-DD..." date, or since mtime when there is none. */
-static long age_days(const struct kvs_list_info *in, time_t now)
+/* The date of a list's data: its "YYYY-MM-DD..." date, else the file's
+ * modification time. */
+static time_t data_time(const struct kvs_list_info *in)
 {
 	struct tm tm = { 0 };
-	time_t t = (time_t)in->mtime;
 
 	if (in->date && sscanf(in->date, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon,
 			       &tm.tm_mday) == 3) {
 		tm.tm_year -= 1900;
 		tm.tm_mon -= 1;
-		t = timegm(&tm);
+		return timegm(&tm);
 	}
-	return (long)((now - t) / 86400);
+	return (time_t)in->mtime;
 }
 
 static int describe_lists(struct dp_state *st)
 {
-	char buf[4096], stale[2048];
-	size_t o = 0, so = 0;
-	time_t now = time(NULL);
+	char buf[4096];
+	size_t o = 0;
 
-	buf[0] = stale[0] = '\0';
+	buf[0] = '\0';
 	for (size_t i = 0; i < st->n_lists; i++) {
 		struct kvs_list_info in;
-		long age;
 
 		st->host->lists_info(st->lists[i], &in);
-		age = age_days(&in, now);
+		st->data_time[i] = data_time(&in);
 		if (o < sizeof(buf))
 			o += (size_t)snprintf(buf + o, sizeof(buf) - o,
 				"%s%s (%s, %zu entries, %zu names, %zu rows skipped, data date %s, sha256 %.16s)",
 				i ? "; " : "Screened against ", in.name, in.format,
 				in.entries, in.names, in.skipped,
 				in.date ? in.date : "unknown", in.digest);
-		if (age > st->cfg->max_age_days && so < sizeof(stale))
-			so += (size_t)snprintf(stale + so, sizeof(stale) - so,
-				"%s%s is %ld days old (max_age_days %lld)",
-				so ? "; " : "", in.name, age, st->cfg->max_age_days);
 	}
 	st->versions = strdup(buf);
-	if (!st->versions)
-		return -ENOMEM;
-	if (stale[0] && !(st->stale = strdup(stale)))
-		return -ENOMEM;
-	return 0;
+	return st->versions ? 0 : -ENOMEM;
+}
+
+/* Report the lists older than max_age_days now, if any. */
+static int report_stale(const struct dp_state *st, kvs_report *rep)
+{
+	char why[2048];
+	size_t o = 0;
+	time_t now = time(NULL);
+	struct kvs_finding f = {
+		.rule = "denied_party.stale_list", .severity = KVS_SEV_MEDIUM,
+		.title = "A denied-party list is out of date: update it",
+		.rationale = why,
+	};
+
+	why[0] = '\0';
+	for (size_t i = 0; i < st->n_lists; i++) {
+		struct kvs_list_info in;
+		long age = (long)((now - st->data_time[i]) / 86400);
+
+		if (age <= st->cfg->max_age_days || o >= sizeof(why))
+			continue;
+		st->host->lists_info(st->lists[i], &in);
+		o += (size_t)snprintf(why + o, sizeof(why) - o,
+				      "%s%s is %ld days old (max_age_days %lld)",
+				      o ? "; " : "", in.name, age,
+				      st->cfg->max_age_days);
+	}
+	return o ? st->host->report_add(rep, &f) : 0;
 }
 
 static int dp_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
@@ -409,13 +431,8 @@ static int dp_screen(void *state, const struct kvs_host *h,
 	};
 
 	rc = h->report_add(rep, &f);
-	if (rc == 0 && st->stale) {
-		f.rule = "denied_party.stale_list";
-		f.severity = KVS_SEV_MEDIUM;
-		f.title = "A denied-party list is out of date: update it";
-		f.rationale = st->stale;
-		rc = h->report_add(rep, &f);
-	}
+	if (rc == 0)
+		rc = report_stale(st, rep);
 	n = h->get_size(req, "/parties");
 	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {
 		snprintf(p, sizeof(p), "/parties/%zu/name", i);

@@ -44,17 +44,16 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static struct nm_scratch scratch;
+
 static size_t match_all(struct kvs_list **lists, size_t nl, const char *q,
 			double thr, int brute, struct nm_hit *hits, size_t *nh)
 {
-	struct nm_name nn;
 	size_t total = 0;
 
-	if (nm_normalise(q, strlen(q), &nn) < 0)
-		return 0;
 	for (size_t i = 0; i < nl; i++) {
-		int n = nm_match(lists[i], &nn, thr, brute, hits + i * MAX_HITS,
-				 MAX_HITS);
+		int n = nm_match_name(lists[i], q, strlen(q), thr, brute,
+				      hits + i * MAX_HITS, MAX_HITS, &scratch);
 
 		nh[i] = n < 0 ? 0 : (n > MAX_HITS ? MAX_HITS : (size_t)n);
 		total += nh[i];
@@ -75,7 +74,9 @@ int main(int argc, char **argv)
 	FILE *f;
 
 	for (i = 1; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--"); i++) {
-		if (!strcmp(argv[i], "-b"))
+		if (!strcmp(argv[i], "-B"))
+			brute = 2;
+		else if (!strcmp(argv[i], "-b"))
 			brute = 1;
 		else if (!strcmp(argv[i], "-v"))
 			verbose = 1;
@@ -142,7 +143,7 @@ int main(int argc, char **argv)
 		for (size_t q = 0; q < nq; q++) {
 			double s = now();
 
-			found += match_all(lists, nl, qs[q], thr, 0, h1, nh1) > 0;
+			found += match_all(lists, nl, qs[q], thr, brute == 2, h1, nh1) > 0;
 			lat[r * nq + q] = now() - s;
 			if (verbose && r == 0) {
 				printf("Q %s\n", qs[q]);
@@ -201,5 +202,6 @@ int main(int argc, char **argv)
 out:
 	for (size_t l = 0; l < nl; l++)
 		lists_release(lists[l]);
+	nm_scratch_fini(&scratch);
 	return diffs ? 3 : 0;
 }

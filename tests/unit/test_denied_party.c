@@ -1,0 +1,249 @@
+/* test_denied_party.c - the denied_party plugin through the real pipeline:
+ * findings with evidence, allow-list, list versions, staleness and
+ * configuration errors. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline.h"
+#include "shared_data.h"
+#include "testutil.h"
+
+static const char *shared_dir(void)
+{
+	const char *d = shared_data_dir();
+
+	return d ? d : "/nonexistent";
+}
+
+static const char *build_dir(void)
+{
+	const char *b = getenv("KVS_BUILDDIR");
+
+	return b && *b ? b : KVS_BUILDDIR;
+}
+
+/* Engine with the plugin, its lists plus `extra` (a quoted list spec with
+ * a leading comma, or "") and the given option lines. */
+static struct engine *engine_x(const char *extra, const char *options)
+{
+	char *conf, *own = tu_src("conf/lists/institute-own.csv");
+	struct engine *en;
+
+	ck_assert(asprintf(&conf,
+		"daemon: { plugin_dir = \"%s/plugins/denied_party/.libs\"; };\n"
+		"plugins: { denied_party: {\n"
+		"  lists = [ \"kvs:institute_own:high:%s\",\n"
+		"            \"aspi:aspi:medium:%s/aspi-china-defence-universities/china-defence-universities.json\"%s ];\n"
+		"  %s\n"
+		"}; };\n", build_dir(), own, shared_dir(), extra, options) > 0);
+	en = tu_engine(conf);
+	free(conf);
+	free(own);
+	return en;
+}
+
+static struct engine *engine(const char *options)
+{
+	return engine_x("", options);
+}
+
+static json_t *finding(json_t *v, const char *rule, size_t nth)
+{
+	json_t *f;
+	size_t i;
+
+	json_array_foreach(json_object_get(v, "findings"), i, f)
+		if (strcmp(json_string_value(json_object_get(f, "rule")), rule) == 0 &&
+		    nth-- == 0)
+			return f;
+	return NULL;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+START_TEST(party_and_person_hits)
+{
+	struct engine *en = engine("max_age_days = 36500;");
+	json_t *v = tu_screen(en,
+		"{\"id\":\"dp1\",\"type\":\"partnership\",\"title\":\"joint lab\","
+		"\"parties\":[{\"role\":\"partner\",\"name\":\"Delft University of Technology\"},"
+		"{\"role\":\"partner\",\"name\":\"Beijing Univ. of Aeronautics & Astronautics\","
+		"\"aliases\":[\"北京航空航天大学\"],\"country\":\"CN\"}],"
+		"\"people\":[{\"name\":\"Li Wei\",\"affiliation\":\"Harbin Inst. of Technology\"}]}");
+	json_t *f, *ev;
+
+	ck_assert_str_eq(str(v, "decision"), "escalate");
+	/* The list versions are part of every verdict. */
+	f = finding(v, "denied_party.lists", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "aspi (aspi, 159 entries"));
+	ck_assert_ptr_null(finding(v, "denied_party.stale_list", 0));
+	/* The party name, with the whole name as evidence. */
+	f = finding(v, "denied_party.match", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(str(f, "severity"), "high");
+	ev = json_array_get(json_object_get(f, "evidence"), 0);
+	ck_assert_str_eq(str(ev, "path"), "/parties/1/name");
+	ck_assert_int_eq(json_integer_value(json_object_get(ev, "start")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(ev, "end")),
+			 strlen("Beijing Univ. of Aeronautics & Astronautics"));
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "Beihang University"));
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "with score 1.000"));
+	ck_assert_ptr_nonnull(strstr(str(f, "title"), "aspi entry ab28c949"));
+	/* The Chinese-script alias. */
+	f = finding(v, "denied_party.match", 1);
+	ev = json_array_get(json_object_get(f, "evidence"), 0);
+	ck_assert_str_eq(str(ev, "path"), "/parties/1/aliases/0");
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "the alias \"北京航空航天大学\""));
+	/* The affiliation of a person. */
+	f = finding(v, "denied_party.match", 2);
+	ev = json_array_get(json_object_get(f, "evidence"), 0);
+	ck_assert_str_eq(str(ev, "path"), "/people/0/affiliation");
+	ck_assert_ptr_null(finding(v, "denied_party.match", 3));
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+START_TEST(allow_list_suppresses)
+{
+	char *allow = tu_src("conf/lists/allow-list.csv"), *opt;
+	struct engine *en;
+	json_t *v, *f;
+
+	ck_assert(asprintf(&opt, "allow_list = \"%s\"; max_age_days = 36500;", allow) > 0);
+	en = engine(opt);
+	/* "Example Photonics BV" is allow-listed against OWN-0001; the
+	 * listed trader itself is not. */
+	v = tu_screen(en,
+		"{\"id\":\"dp2\",\"type\":\"export\",\"title\":\"optics\","
+		"\"parties\":[{\"role\":\"consignee\",\"name\":\"Example Photonics B.V.\"},"
+		"{\"role\":\"end_user\",\"name\":\"EXAMPLE PHOTONICS TRADING LIMITED\"}]}");
+	f = finding(v, "denied_party.allow_listed", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(str(f, "severity"), "info");
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "decided by J. Jansen (export control officer)"));
+	ck_assert_str_eq(str(json_array_get(json_object_get(f, "evidence"), 0), "path"),
+			 "/parties/0/name");
+	f = finding(v, "denied_party.match", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(str(json_array_get(json_object_get(f, "evidence"), 0), "path"),
+			 "/parties/1/name");
+	ck_assert_str_eq(str(v, "decision"), "escalate");
+	json_decref(v);
+	engine_unref(en);
+	free(opt);
+	free(allow);
+}
+END_TEST
+
+START_TEST(clear_and_stale)
+{
+	/* The UN list says it was generated on 2026-02-27. */
+	char *un;
+	struct engine *en;
+	json_t *v, *f;
+
+	ck_assert(asprintf(&un, ", \"un:un:critical:%s/un-sc-consolidated-2026/UN_consolidated.xml\"",
+			   shared_dir()) > 0);
+	en = engine_x(un, "max_age_days = 1;");
+	free(un);
+	v = tu_screen(en,
+		"{\"id\":\"dp3\",\"type\":\"investment\",\"title\":\"spin-off\","
+		"\"parties\":[{\"role\":\"acquirer\",\"name\":\"Stichting Utrecht Holdings\"},"
+		"{\"role\":\"target\",\"name\":\"Tiny Optics B.V.\"}]}");
+	f = finding(v, "denied_party.stale_list", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(str(f, "severity"), "medium");
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "un is "));
+	ck_assert_str_eq(str(v, "decision"), "review");
+	ck_assert_ptr_null(finding(v, "denied_party.match", 0));
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+START_TEST(bad_config)
+{
+	static const char *const bad[] = {
+		"lists = [ \"kvs:x:severe:/etc/hostname\" ];",
+		"lists = [ \"nope:x:high:/etc/hostname\" ];",
+		"lists = [ \"kvs:x:high\" ];",
+		"lists = [ \"kvs:x:high:/nonexistent/list.csv\" ];",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		char *conf, *path;
+		struct cfg_errors e = { .out = NULL };
+		struct engine *en = NULL;
+
+		ck_assert(asprintf(&conf,
+			"daemon: { plugin_dir = \"%s/plugins/denied_party/.libs\"; };\n"
+			"plugins: { denied_party: { %s }; };\n", build_dir(), bad[i]) > 0);
+		path = tu_write_config(conf);
+		ck_assert_msg(engine_open(path, &en, &e) != 0, "accepted: %s", bad[i]);
+		ck_assert_int_gt(e.count, 0);
+		ck_assert_ptr_null(en);
+		free(path);
+		free(conf);
+	}
+}
+END_TEST
+
+START_TEST(strict_malformed_list)
+{
+	char *conf, *path, *badl = tu_src("tests/data/lists/bad_kvs.csv");
+	char out[4096] = "";
+	FILE *mem = fmemopen(out, sizeof(out) - 1, "w");
+	struct cfg_errors e = { .out = mem };
+	struct engine *en = NULL;
+
+	ck_assert(asprintf(&conf,
+		"daemon: { plugin_dir = \"%s/plugins/denied_party/.libs\"; };\n"
+		"plugins: { denied_party: { strict = true; lists = [ \"kvs:own:high:%s\" ]; }; };\n",
+		build_dir(), badl) > 0);
+	path = tu_write_config(conf);
+	ck_assert(engine_open(path, &en, &e) != 0);
+	fclose(mem);
+	ck_assert_msg(strstr(out, "bad_kvs.csv:3: severity \"severe\"") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "bad_kvs.csv:5: unterminated quoted field") != NULL, "%s", out);
+	free(path);
+	free(conf);
+	free(badl);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("denied_party");
+	TCase *tc = tcase_create("plugin");
+	SRunner *sr;
+	char probe[4096];
+	int failed;
+
+	snprintf(probe, sizeof(probe), "%s/INDEX.txt", shared_dir());
+	if (access(probe, R_OK) != 0) {
+		fprintf(stderr, "shared/data not found: skipped\n");
+		return 77;
+	}
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, party_and_person_hits);
+	tcase_add_test(tc, allow_list_suppresses);
+	tcase_add_test(tc, clear_and_stale);
+	tcase_add_test(tc, bad_config);
+	tcase_add_test(tc, strict_malformed_list);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
