@@ -126,7 +126,7 @@ static const struct kv_factor factor_defaults[] = {
 
 #define OFF(m) offsetof(struct kv_config, m)
 static const struct kvs_option kv_options[] = {
-	{ "taxonomy", KVS_OPT_PATH, "rules/kennisveiligheid", OFF(taxonomy),
+	{ "taxonomy", KVS_OPT_PATH, "rules/kennisveiligheid/taxonomy.conf", OFF(taxonomy),
 	  "rule file or folder of the knowledge-area taxonomy", 0, 0, 0 },
 	{ "countries", KVS_OPT_PATH, "kennisveiligheid/countries.conf", OFF(countries),
 	  "country profiles with sourced signals (libconfig)", 0, 0, 0 },
@@ -628,6 +628,7 @@ static int kv_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 		     const void *config, void **state)
 {
 	struct kv_state *st;
+	char *abs;
 	int rc;
 
 	if (!has_rules(host)) {
@@ -658,7 +659,18 @@ static int kv_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	rc = load_lists(st, ctx);
 	if (rc < 0)
 		goto fail;
-	rc = host->rules_load(ctx, st->cfg->taxonomy, &st->taxonomy);
+	/* The host resolved the option against the configuration's folder
+	 * (possibly relative to the working directory); make it absolute so
+	 * that rules_load does not resolve it a second time. */
+	abs = realpath(st->cfg->taxonomy, NULL);
+	if (!abs) {
+		rc = -errno;
+		host->config_error(ctx, "taxonomy", NULL, 0, "%s: %s", st->cfg->taxonomy,
+				   strerror(errno));
+		goto fail;
+	}
+	rc = host->rules_load(ctx, abs, &st->taxonomy);
+	free(abs);
 	if (rc < 0)
 		goto fail;
 	*state = st;

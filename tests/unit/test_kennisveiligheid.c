@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "country.h"
@@ -321,6 +322,55 @@ START_TEST(other_types)
 	ck_assert_str_eq(decision(v), "escalate");
 	json_decref(v);
 	engine_unref(en);
+}
+END_TEST
+
+/* Relative paths, as in the in-tree configuration, with a configuration
+ * named relative to the working directory: each is resolved once. */
+START_TEST(relative_paths)
+{
+	char *tax = src_path("conf/rules/kennisveiligheid/taxonomy.conf");
+	char *ctry = src_path("conf/kennisveiligheid/countries.conf");
+	char *text, *path, *dir, *link1, *link2, cwd[4096];
+	struct cfg_errors e = { .out = stderr };
+	struct engine *en = NULL;
+	json_t *v;
+
+	ck_assert(asprintf(&text, "daemon: { plugin_dir = \"%s/plugins\"; };\n"
+			   "plugins: { kennisveiligheid: { taxonomy = \"rules/taxonomy.conf\"; "
+			   "countries = \"countries.conf\"; }; };\n", builddir()) > 0);
+	path = tu_write_config(text);
+	dir = strdup(path);
+	*strrchr(dir, '/') = '\0';
+	ck_assert(asprintf(&link1, "%s/rules", dir) > 0);
+	ck_assert_int_eq(mkdir(link1, 0700), 0);
+	free(link1);
+	ck_assert(asprintf(&link1, "%s/rules/taxonomy.conf", dir) > 0);
+	ck_assert(asprintf(&link2, "%s/countries.conf", dir) > 0);
+	ck_assert_int_eq(symlink(tax, link1), 0);
+	ck_assert_int_eq(symlink(ctry, link2), 0);
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(strncmp(path, "/tmp/", 5), 0);
+	ck_assert_int_eq(chdir("/tmp"), 0);
+	ck_assert_int_eq(engine_open(path + 5, &en, &e), 0);
+	ck_assert_int_eq(chdir(cwd), 0);
+	v = tu_screen(en, "{\"id\":\"r1\",\"type\":\"partnership\",\"description\":\"A "
+		      "superconducting quantum processor.\",\"parties\":[{\"role\":\"partner\","
+		      "\"name\":\"X\",\"country\":\"RU\"}]}");
+	ck_assert_str_eq(decision(v), "escalate");
+	json_decref(v);
+	engine_unref(en);
+	unlink(link1);
+	unlink(link2);
+	*strrchr(link1, '/') = '\0';
+	rmdir(link1);
+	free(link1);
+	free(link2);
+	free(dir);
+	free(path);
+	free(text);
+	free(tax);
+	free(ctry);
 }
 END_TEST
 
@@ -777,6 +827,7 @@ static Suite *suite(void)
 	tcase_add_test(t, partner_signals);
 	tcase_add_test(t, other_types);
 	tcase_add_test(t, config_errors);
+	tcase_add_test(t, relative_paths);
 	tcase_add_test(t, soil_moisture_request);
 	tcase_add_test(t, cordis_china_partner_projects);
 	tcase_add_test(t, cordis_horizon_sample);
