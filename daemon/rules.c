@@ -965,7 +965,8 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 	struct kvs_evidence ev[RULES_MAX_EVIDENCE];
 	int count = 0;
 
-	qsort(h->v, h->n, sizeof(*h->v), hit_cmp);
+	if (h->n)
+		qsort(h->v, h->n, sizeof(*h->v), hit_cmp);
 	for (size_t i = 0; i < h->n;) {
 		const struct rule *r = &rs->rules[h->v[i].rule];
 		int limit = h->v[i].limit;

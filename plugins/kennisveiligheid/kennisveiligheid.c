@@ -506,12 +506,11 @@ static int parse_matrix_and_factors(struct kv_state *st, const kvs_config_ctx *c
 {
 	const struct kv_config *cfg = st->cfg;
 	const char *const *m = cfg->matrix ? cfg->matrix : default_matrix;
-	size_t rows = 0;
+	size_t rows = 4;
 
-	while (m[rows])
-		rows++;
-	if (cfg->matrix == NULL)
-		rows = 4;
+	if (cfg->matrix)
+		for (rows = 0; m[rows]; rows++)
+			;
 	if (rows != 4) {
 		st->host->config_error(ctx, "matrix", NULL, 0,
 				       "needs 4 rows, has %zu", rows);
