@@ -287,6 +287,7 @@ const struct kvs_host plugin_host_table = {
 	.lists_match = lists_host_match,
 	.lists_info = lists_host_info,
 	.lists_normalise = lists_host_normalise,
+	.rules_scan = rules_scan,
 };
 
 /* ---- Loading ---- */
