@@ -85,6 +85,10 @@ static const struct field party_f[] = {
 	S("state_owned", F_BOOL),
 	S("parent", F_TEXT),
 	{ "activities", F_ARRAY, ALL, 0, activity_elem, NULL, 0, 0 },
+	S("ubo", F_TEXT),              /* ultimate beneficial owner */
+	/* Earlier activities against security or public order, as recorded by
+	 * the officer (EU 2019/452 Art. 4(2)(b)). */
+	{ "security_history", F_ARRAY, ALL, 0, text_elem, NULL, 0, 0 },
 	END
 };
 static const struct field party_elem[] = { { "", F_OBJECT, ALL, 0, party_f, NULL, 0, 0 }, END };
@@ -128,6 +132,14 @@ static const struct field investment_f[] = {
 	NUM("voting_rights_percent", F_NUMBER, 0, 100),
 	NUM("board_seats", F_INT, 0, 1000),
 	S("control", F_BOOL),
+	/* The acquirer's holding before the transaction, so that a threshold
+	 * crossed from an existing holding can be recognised, and the size of
+	 * the target's board, so that "majority of the board" can. */
+	NUM("current_stake_percent", F_NUMBER, 0, 100),
+	NUM("current_voting_rights_percent", F_NUMBER, 0, 100),
+	NUM("current_board_seats", F_INT, 0, 1000),
+	S("current_control", F_BOOL),
+	NUM("board_size", F_INT, 1, 1000),
 	END
 };
 
@@ -399,6 +411,42 @@ static int check_value(struct vstate *v, const struct field *f, json_t *j, int d
 	return 0;
 }
 
+/* Relations between members of the investment block that the table cannot
+ * express: the holding after the transaction is at least the holding before
+ * it, and an acquirer appoints no more seats than the board has. */
+static int check_investment(struct vstate *v, json_t *inv)
+{
+	static const struct { const char *cur, *now; } pairs[] = {
+		{ "current_stake_percent", "stake_percent" },
+		{ "current_voting_rights_percent", "voting_rights_percent" },
+		{ "current_board_seats", "board_seats" },
+	};
+	json_t *a, *b;
+
+	if (!inv)
+		return 0;
+	path_push(v, "investment");
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		a = json_object_get(inv, pairs[i].cur);
+		b = json_object_get(inv, pairs[i].now);
+		if (a && b && json_number_value(a) > json_number_value(b)) {
+			path_push(v, pairs[i].cur);
+			return fail(v, "invalid_request",
+				    "%g exceeds %s (%g): the holding before the transaction "
+				    "cannot be larger than after it", json_number_value(a),
+				    pairs[i].now, json_number_value(b));
+		}
+	}
+	a = json_object_get(inv, "board_seats");
+	b = json_object_get(inv, "board_size");
+	if (a && b && json_integer_value(a) > json_integer_value(b)) {
+		path_push(v, "board_seats");
+		return fail(v, "invalid_request", "%lld exceeds board_size (%lld)",
+			    (long long)json_integer_value(a), (long long)json_integer_value(b));
+	}
+	return 0;
+}
+
 static int id_valid(const char *s, size_t len)
 {
 	if (len < 1 || len > 128)
@@ -487,6 +535,11 @@ int request_parse(const char *buf, size_t len, const struct request_limits *lim,
 	r = check_object(&v, request_f, root, 1);
 	if (r < 0)
 		goto fail;
+	r = check_investment(&v, json_object_get(root, "investment"));
+	if (r < 0)
+		goto fail;
+	v.pathlen = 0;
+	v.path[0] = '\0';
 	j = json_object_get(root, "schema");
 	if (j && strcmp(json_string_value(j), REQUEST_SCHEMA) != 0) {
 		path_push(&v, "schema");

@@ -202,6 +202,50 @@ START_TEST(texts_and_pointers)
 }
 END_TEST
 
+START_TEST(investment_block)
+{
+	/* Holding before and after, board size, UBO and security history. */
+	expect("{\"id\":\"i2\",\"type\":\"investment\",\"investment\":{\"instrument\":\"equity\","
+	       "\"current_stake_percent\":9,\"stake_percent\":10,\"current_voting_rights_percent\":9.5,"
+	       "\"voting_rights_percent\":10,\"current_board_seats\":0,\"board_seats\":1,"
+	       "\"board_size\":5,\"current_control\":false},"
+	       "\"parties\":[{\"role\":\"acquirer\",\"name\":\"Fund\",\"ubo\":\"J. Doe\","
+	       "\"security_history\":[\"sabotage case 2019\"]}]}", NULL);
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"investment\":{\"stake_percent\":100.5}}",
+	       "/investment/stake_percent: expected a number from 0 to 100, got 100.5");
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"investment\":{\"voting_rights_percent\":-1}}",
+	       "/investment/voting_rights_percent: expected a number from 0 to 100, got -1");
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"investment\":{\"current_stake_percent\":101}}",
+	       "/investment/current_stake_percent: expected a number from 0 to 100, got 101");
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"investment\":{\"board_size\":0}}",
+	       "/investment/board_size: expected an integer from 1 to 1000, got 0");
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"investment\":{\"current_control\":1}}",
+	       "/investment/current_control: expected a boolean, got an integer");
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"investment\":"
+	       "{\"current_voting_rights_percent\":30,\"voting_rights_percent\":25}}",
+	       "/investment/current_voting_rights_percent: 30 exceeds voting_rights_percent (25): the "
+	       "holding before the transaction cannot be larger than after it");
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"investment\":"
+	       "{\"current_stake_percent\":12.5,\"stake_percent\":12}}",
+	       "/investment/current_stake_percent: 12.5 exceeds stake_percent (12): the "
+	       "holding before the transaction cannot be larger than after it");
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"investment\":"
+	       "{\"current_board_seats\":2,\"board_seats\":1}}",
+	       "/investment/current_board_seats: 2 exceeds board_seats (1): the "
+	       "holding before the transaction cannot be larger than after it");
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"investment\":"
+	       "{\"board_seats\":6,\"board_size\":5}}",
+	       "/investment/board_seats: 6 exceeds board_size (5)");
+	/* Equal before and after is a valid (if uneventful) transaction. */
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"investment\":"
+	       "{\"current_voting_rights_percent\":25,\"voting_rights_percent\":25,\"board_seats\":5,"
+	       "\"board_size\":5}}", NULL);
+	expect("{\"id\":\"i3\",\"type\":\"investment\",\"parties\":[{\"role\":\"acquirer\","
+	       "\"name\":\"F\",\"security_history\":[3]}]}",
+	       "/parties/0/security_history/0: expected a string, got an integer");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("request");
@@ -217,6 +261,7 @@ int main(void)
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, utf8);
 	tcase_add_test(tc, texts_and_pointers);
+	tcase_add_test(tc, investment_block);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
