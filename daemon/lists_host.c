@@ -7,7 +7,9 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +63,38 @@ static char *resolve(const kvs_config_ctx *ctx, const char *path)
 	return out;
 }
 
+/* A list is policy: its file, or every file of its folder, goes into the
+ * policy digest. */
+static void add_to_digest(const kvs_config_ctx *ctx, const char *abs)
+{
+	struct dirent **names;
+	struct stat st;
+	int n;
+
+	if (stat(abs, &st) != 0)
+		return;
+	if (S_ISREG(st.st_mode)) {
+		plugin_ctx_add_file(ctx, abs);
+		return;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return;
+	n = scandir(abs, &names, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		char *p;
+
+		if (names[i]->d_name[0] != '.' &&
+		    asprintf(&p, "%s/%s", abs, names[i]->d_name) >= 0) {
+			if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+				plugin_ctx_add_file(ctx, p);
+			free(p);
+		}
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
+}
+
 int lists_host_load(const kvs_config_ctx *ctx, const char *format,
 		    const char *path, const char *list_name,
 		    enum kvs_severity severity, int strict,
@@ -87,6 +121,8 @@ int lists_host_load(const kvs_config_ctx *ctx, const char *format,
 	else if (rc < 0)
 		plugin_host_table.config_error(ctx, NULL, abs, 0,
 			"list \"%s\" not loaded: %s", list_name, strerror(-rc));
+	else
+		add_to_digest(ctx, abs);
 	free(abs);
 	return rc;
 }
