@@ -49,7 +49,10 @@ awk -v dir="$tmp/work" -v script="$tmp/guide-steps.sh" '
 		if (match(info, /(^| )file=[^ ]+/)) {
 			f = substr(info, RSTART, RLENGTH); sub(/^ ?file=/, "", f)
 			if (f ~ /\// || f ~ /^\./) { print "bad file name " f > "/dev/stderr"; exit 2 }
-			out = dir "/" f; mode = "file"; files++
+			out = dir "/" f; mode = "file"
+			if (f in seen) print "" >> out     # a blank line between the parts of a file
+			else files++
+			seen[f] = 1
 		} else if (info ~ /^sh run( |$)/) {
 			n++; mode = "run"
 			printf "echo \"== guide step %d (line %d)\"\n", n, NR >> script
