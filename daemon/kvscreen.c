@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "policy.h"
+#include "sink.h"
 
 enum {
 	EXIT_OK = 0,
@@ -365,6 +366,28 @@ static int cmd_plugins(const char *config, int verbose)
 	return EXIT_OK;
 }
 
+/* Hidden command for the documentation test (tests/man_options.sh): every
+ * key the host parses itself, one per line as
+ * group.key<TAB>type<TAB>default<TAB>help ("-" when there is no default). */
+static int cmd_options(void)
+{
+	static const struct {
+		const char *group;
+		const struct kvs_option *table;
+	} groups[] = {
+		{ "daemon", cfg_daemon_options },
+		{ "limits", cfg_limits_options },
+		{ "sink", sink_options },
+	};
+
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+		for (const struct kvs_option *o = groups[g].table; o->name; o++)
+			printf("%s.%s\t%s\t%s\t%s\n", groups[g].group, o->name,
+			       opt_type_name(o->type), o->def ? o->def : "-",
+			       o->help ? o->help : "");
+	return EXIT_OK;
+}
+
 /* ---- reload ---- */
 
 struct body {
@@ -531,6 +554,8 @@ int main(int argc, char **argv)
 		return cmd_plugins(config, verbose);
 	if (strcmp(cmd, "reload") == 0)
 		return cmd_reload(config, socket_path);
+	if (strcmp(cmd, "options") == 0)
+		return cmd_options();
 	fprintf(stderr, "kvscreen: unknown command \"%s\" (try --help)\n", cmd);
 	return EXIT_FAILURE_;
 }

@@ -287,6 +287,7 @@ const struct kvs_host plugin_host_table = {
 	.rules_load = host_rules_load,
 	.rules_screen = rules_screen,
 	.rules_free = rules_free,
+	.rules_scan = rules_scan,
 };
 
 /* ---- Loading ---- */

@@ -980,9 +980,10 @@ static int field_selected(const struct rule *r, const char *path)
 	return 0;
 }
 
-/* Report the collected hits, one finding per rule (and per limited rule). */
+/* Hand the collected hits to emit, one finding per rule (and per limited
+ * rule); a negative return from emit stops and is returned. */
 static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
-		       kvs_report *rep)
+		       rules_emit_fn *emit, void *arg)
 {
 	struct kvs_evidence ev[RULES_MAX_EVIDENCE];
 	int count = 0;
@@ -1021,7 +1022,7 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 			f.rationale = r->rationale;
 			count++;
 		}
-		rc = rs->host->report_add(rep, &f);
+		rc = emit(arg, &f, limit);
 		if (rc < 0)
 			return rc;
 		i = j;
@@ -1041,8 +1042,9 @@ static void mark_pattern(void *arg, size_t pat, size_t start)
 		*c = start;
 }
 
-int rules_screen(const struct kvs_ruleset *rs, const kvs_request *req,
-		 kvs_report *rep, const char *prefix)
+int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
+	       const kvs_report *rep, const char *prefix,
+	       rules_emit_fn *emit, void *arg)
 {
 	const struct kvs_host *host = rs->host;
 	struct kvs_text_iter it = KVS_TEXT_ITER_INIT;
@@ -1062,7 +1064,7 @@ int rules_screen(const struct kvs_ruleset *rs, const kvs_request *req,
 			       (path[plen] != '\0' && path[plen] != '/' &&
 				plen && prefix[plen - 1] != '/')))
 			continue;
-		if (host->report_expired && host->report_expired(rep))
+		if (rep && host->report_expired && host->report_expired(rep))
 			break;
 		if (rs->prefilter && rs->ac) {
 			memset(x->cand, 0xff, rs->n_pats * sizeof(*x->cand));
@@ -1088,8 +1090,29 @@ int rules_screen(const struct kvs_ruleset *rs, const kvs_request *req,
 				goto out;
 		}
 	}
-	rc = report_hits(rs, &h, rep);
+	rc = report_hits(rs, &h, emit, arg);
 out:
 	free(h.v);
 	return rc;
+}
+
+struct report_arg {
+	const struct kvs_host *host;
+	kvs_report *rep;
+};
+
+static int emit_report(void *arg, const struct kvs_finding *f, int limit)
+{
+	const struct report_arg *ra = arg;
+
+	(void)limit;
+	return ra->host->report_add(ra->rep, f);
+}
+
+int rules_screen(const struct kvs_ruleset *rs, const kvs_request *req,
+		 kvs_report *rep, const char *prefix)
+{
+	struct report_arg ra = { rs->host, rep };
+
+	return rules_scan(rs, req, rep, prefix, emit_report, &ra);
 }

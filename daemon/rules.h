@@ -37,6 +37,19 @@ int rules_load(const struct kvs_host *host, const kvs_config_ctx *ctx,
 int rules_screen(const struct kvs_ruleset *rs, const kvs_request *req,
 		 kvs_report *rep, const char *prefix);
 
+/* One finding of rules_scan: `limit` is nonzero for a "rule limit reached"
+ * finding.  f and everything it points to are valid during the call only.
+ * Returns 0, or a negative errno that stops the scan. */
+typedef int rules_emit_fn(void *arg, const struct kvs_finding *f, int limit);
+
+/* As rules_screen, but hands every finding to emit instead of reporting it,
+ * so a plugin can weigh what fired before it reports.  `rep` is only asked
+ * report_expired() and may be NULL.  Returns the number of rule findings
+ * (limit findings not counted), or a negative errno. */
+int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
+	       const kvs_report *rep, const char *prefix,
+	       rules_emit_fn *emit, void *arg);
+
 void rules_free(struct kvs_ruleset *rs);
 
 /* Turn the literal prefilter off (every rule's regexes run on every field)

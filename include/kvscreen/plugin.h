@@ -303,6 +303,21 @@ struct kvs_host {
 	int (*rules_screen)(const kvs_ruleset *rs, const kvs_request *req,
 			    kvs_report *rep, const char *path_prefix);
 	void (*rules_free)(kvs_ruleset *rs);
+
+	/* ---- Rule scan (appended with ABI 1; check size before use) ----
+	 * As rules_screen, but instead of adding findings to a report it hands
+	 * each one to emit(arg, f, limit), so a plugin can weigh what fired
+	 * (rule id, severity, evidence) before it reports anything itself.
+	 * `limit` is nonzero for a "rule limit reached" finding.  f and all it
+	 * points to are valid during the emit call only; a negative return of
+	 * emit stops the scan and is returned.  `rep` is only polled with
+	 * report_expired() (it may be NULL).  Returns the number of rule
+	 * findings emitted (limit findings not counted), or a negative errno. */
+	int (*rules_scan)(const kvs_ruleset *rs, const kvs_request *req,
+			  const kvs_report *rep, const char *path_prefix,
+			  int (*emit)(void *arg, const struct kvs_finding *f,
+				      int limit),
+			  void *arg);
 };
 
 /* ---- The descriptor ------------------------------------------------------
