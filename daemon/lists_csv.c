@@ -162,3 +162,24 @@ const char *csv_field(const struct csv_reader *r, int i)
 		return "";
 	return r->fields[i];
 }
+
+int csv_header(struct csv_reader *r, struct lists_ctx *ctx, const char *path,
+	       const char *const *cols, int n, int *col, int skip_comments)
+{
+	int rc;
+
+	while ((rc = csv_next(r)) > 0 && skip_comments && r->fields[0][0] == '#')
+		;
+	if (rc <= 0) {
+		lists_diag(ctx, path, 0, "no header row");
+		return -EINVAL;
+	}
+	for (int i = 0; i < n; i++) {
+		col[i] = csv_column(r, cols[i]);
+		if (col[i] < 0) {
+			lists_fatal(ctx, path, r->line, "header lacks the column \"%s\"", cols[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

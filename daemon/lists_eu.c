@@ -42,22 +42,10 @@ static int eu_file(struct lists_ctx *ctx, const char *path, const char **av)
 	rc = csv_init(&r, buf, len, ',', path);
 	if (rc < 0)
 		goto fail;
-	rc = csv_next(&r);
-	if (rc <= 0) {
-		lists_diag(ctx, path, 0, "no header row");
-		rc = -EINVAL;
+	rc = csv_header(&r, ctx, path, cols, C_N, col, 0);
+	if (rc < 0)
 		goto fail;
-	}
 	nhdr = r.n_fields;
-	for (int i = 0; i < C_N; i++) {
-		col[i] = csv_column(&r, cols[i]);
-		if (col[i] < 0) {
-			lists_fatal(ctx, path, r.line,
-				    "header lacks the column \"%s\"", cols[i]);
-			rc = -EINVAL;
-			goto fail;
-		}
-	}
 	while ((rc = csv_next(&r)) != 0) {
 		struct list_entry *e;
 		const char *name, *s;

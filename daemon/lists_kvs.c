@@ -36,24 +36,10 @@ static int kvs_load(struct lists_ctx *ctx, const char *path)
 	rc = csv_init(&r, buf, len, ',', path);
 	if (rc < 0)
 		goto fail;
-	/* Comment lines starting with '#' may precede the header. */
-	while ((rc = csv_next(&r)) > 0 && r.fields[0][0] == '#')
-		;
-	if (rc <= 0) {
-		lists_diag(ctx, path, 0, "no header row");
-		rc = -EINVAL;
+	rc = csv_header(&r, ctx, path, cols, C_N, col, 1);
+	if (rc < 0)
 		goto fail;
-	}
 	nhdr = r.n_fields;
-	for (int i = 0; i < C_N; i++) {
-		col[i] = csv_column(&r, cols[i]);
-		if (col[i] < 0) {
-			lists_fatal(ctx, path, r.line,
-				    "header lacks the column \"%s\"", cols[i]);
-			rc = -EINVAL;
-			goto fail;
-		}
-	}
 	while ((rc = csv_next(&r)) != 0) {
 		struct list_entry *e;
 		const char *name, *id, *s;
