@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 PACKAGES="build-essential autoconf automake libtool pkg-config libuv1-dev libcurl4-openssl-dev
 libjansson-dev libpcre2-dev libconfig-dev libssl-dev libhttp-parser-dev check libsubunit-dev
 libutf8proc-dev libxml2-dev
-curl python3 ca-certificates"
+curl python3 ca-certificates openssl rabbitmq-server"
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -48,6 +48,9 @@ demo)
 test)
 	deps
 	build
+	# One loopback-only RabbitMQ for the sink tests (they skip without it).
+	tests/rabbitmq-start.sh
+	trap 'tests/rabbitmq-stop.sh' EXIT
 	make -j"$(nproc)" check
 	;;
 *)

@@ -8,6 +8,7 @@
 #include "kvscreen/plugin.h"
 #include "request.h"
 #include "policy.h"
+#include "sink.h"
 
 /* Error sink: every configuration error is one "file:line: message" line. */
 struct cfg_errors {
@@ -57,6 +58,7 @@ struct cfg_daemon {
 	long long max_header_bytes;
 	long long spool_rescan_ms;
 	const char *plugin_dir;        /* where bare plugin names are found */
+	int outbox_syncfs;             /* one syncfs per outbox batch (outbox.h) */
 };
 
 extern const struct kvs_option cfg_daemon_options[];
@@ -79,6 +81,7 @@ struct kvs_cfg {
 	struct request_limits limits;
 	long long plugin_timeout_ms; /* default time budget of a plugin */
 	struct policy policy;
+	struct cfg_sink sink;         /* the sink group (sink.h) */
 	struct cfg_plugin *plugins;
 	size_t n_plugins;
 	char **files;                /* every file the config names, for the digest */

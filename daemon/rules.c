@@ -98,15 +98,13 @@ struct kvs_ruleset {
 struct rules_tls {
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
-	unsigned char *cand;
+	size_t *cand;                 /* per pattern: earliest match start, or SIZE_MAX */
 	size_t cand_cap;
 };
 static __thread struct rules_tls *tls;
-/* Frees a worker thread's scratch when the thread exits (libuv joins its
- * pool threads at process exit; without this LeakSanitizer reports it). */
+/* The key only serves to free a thread's scratch when the thread exits. */
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-static int tls_key_ok;
 
 static const char *const severity_names[] = {
 	"info", "low", "medium", "high", "critical",
@@ -153,17 +151,17 @@ static void tls_destroy(void *p)
 
 static void tls_key_init(void)
 {
-	tls_key_ok = pthread_key_create(&tls_key, tls_destroy) == 0;
+	(void)pthread_key_create(&tls_key, tls_destroy);
 }
 
 /* The calling thread's scratch, grown to n candidate marks; NULL on ENOMEM.
- * It lives as long as the thread (worker threads live as long as the
- * daemon). */
+ * It lives as long as the thread and is freed when the thread exits. */
 static struct rules_tls *tls_get(size_t n)
 {
 	struct rules_tls *t = tls;
 
 	if (!t) {
+		pthread_once(&tls_once, tls_key_init);
 		t = calloc(1, sizeof(*t));
 		if (!t)
 			return NULL;
@@ -176,13 +174,14 @@ static struct rules_tls *tls_get(size_t n)
 		pcre2_set_match_limit(t->mctx, RULES_MATCH_LIMIT);
 		pcre2_set_depth_limit(t->mctx, RULES_DEPTH_LIMIT);
 		pcre2_set_heap_limit(t->mctx, RULES_HEAP_LIMIT_KIB);
-		pthread_once(&tls_once, tls_key_init);
-		if (tls_key_ok)
-			(void)pthread_setspecific(tls_key, t);
+		if (pthread_setspecific(tls_key, t) != 0) {
+			tls_free(t);
+			return NULL;
+		}
 		tls = t;
 	}
 	if (t->cand_cap < n) {
-		unsigned char *c = realloc(t->cand, n);
+		size_t *c = realloc(t->cand, n * sizeof(*c));
 
 		if (!c)
 			return NULL;
@@ -898,9 +897,10 @@ static int window_match(const struct patlist *pl, const char *t, size_t lo,
 }
 
 /* Run rule r over one field (only the patterns marked in `mark`, when not
- * NULL); append its hits. */
+ * NULL, from the earliest offset where one of their matches can start);
+ * append its hits. */
 static int match_rule(const struct rule *r, size_t ri, const char *path,
-		      const char *t, size_t len, const unsigned char *mark,
+		      const char *t, size_t len, const size_t *mark,
 		      struct rules_tls *x, struct hits *h)
 {
 	size_t found = 0;
@@ -909,8 +909,11 @@ static int match_rule(const struct rule *r, size_t ri, const char *path,
 	for (size_t p = 0; p < r->pats.n && found < RULES_MAX_EVIDENCE; p++) {
 		size_t off = 0;
 
-		if (mark && !mark[p])
-			continue;
+		if (mark) {
+			if (mark[p] == SIZE_MAX)
+				continue;
+			off = mark[p];
+		}
 		while (off <= len && found < RULES_MAX_EVIDENCE) {
 			int rc = pcre2_match(r->pats.v[p].re, (PCRE2_SPTR)t, len, off,
 					     0, x->md, x->mctx);
@@ -1028,12 +1031,15 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 }
 
 struct mark_arg {
-	unsigned char *cand;
+	size_t *cand;
 };
 
-static void mark_rule(void *arg, size_t rule)
+static void mark_pattern(void *arg, size_t pat, size_t start)
 {
-	((struct mark_arg *)arg)->cand[rule] = 1;
+	size_t *c = &((struct mark_arg *)arg)->cand[pat];
+
+	if (start < *c)
+		*c = start;
 }
 
 int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
@@ -1061,18 +1067,18 @@ int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
 		if (rep && host->report_expired && host->report_expired(rep))
 			break;
 		if (rs->prefilter && rs->ac) {
-			memset(x->cand, 0, rs->n_pats);
-			rules_ac_scan(rs->ac, text, len, mark_rule, &ma);
+			memset(x->cand, 0xff, rs->n_pats * sizeof(*x->cand));
+			rules_ac_scan(rs->ac, text, len, mark_pattern, &ma);
 		}
 		for (size_t i = 0; i < rs->n; i++) {
 			const struct rule *r = &rs->rules[i];
-			const unsigned char *mark = NULL;
+			const size_t *mark = NULL;
 
 			if (rs->prefilter && !r->always) {
 				size_t p;
 
 				mark = x->cand + r->pat_base;
-				for (p = 0; p < r->pats.n && !mark[p]; p++)
+				for (p = 0; p < r->pats.n && mark[p] == SIZE_MAX; p++)
 					;
 				if (p == r->pats.n)
 					continue;

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ struct parser {
 	int depth;
 	int ws;             /* the next atom follows \b (at a word start) */
 	int ws_next;        /* ws as it was before the current atom */
+	int as;             /* nothing consumed yet since the pattern start */
+	int as_next;        /* as as it was before the current atom */
 };
 
 static void lset_clear(struct lset *l)
@@ -75,12 +78,24 @@ static int lset_add(struct lset *l, const char *s, size_t n)
 	return 0;
 }
 
+/* Length of a literal without its '<' and '^' marks. */
+static size_t lit_len(const char *l)
+{
+	size_t n = strlen(l);
+
+	if (*l == '<')
+		l++, n--;
+	if (*l == '^')
+		n--;
+	return n;
+}
+
 static size_t lset_minlen(const struct lset *l)
 {
 	size_t m = SIZE_MAX;
 
 	for (size_t i = 0; i < l->n; i++) {
-		size_t n = strlen(l->v[i]) - (l->v[i][0] == '^');
+		size_t n = lit_len(l->v[i]);
 
 		if (n < m)
 			m = n;
@@ -103,9 +118,11 @@ static const char *const common_words[] = {
  * better, a common word is much worse. */
 static int lit_score(const char *l)
 {
-	int ws = *l == '^', score;
+	int ws, score;
 	size_t n;
 
+	l += *l == '<';
+	ws = *l == '^';
 	l += ws;
 	while (*l == ' ')
 		l++;
@@ -234,10 +251,11 @@ static int skip_quant(struct parser *p, int *present)
 static int parse_alt(struct parser *p, struct lset *out);
 
 struct run {
-	char buf[LIT_MAX + 2];  /* buf[0] is '^' when the run starts at \b */
-	size_t n;               /* literal characters, from buf + 1 */
+	char buf[LIT_MAX + 3];  /* room for the '<' and '^' marks before buf + 2 */
+	size_t n;               /* literal characters, from buf + 2 */
 	int last;               /* last atom was a literal char in buf */
 	int ws;                 /* the run starts right after \b */
+	int as;                 /* the run starts where every match starts */
 };
 
 static void run_commit(struct run *r, struct lset *best, int *err)
@@ -247,16 +265,21 @@ static void run_commit(struct run *r, struct lset *best, int *err)
 	if (r->n >= RULES_LITERAL_MIN) {
 		/* A word-start mark is only sound when the literal itself starts
 		 * with a word character. */
-		int ws = r->ws && r->buf[1] != ' ' && r->buf[1] != '-';
+		int ws = r->ws && r->buf[2] != ' ' && r->buf[2] != '-';
+		char *b = r->buf + 2;
 
-		r->buf[0] = '^';
-		if (lset_add(&c, r->buf + !ws, r->n + (size_t)ws) < 0)
+		if (ws)
+			*--b = '^';
+		if (r->as)
+			*--b = '<';
+		if (lset_add(&c, b, r->n + (size_t)ws + (size_t)r->as) < 0)
 			*err = -ENOMEM;
 		lset_pick(best, &c);
 	}
 	r->n = 0;
 	r->last = 0;
 	r->ws = 0;
+	r->as = 0;
 }
 
 /* Handle a group at p->s[p->i] == '('; a mandatory group's literal set
@@ -280,6 +303,7 @@ static int parse_group(struct parser *p, struct lset *best)
 		p->i = skip_group(s, i);
 		skip_quant(p, &present);
 		p->ws = 0;
+		p->as = 0;
 		return 0;
 	}
 	if (s[i + 1] != '?') {
@@ -335,6 +359,7 @@ static int parse_group(struct parser *p, struct lset *best)
 	}
 	p->i++;
 	p->ws = 0;
+	p->as = 0;
 	zero = skip_quant(p, &present);
 	if (zero)
 		g.ok = 0;
@@ -354,6 +379,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 	r.n = 0;
 	r.last = 0;
 	r.ws = 0;
+	r.as = 0;
 	best->ok = 1;
 	while (s[p->i] && s[p->i] != '|' && s[p->i] != ')' && !p->fail && !err) {
 		unsigned char c = (unsigned char)s[p->i];
@@ -370,6 +396,8 @@ static int parse_seq(struct parser *p, struct lset *best)
 				run_commit(&r, best, &err);
 				p->i += 2;
 				p->ws = n == 'b';
+				if (n != 'b' && n != 'B')
+					p->as = 0;
 				if (s[p->i] == '{' && strchr("xopNPpgk", n)) {
 					const char *e = strchr(s + p->i, '}');
 
@@ -390,13 +418,15 @@ static int parse_seq(struct parser *p, struct lset *best)
 				}
 				skip_quant(p, &present);
 				if (present)
-					p->ws = 0;
+					p->ws = p->as = 0;
 				continue;
 			}
 			p->i += 2;
 			c = n;
 			p->ws_next = p->ws;
 			p->ws = 0;
+			p->as_next = p->as;
+			p->as = 0;
 			goto literal;
 		}
 		if (c == '(') {
@@ -407,6 +437,9 @@ static int parse_seq(struct parser *p, struct lset *best)
 		}
 		p->ws_next = p->ws;
 		p->ws = 0;
+		p->as_next = p->as;
+		if (c != '^')
+			p->as = 0;
 		if (c == '[') {
 			run_commit(&r, best, &err);
 			p->i = skip_class(s, p->i);
@@ -436,9 +469,11 @@ literal:
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c - 'A' + 'a');
 		if (lit_char(c) && r.n < LIT_MAX) {
-			if (r.n == 0)
+			if (r.n == 0) {
 				r.ws = p->ws_next;
-			r.buf[1 + r.n++] = (char)c;
+				r.as = p->as_next;
+			}
+			r.buf[2 + r.n++] = (char)c;
 			r.last = 1;
 		} else {
 			run_commit(&r, best, &err);
@@ -454,7 +489,7 @@ literal:
 
 static int parse_alt(struct parser *p, struct lset *out)
 {
-	int ws = p->ws;
+	int ws = p->ws, as = p->as;
 
 	out->ok = 1;
 	for (;;) {
@@ -462,6 +497,7 @@ static int parse_alt(struct parser *p, struct lset *out)
 		int rc;
 
 		p->ws = ws;
+		p->as = as;
 		rc = parse_seq(p, &seq);
 
 		if (rc < 0) {
@@ -488,7 +524,7 @@ static int parse_alt(struct parser *p, struct lset *out)
 
 int rules_literals_extract(const char *pattern, struct rules_literals *out)
 {
-	struct parser p = { pattern, 0, 0, 0, 0, 0 };
+	struct parser p = { pattern, 0, 0, 0, 0, 0, 1, 0 };
 	struct lset l = { NULL, 0, 1 };
 	int rc;
 
@@ -537,8 +573,11 @@ struct rules_ac_builder {
 };
 
 #define AC_WS (1u << 31)
+#define AC_AS (1u << 30)
+#define AC_LEN(x) ((x) & ~(AC_WS | AC_AS))
 
 static uint8_t ac_class[256];
+static pthread_once_t ac_class_once = PTHREAD_ONCE_INIT;
 
 static void ac_classes_init(void)
 {
@@ -581,8 +620,7 @@ struct rules_ac_builder *rules_ac_builder_new(void)
 {
 	struct rules_ac_builder *b = calloc(1, sizeof(*b));
 
-	if (!ac_class['a'])
-		ac_classes_init();
+	pthread_once(&ac_class_once, ac_classes_init);
 	if (b && ac_new_state(b) < 0) {
 		rules_ac_builder_free(b);
 		return NULL;
@@ -596,11 +634,15 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 	int32_t st = 0;
 	uint32_t ws = 0;
 
-	if (*lit == '^') {
-		ws = AC_WS;
+	if (*lit == '<') {
+		ws |= AC_AS;
 		lit++;
 	}
-	if (!*lit || strlen(lit) >= AC_WS)
+	if (*lit == '^') {
+		ws |= AC_WS;
+		lit++;
+	}
+	if (!*lit || strlen(lit) >= AC_AS)
 		return -EINVAL;
 	for (const unsigned char *c = (const unsigned char *)lit; *c; c++) {
 		uint8_t k = ac_class[*c];
@@ -739,7 +781,7 @@ static int is_word_byte(unsigned char c)
 
 /* Report the outputs of state st, whose literals end at byte i. */
 static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char *t,
-		      size_t i, int shifted, void (*mark)(void *, size_t), void *arg)
+		      size_t i, int shifted, void (*mark)(void *, size_t, size_t), void *arg)
 {
 	for (int32_t s = st; s >= 0; s = ac->dict[s])
 		for (int32_t o = ac->out[s]; o >= 0; o = ac->out_next[o]) {
@@ -749,13 +791,11 @@ static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char
 			 * one a match uses when an ASCII word character precedes
 			 * it.  After a folded multi-byte character the byte
 			 * offsets no longer tell, so the check is skipped. */
-			if ((len & AC_WS) && !shifted) {
-				size_t start = i + 1 - (len & ~AC_WS);
+			size_t start = shifted ? 0 : i + 1 - AC_LEN(len);
 
-				if (start > 0 && is_word_byte(t[start - 1]))
-					continue;
-			}
-			mark(arg, ac->out_id[o]);
+			if ((len & AC_WS) && !shifted && start > 0 && is_word_byte(t[start - 1]))
+				continue;
+			mark(arg, ac->out_id[o], (len & AC_AS) ? start : 0);
 		}
 }
 
@@ -767,7 +807,7 @@ struct lane {
 
 /* Advance one lane by one symbol. */
 static inline void lane_step(const struct rules_ac *ac, struct lane *l, const unsigned char *t,
-			     size_t len, void (*mark)(void *, size_t), void *arg)
+			     size_t len, void (*mark)(void *, size_t, size_t), void *arg)
 {
 	size_t i = l->i;
 	unsigned char c = t[i];
@@ -799,7 +839,7 @@ static inline void lane_step(const struct rules_ac *ac, struct lane *l, const un
  * which only finds nothing there.  Marks are idempotent, so occurrences
  * seen twice do no harm. */
 void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
-		   void (*mark)(void *arg, size_t id), void *arg)
+		   void (*mark)(void *arg, size_t id, size_t start), void *arg)
 {
 	const unsigned char *t = (const unsigned char *)text;
 	struct lane ln[AC_LANES];

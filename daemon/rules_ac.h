@@ -5,8 +5,12 @@
  * the text as seen by rules_ac_scan() (ASCII case folded, and the two
  * non-ASCII characters that caseless matching equates with ASCII letters,
  * KELVIN SIGN and LATIN SMALL LETTER LONG S, folded to k and s).  Literals
- * use only [a-z0-9 -].  When that cannot be guaranteed for a pattern,
- * extraction fails and the rule must always run.
+ * use only [a-z0-9 -], after two optional marks: a leading '<' says that
+ * every match using the literal starts where the literal starts (nothing
+ * before it in the pattern consumes text), and '^' that the literal follows
+ * \b in its pattern, so an occurrence preceded by an ASCII word character
+ * cannot be the one a match uses.  When no such set can be
+ * found for a pattern, extraction fails and the rule must always run.
  */
 #ifndef KVS_RULES_AC_H
 #define KVS_RULES_AC_H
@@ -40,9 +44,12 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out);
 void rules_ac_builder_free(struct rules_ac_builder *b);
 void rules_ac_free(struct rules_ac *ac);
 
-/* Scan len bytes once and call mark(arg, id) for every literal occurrence
- * (possibly several times per id).  Read-only: safe on many threads. */
+/* Scan len bytes once and call mark(arg, id, start) for every literal
+ * occurrence (possibly several times per id).  `start` is a byte offset
+ * before which no match of the pattern can start through this occurrence
+ * (the literal's own start for a '<' literal, else 0).  Read-only: safe on
+ * many threads. */
 void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
-		   void (*mark)(void *arg, size_t id), void *arg);
+		   void (*mark)(void *arg, size_t id, size_t start), void *arg);
 
 #endif

@@ -25,6 +25,12 @@ check "fpga board: licence for TR" 'printf "%s" "$v" | grep -q "\"rule\":\"EC-DE
 v=$("$build/kvscreen" screen -c "$tmp/k.conf" "$src/conf/examples/export-harmless.json")
 check "harmless textbooks: clear, no findings" 'printf "%s" "$v" | grep -q "\"decision\":\"clear\".*\"findings\":\[\]"'
 
+v=$("$build/kvscreen" screen -c "$tmp/k.conf" "$src/tests/data/export_control/export-embargo-ml.json")
+check "military item to an embargoed destination: deny" 'printf "%s" "$v" | grep -q "\"decision\":\"deny\""'
+check "military item to an embargoed destination: critical finding" \
+	'printf "%s" "$v" | grep -q "\"rule\":\"EC-DEST-EMBARGO-ML\",\"severity\":\"critical\""'
+check "military end use in an embargoed destination: Article 4" 'printf "%s" "$v" | grep -q "\"rule\":\"EC-ART4-EMBARGO\""'
+
 # A rule file with an error: check-config names file:line and the rule id.
 mkdir "$tmp/bad"
 cp "$src/tests/data/rules/bad_regex.conf" "$tmp/bad/"

@@ -1,0 +1,656 @@
+/* api.c - the HTTP API's routes: screenings, verdicts, plugins, health and metrics.
+ *
+ * A POST /v1/screenings travels: checks (auth, media type, size, load) ->
+ * request_parse() -> idempotency (outbox_lookup: a stored verdict of the
+ * same request is answered again, of a different one is 409) ->
+ * pipeline_submit() on the thread pool -> outbox_put() (group commit) ->
+ * 200 with the verdict.  A struct screening owns everything of one such
+ * request until it is answered: the http_req, the parsed request, an engine
+ * reference and the verdict text.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "digest.h"
+#include "log.h"
+#include "policy.h"
+#include "request.h"
+
+#define MAX_PLUGIN_STATS 64
+
+/* Upper bounds (seconds) of the latency histogram's buckets. */
+static const double lat_bounds[] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+#define N_LAT (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
+
+struct plugin_stat {
+	char name[64];
+	unsigned long long runs, errors, timeouts;
+	double seconds;
+};
+
+struct api {
+	uv_loop_t *loop;
+	struct engine *en;
+	struct outbox *ob;
+	struct token_set tokens;
+	unsigned max_inflight;
+	unsigned inflight;
+	unsigned long long completed;
+	enum api_state state;
+	struct http_server *srv;
+	api_metrics_cb metrics_cb;
+	void *metrics_data;
+	/* failed authentications in the current second */
+	uint64_t auth_sec;
+	unsigned auth_fails;
+	/* metrics */
+	unsigned long long by_decision[DECISION_DENY + 1];
+	unsigned long long auth_failures, throttled, overloaded;
+	unsigned long long lat_bucket[N_LAT];
+	unsigned long long lat_count;
+	double lat_sum;
+	struct plugin_stat plugins[MAX_PLUGIN_STATS];
+	size_t n_plugins;
+};
+
+struct screening {
+	struct api *a;
+	struct http_req *r;
+	struct engine *en;
+	struct kvs_request *req;
+	char digest[65];
+	char *text;
+	size_t len;
+	uint64_t req_no;
+};
+
+/* A pending outbox_read: GET /v1/screenings/{id} or a POST replay. */
+struct lookup {
+	struct api *a;
+	struct http_req *r;
+	int is_replay;
+};
+
+int api_new(uv_loop_t *loop, struct engine *en, struct outbox *ob,
+	    const struct token_set *tokens, unsigned max_inflight, struct api **out)
+{
+	struct api *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	a->loop = loop;
+	a->en = engine_ref(en);
+	a->ob = ob;
+	if (tokens)
+		a->tokens = *tokens;
+	a->max_inflight = max_inflight ? max_inflight : 1;
+	a->state = API_STARTING;
+	*out = a;
+	return 0;
+}
+
+void api_set_engine(struct api *a, struct engine *en)
+{
+	struct engine *old = a->en;
+
+	a->en = engine_ref(en);
+	engine_unref(old);
+}
+
+void api_set_tokens(struct api *a, const struct token_set *tokens)
+{
+	a->tokens = *tokens;
+}
+
+void api_set_max_inflight(struct api *a, unsigned max_inflight)
+{
+	a->max_inflight = max_inflight ? max_inflight : 1;
+}
+
+void api_set_state(struct api *a, enum api_state st)
+{
+	a->state = st;
+}
+
+void api_set_http(struct api *a, struct http_server *srv)
+{
+	a->srv = srv;
+}
+
+void api_set_metrics_cb(struct api *a, api_metrics_cb cb, void *data)
+{
+	a->metrics_cb = cb;
+	a->metrics_data = data;
+}
+
+unsigned api_inflight(const struct api *a)
+{
+	return a->inflight;
+}
+
+unsigned long long api_completed(const struct api *a)
+{
+	return a->completed;
+}
+
+void api_free(struct api *a)
+{
+	if (!a)
+		return;
+	engine_unref(a->en);
+	explicit_bzero(&a->tokens, sizeof(a->tokens));
+	free(a);
+}
+
+/* ---- metrics ---- */
+
+static struct plugin_stat *plugin_stat(struct api *a, const char *name)
+{
+	for (size_t i = 0; i < a->n_plugins; i++)
+		if (strcmp(a->plugins[i].name, name) == 0)
+			return &a->plugins[i];
+	if (a->n_plugins == MAX_PLUGIN_STATS || strlen(name) >= sizeof(a->plugins[0].name))
+		return NULL;
+	struct plugin_stat *ps = &a->plugins[a->n_plugins++];
+	snprintf(ps->name, sizeof(ps->name), "%s", name);
+	return ps;
+}
+
+void api_count_verdict(struct api *a, const json_t *verdict)
+{
+	int d = decision_parse(json_string_value(json_object_get(verdict, "decision")));
+	json_t *p;
+	size_t i;
+
+	if (d >= 0)
+		a->by_decision[d]++;
+	json_array_foreach(json_object_get(verdict, "plugins"), i, p) {
+		const char *name = json_string_value(json_object_get(p, "name"));
+		const char *status = json_string_value(json_object_get(p, "status"));
+		struct plugin_stat *ps = name ? plugin_stat(a, name) : NULL;
+
+		if (!ps)
+			continue;
+		ps->runs++;
+		ps->seconds += (double)json_integer_value(json_object_get(p, "duration_us")) / 1e6;
+		if (status && strcmp(status, "error") == 0)
+			ps->errors++;
+		else if (status && strcmp(status, "timeout") == 0)
+			ps->timeouts++;
+	}
+}
+
+static void count_latency(struct api *a, uint64_t start_ns)
+{
+	double s = (double)(uv_hrtime() - start_ns) / 1e9;
+
+	for (size_t i = 0; i < N_LAT; i++)
+		if (s <= lat_bounds[i])
+			a->lat_bucket[i]++;
+	a->lat_count++;
+	a->lat_sum += s;
+}
+
+static void render_metrics(struct api *a, FILE *f)
+{
+	static const char *const decisions[] = { "clear", "review", "escalate", "deny" };
+
+	fprintf(f, "# HELP kvscreend_screenings_total Verdicts made, by decision.\n"
+		   "# TYPE kvscreend_screenings_total counter\n");
+	for (int d = 0; d <= DECISION_DENY; d++)
+		fprintf(f, "kvscreend_screenings_total{decision=\"%s\"} %llu\n", decisions[d],
+			a->by_decision[d]);
+	fprintf(f, "# HELP kvscreend_screenings_inflight Screenings submitted and not yet durable.\n"
+		   "# TYPE kvscreend_screenings_inflight gauge\n"
+		   "kvscreend_screenings_inflight %u\n", a->inflight);
+	fprintf(f, "# HELP kvscreend_screenings_refused_total Screenings refused because too many were in flight.\n"
+		   "# TYPE kvscreend_screenings_refused_total counter\n"
+		   "kvscreend_screenings_refused_total %llu\n", a->overloaded);
+	fprintf(f, "# HELP kvscreend_screening_duration_seconds Time from the first byte of a POST /v1/screenings to its answer.\n"
+		   "# TYPE kvscreend_screening_duration_seconds histogram\n");
+	for (size_t i = 0; i < N_LAT; i++)
+		fprintf(f, "kvscreend_screening_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			lat_bounds[i], a->lat_bucket[i]);
+	fprintf(f, "kvscreend_screening_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+		   "kvscreend_screening_duration_seconds_sum %.6f\n"
+		   "kvscreend_screening_duration_seconds_count %llu\n",
+		a->lat_count, a->lat_sum, a->lat_count);
+	fprintf(f, "# HELP kvscreend_plugin_duration_seconds Time plugins spent screening.\n"
+		   "# TYPE kvscreend_plugin_duration_seconds summary\n");
+	for (size_t i = 0; i < a->n_plugins; i++)
+		fprintf(f, "kvscreend_plugin_duration_seconds_sum{plugin=\"%s\"} %.6f\n"
+			   "kvscreend_plugin_duration_seconds_count{plugin=\"%s\"} %llu\n",
+			a->plugins[i].name, a->plugins[i].seconds, a->plugins[i].name,
+			a->plugins[i].runs);
+	fprintf(f, "# HELP kvscreend_plugin_failures_total Plugin runs that failed, by plugin and status.\n"
+		   "# TYPE kvscreend_plugin_failures_total counter\n");
+	for (size_t i = 0; i < a->n_plugins; i++)
+		fprintf(f, "kvscreend_plugin_failures_total{plugin=\"%s\",status=\"error\"} %llu\n"
+			   "kvscreend_plugin_failures_total{plugin=\"%s\",status=\"timeout\"} %llu\n",
+			a->plugins[i].name, a->plugins[i].errors, a->plugins[i].name,
+			a->plugins[i].timeouts);
+	fprintf(f, "# HELP kvscreend_auth_failures_total Requests refused for a missing or wrong token.\n"
+		   "# TYPE kvscreend_auth_failures_total counter\n"
+		   "kvscreend_auth_failures_total %llu\n", a->auth_failures);
+	if (a->srv) {
+		const struct http_stats *st = http_server_stats(a->srv);
+
+		fprintf(f, "# HELP kvscreend_http_responses_total HTTP responses, by status code.\n"
+			   "# TYPE kvscreend_http_responses_total counter\n");
+		for (int c = 100; c < 600; c++)
+			if (st->by_status[c])
+				fprintf(f, "kvscreend_http_responses_total{code=\"%d\"} %llu\n", c,
+					st->by_status[c]);
+		fprintf(f, "# HELP kvscreend_http_connections Open HTTP connections.\n"
+			   "# TYPE kvscreend_http_connections gauge\n"
+			   "kvscreend_http_connections %llu\n"
+			   "# HELP kvscreend_http_connections_accepted_total HTTP connections accepted.\n"
+			   "# TYPE kvscreend_http_connections_accepted_total counter\n"
+			   "kvscreend_http_connections_accepted_total %llu\n"
+			   "# HELP kvscreend_http_connections_rejected_total HTTP connections refused past the cap.\n"
+			   "# TYPE kvscreend_http_connections_rejected_total counter\n"
+			   "kvscreend_http_connections_rejected_total %llu\n",
+			st->open, st->accepted, st->rejected);
+	}
+	fprintf(f, "# HELP kvscreend_outbox_depth Verdicts in the outbox not yet delivered.\n"
+		   "# TYPE kvscreend_outbox_depth gauge\n"
+		   "kvscreend_outbox_depth %zu\n", outbox_depth(a->ob));
+	fprintf(f, "# HELP kvscreend_ready 1 when the daemon is ready.\n"
+		   "# TYPE kvscreend_ready gauge\n"
+		   "kvscreend_ready %d\n", a->state == API_READY);
+	if (a->metrics_cb)
+		a->metrics_cb(a->metrics_data, f);
+}
+
+static void get_metrics(struct api *a, struct http_req *r)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f) {
+		http_respond_error(r, 500, NULL, "internal", "out of memory");
+		return;
+	}
+	render_metrics(a, f);
+	if (fclose(f) != 0 || !text) {
+		free(text);
+		http_respond_error(r, 500, NULL, "internal", "out of memory");
+		return;
+	}
+	http_respond(r, 200, NULL, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	free(text);
+}
+
+/* ---- answers ---- */
+
+static void respond_json(struct http_req *r, int status, json_t *j)
+{
+	char *text = json_dumps(j, JSON_COMPACT);
+
+	json_decref(j);
+	if (!text) {
+		http_respond_error(r, 500, NULL, "internal", "out of memory");
+		return;
+	}
+	http_respond(r, status, NULL, "application/json", text, strlen(text));
+	free(text);
+}
+
+static void respond_request_error(struct http_req *r, int status, const struct request_error *e)
+{
+	json_t *j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", e->code[0] ? e->code : "invalid_request",
+			      "message", e->message, "path", e->path);
+
+	if (!j) {
+		http_respond_error(r, 500, NULL, "internal", "out of memory");
+		return;
+	}
+	respond_json(r, status, j);
+}
+
+/* ---- routes ---- */
+
+static void get_plugins(struct api *a, struct http_req *r)
+{
+	const struct plugin_set *ps = a->en->plugins;
+	json_t *arr = json_array();
+
+	for (size_t i = 0; ps && i < ps->n; i++) {
+		const struct kvs_plugin *d = ps->v[i].desc;
+		json_t *types = json_array();
+
+		for (unsigned t = KVS_REQ_PARTNERSHIP; t <= KVS_REQ_INVESTMENT; t <<= 1)
+			if (d->types & t)
+				json_array_append_new(types, json_string(request_type_name(t)));
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o,s:I}", "name", d->name,
+						     "version", d->version ? d->version : "",
+						     "description", d->description ? d->description : "",
+						     "types", types,
+						     "timeout_ms", (json_int_t)ps->v[i].timeout_ms));
+	}
+	respond_json(r, 200, json_pack("{s:o,s:s}", "plugins", arr, "policy_digest", a->en->digest));
+}
+
+static void on_lookup_read(void *data, int status, const char *json, size_t len)
+{
+	struct lookup *lk = data;
+
+	if (status == 0)
+		http_respond(lk->r, 200, NULL, "application/json", json, len);
+	else if (status == -ENOENT && !lk->is_replay)
+		http_respond_error(lk->r, 404, NULL, "not_found", "no verdict with this id");
+	else
+		http_respond_error(lk->r, 503, "Retry-After: 1\r\n", "unavailable",
+				   "the stored verdict cannot be read now");
+	free(lk);
+}
+
+/* Answer r with the stored verdict of id (404 if there is none). */
+static void answer_stored(struct api *a, struct http_req *r, const char *id, int is_replay)
+{
+	struct lookup *lk = calloc(1, sizeof(*lk));
+	int rc;
+
+	if (!lk) {
+		http_respond_error(r, 503, "Retry-After: 1\r\n", "unavailable", "out of memory");
+		return;
+	}
+	lk->a = a;
+	lk->r = r;
+	lk->is_replay = is_replay;
+	rc = outbox_read(a->ob, id, on_lookup_read, lk);
+	if (rc == 0)
+		return;
+	free(lk);
+	if (rc == -ENOENT || rc == -EINVAL)
+		http_respond_error(r, 404, NULL, "not_found", "no verdict with this id");
+	else
+		http_respond_error(r, 503, "Retry-After: 1\r\n", "unavailable",
+				   "the stored verdict cannot be read now");
+}
+
+static void screening_free(struct screening *s)
+{
+	s->a->inflight--;
+	s->a->completed++;
+	free(s->text);
+	request_unref(s->req);
+	engine_unref(s->en);
+	free(s);
+}
+
+/* The id is known: the same request gets its verdict again, another 409. */
+static void answer_known(struct api *a, struct http_req *r, const char *id,
+			 const char *digest, const char *stored)
+{
+	if (strcmp(digest, stored) == 0) {
+		answer_stored(a, r, id, 1);
+		return;
+	}
+	http_respond_error(r, 409, NULL, "conflict",
+			   "a different request with this id was screened before");
+}
+
+static void on_durable(void *data, int status)
+{
+	struct screening *s = data;
+	struct api *a = s->a;
+
+	if (status == 0) {
+		count_latency(a, s->r->start_ns);
+		http_respond(s->r, 200, NULL, "application/json", s->text, s->len);
+	} else {
+		log_err("req %llu: id %s: verdict not stored: %s", (unsigned long long)s->req_no,
+			s->req->id, strerror(-status));
+		http_respond_error(s->r, 503, "Retry-After: 1\r\n", "unavailable",
+				   "the verdict could not be stored");
+	}
+	screening_free(s);
+}
+
+static void on_verdict(void *data, json_t *verdict)
+{
+	struct screening *s = data;
+	struct api *a = s->a;
+	char stored[65];
+	int rc;
+
+	api_count_verdict(a, verdict);
+	log_info("req %llu: id %s: %s", (unsigned long long)s->req_no, s->req->id,
+		 json_string_value(json_object_get(verdict, "decision")));
+	s->text = json_dumps(verdict, JSON_COMPACT);
+	json_decref(verdict);
+	if (!s->text) {
+		http_respond_error(s->r, 503, "Retry-After: 1\r\n", "unavailable", "out of memory");
+		screening_free(s);
+		return;
+	}
+	s->len = strlen(s->text);
+	rc = outbox_put(a->ob, s->req->id, s->digest, s->text, s->len, on_durable, s);
+	if (rc == 0)
+		return;
+	if (rc == -EEXIST && outbox_lookup(a->ob, s->req->id, stored) == 0) {
+		/* The same id was screened meanwhile by a concurrent request. */
+		answer_known(a, s->r, s->req->id, s->digest, stored);
+	} else {
+		log_err("req %llu: id %s: verdict not queued: %s", (unsigned long long)s->req_no,
+			s->req->id, strerror(-rc));
+		http_respond_error(s->r, 503, "Retry-After: 1\r\n", "unavailable",
+				   "the verdict could not be stored");
+	}
+	screening_free(s);
+}
+
+static int media_type_is_json(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (!ct || strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+static void post_screening(struct api *a, struct http_req *r)
+{
+	struct request_error err;
+	struct kvs_request *req = NULL;
+	struct screening *s;
+	char stored[65];
+	int rc;
+
+	if (!media_type_is_json(r->content_type)) {
+		http_respond_error(r, 415, NULL, "unsupported_media_type",
+				   "Content-Type must be application/json");
+		return;
+	}
+	if (a->state == API_STOPPING) {
+		http_respond_error(r, 503, "Retry-After: 5\r\n", "unavailable", "the daemon is stopping");
+		return;
+	}
+	if (a->inflight >= a->max_inflight) {
+		a->overloaded++;
+		http_respond_error(r, 503, "Retry-After: 1\r\n", "overloaded",
+				   "too many screenings in flight; retry later");
+		return;
+	}
+	rc = request_parse(r->body, r->body_len, &a->en->cfg->limits, &req, &err);
+	if (rc < 0) {
+		respond_request_error(r, rc == -E2BIG ? 413 : 400, &err);
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		request_unref(req);
+		http_respond_error(r, 503, "Retry-After: 1\r\n", "unavailable", "out of memory");
+		return;
+	}
+	s->a = a;
+	s->r = r;
+	s->req = req;
+	s->req_no = r->id;
+	s->en = engine_ref(a->en);
+	a->inflight++;
+	if (digest_buffer(req->canonical, strlen(req->canonical), s->digest) < 0) {
+		http_respond_error(r, 500, NULL, "internal", "cannot digest the request");
+		screening_free(s);
+		return;
+	}
+	if (outbox_lookup(a->ob, req->id, stored) == 0) {
+		answer_known(a, r, req->id, s->digest, stored);
+		screening_free(s);
+		return;
+	}
+	/* pipeline_submit may call on_verdict before it returns: s is not
+	 * touched after a successful submit. */
+	rc = pipeline_submit(a->loop, s->en, req, on_verdict, s);
+	if (rc < 0) {
+		log_err("req %llu: id %s: cannot submit: %s", (unsigned long long)r->id, req->id,
+			strerror(-rc));
+		http_respond_error(r, 503, "Retry-After: 1\r\n", "unavailable", "cannot screen now");
+		screening_free(s);
+	}
+}
+
+/* 1 if r may go on; else it has been answered (401, 403 or 429). */
+static int authorized(struct api *a, struct http_req *r)
+{
+	static const char challenge[] = "WWW-Authenticate: Bearer realm=\"kvscreend\"\r\n";
+	uint64_t sec = uv_now(a->loop) / 1000;
+	const char *tok;
+
+	if (r->via_unix)
+		return 1;
+	if (r->origin) {
+		/* Browsers send Origin; a script on a web page has no business here
+		 * (CSRF, DNS rebinding). */
+		http_respond_error(r, 403, NULL, "forbidden", "cross-origin requests are refused");
+		return 0;
+	}
+	if (sec != a->auth_sec) {
+		a->auth_sec = sec;
+		a->auth_fails = 0;
+	}
+	if (a->auth_fails >= API_AUTH_FAIL_PER_SEC) {
+		a->auth_failures++;
+		http_respond_error(r, 429, "Retry-After: 1\r\n", "too_many_requests",
+				   "too many failed authentications; retry later");
+		return 0;
+	}
+	tok = r->authorization;
+	if (tok && strncasecmp(tok, "Bearer ", 7) == 0) {
+		tok += 7;
+		while (*tok == ' ')
+			tok++;
+		if (*tok && token_check(&a->tokens, tok, strlen(tok)))
+			return 1;
+	}
+	a->auth_fails++;
+	a->auth_failures++;
+	log_notice("req %llu: %s %s: %s bearer token", (unsigned long long)r->id, r->method,
+		   r->path, r->authorization ? "wrong" : "missing");
+	http_respond_error(r, 401, challenge, "unauthorized",
+			   r->authorization ? "the bearer token is not valid"
+					    : "a bearer token is required");
+	return 0;
+}
+
+static void method_not_allowed(struct http_req *r, const char *allow)
+{
+	char hdr[64];
+
+	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+	http_respond_error(r, 405, hdr, "method_not_allowed", "method not allowed on this resource");
+}
+
+static int is_get(const struct http_req *r)
+{
+	return strcmp(r->method, "GET") == 0;
+}
+
+void api_handle(struct http_req *r, void *data)
+{
+	static const char prefix[] = "/v1/screenings/";
+	struct api *a = data;
+	const char *p = r->path;
+
+	log_debug("req %llu: %s %s%s", (unsigned long long)r->id, r->method, p,
+		  r->via_unix ? " (unix)" : "");
+	if (strcmp(p, "/healthz") == 0) {
+		if (!is_get(r)) {
+			method_not_allowed(r, "GET");
+			return;
+		}
+		http_respond(r, 200, NULL, "application/json", "{\"status\":\"ok\"}", 15);
+		return;
+	}
+	if (strcmp(p, "/readyz") == 0) {
+		static const char *const names[] = { "starting", "ready", "reloading", "stopping" };
+		char body[64];
+		int n;
+
+		if (!is_get(r)) {
+			method_not_allowed(r, "GET");
+			return;
+		}
+		n = snprintf(body, sizeof(body), "{\"status\":\"%s\"}", names[a->state]);
+		http_respond(r, a->state == API_READY ? 200 : 503,
+			     a->state == API_READY ? NULL : "Retry-After: 1\r\n",
+			     "application/json", body, (size_t)n);
+		return;
+	}
+	if (strcmp(p, "/v1/screenings") == 0) {
+		if (strcmp(r->method, "POST") != 0) {
+			method_not_allowed(r, "POST");
+			return;
+		}
+		if (authorized(a, r))
+			post_screening(a, r);
+		return;
+	}
+	if (strncmp(p, prefix, sizeof(prefix) - 1) == 0) {
+		const char *id = p + sizeof(prefix) - 1;
+
+		if (!is_get(r)) {
+			method_not_allowed(r, "GET");
+			return;
+		}
+		if (!authorized(a, r))
+			return;
+		if (!outbox_id_valid(id)) {
+			http_respond_error(r, 404, NULL, "not_found", "no verdict with this id");
+			return;
+		}
+		answer_stored(a, r, id, 0);
+		return;
+	}
+	if (strcmp(p, "/v1/plugins") == 0) {
+		if (!is_get(r)) {
+			method_not_allowed(r, "GET");
+			return;
+		}
+		if (authorized(a, r))
+			get_plugins(a, r);
+		return;
+	}
+	if (strcmp(p, "/metrics") == 0) {
+		if (!is_get(r)) {
+			method_not_allowed(r, "GET");
+			return;
+		}
+		if (authorized(a, r))
+			get_metrics(a, r);
+		return;
+	}
+	http_respond_error(r, 404, NULL, "not_found", "no such resource");
+}

@@ -1,0 +1,819 @@
+/* kvscreend.c - the daemon: one libuv loop serving the HTTP API and the spool.
+ *
+ * Start-up: load the configuration and plugins (engine_open), size the
+ * thread pool, open the outbox, the token file, the HTTP listeners and the
+ * spool, then tell systemd READY=1.  Everything after that happens on the
+ * loop thread, driven by these events:
+ *   SIGHUP           reload: a new engine is built on the thread pool; if it
+ *                    is complete it replaces the old one between requests
+ *                    (screenings in flight keep theirs), else its file:line
+ *                    errors are logged and the old one stays.
+ *   SIGTERM, SIGINT  drain: stop accepting and stop the spool, let every
+ *                    accepted screening finish and become durable, close
+ *                    the outbox, exit 0.  A second signal exits at once
+ *                    (what was answered is durable already).
+ *   watchdog timer   WATCHDOG=1 every WATCHDOG_USEC/2 when systemd asks.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api.h"
+#include "digest.h"
+#include "http.h"
+#include "log.h"
+#include "notify.h"
+#include "outbox.h"
+#include "pipeline.h"
+#include "request.h"
+#include "sink.h"
+#include "spool.h"
+#include "token.h"
+
+#define DRAIN_DEADLINE_MS 60000
+/* Screenings in flight with none finishing for this long: the thread pool
+ * is stuck (a hung plugin on every worker, a stalled disk), and the
+ * watchdog pings stop so that systemd restarts the daemon. */
+#define STALL_MS 30000
+
+struct daemon {
+	uv_loop_t *loop;
+	const char *config_path;
+	struct engine *en;
+	struct outbox *ob;
+	struct api *api;
+	struct http_server *srv;
+	struct spool *spool;
+	struct sink *sink;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t watchdog;
+	unsigned long long wd_completed;
+	uint64_t wd_progress_at;
+	int wd_stalled;
+	uv_timer_t deadline;
+	/* reload */
+	int reloading, reload_again;
+	uv_work_t reload_work;
+	struct engine *reload_en;
+	char *reload_errors;
+	size_t reload_errors_len;
+	/* drain */
+	int stopping;
+	int pending_closes;
+	int exit_code;
+};
+
+/* ---- helpers ---- */
+
+/* Log every line of `text` as an error (configuration errors: file:line). */
+static void log_lines(int level, const char *text)
+{
+	const char *p = text;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+
+		if (n > 0)
+			log_msg(level, "%.*s", n, p);
+		p = nl ? nl + 1 : NULL;
+	}
+}
+
+/* Create `dir` and its missing parents with `mode`. */
+static int mkdir_p(const char *dir, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int parent_dir(const char *path, char *out, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash)
+		return -ENOENT;
+	n = (size_t)(slash - path);
+	if (n == 0 || n >= size)
+		return -ENAMETOOLONG;
+	memcpy(out, path, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static void http_limits_from_cfg(const struct kvs_cfg *cfg, struct http_limits *lim)
+{
+	const struct cfg_daemon *d = &cfg->daemon;
+
+	http_limits_default(lim);
+	lim->max_header_bytes = (size_t)d->max_header_bytes;
+	lim->max_body = (size_t)cfg->limits.max_bytes;
+	lim->header_timeout_ms = (unsigned)d->header_timeout_ms;
+	lim->body_timeout_ms = (unsigned)d->body_timeout_ms;
+	lim->idle_timeout_ms = (unsigned)d->idle_timeout_ms;
+	lim->max_connections = (unsigned)d->max_connections;
+}
+
+/* The token file: the configured one, or STATE_DIR/api-token (created). */
+static int load_tokens(const struct kvs_cfg *cfg, struct token_set *ts)
+{
+	char path[PATH_MAX], err[512];
+	int created = 0, rc;
+	int own = !cfg->daemon.token_file || !*cfg->daemon.token_file;
+
+	if (own) {
+		if (snprintf(path, sizeof(path), "%s/api-token", cfg->daemon.state_dir) >=
+		    (int)sizeof(path))
+			return -ENAMETOOLONG;
+	} else {
+		snprintf(path, sizeof(path), "%s", cfg->daemon.token_file);
+	}
+	rc = token_load(path, own, ts, &created, err, sizeof(err));
+	if (rc < 0) {
+		log_err("%s", err);
+		return rc;
+	}
+	if (created)
+		log_notice("created the API token file %s (mode 0600): send its token as "
+			   "'Authorization: Bearer TOKEN'", path);
+	else
+		log_info("API tokens from %s", path);
+	return 0;
+}
+
+/* ---- the spool: files screened like API requests ---- */
+
+struct spool_job {
+	struct daemon *d;
+	struct spool_item *item;
+	struct engine *en;
+	struct kvs_request *req;
+	char digest[65];
+	char *text;
+};
+
+static void spool_job_free(struct spool_job *j)
+{
+	free(j->text);
+	request_unref(j->req);
+	engine_unref(j->en);
+	free(j);
+}
+
+static void spool_reject(struct spool_item *item, const char *code, const char *message,
+			 const char *path)
+{
+	json_t *j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", message,
+			      "path", path);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	spool_finish(item, -EINVAL, text);
+	free(text);
+	json_decref(j);
+}
+
+static void on_spool_known_durable(void *data, int status)
+{
+	/* -ENOENT: the batch of the earlier screening failed; screen again later. */
+	spool_finish(data, status < 0 ? -EAGAIN : 0, NULL);
+}
+
+/* The verdict of `id` exists or is queued: retire the file once it is durable. */
+static void spool_finish_when_durable(struct daemon *d, struct spool_item *item, const char *id)
+{
+	if (outbox_when_durable(d->ob, id, on_spool_known_durable, item) < 0)
+		spool_finish(item, -EAGAIN, NULL);
+}
+
+static void on_spool_durable(void *data, int status)
+{
+	struct spool_job *j = data;
+
+	if (status < 0)
+		log_err("spool: id %s: verdict not stored (%s); the file stays in incoming/",
+			j->req->id, strerror(-status));
+	spool_finish(j->item, status < 0 ? -EIO : 0, NULL);
+	spool_job_free(j);
+}
+
+static void on_spool_verdict(void *data, json_t *verdict)
+{
+	struct spool_job *j = data;
+	struct daemon *d = j->d;
+	int rc;
+
+	api_count_verdict(d->api, verdict);
+	j->text = json_dumps(verdict, JSON_COMPACT);
+	json_decref(verdict);
+	if (!j->text) {
+		spool_finish(j->item, -ENOMEM, NULL);
+		spool_job_free(j);
+		return;
+	}
+	rc = outbox_put(d->ob, j->req->id, j->digest, j->text, strlen(j->text), on_spool_durable, j);
+	if (rc == 0)
+		return;
+	if (rc == -EEXIST) {
+		/* Screened meanwhile through the API: done (or a conflict). */
+		char stored[65];
+
+		if (outbox_lookup(d->ob, j->req->id, stored) == 0 && strcmp(stored, j->digest) != 0)
+			spool_reject(j->item, "conflict",
+				     "a different request with this id was screened before", "/id");
+		else
+			spool_finish_when_durable(d, j->item, j->req->id);
+	} else {
+		spool_finish(j->item, -EIO, NULL);
+	}
+	spool_job_free(j);
+}
+
+static void on_spool_file(void *data, struct spool_item *item, const char *name,
+			  const char *buf, size_t len)
+{
+	struct daemon *d = data;
+	struct request_error err;
+	struct spool_job *j;
+	char stored[65];
+	int rc;
+
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		spool_finish(item, -ENOMEM, NULL);
+		return;
+	}
+	j->d = d;
+	j->item = item;
+	j->en = engine_ref(d->en);
+	rc = request_parse(buf, len, &j->en->cfg->limits, &j->req, &err);
+	if (rc < 0) {
+		log_notice("spool: %s: rejected: %s%s%s", name, err.path, err.path[0] ? ": " : "",
+			   err.message);
+		spool_reject(item, err.code[0] ? err.code : "invalid_request", err.message, err.path);
+		spool_job_free(j);
+		return;
+	}
+	if (digest_buffer(j->req->canonical, strlen(j->req->canonical), j->digest) < 0) {
+		spool_finish(item, -EIO, NULL);
+		spool_job_free(j);
+		return;
+	}
+	if (outbox_lookup(d->ob, j->req->id, stored) == 0) {
+		/* A retry after a crash between the outbox and the move to done/,
+		 * or the same request still being made durable. */
+		if (strcmp(stored, j->digest) == 0)
+			spool_finish_when_durable(d, item, j->req->id);
+		else
+			spool_reject(item, "conflict",
+				     "a different request with this id was screened before", "/id");
+		spool_job_free(j);
+		return;
+	}
+	rc = pipeline_submit(d->loop, j->en, j->req, on_spool_verdict, j);
+	if (rc < 0) {
+		spool_finish(item, rc, NULL);
+		spool_job_free(j);
+	}
+}
+
+/* ---- reload ---- */
+
+static void reload_work(uv_work_t *w)
+{
+	struct daemon *d = w->data;
+	FILE *f = open_memstream(&d->reload_errors, &d->reload_errors_len);
+	struct cfg_errors e = { .out = f ? f : stderr };
+
+	d->reload_en = NULL;
+	engine_open(d->config_path, &d->reload_en, &e);
+	if (f)
+		fclose(f);
+}
+
+static void start_reload(struct daemon *d);
+
+static void reload_done(uv_work_t *w, int status)
+{
+	struct daemon *d = w->data;
+	struct engine *en = d->reload_en;
+	struct token_set ts;
+	int tcp;
+
+	d->reloading = 0;
+	d->reload_en = NULL;
+	if (d->reload_errors) {
+		log_lines(KVS_LOG_ERR, d->reload_errors);
+		free(d->reload_errors);
+		d->reload_errors = NULL;
+	}
+	if (d->stopping) {
+		engine_unref(en);
+		return;
+	}
+	/* TCP (which needs tokens) stays as it was started until a restart. */
+	tcp = d->srv && d->en->cfg->daemon.listen && *d->en->cfg->daemon.listen;
+
+	memset(&ts, 0, sizeof(ts));
+	if (!en || (tcp && load_tokens(en->cfg, &ts) < 0)) {
+		engine_unref(en);
+		log_err("reload failed: the running configuration stays in effect (policy %.12s)",
+			d->en->digest);
+		notify_sendf("READY=1\nSTATUS=reload failed; running policy %.12s", d->en->digest);
+		api_set_state(d->api, API_READY);
+	} else {
+		const struct cfg_daemon *o = &d->en->cfg->daemon, *n = &en->cfg->daemon;
+
+		if (strcmp(o->listen, n->listen) || strcmp(o->socket, n->socket) ||
+		    strcmp(o->state_dir, n->state_dir) || o->threads != n->threads)
+			log_warn("reload: listen, socket, state_dir and threads take effect "
+				 "only after a restart");
+		if (d->srv) {
+			struct http_limits lim;
+
+			if (tcp)
+				api_set_tokens(d->api, &ts);
+			http_limits_from_cfg(en->cfg, &lim);
+			http_server_set_limits(d->srv, &lim);
+		}
+		explicit_bzero(&ts, sizeof(ts));
+		log_set_level(log_level_parse(n->log_level));
+		api_set_max_inflight(d->api, (unsigned)n->max_inflight);
+		outbox_set_syncfs(d->ob, n->outbox_syncfs);
+		api_set_engine(d->api, en);
+		engine_unref(d->en);
+		d->en = en;
+		log_notice("reloaded %s: policy %.12s, %zu plugins", d->config_path, en->digest,
+			   en->plugins->n);
+		notify_sendf("READY=1\nSTATUS=ready; policy %.12s", en->digest);
+		api_set_state(d->api, API_READY);
+	}
+	if (d->reload_again) {
+		d->reload_again = 0;
+		start_reload(d);
+	}
+}
+
+static void start_reload(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	if (d->reloading) {
+		d->reload_again = 1;
+		return;
+	}
+	log_notice("reloading %s", d->config_path);
+	notify_send("RELOADING=1\nSTATUS=reloading");
+	api_set_state(d->api, API_RELOADING);
+	d->reloading = 1;
+	d->reload_work.data = d;
+	if (uv_queue_work(d->loop, &d->reload_work, reload_work, reload_done) < 0) {
+		d->reloading = 0;
+		log_err("reload: cannot queue the work");
+		api_set_state(d->api, API_READY);
+		notify_send("READY=1");
+	}
+}
+
+/* ---- drain ---- */
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void drain_step(struct daemon *d);
+
+static void close_own_handles(struct daemon *d);
+
+static void on_sink_closed(void *data)
+{
+	struct daemon *d = data;
+
+	d->sink = NULL;
+	close_own_handles(d);
+}
+
+static void on_outbox_closed(void *data)
+{
+	struct daemon *d = data;
+
+	d->ob = NULL;
+	log_info("outbox closed");
+	/* Deliveries in flight are aborted; their entries stay in outbox/new
+	 * and go out after the next start. */
+	if (d->sink) {
+		sink_close(d->sink, on_sink_closed, d);
+		return;
+	}
+	close_own_handles(d);
+}
+
+static void close_own_handles(struct daemon *d)
+{
+	/* Close our own handles; uv_run returns once whatever else is still
+	 * running (a plugin past its budget) has finished. */
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	uv_close((uv_handle_t *)&d->watchdog, NULL);
+	uv_close((uv_handle_t *)&d->deadline, NULL);
+}
+
+static void on_part_closed(void *data)
+{
+	struct daemon *d = data;
+
+	if (--d->pending_closes == 0)
+		drain_step(d);
+}
+
+static void on_http_closed(void *data)
+{
+	struct daemon *d = data;
+
+	d->srv = NULL;
+	api_set_http(d->api, NULL);
+	on_part_closed(d);
+}
+
+static void on_spool_closed(void *data)
+{
+	struct daemon *d = data;
+
+	d->spool = NULL;
+	on_part_closed(d);
+}
+
+/* Intake is closed and every accepted screening answered: flush the outbox. */
+static void drain_step(struct daemon *d)
+{
+	log_info("intake drained; closing the outbox");
+	outbox_close(d->ob, on_outbox_closed, d);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+	log_err("drain did not finish in %d s; exiting (answered verdicts are durable)",
+		DRAIN_DEADLINE_MS / 1000);
+	_exit(1);
+}
+
+static void start_drain(struct daemon *d, const char *why)
+{
+	if (d->stopping) {
+		log_warn("%s again: exiting now", why);
+		_exit(1);
+	}
+	d->stopping = 1;
+	log_notice("%s: stopping; finishing %u screenings in flight", why, api_inflight(d->api));
+	notify_send("STOPPING=1\nSTATUS=stopping");
+	api_set_state(d->api, API_STOPPING);
+	uv_timer_start(&d->deadline, on_deadline, DRAIN_DEADLINE_MS, 0);
+	uv_unref((uv_handle_t *)&d->deadline);
+	uv_timer_stop(&d->watchdog);
+	d->pending_closes = 1;  /* held until both closes are started */
+	if (d->srv) {
+		d->pending_closes++;
+		http_server_close(d->srv, on_http_closed, d);
+	}
+	if (d->spool) {
+		d->pending_closes++;
+		spool_close(d->spool, on_spool_closed, d);
+	}
+	on_part_closed(d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	switch (signum) {
+	case SIGHUP:
+		start_reload(d);
+		break;
+	case SIGTERM:
+		start_drain(d, "SIGTERM");
+		break;
+	case SIGINT:
+		start_drain(d, "SIGINT");
+		break;
+	}
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	unsigned long long done = api_completed(d->api);
+	uint64_t now = uv_now(d->loop);
+
+	/* The loop is alive, but is work moving? */
+	if (done != d->wd_completed || api_inflight(d->api) == 0) {
+		d->wd_completed = done;
+		d->wd_progress_at = now;
+		d->wd_stalled = 0;
+	} else if (now - d->wd_progress_at > STALL_MS) {
+		if (!d->wd_stalled)
+			log_err("no screening finished in %d s with %u in flight: "
+				"withholding the watchdog ping", STALL_MS / 1000, api_inflight(d->api));
+		d->wd_stalled = 1;
+		return;
+	}
+	notify_send("WATCHDOG=1");
+}
+
+static void on_outbox_batch(void *data)
+{
+	struct daemon *d = data;
+
+	if (d->sink)
+		sink_kick(d->sink);
+}
+
+/* The sink unlinked n delivered entries: lower the outbox depth. */
+static void on_sink_retired(void *data, size_t n)
+{
+	struct daemon *d = data;
+
+	if (d->ob)
+		outbox_retired(d->ob, n);
+}
+
+static void sink_metrics(void *data, FILE *f)
+{
+	struct daemon *d = data;
+	struct sink_stats st;
+
+	if (!d->sink)
+		return;
+	sink_stats(d->sink, &st);
+	fprintf(f, "# HELP kvscreend_sink_delivered_total Verdicts delivered and confirmed by the queue.\n"
+		   "# TYPE kvscreend_sink_delivered_total counter\n"
+		   "kvscreend_sink_delivered_total %llu\n"
+		   "# HELP kvscreend_sink_failures_total Failed delivery attempts.\n"
+		   "# TYPE kvscreend_sink_failures_total counter\n"
+		   "kvscreend_sink_failures_total %llu\n"
+		   "# HELP kvscreend_sink_pending Verdicts waiting for delivery.\n"
+		   "# TYPE kvscreend_sink_pending gauge\n"
+		   "kvscreend_sink_pending %llu\n",
+		st.delivered, st.failures, st.pending);
+}
+
+/* ---- start-up ---- */
+
+static int open_listeners(struct daemon *d)
+{
+	const struct kvs_cfg *cfg = d->en->cfg;
+	const struct cfg_daemon *dc = &cfg->daemon;
+	struct http_limits lim;
+	int rc;
+
+	http_limits_from_cfg(cfg, &lim);
+	rc = http_server_new(d->loop, &lim, api_handle, d->api, &d->srv);
+	if (rc < 0)
+		return rc;
+	api_set_http(d->api, d->srv);
+	if (dc->listen && *dc->listen) {
+		rc = http_server_listen_tcp(d->srv, dc->listen);
+		if (rc < 0) {
+			log_err("%s: daemon.listen \"%s\": %s", d->config_path, dc->listen,
+				uv_strerror(rc));
+			return rc;
+		}
+		/* The bound port, also when the configuration asked for port 0. */
+		log_notice("listening on http://%.*s:%d (bearer token required)",
+			 (int)(strrchr(dc->listen, ':') - dc->listen), dc->listen,
+			 http_server_port(d->srv));
+	}
+	if (dc->socket && *dc->socket) {
+		char dir[PATH_MAX];
+
+		if (parent_dir(dc->socket, dir, sizeof(dir)) == 0 && mkdir_p(dir, 0755) < 0)
+			log_warn("cannot create %s: %s", dir, strerror(errno));
+		rc = http_server_listen_unix(d->srv, dc->socket, dc->socket_perm);
+		if (rc < 0) {
+			log_err("%s: daemon.socket \"%s\": %s", d->config_path, dc->socket,
+				uv_strerror(rc));
+			return rc;
+		}
+		if (dc->socket_group && *dc->socket_group) {
+			struct group *g = getgrnam(dc->socket_group);
+
+			if (!g || chown(dc->socket, (uid_t)-1, g->gr_gid) < 0) {
+				log_err("%s: daemon.socket_group \"%s\": %s", d->config_path,
+					dc->socket_group, g ? strerror(errno) : "no such group");
+				return -EINVAL;
+			}
+		}
+		log_notice("listening on unix:%s (mode %04o)", dc->socket, dc->socket_perm);
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kvscreend [-c FILE] [--check] [--help] [--version]\n"
+		"Screen knowledge-security requests from the HTTP API and the spool.\n\n"
+		"  -c, --config FILE  configuration file (default: $KVSCREEND_CONF or %s)\n"
+		"      --check        validate the configuration and plugins, then exit\n"
+		"  -h, --help         show this help\n"
+		"  -V, --version      show the version\n",
+		KVS_SYSCONFDIR "/kvscreend.conf");
+}
+
+static void set_threadpool_size(long long threads)
+{
+	char buf[32];
+
+	/* libuv reads this when the pool is first used, which is later. */
+	snprintf(buf, sizeof(buf), "%lld", threads > 0 ? threads : 4);
+	setenv("UV_THREADPOOL_SIZE", buf, 1);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon d = { .exit_code = 0 };
+	struct cfg_errors e = { .out = stderr };
+	struct token_set ts = { .n = 0 };
+	uv_loop_t loop;
+	int check = 0, opt, rc;
+
+	/* Before any thread exists (libcurl's requirement). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "kvscreend: curl_global_init failed\n");
+		return 1;
+	}
+	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			d.config_path = optarg;
+			break;
+		case 'k':
+			check = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("kvscreend %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!d.config_path)
+		d.config_path = cfg_default_path();
+	if (engine_open(d.config_path, &d.en, &e) != 0) {
+		fprintf(stderr, "kvscreend: %s: configuration not valid\n", d.config_path);
+		return 1;
+	}
+	if (check) {
+		printf("configuration OK (policy %s, %zu plugins)\n", d.en->digest, d.en->plugins->n);
+		engine_unref(d.en);
+		return 0;
+	}
+	log_set_level(log_level_parse(d.en->cfg->daemon.log_level));
+	set_threadpool_size(d.en->cfg->daemon.threads);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (uv_loop_init(&loop) < 0)
+		return 1;
+	d.loop = &loop;
+	rc = mkdir_p(d.en->cfg->daemon.state_dir, 0750);
+	if (rc < 0) {
+		log_err("%s: daemon.state_dir %s: %s", d.config_path, d.en->cfg->daemon.state_dir,
+			strerror(-rc));
+		goto fail;
+	}
+	if (d.en->cfg->daemon.listen && *d.en->cfg->daemon.listen &&
+	    load_tokens(d.en->cfg, &ts) < 0)
+		goto fail;
+	rc = outbox_open(&loop, d.en->cfg->daemon.state_dir, &d.ob);
+	if (rc < 0) {
+		log_err("outbox in %s: %s", d.en->cfg->daemon.state_dir, strerror(-rc));
+		goto fail;
+	}
+	rc = api_new(&loop, d.en, d.ob, &ts, (unsigned)d.en->cfg->daemon.max_inflight, &d.api);
+	explicit_bzero(&ts, sizeof(ts));
+	if (rc < 0)
+		goto fail;
+	{
+		char outbox_dir[PATH_MAX];
+
+		snprintf(outbox_dir, sizeof(outbox_dir), "%s/outbox", d.en->cfg->daemon.state_dir);
+		rc = sink_open(&loop, &d.en->cfg->sink, outbox_dir, &d.sink);
+		if (rc < 0) {
+			log_err("sink (%s): %s", d.en->cfg->sink.kind, strerror(-rc));
+			goto fail;
+		}
+		outbox_set_notify(d.ob, on_outbox_batch, &d);
+		outbox_set_syncfs(d.ob, d.en->cfg->daemon.outbox_syncfs);
+		sink_set_retired_cb(d.sink, on_sink_retired, &d);
+		api_set_metrics_cb(d.api, sink_metrics, &d);
+	}
+	if (open_listeners(&d) < 0)
+		goto fail;
+	{
+		char spool_dir[PATH_MAX];
+
+		snprintf(spool_dir, sizeof(spool_dir), "%s/spool", d.en->cfg->daemon.state_dir);
+		rc = spool_open(&loop, spool_dir, (size_t)d.en->cfg->limits.max_bytes,
+				(unsigned)d.en->cfg->daemon.spool_rescan_ms,
+				(unsigned)d.en->cfg->daemon.max_inflight, on_spool_file, &d, &d.spool);
+		if (rc < 0) {
+			log_err("spool %s: %s", spool_dir, strerror(-rc));
+			goto fail;
+		}
+	}
+	uv_signal_init(&loop, &d.sig_term);
+	uv_signal_init(&loop, &d.sig_int);
+	uv_signal_init(&loop, &d.sig_hup);
+	d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
+	uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+	uv_signal_start(&d.sig_int, on_signal, SIGINT);
+	uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+	uv_timer_init(&loop, &d.deadline);
+	uv_timer_init(&loop, &d.watchdog);
+	{
+		uint64_t wd = notify_watchdog_interval_ms();
+
+		d.watchdog.data = &d;
+		d.wd_progress_at = uv_now(&loop);
+		if (wd)
+			uv_timer_start(&d.watchdog, on_watchdog, wd, wd);
+	}
+	api_set_state(d.api, API_READY);
+	log_notice("kvscreend %s ready: policy %.12s, %zu plugins, %lld worker threads",
+		   PACKAGE_VERSION, d.en->digest, d.en->plugins->n, d.en->cfg->daemon.threads);
+	notify_sendf("READY=1\nSTATUS=ready; policy %.12s", d.en->digest);
+
+	uv_run(&loop, UV_RUN_DEFAULT);
+
+	api_free(d.api);
+	engine_unref(d.en);
+	if (uv_loop_close(&loop) < 0)
+		log_warn("the loop still had handles at exit");
+	log_notice("stopped");
+	curl_global_cleanup();
+	return d.exit_code;
+
+fail:
+	/* Start-up failed: close what was opened and run the loop until the
+	 * closes are done. */
+	if (d.spool)
+		spool_close(d.spool, NULL, NULL);
+	if (d.srv)
+		http_server_close(d.srv, NULL, NULL);
+	if (d.ob)
+		outbox_close(d.ob, NULL, NULL);
+	if (d.sink)
+		sink_close(d.sink, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_walk(&loop, close_walk, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	api_free(d.api);
+	engine_unref(d.en);
+	curl_global_cleanup();
+	return 1;
+}

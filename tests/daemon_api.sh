@@ -1,0 +1,374 @@
+#!/bin/bash
+# daemon_api.sh - the built kvscreend end to end: every status code of the HTTP
+# API over TCP and the Unix socket, auth, idempotency, slow and pipelining
+# clients, the connection cap, SIGHUP with a good and a broken configuration,
+# SIGTERM with a screening in flight, and verdicts surviving a restart.
+set -u
+
+: "${KVS_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${KVS_SRCDIR:=$KVS_BUILDDIR}"
+command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
+DAEMON="$KVS_BUILDDIR/kvscreend"
+PLUGINS="$KVS_BUILDDIR/tests/plugins"
+ls "$PLUGINS"/t_good.la >/dev/null 2>&1 || { echo "test plugins not built"; exit 77; }
+
+D=$(mktemp -d /tmp/kvs-api.XXXXXX)
+PID=
+cleanup() {
+	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
+	jobs -p | xargs -r kill 2>/dev/null
+	rm -rf "$D"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	echo "--- daemon log" >&2
+	cat "$D/log" >&2
+	exit 1
+}
+ok() { echo "ok - $*"; }
+
+# write_config SLEEP_MS MAX_INFLIGHT [broken]
+write_config() {
+	cat > "$D/kvscreend.conf" <<EOF
+daemon: {
+  listen = "127.0.0.1:0";
+  socket = "run/k.sock";
+  socket_mode = "0600";
+  socket_group = "$(id -gn)";
+  state_dir = "state";
+  threads = 2;
+  log_level = "info";
+  plugin_dir = "$PLUGINS";
+  max_inflight = $2;
+  max_connections = 8;
+  header_timeout_ms = 1000;
+  body_timeout_ms = 1000;
+  idle_timeout_ms = 3000;
+};
+limits: { max_request_bytes = 8192; plugin_timeout_ms = 5000; };
+plugins: {
+  t_good: { keyword = "forbidden"; };
+  t_slow: { keyword = "slowword"; severity = "low"; sleep_ms = $1; };
+};
+EOF
+	if [ "${3:-}" = broken ]; then
+		printf 'plugins2: { };\n' >> "$D/kvscreend.conf"
+	fi
+}
+
+start_daemon() {
+	: > "$D/log"
+	(cd "$D" && exec "$DAEMON" -c "$D/kvscreend.conf" >> "$D/log" 2>&1) &
+	PID=$!
+	for _ in $(seq 100); do
+		grep -q ' ready: ' "$D/log" && break
+		kill -0 "$PID" 2>/dev/null || fail "daemon exited at start"
+		sleep 0.1
+	done
+	grep -q ' ready: ' "$D/log" || fail "daemon not ready"
+	PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$D/log" | tail -1)
+	[ -n "$PORT" ] || fail "no port in the log"
+	TOKEN=$(head -n1 "$D/state/api-token")
+}
+
+# stop_daemon: SIGTERM, then the exit status must be 0.
+stop_daemon() {
+	kill -TERM "$PID"
+	wait "$PID"
+	local rc=$?
+	PID=
+	[ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
+}
+
+# req METHOD PATH [curl args]: prints the status; body in $D/body, head in $D/hdr.
+req() {
+	local m=$1 p=$2
+	shift 2
+	curl -s -o "$D/body" -D "$D/hdr" -w '%{http_code}' -X "$m" "$@" "http://127.0.0.1:$PORT$p"
+}
+ureq() {
+	local m=$1 p=$2
+	shift 2
+	curl -s -o "$D/body" -D "$D/hdr" -w '%{http_code}' -X "$m" --unix-socket "$D/run/k.sock" \
+		"$@" "http://localhost$p"
+}
+expect() {
+	[ "$2" = "$1" ] || fail "$3: expected $1, got $2: $(cat "$D/body" 2>/dev/null)"
+	ok "$3 ($1)"
+}
+has_header() {
+	grep -qi "^$1" "$D/hdr" || fail "no '$1' header in: $(cat "$D/hdr")"
+}
+body_has() {
+	grep -q -- "$1" "$D/body" || fail "body lacks '$1': $(cat "$D/body")"
+}
+
+AUTH=()
+auth() { AUTH=(-H "Authorization: Bearer $TOKEN"); }
+JSON=(-H "Content-Type: application/json")
+
+write_config 0 16
+start_daemon
+auth
+
+# ---- token file ----
+[ "$(stat -c %a "$D/state/api-token")" = 600 ] || fail "api-token is not mode 0600"
+grep -q "created the API token file $D/state/api-token" "$D/log" || fail "token creation not logged"
+[ "$(head -c 64 "$D/state/api-token" | tr -d '0-9a-f' | wc -c)" = 0 ] || fail "token not hex"
+ok "api-token created 0600, 64 hex digits, logged"
+
+# ---- health ----
+expect 200 "$(req GET /healthz)" "healthz without a token"
+expect 200 "$(req GET /readyz)" "readyz without a token"
+body_has '"ready"'
+
+# ---- auth ----
+GOOD='{"id":"api-1","type":"export","title":"a forbidden sensor","destination":{"country":"NO"}}'
+expect 401 "$(req POST /v1/screenings "${JSON[@]}" --data "$GOOD")" "no token"
+has_header 'WWW-Authenticate: Bearer'
+body_has '"code":"unauthorized"'
+expect 401 "$(req POST /v1/screenings "${JSON[@]}" -H 'Authorization: Bearer nope' --data "$GOOD")" "wrong token"
+expect 401 "$(req POST /v1/screenings "${JSON[@]}" -H "Authorization: Basic $TOKEN" --data "$GOOD")" "not a bearer token"
+expect 403 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" -H 'Origin: http://evil.example' --data "$GOOD")" "browser Origin"
+expect 401 "$(req GET /metrics)" "metrics need a token"
+
+# ---- screening, replay, conflict ----
+expect 200 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data "$GOOD")" "POST over TCP"
+body_has '"schema":"kvscreen.verdict/v1"'
+body_has '"request_id":"api-1"'
+body_has '"decision":"escalate"'
+rid=$(sed -n 's/^X-Request-Id: \([0-9]*\).*/\1/ip' "$D/hdr")
+[ -n "$rid" ] && grep -q "req $rid: id api-1: escalate" "$D/log" || fail "X-Request-Id $rid not in the log"
+ok "X-Request-Id matches the log line"
+cp "$D/body" "$D/first"
+ls "$D"/state/outbox/new/*api-1.json >/dev/null 2>&1 || fail "verdict not in outbox/new"
+ok "verdict is in outbox/new"
+expect 200 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data "$GOOD")" "same id, same request"
+cmp -s "$D/body" "$D/first" || fail "replay differs from the stored verdict"
+ok "replay answers the stored verdict byte for byte"
+# Same content, other key order and spacing: the same request.
+expect 200 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{ "type":"export", "id":"api-1", "destination":{"country":"NO"}, "title":"a forbidden sensor" }')" "same request, reordered"
+cmp -s "$D/body" "$D/first" || fail "reordered replay differs"
+expect 409 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"api-1","type":"export","title":"other"}')" "same id, other request"
+body_has '"code":"conflict"'
+expect 200 "$(req GET /v1/screenings/api-1 "${AUTH[@]}")" "GET verdict"
+cmp -s "$D/body" "$D/first" || fail "GET differs from the POST answer"
+expect 404 "$(req GET /v1/screenings/nope "${AUTH[@]}")" "GET unknown id"
+expect 404 "$(req GET '/v1/screenings/..%2f..' "${AUTH[@]}")" "GET hostile id"
+
+# ---- errors ----
+expect 415 "$(req POST /v1/screenings -H 'Content-Type: text/plain' "${AUTH[@]}" --data "$GOOD")" "wrong media type"
+expect 415 "$(req POST /v1/screenings "${AUTH[@]}" --data-binary "$GOOD" -H 'Content-Type:')" "no media type"
+expect 200 "$(req POST /v1/screenings -H 'Content-Type: application/json; charset=utf-8' "${AUTH[@]}" --data '{"id":"api-cs","type":"export"}')" "media type with charset"
+head -c 9000 /dev/zero | tr '\0' 'a' > "$D/big"
+expect 413 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data-binary @"$D/big")" "body over max_request_bytes"
+body_has '"code":"too_large"'
+expect 400 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"x",')" "malformed JSON"
+body_has '"error"'
+expect 400 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"api-2","type":"bogus"}')" "invalid type"
+body_has '"path":"/type"'
+expect 400 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"bad id!","type":"export"}')" "invalid id"
+body_has '"path":"/id"'
+expect 405 "$(req GET /v1/screenings "${AUTH[@]}")" "GET on the collection"
+has_header 'Allow: POST'
+expect 405 "$(req DELETE /v1/screenings/api-1 "${AUTH[@]}")" "DELETE a verdict"
+has_header 'Allow: GET'
+expect 405 "$(req POST /healthz)" "POST healthz"
+expect 404 "$(req GET /nowhere "${AUTH[@]}")" "unknown path"
+body_has '"code":"not_found"'
+
+# ---- Unix socket: no token needed ----
+expect 200 "$(ureq POST /v1/screenings "${JSON[@]}" --data '{"id":"api-unix","type":"partnership","title":"fine"}')" "POST over the Unix socket"
+body_has '"request_id":"api-unix"'
+expect 200 "$(ureq GET /v1/screenings/api-1)" "GET over the Unix socket"
+[ "$(stat -c %a "$D/run/k.sock")" = 600 ] || fail "socket mode is not 0600"
+[ "$(stat -c %G "$D/run/k.sock")" = "$(id -gn)" ] || fail "socket group is not $(id -gn)"
+ok "socket mode and group from the configuration"
+
+# ---- plugins, metrics ----
+expect 200 "$(req GET /v1/plugins "${AUTH[@]}")" "plugins"
+body_has '"name":"t_good"'
+body_has '"name":"t_slow"'
+expect 200 "$(req GET /metrics "${AUTH[@]}")" "metrics"
+body_has 'kvscreend_screenings_total{decision="escalate"} 1'
+body_has 'kvscreend_http_responses_total{code="401"}'
+body_has 'kvscreend_screening_duration_seconds_bucket{le="+Inf"}'
+body_has 'kvscreend_plugin_duration_seconds_count{plugin="t_good"}'
+body_has 'kvscreend_outbox_depth'
+grep -q '^Content-Type: text/plain; version=0.0.4' "$D/hdr" || fail "metrics content type"
+
+# ---- keep-alive and pipelining ----
+n=$(curl -s -w '%{num_connects}\n' "${AUTH[@]}" -o /dev/null "http://127.0.0.1:$PORT/healthz" \
+	-o /dev/null "http://127.0.0.1:$PORT/readyz" \
+	-o /dev/null "http://127.0.0.1:$PORT/v1/screenings/api-1" | tr -d '\n')
+[ "$n" = 100 ] || fail "keep-alive: connects per request were $n, want 1 0 0"
+ok "keep-alive: three requests on one connection"
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'GET /v1/screenings/api-1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\nPOST /v1/screenings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n{"id":"api-pipe","type":"investment"}\nGET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' "$TOKEN" "$TOKEN" >&3
+timeout 10 cat <&3 > "$D/pipe.out"
+exec 3<&-
+[ "$(grep -o 'HTTP/1.1 200' "$D/pipe.out" | wc -l)" = 3 ] || fail "pipelining: $(cat "$D/pipe.out")"
+grep -o '"request_id":"[a-z0-9-]*"\|"status":"ready"' "$D/pipe.out" | tr '\n' ' ' > "$D/order"
+[ "$(cat "$D/order")" = '"request_id":"api-1" "request_id":"api-pipe" "status":"ready" ' ] ||
+	fail "pipelined answers out of order: $(cat "$D/order")"
+ok "three pipelined requests answered in order"
+
+# ---- a client sending one byte per second is dropped ----
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+t0=$(date +%s%N)
+( for c in G E T ' ' / h e a l t h z ' ' H T T P; do printf %s "$c"; sleep 1; done ) >&3 2>/dev/null &
+SLOW=$!
+timeout 10 cat <&3 > "$D/slow.out"
+t1=$(date +%s%N)
+exec 3<&-
+kill "$SLOW" 2>/dev/null
+wait "$SLOW" 2>/dev/null
+ms=$(( (t1 - t0) / 1000000 ))
+[ "$ms" -lt 3500 ] || fail "slow client held the connection for $ms ms"
+grep -q '^HTTP/1.1 408' "$D/slow.out" || fail "slow client got no 408: $(cat "$D/slow.out")"
+ok "slow client got 408 and was dropped after $ms ms (header timeout 1000 ms)"
+
+# A body that stops coming.
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /v1/screenings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"id":' "$TOKEN" >&3
+timeout 10 cat <&3 > "$D/slowbody.out"
+exec 3<&-
+grep -q '^HTTP/1.1 408' "$D/slowbody.out" || fail "stalled body got no 408"
+ok "stalled body got 408"
+
+# Oversized headers and a bad request line.
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+{ printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: '; head -c 20000 /dev/zero | tr '\0' 'b'; printf '\r\n\r\n'; } >&3 2>/dev/null
+timeout 10 cat <&3 > "$D/big.out"
+exec 3<&-
+grep -q '^HTTP/1.1 431' "$D/big.out" || fail "oversized header got no 431: $(head -c 200 "$D/big.out")"
+ok "oversized header got 431"
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'BLAH\r\n\r\n' >&3
+timeout 10 cat <&3 > "$D/bad.out"
+exec 3<&-
+grep -q '^HTTP/1.1 400' "$D/bad.out" || fail "bad request line got no 400"
+ok "bad request line got 400"
+
+# ---- connection cap (max_connections = 8) ----
+FDS=()
+for _ in 1 2 3 4 5 6 7 8; do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	FDS+=("$fd")
+done
+expect 503 "$(req GET /healthz)" "ninth connection"
+has_header 'Retry-After: '
+for fd in "${FDS[@]}"; do exec {fd}<&-; done
+sleep 0.3
+expect 200 "$(req GET /healthz)" "after the connections closed"
+
+# ---- failed authentications are throttled ----
+# (In rounds: a slow build, e.g. under ASan, may need more than a second
+# for 50 attempts.)
+urls=()
+for _ in $(seq 120); do urls+=(-o /dev/null "http://127.0.0.1:$PORT/v1/plugins"); done
+for _ in 1 2 3 4; do
+	codes=$(curl -s -w '%{http_code}\n' -H 'Authorization: Bearer guess' "${urls[@]}" | sort | uniq -c | tr -s ' ')
+	echo "$codes" | grep -q ' 429' && break
+done
+echo "$codes" | grep -q ' 429' || fail "no 429 after 120 wrong tokens: $codes"
+ok "429 after many wrong tokens ($(echo $codes))"
+sleep 1.2
+
+# ---- the spool: a file dropped into incoming/ is screened and retired ----
+mkdir -p "$D/state/spool/incoming"
+printf '{"id":"spool-1","type":"export","title":"forbidden goods"}' > "$D/spool.tmp"
+mv "$D/spool.tmp" "$D/state/spool/incoming/spool-1.json"
+printf '{"id":"spool-2","type":"nope"}' > "$D/spool.tmp"
+mv "$D/spool.tmp" "$D/state/spool/incoming/spool-2.json"
+for _ in $(seq 100); do
+	[ -e "$D/state/spool/done/spool-1.json" ] && [ -e "$D/state/spool/rejected/spool-2.json" ] && break
+	sleep 0.1
+done
+[ -e "$D/state/spool/done/spool-1.json" ] || fail "spool file not moved to done/"
+[ -e "$D/state/spool/rejected/spool-2.error.json" ] || fail "bad spool file has no error file"
+grep -q '"path":"/type"' "$D/state/spool/rejected/spool-2.error.json" || fail "spool error lacks the path"
+expect 200 "$(req GET /v1/screenings/spool-1 "${AUTH[@]}")" "verdict of a spool file over the API"
+body_has '"decision":"escalate"'
+
+# ---- reload under load: no request fails ----
+write_config 0 16
+( for i in $(seq 150); do
+	req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data "{\"id\":\"load-$i\",\"type\":\"export\"}"
+	echo
+  done > "$D/load.codes" ) &
+LOAD=$!
+for cfg in good broken good broken good; do
+	if [ "$cfg" = good ]; then write_config 0 16; else write_config 0 16 broken; fi
+	kill -HUP "$PID"
+	sleep 0.2
+done
+write_config 0 16
+wait "$LOAD"
+[ "$(grep -c '^200$' "$D/load.codes")" = 150 ] ||
+	fail "requests failed during reloads: $(sort "$D/load.codes" | uniq -c | tr '\n' ' ')"
+[ "$(grep -c 'reload failed' "$D/log")" -ge 2 ] || fail "broken reloads not reported"
+ok "150 screenings during 5 reloads (2 broken), all 200"
+
+# ---- reload: slow plugin, one screening in flight at most ----
+sleep 0.5
+write_config 1500 1
+n0=$(grep -c 'reloaded ' "$D/log")
+kill -HUP "$PID"
+for _ in $(seq 50); do [ "$(grep -c 'reloaded ' "$D/log")" -gt "$n0" ] && break; sleep 0.1; done
+[ "$(grep -c 'reloaded ' "$D/log")" -gt "$n0" ] || fail "reload not logged"
+expect 200 "$(req GET /readyz)" "ready after reload"
+( req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"api-slow","type":"export"}' > "$D/slow.code" ) &
+BG=$!
+sleep 0.5
+expect 503 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"api-over","type":"export"}')" "past max_inflight"
+has_header 'Retry-After: '
+body_has '"code":"overloaded"'
+wait "$BG"
+[ "$(cat "$D/slow.code")" = 200 ] || fail "the slow screening got $(cat "$D/slow.code")"
+ok "the screening in flight finished with 200"
+
+# ---- reload with a broken configuration keeps the running one ----
+write_config 1500 1 broken
+n0=$(grep -c 'reload failed' "$D/log")
+kill -HUP "$PID"
+for _ in $(seq 50); do [ "$(grep -c 'reload failed' "$D/log")" -gt "$n0" ] && break; sleep 0.1; done
+[ "$(grep -c 'reload failed' "$D/log")" -gt "$n0" ] || fail "broken reload not reported"
+grep -q "kvscreend.conf:[0-9]*: .*plugins2" "$D/log" || fail "broken reload without file:line"
+ok "broken reload logged with file:line"
+expect 200 "$(req GET /readyz)" "ready after a failed reload"
+expect 200 "$(req GET /v1/plugins "${AUTH[@]}")" "old plugins still loaded"
+body_has '"name":"t_slow"'
+
+# ---- SIGTERM finishes the screening in flight, exits 0 ----
+write_config 1500 4
+kill -HUP "$PID"
+sleep 0.5
+( req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"api-drain","type":"export"}' > "$D/drain.code" ) &
+BG=$!
+sleep 0.4
+stop_daemon
+wait "$BG"
+[ "$(cat "$D/drain.code")" = 200 ] || fail "screening in flight at SIGTERM got $(cat "$D/drain.code")"
+ok "SIGTERM: the screening in flight was answered 200 and the daemon exited 0"
+[ ! -e "$D/run/k.sock" ] || fail "socket file left behind"
+
+# ---- restart: stored verdicts are still answered ----
+write_config 0 16
+start_daemon
+auth
+expect 200 "$(req GET /v1/screenings/api-drain "${AUTH[@]}")" "verdict after a restart"
+expect 200 "$(req GET /v1/screenings/api-1 "${AUTH[@]}")" "first verdict after a restart"
+cmp -s "$D/body" "$D/first" || fail "stored verdict changed across the restart"
+expect 409 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"api-1","type":"export"}')" "conflict after a restart"
+stop_daemon
+
+# ---- a group-writable token file is refused ----
+chmod 0620 "$D/state/api-token"
+(cd "$D" && "$DAEMON" -c "$D/kvscreend.conf" > "$D/log" 2>&1) && fail "started with a group-writable token file"
+grep -q 'group- or world-writable' "$D/log" || fail "no reason given for the token refusal"
+ok "group-writable token file refused"
+
+echo "all daemon API tests passed"

@@ -1,0 +1,128 @@
+#!/bin/bash
+# daemon_crash.sh - kill -9 the built kvscreend while screenings arrive over the
+# API and the spool; after a restart every request that was answered 200 has
+# its verdict (in outbox/new and from GET), and every spool file is either in
+# done/ (with its verdict) or still in incoming/ (and is screened then).
+set -u
+
+: "${KVS_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
+command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
+DAEMON="$KVS_BUILDDIR/kvscreend"
+PLUGINS="$KVS_BUILDDIR/tests/plugins"
+ls "$PLUGINS"/t_good.la >/dev/null 2>&1 || { echo "test plugins not built"; exit 77; }
+
+D=$(mktemp -d /tmp/kvs-crash.XXXXXX)
+PID=
+cleanup() {
+	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
+	jobs -p | xargs -r kill 2>/dev/null
+	rm -rf "$D"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*" >&2
+	echo "--- daemon log" >&2
+	tail -20 "$D/log" >&2
+	exit 1
+}
+
+cat > "$D/kvscreend.conf" <<EOF
+daemon: {
+  listen = "127.0.0.1:0";
+  socket = "";
+  state_dir = "state";
+  threads = 2;
+  log_level = "notice";
+  plugin_dir = "$PLUGINS";
+  max_inflight = 64;
+};
+plugins: { t_good: { keyword = "forbidden"; }; };
+EOF
+
+start_daemon() {
+	: > "$D/log"
+	(cd "$D" && exec "$DAEMON" -c "$D/kvscreend.conf" >> "$D/log" 2>&1) &
+	PID=$!
+	for _ in $(seq 100); do
+		grep -q ' ready: ' "$D/log" && break
+		kill -0 "$PID" 2>/dev/null || fail "daemon exited at start"
+		sleep 0.1
+	done
+	grep -q ' ready: ' "$D/log" || fail "daemon not ready"
+	PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$D/log" | tail -1)
+	TOKEN=$(head -n1 "$D/state/api-token")
+}
+
+start_daemon
+mkdir -p "$D/state/spool/incoming"
+
+# Four clients, each posting until the daemon is gone; "ID CODE" per line.
+for c in 1 2 3 4; do
+	( for i in $(seq 2000); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -X POST \
+			-H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
+			--data "{\"id\":\"c$c-$i\",\"type\":\"export\",\"title\":\"forbidden $i\"}" \
+			"http://127.0.0.1:$PORT/v1/screenings")
+		echo "c$c-$i $code"
+		[ "$code" = 000 ] && break
+	  done > "$D/client$c" ) &
+done
+# Spool files dropped meanwhile.
+( for i in $(seq 200); do
+	printf '{"id":"s-%d","type":"partnership","title":"t %d"}' "$i" "$i" > "$D/s.tmp"
+	mv "$D/s.tmp" "$D/state/spool/incoming/s-$i.json"
+	sleep 0.005
+  done ) &
+SPOOLER=$!
+sleep 1.5
+kill -9 "$PID"
+wait "$PID" 2>/dev/null
+PID=
+wait "$SPOOLER"
+wait
+
+answered=$(cat "$D"/client* | grep -c ' 200$')
+[ "$answered" -gt 20 ] || fail "only $answered requests answered before the kill; the test proves nothing"
+echo "ok - $answered requests answered 200 before kill -9"
+
+# Every answered id has its verdict file in outbox/new (nothing delivers it).
+missing=0
+while read -r id code; do
+	[ "$code" = 200 ] || continue
+	ls "$D/state/outbox/new/"*".$id.json" >/dev/null 2>&1 || { echo "no outbox entry for $id"; missing=$((missing + 1)); }
+done < <(cat "$D"/client*)
+[ "$missing" = 0 ] || fail "$missing answered verdicts missing from outbox/new after kill -9"
+echo "ok - every answered verdict is in outbox/new"
+
+# Spool files: in done/ (with a verdict) or still in incoming/; none lost.
+for i in $(seq 200); do
+	f="s-$i.json"
+	if [ -e "$D/state/spool/done/$f" ]; then
+		ls "$D/state/outbox/new/"*".s-$i.json" >/dev/null 2>&1 || fail "$f in done/ without its verdict"
+	elif [ ! -e "$D/state/spool/incoming/$f" ]; then
+		[ -e "$D/state/spool/rejected/$f" ] && fail "$f rejected: $(cat "$D/state/spool/rejected/s-$i.error.json")"
+		fail "$f lost"
+	fi
+done
+echo "ok - every spool file is in done/ with its verdict, or still in incoming/"
+
+# After a restart: verdicts are served, and what was left in incoming/ is screened.
+start_daemon
+while read -r id code; do
+	[ "$code" = 200 ] || continue
+	got=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+		"http://127.0.0.1:$PORT/v1/screenings/$id")
+	[ "$got" = 200 ] || fail "GET $id after restart: $got"
+done < <(cat "$D"/client* | head -400)
+echo "ok - answered verdicts are served after the restart"
+for _ in $(seq 100); do
+	[ -z "$(ls "$D/state/spool/incoming")" ] && break
+	sleep 0.1
+done
+[ -z "$(ls "$D/state/spool/incoming")" ] || fail "incoming/ not drained after restart: $(ls "$D/state/spool/incoming" | head)"
+[ "$(ls "$D/state/spool/done" | wc -l)" = 200 ] || fail "done/ holds $(ls "$D/state/spool/done" | wc -l) of 200 files"
+echo "ok - the spool files left in incoming/ were screened after the restart"
+kill -TERM "$PID"
+wait "$PID" || fail "exit status $? after SIGTERM"
+PID=
+echo "all crash tests passed"
