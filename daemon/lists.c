@@ -237,6 +237,19 @@ void lists_diag(struct lists_ctx *ctx, const char *file, int line,
 				line <= 0 || ctx->opts->strict, msg);
 }
 
+void lists_fatal(struct lists_ctx *ctx, const char *file, int line,
+		 const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ctx->opts && ctx->opts->diag)
+		ctx->opts->diag(ctx->opts->diag_arg, file, line, 1, msg);
+}
+
 void lists_digest_add(struct lists_ctx *ctx, const void *p, size_t n)
 {
 	if (ctx->sha)

@@ -129,6 +129,9 @@ void lists_free(struct kvs_list *l);
 /* Report a malformed row (line > 0) or a file problem; counts errors. */
 void lists_diag(struct lists_ctx *ctx, const char *file, int line,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Report what makes the whole load fail (e.g. a bad header) at file:line. */
+void lists_fatal(struct lists_ctx *ctx, const char *file, int line,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Read a whole file (bounded by LISTS_MAX_FILE_SIZE) into a malloc'd,
  * NUL-terminated buffer and add it to the list's digest.  Returns 0 or a
  * negative errno after reporting it. */

@@ -52,8 +52,8 @@ static int eu_file(struct lists_ctx *ctx, const char *path, const char **av)
 	for (int i = 0; i < C_N; i++) {
 		col[i] = csv_column(&r, cols[i]);
 		if (col[i] < 0) {
-			lists_diag(ctx, path, r.line,
-				   "header lacks the column \"%s\"", cols[i]);
+			lists_fatal(ctx, path, r.line,
+				    "header lacks the column \"%s\"", cols[i]);
 			rc = -EINVAL;
 			goto fail;
 		}

@@ -31,7 +31,7 @@ static void host_diag(void *arg, const char *file, int line, int fatal,
 {
 	struct diag_arg *d = arg;
 
-	if (fatal && (d->strict || line <= 0))
+	if (fatal)
 		plugin_host_table.config_error(d->ctx, NULL, file, line, "%s", msg);
 	else
 		plugin_host_table.log(d->ctx, KVS_LOG_WARNING,

@@ -7,7 +7,8 @@
  * screen() matches every party name, alias and parent, every person's name
  * and affiliation and every funding source; each hit becomes a finding with
  * the list entry, the alias that matched, the score and its parts, and the
- * whole name as evidence.  A hit on the allow-list becomes an info finding
+ * whole name as evidence.  When the request gives a party's ISO country and
+ * the entry's differs, country_penalty is taken off the score.  A hit on the allow-list becomes an info finding
  * saying it was suppressed and by whose decision.  Every verdict also
  * carries the versions of the lists used, and a finding when a list is
  * older than max_age_days.
@@ -33,6 +34,8 @@ struct dp_config {
 	const char *allow_list;
 	long long max_hits;
 	long long max_age_days;
+	double country_penalty;
+	const char *const *list_dates;
 };
 
 struct dp_allow {
@@ -57,7 +60,7 @@ struct dp_state {
 static const struct kvs_option dp_options[] = {
 	{ "lists", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, lists),
 	  "lists to screen against, each \"format:name:severity:path\" with "
-	  "format ofac|csl|un|eu|aspi|kvs, severity info..critical, path "
+	  "format ofac|csl|un|eu|aspi|kvs|table, severity info..critical, path "
 	  "relative to the configuration file", 1, 0, 0 },
 	{ "threshold", KVS_OPT_REAL, "0.86", offsetof(struct dp_config, threshold),
 	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0 },
@@ -69,6 +72,14 @@ static const struct kvs_option dp_options[] = {
 	  "findings reported per screened name at most", 0, 1, DP_MAX_HITS },
 	{ "max_age_days", KVS_OPT_INT, "31", offsetof(struct dp_config, max_age_days),
 	  "a list whose data is older than this many days is a finding", 0, 1, 36500 },
+	{ "country_penalty", KVS_OPT_REAL, "0.05",
+	  offsetof(struct dp_config, country_penalty),
+	  "subtracted from the score when the request gives the party's country "
+	  "and the list entry's ISO country code differs", 0, 0.0, 1.0 },
+	{ "list_dates", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, list_dates),
+	  "\"name=YYYY-MM-DD\": the date of a list whose files carry none (OFAC's "
+	  "legacy CSV), for max_age_days; else the file's modification time counts",
+	  0, 0, 0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
 };
 
@@ -198,24 +209,51 @@ static int load_allow(struct dp_state *st, const kvs_config_ctx *ctx,
 	return rc;
 }
 
-/* The date of a list's data: its "YYYY-MM-DD..." date, else the file's
- * modification time. */
-static time_t data_time(const struct kvs_list_info *in)
+/* Parse "YYYY-MM-DD..." into *t; 0 or -EINVAL. */
+static int parse_date(const char *s, time_t *t)
 {
 	struct tm tm = { 0 };
 
-	if (in->date && sscanf(in->date, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon,
-			       &tm.tm_mday) == 3) {
-		tm.tm_year -= 1900;
-		tm.tm_mon -= 1;
-		return timegm(&tm);
-	}
+	if (!s || sscanf(s, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon,
+			 &tm.tm_mday) != 3 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+	    tm.tm_mday < 1 || tm.tm_mday > 31)
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*t = timegm(&tm);
+	return 0;
+}
+
+/* The date of a list's data: its own date, else the one configured in
+ * list_dates, else the file's modification time. */
+static time_t data_time(const struct dp_config *cfg,
+			const struct kvs_list_info *in)
+{
+	size_t nl = strlen(in->name);
+	time_t t;
+
+	if (parse_date(in->date, &t) == 0)
+		return t;
+	for (size_t i = 0; cfg->list_dates && cfg->list_dates[i]; i++)
+		if (strncmp(cfg->list_dates[i], in->name, nl) == 0 &&
+		    cfg->list_dates[i][nl] == '=' &&
+		    parse_date(cfg->list_dates[i] + nl + 1, &t) == 0)
+			return t;
 	return (time_t)in->mtime;
+}
+
+static const char *date_str(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%d", &tm))
+		return "unknown";
+	return buf;
 }
 
 static int describe_lists(struct dp_state *st)
 {
-	char buf[4096];
+	char buf[4096], d[32];
 	size_t o = 0;
 
 	buf[0] = '\0';
@@ -223,13 +261,14 @@ static int describe_lists(struct dp_state *st)
 		struct kvs_list_info in;
 
 		st->host->lists_info(st->lists[i], &in);
-		st->data_time[i] = data_time(&in);
+		st->data_time[i] = data_time(st->cfg, &in);
 		if (o < sizeof(buf))
 			o += (size_t)snprintf(buf + o, sizeof(buf) - o,
 				"%s%s (%s, %zu entries, %zu names, %zu rows skipped, data date %s, sha256 %.16s)",
 				i ? "; " : "Screened against ", in.name, in.format,
 				in.entries, in.names, in.skipped,
-				in.date ? in.date : "unknown", in.digest);
+				in.date ? in.date : date_str(st->data_time[i], d, sizeof(d)),
+				in.digest);
 	}
 	st->versions = strdup(buf);
 	return st->versions ? 0 : -ENOMEM;
@@ -316,6 +355,17 @@ static int dp_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 			goto fail;
 		st->n_lists++;
 	}
+	for (size_t i = 0; cfg->list_dates && cfg->list_dates[i]; i++) {
+		const char *eq = strchr(cfg->list_dates[i], '=');
+		time_t t;
+
+		if (!eq || eq == cfg->list_dates[i] || parse_date(eq + 1, &t) < 0) {
+			host->config_error(ctx, "list_dates", NULL, 0,
+				"\"%s\" is not name=YYYY-MM-DD", cfg->list_dates[i]);
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
 	if (!st->n_lists) {
 		host->config_error(ctx, "lists", NULL, 0, "no lists configured");
 		rc = -EINVAL;
@@ -343,15 +393,23 @@ static const struct dp_allow *allowed(const struct dp_state *st,
 	return NULL;
 }
 
-/* Screen the string at `path`, if any, and report its hits. */
+static int is_iso2(const char *c)
+{
+	return c && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' &&
+	       !c[2];
+}
+
+/* Screen the string at `path`, if any, and report its hits; `country` is
+ * the ISO code the request gives for that party, or NULL. */
 static int screen_name(const struct dp_state *st, const kvs_request *req,
-		       kvs_report *rep, const char *path, const char *what)
+		       kvs_report *rep, const char *path, const char *what,
+		       const char *country)
 {
 	const struct kvs_host *h = st->host;
 	struct kvs_list_match m[DP_MAX_HITS];
 	size_t len, max = (size_t)st->cfg->max_hits;
 	const char *s = h->get_string(req, path, &len);
-	char norm[512], title[512], why[2048], ref[256];
+	char norm[512], title[512], why[2048], ref[256], cm[96];
 	int n, rc;
 
 	if (!s || !len)
@@ -367,6 +425,7 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 	for (int i = 0; i < n && (size_t)i < max; i++) {
 		const struct dp_allow *a = allowed(st, norm, m[i].entry_id);
 		const char *refs[1] = { ref };
+		double score = m[i].score;
 		struct kvs_evidence ev = { .path = path, .start = 0, .end = len };
 		struct kvs_finding f = {
 			.title = title, .rationale = why,
@@ -374,6 +433,16 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 			.evidence = &ev, .n_evidence = 1,
 		};
 
+		cm[0] = '\0';
+		if (is_iso2(country) && is_iso2(m[i].country) &&
+		    strcmp(country, m[i].country) != 0) {
+			score -= st->cfg->country_penalty;
+			if (score < st->cfg->threshold)
+				continue;
+			snprintf(cm, sizeof(cm),
+				 "; country mismatch: request %s, list %s (-%.2f)",
+				 country, m[i].country, st->cfg->country_penalty);
+		}
 		snprintf(ref, sizeof(ref), "%s entry %s%s%s", m[i].list,
 			 m[i].entry_id, m[i].program ? " (" : "",
 			 m[i].program ? m[i].program : "");
@@ -384,12 +453,13 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 			 m[i].entry_id, m[i].primary_name);
 		snprintf(why, sizeof(why),
 			 "\"%.*s\" matches %s \"%s\" of %s entry %s \"%s\" with score %.3f "
-			 "(query coverage %.3f, listed-name coverage %.3f; normalised \"%s\" vs \"%s\")%s%s%s%s%s%s",
+			 "(name similarity %.3f: query coverage %.3f, listed-name coverage %.3f; "
+			 "normalised \"%s\" vs \"%s\"%s)%s%s%s%s%s%s",
 			 (int)(len > 200 ? 200 : len), s,
 			 strcmp(m[i].matched_name, m[i].primary_name) ? "the alias" : "the name",
 			 m[i].matched_name, m[i].list, m[i].entry_id,
-			 m[i].primary_name, m[i].score, m[i].cov_query,
-			 m[i].cov_name, norm, m[i].normalised,
+			 m[i].primary_name, score, m[i].score, m[i].cov_query,
+			 m[i].cov_name, norm, m[i].normalised, cm,
 			 m[i].country ? "; country " : "",
 			 m[i].country ? m[i].country : "",
 			 m[i].program ? "; program " : "",
@@ -435,30 +505,34 @@ static int dp_screen(void *state, const struct kvs_host *h,
 		rc = report_stale(st, rep);
 	n = h->get_size(req, "/parties");
 	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {
+		const char *cc;
+
+		snprintf(p, sizeof(p), "/parties/%zu/country", i);
+		cc = h->get_string(req, p, NULL);
 		snprintf(p, sizeof(p), "/parties/%zu/name", i);
-		rc = screen_name(st, req, rep, p, "Party");
+		rc = screen_name(st, req, rep, p, "Party", cc);
 		snprintf(p, sizeof(p), "/parties/%zu/parent", i);
 		if (rc == 0)
-			rc = screen_name(st, req, rep, p, "Parent of a party");
+			rc = screen_name(st, req, rep, p, "Parent of a party", NULL);
 		snprintf(p, sizeof(p), "/parties/%zu/aliases", i);
 		m = h->get_size(req, p);
 		for (size_t j = 0; rc == 0 && j < m; j++) {
 			snprintf(p, sizeof(p), "/parties/%zu/aliases/%zu", i, j);
-			rc = screen_name(st, req, rep, p, "Party alias");
+			rc = screen_name(st, req, rep, p, "Party alias", cc);
 		}
 	}
 	n = h->get_size(req, "/people");
 	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {
 		snprintf(p, sizeof(p), "/people/%zu/name", i);
-		rc = screen_name(st, req, rep, p, "Person");
+		rc = screen_name(st, req, rep, p, "Person", NULL);
 		snprintf(p, sizeof(p), "/people/%zu/affiliation", i);
 		if (rc == 0)
-			rc = screen_name(st, req, rep, p, "Affiliation");
+			rc = screen_name(st, req, rep, p, "Affiliation", NULL);
 	}
 	n = h->get_size(req, "/cooperation/funding");
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		snprintf(p, sizeof(p), "/cooperation/funding/%zu/source", i);
-		rc = screen_name(st, req, rep, p, "Funder");
+		rc = screen_name(st, req, rep, p, "Funder", NULL);
 	}
 	return rc;
 }

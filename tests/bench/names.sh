@@ -2,7 +2,8 @@
 # names.sh - benchmark of list loading and name matching against all lists.
 #
 # Loads every list of ../shared/data that the list service reads (OFAC SDN
-# and non-SDN, CSL, UN, EU, ASPI, plus the institute example list) and
+# and non-SDN, CSL, UN, EU, ASPI, DoD 1260H and 1286, BIS DPL, plus the
+# institute example list) and
 # matches the European organisation names of the CORDIS sample plus
 # variants of listed names against all of them on one thread: prints load
 # time, names matched per second, p50/p99 latency, the index's speed-up
@@ -10,9 +11,17 @@
 set -e
 SRC=${KVS_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${KVS_BUILDDIR:-$SRC}
-DATA=${KVS_SHARED_DATA:-$SRC/../shared/data}
-[ -f "$DATA/INDEX.txt" ] || DATA=$SRC/../../../shared/data
-[ -f "$DATA/INDEX.txt" ] || { echo "no shared data at $DATA: skipped"; exit 77; }
+# ../shared/data beside the tree, or a few folders up (the sanitizer's copy).
+DATA=${KVS_SHARED_DATA:-}
+if [ -z "$DATA" ]; then
+	for up in .. ../.. ../../.. ../../../..; do
+		if [ -f "$SRC/$up/shared/data/INDEX.txt" ]; then
+			DATA=$SRC/$up/shared/data
+			break
+		fi
+	done
+fi
+[ -n "$DATA" ] && [ -f "$DATA/INDEX.txt" ] || { echo "no shared/data found: skipped"; exit 77; }
 BIN=$BUILD/tests/bench/names
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -32,6 +41,9 @@ set -- \
 	"un:un:critical:$DATA/un-sc-consolidated-2026/UN_consolidated.xml" \
 	"eu:eu:critical:$DATA/eu-sanctions-by-regulation/consolidated" \
 	"aspi:aspi:medium:$DATA/aspi-china-defence-universities/china-defence-universities.json" \
+	"table:dod_1260h:high:$DATA/us-dod-1260h-chinese-military-companies/sanctions.csv" \
+	"table:dod_1286:medium:$DATA/us-dod-section-1286/section_1286.csv" \
+	"table:bis_dpl:high:$DATA/bis-denied-persons-2023/dpl.txt" \
 	"kvs:institute_own:high:$SRC/conf/lists/institute-own.csv"
 
 echo "== load and match (index), ${REPEAT:-3} rounds of $(wc -l < "$TMP/q.txt") names"

@@ -165,6 +165,44 @@ START_TEST(clear_and_stale)
 	ck_assert_str_eq(str(f, "severity"), "medium");
 	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "un is "));
 	ck_assert_str_eq(str(v, "decision"), "review");
+	json_decref(v);
+	engine_unref(en);
+	/* A list without a date of its own takes the configured one. */
+	en = engine("max_age_days = 400; list_dates = [ \"institute_own=2020-01-31\" ];");
+	v = tu_screen(en, "{\"id\":\"dp5\",\"type\":\"export\",\"title\":\"x\"}");
+	f = finding(v, "denied_party.stale_list", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "institute_own is "));
+	ck_assert_ptr_null(strstr(str(f, "rationale"), "aspi"));
+	f = finding(v, "denied_party.lists", 0);
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "data date 2020-01-31"));
+	ck_assert_ptr_null(finding(v, "denied_party.match", 0));
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+START_TEST(country_mismatch)
+{
+	static const char *const req =
+		"{\"id\":\"dp4\",\"type\":\"export\",\"title\":\"optics\","
+		"\"parties\":[{\"role\":\"end_user\",\"name\":\"Example Photonics Trading\","
+		"\"country\":\"NL\"}]}";
+	struct engine *en = engine("max_age_days = 36500;");
+	json_t *v = tu_screen(en, req), *f;
+
+	/* The listed trader is in HK: the score loses 0.05, and says so. */
+	f = finding(v, "denied_party.match", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"),
+				     "with score 0.950 (name similarity 1.000"));
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"),
+				     "country mismatch: request NL, list HK (-0.05)"));
+	json_decref(v);
+	engine_unref(en);
+	/* A penalty that takes the score under the threshold drops the hit. */
+	en = engine("max_age_days = 36500; country_penalty = 0.5;");
+	v = tu_screen(en, req);
 	ck_assert_ptr_null(finding(v, "denied_party.match", 0));
 	json_decref(v);
 	engine_unref(en);
@@ -178,6 +216,7 @@ START_TEST(bad_config)
 		"lists = [ \"nope:x:high:/etc/hostname\" ];",
 		"lists = [ \"kvs:x:high\" ];",
 		"lists = [ \"kvs:x:high:/nonexistent/list.csv\" ];",
+		"lists = [ \"kvs:x:high:/etc/hostname\" ]; list_dates = [ \"x=yesterday\" ];",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
@@ -238,6 +277,7 @@ int main(void)
 	tcase_add_test(tc, party_and_person_hits);
 	tcase_add_test(tc, allow_list_suppresses);
 	tcase_add_test(tc, clear_and_stale);
+	tcase_add_test(tc, country_mismatch);
 	tcase_add_test(tc, bad_config);
 	tcase_add_test(tc, strict_malformed_list);
 	suite_add_tcase(s, tc);

@@ -405,6 +405,67 @@ START_TEST(registry_shares)
 }
 END_TEST
 
+/* Mutated fixtures: every loader survives random damage (bytes replaced,
+ * cut short, quotes and separators inserted), reporting or loading,
+ * never crashing; the sanitizer run checks the memory accesses. */
+START_TEST(mutations_never_crash)
+{
+	static const char *const fx[][2] = {
+		{ "kvs", "conf/lists/institute-own.csv" },
+		{ "ofac", "tests/data/lists/bad_sdn.csv" },
+		{ "un", "tests/data/lists/entity_un.xml" },
+		{ "aspi", "tests/data/lists/bad_aspi.json" },
+		{ "table", "tests/data/lists/good_kvs.csv" },
+		{ "csl", "tests/data/lists/good_kvs.csv" },
+		{ "eu", "tests/data/lists/good_kvs.csv" },
+	};
+	static const char noise[] = "\",;\t\n\r<>&(){}[]\x1a\xff\xc3";
+	char dir[] = "/tmp/kvs-lists-XXXXXX", path[64];
+	unsigned seed = 12345;
+	size_t loaded = 0, runs = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sdn.csv", dir);
+	for (size_t f = 0; f < sizeof(fx) / sizeof(*fx); f++) {
+		char *src = tu_src(fx[f][1]), *orig = tu_read_file(src);
+		size_t n = strlen(orig);
+
+		for (int round = 0; round < 200; round++) {
+			char *b = malloc(n + 1);
+			size_t len = n;
+			struct kvs_list *l = NULL;
+			FILE *out;
+
+			memcpy(b, orig, n + 1);
+			for (int k = 0; k < 1 + round % 8; k++) {
+				size_t at = rand_r(&seed) % (len ? len : 1);
+
+				b[at] = (rand_r(&seed) & 1) ? noise[rand_r(&seed) % (sizeof(noise) - 1)]
+							   : (char)rand_r(&seed);
+			}
+			if (round % 5 == 0)
+				len = rand_r(&seed) % (len + 1);
+			out = fopen(path, "wb");
+			ck_assert_ptr_nonnull(out);
+			ck_assert_uint_eq(fwrite(b, 1, len, out), len);
+			fclose(out);
+			if (lists_load_private(fx[f][0], path, "m", KVS_SEV_HIGH, NULL, &l) == 0) {
+				loaded++;
+				lists_free(l);
+			}
+			runs++;
+			free(b);
+		}
+		free(orig);
+		free(src);
+	}
+	unlink(path);
+	rmdir(dir);
+	printf("mutated list files: %zu loads, %zu loaded\n", runs, loaded);
+	ck_assert_uint_gt(loaded, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lists");
@@ -415,7 +476,8 @@ int main(void)
 
 	snprintf(probe, sizeof(probe), "%s/INDEX.txt", shared_dir());
 
-	tcase_set_timeout(real, 60);
+	tcase_set_timeout(real, 120);
+	tcase_set_timeout(bad, 120);
 	if (access(probe, R_OK) == 0) {
 		tcase_add_test(real, ofac_sdn);
 		tcase_add_test(real, ofac_consolidated);
@@ -437,6 +499,7 @@ int main(void)
 	tcase_add_test(bad, aspi_malformed);
 	tcase_add_test(bad, missing_file_and_format);
 	tcase_add_test(bad, registry_shares);
+	tcase_add_test(bad, mutations_never_crash);
 	suite_add_tcase(s, bad);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
