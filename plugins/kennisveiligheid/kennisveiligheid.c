@@ -12,10 +12,12 @@
  *   partner P   per party, person's affiliation, parent and funder: a
  *               research-security list entry (ASPI, DoD 1260H/1286, CSL
  *               Entity List, own list) by its severity (high+ 3, medium 2,
- *               else 1); kind "military" 3 (1 in a trusted country);
- *               state_owned / government in a country of level >= 1 adds
- *               one level to that country's level.
- *   base        matrix[A][max(C, P)], each cell L/M/H/V (low .. very high).
+ *               else 1), a fuzzy match to an entry of another country than
+ *               the party's dropped; kind "military" 3 (1 in a trusted
+ *               country); state_owned in a country of level >= 1 is one
+ *               level above that country, a government body at its level.
+ *   base        matrix[A][max(C, P)], each cell L/M/H/V (low .. very high);
+ *               default rows LLLM, LLMH, LMMV, LMHV.
  *   cooperation the product M of the factors that apply (form, access,
  *               state-linked funding, its share, duration); when the base
  *               is at least medium it rises one level for M >= raise_one

@@ -831,6 +831,10 @@ static Suite *suite(void)
 	tcase_add_test(t, soil_moisture_request);
 	tcase_add_test(t, cordis_china_partner_projects);
 	tcase_add_test(t, cordis_horizon_sample);
+	suite_add_tcase(s, t);
+	/* Its own case, so tests/bench/kennisveiligheid.sh can run it alone. */
+	t = tcase_create("speed");
+	tcase_set_timeout(t, 120);
 	tcase_add_test(t, speed);
 	suite_add_tcase(s, t);
 	return s;
