@@ -506,24 +506,10 @@ static int check_destinations(const struct ec_state *st, const kvs_request *req,
 					 "Intra-EU transfers of dual-use items need no licence except for Annex IV items.",
 					 refs, 1, d[i].path, 2);
 			}
-		} else if (in_list(st->eu001, d[i].cc)) {
-			static const char *const refs[] = { "EU 2021/821 Annex II Section A (EU001)" };
-
-			if (ml) {
-				snprintf(title, sizeof(title),
-					 "Military-list item for %s: individual export licence needed", d[i].cc);
-				rc = add(h, rep, "EC-DEST-ML-LICENCE", KVS_SEV_HIGH, title,
-					 "Every export of Common Military List items outside the EU needs a licence.",
-					 NULL, 0, d[i].path, 2);
-			}
-			if (rc == 0 && du) {
-				snprintf(title, sizeof(title),
-					 "Dual-use item for %s: general authorisation EU001 may apply", d[i].cc);
-				rc = add(h, rep, "EC-DEST-EU001", KVS_SEV_MEDIUM, title,
-					 "EU001 covers most Annex I items for this destination, with registration and reporting; Annex II Section A Part 1 items are excluded.",
-					 refs, 1, d[i].path, 2);
-			}
 		} else {
+			/* Outside the EU: military items always need a licence;
+			 * dual-use items may travel under EU001. */
+			static const char *const eu001_refs[] = { "EU 2021/821 Annex II Section A (EU001)" };
 			static const char *const refs[] = { "EU 2021/821 Article 3", "EU 2021/821 Article 12" };
 
 			if (ml) {
@@ -533,7 +519,13 @@ static int check_destinations(const struct ec_state *st, const kvs_request *req,
 					 "Every export of Common Military List items outside the EU needs a licence.",
 					 NULL, 0, d[i].path, 2);
 			}
-			if (rc == 0 && du) {
+			if (rc == 0 && du && in_list(st->eu001, d[i].cc)) {
+				snprintf(title, sizeof(title),
+					 "Dual-use item for %s: general authorisation EU001 may apply", d[i].cc);
+				rc = add(h, rep, "EC-DEST-EU001", KVS_SEV_MEDIUM, title,
+					 "EU001 covers most Annex I items for this destination, with registration and reporting; Annex II Section A Part 1 items are excluded.",
+					 eu001_refs, 1, d[i].path, 2);
+			} else if (rc == 0 && du) {
 				snprintf(title, sizeof(title),
 					 "Dual-use item for %s, outside the EU and EU001: individual licence needed", d[i].cc);
 				rc = add(h, rep, "EC-DEST-LICENCE", KVS_SEV_HIGH, title,
