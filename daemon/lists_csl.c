@@ -45,18 +45,12 @@ static int csl_load(struct lists_ctx *ctx, const char *path)
 	const char **av = malloc(LISTS_MAX_ALIASES * sizeof(*av));
 	struct csv_reader r = { 0 };
 	char *buf = NULL;
-	size_t len, nhdr = 0;
+	size_t nhdr = 0;
 	int col[C_N], rc;
 
 	if (!av)
 		return -ENOMEM;
-	rc = lists_read_file(ctx, path, &buf, &len);
-	if (rc < 0)
-		goto fail;
-	rc = csv_init(&r, buf, len, ',', path);
-	if (rc < 0)
-		goto fail;
-	rc = csv_header(&r, ctx, path, cols, C_N, col, 0);
+	rc = csv_open(&r, ctx, path, &buf, cols, C_N, col, 0);
 	if (rc < 0)
 		goto fail;
 	nhdr = r.n_fields;

@@ -163,11 +163,18 @@ const char *csv_field(const struct csv_reader *r, int i)
 	return r->fields[i];
 }
 
-int csv_header(struct csv_reader *r, struct lists_ctx *ctx, const char *path,
-	       const char *const *cols, int n, int *col, int skip_comments)
+int csv_open(struct csv_reader *r, struct lists_ctx *ctx, const char *path, char **buf,
+	     const char *const *cols, int n, int *col, int skip_comments)
 {
+	size_t len;
 	int rc;
 
+	rc = lists_read_file(ctx, path, buf, &len);
+	if (rc < 0)
+		return rc;
+	rc = csv_init(r, *buf, len, ',', path);
+	if (rc < 0)
+		return rc;
 	while ((rc = csv_next(r)) > 0 && skip_comments && r->fields[0][0] == '#')
 		;
 	if (rc <= 0) {

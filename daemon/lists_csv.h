@@ -30,12 +30,14 @@ void csv_fini(struct csv_reader *r);
 int csv_next(struct csv_reader *r);
 /* Index of the header field called `name` in the current record, or -1. */
 int csv_column(const struct csv_reader *r, const char *name);
-/* Read the header record (after any '#' comment lines when skip_comments)
- * and map each of the n names in cols to its index in col[].  A missing
- * header or column is reported through lists_diag / lists_fatal with file
- * and line, and returns -EINVAL; 0 on success with the header current. */
-int csv_header(struct csv_reader *r, struct lists_ctx *ctx, const char *path,
-	       const char *const *cols, int n, int *col, int skip_comments);
+/* Read the list file at path into *buf (the caller frees it, also on
+ * error), start r on it, read the header record (after any '#' comment
+ * lines when skip_comments) and map each of the n names in cols to its
+ * index in col[].  A missing header or column is reported through
+ * lists_diag / lists_fatal with file and line and returns -EINVAL; 0 on
+ * success with the header current. */
+int csv_open(struct csv_reader *r, struct lists_ctx *ctx, const char *path, char **buf,
+	     const char *const *cols, int n, int *col, int skip_comments);
 /* Field i of the current record, or "" when the record is shorter. */
 const char *csv_field(const struct csv_reader *r, int i);
 

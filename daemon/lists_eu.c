@@ -33,16 +33,10 @@ static int eu_file(struct lists_ctx *ctx, const char *path, const char **av)
 	struct kvs_list *l = ctx->list;
 	struct csv_reader r = { 0 };
 	char *buf = NULL;
-	size_t len, nhdr;
+	size_t nhdr;
 	int col[C_N], rc;
 
-	rc = lists_read_file(ctx, path, &buf, &len);
-	if (rc < 0)
-		return rc;
-	rc = csv_init(&r, buf, len, ',', path);
-	if (rc < 0)
-		goto fail;
-	rc = csv_header(&r, ctx, path, cols, C_N, col, 0);
+	rc = csv_open(&r, ctx, path, &buf, cols, C_N, col, 0);
 	if (rc < 0)
 		goto fail;
 	nhdr = r.n_fields;
