@@ -94,11 +94,18 @@ struct kvs_ruleset {
 	int errors;
 };
 
+/* Where the matches of a main pattern can start in the field being
+ * screened: in [lo, hi]; lo == SIZE_MAX when none of its literals occurs. */
+struct cand {
+	size_t lo, hi;
+};
+
 /* Per-thread scratch: pcre2 match data and limits, candidate marks. */
 struct rules_tls {
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
-	size_t *cand;                 /* per pattern: earliest match start, or SIZE_MAX */
+	pcre2_match_context *mctx_lim;  /* the same limits and an offset limit */
+	struct cand *cand;            /* per main pattern */
 	size_t cand_cap;
 };
 static __thread struct rules_tls *tls;
@@ -139,6 +146,7 @@ static void tls_free(struct rules_tls *t)
 		return;
 	pcre2_match_data_free(t->md);
 	pcre2_match_context_free(t->mctx);
+	pcre2_match_context_free(t->mctx_lim);
 	free(t->cand);
 	free(t);
 }
@@ -174,6 +182,11 @@ static struct rules_tls *tls_get(size_t n)
 		pcre2_set_match_limit(t->mctx, RULES_MATCH_LIMIT);
 		pcre2_set_depth_limit(t->mctx, RULES_DEPTH_LIMIT);
 		pcre2_set_heap_limit(t->mctx, RULES_HEAP_LIMIT_KIB);
+		t->mctx_lim = pcre2_match_context_copy(t->mctx);
+		if (!t->mctx_lim) {
+			tls_free(t);
+			return NULL;
+		}
 		if (pthread_setspecific(tls_key, t) != 0) {
 			tls_free(t);
 			return NULL;
@@ -181,7 +194,7 @@ static struct rules_tls *tls_get(size_t n)
 		tls = t;
 	}
 	if (t->cand_cap < n) {
-		size_t *c = realloc(t->cand, n * sizeof(*c));
+		struct cand *c = realloc(t->cand, n * sizeof(*c));
 
 		if (!c)
 			return NULL;
@@ -315,9 +328,10 @@ bad:
 	return -EINVAL;
 }
 
-/* Compile the patterns of one setting; errors name the rule and the line. */
+/* Compile the patterns of one setting; errors name the rule and the line.
+ * Main patterns (`main`) run with an offset limit from the prefilter. */
 static int get_pats(struct kvs_ruleset *rs, const config_setting_t *s,
-		    const char *file, const char *rid, struct patlist *out)
+		    const char *file, const char *rid, int main, struct patlist *out)
 {
 	struct strlist l = {0};
 	int rc = get_strs(rs, s, file, rid, &l);
@@ -348,7 +362,8 @@ static int get_pats(struct kvs_ruleset *rs, const config_setting_t *s,
 		}
 		re = pcre2_compile((PCRE2_SPTR)l.v[i], PCRE2_ZERO_TERMINATED,
 				   PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS |
-				   PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
+				   PCRE2_MATCH_INVALID_UTF |
+				   (main ? PCRE2_USE_OFFSET_LIMIT : 0), &err, &off, NULL);
 		if (!re) {
 			PCRE2_UCHAR buf[256];
 
@@ -478,11 +493,11 @@ static int parse_rule(struct kvs_ruleset *rs, const config_setting_t *g,
 		else if (!strcmp(name, "rationale"))
 			erc = get_str(rs, e, file, rid, &r.rationale);
 		else if (!strcmp(name, "patterns"))
-			erc = get_pats(rs, e, file, rid, &r.pats);
+			erc = get_pats(rs, e, file, rid, 1, &r.pats);
 		else if (!strcmp(name, "context"))
-			erc = get_pats(rs, e, file, rid, &r.ctx);
+			erc = get_pats(rs, e, file, rid, 0, &r.ctx);
 		else if (!strcmp(name, "exclude"))
-			erc = get_pats(rs, e, file, rid, &r.excl);
+			erc = get_pats(rs, e, file, rid, 0, &r.excl);
 		else if (!strcmp(name, "context_window"))
 			erc = get_window(rs, e, file, rid, &r.window);
 		else if (!strcmp(name, "exclude_window"))
@@ -896,27 +911,32 @@ static int window_match(const struct patlist *pl, const char *t, size_t lo,
 	return 0;
 }
 
-/* Run rule r over one field (only the patterns marked in `mark`, when not
- * NULL, from the earliest offset where one of their matches can start);
- * append its hits. */
+/* Run rule r over one field and append its hits.  With `mark`, only the
+ * patterns marked there run, and only from where the prefilter says their
+ * matches can start to where they must have started (the offset limit):
+ * the same matches as a scan of the whole field, found with less work. */
 static int match_rule(const struct rule *r, size_t ri, const char *path,
-		      const char *t, size_t len, const size_t *mark,
+		      const char *t, size_t len, const struct cand *mark,
 		      struct rules_tls *x, struct hits *h)
 {
 	size_t found = 0;
 	int limited = 0;
 
 	for (size_t p = 0; p < r->pats.n && found < RULES_MAX_EVIDENCE; p++) {
-		size_t off = 0;
+		pcre2_match_context *mctx = x->mctx;
+		size_t off = 0, end = len;
 
 		if (mark) {
-			if (mark[p] == SIZE_MAX)
+			if (mark[p].lo == SIZE_MAX)
 				continue;
-			off = mark[p];
+			off = mark[p].lo;
+			end = mark[p].hi;
+			pcre2_set_offset_limit(x->mctx_lim, end);
+			mctx = x->mctx_lim;
 		}
-		while (off <= len && found < RULES_MAX_EVIDENCE) {
+		while (off <= end && found < RULES_MAX_EVIDENCE) {
 			int rc = pcre2_match(r->pats.v[p].re, (PCRE2_SPTR)t, len, off,
-					     0, x->md, x->mctx);
+					     0, x->md, mctx);
 			PCRE2_SIZE *ov;
 			size_t s, e, lo, hi;
 			int ok = 1;
@@ -1030,16 +1050,14 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 	return count;
 }
 
-struct mark_arg {
-	size_t *cand;
-};
-
-static void mark_pattern(void *arg, size_t pat, size_t start)
+static void mark_pattern(void *arg, size_t pat, size_t lo, size_t hi)
 {
-	size_t *c = &((struct mark_arg *)arg)->cand[pat];
+	struct cand *c = (struct cand *)arg + pat;
 
-	if (start < *c)
-		*c = start;
+	if (lo < c->lo)
+		c->lo = lo;
+	if (c->hi == SIZE_MAX || hi > c->hi)
+		c->hi = hi;
 }
 
 int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
@@ -1058,8 +1076,6 @@ int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
 	if (!x)
 		return -ENOMEM;
 	while (host->text_next(req, &it, &path, &text, &len)) {
-		struct mark_arg ma = { x->cand };
-
 		if (prefix && (strncmp(path, prefix, plen) ||
 			       (path[plen] != '\0' && path[plen] != '/' &&
 				plen && prefix[plen - 1] != '/')))
@@ -1068,17 +1084,17 @@ int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
 			break;
 		if (rs->prefilter && rs->ac) {
 			memset(x->cand, 0xff, rs->n_pats * sizeof(*x->cand));
-			rules_ac_scan(rs->ac, text, len, mark_pattern, &ma);
+			rules_ac_scan(rs->ac, text, len, mark_pattern, x->cand);
 		}
 		for (size_t i = 0; i < rs->n; i++) {
 			const struct rule *r = &rs->rules[i];
-			const size_t *mark = NULL;
+			const struct cand *mark = NULL;
 
 			if (rs->prefilter && !r->always) {
 				size_t p;
 
 				mark = x->cand + r->pat_base;
-				for (p = 0; p < r->pats.n && mark[p] == SIZE_MAX; p++)
+				for (p = 0; p < r->pats.n && mark[p].lo == SIZE_MAX; p++)
 					;
 				if (p == r->pats.n)
 					continue;

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,9 +46,60 @@ struct parser {
 	int depth;
 	int ws;             /* the next atom follows \b (at a word start) */
 	int ws_next;        /* ws as it was before the current atom */
-	int as;             /* nothing consumed yet since the pattern start */
-	int as_next;        /* as as it was before the current atom */
+	size_t pre;         /* most bytes a match can hold before the next atom */
+	size_t pre_next;    /* pre as it was before the current atom */
+	size_t lastw;       /* most bytes the last literal character matches */
 };
+
+/* Prefix bounds: PRE_INF is "unbounded"; bounds past PRE_CAP count as it. */
+#define PRE_INF SIZE_MAX
+#define PRE_CAP ((size_t)1 << 20)
+/* Most bytes one character of the subject takes in UTF-8. */
+#define W_CHAR 4
+
+static size_t pre_add(size_t a, size_t b)
+{
+	return a == PRE_INF || b == PRE_INF || a + b > PRE_CAP ? PRE_INF : a + b;
+}
+
+/* w bytes repeated up to m more times. */
+static size_t pre_mul(size_t w, size_t m)
+{
+	if (w == 0 || m == 0)
+		return 0;
+	if (w == PRE_INF || m == PRE_INF || m > PRE_CAP / w)
+		return PRE_INF;
+	return w * m;
+}
+
+/* Most bytes a literal character of a caseless pattern can match: K and S
+ * also match KELVIN SIGN (3 bytes) and LONG S (2 bytes); a byte of a
+ * non-ASCII character counts as a whole character. */
+static size_t lit_width(unsigned char c)
+{
+	if (c >= 0x80)
+		return W_CHAR;
+	if (c == 'k' || c == 'K')
+		return 3;
+	if (c == 's' || c == 'S')
+		return 2;
+	return 1;
+}
+
+/* Most bytes an escape \n (n alphanumeric) matches. */
+static size_t esc_width(unsigned char n)
+{
+	switch (n) {
+	case 'b': case 'B': case 'A': case 'z': case 'Z': case 'G':
+		return 0;
+	case 'R':
+		return 2 * W_CHAR;
+	case 'X': case 'g': case 'k':
+		return PRE_INF;
+	default:
+		return n >= '1' && n <= '9' ? PRE_INF : W_CHAR;
+	}
+}
 
 static void lset_clear(struct lset *l)
 {
@@ -78,16 +130,33 @@ static int lset_add(struct lset *l, const char *s, size_t n)
 	return 0;
 }
 
-/* Length of a literal without its '<' and '^' marks. */
+const char *rules_literal_body(const char *l, size_t *pre, int *ws)
+{
+	size_t p = PRE_INF;
+
+	if (*l == '<') {
+		p = 0;
+		l++;
+	} else if (*l == '{') {
+		char *e;
+		unsigned long v = strtoul(l + 1, &e, 10);
+
+		if (*e == '}' && e > l + 1 && v < PRE_CAP) {
+			p = v;
+			l = e + 1;
+		}
+	}
+	if (pre)
+		*pre = p;
+	if (ws)
+		*ws = *l == '^';
+	return l + (*l == '^');
+}
+
+/* Length of a literal without its marks. */
 static size_t lit_len(const char *l)
 {
-	size_t n = strlen(l);
-
-	if (*l == '<')
-		l++, n--;
-	if (*l == '^')
-		n--;
-	return n;
+	return strlen(rules_literal_body(l, NULL, NULL));
 }
 
 static size_t lset_minlen(const struct lset *l)
@@ -114,22 +183,28 @@ static const char *const common_words[] = {
 	"of", "in", "on", "to", NULL,
 };
 
-/* How selective a literal probably is: longer is better, a word start is
- * better, a common word is much worse. */
+/* How cheap a literal probably makes its pattern: longer is more
+ * selective, a word start more so, a common word much less; and a literal
+ * with a bounded prefix lets the pattern run only near each occurrence
+ * (anchored there when nothing can precede it), not from the field start. */
 static int lit_score(const char *l)
 {
 	int ws, score;
-	size_t n;
+	size_t n, pre;
 
-	l += *l == '<';
-	ws = *l == '^';
-	l += ws;
+	l = rules_literal_body(l, &pre, &ws);
 	while (*l == ' ')
 		l++;
 	n = strlen(l);
 	while (n && l[n - 1] == ' ')
 		n--;
 	score = 2 * (int)(n > 40 ? 40 : n) + 4 * ws;
+	if (pre == 0)
+		score += 8;
+	else if (pre <= 64)
+		score += 6;
+	else if (pre != PRE_INF)
+		score += 3;
 	for (size_t i = 0; common_words[i]; i++)
 		if (strlen(common_words[i]) == n && !strncmp(common_words[i], l, n))
 			score -= 12;
@@ -222,25 +297,43 @@ static size_t skip_group(const char *s, size_t i)
 	return i;
 }
 
-/* Skip a quantifier at s[i]; returns 1 if it allows zero repetitions. */
-static int skip_quant(struct parser *p, int *present)
+/* Skip a quantifier at s[i]; returns 1 if it allows zero repetitions.
+ * *present says whether there was one, *more how many repetitions beyond
+ * the first it allows at most (PRE_INF: unbounded). */
+static int skip_quant(struct parser *p, int *present, size_t *more)
 {
 	const char *s = p->s;
 	int zero = 0;
 
 	*present = 1;
-	if (s[p->i] == '?' || s[p->i] == '*') {
+	*more = PRE_INF;
+	if (s[p->i] == '?') {
+		zero = 1;
+		*more = 0;
+		p->i++;
+	} else if (s[p->i] == '*') {
 		zero = 1;
 		p->i++;
 	} else if (s[p->i] == '+') {
 		p->i++;
 	} else if (s[p->i] == '{') {
 		const char *e = strchr(s + p->i, '}');
+		char *x;
+		unsigned long lo, hi;
 
 		zero = 1;           /* conservative: treat {n,m} as optional */
+		lo = strtoul(s + p->i + 1, &x, 10);
+		hi = lo;
+		if (*x == ',')
+			hi = x[1] == '}' ? ULONG_MAX : strtoul(x + 1, &x, 10);
+		else if (x == s + p->i + 1)
+			hi = ULONG_MAX;
+		if (e && (x == e || *x == ',') && hi != ULONG_MAX && hi < PRE_CAP)
+			*more = hi ? hi - 1 : 0;
 		p->i = e ? (size_t)(e - s) + 1 : strlen(s);
 	} else {
 		*present = 0;
+		*more = 0;
 		return 0;
 	}
 	if (s[p->i] == '?' || s[p->i] == '+')
@@ -248,14 +341,27 @@ static int skip_quant(struct parser *p, int *present)
 	return zero;
 }
 
+/* An atom of at most w bytes was just passed: count it and its quantifier. */
+static int atom(struct parser *p, size_t w)
+{
+	int present;
+	size_t more;
+
+	p->pre = pre_add(p->pre, w);
+	skip_quant(p, &present, &more);
+	if (present)
+		p->pre = pre_add(p->pre, pre_mul(w, more));
+	return present;
+}
+
 static int parse_alt(struct parser *p, struct lset *out);
 
 struct run {
-	char buf[LIT_MAX + 3];  /* room for the '<' and '^' marks before buf + 2 */
-	size_t n;               /* literal characters, from buf + 2 */
+	char buf[LIT_MAX + 1];
+	size_t n;               /* literal characters in buf */
 	int last;               /* last atom was a literal char in buf */
 	int ws;                 /* the run starts right after \b */
-	int as;                 /* the run starts where every match starts */
+	size_t pre;             /* most bytes of a match before the run */
 };
 
 static void run_commit(struct run *r, struct lset *best, int *err)
@@ -265,21 +371,30 @@ static void run_commit(struct run *r, struct lset *best, int *err)
 	if (r->n >= RULES_LITERAL_MIN) {
 		/* A word-start mark is only sound when the literal itself starts
 		 * with a word character. */
-		int ws = r->ws && r->buf[2] != ' ' && r->buf[2] != '-';
-		char *b = r->buf + 2;
+		int ws = r->ws && r->buf[0] != ' ' && r->buf[0] != '-';
+		char *b = malloc(r->n + 32);
+		int n;
 
-		if (ws)
-			*--b = '^';
-		if (r->as)
-			*--b = '<';
-		if (lset_add(&c, b, r->n + (size_t)ws + (size_t)r->as) < 0)
+		if (!b) {
 			*err = -ENOMEM;
+			goto out;
+		}
+		if (r->pre == 0)
+			n = snprintf(b, r->n + 32, "<%s%.*s", ws ? "^" : "", (int)r->n, r->buf);
+		else if (r->pre != PRE_INF)
+			n = snprintf(b, r->n + 32, "{%zu}%s%.*s", r->pre, ws ? "^" : "",
+				     (int)r->n, r->buf);
+		else
+			n = snprintf(b, r->n + 32, "%s%.*s", ws ? "^" : "", (int)r->n, r->buf);
+		if (lset_add(&c, b, (size_t)n) < 0)
+			*err = -ENOMEM;
+		free(b);
 		lset_pick(best, &c);
 	}
+out:
 	r->n = 0;
 	r->last = 0;
 	r->ws = 0;
-	r->as = 0;
 }
 
 /* Handle a group at p->s[p->i] == '('; a mandatory group's literal set
@@ -287,7 +402,7 @@ static void run_commit(struct run *r, struct lset *best, int *err)
 static int parse_group(struct parser *p, struct lset *best)
 {
 	const char *s = p->s;
-	size_t i = p->i;
+	size_t i = p->i, pre0 = p->pre, w, more;
 	struct lset g = { NULL, 0, 1 };
 	int rc, present, zero;
 
@@ -299,11 +414,16 @@ static int parse_group(struct parser *p, struct lset *best)
 				 (s[i + 2] == 'P' && (s[i + 3] == '=' || s[i + 3] == '>')) ||
 				 (s[i + 2] == '<' && (s[i + 3] == '=' || s[i + 3] == '!'))))) {
 		/* Verbs, lookaround, comments, conditionals, recursion: they
-		 * require nothing we can use. */
+		 * require nothing we can use.  Lookaround and comments consume
+		 * nothing; the others may consume anything. */
+		int zw = s[i + 1] == '?' && (s[i + 2] == '=' || s[i + 2] == '!' ||
+					     s[i + 2] == '#' || s[i + 2] == '<');
+
 		p->i = skip_group(s, i);
-		skip_quant(p, &present);
+		skip_quant(p, &present, &more);
 		p->ws = 0;
-		p->as = 0;
+		if (!zw)
+			p->pre = PRE_INF;
 		return 0;
 	}
 	if (s[i + 1] != '?') {
@@ -359,8 +479,9 @@ static int parse_group(struct parser *p, struct lset *best)
 	}
 	p->i++;
 	p->ws = 0;
-	p->as = 0;
-	zero = skip_quant(p, &present);
+	w = p->pre == PRE_INF || pre0 == PRE_INF ? PRE_INF : p->pre - pre0;
+	zero = skip_quant(p, &present, &more);
+	p->pre = pre_add(pre0, pre_add(w, pre_mul(w, more)));
 	if (zero)
 		g.ok = 0;
 	lset_pick(best, &g);
@@ -379,16 +500,18 @@ static int parse_seq(struct parser *p, struct lset *best)
 	r.n = 0;
 	r.last = 0;
 	r.ws = 0;
-	r.as = 0;
+	r.pre = 0;
 	best->ok = 1;
 	while (s[p->i] && s[p->i] != '|' && s[p->i] != ')' && !p->fail && !err) {
 		unsigned char c = (unsigned char)s[p->i];
+		size_t more;
 		int present;
 
 		if (c == '\\') {
 			unsigned char n = (unsigned char)s[p->i + 1];
 
-			if (!n || n == 'Q' || n == 'E') {
+			/* \K moves the start of a match past text it consumed. */
+			if (!n || n == 'Q' || n == 'E' || n == 'K') {
 				p->fail = 1;
 				break;
 			}
@@ -396,8 +519,6 @@ static int parse_seq(struct parser *p, struct lset *best)
 				run_commit(&r, best, &err);
 				p->i += 2;
 				p->ws = n == 'b';
-				if (n != 'b' && n != 'B')
-					p->as = 0;
 				if (s[p->i] == '{' && strchr("xopNPpgk", n)) {
 					const char *e = strchr(s + p->i, '}');
 
@@ -416,17 +537,14 @@ static int parse_seq(struct parser *p, struct lset *best)
 				} else if (n == 'c' && s[p->i]) {
 					p->i++;
 				}
-				skip_quant(p, &present);
-				if (present)
-					p->ws = p->as = 0;
+				if (atom(p, esc_width(n)))
+					p->ws = 0;
 				continue;
 			}
 			p->i += 2;
 			c = n;
 			p->ws_next = p->ws;
 			p->ws = 0;
-			p->as_next = p->as;
-			p->as = 0;
 			goto literal;
 		}
 		if (c == '(') {
@@ -437,43 +555,41 @@ static int parse_seq(struct parser *p, struct lset *best)
 		}
 		p->ws_next = p->ws;
 		p->ws = 0;
-		p->as_next = p->as;
-		if (c != '^')
-			p->as = 0;
 		if (c == '[') {
 			run_commit(&r, best, &err);
 			p->i = skip_class(s, p->i);
-			skip_quant(p, &present);
+			atom(p, W_CHAR);
 			continue;
 		}
 		if (c == '.' || c == '^' || c == '$') {
 			run_commit(&r, best, &err);
 			p->i++;
-			skip_quant(p, &present);
+			atom(p, c == '.' ? W_CHAR : 0);
 			continue;
 		}
-		if (c == '?' || c == '*' || c == '{') {
-			if (r.last && r.n)
+		if (c == '?' || c == '*' || c == '{' || c == '+') {
+			/* A quantifier of the last literal character: an
+			 * optional one leaves the run. */
+			if (c != '+' && r.last && r.n)
 				r.n--;
-			skip_quant(p, &present);
-			run_commit(&r, best, &err);
-			continue;
-		}
-		if (c == '+') {
-			skip_quant(p, &present);
+			skip_quant(p, &present, &more);
+			p->pre = pre_add(p->pre, pre_mul(p->lastw, more));
 			run_commit(&r, best, &err);
 			continue;
 		}
 		p->i++;
 literal:
+		p->pre_next = p->pre;
+		p->lastw = lit_width(c);
+		p->pre = pre_add(p->pre, p->lastw);
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c - 'A' + 'a');
 		if (lit_char(c) && r.n < LIT_MAX) {
 			if (r.n == 0) {
 				r.ws = p->ws_next;
-				r.as = p->as_next;
+				r.pre = p->pre_next;
 			}
-			r.buf[2 + r.n++] = (char)c;
+			r.buf[r.n++] = (char)c;
 			r.last = 1;
 		} else {
 			run_commit(&r, best, &err);
@@ -487,9 +603,12 @@ literal:
 	return err;
 }
 
+/* Every alternative starts where the group starts; the group ends at most
+ * as far as its longest alternative. */
 static int parse_alt(struct parser *p, struct lset *out)
 {
-	int ws = p->ws, as = p->as;
+	int ws = p->ws;
+	size_t pre0 = p->pre, pre_max = 0;
 
 	out->ok = 1;
 	for (;;) {
@@ -497,8 +616,12 @@ static int parse_alt(struct parser *p, struct lset *out)
 		int rc;
 
 		p->ws = ws;
-		p->as = as;
+		p->pre = pre0;
 		rc = parse_seq(p, &seq);
+		if (p->pre == PRE_INF || p->pre > pre_max)
+			pre_max = p->pre;
+		if (pre_max == PRE_INF)
+			p->pre = PRE_INF;
 
 		if (rc < 0) {
 			lset_clear(&seq);
@@ -516,15 +639,17 @@ static int parse_alt(struct parser *p, struct lset *out)
 			}
 		}
 		lset_clear(&seq);
-		if (p->fail || p->s[p->i] != '|')
+		if (p->fail || p->s[p->i] != '|') {
+			p->pre = pre_max;
 			return 0;
+		}
 		p->i++;
 	}
 }
 
 int rules_literals_extract(const char *pattern, struct rules_literals *out)
 {
-	struct parser p = { pattern, 0, 0, 0, 0, 0, 1, 0 };
+	struct parser p = { .s = pattern };
 	struct lset l = { NULL, 0, 1 };
 	int rc;
 
@@ -562,6 +687,7 @@ struct rules_ac {
 	int32_t *out_next;
 	size_t *out_id;
 	uint32_t *out_len;     /* literal length; bit 31: must start a word */
+	uint32_t *out_pre;     /* prefix bound in bytes, AC_PRE_INF: none */
 	size_t max_len;        /* longest literal */
 	size_t n;
 };
@@ -573,8 +699,8 @@ struct rules_ac_builder {
 };
 
 #define AC_WS (1u << 31)
-#define AC_AS (1u << 30)
-#define AC_LEN(x) ((x) & ~(AC_WS | AC_AS))
+#define AC_LEN(x) ((x) & ~AC_WS)
+#define AC_PRE_INF UINT32_MAX
 
 static uint8_t ac_class[256];
 static pthread_once_t ac_class_once = PTHREAD_ONCE_INIT;
@@ -633,16 +759,13 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 	struct rules_ac *a = &b->ac;
 	int32_t st = 0;
 	uint32_t ws = 0;
+	size_t pre;
+	int w;
 
-	if (*lit == '<') {
-		ws |= AC_AS;
-		lit++;
-	}
-	if (*lit == '^') {
-		ws |= AC_WS;
-		lit++;
-	}
-	if (!*lit || strlen(lit) >= AC_AS)
+	lit = rules_literal_body(lit, &pre, &w);
+	if (w)
+		ws = AC_WS;
+	if (!*lit || strlen(lit) >= AC_WS)
 		return -EINVAL;
 	for (const unsigned char *c = (const unsigned char *)lit; *c; c++) {
 		uint8_t k = ac_class[*c];
@@ -673,10 +796,15 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 		if (!p)
 			return -ENOMEM;
 		a->out_len = p;
+		p = realloc(a->out_pre, cap * sizeof(*a->out_pre));
+		if (!p)
+			return -ENOMEM;
+		a->out_pre = p;
 		b->cap_out = cap;
 	}
 	a->out_id[b->n_out] = id;
 	a->out_len[b->n_out] = (uint32_t)strlen(lit) | ws;
+	a->out_pre[b->n_out] = pre == SIZE_MAX ? AC_PRE_INF : (uint32_t)pre;
 	if (strlen(lit) > a->max_len)
 		a->max_len = strlen(lit);
 	a->out_next[b->n_out] = a->out[st];
@@ -754,6 +882,7 @@ static void ac_arrays_free(struct rules_ac *a)
 	free(a->out_next);
 	free(a->out_id);
 	free(a->out_len);
+	free(a->out_pre);
 }
 
 void rules_ac_builder_free(struct rules_ac_builder *b)
@@ -781,21 +910,23 @@ static int is_word_byte(unsigned char c)
 
 /* Report the outputs of state st, whose literals end at byte i. */
 static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char *t,
-		      size_t i, int shifted, void (*mark)(void *, size_t, size_t), void *arg)
+		      size_t i, int shifted, rules_ac_mark_fn *mark, void *arg)
 {
 	for (int32_t s = st; s >= 0; s = ac->dict[s])
 		for (int32_t o = ac->out[s]; o >= 0; o = ac->out_next[o]) {
-			uint32_t len = ac->out_len[o];
+			uint32_t len = ac->out_len[o], pre = ac->out_pre[o];
+			/* After a folded multi-byte character the literal took
+			 * more bytes than it has characters: its start is at
+			 * most this, and where a match starts is not known. */
+			size_t start = i + 1 - AC_LEN(len);
 
 			/* A literal that follows \b in its pattern cannot be the
 			 * one a match uses when an ASCII word character precedes
-			 * it.  After a folded multi-byte character the byte
-			 * offsets no longer tell, so the check is skipped. */
-			size_t start = shifted ? 0 : i + 1 - AC_LEN(len);
-
+			 * it. */
 			if ((len & AC_WS) && !shifted && start > 0 && is_word_byte(t[start - 1]))
 				continue;
-			mark(arg, ac->out_id[o], (len & AC_AS) ? start : 0);
+			mark(arg, ac->out_id[o],
+			     shifted || pre == AC_PRE_INF || pre > start ? 0 : start - pre, start);
 		}
 }
 
@@ -807,7 +938,7 @@ struct lane {
 
 /* Advance one lane by one symbol. */
 static inline void lane_step(const struct rules_ac *ac, struct lane *l, const unsigned char *t,
-			     size_t len, void (*mark)(void *, size_t, size_t), void *arg)
+			     size_t len, rules_ac_mark_fn *mark, void *arg)
 {
 	size_t i = l->i;
 	unsigned char c = t[i];
@@ -839,7 +970,7 @@ static inline void lane_step(const struct rules_ac *ac, struct lane *l, const un
  * which only finds nothing there.  Marks are idempotent, so occurrences
  * seen twice do no harm. */
 void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
-		   void (*mark)(void *arg, size_t id, size_t start), void *arg)
+		   rules_ac_mark_fn *mark, void *arg)
 {
 	const unsigned char *t = (const unsigned char *)text;
 	struct lane ln[AC_LANES];

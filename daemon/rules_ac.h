@@ -5,12 +5,14 @@
  * the text as seen by rules_ac_scan() (ASCII case folded, and the two
  * non-ASCII characters that caseless matching equates with ASCII letters,
  * KELVIN SIGN and LATIN SMALL LETTER LONG S, folded to k and s).  Literals
- * use only [a-z0-9 -], after two optional marks: a leading '<' says that
- * every match using the literal starts where the literal starts (nothing
- * before it in the pattern consumes text), and '^' that the literal follows
- * \b in its pattern, so an occurrence preceded by an ASCII word character
- * cannot be the one a match uses.  When no such set can be
- * found for a pattern, extraction fails and the rule must always run.
+ * use only [a-z0-9 -], after two optional marks.  The first bounds where a
+ * match using the literal can start: '<' says it starts where the literal
+ * starts (nothing before it in the pattern consumes text), "{N}" that it
+ * starts at most N bytes before the literal; without one it may start
+ * anywhere before.  The second, '^', says that the literal follows \b in
+ * its pattern, so an occurrence preceded by an ASCII word character cannot
+ * be the one a match uses.  When no such set can be found for a pattern,
+ * extraction fails and the rule must always run.
  */
 #ifndef KVS_RULES_AC_H
 #define KVS_RULES_AC_H
@@ -32,6 +34,10 @@ struct rules_literals {
  * -ENOMEM. */
 int rules_literals_extract(const char *pattern, struct rules_literals *out);
 void rules_literals_free(struct rules_literals *l);
+/* The characters of literal l after its marks; *pre (if not NULL) gets the
+ * most bytes a match can hold before them (SIZE_MAX: unbounded), *ws (if
+ * not NULL) whether they follow \b. */
+const char *rules_literal_body(const char *l, size_t *pre, int *ws);
 
 struct rules_ac;
 struct rules_ac_builder;
@@ -44,12 +50,13 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out);
 void rules_ac_builder_free(struct rules_ac_builder *b);
 void rules_ac_free(struct rules_ac *ac);
 
-/* Scan len bytes once and call mark(arg, id, start) for every literal
- * occurrence (possibly several times per id).  `start` is a byte offset
- * before which no match of the pattern can start through this occurrence
- * (the literal's own start for a '<' literal, else 0).  Read-only: safe on
- * many threads. */
+/* Scan len bytes once and call mark(arg, id, lo, hi) for every literal
+ * occurrence (possibly several times per id): a match of the pattern that
+ * uses this occurrence starts in [lo, hi] (hi: where the literal starts;
+ * lo: hi minus the literal's prefix bound, or 0).  Read-only: safe on many
+ * threads. */
+typedef void rules_ac_mark_fn(void *arg, size_t id, size_t lo, size_t hi);
 void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
-		   void (*mark)(void *arg, size_t id, size_t start), void *arg);
+		   rules_ac_mark_fn *mark, void *arg);
 
 #endif

@@ -343,31 +343,41 @@ static void lits(const char *pat, const char *want)
 
 START_TEST(test_literal_extraction)
 {
-	/* '<': every match starts where the literal starts; '^': it follows \\b. */
+	/* '<': every match starts where the literal starts; "{N}": at most N
+	 * bytes before it; '^': it follows \\b. */
 	lits("\\blasers?\\b", "<^laser");
 	lits("\\b(?:lidar|radar)s?\\b", "<^lidar|<^radar");
 	lits("thermal\\s+camera", "<thermal");
-	lits("infra-?red camera", "red camera");
-	lits("(?:foo)?barbaz", "barbaz");
+	lits("infra-?red camera", "{6}red camera");
+	lits("(?:foo)?barbaz", "{3}barbaz");
 	lits("abc|de", NULL);
 	lits("[a-z]+", NULL);
-	lits("\\x41bcdef", "bcdef");
+	lits("\\x41bcdef", "{4}bcdef");
 	lits("(?x) a b c d", NULL);
 	lits("\\Qa.b\\E", NULL);
-	lits("Quantum (?i:KEY) distribution", " distribution");
-	lits("(?<name>gyro|accelero)meter", "meter");
+	lits("Quantum (?i:KEY) distribution", "{13} distribution");
+	lits("(?<name>gyro|accelero)meter", "{8}meter");
 	lits("(?=abc)xy", NULL);
 	lits("5A002", "<5a002");
 	lits("\\b-foobar", "<-foobar");
 	lits("\\bfoo\\b|\\bbarx", "<^foo|<^barx");
-	lits("\\b(?:ab|cde)xyz", "xyz");
+	lits("\\b(?:ab|cde)xyz", "{3}xyz");
 	lits("\\b\\d+ GHz", " ghz");
-	lits("\\b?abcd", "abcd");
+	lits("\\b?abcd", "<abcd");
 	lits("^foobar", "<foobar");
 	lits("(?i)foobar", "<foobar");
-	lits("(?=x)foobar", "foobar");
-	lits("\\s?foobar", "foobar");
-	lits("a{2}bcd", "bcd");
+	lits("(?=x)foobar", "<foobar");
+	lits("\\s?foobar", "{4}foobar");
+	lits("a{2}bcd", "{2}bcd");
+	/* Prefix bounds: K and S also match 3- and 2-byte characters, a class or
+	 * an escape any one character (4 bytes), \\K moves the match start. */
+	lits("ks?abcd", "{5}abcd");
+	lits("x{2,5}abcd", "{5}abcd");
+	lits("[xy]{3}abcd", "{12}abcd");
+	lits("(?:ab|c)+defg", "defg");
+	lits("\\w*abcd", "abcd");
+	lits("ab\\Kcdef", NULL);
+	lits("\\bfoo\\s+barbaz", "<^foo");
 }
 END_TEST
 
@@ -555,6 +565,36 @@ static void free_corpus(struct corpus *c)
 	free(c->reqs);
 }
 
+/* Screen req with the prefilter on and off: the findings must be the same,
+ * whole.  Returns the number of findings; adds their spans to *evidence. */
+static size_t same_findings(struct kvs_ruleset *rs, struct kvs_request *req, size_t *evidence)
+{
+	struct kvs_report on = {0}, off = {0};
+	size_t n;
+
+	rules_set_prefilter(rs, 1);
+	ck_assert_int_ge(rules_screen(rs, req, &on, NULL), 0);
+	rules_set_prefilter(rs, 0);
+	ck_assert_int_ge(rules_screen(rs, req, &off, NULL), 0);
+	rules_set_prefilter(rs, 1);
+	ck_assert_uint_eq(on.n, off.n);
+	for (size_t k = 0; k < on.n; k++) {
+		ck_assert_str_eq(on.v[k].rule, off.v[k].rule);
+		ck_assert_int_eq(on.v[k].severity, off.v[k].severity);
+		ck_assert_uint_eq(on.v[k].n_ev, off.v[k].n_ev);
+		for (size_t e = 0; e < on.v[k].n_ev; e++) {
+			ck_assert_str_eq(on.v[k].ev[e].path, off.v[k].ev[e].path);
+			ck_assert_uint_eq(on.v[k].ev[e].start, off.v[k].ev[e].start);
+			ck_assert_uint_eq(on.v[k].ev[e].end, off.v[k].ev[e].end);
+		}
+		*evidence += on.v[k].n_ev;
+	}
+	n = on.n;
+	mock_report_reset(&on);
+	mock_report_reset(&off);
+	return n;
+}
+
 /* The prefilter never changes findings: every shipped rule over the CORDIS
  * titles and objectives, prefilter on and off, findings compared whole. */
 START_TEST(test_prefilter_equivalence_cordis)
@@ -568,36 +608,77 @@ START_TEST(test_prefilter_equivalence_cordis)
 	}
 	ck_assert_uint_ge(c.n, 300);
 	load_shipped();
-	for (size_t i = 0; i < c.n; i++) {
-		for (size_t s = 0; s < n_sets; s++) {
-			struct kvs_report on = {0}, off = {0};
-
-			rules_set_prefilter(sets[s], 1);
-			ck_assert_int_ge(rules_screen(sets[s], c.reqs[i], &on, NULL), 0);
-			rules_set_prefilter(sets[s], 0);
-			ck_assert_int_ge(rules_screen(sets[s], c.reqs[i], &off, NULL), 0);
-			ck_assert_uint_eq(on.n, off.n);
-			for (size_t k = 0; k < on.n; k++) {
-				ck_assert_str_eq(on.v[k].rule, off.v[k].rule);
-				ck_assert_int_eq(on.v[k].severity, off.v[k].severity);
-				ck_assert_uint_eq(on.v[k].n_ev, off.v[k].n_ev);
-				for (size_t e = 0; e < on.v[k].n_ev; e++) {
-					ck_assert_str_eq(on.v[k].ev[e].path, off.v[k].ev[e].path);
-					ck_assert_uint_eq(on.v[k].ev[e].start, off.v[k].ev[e].start);
-					ck_assert_uint_eq(on.v[k].ev[e].end, off.v[k].ev[e].end);
-				}
-				evidence += on.v[k].n_ev;
-			}
-			findings += on.n;
-			mock_report_reset(&on);
-			mock_report_reset(&off);
-		}
-	}
+	for (size_t i = 0; i < c.n; i++)
+		for (size_t s = 0; s < n_sets; s++)
+			findings += same_findings(sets[s], c.reqs[i], &evidence);
 	printf("prefilter equivalence: %zu CORDIS and list texts, %zu findings, %zu evidence spans, "
 	       "identical with and without the prefilter\n", c.n, findings, evidence);
 	ck_assert_uint_ge(findings, 300);
 	free_shipped();
 	free_corpus(&c);
+}
+END_TEST
+
+/* The prefilter runs a pattern only from where a match through a literal
+ * occurrence can start (its prefix bound before the occurrence) up to the
+ * occurrence: every combination of prefixes (with KELVIN SIGN and LONG S,
+ * which take more bytes than the k and s they match), literals and repeated
+ * occurrences gives the same findings as a scan of the whole field. */
+START_TEST(test_prefilter_equivalence_prefix)
+{
+	static const char *const pre[] = {
+		"", "sky", "SKY-", "\xE2\x84\xAAiss", "ki\xC5\xBFs ", "ab ", "AB-\xE2\x84\xAA" "s",
+		"x ", "foo bar ", "\xC3\xA9", "12", "1234ss56", "\xC5\xBF\xC5\xBF", "quasi-",
+		"quasi", "deltawave ",
+	};
+	static const char *const lit[] = {
+		"deltawave", "DELTAWAVE", "deltawaves", "deltawave array", "deltaWave sensors",
+		"-omega-band", "quasar", "QUASARES", "delta wave",
+	};
+	static const char *const post[] = { "", ".", " deltawave", "x", " and 99-omega-band" };
+	struct kvs_ruleset *rs = load(DATA "prefix.conf");
+	struct kvs_request *req;
+	size_t findings = 0, evidence = 0, texts = 0;
+	char text[512];
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+	for (size_t a = 0; a < N(pre); a++)
+		for (size_t b = 0; b < N(lit); b++)
+			for (size_t c = 0; c < N(post); c++)
+				for (size_t d = 0; d < N(pre); d += 3) {
+					snprintf(text, sizeof(text), "%s%s%s %s%s", pre[a], lit[b],
+						 post[c], pre[d], lit[(b + d) % N(lit)]);
+					req = mock_request(KVS_REQ_EXPORT);
+					mock_set(req, "/description", text, SIZE_MAX, 1);
+					findings += same_findings(rs, req, &evidence);
+					mock_request_free(req);
+					texts++;
+				}
+	/* Long texts are scanned as several lanes: a lane that starts on the
+	 * literal has not seen the folded characters before it. */
+	for (size_t fill = 200; fill < 270; fill++)
+		for (size_t f = 0; f < 2; f++) {
+			static const char *const fold[] = {
+				"\xE2\x84\xAA\xE2\x84\xAA\xE2\x84\xAA", "\xC5\xBF\xC5\xBF\xC5\xBF",
+			};
+			size_t n;
+
+			memset(text, ' ', sizeof(text));
+			n = fill + (size_t)snprintf(text + fill, sizeof(text) - fill,
+						    "%sdeltawave", fold[f]);
+			text[n] = ' ';
+			text[sizeof(text) - 1] = '\0';
+			req = mock_request(KVS_REQ_EXPORT);
+			mock_set(req, "/description", text, SIZE_MAX, 1);
+			ck_assert_uint_ge(same_findings(rs, req, &evidence), 1);
+			mock_request_free(req);
+			texts++;
+		}
+#undef N
+	printf("prefilter equivalence (prefix bounds): %zu texts, %zu findings, %zu spans\n",
+	       texts, findings, evidence);
+	ck_assert_uint_ge(findings, texts);
+	rules_free(rs);
 }
 END_TEST
 
@@ -659,6 +740,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_shipped_examples);
 	tcase_add_test(tc, test_prefilter_equivalence_cordis);
+	tcase_add_test(tc, test_prefilter_equivalence_prefix);
 	suite_add_tcase(s, tc);
 	return s;
 }
