@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,14 +91,21 @@ struct kvs_ruleset {
 	size_t n, cap;
 	struct rules_ac *ac;
 	size_t n_pats;                /* main patterns of all rules */
+	size_t *pat_rule;             /* per main pattern: its rule */
+	size_t *always;               /* rules without a literal, in order */
+	size_t n_always;
 	int prefilter;
 	int errors;
 };
 
 /* Where the matches of a main pattern can start in the field being
- * screened: in [lo, hi]; lo == SIZE_MAX when none of its literals occurs. */
+ * screened, after the occurrences of its two literal sets (see
+ * build_prefilter): in [lo[k], hi[k]] for both sets k; lo[k] == SIZE_MAX
+ * while no literal of set k occurred.  Valid only when gen is the thread's
+ * current field generation. */
 struct cand {
-	size_t lo, hi;
+	size_t lo[2], hi[2];
+	uint64_t gen;
 };
 
 /* Per-thread scratch: pcre2 match data and limits, candidate marks. */
@@ -107,6 +115,9 @@ struct rules_tls {
 	pcre2_match_context *mctx_lim;  /* the same limits and an offset limit */
 	struct cand *cand;            /* per main pattern */
 	size_t cand_cap;
+	uint64_t gen;                 /* generation of the field being screened */
+	size_t *touched;              /* patterns marked in this generation */
+	size_t n_touched;
 };
 static __thread struct rules_tls *tls;
 /* The key only serves to free a thread's scratch when the thread exits. */
@@ -148,6 +159,7 @@ static void tls_free(struct rules_tls *t)
 	pcre2_match_context_free(t->mctx);
 	pcre2_match_context_free(t->mctx_lim);
 	free(t->cand);
+	free(t->touched);
 	free(t);
 }
 
@@ -195,10 +207,16 @@ static struct rules_tls *tls_get(size_t n)
 	}
 	if (t->cand_cap < n) {
 		struct cand *c = realloc(t->cand, n * sizeof(*c));
+		size_t *k;
 
 		if (!c)
 			return NULL;
+		memset(c + t->cand_cap, 0, (n - t->cand_cap) * sizeof(*c));
 		t->cand = c;
+		k = realloc(t->touched, n * sizeof(*k));
+		if (!k)
+			return NULL;
+		t->touched = k;
 		t->cand_cap = n;
 	}
 	return t;
@@ -247,6 +265,8 @@ void rules_free(struct kvs_ruleset *rs)
 	for (size_t i = 0; i < rs->n; i++)
 		rule_free(&rs->rules[i]);
 	free(rs->rules);
+	free(rs->pat_rule);
+	free(rs->always);
 	rules_ac_free(rs->ac);
 	free(rs);
 }
@@ -663,6 +683,46 @@ static char *resolve(const kvs_config_ctx *ctx, const char *path)
 	return strdup(path);
 }
 
+static int same_literals(const struct rules_literals *a, const struct rules_literals *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]))
+			return 0;
+	return 1;
+}
+
+/* Add the literals of main pattern `pat` to the automaton: the most
+ * selective set decides whether the pattern runs at all, the set with the
+ * smallest prefix bound where it can match (every match holds one literal
+ * of each set).  Automaton ids are pat * 4 + (1: selective, 2: anchoring). */
+static int add_literals(struct rules_ac_builder *b, const char *src, size_t pat)
+{
+	struct rules_literals sel, anc;
+	int rc = rules_literals_extract(src, 0, &sel);
+
+	if (rc < 0)
+		return rc;
+	rc = rules_literals_extract(src, 1, &anc);
+	if (rc < 0) {
+		rules_literals_free(&sel);
+		return rc;
+	}
+	if (same_literals(&sel, &anc)) {
+		for (size_t k = 0; k < sel.n && rc == 0; k++)
+			rc = rules_ac_builder_add(b, sel.v[k], pat * 4 + 3);
+	} else {
+		for (size_t k = 0; k < sel.n && rc == 0; k++)
+			rc = rules_ac_builder_add(b, sel.v[k], pat * 4 + 1);
+		for (size_t k = 0; k < anc.n && rc == 0; k++)
+			rc = rules_ac_builder_add(b, anc.v[k], pat * 4 + 2);
+	}
+	rules_literals_free(&sel);
+	rules_literals_free(&anc);
+	return rc;
+}
+
 /* Extract the literals of every rule and build the automaton. */
 static int build_prefilter(struct kvs_ruleset *rs)
 {
@@ -671,26 +731,30 @@ static int build_prefilter(struct kvs_ruleset *rs)
 
 	if (!b)
 		return -ENOMEM;
-	for (size_t i = 0; i < rs->n && rc == 0; i++) {
+	for (size_t i = 0; i < rs->n; i++)
+		rs->n_pats += rs->rules[i].pats.n;
+	rs->pat_rule = calloc(rs->n_pats ? rs->n_pats : 1, sizeof(*rs->pat_rule));
+	rs->always = calloc(rs->n ? rs->n : 1, sizeof(*rs->always));
+	if (!rs->pat_rule || !rs->always)
+		rc = -ENOMEM;
+	for (size_t i = 0, base = 0; i < rs->n && rc == 0; i++) {
 		struct rule *r = &rs->rules[i];
 
-		r->pat_base = rs->n_pats;
-		rs->n_pats += r->pats.n;
+		r->pat_base = base;
+		for (size_t p = 0; p < r->pats.n; p++)
+			rs->pat_rule[base + p] = i;
+		base += r->pats.n;
 		for (size_t p = 0; p < r->pats.n && !r->always && rc == 0; p++) {
-			struct rules_literals l;
-
-			rc = rules_literals_extract(r->pats.v[p].src, &l);
+			/* The automaton marks patterns, not rules: only the
+			 * patterns whose literals occur run. */
+			rc = add_literals(b, r->pats.v[p].src, r->pat_base + p);
 			if (rc == -ENOENT) {
 				r->always = 1;
 				rc = 0;
-				break;
 			}
-			/* The automaton marks patterns, not rules: only the
-			 * patterns whose literal occurs run. */
-			for (size_t k = 0; k < l.n && rc == 0; k++)
-				rc = rules_ac_builder_add(b, l.v[k], r->pat_base + p);
-			rules_literals_free(&l);
 		}
+		if (r->always)
+			rs->always[rs->n_always++] = i;
 	}
 	if (rc == 0)
 		rc = rules_ac_build(b, &rs->ac);
@@ -927,10 +991,14 @@ static int match_rule(const struct rule *r, size_t ri, const char *path,
 		size_t off = 0, end = len;
 
 		if (mark) {
-			if (mark[p].lo == SIZE_MAX)
+			const struct cand *c = &mark[p];
+
+			if (c->gen != x->gen || c->lo[0] == SIZE_MAX || c->lo[1] == SIZE_MAX)
 				continue;
-			off = mark[p].lo;
-			end = mark[p].hi;
+			off = c->lo[0] > c->lo[1] ? c->lo[0] : c->lo[1];
+			end = c->hi[0] < c->hi[1] ? c->hi[0] : c->hi[1];
+			if (off > end)
+				continue;
 			pcre2_set_offset_limit(x->mctx_lim, end);
 			mctx = x->mctx_lim;
 		}
@@ -1050,14 +1118,78 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 	return count;
 }
 
-static void mark_pattern(void *arg, size_t pat, size_t lo, size_t hi)
+static void mark_pattern(void *arg, size_t id, size_t lo, size_t hi)
 {
-	struct cand *c = (struct cand *)arg + pat;
+	struct rules_tls *x = arg;
+	size_t pat = id / 4;
+	struct cand *c = &x->cand[pat];
 
-	if (lo < c->lo)
-		c->lo = lo;
-	if (c->hi == SIZE_MAX || hi > c->hi)
-		c->hi = hi;
+	if (c->gen != x->gen) {
+		c->gen = x->gen;
+		c->lo[0] = c->lo[1] = SIZE_MAX;
+		c->hi[0] = c->hi[1] = 0;
+		x->touched[x->n_touched++] = pat;
+	}
+	for (int k = 0; k < 2; k++)
+		if (id & (1u << k)) {
+			if (lo < c->lo[k])
+				c->lo[k] = lo;
+			if (hi > c->hi[k])
+				c->hi[k] = hi;
+		}
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Run rule i over the field if it is screened there. */
+static int run_rule(const struct kvs_ruleset *rs, size_t i, const char *path,
+		    const char *text, size_t len, struct rules_tls *x, struct hits *h)
+{
+	const struct rule *r = &rs->rules[i];
+
+	if (!field_selected(r, path))
+		return 0;
+	return match_rule(r, i, path, text, len,
+			  rs->prefilter && !r->always ? x->cand + r->pat_base : NULL, x, h);
+}
+
+/* Screen one field: with the prefilter, only the rules without a literal
+ * and those with a marked pattern, in rule order. */
+static int scan_field(const struct kvs_ruleset *rs, const char *path, const char *text,
+		      size_t len, struct rules_tls *x, struct hits *h)
+{
+	size_t a = 0, last = SIZE_MAX;
+	int rc = 0;
+
+	if (!rs->prefilter || !rs->ac) {
+		for (size_t i = 0; i < rs->n && rc == 0; i++)
+			rc = run_rule(rs, i, path, text, len, x, h);
+		return rc;
+	}
+	if (++x->gen == 0) {
+		for (size_t i = 0; i < x->cand_cap; i++)
+			x->cand[i].gen = 0;
+		x->gen = 1;
+	}
+	x->n_touched = 0;
+	rules_ac_scan(rs->ac, text, len, mark_pattern, x);
+	if (x->n_touched > 1)
+		qsort(x->touched, x->n_touched, sizeof(*x->touched), cmp_size);
+	for (size_t k = 0; k <= x->n_touched && rc == 0; k++) {
+		size_t i = k < x->n_touched ? rs->pat_rule[x->touched[k]] : rs->n;
+
+		for (; a < rs->n_always && rs->always[a] <= i && rc == 0; a++)
+			if (rs->always[a] != last)
+				rc = run_rule(rs, last = rs->always[a], path, text, len, x, h);
+		if (i < rs->n && i != last && rc == 0)
+			rc = run_rule(rs, last = i, path, text, len, x, h);
+	}
+	return rc;
 }
 
 int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
@@ -1082,29 +1214,9 @@ int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
 			continue;
 		if (rep && host->report_expired && host->report_expired(rep))
 			break;
-		if (rs->prefilter && rs->ac) {
-			memset(x->cand, 0xff, rs->n_pats * sizeof(*x->cand));
-			rules_ac_scan(rs->ac, text, len, mark_pattern, x->cand);
-		}
-		for (size_t i = 0; i < rs->n; i++) {
-			const struct rule *r = &rs->rules[i];
-			const struct cand *mark = NULL;
-
-			if (rs->prefilter && !r->always) {
-				size_t p;
-
-				mark = x->cand + r->pat_base;
-				for (p = 0; p < r->pats.n && mark[p].lo == SIZE_MAX; p++)
-					;
-				if (p == r->pats.n)
-					continue;
-			}
-			if (!field_selected(r, path))
-				continue;
-			rc = match_rule(r, i, path, text, len, mark, x, &h);
-			if (rc < 0)
-				goto out;
-		}
+		rc = scan_field(rs, path, text, len, x, &h);
+		if (rc < 0)
+			goto out;
 	}
 	rc = report_hits(rs, &h, emit, arg);
 out:

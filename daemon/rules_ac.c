@@ -49,6 +49,7 @@ struct parser {
 	size_t pre;         /* most bytes a match can hold before the next atom */
 	size_t pre_next;    /* pre as it was before the current atom */
 	size_t lastw;       /* most bytes the last literal character matches */
+	int anchor;         /* choose literals for their prefix bound first */
 };
 
 /* Prefix bounds: PRE_INF is "unbounded"; bounds past PRE_CAP count as it. */
@@ -183,11 +184,11 @@ static const char *const common_words[] = {
 	"of", "in", "on", "to", NULL,
 };
 
-/* How cheap a literal probably makes its pattern: longer is more
- * selective, a word start more so, a common word much less; and a literal
- * with a bounded prefix lets the pattern run only near each occurrence
- * (anchored there when nothing can precede it), not from the field start. */
-static int lit_score(const char *l)
+/* How selective a literal probably is: longer is better, a word start is
+ * better, a common word is much worse.  With `anchor`, a literal with a
+ * short prefix bound comes first whatever its selectivity: it says where
+ * a pattern can match (at the occurrence when nothing can precede it). */
+static int lit_score(const char *l, int anchor)
 {
 	int ws, score;
 	size_t n, pre;
@@ -199,24 +200,20 @@ static int lit_score(const char *l)
 	while (n && l[n - 1] == ' ')
 		n--;
 	score = 2 * (int)(n > 40 ? 40 : n) + 4 * ws;
-	if (pre == 0)
-		score += 8;
-	else if (pre <= 64)
-		score += 6;
-	else if (pre != PRE_INF)
-		score += 3;
 	for (size_t i = 0; common_words[i]; i++)
 		if (strlen(common_words[i]) == n && !strncmp(common_words[i], l, n))
 			score -= 12;
+	if (anchor && pre != PRE_INF)
+		score += 10000 - 10 * (int)(pre > 500 ? 500 : pre);
 	return score;
 }
 
-static int lset_score(const struct lset *l)
+static int lset_score(const struct lset *l, int anchor)
 {
 	int m = INT_MAX;
 
 	for (size_t i = 0; i < l->n; i++) {
-		int sc = lit_score(l->v[i]);
+		int sc = lit_score(l->v[i], anchor);
 
 		if (sc < m)
 			m = sc;
@@ -226,10 +223,10 @@ static int lset_score(const struct lset *l)
 
 /* Keep the better of *best and *cand (consumed): the set whose weakest
  * literal is most selective, then the smaller set. */
-static void lset_pick(struct lset *best, struct lset *cand)
+static void lset_pick(const struct parser *p, struct lset *best, struct lset *cand)
 {
 	size_t cm = lset_minlen(cand);
-	int cs = lset_score(cand), bs = lset_score(best);
+	int cs = lset_score(cand, p->anchor), bs = lset_score(best, p->anchor);
 
 	if (cand->ok && cand->n && cm >= RULES_LITERAL_MIN &&
 	    (!best->ok || !best->n || cs > bs || (cs == bs && cand->n < best->n))) {
@@ -364,7 +361,7 @@ struct run {
 	size_t pre;             /* most bytes of a match before the run */
 };
 
-static void run_commit(struct run *r, struct lset *best, int *err)
+static void run_commit(const struct parser *p, struct run *r, struct lset *best, int *err)
 {
 	struct lset c = { NULL, 0, 1 };
 
@@ -389,7 +386,7 @@ static void run_commit(struct run *r, struct lset *best, int *err)
 		if (lset_add(&c, b, (size_t)n) < 0)
 			*err = -ENOMEM;
 		free(b);
-		lset_pick(best, &c);
+		lset_pick(p, best, &c);
 	}
 out:
 	r->n = 0;
@@ -484,7 +481,7 @@ static int parse_group(struct parser *p, struct lset *best)
 	p->pre = pre_add(pre0, pre_add(w, pre_mul(w, more)));
 	if (zero)
 		g.ok = 0;
-	lset_pick(best, &g);
+	lset_pick(p, best, &g);
 	return 0;
 }
 
@@ -516,7 +513,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 				break;
 			}
 			if (is_alnum(n)) {
-				run_commit(&r, best, &err);
+				run_commit(p, &r, best, &err);
 				p->i += 2;
 				p->ws = n == 'b';
 				if (s[p->i] == '{' && strchr("xopNPpgk", n)) {
@@ -548,7 +545,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 			goto literal;
 		}
 		if (c == '(') {
-			run_commit(&r, best, &err);
+			run_commit(p, &r, best, &err);
 			if (!err)
 				err = parse_group(p, best);
 			continue;
@@ -556,13 +553,13 @@ static int parse_seq(struct parser *p, struct lset *best)
 		p->ws_next = p->ws;
 		p->ws = 0;
 		if (c == '[') {
-			run_commit(&r, best, &err);
+			run_commit(p, &r, best, &err);
 			p->i = skip_class(s, p->i);
 			atom(p, W_CHAR);
 			continue;
 		}
 		if (c == '.' || c == '^' || c == '$') {
-			run_commit(&r, best, &err);
+			run_commit(p, &r, best, &err);
 			p->i++;
 			atom(p, c == '.' ? W_CHAR : 0);
 			continue;
@@ -574,7 +571,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 				r.n--;
 			skip_quant(p, &present, &more);
 			p->pre = pre_add(p->pre, pre_mul(p->lastw, more));
-			run_commit(&r, best, &err);
+			run_commit(p, &r, best, &err);
 			continue;
 		}
 		p->i++;
@@ -592,10 +589,10 @@ literal:
 			r.buf[r.n++] = (char)c;
 			r.last = 1;
 		} else {
-			run_commit(&r, best, &err);
+			run_commit(p, &r, best, &err);
 		}
 	}
-	run_commit(&r, best, &err);
+	run_commit(p, &r, best, &err);
 #undef r
 	free(rp);
 	if (!best->n)
@@ -647,9 +644,9 @@ static int parse_alt(struct parser *p, struct lset *out)
 	}
 }
 
-int rules_literals_extract(const char *pattern, struct rules_literals *out)
+int rules_literals_extract(const char *pattern, int anchor, struct rules_literals *out)
 {
-	struct parser p = { .s = pattern };
+	struct parser p = { .s = pattern, .anchor = anchor };
 	struct lset l = { NULL, 0, 1 };
 	int rc;
 

@@ -28,11 +28,12 @@ struct rules_literals {
 };
 
 /* Extract a set of literals of which every match of `pattern` contains at
- * least one.  Returns 0 and fills *out (free with rules_literals_free), or
- * -ENOENT when no such set of literals of RULES_LITERAL_MIN bytes or more
- * exists or the pattern uses syntax the extractor does not understand,
- * -ENOMEM. */
-int rules_literals_extract(const char *pattern, struct rules_literals *out);
+ * least one: the most selective set, or with `anchor` the set with the
+ * smallest prefix bound (where a match starts is known best).  Returns 0
+ * and fills *out (free with rules_literals_free), or -ENOENT when no such
+ * set of literals of RULES_LITERAL_MIN bytes or more exists or the pattern
+ * uses syntax the extractor does not understand, -ENOMEM. */
+int rules_literals_extract(const char *pattern, int anchor, struct rules_literals *out);
 void rules_literals_free(struct rules_literals *l);
 /* The characters of literal l after its marks; *pre (if not NULL) gets the
  * most bytes a match can hold before them (SIZE_MAX: unbounded), *ws (if

@@ -321,11 +321,11 @@ START_TEST(test_caseless_fold_table)
 }
 END_TEST
 
-static void lits(const char *pat, const char *want)
+static void lits_mode(const char *pat, int anchor, const char *want)
 {
 	struct rules_literals l;
 	char got[1024] = "";
-	int rc = rules_literals_extract(pat, &l);
+	int rc = rules_literals_extract(pat, anchor, &l);
 
 	if (rc == -ENOENT) {
 		ck_assert_msg(want == NULL, "%s: no literal, wanted %s", pat, want);
@@ -339,6 +339,12 @@ static void lits(const char *pat, const char *want)
 	rules_literals_free(&l);
 	ck_assert_msg(want && !strcmp(got, want), "%s: got \"%s\", wanted \"%s\"", pat, got,
 		      want ? want : "(none)");
+}
+
+/* The most selective literals. */
+static void lits(const char *pat, const char *want)
+{
+	lits_mode(pat, 0, want);
 }
 
 START_TEST(test_literal_extraction)
@@ -377,7 +383,13 @@ START_TEST(test_literal_extraction)
 	lits("(?:ab|c)+defg", "defg");
 	lits("\\w*abcd", "abcd");
 	lits("ab\\Kcdef", NULL);
-	lits("\\bfoo\\s+barbaz", "<^foo");
+	lits("\\bfoo\\s+barbaz", "barbaz");
+	/* The literals with the smallest prefix bound. */
+	lits_mode("\\bfoo\\s+barbaz", 1, "<^foo");
+	lits_mode("\\bradar\\s+cross[- ]section\\s+reduction\\b", 0, "reduction");
+	lits_mode("\\bradar\\s+cross[- ]section\\s+reduction\\b", 1, "<^radar");
+	lits_mode("(?:ab|c)+defg", 1, "defg");
+	lits_mode("x{2,5}abcd", 1, "{5}abcd");
 }
 END_TEST
 
