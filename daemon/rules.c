@@ -699,19 +699,20 @@ static int same_literals(const struct rules_literals *a, const struct rules_lite
  * of each set).  Automaton ids are pat * 4 + (1: selective, 2: anchoring). */
 static int add_literals(struct rules_ac_builder *b, const char *src, size_t pat)
 {
-	struct rules_literals sel, anc;
+	struct rules_literals sel = {0}, anc;
 	int rc = rules_literals_extract(src, 0, &sel);
 
-	if (rc < 0)
+	if (rc < 0 && rc != -ENOENT)
 		return rc;
 	rc = rules_literals_extract(src, 1, &anc);
 	if (rc < 0) {
 		rules_literals_free(&sel);
 		return rc;
 	}
-	if (same_literals(&sel, &anc)) {
-		for (size_t k = 0; k < sel.n && rc == 0; k++)
-			rc = rules_ac_builder_add(b, sel.v[k], pat * 4 + 3);
+	/* Short anchoring literals alone also do, when they are all there is. */
+	if (!sel.n || same_literals(&sel, &anc)) {
+		for (size_t k = 0; k < anc.n && rc == 0; k++)
+			rc = rules_ac_builder_add(b, anc.v[k], pat * 4 + 3);
 	} else {
 		for (size_t k = 0; k < sel.n && rc == 0; k++)
 			rc = rules_ac_builder_add(b, sel.v[k], pat * 4 + 1);

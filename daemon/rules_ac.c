@@ -7,8 +7,8 @@
  * understand (\Q..\E, extended mode, recursion) gives no literal, which only
  * costs speed: the rule then always runs.
  *
- * The automaton works on a 39-symbol alphabet ([a-z0-9 -], every other byte
- * one "other" symbol that no literal contains) as a complete DFA, so a scan
+ * The automaton works on a 30-symbol alphabet ([a-z], one for all digits,
+ * space, '-', and every other byte one "other" symbol that no literal holds) as a complete DFA, so a scan
  * is one table lookup per byte.
  */
 #include "config.h"
@@ -23,7 +23,9 @@
 
 #include "rules_ac.h"
 
-#define AC_NC 39
+#define AC_NC 30
+#define AC_FOLD 0xFF        /* class of a byte that may start a folded letter */
+#define AC_FOLD_BIT 0x80    /* set only in AC_FOLD */
 #define AC_MAX_STATES (1u << 20)
 #define LIT_MAX 4096
 #define MAX_NEST 32
@@ -203,8 +205,9 @@ static int lit_score(const char *l, int anchor)
 	for (size_t i = 0; common_words[i]; i++)
 		if (strlen(common_words[i]) == n && !strncmp(common_words[i], l, n))
 			score -= 12;
+	/* Two letters occur everywhere: only as the last resort. */
 	if (anchor && pre != PRE_INF)
-		score += 10000 - 10 * (int)(pre > 500 ? 500 : pre);
+		score += 10000 - (int)(pre > 400 ? 400 : pre) / 4 - (n < 3 ? 20 : 0);
 	return score;
 }
 
@@ -228,7 +231,7 @@ static void lset_pick(const struct parser *p, struct lset *best, struct lset *ca
 	size_t cm = lset_minlen(cand);
 	int cs = lset_score(cand, p->anchor), bs = lset_score(best, p->anchor);
 
-	if (cand->ok && cand->n && cm >= RULES_LITERAL_MIN &&
+	if (cand->ok && cand->n && cm >= (p->anchor ? RULES_ANCHOR_MIN : RULES_LITERAL_MIN) &&
 	    (!best->ok || !best->n || cs > bs || (cs == bs && cand->n < best->n))) {
 		lset_clear(best);
 		*best = *cand;
@@ -241,7 +244,8 @@ static void lset_pick(const struct parser *p, struct lset *best, struct lset *ca
 
 static int lit_char(int c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' || c == '-';
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' || c == '-' ||
+	       c == '#';
 }
 
 static int is_alnum(int c)
@@ -365,7 +369,7 @@ static void run_commit(const struct parser *p, struct run *r, struct lset *best,
 {
 	struct lset c = { NULL, 0, 1 };
 
-	if (r->n >= RULES_LITERAL_MIN) {
+	if (r->n >= (p->anchor ? RULES_ANCHOR_MIN : RULES_LITERAL_MIN)) {
 		/* A word-start mark is only sound when the literal itself starts
 		 * with a word character. */
 		int ws = r->ws && r->buf[0] != ' ' && r->buf[0] != '-';
@@ -552,6 +556,12 @@ static int parse_seq(struct parser *p, struct lset *best)
 		}
 		p->ws_next = p->ws;
 		p->ws = 0;
+		if (c == '[' && !strncmp(s + p->i, "[0-9]", 5)) {
+			/* An ASCII digit: the literal character '#'. */
+			p->i += 5;
+			c = '#';
+			goto literal;
+		}
 		if (c == '[') {
 			run_commit(p, &r, best, &err);
 			p->i = skip_class(s, p->i);
@@ -566,12 +576,22 @@ static int parse_seq(struct parser *p, struct lset *best)
 		}
 		if (c == '?' || c == '*' || c == '{' || c == '+') {
 			/* A quantifier of the last literal character: an
-			 * optional one leaves the run. */
-			if (c != '+' && r.last && r.n)
+			 * optional one leaves the run, {n} repeats it n times,
+			 * {n,m} at least n times and ends the run. */
+			char *e;
+			unsigned long n = c == '{' ? strtoul(s + p->i + 1, &e, 10) : 0;
+			int counted = c == '{' && e > s + p->i + 1 && (*e == '}' || *e == ',');
+
+			if (counted && n >= 1 && r.last && r.n) {
+				for (unsigned long k = 1; k < n && r.n < LIT_MAX; k++, r.n++)
+					r.buf[r.n] = r.buf[r.n - 1];
+			} else if (c != '+' && r.last && r.n) {
 				r.n--;
+			}
 			skip_quant(p, &present, &more);
 			p->pre = pre_add(p->pre, pre_mul(p->lastw, more));
-			run_commit(p, &r, best, &err);
+			if (!(counted && *e == '}'))
+				run_commit(p, &r, best, &err);
 			continue;
 		}
 		p->i++;
@@ -708,10 +728,15 @@ static void ac_classes_init(void)
 		ac_class[c] = (uint8_t)(1 + c - 'a');
 		ac_class[c - 'a' + 'A'] = (uint8_t)(1 + c - 'a');
 	}
+	/* All ASCII digits are one symbol, the '#' of literals. */
 	for (int c = '0'; c <= '9'; c++)
-		ac_class[c] = (uint8_t)(27 + c - '0');
-	ac_class[' '] = 37;
-	ac_class['-'] = 38;
+		ac_class[c] = 27;
+	ac_class['#'] = 27;
+	ac_class[' '] = 28;
+	ac_class['-'] = 29;
+	/* First bytes of U+212A KELVIN SIGN and U+017F LONG S. */
+	ac_class[0xE2] = AC_FOLD;
+	ac_class[0xC5] = AC_FOLD;
 }
 
 static int32_t ac_new_state(struct rules_ac_builder *b)
@@ -942,7 +967,8 @@ static inline void lane_step(const struct rules_ac *ac, struct lane *l, const un
 	uint8_t k = ac_class[c];
 
 	/* U+212A KELVIN SIGN and U+017F LONG S match k and s caselessly. */
-	if (__builtin_expect(c == 0xE2 || c == 0xC5, 0)) {
+	if (__builtin_expect(k == AC_FOLD, 0)) {
+		k = 0;
 		if (c == 0xE2 && i + 2 < len && t[i + 1] == 0x84 && t[i + 2] == 0xAA) {
 			k = ac_class['k'];
 			i += 2;
@@ -957,6 +983,63 @@ static inline void lane_step(const struct rules_ac *ac, struct lane *l, const un
 	if (__builtin_expect(l->st & 1, 0))
 		ac_report(ac, (int32_t)((l->st >> 1) / AC_NC), t, i, l->shifted, mark, arg);
 	l->i = i + 1;
+}
+
+/* The four lanes in lock step while all have bytes left, their states in
+ * registers; a byte that may start a folded letter takes the general step. */
+static void scan4(const struct rules_ac *ac, struct lane *ln, const unsigned char *t,
+		  size_t len, rules_ac_mark_fn *mark, void *arg)
+{
+	const uint32_t *tab = ac->tab;
+	size_t n = SIZE_MAX;
+
+	for (;;) {
+		for (int j = 0; j < 4; j++)
+			if (ln[j].end - ln[j].i < n)
+				n = ln[j].end - ln[j].i;
+		if (n == 0)
+			return;
+		/* n steps of every lane: a folded letter takes more than one
+		 * byte, so a lane may end early and the next round re-checks. */
+		size_t i0 = ln[0].i, i1 = ln[1].i, i2 = ln[2].i, i3 = ln[3].i;
+		uint32_t s0 = ln[0].st, s1 = ln[1].st, s2 = ln[2].st, s3 = ln[3].st;
+		int slow = 0;
+
+		for (size_t k = 0; k < n; k++) {
+			uint8_t k0 = ac_class[t[i0]], k1 = ac_class[t[i1]];
+			uint8_t k2 = ac_class[t[i2]], k3 = ac_class[t[i3]];
+
+			if (__builtin_expect((k0 | k1 | k2 | k3) & AC_FOLD_BIT, 0)) {
+				slow = 1;
+				break;
+			}
+			s0 = tab[(s0 >> 1) + k0];
+			s1 = tab[(s1 >> 1) + k1];
+			s2 = tab[(s2 >> 1) + k2];
+			s3 = tab[(s3 >> 1) + k3];
+			if (__builtin_expect((s0 | s1 | s2 | s3) & 1, 0)) {
+				if (s0 & 1)
+					ac_report(ac, (int32_t)((s0 >> 1) / AC_NC), t, i0,
+						  ln[0].shifted, mark, arg);
+				if (s1 & 1)
+					ac_report(ac, (int32_t)((s1 >> 1) / AC_NC), t, i1,
+						  ln[1].shifted, mark, arg);
+				if (s2 & 1)
+					ac_report(ac, (int32_t)((s2 >> 1) / AC_NC), t, i2,
+						  ln[2].shifted, mark, arg);
+				if (s3 & 1)
+					ac_report(ac, (int32_t)((s3 >> 1) / AC_NC), t, i3,
+						  ln[3].shifted, mark, arg);
+			}
+			i0++, i1++, i2++, i3++;
+		}
+		ln[0].i = i0, ln[1].i = i1, ln[2].i = i2, ln[3].i = i3;
+		ln[0].st = s0, ln[1].st = s1, ln[2].st = s2, ln[3].st = s3;
+		if (slow)
+			for (int j = 0; j < 4; j++)
+				if (ln[j].i < ln[j].end)
+					lane_step(ac, &ln[j], t, len, mark, arg);
+	}
 }
 
 /* A long text is cut into AC_LANES ranges scanned in lock step, so the
@@ -979,6 +1062,8 @@ void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
 		ln[j].st = 0;
 		ln[j].shifted = 0;
 	}
+	if (nl == 4)
+		scan4(ac, ln, t, len, mark, arg);
 	for (;;) {
 		int active = 0;
 

@@ -5,7 +5,8 @@
  * the text as seen by rules_ac_scan() (ASCII case folded, and the two
  * non-ASCII characters that caseless matching equates with ASCII letters,
  * KELVIN SIGN and LATIN SMALL LETTER LONG S, folded to k and s).  Literals
- * use only [a-z0-9 -], after two optional marks.  The first bounds where a
+ * use only [a-z0-9 -] and '#' (any ASCII digit, from [0-9]; the automaton
+ * treats all digits alike), after two optional marks.  The first bounds where a
  * match using the literal can start: '<' says it starts where the literal
  * starts (nothing before it in the pattern consumes text), "{N}" that it
  * starts at most N bytes before the literal; without one it may start
@@ -20,6 +21,7 @@
 #include <stddef.h>
 
 #define RULES_LITERAL_MIN 3         /* shorter literals select too much */
+#define RULES_ANCHOR_MIN 2          /* anchoring literals, behind a selective set */
 #define RULES_LITERAL_MAX_SET 64    /* alternatives kept per pattern */
 
 struct rules_literals {
@@ -44,7 +46,7 @@ struct rules_ac;
 struct rules_ac_builder;
 
 struct rules_ac_builder *rules_ac_builder_new(void);
-/* Add literal `lit` ([a-z0-9 -] only) that selects rule `id`. */
+/* Add literal `lit` ([a-z0-9 #-] only) that selects rule `id`. */
 int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id);
 /* Build the automaton; the builder can be freed afterwards. */
 int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out);

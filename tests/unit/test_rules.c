@@ -374,7 +374,16 @@ START_TEST(test_literal_extraction)
 	lits("(?i)foobar", "<foobar");
 	lits("(?=x)foobar", "<foobar");
 	lits("\\s?foobar", "{4}foobar");
-	lits("a{2}bcd", "{2}bcd");
+	lits("a{2}bcd", "<aabcd");
+	lits("ab{2,3}cd", "<abb");
+	/* [0-9] is the literal character '#' (any ASCII digit), \\d is not. */
+	lits("\\b[0-9][A-E][0-9]{3}\\b", "{5}###");
+	lits("\\bU-?[0-9]{3}\\b", "{2}###");
+	lits("\\d{3}abc", "{12}abc");
+	/* Two letters only as anchors, and only when nothing longer is bounded. */
+	lits("\\bML\\s?[0-9]", NULL);
+	lits_mode("\\bML\\s?[0-9]", 1, "<^ml");
+	lits_mode("\\b(?:thorium|Th)-?(?:227|228)\\b", 1, "{8}227|{8}228");
 	/* Prefix bounds: K and S also match 3- and 2-byte characters, a class or
 	 * an escape any one character (4 bytes), \\K moves the match start. */
 	lits("ks?abcd", "{5}abcd");
