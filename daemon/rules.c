@@ -103,9 +103,19 @@ struct kvs_ruleset {
  * build_prefilter): in [lo[k], hi[k]] for both sets k; lo[k] == SIZE_MAX
  * while no literal of set k occurred.  Valid only when gen is the thread's
  * current field generation. */
+#define CAND_WINDOWS 8
+
+struct window {
+	size_t lo, hi;
+};
+
 struct cand {
 	size_t lo[2], hi[2];
 	uint64_t gen;
+	/* The windows of the anchoring set's occurrences, while there are at
+	 * most CAND_WINDOWS of them (nw counts on to CAND_WINDOWS + 1). */
+	size_t nw;
+	struct window w[CAND_WINDOWS];
 };
 
 /* Per-thread scratch: pcre2 match data and limits, candidate marks. */
@@ -976,10 +986,112 @@ static int window_match(const struct patlist *pl, const char *t, size_t lo,
 	return 0;
 }
 
+/* Collect the match [s, e) of rule r if its context and exclusions allow:
+ * 1 if kept, 0 if not, -ENOMEM, or a (negative) pcre2 limit error of a
+ * context or exclusion pattern. */
+static int keep_match(const struct rule *r, size_t ri, const char *path, const char *t,
+		      size_t len, size_t s, size_t e, struct rules_tls *x, struct hits *h)
+{
+	size_t lo, hi;
+	int ok = 1;
+
+	if (r->ctx.n) {
+		lo = utf8_floor(t, s > (size_t)r->window ? s - (size_t)r->window : 0);
+		hi = utf8_ceil(t, len, e + (size_t)r->window < len ?
+			       e + (size_t)r->window : len);
+		ok = window_match(&r->ctx, t, lo, hi, s, e, 0, x);
+	}
+	if (ok > 0 && r->excl.n) {
+		size_t w = r->excl_window ? (size_t)r->excl_window : RULES_DEFAULT_WINDOW;
+		int ex;
+
+		lo = utf8_floor(t, s > w ? s - w : 0);
+		hi = utf8_ceil(t, len, e + w < len ? e + w : len);
+		ex = window_match(&r->excl, t, lo, hi, s, e, r->excl_window == 0, x);
+		ok = ex < 0 ? ex : !ex;
+	}
+	if (ok < 0)
+		return ok;
+	if (ok) {
+		int rc = hits_add(h, ri, path, s, e, 0);
+
+		if (rc < 0)
+			return rc;
+	}
+	return ok;
+}
+
+/* Find the matches of pattern re that start in [*off, end] (end == len:
+ * anywhere), one after the other as a scan of the whole field would;
+ * *off is left where the next search starts.  Returns 0, 1 when a pcre2
+ * limit was hit, or -ENOMEM. */
+static int run_window(const struct rule *r, size_t ri, const pcre2_code *re,
+		      const char *path, const char *t, size_t len, size_t *off,
+		      size_t end, struct rules_tls *x, struct hits *h, size_t *found)
+{
+	pcre2_match_context *mctx = x->mctx;
+
+	if (end < len) {
+		pcre2_set_offset_limit(x->mctx_lim, end);
+		mctx = x->mctx_lim;
+	}
+	while (*off <= end && *found < RULES_MAX_EVIDENCE) {
+		int rc = pcre2_match(re, (PCRE2_SPTR)t, len, *off, 0, x->md, mctx);
+		PCRE2_SIZE *ov;
+		size_t s, e;
+
+		if (rc == PCRE2_ERROR_NOMATCH)
+			return 0;
+		if (rc < 0)
+			return is_limit(rc);
+		ov = pcre2_get_ovector_pointer(x->md);
+		s = ov[0];
+		e = ov[1];
+		*off = e > s ? e : utf8_ceil(t, len, s + 1);
+		rc = keep_match(r, ri, path, t, len, s, e, x, h);
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc < 0)
+			return 1;
+		*found += (size_t)rc;
+	}
+	return 0;
+}
+
+/* The windows where the matches of a marked pattern can start, sorted and
+ * merged, clipped to the selective set's bounds.  Returns their count. */
+static size_t cand_windows(const struct cand *c, struct window *w)
+{
+	size_t n = 0, lo0 = c->lo[0], hi0 = c->hi[0];
+
+	if (c->nw > CAND_WINDOWS) {
+		w[n++] = (struct window){ c->lo[1], c->hi[1] };
+	} else {
+		for (size_t i = 0; i < c->nw; i++) {
+			struct window v = c->w[i];
+			size_t j = n;
+
+			while (j > 0 && w[j - 1].lo > v.lo) {
+				w[j] = w[j - 1];
+				j--;
+			}
+			w[j] = v;
+			n++;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].lo < lo0)
+			w[i].lo = lo0;
+		if (w[i].hi > hi0)
+			w[i].hi = hi0;
+	}
+	return n;
+}
+
 /* Run rule r over one field and append its hits.  With `mark`, only the
- * patterns marked there run, and only from where the prefilter says their
- * matches can start to where they must have started (the offset limit):
- * the same matches as a scan of the whole field, found with less work. */
+ * patterns marked there run, and only where the prefilter says their
+ * matches can start: the same matches as a scan of the whole field, found
+ * with less work. */
 static int match_rule(const struct rule *r, size_t ri, const char *path,
 		      const char *t, size_t len, const struct cand *mark,
 		      struct rules_tls *x, struct hits *h)
@@ -988,67 +1100,30 @@ static int match_rule(const struct rule *r, size_t ri, const char *path,
 	int limited = 0;
 
 	for (size_t p = 0; p < r->pats.n && found < RULES_MAX_EVIDENCE; p++) {
-		pcre2_match_context *mctx = x->mctx;
-		size_t off = 0, end = len;
+		const pcre2_code *re = r->pats.v[p].re;
+		struct window w[CAND_WINDOWS];
+		size_t off = 0, nw;
+		int rc = 0;
 
-		if (mark) {
+		if (!mark) {
+			rc = run_window(r, ri, re, path, t, len, &off, len, x, h, &found);
+		} else {
 			const struct cand *c = &mark[p];
 
 			if (c->gen != x->gen || c->lo[0] == SIZE_MAX || c->lo[1] == SIZE_MAX)
 				continue;
-			off = c->lo[0] > c->lo[1] ? c->lo[0] : c->lo[1];
-			end = c->hi[0] < c->hi[1] ? c->hi[0] : c->hi[1];
-			if (off > end)
-				continue;
-			pcre2_set_offset_limit(x->mctx_lim, end);
-			mctx = x->mctx_lim;
-		}
-		while (off <= end && found < RULES_MAX_EVIDENCE) {
-			int rc = pcre2_match(r->pats.v[p].re, (PCRE2_SPTR)t, len, off,
-					     0, x->md, mctx);
-			PCRE2_SIZE *ov;
-			size_t s, e, lo, hi;
-			int ok = 1;
-
-			if (rc == PCRE2_ERROR_NOMATCH)
-				break;
-			if (rc < 0) {
-				limited = is_limit(rc);
-				break;
-			}
-			ov = pcre2_get_ovector_pointer(x->md);
-			s = ov[0];
-			e = ov[1];
-			off = e > s ? e : utf8_ceil(t, len, s + 1);
-			if (r->ctx.n) {
-				lo = utf8_floor(t, s > (size_t)r->window ? s - (size_t)r->window : 0);
-				hi = utf8_ceil(t, len, e + (size_t)r->window < len ?
-					       e + (size_t)r->window : len);
-				ok = window_match(&r->ctx, t, lo, hi, s, e, 0, x);
-			}
-			if (ok > 0 && r->excl.n) {
-				size_t w = r->excl_window ? (size_t)r->excl_window
-							  : RULES_DEFAULT_WINDOW;
-				int ex;
-
-				lo = utf8_floor(t, s > w ? s - w : 0);
-				hi = utf8_ceil(t, len, e + w < len ? e + w : len);
-				ex = window_match(&r->excl, t, lo, hi, s, e,
-						  r->excl_window == 0, x);
-				ok = ex < 0 ? ex : !ex;
-			}
-			if (ok < 0) {
-				limited = 1;
-				break;
-			}
-			if (ok) {
-				int arc = hits_add(h, ri, path, s, e, 0);
-
-				if (arc < 0)
-					return arc;
-				found++;
+			nw = cand_windows(c, w);
+			for (size_t i = 0; i < nw && rc == 0; i++) {
+				if (off < w[i].lo)
+					off = w[i].lo;
+				if (off <= w[i].hi)
+					rc = run_window(r, ri, re, path, t, len, &off, w[i].hi,
+							x, h, &found);
 			}
 		}
+		if (rc < 0)
+			return rc;
+		limited |= rc;
 	}
 	if (limited)
 		return hits_add(h, ri, path, 0, len, 1);
@@ -1129,7 +1204,14 @@ static void mark_pattern(void *arg, size_t id, size_t lo, size_t hi)
 		c->gen = x->gen;
 		c->lo[0] = c->lo[1] = SIZE_MAX;
 		c->hi[0] = c->hi[1] = 0;
+		c->nw = 0;
 		x->touched[x->n_touched++] = pat;
+	}
+	if (id & 2) {
+		if (c->nw < CAND_WINDOWS)
+			c->w[c->nw] = (struct window){ lo, hi };
+		if (c->nw <= CAND_WINDOWS)
+			c->nw++;
 	}
 	for (int k = 0; k < 2; k++)
 		if (id & (1u << k)) {

@@ -7,8 +7,8 @@
  * understand (\Q..\E, extended mode, recursion) gives no literal, which only
  * costs speed: the rule then always runs.
  *
- * The automaton works on a 30-symbol alphabet ([a-z], one for all digits,
- * space, '-', and every other byte one "other" symbol that no literal holds) as a complete DFA, so a scan
+ * The automaton works on a 39-symbol alphabet ([a-z0-9 -], every other byte
+ * one "other" symbol that no literal contains) as a complete DFA, so a scan
  * is one table lookup per byte.
  */
 #include "config.h"
@@ -23,7 +23,8 @@
 
 #include "rules_ac.h"
 
-#define AC_NC 30
+#define AC_NC 39
+#define AC_MAX_DIGITS 3     /* '#' characters expanded per literal */
 #define AC_FOLD 0xFF        /* class of a byte that may start a folded letter */
 #define AC_FOLD_BIT 0x80    /* set only in AC_FOLD */
 #define AC_MAX_STATES (1u << 20)
@@ -728,12 +729,10 @@ static void ac_classes_init(void)
 		ac_class[c] = (uint8_t)(1 + c - 'a');
 		ac_class[c - 'a' + 'A'] = (uint8_t)(1 + c - 'a');
 	}
-	/* All ASCII digits are one symbol, the '#' of literals. */
 	for (int c = '0'; c <= '9'; c++)
-		ac_class[c] = 27;
-	ac_class['#'] = 27;
-	ac_class[' '] = 28;
-	ac_class['-'] = 29;
+		ac_class[c] = (uint8_t)(27 + c - '0');
+	ac_class[' '] = 37;
+	ac_class['-'] = 38;
 	/* First bytes of U+212A KELVIN SIGN and U+017F LONG S. */
 	ac_class[0xE2] = AC_FOLD;
 	ac_class[0xC5] = AC_FOLD;
@@ -776,33 +775,12 @@ struct rules_ac_builder *rules_ac_builder_new(void)
 	return b;
 }
 
-int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
+/* Register an output (literal of n characters, marks ws and pre) at st. */
+static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size_t n,
+			 uint32_t ws, size_t pre)
 {
 	struct rules_ac *a = &b->ac;
-	int32_t st = 0;
-	uint32_t ws = 0;
-	size_t pre;
-	int w;
 
-	lit = rules_literal_body(lit, &pre, &w);
-	if (w)
-		ws = AC_WS;
-	if (!*lit || strlen(lit) >= AC_WS)
-		return -EINVAL;
-	for (const unsigned char *c = (const unsigned char *)lit; *c; c++) {
-		uint8_t k = ac_class[*c];
-
-		if (!k || (*c >= 'A' && *c <= 'Z'))
-			return -EINVAL;
-		if (b->next[st][k] < 0) {
-			int32_t ns = ac_new_state(b);
-
-			if (ns < 0)
-				return ns;
-			b->next[st][k] = ns;
-		}
-		st = b->next[st][k];
-	}
 	if (b->n_out == b->cap_out) {
 		size_t cap = b->cap_out ? b->cap_out * 2 : 256;
 		void *p = realloc(a->out_next, cap * sizeof(*a->out_next));
@@ -825,13 +803,73 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 		b->cap_out = cap;
 	}
 	a->out_id[b->n_out] = id;
-	a->out_len[b->n_out] = (uint32_t)strlen(lit) | ws;
+	a->out_len[b->n_out] = (uint32_t)n | ws;
 	a->out_pre[b->n_out] = pre == SIZE_MAX ? AC_PRE_INF : (uint32_t)pre;
-	if (strlen(lit) > a->max_len)
-		a->max_len = strlen(lit);
+	if (n > a->max_len)
+		a->max_len = n;
 	a->out_next[b->n_out] = a->out[st];
 	a->out[st] = (int32_t)b->n_out++;
 	return 0;
+}
+
+/* Add the trie path of lit[i..n) from state st; '#' branches to every
+ * digit. */
+static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, size_t n,
+		       int32_t st, size_t id, uint32_t ws, size_t pre)
+{
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)lit[i];
+		uint8_t k;
+
+		if (c == '#') {
+			for (int d = '0'; d <= '9'; d++) {
+				int32_t ns = b->next[st][ac_class[d]];
+				int rc;
+
+				if (ns < 0) {
+					ns = ac_new_state(b);
+					if (ns < 0)
+						return ns;
+					b->next[st][ac_class[d]] = ns;
+				}
+				rc = ac_add_path(b, lit, i + 1, n, ns, id, ws, pre);
+				if (rc < 0)
+					return rc;
+			}
+			return 0;
+		}
+		k = ac_class[c];
+		if (!k || k == AC_FOLD || (c >= 'A' && c <= 'Z'))
+			return -EINVAL;
+		if (b->next[st][k] < 0) {
+			int32_t ns = ac_new_state(b);
+
+			if (ns < 0)
+				return ns;
+			b->next[st][k] = ns;
+		}
+		st = b->next[st][k];
+	}
+	return ac_add_output(b, st, id, n, ws, pre);
+}
+
+int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
+{
+	size_t pre, n, digits = 0;
+	int w;
+
+	lit = rules_literal_body(lit, &pre, &w);
+	n = strlen(lit);
+	if (!n || n >= AC_WS)
+		return -EINVAL;
+	/* Each '#' multiplies the paths by ten: a literal ends after its
+	 * AC_MAX_DIGITS-th one (a literal's prefix is as necessary as it). */
+	for (size_t i = 0; i < n; i++)
+		if (lit[i] == '#' && ++digits == AC_MAX_DIGITS) {
+			n = i + 1;
+			break;
+		}
+	return ac_add_path(b, lit, 0, n, 0, id, w ? AC_WS : 0, pre);
 }
 
 int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)

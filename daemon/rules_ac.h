@@ -5,8 +5,8 @@
  * the text as seen by rules_ac_scan() (ASCII case folded, and the two
  * non-ASCII characters that caseless matching equates with ASCII letters,
  * KELVIN SIGN and LATIN SMALL LETTER LONG S, folded to k and s).  Literals
- * use only [a-z0-9 -] and '#' (any ASCII digit, from [0-9]; the automaton
- * treats all digits alike), after two optional marks.  The first bounds where a
+ * use only [a-z0-9 -] and '#' (any ASCII digit, from [0-9]), after two
+ * optional marks.  The first bounds where a
  * match using the literal can start: '<' says it starts where the literal
  * starts (nothing before it in the pattern consumes text), "{N}" that it
  * starts at most N bytes before the literal; without one it may start

@@ -654,7 +654,8 @@ START_TEST(test_prefilter_equivalence_prefix)
 	};
 	static const char *const lit[] = {
 		"deltawave", "DELTAWAVE", "deltawaves", "deltawave array", "deltaWave sensors",
-		"-omega-band", "quasar", "QUASARES", "delta wave",
+		"-omega-band", "quasar", "QUASARES", "delta wave", "2024x-12345", "1234a12345 ",
+		"q42-omega", "Q4-omega", "\xD9\xA1\xD9\xA2\xD9\xA3\xD9\xA4" "a-12345",
 	};
 	static const char *const post[] = { "", ".", " deltawave", "x", " and 99-omega-band" };
 	struct kvs_ruleset *rs = load(DATA "prefix.conf");
