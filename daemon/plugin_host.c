@@ -263,6 +263,12 @@ static int host_rules_load(const kvs_config_ctx *ctx, const char *path, kvs_rule
 	return rules_load(&plugin_host_table, ctx, path, out);
 }
 
+static int host_rules_load_paths(const kvs_config_ctx *ctx, const char *const *paths,
+				 size_t n, kvs_ruleset **out)
+{
+	return rules_load_paths(&plugin_host_table, ctx, paths, n, out);
+}
+
 const struct kvs_host plugin_host_table = {
 	.abi_version = KVS_ABI_VERSION,
 	.size = sizeof(struct kvs_host),
@@ -288,6 +294,8 @@ const struct kvs_host plugin_host_table = {
 	.rules_screen = rules_screen,
 	.rules_free = rules_free,
 	.rules_scan = rules_scan,
+	.rules_load_paths = host_rules_load_paths,
+	.rules_screen_counted = rules_screen_counted,
 };
 
 /* ---- Loading ---- */

@@ -43,6 +43,7 @@
 #define RULES_DEFAULT_WINDOW 200
 #define RULES_MAX_WINDOW 100000
 #define RULES_MAX_FILES 1000
+#define RULES_MAX_PATHS 256           /* paths of one rules_load_paths() set */
 
 struct pat {
 	pcre2_code *re;
@@ -81,6 +82,7 @@ struct rule {
 	struct strlist negative;
 	char **srcs;                  /* pats[i].src, for rules_get() */
 	int always;                   /* no required literal: always runs */
+	size_t group;                 /* index of the path it was loaded from */
 	size_t pat_base;              /* index of pats.v[0] in the set's marks */
 };
 
@@ -96,6 +98,7 @@ struct kvs_ruleset {
 	size_t n_always;
 	int prefilter;
 	int errors;
+	size_t group;                 /* path being loaded */
 };
 
 /* Where the matches of a main pattern can start in the field being
@@ -581,6 +584,7 @@ static int parse_rule(struct kvs_ruleset *rs, const config_setting_t *g,
 	}
 	if (rc < 0)
 		goto fail;
+	r.group = rs->group;
 	r.file = strdup(file);
 	if (asprintf(&r.limit_id, "%s.limit", r.id) < 0)
 		r.limit_id = NULL;
@@ -773,85 +777,105 @@ static int build_prefilter(struct kvs_ruleset *rs)
 	return rc;
 }
 
-int rules_load(const struct kvs_host *host, const kvs_config_ctx *ctx,
-	       const char *path, struct kvs_ruleset **out)
+/* Load the rule file, or the *.conf files of the folder, at path into rs. */
+static int load_path(struct kvs_ruleset *rs, const char *path)
 {
-	struct kvs_ruleset *rs;
 	struct dirent **names = NULL;
 	struct stat st;
-	char *full = NULL;
+	char *full = resolve(rs->ctx, path);
 	int rc = 0, nn = 0;
 
+	if (!full)
+		return -ENOMEM;
+	if (stat(full, &st) < 0) {
+		rc = -errno;
+		rs_error(rs, full, 0, "cannot open rule file: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		rc = load_file(rs, full);
+		goto out;
+	}
+	nn = scandir(full, &names, conf_name, alphasort);
+	if (nn < 0) {
+		rc = -errno;
+		rs_error(rs, full, 0, "cannot read rule folder: %s", strerror(errno));
+		goto out;
+	}
+	if (nn == 0 || nn > RULES_MAX_FILES) {
+		rs_error(rs, full, 0, "rule folder holds %d *.conf files (1..%d)",
+			 nn, RULES_MAX_FILES);
+		rc = -EINVAL;
+		goto out;
+	}
+	for (int i = 0; i < nn; i++) {
+		char *f;
+		int frc;
+
+		if (asprintf(&f, "%s/%s", full, names[i]->d_name) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		frc = load_file(rs, f);
+		free(f);
+		if (frc == -ENOMEM) {
+			rc = frc;
+			goto out;
+		}
+		if (frc < 0)
+			rc = frc;
+	}
+out:
+	for (int i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	free(full);
+	return rc;
+}
+
+int rules_load_paths(const struct kvs_host *host, const kvs_config_ctx *ctx,
+		     const char *const *paths, size_t n, struct kvs_ruleset **out)
+{
+	struct kvs_ruleset *rs;
+	int rc = 0;
+
 	*out = NULL;
+	if (n == 0 || n > RULES_MAX_PATHS)
+		return -EINVAL;
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
 		return -ENOMEM;
 	rs->host = host;
 	rs->ctx = ctx;
 	rs->prefilter = 1;
-	full = resolve(ctx, path);
-	if (!full) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	if (stat(full, &st) < 0) {
-		rc = -errno;
-		rs_error(rs, full, 0, "cannot open rule file: %s", strerror(errno));
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		nn = scandir(full, &names, conf_name, alphasort);
-		if (nn < 0) {
-			rc = -errno;
-			rs_error(rs, full, 0, "cannot read rule folder: %s", strerror(errno));
-			goto fail;
-		}
-		if (nn == 0 || nn > RULES_MAX_FILES) {
-			rs_error(rs, full, 0, "rule folder holds %d *.conf files (1..%d)",
-				 nn, RULES_MAX_FILES);
-			rc = -EINVAL;
-			goto fail;
-		}
-		for (int i = 0; i < nn; i++) {
-			char *f;
-			int frc;
+	for (size_t k = 0; k < n; k++) {
+		int prc;
 
-			if (asprintf(&f, "%s/%s", full, names[i]->d_name) < 0) {
-				rc = -ENOMEM;
-				goto fail;
-			}
-			frc = load_file(rs, f);
-			free(f);
-			if (frc == -ENOMEM) {
-				rc = frc;
-				goto fail;
-			}
-			if (frc < 0)
-				rc = frc;
+		rs->group = k;
+		prc = paths[k] ? load_path(rs, paths[k]) : -EINVAL;
+		if (prc == -ENOMEM) {
+			rc = prc;
+			break;
 		}
-	} else {
-		rc = load_file(rs, full);
+		if (prc < 0)
+			rc = prc;
 	}
 	if (rc == 0 && rs->errors)
 		rc = -EINVAL;
-	if (rc < 0)
-		goto fail;
-	rc = build_prefilter(rs);
-	if (rc < 0)
-		goto fail;
-	for (int i = 0; i < nn; i++)
-		free(names[i]);
-	free(names);
-	free(full);
+	if (rc == 0)
+		rc = build_prefilter(rs);
+	if (rc < 0) {
+		rules_free(rs);
+		return rc;
+	}
 	*out = rs;
 	return 0;
-fail:
-	for (int i = 0; i < nn; i++)
-		free(names[i]);
-	free(names);
-	free(full);
-	rules_free(rs);
-	return rc;
+}
+
+int rules_load(const struct kvs_host *host, const kvs_config_ctx *ctx,
+	       const char *path, struct kvs_ruleset **out)
+{
+	return rules_load_paths(host, ctx, &path, 1, out);
 }
 
 void rules_set_prefilter(struct kvs_ruleset *rs, int on)
@@ -1147,7 +1171,7 @@ static int field_selected(const struct rule *r, const char *path)
 /* Hand the collected hits to emit, one finding per rule (and per limited
  * rule); a negative return from emit stops and is returned. */
 static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
-		       rules_emit_fn *emit, void *arg)
+		       rules_emit_fn *emit, void *arg, int *counts)
 {
 	struct kvs_evidence ev[RULES_MAX_EVIDENCE];
 	int count = 0;
@@ -1185,6 +1209,8 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 			f.title = r->title;
 			f.rationale = r->rationale;
 			count++;
+			if (counts)
+				counts[r->group]++;
 		}
 		rc = emit(arg, &f, limit);
 		if (rc < 0)
@@ -1275,9 +1301,10 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 	return rc;
 }
 
-int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
-	       const kvs_report *rep, const char *prefix,
-	       rules_emit_fn *emit, void *arg)
+/* rules_scan, and with counts the rule findings per path of the set. */
+static int scan(const struct kvs_ruleset *rs, const kvs_request *req,
+		const kvs_report *rep, const char *prefix,
+		rules_emit_fn *emit, void *arg, int *counts)
 {
 	const struct kvs_host *host = rs->host;
 	struct kvs_text_iter it = KVS_TEXT_ITER_INIT;
@@ -1301,7 +1328,7 @@ int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
 		if (rc < 0)
 			goto out;
 	}
-	rc = report_hits(rs, &h, emit, arg);
+	rc = report_hits(rs, &h, emit, arg, counts);
 out:
 	free(h.v);
 	return rc;
@@ -1320,10 +1347,25 @@ static int emit_report(void *arg, const struct kvs_finding *f, int limit)
 	return ra->host->report_add(ra->rep, f);
 }
 
+int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
+	       const kvs_report *rep, const char *prefix,
+	       rules_emit_fn *emit, void *arg)
+{
+	return scan(rs, req, rep, prefix, emit, arg, NULL);
+}
+
 int rules_screen(const struct kvs_ruleset *rs, const kvs_request *req,
 		 kvs_report *rep, const char *prefix)
 {
 	struct report_arg ra = { rs->host, rep };
 
-	return rules_scan(rs, req, rep, prefix, emit_report, &ra);
+	return scan(rs, req, rep, prefix, emit_report, &ra, NULL);
+}
+
+int rules_screen_counted(const struct kvs_ruleset *rs, const kvs_request *req,
+			 kvs_report *rep, const char *prefix, int *counts)
+{
+	struct report_arg ra = { rs->host, rep };
+
+	return scan(rs, req, rep, prefix, emit_report, &ra, counts);
 }

@@ -6,7 +6,8 @@
  * reads requests only through the host's text_next() and reports only
  * through report_add(), so it works with any kvs_host table (the daemon's,
  * or a test's mock).  The plugin ABI exposes it as kvs_host.rules_load,
- * rules_screen and rules_free (see plugin.h for the contract).
+ * rules_screen, rules_free, rules_scan, rules_load_paths and
+ * rules_screen_counted (see plugin.h for the contract).
  */
 #ifndef KVS_RULES_H
 #define KVS_RULES_H
@@ -30,6 +31,12 @@
 int rules_load(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	       const char *path, struct kvs_ruleset **out);
 
+/* Load the n paths (1 to 256, each as rules_load() loads one) into one set,
+ * whose rules remember the index of their path: one prefilter pass per
+ * field then serves them all. */
+int rules_load_paths(const struct kvs_host *host, const kvs_config_ctx *ctx,
+		     const char *const *paths, size_t n, struct kvs_ruleset **out);
+
 /* Screen every free-text field of req whose JSON pointer starts with
  * `prefix` (all when NULL) and add findings to rep, through the host table
  * the set was loaded with.  Returns the number of rule findings added, or a
@@ -49,6 +56,11 @@ typedef int rules_emit_fn(void *arg, const struct kvs_finding *f, int limit);
 int rules_scan(const struct kvs_ruleset *rs, const kvs_request *req,
 	       const kvs_report *rep, const char *prefix,
 	       rules_emit_fn *emit, void *arg);
+
+/* rules_screen that also adds to counts[k] the rule findings of the rules
+ * loaded from path k of rules_load_paths(). */
+int rules_screen_counted(const struct kvs_ruleset *rs, const kvs_request *req,
+			 kvs_report *rep, const char *prefix, int *counts);
 
 void rules_free(struct kvs_ruleset *rs);
 

@@ -318,6 +318,17 @@ struct kvs_host {
 			  int (*emit)(void *arg, const struct kvs_finding *f,
 				      int limit),
 			  void *arg);
+
+	/* ---- Rule sets of several paths (appended with ABI 1; check size) ----
+	 * rules_load_paths() loads the n rule files or folders of paths (1 to
+	 * 256; each as rules_load() loads one, with the same errors) into one
+	 * set, so that one prefilter pass over a field serves them all.
+	 * rules_screen_counted() is rules_screen() that also adds to counts[k]
+	 * (an array of n) the rule findings of the rules from paths[k]. */
+	int (*rules_load_paths)(const kvs_config_ctx *ctx, const char *const *paths,
+				size_t n, kvs_ruleset **out);
+	int (*rules_screen_counted)(const kvs_ruleset *rs, const kvs_request *req,
+				    kvs_report *rep, const char *path_prefix, int *counts);
 };
 
 /* ---- The descriptor ------------------------------------------------------

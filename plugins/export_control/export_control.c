@@ -114,8 +114,11 @@ struct ec_embargo {
 
 struct ec_state {
 	const struct kvs_host *host;
-	kvs_ruleset *sets[G_N][EC_MAX_SETS];
-	size_t n_sets[G_N];
+	/* Every rule path of every group in one set (one prefilter pass per
+	 * field); path_group[k] is the group of path k. */
+	kvs_ruleset *rules;
+	size_t n_paths;
+	unsigned char path_group[G_N * EC_MAX_SETS];
 	char (*entries)[6];
 	size_t n_entries;
 	const char *const *eu;
@@ -137,9 +140,8 @@ static void ec_destroy(void *p)
 
 	if (!st)
 		return;
-	for (int g = 0; g < G_N; g++)
-		for (size_t i = 0; i < st->n_sets[g]; i++)
-			st->host->rules_free(st->sets[g][i]);
+	if (st->rules)
+		st->host->rules_free(st->rules);
 	for (size_t i = 0; i < st->n_emb; i++)
 		free(st->emb[i].ref);
 	free(st->emb);
@@ -225,12 +227,16 @@ static int ec_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 {
 	const struct ec_config *c = config;
 	const char *const *lists[G_N];
+	const char *paths[G_N * EC_MAX_SETS];
 	struct ec_state *st;
 	int rc = 0;
 
-	if (host->size < offsetof(struct kvs_host, rules_free) + sizeof(host->rules_free) ||
-	    !host->rules_load) {
-		host->config_error(ctx, NULL, NULL, 0, "the host has no rule engine (ABI too old)");
+	if (host->size < offsetof(struct kvs_host, rules_screen_counted) +
+			 sizeof(host->rules_screen_counted) ||
+	    !host->rules_load_paths || !host->rules_screen_counted || !host->rules_free) {
+		host->config_error(ctx, NULL, NULL, 0,
+				   "the host has no rule engine with rule sets of several paths "
+				   "(too old)");
 		return -ENOTSUP;
 	}
 	st = calloc(1, sizeof(*st));
@@ -241,23 +247,19 @@ static int ec_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	lists[G_MIL] = or_default(c->military_rules, def_military);
 	lists[G_CATCH] = or_default(c->catch_all_rules, def_catch_all);
 	lists[G_EXEMPT] = or_default(c->exemption_rules, def_exemptions);
-	for (int g = 0; g < G_N; g++) {
+	for (int g = 0; g < G_N && rc == 0; g++)
 		for (size_t i = 0; lists[g][i]; i++) {
-			int lrc;
-
-			if (st->n_sets[g] == EC_MAX_SETS) {
+			if (i == EC_MAX_SETS) {
 				host->config_error(ctx, NULL, NULL, 0,
 						   "more than %d rule paths in one option", EC_MAX_SETS);
 				rc = -E2BIG;
 				break;
 			}
-			lrc = host->rules_load(ctx, lists[g][i], &st->sets[g][st->n_sets[g]]);
-			if (lrc < 0)
-				rc = lrc;
-			else
-				st->n_sets[g]++;
+			paths[st->n_paths] = lists[g][i];
+			st->path_group[st->n_paths++] = (unsigned char)g;
 		}
-	}
+	if (rc == 0)
+		rc = host->rules_load_paths(ctx, paths, st->n_paths, &st->rules);
 	if (c->entries) {
 		int erc = load_entries(st, ctx, c->entries);
 
@@ -575,16 +577,17 @@ static int check_transfer(const struct ec_state *st, const kvs_request *req, kvs
 		   refs, 1, "/transfer", len);
 }
 
-static int screen_group(const struct ec_state *st, int g, const kvs_request *req,
-			kvs_report *rep, int *count)
+/* Screen with every rule and count the rule findings per group. */
+static int screen_rules(const struct ec_state *st, const kvs_request *req, kvs_report *rep,
+			int n[G_N])
 {
-	for (size_t i = 0; i < st->n_sets[g]; i++) {
-		int rc = st->host->rules_screen(st->sets[g][i], req, rep, NULL);
+	int counts[G_N * EC_MAX_SETS] = {0};
+	int rc = st->host->rules_screen_counted(st->rules, req, rep, NULL, counts);
 
-		if (rc < 0)
-			return rc;
-		*count += rc;
-	}
+	if (rc < 0)
+		return rc;
+	for (size_t k = 0; k < st->n_paths; k++)
+		n[st->path_group[k]] += counts[k];
 	return 0;
 }
 
@@ -595,8 +598,7 @@ static int ec_screen(void *state, const struct kvs_host *host, const kvs_request
 	int n[G_N] = {0}, rc = 0;
 
 	(void)host;
-	for (int g = 0; g < G_N && rc == 0; g++)
-		rc = screen_group(st, g, req, rep, &n[g]);
+	rc = screen_rules(st, req, rep, n);
 	if (rc == 0)
 		rc = check_classifications(st, req, rep, n[G_DUAL] + n[G_MIL], &n[G_DUAL], &n[G_MIL]);
 	if (rc == 0)

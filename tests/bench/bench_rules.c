@@ -100,7 +100,10 @@ int main(int argc, char **argv)
 		"conf/rules/export_control/exemptions.conf",
 	};
 	const char *data = mock_shared_data(), *dump = NULL, *out = NULL, *base = KVS_SRCDIR;
-	struct kvs_ruleset *sets[4];
+	/* One set of the four paths, as the export_control plugin loads them. */
+	struct kvs_ruleset *set;
+	const char *abs[4];
+	char abs_buf[4][4096];
 	struct corpus c = {0};
 	double mb = 50, t0;
 	int opt, counts = 0, only_on = 0, no_lists = 0;
@@ -134,12 +137,13 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/norway-export-control-lists-2022/common-military-list-2022.txt", data);
 	if (!no_lists)
 		add_text_file(&c, path);
-	for (size_t s = 0; s < 4; s++) {
-		snprintf(path, sizeof(path), "%s/%s", base, sets_rel[s]);
-		if (rules_load(&mock_host, NULL, path, &sets[s]) < 0) {
-			fprintf(stderr, "%s", mock_errors);
-			return 1;
-		}
+	for (size_t k = 0; k < 4; k++) {
+		snprintf(abs_buf[k], sizeof(abs_buf[k]), "%s/%s", base, sets_rel[k]);
+		abs[k] = abs_buf[k];
+	}
+	if (rules_load_paths(&mock_host, NULL, abs, 4, &set) < 0) {
+		fprintf(stderr, "%s", mock_errors);
+		return 1;
 	}
 	if (out) {
 		FILE *fp = fopen(out, "w");
@@ -155,14 +159,13 @@ int main(int argc, char **argv)
 		FILE *fp = fopen(dump, "w");
 		size_t np = 0;
 
-		for (size_t s = 0; fp && s < 4; s++)
-			for (size_t i = 0; i < rules_count(sets[s]); i++) {
-				struct rules_info ri;
+		for (size_t i = 0; fp && i < rules_count(set); i++) {
+			struct rules_info ri;
 
-				rules_get(sets[s], i, &ri);
-				for (size_t k = 0; k < ri.n_patterns; k++, np++)
-					fprintf(fp, "%s\n", ri.patterns[k]);
-			}
+			rules_get(set, i, &ri);
+			for (size_t k = 0; k < ri.n_patterns; k++, np++)
+				fprintf(fp, "%s\n", ri.patterns[k]);
+		}
 		if (!fp || fclose(fp))
 			return 1;
 		printf("patterns: %zu written to %s\n", np, dump);
@@ -173,20 +176,17 @@ int main(int argc, char **argv)
 		size_t bytes = 0, reqs = 0, findings = 0, passes = 0;
 		double dt;
 
-		for (size_t s = 0; s < 4; s++)
-			rules_set_prefilter(sets[s], pf);
+		rules_set_prefilter(set, pf);
 		t0 = now();
 		while ((double)bytes < mb * 1e6) {
 			for (size_t i = 0; i < c.n; i++) {
-				for (size_t s = 0; s < 4; s++) {
-					struct kvs_report rep = {0};
+				struct kvs_report rep = {0};
 
-					if (rules_screen(sets[s], c.reqs[i], &rep, NULL) < 0)
-						return 1;
-					if (passes == 0)
-						findings += rep.n;
-					mock_report_reset(&rep);
-				}
+				if (rules_screen(set, c.reqs[i], &rep, NULL) < 0)
+					return 1;
+				if (passes == 0)
+					findings += rep.n;
+				mock_report_reset(&rep);
 				bytes += c.reqs[i]->f[0].len;
 				reqs++;
 			}
@@ -198,27 +198,24 @@ int main(int argc, char **argv)
 		       (double)bytes / 1e6, dt, findings);
 	}
 	if (counts) {
-		for (size_t s = 0; s < 4; s++) {
-			rules_set_prefilter(sets[s], 1);
-			for (size_t i = 0; i < rules_count(sets[s]); i++) {
-				struct rules_info ri;
-				size_t hits = 0;
+		rules_set_prefilter(set, 1);
+		for (size_t i = 0; i < rules_count(set); i++) {
+			struct rules_info ri;
+			size_t hits = 0;
 
-				rules_get(sets[s], i, &ri);
-				for (size_t r = 0; r < c.n; r++) {
-					struct kvs_report rep = {0};
+			rules_get(set, i, &ri);
+			for (size_t r = 0; r < c.n; r++) {
+				struct kvs_report rep = {0};
 
-					rules_screen(sets[s], c.reqs[r], &rep, NULL);
-					hits += mock_find(&rep, ri.id) != NULL;
-					mock_report_reset(&rep);
-				}
-				if (hits)
-					printf("%6zu  %s\n", hits, ri.id);
+				rules_screen(set, c.reqs[r], &rep, NULL);
+				hits += mock_find(&rep, ri.id) != NULL;
+				mock_report_reset(&rep);
 			}
+			if (hits)
+				printf("%6zu  %s\n", hits, ri.id);
 		}
 	}
-	for (size_t s = 0; s < 4; s++)
-		rules_free(sets[s]);
+	rules_free(set);
 	for (size_t i = 0; i < c.n; i++)
 		mock_request_free(c.reqs[i]);
 	free(c.reqs);

@@ -180,6 +180,12 @@ static int m_rules_load(const kvs_config_ctx *ctx, const char *path, kvs_ruleset
 	return rules_load(&mock_host, ctx, path, out);
 }
 
+static int m_rules_load_paths(const kvs_config_ctx *ctx, const char *const *paths, size_t n,
+			      kvs_ruleset **out)
+{
+	return rules_load_paths(&mock_host, ctx, paths, n, out);
+}
+
 const struct kvs_host mock_host = {
 	.abi_version = KVS_ABI_VERSION,
 	.size = sizeof(struct kvs_host),
@@ -199,6 +205,9 @@ const struct kvs_host mock_host = {
 	.rules_load = m_rules_load,
 	.rules_screen = rules_screen,
 	.rules_free = rules_free,
+	.rules_scan = rules_scan,
+	.rules_load_paths = m_rules_load_paths,
+	.rules_screen_counted = rules_screen_counted,
 };
 
 struct kvs_request *mock_request(enum kvs_request_type type)

@@ -704,6 +704,43 @@ START_TEST(test_prefilter_equivalence_prefix)
 }
 END_TEST
 
+/* Several paths in one set: findings as the sets one by one would give,
+ * counted per path; a duplicate id across paths is an error. */
+START_TEST(test_load_paths)
+{
+	const char *const paths[] = { DATA "good.conf", DATA "prefix.conf" };
+	const char *const twice[] = { DATA "good.conf", DATA "good.conf" };
+	struct kvs_ruleset *rs = NULL, *a = load(paths[0]), *b = load(paths[1]);
+	struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
+	struct kvs_report one = {0}, two = {0};
+	int counts[2] = {0};
+
+	mock_errors[0] = '\0';
+	ck_assert_int_eq(rules_load_paths(&mock_host, NULL, paths, 2, &rs), 0);
+	ck_assert_uint_eq(rules_count(rs), rules_count(a) + rules_count(b));
+	mock_set(req, "/description", "A 5 W laser, encryption and a deltawave array.", SIZE_MAX, 1);
+	ck_assert_int_eq(rules_screen_counted(rs, req, &one, NULL, counts), 4);
+	ck_assert_int_eq(counts[0], 2);
+	ck_assert_int_eq(counts[1], 2);
+	ck_assert_int_eq(rules_screen(a, req, &two, NULL), 2);
+	ck_assert_int_eq(rules_screen(b, req, &two, NULL), 2);
+	ck_assert_uint_eq(one.n, two.n);
+	for (size_t i = 0; i < one.n; i++)
+		ck_assert_str_eq(one.v[i].rule, two.v[i].rule);
+	mock_report_reset(&one);
+	mock_report_reset(&two);
+	rules_free(rs);
+	rs = (void *)1;
+	ck_assert_int_eq(rules_load_paths(&mock_host, NULL, twice, 2, &rs), -EINVAL);
+	ck_assert_ptr_null(rs);
+	ck_assert_ptr_nonnull(strstr(mock_errors, "duplicate id"));
+	ck_assert_int_eq(rules_load_paths(&mock_host, NULL, paths, 0, &rs), -EINVAL);
+	mock_request_free(req);
+	rules_free(a);
+	rules_free(b);
+}
+END_TEST
+
 /* Concurrent screening with one set: per-thread match data. */
 static void *screen_thread(void *arg)
 {
@@ -763,6 +800,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_shipped_examples);
 	tcase_add_test(tc, test_prefilter_equivalence_cordis);
 	tcase_add_test(tc, test_prefilter_equivalence_prefix);
+	tcase_add_test(tc, test_load_paths);
 	suite_add_tcase(s, tc);
 	return s;
 }
