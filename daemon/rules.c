@@ -1272,7 +1272,7 @@ static int run_rule(const struct kvs_ruleset *rs, size_t i, const char *path,
 static int scan_field(const struct kvs_ruleset *rs, const char *path, const char *text,
 		      size_t len, struct rules_tls *x, struct hits *h)
 {
-	size_t a = 0, last = SIZE_MAX;
+	size_t a = 0, last = SIZE_MAX, m = 0;
 	int rc = 0;
 
 	if (!rs->prefilter || !rs->ac) {
@@ -1287,6 +1287,14 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 	}
 	x->n_touched = 0;
 	rules_ac_scan(rs->ac, text, len, mark_pattern, x);
+	/* Only patterns whose two literal sets both occurred can match. */
+	for (size_t k = 0, n = x->n_touched; k < n; k++) {
+		const struct cand *c = &x->cand[x->touched[k]];
+
+		if (c->lo[0] != SIZE_MAX && c->lo[1] != SIZE_MAX)
+			x->touched[m++] = x->touched[k];
+	}
+	x->n_touched = m;
 	if (x->n_touched > 1)
 		qsort(x->touched, x->n_touched, sizeof(*x->touched), cmp_size);
 	for (size_t k = 0; k <= x->n_touched && rc == 0; k++) {

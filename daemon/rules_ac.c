@@ -212,6 +212,28 @@ static int lit_score(const char *l, int anchor)
 	return score;
 }
 
+/* Two-letter words that occur in nearly every text (English, Dutch). */
+static const char *const common_pairs[] = {
+	"an", "as", "at", "be", "by", "de", "do", "en", "er", "he", "if", "in", "is", "it",
+	"me", "my", "no", "of", "om", "on", "op", "or", "so", "te", "to", "up", "us", "we",
+	"ze", NULL,
+};
+
+/* 1 if the set holds a literal too common to be worth a prefilter mark. */
+static int lset_too_common(const struct lset *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const char *b = rules_literal_body(l->v[i], NULL, NULL);
+
+		if (strlen(b) < 2)
+			return 1;
+		for (size_t k = 0; strlen(b) == 2 && common_pairs[k]; k++)
+			if (!strcmp(b, common_pairs[k]))
+				return 1;
+	}
+	return 0;
+}
+
 static int lset_score(const struct lset *l, int anchor)
 {
 	int m = INT_MAX;
@@ -233,6 +255,7 @@ static void lset_pick(const struct parser *p, struct lset *best, struct lset *ca
 	int cs = lset_score(cand, p->anchor), bs = lset_score(best, p->anchor);
 
 	if (cand->ok && cand->n && cm >= (p->anchor ? RULES_ANCHOR_MIN : RULES_LITERAL_MIN) &&
+	    !lset_too_common(cand) &&
 	    (!best->ok || !best->n || cs > bs || (cs == bs && cand->n < best->n))) {
 		lset_clear(best);
 		*best = *cand;

@@ -399,6 +399,8 @@ START_TEST(test_literal_extraction)
 	lits_mode("\\bradar\\s+cross[- ]section\\s+reduction\\b", 1, "<^radar");
 	lits_mode("(?:ab|c)+defg", 1, "defg");
 	lits_mode("x{2,5}abcd", 1, "{5}abcd");
+	/* A two-letter word of every text is no anchor. */
+	lits_mode("\\b(?:in|into)\\s+the\\s+public\\s+domain\\b", 1, "public");
 }
 END_TEST
 
