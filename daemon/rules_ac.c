@@ -729,6 +729,7 @@ struct rules_ac {
 	size_t *out_id;
 	uint32_t *out_len;     /* literal length; bit 31: must start a word */
 	uint32_t *out_pre;     /* prefix bound in bytes, AC_PRE_INF: none */
+	uint16_t *depth;       /* characters on the trie path to the state */
 	size_t max_len;        /* longest literal */
 	size_t n;
 };
@@ -779,11 +780,31 @@ static int32_t ac_new_state(struct rules_ac_builder *b)
 		if (!o)
 			return -ENOMEM;
 		a->out = o;
+		o = realloc(a->depth, cap * sizeof(*a->depth));
+		if (!o)
+			return -ENOMEM;
+		a->depth = o;
 		b->cap = cap;
 	}
 	memset(b->next[a->n], 0xff, sizeof(b->next[a->n]));   /* -1 */
 	a->out[a->n] = -1;
+	a->depth[a->n] = 0;
 	return (int32_t)a->n++;
+}
+
+/* The child of st on symbol k, made if missing. */
+static int32_t ac_child(struct rules_ac_builder *b, int32_t st, uint8_t k)
+{
+	int32_t ns = b->next[st][k];
+
+	if (ns < 0) {
+		ns = ac_new_state(b);
+		if (ns < 0)
+			return ns;
+		b->next[st][k] = ns;
+		b->ac.depth[ns] = (uint16_t)(b->ac.depth[st] + 1);
+	}
+	return ns;
 }
 
 struct rules_ac_builder *rules_ac_builder_new(void)
@@ -846,15 +867,11 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 
 		if (c == '#') {
 			for (int d = '0'; d <= '9'; d++) {
-				int32_t ns = b->next[st][ac_class[d]];
+				int32_t ns = ac_child(b, st, ac_class[d]);
 				int rc;
 
-				if (ns < 0) {
-					ns = ac_new_state(b);
-					if (ns < 0)
-						return ns;
-					b->next[st][ac_class[d]] = ns;
-				}
+				if (ns < 0)
+					return ns;
 				rc = ac_add_path(b, lit, i + 1, n, ns, id, ws, pre);
 				if (rc < 0)
 					return rc;
@@ -864,14 +881,9 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 		k = ac_class[c];
 		if (!k || k == AC_FOLD || (c >= 'A' && c <= 'Z'))
 			return -EINVAL;
-		if (b->next[st][k] < 0) {
-			int32_t ns = ac_new_state(b);
-
-			if (ns < 0)
-				return ns;
-			b->next[st][k] = ns;
-		}
-		st = b->next[st][k];
+		st = ac_child(b, st, k);
+		if (st < 0)
+			return st;
 	}
 	return ac_add_output(b, st, id, n, ws, pre);
 }
@@ -883,7 +895,7 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 
 	lit = rules_literal_body(lit, &pre, &w);
 	n = strlen(lit);
-	if (!n || n >= AC_WS)
+	if (!n || n > LIT_MAX)
 		return -EINVAL;
 	/* Each '#' multiplies the paths by ten: a literal ends after its
 	 * AC_MAX_DIGITS-th one (a literal's prefix is as necessary as it). */
@@ -966,6 +978,7 @@ static void ac_arrays_free(struct rules_ac *a)
 	free(a->out_id);
 	free(a->out_len);
 	free(a->out_pre);
+	free(a->depth);
 }
 
 void rules_ac_builder_free(struct rules_ac_builder *b)
@@ -1046,15 +1059,63 @@ static inline void lane_step(const struct rules_ac *ac, struct lane *l, const un
 	l->i = i + 1;
 }
 
+/* Run lane l to its end, its state in a register. */
+static void lane_run(const struct rules_ac *ac, struct lane *l, const unsigned char *t,
+		     size_t len, rules_ac_mark_fn *mark, void *arg)
+{
+	const uint32_t *tab = ac->tab;
+	size_t i = l->i, end = l->end;
+	uint32_t s = l->st;
+
+	while (i < end) {
+		uint8_t k = ac_class[t[i]];
+
+		if (__builtin_expect(k == AC_FOLD, 0)) {
+			l->i = i;
+			l->st = s;
+			lane_step(ac, l, t, len, mark, arg);
+			i = l->i;
+			s = l->st;
+			continue;
+		}
+		s = tab[(s >> 1) + k];
+		if (__builtin_expect(s & 1, 0))
+			ac_report(ac, (int32_t)((s >> 1) / AC_NC), t, i, l->shifted, mark, arg);
+		i++;
+	}
+	l->i = i;
+	l->st = s;
+}
+
+/* Past its end, a lane reads on only while an occurrence that started
+ * before its end may still complete: the automaton's state stands for the
+ * longest suffix of what was read that a literal begins with, so once it
+ * holds fewer characters than bytes were read past the end (a folded
+ * letter takes up to 3 bytes), every such occurrence has been seen. */
+static void lane_tail(const struct rules_ac *ac, struct lane *l, const unsigned char *t,
+		      size_t len, rules_ac_mark_fn *mark, void *arg)
+{
+	size_t end = l->end;
+
+	while (l->i < len) {
+		size_t d = ac->depth[(l->st >> 1) / AC_NC];
+
+		if (d * (l->shifted ? 3 : 1) <= l->i - end)
+			break;
+		lane_step(ac, l, t, len, mark, arg);
+	}
+}
+
 /* The four lanes in lock step while all have bytes left, their states in
  * registers; a byte that may start a folded letter takes the general step. */
 static void scan4(const struct rules_ac *ac, struct lane *ln, const unsigned char *t,
 		  size_t len, rules_ac_mark_fn *mark, void *arg)
 {
 	const uint32_t *tab = ac->tab;
-	size_t n = SIZE_MAX;
 
 	for (;;) {
+		size_t n = SIZE_MAX;
+
 		for (int j = 0; j < 4; j++)
 			if (ln[j].end - ln[j].i < n)
 				n = ln[j].end - ln[j].i;
@@ -1104,36 +1165,29 @@ static void scan4(const struct rules_ac *ac, struct lane *ln, const unsigned cha
 }
 
 /* A long text is cut into AC_LANES ranges scanned in lock step, so the
- * table loads of independent lanes overlap.  Each range but the last runs
- * on past its end by the longest literal (in bytes, folded characters
- * included), so every occurrence lies whole in the range where it starts;
- * a later lane starts from the root and may start inside a character,
- * which only finds nothing there.  Marks are idempotent, so occurrences
- * seen twice do no harm. */
+ * table loads of independent lanes overlap.  Every occurrence is found by
+ * the lane of the range where it starts: a lane reads on past its range
+ * (lane_tail) until no occurrence that started in it can still complete,
+ * and a later lane starts from the root (perhaps inside a character, which
+ * only finds nothing there).  Marks are idempotent, so occurrences seen
+ * twice do no harm. */
 void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
 		   rules_ac_mark_fn *mark, void *arg)
 {
 	const unsigned char *t = (const unsigned char *)text;
 	struct lane ln[AC_LANES];
-	size_t nl = len >= AC_LANE_MIN ? AC_LANES : 1, q = len / nl, ov = 3 * ac->max_len + 3;
+	size_t nl = len >= AC_LANE_MIN ? AC_LANES : 1, q = len / nl;
 
 	for (size_t j = 0; j < nl; j++) {
 		ln[j].i = j * q;
-		ln[j].end = j + 1 == nl ? len : ((j + 1) * q + ov < len ? (j + 1) * q + ov : len);
+		ln[j].end = j + 1 == nl ? len : (j + 1) * q;
 		ln[j].st = 0;
 		ln[j].shifted = 0;
 	}
-	if (nl == 4)
+	if (nl == AC_LANES)
 		scan4(ac, ln, t, len, mark, arg);
-	for (;;) {
-		int active = 0;
-
-		for (size_t j = 0; j < nl; j++)
-			if (ln[j].i < ln[j].end) {
-				lane_step(ac, &ln[j], t, len, mark, arg);
-				active = 1;
-			}
-		if (!active)
-			break;
+	for (size_t j = 0; j < nl; j++) {
+		lane_run(ac, &ln[j], t, len, mark, arg);
+		lane_tail(ac, &ln[j], t, len, mark, arg);
 	}
 }
