@@ -23,7 +23,8 @@
 
 #include "rules_ac.h"
 
-#define AC_NC 39
+#define AC_NC 40
+#define AC_SPACE 37         /* the class of ' ', also before a text's first byte */
 #define AC_MAX_DIGITS 3     /* '#' characters expanded per literal */
 #define AC_FOLD 0xFF        /* class of a byte that may start a folded letter */
 #define AC_FOLD_BIT 0x80    /* set only in AC_FOLD */
@@ -727,7 +728,7 @@ struct rules_ac {
 	int32_t *out;          /* first output of the state, -1 */
 	int32_t *out_next;
 	size_t *out_id;
-	uint32_t *out_len;     /* literal length; bit 31: must start a word */
+	uint32_t *out_len;     /* literal length (the context byte of \b not counted) */
 	uint32_t *out_pre;     /* prefix bound in bytes, AC_PRE_INF: none */
 	uint16_t *depth;       /* characters on the trie path to the state */
 	size_t max_len;        /* longest literal */
@@ -740,8 +741,6 @@ struct rules_ac_builder {
 	size_t cap, n_out, cap_out;
 };
 
-#define AC_WS (1u << 31)
-#define AC_LEN(x) ((x) & ~AC_WS)
 #define AC_PRE_INF UINT32_MAX
 
 static uint8_t ac_class[256];
@@ -757,6 +756,7 @@ static void ac_classes_init(void)
 		ac_class[c] = (uint8_t)(27 + c - '0');
 	ac_class[' '] = 37;
 	ac_class['-'] = 38;
+	ac_class['_'] = 39;     /* a word character, unlike the other "other" bytes */
 	/* First bytes of U+212A KELVIN SIGN and U+017F LONG S. */
 	ac_class[0xE2] = AC_FOLD;
 	ac_class[0xC5] = AC_FOLD;
@@ -819,9 +819,9 @@ struct rules_ac_builder *rules_ac_builder_new(void)
 	return b;
 }
 
-/* Register an output (literal of n characters, marks ws and pre) at st. */
+/* Register an output (a literal of n characters, prefix bound pre) at st. */
 static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size_t n,
-			 uint32_t ws, size_t pre)
+			 size_t pre)
 {
 	struct rules_ac *a = &b->ac;
 
@@ -847,7 +847,7 @@ static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size
 		b->cap_out = cap;
 	}
 	a->out_id[b->n_out] = id;
-	a->out_len[b->n_out] = (uint32_t)n | ws;
+	a->out_len[b->n_out] = (uint32_t)n;
 	a->out_pre[b->n_out] = pre == SIZE_MAX ? AC_PRE_INF : (uint32_t)pre;
 	if (n > a->max_len)
 		a->max_len = n;
@@ -859,7 +859,7 @@ static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size
 /* Add the trie path of lit[i..n) from state st; '#' branches to every
  * digit. */
 static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, size_t n,
-		       int32_t st, size_t id, uint32_t ws, size_t pre)
+		       int32_t st, size_t id, size_t pre)
 {
 	for (; i < n; i++) {
 		unsigned char c = (unsigned char)lit[i];
@@ -872,7 +872,7 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 
 				if (ns < 0)
 					return ns;
-				rc = ac_add_path(b, lit, i + 1, n, ns, id, ws, pre);
+				rc = ac_add_path(b, lit, i + 1, n, ns, id, pre);
 				if (rc < 0)
 					return rc;
 			}
@@ -885,7 +885,7 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 		if (st < 0)
 			return st;
 	}
-	return ac_add_output(b, st, id, n, ws, pre);
+	return ac_add_output(b, st, id, n, pre);
 }
 
 int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
@@ -904,7 +904,24 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 			n = i + 1;
 			break;
 		}
-	return ac_add_path(b, lit, 0, n, 0, id, w ? AC_WS : 0, pre);
+	if (!w)
+		return ac_add_path(b, lit, 0, n, 0, id, pre);
+	/* A literal after \b: its path starts with the byte before it, which
+	 * must be no ASCII word character (\b could not match there), so
+	 * occurrences inside words never reach an output. */
+	static const uint8_t non_word[] = { 0, AC_SPACE, 38 };
+
+	for (size_t k = 0; k < sizeof(non_word); k++) {
+		int32_t st = ac_child(b, 0, non_word[k]);
+		int rc;
+
+		if (st < 0)
+			return st;
+		rc = ac_add_path(b, lit, 0, n, st, id, pre);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
@@ -998,12 +1015,6 @@ void rules_ac_free(struct rules_ac *ac)
 	free(ac);
 }
 
-static int is_word_byte(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_';
-}
-
 /* Report the outputs of state st, whose literals end at byte i. */
 static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char *t,
 		      size_t i, int shifted, rules_ac_mark_fn *mark, void *arg)
@@ -1014,13 +1025,8 @@ static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char
 			/* After a folded multi-byte character the literal took
 			 * more bytes than it has characters: its start is at
 			 * most this, and where a match starts is not known. */
-			size_t start = i + 1 - AC_LEN(len);
+			size_t start = i + 1 - len;
 
-			/* A literal that follows \b in its pattern cannot be the
-			 * one a match uses when an ASCII word character precedes
-			 * it. */
-			if ((len & AC_WS) && !shifted && start > 0 && is_word_byte(t[start - 1]))
-				continue;
 			mark(arg, ac->out_id[o],
 			     shifted || pre == AC_PRE_INF || pre > start ? 0 : start - pre, start);
 		}
@@ -1179,9 +1185,13 @@ void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
 	size_t nl = len >= AC_LANE_MIN ? AC_LANES : 1, q = len / nl;
 
 	for (size_t j = 0; j < nl; j++) {
+		/* The automaton starts after the byte before the lane (a space
+		 * before the text), the context of literals after \b. */
+		uint8_t ctx = j == 0 ? AC_SPACE : ac_class[t[j * q - 1]];
+
 		ln[j].i = j * q;
 		ln[j].end = j + 1 == nl ? len : (j + 1) * q;
-		ln[j].st = 0;
+		ln[j].st = ac->tab[ctx == AC_FOLD ? 0 : ctx] & ~1u;
 		ln[j].shifted = 0;
 	}
 	if (nl == AC_LANES)
