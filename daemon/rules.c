@@ -47,6 +47,7 @@
 
 struct pat {
 	pcre2_code *re;
+	int jit;                      /* JIT-compiled: pcre2_jit_match() */
 	char *src;
 };
 
@@ -410,7 +411,7 @@ static int get_pats(struct kvs_ruleset *rs, const config_setting_t *s,
 		}
 		/* Without the JIT (unsupported CPU) the interpreter runs, with the
 		 * same results and limits. */
-		(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+		out->v[out->n].jit = pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0;
 		out->v[out->n].re = re;
 		out->v[out->n].src = l.v[i];
 		l.v[i] = NULL;
@@ -980,6 +981,16 @@ static size_t utf8_ceil(const char *t, size_t len, size_t i)
 	return i;
 }
 
+/* pcre2_match() of one pattern; the JIT's own entry when it compiled
+ * (same results, without the interpreter's dispatch and checks). */
+static int pat_match(const struct pat *p, const char *t, size_t len, size_t off,
+		     pcre2_match_data *md, pcre2_match_context *mctx)
+{
+	if (p->jit)
+		return pcre2_jit_match(p->re, (PCRE2_SPTR)t, len, off, 0, md, mctx);
+	return pcre2_match(p->re, (PCRE2_SPTR)t, len, off, 0, md, mctx);
+}
+
 /* 1 if a pattern of pl matches inside [lo, hi) of t (overlapping [s, e) when
  * `overlap`), 0 if not, or a negative pcre2 limit error. */
 static int window_match(const struct patlist *pl, const char *t, size_t lo,
@@ -990,8 +1001,7 @@ static int window_match(const struct patlist *pl, const char *t, size_t lo,
 		size_t off = lo;
 
 		while (off <= hi) {
-			int rc = pcre2_match(pl->v[p].re, (PCRE2_SPTR)t, hi, off, 0,
-					     x->md, x->mctx);
+			int rc = pat_match(&pl->v[p], t, hi, off, x->md, x->mctx);
 			PCRE2_SIZE *ov;
 
 			if (rc == PCRE2_ERROR_NOMATCH)
@@ -1049,7 +1059,7 @@ static int keep_match(const struct rule *r, size_t ri, const char *path, const c
  * anywhere), one after the other as a scan of the whole field would;
  * *off is left where the next search starts.  Returns 0, 1 when a pcre2
  * limit was hit, or -ENOMEM. */
-static int run_window(const struct rule *r, size_t ri, const pcre2_code *re,
+static int run_window(const struct rule *r, size_t ri, const struct pat *re,
 		      const char *path, const char *t, size_t len, size_t *off,
 		      size_t end, struct rules_tls *x, struct hits *h, size_t *found)
 {
@@ -1060,7 +1070,7 @@ static int run_window(const struct rule *r, size_t ri, const pcre2_code *re,
 		mctx = x->mctx_lim;
 	}
 	while (*off <= end && *found < RULES_MAX_EVIDENCE) {
-		int rc = pcre2_match(re, (PCRE2_SPTR)t, len, *off, 0, x->md, mctx);
+		int rc = pat_match(re, t, len, *off, x->md, mctx);
 		PCRE2_SIZE *ov;
 		size_t s, e;
 
@@ -1124,7 +1134,7 @@ static int match_rule(const struct rule *r, size_t ri, const char *path,
 	int limited = 0;
 
 	for (size_t p = 0; p < r->pats.n && found < RULES_MAX_EVIDENCE; p++) {
-		const pcre2_code *re = r->pats.v[p].re;
+		const struct pat *re = &r->pats.v[p];
 		struct window w[CAND_WINDOWS];
 		size_t off = 0, nw;
 		int rc = 0;
@@ -1295,8 +1305,18 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 			x->touched[m++] = x->touched[k];
 	}
 	x->n_touched = m;
-	if (x->n_touched > 1)
+	if (x->n_touched > 32) {
 		qsort(x->touched, x->n_touched, sizeof(*x->touched), cmp_size);
+	} else {
+		/* Few patterns: insertion sort beats qsort's calls. */
+		for (size_t k = 1; k < x->n_touched; k++) {
+			size_t v = x->touched[k], j = k;
+
+			for (; j > 0 && x->touched[j - 1] > v; j--)
+				x->touched[j] = x->touched[j - 1];
+			x->touched[j] = v;
+		}
+	}
 	for (size_t k = 0; k <= x->n_touched && rc == 0; k++) {
 		size_t i = k < x->n_touched ? rs->pat_rule[x->touched[k]] : rs->n;
 
