@@ -33,7 +33,7 @@
 #define MAX_NEST 32
 /* Texts longer than this are scanned as AC_LANES interleaved streams. */
 #define AC_LANES 4
-#define AC_LANE_MIN 128
+#define AC_LANE_MIN 64
 
 /* ---- Literal extraction ------------------------------------------------- */
 
