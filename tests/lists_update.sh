@@ -32,8 +32,10 @@ command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 7
 
 T=$(mktemp -d /tmp/kvs-lists-update.XXXXXX)
 SRV=
+DPID=
 cleanup() {
 	[ -n "$SRV" ] && kill "$SRV" 2>/dev/null
+	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -172,9 +174,9 @@ lists: {
 };
 EOF
 }
-conf() { # like sources(); writes $C/kvscreend.conf
+conf() { # like sources(); writes $C/kvscreend.conf (no TCP listener)
 	{
-		sed '/^lists: {/,/^};/d' "$src/conf/kvscreend.conf"
+		sed -e '/^lists: {/,/^};/d' -e 's|^\(  listen = \)"[^"]*";|\1"";|' "$src/conf/kvscreend.conf"
 		sources "$@"
 	} > "$C/kvscreend.conf"
 }
@@ -387,6 +389,45 @@ if command -v flock >/dev/null; then
 		ok "a folder another update has locked is left alone"
 	else
 		fail "locked folder: exit $(cat "$T/rc"): $(cat "$T/err")"
+	fi
+fi
+
+# ---- the running daemon picks the new list up on reload (--reload) ----
+cp "$S/sdn-older.csv" "$L/ofac-sdn/sdn.csv"
+(cd "$C" && exec "$build/kvscreend" -c "$C/kvscreend.conf" > "$T/daemon.log" 2>&1) &
+DPID=$!
+SOCK=$T/var/run/kvscreend.sock
+for _ in $(seq 100); do
+	curl -fsS --unix-socket "$SOCK" http://localhost/readyz > /dev/null 2>&1 && break
+	sleep 0.1
+done
+# The versions of the lists a verdict was screened against (a new request
+# id each time: the API answers a request it has seen with its verdict).
+versions() { # ID
+	python3 -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+r["id"] = sys.argv[2]
+print(json.dumps(r))' "$src/conf/examples/export-harmless.json" "$1" > "$T/req.json"
+	curl -sS --unix-socket "$SOCK" -H 'Content-Type: application/json' \
+		--data-binary @"$T/req.json" http://localhost/v1/screenings |
+		python3 -c 'import json, sys
+v = json.load(sys.stdin)
+print([f["rationale"] for f in v["findings"] if f["rule"] == "denied_party.lists"][0])'
+}
+if ! curl -fsS --unix-socket "$SOCK" http://localhost/readyz > /dev/null 2>&1; then
+	fail "kvscreend did not start: $(tail -5 "$T/daemon.log")"
+else
+	versions lists-update-1 > "$T/v1"
+	"$KVSCREEN" lists update -c "$C/kvscreend.conf" --reload ofac_sdn > "$T/out" 2> "$T/err"
+	rc=$?
+	versions lists-update-2 > "$T/v2"
+	if [ "$rc" -eq 0 ] && grep -q "^ofac_sdn: updated: 8900 -> 8976 entries" "$T/out" &&
+	   grep -q "^reloaded: policy [0-9a-f]*" "$T/out" &&
+	   grep -q "ofac_sdn (ofac, 8900 entries,.*sha256 5a79e5237f031808" "$T/v1" &&
+	   grep -q "ofac_sdn (ofac, 8976 entries,.*sha256 ${sha_new:-x}" "$T/v2"; then
+		ok "lists update --reload: the running daemon screens against the new ofac_sdn (8900 -> 8976 entries)"
+	else
+		fail "--reload: exit $rc"; cat "$T/out" "$T/err" "$T/v1" "$T/v2"
 	fi
 fi
 
