@@ -616,13 +616,8 @@ static double now_s(void)
 
 /* ---- swap ---- */
 
-/* Move the staged files (the first n of fs) over the current ones.  For
- * more than one file, the current ones are hard-linked into the stage
- * first so that a failed rename is rolled back.  Returns 0 or a negative
- * errno with the reason in why; on failure the current files are as they
- * were. */
-static int swap_in(const char *dir, const char *stage, const struct fileset *fs, size_t n,
-		   char *why, size_t wl)
+int lists_update_swap(const char *dir, const char *stage, const char *const *names, size_t n,
+		      char *why, size_t wl)
 {
 	char cur[LISTS_UPDATE_MAX_FILES][PATH_MAX], nu[LISTS_UPDATE_MAX_FILES][PATH_MAX];
 	char old[LISTS_UPDATE_MAX_FILES][PATH_MAX];
@@ -630,6 +625,10 @@ static int swap_in(const char *dir, const char *stage, const struct fileset *fs,
 	size_t done = 0;
 	int dfd, rc = 0;
 
+	if (n > LISTS_UPDATE_MAX_FILES) {
+		snprintf(why, wl, "more than %d files", LISTS_UPDATE_MAX_FILES);
+		return -EINVAL;
+	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		rc = -errno;
@@ -639,9 +638,9 @@ static int swap_in(const char *dir, const char *stage, const struct fileset *fs,
 	for (size_t i = 0; i < n; i++) {
 		char oldname[NAME_MAX + 8];
 
-		snprintf(oldname, sizeof(oldname), "old.%s", fs->names[i]);
-		if (join(cur[i], PATH_MAX, dir, fs->names[i]) < 0 ||
-		    join(nu[i], PATH_MAX, stage, fs->names[i]) < 0 ||
+		snprintf(oldname, sizeof(oldname), "old.%s", names[i]);
+		if (join(cur[i], PATH_MAX, dir, names[i]) < 0 ||
+		    join(nu[i], PATH_MAX, stage, names[i]) < 0 ||
 		    join(old[i], PATH_MAX, stage, oldname) < 0) {
 			rc = -ENAMETOOLONG;
 			snprintf(why, wl, "path too long");
@@ -662,7 +661,7 @@ static int swap_in(const char *dir, const char *stage, const struct fileset *fs,
 		if (rename(nu[done], cur[done]) < 0) {
 			rc = -errno;
 			snprintf(why, wl, "cannot rename the new %s into place: %s; %s",
-				 fs->names[done], strerror(errno),
+				 names[done], strerror(errno),
 				 done ? "the files renamed before it were put back" : "nothing was replaced");
 			break;
 		}
@@ -881,7 +880,11 @@ static int update_one(struct run *r, const struct target *t, const struct source
 		goto out;
 	}
 	if (!r->opts->dry_run) {
-		rc = swap_in(dir, stage, &fs, s->n_urls, why, sizeof(why));
+		const char *names[LISTS_UPDATE_MAX_FILES];
+
+		for (size_t i = 0; i < s->n_urls; i++)
+			names[i] = fs.names[i];
+		rc = lists_update_swap(dir, stage, names, s->n_urls, why, sizeof(why));
 		if (rc < 0)
 			goto fail;
 	}

@@ -55,4 +55,14 @@ int lists_update_show(const struct kvs_cfg *cfg, FILE *out, FILE *err);
  * -EINVAL with the reason in err. */
 int lists_update_check_source(const char *s, int allow_http, char *err, size_t errlen);
 
+/* Move the files `names` (n <= LISTS_UPDATE_MAX_FILES) of the folder
+ * `stage` over those of `dir` (same filesystem), then fsync `dir`.  For
+ * more than one file the current ones are first hard-linked into `stage`
+ * as "old.NAME", so that when a rename fails the ones already moved are
+ * put back (or removed, where there was none).  Returns 0, or a negative
+ * errno with the reason in why, the files of `dir` then being as they were.
+ * The caller removes `stage`. */
+int lists_update_swap(const char *dir, const char *stage, const char *const *names, size_t n,
+		      char *why, size_t wl);
+
 #endif
