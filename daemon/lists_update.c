@@ -737,7 +737,7 @@ static int update_one(struct run *r, const struct target *t, const struct source
 		goto fail;
 	}
 	if (s->n_urls > fs.n) {
-		snprintf(why, sizeof(why), "lists.sources gives %zu URLs; a %s list has %zu file%s",
+		snprintf(why, sizeof(why), "lists.sources gives %zu URLs; format %s takes %zu file%s",
 			 s->n_urls, t->format, fs.n, fs.n == 1 ? "" : "s");
 		rc = -EINVAL;
 		goto fail;
@@ -767,14 +767,16 @@ static int update_one(struct run *r, const struct target *t, const struct source
 		goto fail;
 	}
 	remove_stale_stages(dir, r->opts->err);
-	if ((size_t)snprintf(stage, sizeof(stage), "%s/" STAGE_PREFIX "XXXXXX", dir) >= sizeof(stage) ||
-	    !mkdtemp(stage)) {
+	if ((size_t)snprintf(stage, sizeof(stage), "%s/" STAGE_PREFIX "XXXXXX", dir) >= sizeof(stage))
+		errno = ENAMETOOLONG;
+	else if (mkdtemp(stage))
+		staged = 1;
+	if (!staged) {
 		rc = -errno;
 		snprintf(why, sizeof(why), "cannot make a staging folder in %.400s: %s", dir,
 			 strerror(errno));
 		goto fail;
 	}
-	staged = 1;
 
 	/* Download every file the source names; the others of the set (an
 	 * OFAC source with fewer URLs) are linked in as they are. */
