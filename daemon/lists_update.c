@@ -704,7 +704,7 @@ static void warn_list_dates(const struct run *r, const char *name)
 			const char *v = config_setting_get_string(el);
 
 			if (v && strncmp(v, name, nl) == 0 && v[nl] == '=')
-				fprintf(r->opts->err, "%s:%d: note: plugins.%s.list_dates still dates %s \"%s\": remove that entry, or the updated list is still reported by that date\n",
+				fprintf(r->opts->err, "%s:%d: note: plugins.%s.list_dates still dates %s \"%s\": remove that entry, or the updated list keeps that date (and is reported stale by it)\n",
 					config_setting_source_file(el) ? config_setting_source_file(el) : "?",
 					(int)config_setting_source_line(el), cp->name, name, v + nl + 1);
 		}
