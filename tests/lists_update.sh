@@ -12,8 +12,10 @@
 # with one line naming the list, the URL and the reason, and leave every
 # list file byte-identical; OFAC's three files are replaced all or none;
 # --dry-run swaps nothing; a name filter updates only that list; a locked
-# folder is refused; http:// needs lists.allow_http.  Exit 77 without
-# ../shared/data (or python3).
+# folder is refused; http:// needs lists.allow_http; after --reload the
+# running daemon screens against the new list.  Also: the shipped
+# configuration screens against its UN and BIS DPL snapshots.  Exit 77
+# without ../shared/data (or python3).
 set -u
 src=${KVS_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${KVS_BUILDDIR:-$src}
@@ -239,6 +241,24 @@ for name in ofac_sdn ofac_nonsdn un_sc us_csl bis_dpl; do
 	done
 done
 [ "$fails" -eq 0 ] && ok "lists show: 6 lists, 5 with sources; the defaults are documented"
+
+# ---- the shipped configuration screens against the shipped UN and DPL snapshots ----
+cat > "$T/shipped-req.json" <<'EOF2'
+{ "schema": "kvscreen.request/v1", "id": "lists-shipped-1", "type": "export",
+  "title": "Spare parts", "description": "Spare parts for a pump.",
+  "parties": [ { "role": "consignee", "name": "Frank Kakolele Bwambale", "kind": "individual" },
+               { "role": "end_user", "name": "Aaron Abraham Villa", "country": "US", "kind": "individual" } ],
+  "items": [ { "description": "Pump spare parts", "quantity": 2, "value_eur": 300, "kind": "goods" } ],
+  "destination": { "country": "US" }, "end_use": "Maintenance", "transfer": "physical" }
+EOF2
+"$KVSCREEN" screen -c "$src/conf/kvscreend.conf" --format text "$T/shipped-req.json" > "$T/shipped" 2>&1
+if grep -q "^lists-shipped-1: deny" "$T/shipped" &&
+   grep -q '\[critical\] denied_party/denied_party.match: .* matches un_sc entry CDi.002 "FRANK KAKOLELE BWAMBALE"' "$T/shipped" &&
+   grep -q '\[high\] denied_party/denied_party.match: .* matches bis_dpl entry .*"AARON ABRAHAM VILLA"' "$T/shipped"; then
+	ok "the shipped configuration screens against the UN (critical) and BIS DPL (high) snapshots"
+else
+	fail "shipped UN/DPL lists: $(grep -v '^      ' "$T/shipped")"
+fi
 
 # ---- http:// needs allow_http ----
 sed 's/allow_http = true;/allow_http = false;/' "$C/kvscreend.conf" > "$T/https.conf"
