@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "lists_update.h"
 #include "log.h"
 
 #define D(f) offsetof(struct cfg_daemon, f)
@@ -84,6 +85,35 @@ const struct kvs_option cfg_limits_options[] = {
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
 };
 #undef L
+
+#define LI(f) offsetof(struct cfg_lists, f)
+const struct kvs_option cfg_lists_options[] = {
+	{ "sources", KVS_OPT_STRINGS, NULL, LI(sources),
+	  "where `kvscreen lists update` fetches lists: \"name = URL\" per list (OFAC lists: "
+	  "\"name = PRIMARY ALT ADD\"; \"name =\" never updates that list); lists not named "
+	  "here use the built-in official address for their name", 0, 0, 0 },
+	{ "allow_http", KVS_OPT_BOOL, "false", LI(allow_http),
+	  "also accept plain http:// addresses (a local mirror or a test server); else https:// only",
+	  0, 0, 0 },
+	{ "max_download_bytes", KVS_OPT_INT, "268435456", LI(max_download_bytes),
+	  "bytes of one downloaded file", 0, 1024, 268435456 },
+	{ "connect_timeout_ms", KVS_OPT_INT, "15000", LI(connect_timeout_ms),
+	  "time to connect to a list's server", 0, 100, 600000 },
+	{ "timeout_ms", KVS_OPT_INT, "300000", LI(timeout_ms),
+	  "time of one whole download, connecting included", 0, 100, 3600000 },
+	{ "max_redirects", KVS_OPT_INT, "5", LI(max_redirects),
+	  "HTTP redirects followed per download (to https only, unless allow_http)", 0, 0, 20 },
+	{ "max_shrink_percent", KVS_OPT_INT, "50", LI(max_shrink_percent),
+	  "refuse a download with more than this percentage fewer entries than the current file",
+	  0, 0, 100 },
+	{ "max_malformed_rows", KVS_OPT_INT, "0", LI(max_malformed_rows),
+	  "refuse a download with more malformed rows than this and than the current file has",
+	  0, 0, 1000000 },
+	{ "ca_file", KVS_OPT_PATH, NULL, LI(ca_file),
+	  "CA bundle to verify the lists' servers with instead of the system's", 0, 0, 0 },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
+};
+#undef LI
 
 void cfg_error(struct cfg_errors *e, const char *file, int line, const char *fmt, ...)
 {
@@ -581,6 +611,30 @@ static int parse_plugins(struct kvs_cfg *cfg, const config_setting_t *g, struct 
 	return errors;
 }
 
+/* Check the syntax of lists.sources now, so check-config and the daemon
+ * report a bad one with file:line; `kvscreen lists update` matches the
+ * names against the plugins' lists. */
+static int check_list_sources(struct kvs_cfg *cfg, struct cfg_errors *e)
+{
+	const config_setting_t *s = config_lookup(&cfg->lc, "lists.sources");
+	int errors = 0;
+
+	for (size_t i = 0; cfg->lists.sources && cfg->lists.sources[i]; i++) {
+		char msg[256];
+
+		if (lists_update_check_source(cfg->lists.sources[i], cfg->lists.allow_http, msg,
+					      sizeof(msg)) == 0)
+			continue;
+		if (s)
+			cfg_error_at(e, config_setting_get_elem(s, (unsigned)i),
+				     "lists.sources[%zu]: %s", i, msg);
+		else
+			cfg_error(e, cfg->path, 0, "lists.sources[%zu]: %s", i, msg);
+		errors++;
+	}
+	return errors;
+}
+
 /* Resolve a daemon path setting (may be empty) against the config folder. */
 static int resolve_daemon_path(struct kvs_cfg *cfg, const char **slot)
 {
@@ -597,7 +651,7 @@ static int resolve_daemon_path(struct kvs_cfg *cfg, const char **slot)
 
 int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 {
-	static const char *const top_keys[] = { "daemon", "limits", "policy", "plugins", "sink", NULL };
+	static const char *const top_keys[] = { "daemon", "limits", "policy", "plugins", "sink", "lists", NULL };
 	struct limits_block lb;
 	struct kvs_cfg *cfg;
 	config_setting_t *root;
@@ -641,7 +695,7 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 		for (const char *const *k = top_keys; *k; k++)
 			ok |= strcmp(*k, config_setting_name(s)) == 0;
 		if (!ok) {
-			cfg_error_at(e, s, "unknown setting \"%s\" (expected daemon, limits, policy, plugins or sink)",
+			cfg_error_at(e, s, "unknown setting \"%s\" (expected daemon, limits, policy, plugins, sink or lists)",
 				     config_setting_name(s));
 			errors++;
 		} else if (!config_setting_is_group(s)) {
@@ -700,6 +754,10 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 			errors++;
 		}
 	}
+	errors += cfg_parse_options(config_setting_get_member(root, "lists"), cfg_lists_options,
+				    &cfg->lists, cfg->dir, NULL, &cfg->arena, e);
+	if (!errors)
+		errors += check_list_sources(cfg, e);
 	errors += parse_policy(cfg, config_setting_get_member(root, "policy"), e);
 	if (!errors)
 		errors += parse_plugins(cfg, config_setting_get_member(root, "plugins"), e);

@@ -64,6 +64,23 @@ struct cfg_daemon {
 extern const struct kvs_option cfg_daemon_options[];
 extern const struct kvs_option cfg_limits_options[];
 
+/* lists group: where and how `kvscreen lists update` fetches the lists the
+ * plugins name (lists_update.h).  The daemon itself never downloads. */
+struct cfg_lists {
+	const char **sources;          /* "name = URL [URL URL]", NULL-terminated;
+					* NULL when unset (the built-in defaults) */
+	int allow_http;                /* also plain http:// (tests, mirrors) */
+	long long max_download_bytes;  /* bytes of one downloaded file */
+	long long connect_timeout_ms;
+	long long timeout_ms;          /* one whole download */
+	long long max_redirects;
+	long long max_shrink_percent;  /* refuse a list losing more entries */
+	long long max_malformed_rows;  /* refuse more malformed rows than this
+					* (or than the current file has) */
+	const char *ca_file;           /* CA bundle instead of the system's */
+};
+extern const struct kvs_option cfg_lists_options[];
+
 /* One configured plugin: the group under plugins { name: { ... } }. */
 struct cfg_plugin {
 	char *name;
@@ -82,6 +99,7 @@ struct kvs_cfg {
 	long long plugin_timeout_ms; /* default time budget of a plugin */
 	struct policy policy;
 	struct cfg_sink sink;         /* the sink group (sink.h) */
+	struct cfg_lists lists;       /* the lists group */
 	struct cfg_plugin *plugins;
 	size_t n_plugins;
 	char **files;                /* every file the config names, for the digest */

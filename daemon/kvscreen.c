@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "lists_update.h"
 #include "log.h"
 #include "pipeline.h"
 #include "policy.h"
@@ -24,6 +25,7 @@ enum {
 	EXIT_FAILURE_ = 1,   /* usage or operating error */
 	EXIT_CONFIG = 2,     /* the configuration is invalid */
 	EXIT_INVALID = 3,    /* at least one request was rejected */
+	EXIT_LISTS = 4,      /* lists update: at least one list was not updated */
 };
 
 #define MAX_INFLIGHT 64
@@ -45,6 +47,12 @@ static void usage(FILE *f)
 	      "  reload [-c FILE] [--socket PATH]\n"
 	      "                     ask the running kvscreend to reload its configuration\n"
 	      "                     and wait until the new one is in effect or refused\n"
+	      "  lists [show] [-c FILE]\n"
+	      "                     the lists the plugins use and where each is updated from\n"
+	      "  lists update [-c FILE] [--dry-run] [--reload [--socket PATH]] [NAME...]\n"
+	      "                     download the lists (or only those named), validate each\n"
+	      "                     with the daemon's loader and replace its files atomically;\n"
+	      "                     a list that fails keeps its files as they were\n"
 	      "\n"
 	      "Options:\n"
 	      "  -c, --config FILE  configuration file (default: $KVSCREEND_CONF or\n"
@@ -55,7 +63,7 @@ static void usage(FILE *f)
 	      "Exit status: 0 success; 1 usage or operating error (for reload: the\n"
 	      "daemon cannot be reached); 2 invalid configuration (for reload: the\n"
 	      "daemon refused the new one and runs the old); 3 at least one request\n"
-	      "was rejected as invalid.\n"
+	      "was rejected as invalid; 4 at least one list was not updated.\n"
 	      "The decision of a verdict does not change the exit status.\n",
 	      f);
 }
@@ -378,6 +386,7 @@ static int cmd_options(void)
 		{ "daemon", cfg_daemon_options },
 		{ "limits", cfg_limits_options },
 		{ "sink", sink_options },
+		{ "lists", cfg_lists_options },
 	};
 
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
@@ -486,6 +495,87 @@ out:
 	return rc;
 }
 
+/* ---- lists ---- */
+
+static int cmd_lists(const char *config, const char *socket_path, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "reload", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cfg_errors e = { .out = stderr };
+	struct lists_update_opts o = { .out = stdout, .err = stderr };
+	struct lists_update_result res;
+	struct kvs_cfg *cfg = NULL;
+	const char *sub = "show";
+	int reload = 0, c, rc;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "c:s:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'n':
+			o.dry_run = 1;
+			break;
+		case 'r':
+			reload = 1;
+			break;
+		default:
+			return EXIT_FAILURE_;
+		}
+	}
+	if (optind < argc)
+		sub = argv[optind++];
+	if (strcmp(sub, "show") != 0 && strcmp(sub, "update") != 0) {
+		fprintf(stderr, "kvscreen lists: unknown command \"%s\" (show or update)\n", sub);
+		return EXIT_FAILURE_;
+	}
+	if (strcmp(sub, "show") == 0 && (optind < argc || o.dry_run || reload)) {
+		fprintf(stderr, "kvscreen lists show: takes no arguments\n");
+		return EXIT_FAILURE_;
+	}
+	if (cfg_load(config, &cfg, &e) != 0) {
+		fprintf(stderr, "kvscreen: %d error%s in the configuration\n", e.count,
+			e.count == 1 ? "" : "s");
+		return EXIT_CONFIG;
+	}
+	if (strcmp(sub, "show") == 0) {
+		rc = lists_update_show(cfg, stdout, stderr);
+		cfg_free(cfg);
+		return rc == -EINVAL ? EXIT_CONFIG : rc < 0 ? EXIT_FAILURE_ : EXIT_OK;
+	}
+	o.only = (const char *const *)argv + optind;
+	rc = lists_update_run(cfg, &o, &res);
+	cfg_free(cfg);
+	if (rc == -EINVAL)
+		return EXIT_CONFIG;
+	if (rc < 0 && rc != -EIO)
+		return EXIT_FAILURE_;
+	printf("lists update: %u %s, %u unchanged, %u failed, %u without a source%s\n",
+	       res.updated, o.dry_run ? "would be updated (dry run)" : "updated", res.unchanged,
+	       res.failed, res.skipped, res.failed ? " (their files are unchanged)" : "");
+	if (res.updated && !o.dry_run) {
+		if (reload) {
+			fflush(stdout);
+			c = cmd_reload(config, socket_path);
+			if (!res.failed)
+				return c;
+		} else {
+			printf("kvscreend uses the new lists after \"kvscreen reload\" "
+			       "(or systemctl reload kvscreend)\n");
+		}
+	}
+	return res.failed ? EXIT_LISTS : EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -544,6 +634,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "screen") == 0)
 		return cmd_screen(config, text, argv + optind, (size_t)(argc - optind));
+	if (strcmp(cmd, "lists") == 0)
+		return cmd_lists(config, socket_path, argc - optind + 1, argv + optind - 1);
 	if (optind < argc) {
 		fprintf(stderr, "kvscreen %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
 		return EXIT_FAILURE_;
