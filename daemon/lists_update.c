@@ -687,8 +687,8 @@ out:
 /* ---- one list ---- */
 
 /* Plugins' list_dates entries date the shipped snapshots of lists whose
- * files carry no date; once such a list is updated the entry would keep
- * dating it (and report it stale). */
+ * files carry no date; once such a list is updated an entry without the
+ * snapshot's digest would keep dating it (and report it stale). */
 static void warn_list_dates(const struct run *r, const char *name)
 {
 	size_t nl = strlen(name);
@@ -703,7 +703,9 @@ static void warn_list_dates(const struct run *r, const char *name)
 			const config_setting_t *el = config_setting_get_elem(d, (unsigned)k);
 			const char *v = config_setting_get_string(el);
 
-			if (v && strncmp(v, name, nl) == 0 && v[nl] == '=')
+			/* An entry bound to the snapshot's digest stops
+			 * applying by itself. */
+			if (v && strncmp(v, name, nl) == 0 && v[nl] == '=' && !strchr(v, '@'))
 				fprintf(r->opts->err, "%s:%d: note: plugins.%s.list_dates still dates %s \"%s\": remove that entry, or the updated list keeps that date (and is reported stale by it)\n",
 					config_setting_source_file(el) ? config_setting_source_file(el) : "?",
 					(int)config_setting_source_line(el), cp->name, name, v + nl + 1);

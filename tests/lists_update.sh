@@ -354,6 +354,12 @@ rows = list(csv.reader(open(sys.argv[1], newline="", encoding="utf-8")))
 with open(sys.argv[2], "w", newline="", encoding="utf-8") as f:
     csv.writer(f, lineterminator="\n").writerows(rows[:4001])
 EOF
+# Another sdn.csv than the snapshot's: its list_dates entry (bound to the
+# snapshot's digest) no longer dates it, the file's modification time does.
+"$KVSCREEN" screen -c "$C/kvscreend.conf" "$src/conf/examples/export-harmless.json" > "$T/stale" 2>&1
+grep -q 'ofac_nonsdn is [0-9]* days old' "$T/stale" && ! grep -q 'ofac_sdn is [0-9]* days old' "$T/stale" &&
+	ok "list_dates binds a date to the snapshot's digest: another sdn.csv counts from its file" ||
+	fail "list_dates dates another sdn.csv than the snapshot: $(grep -o 'stale_list[^}]*' "$T/stale")"
 old_sdn_ino=$(stat -c %i "$L/ofac-sdn/sdn.csv")
 mkdir "$L/ofac-sdn/.kvscreen-update.crash1" && echo x > "$L/ofac-sdn/.kvscreen-update.crash1/sdn.csv"
 conf $GOOD
@@ -380,8 +386,14 @@ cmp -s "$S/consolidated.csv" "$L/us-csl/csl.csv" || fail "us-csl/csl.csv is not 
 [ "$(stat -c %a "$L/ofac-sdn/sdn.csv")" = 640 ] || fail "sdn.csv lost its mode 0640"
 [ -e "$L/ofac-sdn/.kvscreen-update.crash1" ] && fail "the stale staging folder was not removed"
 grep -q "removing .*\.kvscreen-update\.crash1, left by an interrupted update" "$T/err" || fail "no note on the stale staging folder"
-grep -q "kvscreend.conf:[0-9]*: note: plugins.denied_party.list_dates still dates ofac_sdn" "$T/err" ||
-	fail "no note on the list_dates entry of the updated ofac_sdn"
+# The shipped list_dates entries are bound to the snapshots' digests, so
+# the update has nothing to say about them; the download is the 2021 data
+# of the shipped snapshot again, which its entry dates again.
+grep -q "note: plugins.denied_party.list_dates still dates" "$T/err" &&
+	fail "a note on a digest-bound list_dates entry"
+"$KVSCREEN" screen -c "$C/kvscreend.conf" "$src/conf/examples/export-harmless.json" > "$T/stale" 2>&1
+grep -q 'ofac_sdn is [0-9]* days old' "$T/stale" ||
+	fail "the 2021 snapshot, downloaded again, is not dated by its list_dates entry"
 [ -z "$(find "$L" -name '.kvscreen-update.*')" ] || fail "staging folders left behind"
 sha_new=$(grep '^ofac_sdn: updated' "$T/out" | sed 's/.*sha256 [0-9a-f]* -> \([0-9a-f]*\),.*/\1/')
 [ "$fails" -eq 0 ] && ok "the new files are the downloads, renamed into place with their mode; stale staging removed"

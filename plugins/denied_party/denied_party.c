@@ -36,6 +36,7 @@ struct dp_config {
 	long long max_age_days;
 	double country_penalty;
 	const char *const *list_dates;
+	const char *stale_severity;
 };
 
 struct dp_allow {
@@ -55,6 +56,7 @@ struct dp_state {
 	size_t n_allow;
 	char *versions;          /* rationale of the list-versions finding */
 	time_t data_time[DP_MAX_LISTS]; /* date of each list's data */
+	int stale_severity;
 };
 
 static const struct kvs_option dp_options[] = {
@@ -77,8 +79,13 @@ static const struct kvs_option dp_options[] = {
 	  "subtracted from the score when the request gives the party's country "
 	  "and the list entry's ISO country code differs", 0, 0.0, 1.0 },
 	{ "list_dates", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, list_dates),
-	  "\"name=YYYY-MM-DD\": the date of a list whose files carry none (OFAC's "
-	  "legacy CSV), for max_age_days; else the file's modification time counts",
+	  "\"name=YYYY-MM-DD\" or \"name=YYYY-MM-DD@SHA256\": the date of a list "
+	  "whose files carry none (OFAC's legacy CSV), for max_age_days; with a "
+	  "digest (8 to 64 hex digits of the list's sha256, as verdicts show it) only "
+	  "while the list is that file, so an updated list counts from its file's "
+	  "modification time", 0, 0, 0 },
+	{ "stale_severity", KVS_OPT_STRING, "medium", offsetof(struct dp_config, stale_severity),
+	  "severity of the finding on a list older than max_age_days (info..critical)",
 	  0, 0, 0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
 };
@@ -224,8 +231,37 @@ static int parse_date(const char *s, time_t *t)
 	return 0;
 }
 
+/* Split a list_dates entry "name=YYYY-MM-DD[@HEX]": 0 with *date and
+ * *digest (NULL without one) pointing into e, or -EINVAL. */
+static int parse_list_date(const char *e, size_t *name_len, time_t *date, const char **digest)
+{
+	const char *eq = strchr(e, '='), *at;
+	char d[11];
+
+	if (!eq || eq == e)
+		return -EINVAL;
+	at = strchr(eq, '@');
+	if ((at ? (size_t)(at - eq - 1) : strlen(eq + 1)) != 10)
+		return -EINVAL;
+	memcpy(d, eq + 1, 10);
+	d[10] = '\0';
+	if (parse_date(d, date) < 0)
+		return -EINVAL;
+	*name_len = (size_t)(eq - e);
+	*digest = NULL;
+	if (at) {
+		size_t n = strlen(at + 1);
+
+		if (n < 8 || n > 64 || strspn(at + 1, "0123456789abcdef") != n)
+			return -EINVAL;
+		*digest = at + 1;
+	}
+	return 0;
+}
+
 /* The date of a list's data: its own date, else the one configured in
- * list_dates, else the file's modification time. */
+ * list_dates (while the list is the dated file, when the entry names its
+ * digest), else the file's modification time. */
 static time_t data_time(const struct dp_config *cfg,
 			const struct kvs_list_info *in)
 {
@@ -234,11 +270,15 @@ static time_t data_time(const struct dp_config *cfg,
 
 	if (parse_date(in->date, &t) == 0)
 		return t;
-	for (size_t i = 0; cfg->list_dates && cfg->list_dates[i]; i++)
-		if (strncmp(cfg->list_dates[i], in->name, nl) == 0 &&
-		    cfg->list_dates[i][nl] == '=' &&
-		    parse_date(cfg->list_dates[i] + nl + 1, &t) == 0)
+	for (size_t i = 0; cfg->list_dates && cfg->list_dates[i]; i++) {
+		const char *dg;
+		size_t n;
+
+		if (parse_list_date(cfg->list_dates[i], &n, &t, &dg) == 0 && n == nl &&
+		    !strncmp(cfg->list_dates[i], in->name, nl) &&
+		    (!dg || (in->digest && !strncmp(in->digest, dg, strlen(dg)))))
 			return t;
+	}
 	return (time_t)in->mtime;
 }
 
@@ -281,7 +321,8 @@ static int report_stale(const struct dp_state *st, kvs_report *rep)
 	size_t o = 0;
 	time_t now = time(NULL);
 	struct kvs_finding f = {
-		.rule = "denied_party.stale_list", .severity = KVS_SEV_MEDIUM,
+		.rule = "denied_party.stale_list",
+		.severity = (enum kvs_severity)st->stale_severity,
 		.title = "A denied-party list is out of date: update it",
 		.rationale = why,
 	};
@@ -356,15 +397,25 @@ static int dp_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 		st->n_lists++;
 	}
 	for (size_t i = 0; cfg->list_dates && cfg->list_dates[i]; i++) {
-		const char *eq = strchr(cfg->list_dates[i], '=');
+		const char *dg;
+		size_t n;
 		time_t t;
 
-		if (!eq || eq == cfg->list_dates[i] || parse_date(eq + 1, &t) < 0) {
+		if (parse_list_date(cfg->list_dates[i], &n, &t, &dg) < 0) {
 			host->config_error(ctx, "list_dates", NULL, 0,
-				"\"%s\" is not name=YYYY-MM-DD", cfg->list_dates[i]);
+				"\"%s\" is not name=YYYY-MM-DD or name=YYYY-MM-DD@SHA256 "
+				"(8 to 64 lower-case hex digits)", cfg->list_dates[i]);
 			rc = -EINVAL;
 			goto fail;
 		}
+	}
+	st->stale_severity = parse_severity(cfg->stale_severity);
+	if (st->stale_severity < 0) {
+		host->config_error(ctx, "stale_severity", NULL, 0,
+				   "\"%s\" is not info, low, medium, high or critical",
+				   cfg->stale_severity);
+		rc = -EINVAL;
+		goto fail;
 	}
 	if (!st->n_lists) {
 		host->config_error(ctx, "lists", NULL, 0, "no lists configured");

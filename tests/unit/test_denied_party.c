@@ -177,6 +177,38 @@ START_TEST(clear_and_stale)
 	f = finding(v, "denied_party.lists", 0);
 	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "data date 2020-01-31"));
 	ck_assert_ptr_null(finding(v, "denied_party.match", 0));
+	{
+		/* Bound to the list's digest, the date holds while the file is
+		 * that one; for another file its modification time counts. */
+		const char *d = strstr(str(f, "rationale"), "institute_own (");
+		char digest[17], conf[256];
+
+		ck_assert_ptr_nonnull(d);
+		d = strstr(d, "sha256 ");
+		ck_assert_ptr_nonnull(d);
+		memcpy(digest, d + 7, 16);
+		digest[16] = '\0';
+		json_decref(v);
+		engine_unref(en);
+		snprintf(conf, sizeof(conf), "max_age_days = 400; stale_severity = \"low\"; "
+			 "list_dates = [ \"institute_own=2020-01-31@%s\" ];", digest);
+		en = engine(conf);
+		v = tu_screen(en, "{\"id\":\"dp6\",\"type\":\"export\",\"title\":\"x\"}");
+		f = finding(v, "denied_party.stale_list", 0);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "institute_own is "));
+		ck_assert_str_eq(str(f, "severity"), "low");
+		ck_assert_str_eq(str(v, "decision"), "clear");
+		json_decref(v);
+		engine_unref(en);
+		en = engine("max_age_days = 400; list_dates = "
+			    "[ \"institute_own=2020-01-31@0123456789abcdef\" ];");
+		v = tu_screen(en, "{\"id\":\"dp7\",\"type\":\"export\",\"title\":\"x\"}");
+		f = finding(v, "denied_party.stale_list", 0);
+		ck_assert(f == NULL || !strstr(str(f, "rationale"), "institute_own is "));
+		f = finding(v, "denied_party.lists", 0);
+		ck_assert_ptr_null(strstr(str(f, "rationale"), "data date 2020-01-31"));
+	}
 	json_decref(v);
 	engine_unref(en);
 }
@@ -217,6 +249,9 @@ START_TEST(bad_config)
 		"lists = [ \"kvs:x:high\" ];",
 		"lists = [ \"kvs:x:high:/nonexistent/list.csv\" ];",
 		"lists = [ \"kvs:x:high:/etc/hostname\" ]; list_dates = [ \"x=yesterday\" ];",
+		"lists = [ \"kvs:x:high:/etc/hostname\" ]; list_dates = [ \"x=2020-01-01@abc\" ];",
+		"lists = [ \"kvs:x:high:/etc/hostname\" ]; list_dates = [ \"x=2020-01-01@ABCDEF12\" ];",
+		"lists = [ \"kvs:x:high:/etc/hostname\" ]; stale_severity = \"urgent\";",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
