@@ -427,6 +427,28 @@ double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
 	       0.3 / (double)mx;
 }
 
+/* Upper bound of Jaro-Winkler for strings of these lengths whose first
+ * characters differ (then there is no prefix bonus). */
+static double jaro_bound(size_t na, size_t nb)
+{
+	double m = (double)(na < nb ? na : nb);
+
+	return (m / na + m / nb + 1.0) / 3.0;
+}
+
+/* Upper bound of nm_token_similarity for tokens of these lengths, whose
+ * first code points are equal or not. */
+static double token_bound(size_t na, size_t nb, int same_first)
+{
+	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
+	double j = jaro_bound(na, nb);
+
+	if (same_first)
+		j += 0.4 * (1.0 - j);
+	return j * (1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx) -
+	       0.3 / (double)mx;
+}
+
 /* ---- Index --------------------------------------------------------------- */
 
 /* Interns code point strings: id -> (offset, length) in one pool, looked up
@@ -525,7 +547,12 @@ struct nm_index {
 	uint32_t *tok_start, *tok_post;  /* CSR postings: token -> refs */
 	uint32_t *pre_start, *pre_post;  /* prefix -> refs */
 	float w_unknown;
+	/* Bit nb of reach[na][same]: token_bound(na, nb, same) reaches
+	 * NM_TOKEN_FLOOR, so tokens of these lengths may be similar. */
+	uint64_t reach[NM_MAX_TOKEN + 1][2];
 };
+
+_Static_assert(NM_MAX_TOKEN < 64, "reach holds a bit per token length");
 
 static uint64_t hash_cps(const uint32_t *k, size_t n)
 {
@@ -538,11 +565,41 @@ static uint64_t hash_cps(const uint32_t *k, size_t n)
 	return h ^ n;
 }
 
+static int cps_equal(const uint32_t *a, const uint32_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* Look up k (n code points, hash h = hash_cps(k, n)): 1 and *id when
+ * found, else 0 and in *slot the free slot where it would go. */
+static int intern_find(const struct interner *in, const uint32_t *k, size_t n,
+		       uint64_t h, uint32_t *id, size_t *slot)
+{
+	size_t mask = in->nslots - 1, i;
+
+	for (i = h & mask;; i = (i + 1) & mask) {
+		uint32_t s = in->slots[i];
+
+		if (!s)
+			break;
+		if (in->len[s - 1] == n &&
+		    cps_equal(in->pool + in->off[s - 1], k, n)) {
+			*id = s - 1;
+			return 1;
+		}
+	}
+	*slot = i;
+	return 0;
+}
+
 /* 1 and *id when found; with insert, 0 and the new *id; -ENOENT; -ENOMEM. */
 static int intern(struct interner *in, const uint32_t *k, size_t n,
 		  int insert, uint32_t *id)
 {
-	size_t mask, i;
+	size_t i;
 
 	if (!in->nslots) {
 		if (!insert)
@@ -552,18 +609,8 @@ static int intern(struct interner *in, const uint32_t *k, size_t n,
 		if (!in->slots)
 			return -ENOMEM;
 	}
-	mask = in->nslots - 1;
-	for (i = hash_cps(k, n) & mask;; i = (i + 1) & mask) {
-		uint32_t s = in->slots[i];
-
-		if (!s)
-			break;
-		if (in->len[s - 1] == n &&
-		    memcmp(in->pool + in->off[s - 1], k, n * sizeof(*k)) == 0) {
-			*id = s - 1;
-			return 1;
-		}
-	}
+	if (intern_find(in, k, n, hash_cps(k, n), id, &i))
+		return 1;
 	if (!insert)
 		return -ENOENT;
 	if (in->n == in->cap) {
@@ -822,6 +869,11 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		ix->tok[t].w = (float)log(1.0 + (double)ix->nrefs / df);
 	}
 	ix->w_unknown = (float)log(1.0 + (double)ix->nrefs / 0.5);
+	for (size_t na = 1; na <= NM_MAX_TOKEN; na++)
+		for (int same = 0; same < 2; same++)
+			for (size_t nb = 1; nb <= NM_MAX_TOKEN; nb++)
+				if (!(token_bound(na, nb, same) < NM_TOKEN_FLOOR))
+					ix->reach[na][same] |= 1ull << nb;
 	for (size_t r = 0; r < ix->nrefs; r++) {
 		struct nm_ref *ref = &ix->refs[r];
 
@@ -840,41 +892,58 @@ fail:
 
 /* ---- Matching ------------------------------------------------------------ */
 
-struct query {
+/* A query token prepared once for all lists: its hash and blocking keys
+ * (klen 0: no key of that kind). */
+struct qtok {
+	uint64_t hash;
+	uint64_t khash[NKEYS];
+	uint32_t key[NKEYS][4];
+	uint8_t klen[NKEYS];
+};
+
+/* A normalised name prepared for matching against any number of lists. */
+struct prepared {
 	const struct nm_name *q;
+	struct qtok tok[NM_MAX_TOKENS];
+};
+
+static void prepare(const struct nm_name *q, struct prepared *p)
+{
+	p->q = q;
+	for (size_t i = 0; i < q->n; i++) {
+		struct qtok *t = &p->tok[i];
+
+		t->hash = hash_cps(q->cp[i], q->len[i]);
+		for (int kind = 0; kind < NKEYS; kind++) {
+			t->klen[kind] = (uint8_t)key_make(kind, q->cp[i],
+							  q->len[i], t->key[kind]);
+			t->khash[kind] = hash_cps(t->key[kind], t->klen[kind]);
+		}
+	}
+}
+
+/* 1 and *id when the interner holds k (hash h), else 0. */
+static int lookup(const struct interner *in, const uint32_t *k, size_t n,
+		  uint64_t h, uint32_t *id)
+{
+	size_t slot;
+
+	return in->nslots && intern_find(in, k, n, h, id, &slot);
+}
+
+/* A prepared name against one list. */
+struct query {
+	const struct prepared *p;
 	uint32_t tid[NM_MAX_TOKENS];     /* token id or UINT32_MAX */
 	float w[NM_MAX_TOKENS];
 	double wsum;
 };
 
-/* Upper bound of Jaro-Winkler for strings of these lengths whose first
- * characters differ (then there is no prefix bonus). */
-static double jaro_bound(size_t na, size_t nb)
-{
-	double m = (double)(na < nb ? na : nb);
-
-	return (m / na + m / nb + 1.0) / 3.0;
-}
-
-/* Upper bound of nm_token_similarity from the lengths and first code
- * points alone. */
-static double token_bound(const uint32_t *a, size_t na, const uint32_t *b,
-			  size_t nb)
-{
-	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
-	double j = jaro_bound(na, nb);
-
-	if (a[0] == b[0])
-		j += 0.4 * (1.0 - j);
-	return j * (1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx) -
-	       0.3 / (double)mx;
-}
-
 /* Score one name: sets the coverage of the query and of the name. */
 static double score_ref(const struct nm_index *ix, const struct query *qq,
 			const struct nm_ref *r, double *cov_q, double *cov_c)
 {
-	const struct nm_name *q = qq->q;
+	const struct nm_name *q = qq->p->q;
 	double bq[NM_MAX_TOKENS] = { 0 }, bc[NM_MAX_TOKENS] = { 0 };
 	double nq = 0, nc_sum = 0, wc = 0;
 	uint32_t nc = r->ntok < NM_MAX_TOKENS ? r->ntok : NM_MAX_TOKENS;
@@ -890,8 +959,8 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 			if (qq->tid[i] == t) {
 				s = 1.0;
 			} else {
-				if (token_bound(q->cp[i], q->len[i], cp, cl) <
-				    NM_TOKEN_FLOOR)
+				if (!(ix->reach[q->len[i]][q->cp[i][0] == cp[0]] >>
+				      cl & 1))
 					continue;
 				s = nm_token_similarity(q->cp[i], q->len[i], cp, cl);
 				if (s < NM_TOKEN_FLOOR)
@@ -979,10 +1048,12 @@ void nm_scratch_fini(struct nm_scratch *sc)
 {
 	free(sc->mark);
 	free(sc->cand);
+	free(sc->qc);
 	memset(sc, 0, sizeof(*sc));
 }
 
-/* Make sc hold at least n marks (zeroed) and candidates. */
+/* Make sc hold at least n marks (zeroed) and candidates; keeps its
+ * cached name. */
 static int scratch_reserve(struct nm_scratch *sc, size_t n)
 {
 	struct nm_mark *m;
@@ -997,20 +1068,22 @@ static int scratch_reserve(struct nm_scratch *sc, size_t n)
 		free(c);
 		return -ENOMEM;
 	}
-	nm_scratch_fini(sc);
+	free(sc->mark);
+	free(sc->cand);
 	sc->mark = m;
 	sc->cand = c;
 	sc->cap = n;
 	return 0;
 }
 
-int nm_match(const struct kvs_list *l, const struct nm_name *q,
-	     double threshold, int brute, struct nm_hit *hits, size_t max,
-	     struct nm_scratch *sc)
+/* nm_match() of a prepared name; sc is not NULL. */
+static int match(const struct kvs_list *l, const struct prepared *p,
+		 double threshold, int brute, struct nm_hit *hits, size_t max,
+		 struct nm_scratch *sc)
 {
-	struct nm_scratch own = { 0 };
 	const struct nm_index *ix = l->index;
-	struct query qq = { .q = q };
+	const struct nm_name *q = p->q;
+	struct query qq = { .p = p };
 	struct nm_mark *mask;
 	uint32_t *cand;
 	size_t ncand = 0, nhits = 0;
@@ -1023,8 +1096,7 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 	for (size_t i = 0; i < q->n; i++) {
 		uint32_t id;
 
-		if (intern((struct interner *)&ix->toks, q->cp[i], q->len[i], 0,
-			   &id) == 1) {
+		if (lookup(&ix->toks, q->cp[i], q->len[i], p->tok[i].hash, &id)) {
 			qq.tid[i] = id;
 			qq.w[i] = ix->tok[id].w;
 		} else {
@@ -1033,8 +1105,6 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 		}
 		qq.wsum += qq.w[i];
 	}
-	if (!sc)
-		sc = &own;
 	if (scratch_reserve(sc, ix->nrefs) < 0)
 		return -ENOMEM;
 	cand = sc->cand;
@@ -1057,7 +1127,8 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 		size_t nt = 0;
 
 		for (size_t i = 0; i < q->n; i++) {
-			uint32_t k[4], id;
+			const struct qtok *t = &p->tok[i];
+			uint32_t id;
 
 			for (int kind = 0; kind <= NKEYS; kind++) {
 				ps[i][kind] = pe[i][kind] = NULL;
@@ -1067,10 +1138,9 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 					ps[i][kind] = ix->tok_post + ix->tok_start[qq.tid[i]];
 					pe[i][kind] = ix->tok_post + ix->tok_start[qq.tid[i] + 1];
 				} else {
-					size_t kl = key_make(kind, q->cp[i], q->len[i], k);
-
-					if (!kl || intern((struct interner *)&ix->pres, k, kl,
-						   0, &id) != 1)
+					if (!t->klen[kind] ||
+					    !lookup(&ix->pres, t->key[kind],
+						    t->klen[kind], t->khash[kind], &id))
 						continue;
 					ps[i][kind] = ix->pre_post + ix->pre_start[id];
 					pe[i][kind] = ix->pre_post + ix->pre_start[id + 1];
@@ -1135,29 +1205,88 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 			best.cov_name = cc;
 		}
 	}
-	nm_scratch_fini(&own);
 	return found;
+}
+
+int nm_match(const struct kvs_list *l, const struct nm_name *q,
+	     double threshold, int brute, struct nm_hit *hits, size_t max,
+	     struct nm_scratch *sc)
+{
+	struct nm_scratch own = { 0 };
+	struct prepared p;
+	int rc;
+
+	prepare(q, &p);
+	rc = match(l, &p, threshold, brute, hits, max, sc ? sc : &own);
+	nm_scratch_fini(&own);
+	return rc;
+}
+
+/* The name last given to nm_match_name() with this scratch, normalised
+ * and prepared: as given and, when it has parenthesised parts, without
+ * them.  prep[i].q points to name[i]. */
+struct nm_qcache {
+	int valid;
+	int nforms;              /* 0: nothing of the name is left to match */
+	size_t len;
+	struct nm_name name[2];
+	struct prepared prep[2];
+	char text[LISTS_MAX_NAME];
+};
+
+/* Point *out to s (len bytes) normalised and prepared, from the cache of
+ * sc when s is the name it holds. */
+static int qcache_get(struct nm_scratch *sc, const char *s, size_t len,
+		      const struct nm_qcache **out)
+{
+	struct nm_qcache *qc = sc->qc;
+
+	if (!qc) {
+		qc = malloc(sizeof(*qc));
+		if (!qc)
+			return -ENOMEM;
+		qc->valid = 0;
+		sc->qc = qc;
+	}
+	*out = qc;
+	if (qc->valid && qc->len == len && memcmp(qc->text, s, len) == 0)
+		return 0;
+	qc->valid = 0;
+	qc->nforms = 0;
+	if (nm_normalise(s, len, &qc->name[0]) == 0) {
+		prepare(&qc->name[0], &qc->prep[0]);
+		qc->nforms = 1;
+		if (memchr(s, '(', len) &&
+		    nm_normalise_ex(s, len, NM_DROP_PARENS, &qc->name[1]) == 0) {
+			prepare(&qc->name[1], &qc->prep[1]);
+			qc->nforms = 2;
+		}
+	}
+	if (len <= sizeof(qc->text)) {
+		memcpy(qc->text, s, len);
+		qc->len = len;
+		qc->valid = 1;
+	}
+	return 0;
 }
 
 int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 		  double threshold, int brute, struct nm_hit *hits, size_t max,
 		  struct nm_scratch *sc)
 {
-	struct nm_name *nn = malloc(sizeof(*nn));
+	struct nm_scratch own = { 0 };
+	const struct nm_qcache *qc;
 	struct nm_hit *more = NULL;
 	size_t n = 0;
 	int rc, rc2;
 
-	if (!nn)
-		return -ENOMEM;
-	rc = nm_normalise(s, len, nn);
-	if (rc < 0) {
-		free(nn);
-		return 0;
-	}
-	rc = nm_match(l, nn, threshold, brute, hits, max, sc);
-	if (rc < 0 || !memchr(s, '(', len) ||
-	    nm_normalise_ex(s, len, NM_DROP_PARENS, nn) < 0)
+	if (!sc)
+		sc = &own;
+	rc = qcache_get(sc, s, len, &qc);
+	if (rc < 0 || !qc->nforms)
+		goto out;
+	rc = match(l, &qc->prep[0], threshold, brute, hits, max, sc);
+	if (rc < 0 || qc->nforms < 2)
 		goto out;
 	/* Also the name without its parenthesised parts; keep the better
 	 * score of each entry. */
@@ -1166,7 +1295,7 @@ int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc2 = nm_match(l, nn, threshold, brute, more, max, sc);
+	rc2 = match(l, &qc->prep[1], threshold, brute, more, max, sc);
 	if (rc2 < 0) {
 		rc = rc2;
 		goto out;
@@ -1196,6 +1325,6 @@ int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 	}
 out:
 	free(more);
-	free(nn);
+	nm_scratch_fini(&own);
 	return rc;
 }

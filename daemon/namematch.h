@@ -113,13 +113,16 @@ int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 		  struct nm_scratch *sc);
 
 /* Working memory of nm_match that one thread may reuse across lists and
- * queries (saves clearing a mark per listed name on every query).  Zeroed
+ * queries (saves clearing a mark per listed name on every query); it also
+ * keeps the last name given to nm_match_name normalised, so matching one
+ * name against several lists with one scratch normalises it once.  Zeroed
  * is empty; nm_scratch_fini frees it.  Pass NULL to nm_match to use a
  * private one. */
 struct nm_scratch {
 	struct nm_mark *mark;    /* all zero between calls */
 	uint32_t *cand;
 	size_t cap;
+	struct nm_qcache *qc;    /* the last name given to nm_match_name */
 };
 void nm_scratch_fini(struct nm_scratch *sc);
 
