@@ -369,11 +369,14 @@ done:
 
 /* ---- Similarity --------------------------------------------------------- */
 
-double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
-		       size_t nb)
+/* Jaro-Winkler of a and b when it may reach floor, else -1: gives up as
+ * soon as the characters of a left to match cannot bring the number of
+ * matches to what floor needs, even without transpositions. */
+static double jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
+			   size_t nb, double floor)
 {
 	uint8_t ma[NM_MAX_TOKEN] = { 0 }, mb[NM_MAX_TOKEN] = { 0 };
-	size_t m = 0, tr = 0, k = 0, win, prefix = 0;
+	size_t m = 0, tr = 0, k = 0, win, prefix = 0, m_min = 0;
 	double j;
 
 	if (na > NM_MAX_TOKEN)
@@ -382,6 +385,22 @@ double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 		nb = NM_MAX_TOKEN;
 	if (!na || !nb)
 		return na == nb ? 1.0 : 0.0;
+	while (prefix < 4 && prefix < na && prefix < nb && a[prefix] == b[prefix])
+		prefix++;
+	if (floor > 0) {
+		/* The result is j + 0.1 * prefix * (1 - j) with the Jaro
+		 * similarity j <= (m / na + m / nb + 1) / 3; the slack keeps
+		 * rounding from giving up on a result at the floor. */
+		double jn = (floor - 0.1 * (double)prefix) /
+			    (1.0 - 0.1 * (double)prefix);
+		double need = (3.0 * jn - 1.0) / (1.0 / (double)na + 1.0 / (double)nb) -
+			      1e-6;
+
+		if (need > (double)na)
+			return -1.0;
+		if (need > 0)
+			m_min = (size_t)ceil(need);
+	}
 	win = (na > nb ? na : nb) / 2;
 	win = win ? win - 1 : 0;
 	for (size_t i = 0; i < na; i++) {
@@ -395,6 +414,8 @@ double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 				break;
 			}
 		}
+		if (m + (na - 1 - i) < m_min)
+			return -1.0;
 	}
 	if (!m)
 		return 0.0;
@@ -408,23 +429,39 @@ double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 		k++;
 	}
 	j = ((double)m / na + (double)m / nb + (double)(m - tr / 2) / m) / 3.0;
-	while (prefix < 4 && prefix < na && prefix < nb && a[prefix] == b[prefix])
-		prefix++;
 	return j + prefix * 0.1 * (1.0 - j);
 }
 
-double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
-			   size_t nb)
+double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
+		       size_t nb)
+{
+	return jaro_winkler(a, na, b, nb, 0);
+}
+
+double nm_token_similarity_min(const uint32_t *a, size_t na,
+			       const uint32_t *b, size_t nb, double floor)
 {
 	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
+	double scale, jw;
 
 	if (!mx)
 		return 1.0;
 	if (na == nb && memcmp(a, b, na * sizeof(*a)) == 0)
 		return 1.0;
-	return nm_jaro_winkler(a, na, b, nb) *
-	       (1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx) -
-	       0.3 / (double)mx;
+	scale = 1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx;
+	/* scale >= 0.5, so the result reaches floor only when Jaro-Winkler
+	 * reaches (floor + 0.3 / mx) / scale. */
+	jw = jaro_winkler(a, na, b, nb,
+			  floor > 0 ? (floor + 0.3 / (double)mx) / scale - 1e-9 : 0);
+	if (jw < 0)
+		return -1.0;
+	return jw * scale - 0.3 / (double)mx;
+}
+
+double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
+			   size_t nb)
+{
+	return nm_token_similarity_min(a, na, b, nb, 0);
 }
 
 /* Upper bound of Jaro-Winkler for strings of these lengths whose first
@@ -962,7 +999,8 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 				if (!(ix->reach[q->len[i]][q->cp[i][0] == cp[0]] >>
 				      cl & 1))
 					continue;
-				s = nm_token_similarity(q->cp[i], q->len[i], cp, cl);
+				s = nm_token_similarity_min(q->cp[i], q->len[i],
+							    cp, cl, NM_TOKEN_FLOOR);
 				if (s < NM_TOKEN_FLOOR)
 					continue;
 			}

@@ -85,6 +85,10 @@ double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
  * long one. */
 double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
 			   size_t nb);
+/* The same when that is at least floor, else a value under floor (found
+ * faster: it gives up once floor is out of reach). */
+double nm_token_similarity_min(const uint32_t *a, size_t na,
+			       const uint32_t *b, size_t nb, double floor);
 
 /* One scored name of a list. */
 struct nm_hit {

@@ -73,6 +73,48 @@ START_TEST(jaro_winkler)
 }
 END_TEST
 
+/* nm_token_similarity_min gives up early but never on a pair reaching its
+ * floor: random words over small alphabets (many matches and
+ * transpositions), every pair, several floors. */
+START_TEST(similarity_min_exact)
+{
+	enum { N = 400 };
+	static uint32_t w[N][24];
+	static size_t len[N];
+	static const double floors[] = { 0.3, 0.7, 0.84, 0.92, 0.99 };
+	unsigned long x = 12345, same = 0, below = 0;
+
+	for (size_t i = 0; i < N; i++) {
+		uint32_t alpha = 2 + (uint32_t)(i % 5);
+
+		len[i] = 1 + i % 23;
+		for (size_t k = 0; k < len[i]; k++) {
+			x = x * 6364136223846793005UL + 1442695040888963407UL;
+			w[i][k] = 'a' + (uint32_t)((x >> 33) % alpha);
+		}
+	}
+	for (size_t i = 0; i < N; i++)
+		for (size_t j = 0; j < N; j++) {
+			double s = nm_token_similarity(w[i], len[i], w[j], len[j]);
+
+			for (size_t f = 0; f < sizeof(floors) / sizeof(*floors); f++) {
+				double m = nm_token_similarity_min(w[i], len[i], w[j],
+								   len[j], floors[f]);
+
+				if (s >= floors[f]) {
+					ck_assert(m == s);
+					same++;
+				} else {
+					ck_assert(m < floors[f]);
+					below++;
+				}
+			}
+		}
+	ck_assert_uint_gt(same, 1000);
+	ck_assert_uint_gt(below, 1000);
+}
+END_TEST
+
 /* ---- On the real lists ---- */
 
 static struct kvs_list *L[8];
@@ -427,6 +469,7 @@ int main(void)
 
 	tcase_add_test(unit, normalise);
 	tcase_add_test(unit, jaro_winkler);
+	tcase_add_test(unit, similarity_min_exact);
 	suite_add_tcase(s, unit);
 	snprintf(probe, sizeof(probe), "%s/INDEX.txt", shared_dir());
 	if (access(probe, R_OK) == 0) {
