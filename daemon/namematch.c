@@ -369,11 +369,47 @@ done:
 
 /* ---- Similarity --------------------------------------------------------- */
 
-/* Jaro-Winkler of a and b when it may reach floor, else -1: gives up as
- * soon as the characters of a left to match cannot bring the number of
- * matches to what floor needs, even without transpositions. */
+/* The bit of code point c in a code_sig(): one each for a-z and 0-9, the
+ * rest hashed onto the other 28. */
+static uint64_t code_bit(uint32_t c)
+{
+	if (c >= 'a' && c <= 'z')
+		return 1ull << (c - 'a');
+	if (c >= '0' && c <= '9')
+		return 1ull << (26 + c - '0');
+	return 1ull << (36 + (c * 2654435761u >> 16) % 28);
+}
+
+/* The set of the code points of a token (its first NM_MAX_TOKEN).  A
+ * character of a can only match one of b when its bit is in b's set, so
+ * Jaro matches number at most popcount(sig_a & sig_b) plus the repeats
+ * of a, na - popcount(sig_a) (sig_match_bound). */
+static uint64_t code_sig(const uint32_t *s, size_t n)
+{
+	uint64_t sig = 0;
+
+	if (n > NM_MAX_TOKEN)
+		n = NM_MAX_TOKEN;
+	for (size_t i = 0; i < n; i++)
+		sig |= code_bit(s[i]);
+	return sig;
+}
+
+static size_t sig_match_bound(uint64_t sa, size_t na, uint64_t sb, size_t nb)
+{
+	size_t both = (size_t)__builtin_popcountll(sa & sb);
+	size_t ra = na - (size_t)__builtin_popcountll(sa);
+	size_t rb = nb - (size_t)__builtin_popcountll(sb);
+
+	return both + (ra < rb ? ra : rb);
+}
+
+/* Jaro-Winkler of a and b when it may reach floor, else -1: gives up when
+ * floor needs more matching characters than m_ub (a bound the caller
+ * knows) or, during the scan, than the characters of a left can bring,
+ * even without transpositions. */
 static double jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
-			   size_t nb, double floor)
+			   size_t nb, double floor, size_t m_ub)
 {
 	uint8_t ma[NM_MAX_TOKEN] = { 0 }, mb[NM_MAX_TOKEN] = { 0 };
 	size_t m = 0, tr = 0, k = 0, win, prefix = 0, m_min = 0;
@@ -396,7 +432,7 @@ static double jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 		double need = (3.0 * jn - 1.0) / (1.0 / (double)na + 1.0 / (double)nb) -
 			      1e-6;
 
-		if (need > (double)na)
+		if (need > (double)na || need > (double)m_ub)
 			return -1.0;
 		if (need > 0)
 			m_min = (size_t)ceil(need);
@@ -435,11 +471,13 @@ static double jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 		       size_t nb)
 {
-	return jaro_winkler(a, na, b, nb, 0);
+	return jaro_winkler(a, na, b, nb, 0, SIZE_MAX);
 }
 
-double nm_token_similarity_min(const uint32_t *a, size_t na,
-			       const uint32_t *b, size_t nb, double floor)
+/* nm_token_similarity_min() knowing that at most m_ub characters can
+ * match. */
+static double token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
+			       size_t nb, double floor, size_t m_ub)
 {
 	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
 	double scale, jw;
@@ -452,10 +490,22 @@ double nm_token_similarity_min(const uint32_t *a, size_t na,
 	/* scale >= 0.5, so the result reaches floor only when Jaro-Winkler
 	 * reaches (floor + 0.3 / mx) / scale. */
 	jw = jaro_winkler(a, na, b, nb,
-			  floor > 0 ? (floor + 0.3 / (double)mx) / scale - 1e-9 : 0);
+			  floor > 0 ? (floor + 0.3 / (double)mx) / scale - 1e-9 : 0,
+			  m_ub);
 	if (jw < 0)
 		return -1.0;
 	return jw * scale - 0.3 / (double)mx;
+}
+
+double nm_token_similarity_min(const uint32_t *a, size_t na,
+			       const uint32_t *b, size_t nb, double floor)
+{
+	size_t ka = na < NM_MAX_TOKEN ? na : NM_MAX_TOKEN;
+	size_t kb = nb < NM_MAX_TOKEN ? nb : NM_MAX_TOKEN;
+
+	return token_similarity(a, na, b, nb, floor,
+				sig_match_bound(code_sig(a, ka), ka,
+						code_sig(b, kb), kb));
 }
 
 double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
@@ -488,15 +538,25 @@ static double token_bound(size_t na, size_t nb, int same_first)
 
 /* ---- Index --------------------------------------------------------------- */
 
+/* A slot of the interner's table: id + 1 (0: free), the high half of the
+ * string's hash, so most probes need not read the string, and where the
+ * string is, so a lookup reads one slot and the string. */
+struct slot {
+	uint32_t id1;
+	uint32_t tag;
+	uint32_t off;
+	uint32_t len;
+};
+
 /* Interns code point strings: id -> (offset, length) in one pool, looked up
- * through an open-addressing table of id + 1. */
+ * through an open-addressing table. */
 struct interner {
 	uint32_t *pool;
 	size_t npool, cappool;
 	uint32_t *off;
 	uint8_t *len;
 	size_t n, cap;
-	uint32_t *slots;
+	struct slot *slots;
 	size_t nslots;           /* power of two */
 };
 
@@ -574,13 +634,26 @@ struct nm_ref {
 	const char *norm;
 };
 
+/* A token of a listed name with what scoring reads of it, so that a name's
+ * tokens lie side by side. */
+struct nm_rtok {
+	uint32_t id;             /* token id */
+	float w;                 /* its weight, as tok[id].w */
+	uint64_t sig;            /* code_sig() of its code points */
+	uint32_t off;            /* its code points in toks.pool */
+	uint32_t first;          /* its first code point */
+	uint8_t len;             /* code points */
+	uint8_t nsig;            /* bits set in sig */
+};
+
 struct nm_index {
 	struct interner toks, pres;
 	struct nm_tok *tok;
 	struct nm_ref *refs;
 	size_t nrefs, cap_refs;
-	uint32_t *name_toks;
+	uint32_t *name_toks;             /* token ids of the names */
 	size_t n_name_toks, cap_name_toks;
+	struct nm_rtok *rtok;            /* the same with their scoring data */
 	uint32_t *tok_start, *tok_post;  /* CSR postings: token -> refs */
 	uint32_t *pre_start, *pre_post;  /* prefix -> refs */
 	float w_unknown;
@@ -616,14 +689,15 @@ static int intern_find(const struct interner *in, const uint32_t *k, size_t n,
 		       uint64_t h, uint32_t *id, size_t *slot)
 {
 	size_t mask = in->nslots - 1, i;
+	uint32_t tag = (uint32_t)(h >> 32);
 
 	for (i = h & mask;; i = (i + 1) & mask) {
-		uint32_t s = in->slots[i];
+		uint32_t s = in->slots[i].id1;
 
 		if (!s)
 			break;
-		if (in->len[s - 1] == n &&
-		    cps_equal(in->pool + in->off[s - 1], k, n)) {
+		if (in->slots[i].tag == tag && in->slots[i].len == n &&
+		    cps_equal(in->pool + in->slots[i].off, k, n)) {
 			*id = s - 1;
 			return 1;
 		}
@@ -637,16 +711,18 @@ static int intern(struct interner *in, const uint32_t *k, size_t n,
 		  int insert, uint32_t *id)
 {
 	size_t i;
+	uint64_t h;
 
 	if (!in->nslots) {
 		if (!insert)
 			return -ENOENT;
 		in->nslots = 1024;
-		in->slots = calloc(in->nslots, sizeof(uint32_t));
+		in->slots = calloc(in->nslots, sizeof(*in->slots));
 		if (!in->slots)
 			return -ENOMEM;
 	}
-	if (intern_find(in, k, n, hash_cps(k, n), id, &i))
+	h = hash_cps(k, n);
+	if (intern_find(in, k, n, h, id, &i))
 		return 1;
 	if (!insert)
 		return -ENOENT;
@@ -680,22 +756,28 @@ static int intern(struct interner *in, const uint32_t *k, size_t n,
 	in->off[in->n] = (uint32_t)in->npool;
 	in->len[in->n] = (uint8_t)n;
 	in->npool += n;
-	in->slots[i] = (uint32_t)(in->n + 1);
+	in->slots[i].id1 = (uint32_t)(in->n + 1);
+	in->slots[i].tag = (uint32_t)(h >> 32);
+	in->slots[i].off = in->off[in->n];
+	in->slots[i].len = (uint32_t)n;
 	*id = (uint32_t)in->n++;
 	/* Keep the load factor under one half. */
 	if (in->n * 2 > in->nslots) {
 		size_t ns = in->nslots * 2;
-		uint32_t *sl = calloc(ns, sizeof(uint32_t));
+		struct slot *sl = calloc(ns, sizeof(*sl));
 
 		if (!sl)
 			return -ENOMEM;
 		for (size_t x = 0; x < in->n; x++) {
-			size_t j = hash_cps(in->pool + in->off[x], in->len[x]) &
-				   (ns - 1);
+			uint64_t hx = hash_cps(in->pool + in->off[x], in->len[x]);
+			size_t j = hx & (ns - 1);
 
-			while (sl[j])
+			while (sl[j].id1)
 				j = (j + 1) & (ns - 1);
-			sl[j] = (uint32_t)(x + 1);
+			sl[j].id1 = (uint32_t)(x + 1);
+			sl[j].tag = (uint32_t)(hx >> 32);
+			sl[j].off = in->off[x];
+			sl[j].len = in->len[x];
 		}
 		free(in->slots);
 		in->slots = sl;
@@ -721,6 +803,7 @@ void nm_index_free(struct nm_index *ix)
 	free(ix->tok);
 	free(ix->refs);
 	free(ix->name_toks);
+	free(ix->rtok);
 	free(ix->tok_start);
 	free(ix->tok_post);
 	free(ix->pre_start);
@@ -918,6 +1001,23 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		for (uint32_t j = 0; j < ref->ntok; j++)
 			ref->wsum += ix->tok[ix->name_toks[ref->tok + j]].w;
 	}
+	rc = -ENOMEM;
+	ix->rtok = malloc((ix->n_name_toks ? ix->n_name_toks : 1) *
+			  sizeof(*ix->rtok));
+	if (!ix->rtok)
+		goto fail;
+	for (size_t j = 0; j < ix->n_name_toks; j++) {
+		struct nm_rtok *t = &ix->rtok[j];
+		uint32_t id = ix->name_toks[j];
+
+		t->id = id;
+		t->w = ix->tok[id].w;
+		t->off = ix->toks.off[id];
+		t->len = ix->toks.len[id];
+		t->first = ix->toks.pool[t->off];
+		t->sig = code_sig(ix->toks.pool + t->off, t->len);
+		t->nsig = (uint8_t)__builtin_popcountll(t->sig);
+	}
 	free(nn);
 	*out = ix;
 	return 0;
@@ -933,6 +1033,7 @@ fail:
  * (klen 0: no key of that kind). */
 struct qtok {
 	uint64_t hash;
+	uint64_t sig;            /* code_sig() */
 	uint64_t khash[NKEYS];
 	uint32_t key[NKEYS][4];
 	uint8_t klen[NKEYS];
@@ -951,6 +1052,7 @@ static void prepare(const struct nm_name *q, struct prepared *p)
 		struct qtok *t = &p->tok[i];
 
 		t->hash = hash_cps(q->cp[i], q->len[i]);
+		t->sig = code_sig(q->cp[i], q->len[i]);
 		for (int kind = 0; kind < NKEYS; kind++) {
 			t->klen[kind] = (uint8_t)key_make(kind, q->cp[i],
 							  q->len[i], t->key[kind]);
@@ -981,33 +1083,34 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 			const struct nm_ref *r, double *cov_q, double *cov_c)
 {
 	const struct nm_name *q = qq->p->q;
+	const struct nm_rtok *rt = ix->rtok + r->tok;
 	double bq[NM_MAX_TOKENS] = { 0 }, bc[NM_MAX_TOKENS] = { 0 };
 	double nq = 0, nc_sum = 0, wc = 0;
 	uint32_t nc = r->ntok < NM_MAX_TOKENS ? r->ntok : NM_MAX_TOKENS;
+	/* Two one-word names carry no context: a near miss must be closer. */
+	double floor = q->n == 1 && nc == 1 ? NM_SINGLE_FLOOR : NM_TOKEN_FLOOR;
 
 	for (uint32_t j = 0; j < nc; j++) {
-		uint32_t t = ix->name_toks[r->tok + j];
-		const uint32_t *cp = ix->toks.pool + ix->toks.off[t];
-		size_t cl = ix->toks.len[t];
+		const struct nm_rtok *t = &rt[j];
 
 		for (size_t i = 0; i < q->n; i++) {
+			const struct qtok *qt = &qq->p->tok[i];
 			double s;
 
-			if (qq->tid[i] == t) {
+			if (qq->tid[i] == t->id) {
 				s = 1.0;
 			} else {
-				if (!(ix->reach[q->len[i]][q->cp[i][0] == cp[0]] >>
-				      cl & 1))
+				if (!(ix->reach[q->len[i]][q->cp[i][0] == t->first] >>
+				      t->len & 1))
 					continue;
-				s = nm_token_similarity_min(q->cp[i], q->len[i],
-							    cp, cl, NM_TOKEN_FLOOR);
-				if (s < NM_TOKEN_FLOOR)
+				s = token_similarity(q->cp[i], q->len[i],
+						     ix->toks.pool + t->off, t->len,
+						     floor,
+						     sig_match_bound(qt->sig, q->len[i],
+								     t->sig, t->len));
+				if (s < floor)
 					continue;
 			}
-			/* Two one-word names carry no context: a near
-			 * miss must be closer. */
-			if (s < 1.0 && q->n == 1 && nc == 1 && s < NM_SINGLE_FLOOR)
-				continue;
 			if (s > bq[i])
 				bq[i] = s;
 			if (s > bc[j])
@@ -1017,7 +1120,7 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 	for (size_t i = 0; i < q->n; i++)
 		nq += qq->w[i] * bq[i];
 	for (uint32_t j = 0; j < nc; j++) {
-		float w = ix->tok[ix->name_toks[r->tok + j]].w;
+		float w = rt[j].w;
 
 		nc_sum += w * bc[j];
 		wc += w;

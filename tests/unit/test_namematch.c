@@ -73,9 +73,10 @@ START_TEST(jaro_winkler)
 }
 END_TEST
 
-/* nm_token_similarity_min gives up early but never on a pair reaching its
- * floor: random words over small alphabets (many matches and
- * transpositions), every pair, several floors. */
+/* nm_token_similarity_min gives up early (from the character sets or
+ * during the scan) but never on a pair reaching its floor: random words
+ * over small alphabets (many matches, repeats and transpositions), every
+ * pair, several floors. */
 START_TEST(similarity_min_exact)
 {
 	enum { N = 400 };
