@@ -395,11 +395,23 @@ static uint64_t code_sig(const uint32_t *s, size_t n)
 	return sig;
 }
 
-static size_t sig_match_bound(uint64_t sa, size_t na, uint64_t sb, size_t nb)
+/* Bits set in x (no popcnt instruction in the baseline x86-64 ISA, and the
+ * library call costs more than this). */
+static size_t popcount64(uint64_t x)
 {
-	size_t both = (size_t)__builtin_popcountll(sa & sb);
-	size_t ra = na - (size_t)__builtin_popcountll(sa);
-	size_t rb = nb - (size_t)__builtin_popcountll(sb);
+	x -= (x >> 1) & 0x5555555555555555ull;
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (size_t)((x * 0x0101010101010101ull) >> 56);
+}
+
+/* The bound of code_sig() on the matches of tokens of na and nb code
+ * points whose sets sa and sb have ka and kb bits. */
+static size_t sig_match_bound(uint64_t sa, size_t ka, size_t na, uint64_t sb,
+			      size_t kb, size_t nb)
+{
+	size_t both = popcount64(sa & sb);
+	size_t ra = na - ka, rb = nb - kb;
 
 	return both + (ra < rb ? ra : rb);
 }
@@ -502,10 +514,11 @@ double nm_token_similarity_min(const uint32_t *a, size_t na,
 {
 	size_t ka = na < NM_MAX_TOKEN ? na : NM_MAX_TOKEN;
 	size_t kb = nb < NM_MAX_TOKEN ? nb : NM_MAX_TOKEN;
+	uint64_t sa = code_sig(a, ka), sb = code_sig(b, kb);
 
 	return token_similarity(a, na, b, nb, floor,
-				sig_match_bound(code_sig(a, ka), ka,
-						code_sig(b, kb), kb));
+				sig_match_bound(sa, popcount64(sa), ka,
+						sb, popcount64(sb), kb));
 }
 
 double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
@@ -1016,7 +1029,7 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		t->len = ix->toks.len[id];
 		t->first = ix->toks.pool[t->off];
 		t->sig = code_sig(ix->toks.pool + t->off, t->len);
-		t->nsig = (uint8_t)__builtin_popcountll(t->sig);
+		t->nsig = (uint8_t)popcount64(t->sig);
 	}
 	free(nn);
 	*out = ix;
@@ -1034,6 +1047,7 @@ fail:
 struct qtok {
 	uint64_t hash;
 	uint64_t sig;            /* code_sig() */
+	size_t nsig;             /* bits set in sig */
 	uint64_t khash[NKEYS];
 	uint32_t key[NKEYS][4];
 	uint8_t klen[NKEYS];
@@ -1053,6 +1067,7 @@ static void prepare(const struct nm_name *q, struct prepared *p)
 
 		t->hash = hash_cps(q->cp[i], q->len[i]);
 		t->sig = code_sig(q->cp[i], q->len[i]);
+		t->nsig = popcount64(t->sig);
 		for (int kind = 0; kind < NKEYS; kind++) {
 			t->klen[kind] = (uint8_t)key_make(kind, q->cp[i],
 							  q->len[i], t->key[kind]);
@@ -1106,8 +1121,9 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 				s = token_similarity(q->cp[i], q->len[i],
 						     ix->toks.pool + t->off, t->len,
 						     floor,
-						     sig_match_bound(qt->sig, q->len[i],
-								     t->sig, t->len));
+						     sig_match_bound(qt->sig, qt->nsig,
+								     q->len[i], t->sig,
+								     t->nsig, t->len));
 				if (s < floor)
 					continue;
 			}
@@ -1162,27 +1178,22 @@ static void keep_hit(struct nm_hit *hits, size_t *n, size_t max,
 	(*n)++;
 }
 
-/* Which query tokens found a ref, and the sum of their weights. */
-struct nm_mark {
-	uint32_t bits;
-	float w;
-};
-
-/* Mark every ref of one posting list with the query token's bit and add
- * its weight once. */
-static void mark(struct nm_mark *m, uint32_t *touched, size_t *nt,
-		 const uint32_t *p, const uint32_t *e, uint32_t bit, float w)
+/* Set bit on every ref of one posting list in m, appending the refs not
+ * marked before to touched (which has room for one more than there are
+ * refs). */
+static void mark(uint32_t *m, uint32_t *touched, size_t *nt,
+		 const uint32_t *p, const uint32_t *e, uint32_t bit)
 {
-	for (; p < e; p++) {
-		struct nm_mark *x = &m[*p];
+	size_t n = *nt;
 
-		if (x->bits & bit)
-			continue;
-		if (!x->bits)
-			touched[(*nt)++] = *p;
-		x->bits |= bit;
-		x->w += w;
+	for (; p < e; p++) {
+		uint32_t r = *p, old = m[r];
+
+		touched[n] = r;
+		n += !old;
+		m[r] = old | bit;
 	}
+	*nt = n;
 }
 
 void nm_scratch_fini(struct nm_scratch *sc)
@@ -1193,17 +1204,16 @@ void nm_scratch_fini(struct nm_scratch *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
-/* Make sc hold at least n marks (zeroed) and candidates; keeps its
+/* Make sc hold at least n marks (zeroed) and n + 1 candidates; keeps its
  * cached name. */
 static int scratch_reserve(struct nm_scratch *sc, size_t n)
 {
-	struct nm_mark *m;
-	uint32_t *c;
+	uint32_t *m, *c;
 
 	if (sc->cap >= n)
 		return 0;
 	m = calloc(n, sizeof(*m));
-	c = malloc(n * sizeof(*c));
+	c = malloc((n + 1) * sizeof(*c));
 	if (!m || !c) {
 		free(m);
 		free(c);
@@ -1217,6 +1227,134 @@ static int scratch_reserve(struct nm_scratch *sc, size_t n)
 	return 0;
 }
 
+/* The posting lists the query tokens follow, and what the candidate
+ * bound counts for the tokens with a key not followed. */
+struct follow {
+	const uint32_t *ps[NM_MAX_TOKENS][NKEYS + 1];  /* NULL: not followed */
+	const uint32_t *pe[NM_MAX_TOKENS][NKEYS + 1];
+	int big[NM_MAX_TOKENS];  /* the token has a key not followed */
+	int all;                 /* every key is followed */
+	double big_w;            /* the weight of the big tokens */
+};
+
+/* Which posting lists to follow.  Keys held by more than NM_MAX_POSTING
+ * names are not followed unless the query tokens having them could reach
+ * the threshold on their own.  A token's own list is a subset of its
+ * prefix key's (every name with the token has its prefix), and one key
+ * may come twice (two deletions giving the same prefix): such lists are
+ * left out, which changes no mark. */
+static void follow_keys(const struct nm_index *ix, const struct query *qq,
+			double threshold, struct follow *f)
+{
+	const struct nm_name *q = qq->p->q;
+	uint32_t ids[NKEYS];
+
+	f->big_w = 0;
+	for (size_t i = 0; i < q->n; i++) {
+		const struct qtok *t = &qq->p->tok[i];
+
+		f->big[i] = 0;
+		for (int kind = 0; kind <= NKEYS; kind++) {
+			uint32_t id;
+			int dup = 0;
+
+			f->ps[i][kind] = f->pe[i][kind] = NULL;
+			if (kind == NKEYS) {
+				if (qq->tid[i] == UINT32_MAX)
+					continue;
+				f->ps[i][kind] = ix->tok_post + ix->tok_start[qq->tid[i]];
+				f->pe[i][kind] = ix->tok_post + ix->tok_start[qq->tid[i] + 1];
+			} else {
+				if (!t->klen[kind] ||
+				    !lookup(&ix->pres, t->key[kind], t->klen[kind],
+					    t->khash[kind], &id))
+					continue;
+				ids[kind] = id;
+				for (int k = 0; k < kind && !dup; k++)
+					dup = f->ps[i][k] && ids[k] == id;
+				f->ps[i][kind] = ix->pre_post + ix->pre_start[id];
+				f->pe[i][kind] = ix->pre_post + ix->pre_start[id + 1];
+			}
+			if (f->pe[i][kind] - f->ps[i][kind] > NM_MAX_POSTING)
+				f->big[i] = 1;
+			if (dup)
+				f->ps[i][kind] = NULL;
+		}
+		if (f->big[i])
+			f->big_w += qq->w[i];
+	}
+	f->all = NM_QUERY_SHARE * f->big_w / qq->wsum +
+		 (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9;
+	for (size_t i = 0; i < q->n; i++) {
+		for (int kind = 0; kind <= NKEYS; kind++)
+			if (f->ps[i][kind] && !f->all &&
+			    f->pe[i][kind] - f->ps[i][kind] > NM_MAX_POSTING)
+				f->ps[i][kind] = NULL;
+		if (f->ps[i][0])
+			f->ps[i][NKEYS] = NULL;
+	}
+}
+
+/* Whether a name marked by the query tokens in bits may reach the
+ * threshold: every name token matched, and of the query tokens those that
+ * marked it plus those with a key not followed (which may match any
+ * name). */
+static int bound_reaches(const struct query *qq, const struct follow *f,
+			 uint32_t bits, double threshold)
+{
+	size_t n = qq->p->q->n;
+	float w = 0;
+	double hw;
+
+	for (size_t i = 0; i < n; i++)
+		if (bits & (1u << i))
+			w += qq->w[i];
+	hw = w;
+	for (size_t i = 0; !f->all && f->big_w > 0 && i < n; i++)
+		if (f->big[i] && !(bits & (1u << i)))
+			hw += qq->w[i];
+	return NM_QUERY_SHARE * hw / qq->wsum +
+	       (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9;
+}
+
+/* Fill sc->cand with the refs that share a followed key with the query
+ * and whose bound reaches the threshold, in ref order; returns how many. */
+static size_t candidates(const struct nm_index *ix, const struct query *qq,
+			 double threshold, struct nm_scratch *sc)
+{
+	const struct nm_name *q = qq->p->q;
+	uint32_t *m = sc->mark, *cand = sc->cand;
+	struct follow f;
+	size_t nt = 0, ncand = 0;
+	int8_t memo[256];        /* bound per pattern of bits, -1: unknown */
+
+	follow_keys(ix, qq, threshold, &f);
+	for (size_t i = 0; i < q->n; i++)
+		for (int kind = 0; kind <= NKEYS; kind++)
+			if (f.ps[i][kind])
+				mark(m, cand, &nt, f.ps[i][kind], f.pe[i][kind],
+				     1u << i);
+	memset(memo, -1, sizeof(memo));
+	for (size_t c = 0; c < nt; c++) {
+		uint32_t r = cand[c], bits = m[r];
+		int ok;
+
+		m[r] = 0;        /* zero again for the next call */
+		if (bits < sizeof(memo)) {
+			if (memo[bits] < 0)
+				memo[bits] = (int8_t)bound_reaches(qq, &f, bits,
+								   threshold);
+			ok = memo[bits];
+		} else {
+			ok = bound_reaches(qq, &f, bits, threshold);
+		}
+		if (ok)
+			cand[ncand++] = r;
+	}
+	qsort(cand, ncand, sizeof(*cand), cmp_u32);
+	return ncand;
+}
+
 /* nm_match() of a prepared name; sc is not NULL. */
 static int match(const struct kvs_list *l, const struct prepared *p,
 		 double threshold, int brute, struct nm_hit *hits, size_t max,
@@ -1225,12 +1363,12 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 	const struct nm_index *ix = l->index;
 	const struct nm_name *q = p->q;
 	struct query qq = { .p = p };
-	struct nm_mark *mask;
 	uint32_t *cand;
 	size_t ncand = 0, nhits = 0;
 	int found = 0;
 	uint32_t best_entry = UINT32_MAX;
 	struct nm_hit best = { 0 };
+	const struct nm_ref *best_ref = NULL;
 
 	if (!ix || !q->n || !ix->nrefs)
 		return 0;
@@ -1249,73 +1387,11 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 	if (scratch_reserve(sc, ix->nrefs) < 0)
 		return -ENOMEM;
 	cand = sc->cand;
-	mask = sc->mark;
 	if (brute) {
 		for (size_t r = 0; r < ix->nrefs; r++)
 			cand[ncand++] = (uint32_t)r;
 	} else {
-		/* Mark the names sharing a key with each query token, then
-		 * keep those whose best possible score reaches the threshold:
-		 * every name token matched, and of the query tokens those that
-		 * marked the name plus those with a key not followed.  Keys
-		 * held by more than NM_MAX_POSTING names are not followed
-		 * unless the query tokens having them could reach the
-		 * threshold on their own. */
-		const uint32_t *ps[NM_MAX_TOKENS][NKEYS + 1];
-		const uint32_t *pe[NM_MAX_TOKENS][NKEYS + 1];
-		int big[NM_MAX_TOKENS] = { 0 }, follow_all;
-		double big_w = 0;
-		size_t nt = 0;
-
-		for (size_t i = 0; i < q->n; i++) {
-			const struct qtok *t = &p->tok[i];
-			uint32_t id;
-
-			for (int kind = 0; kind <= NKEYS; kind++) {
-				ps[i][kind] = pe[i][kind] = NULL;
-				if (kind == NKEYS) {
-					if (qq.tid[i] == UINT32_MAX)
-						continue;
-					ps[i][kind] = ix->tok_post + ix->tok_start[qq.tid[i]];
-					pe[i][kind] = ix->tok_post + ix->tok_start[qq.tid[i] + 1];
-				} else {
-					if (!t->klen[kind] ||
-					    !lookup(&ix->pres, t->key[kind],
-						    t->klen[kind], t->khash[kind], &id))
-						continue;
-					ps[i][kind] = ix->pre_post + ix->pre_start[id];
-					pe[i][kind] = ix->pre_post + ix->pre_start[id + 1];
-				}
-				if (pe[i][kind] - ps[i][kind] > NM_MAX_POSTING)
-					big[i] = 1;
-			}
-			if (big[i])
-				big_w += qq.w[i];
-		}
-		follow_all = NM_QUERY_SHARE * big_w / qq.wsum +
-			     (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9;
-		for (size_t i = 0; i < q->n; i++)
-			for (int kind = 0; kind <= NKEYS; kind++)
-				if (ps[i][kind] && (follow_all ||
-				    pe[i][kind] - ps[i][kind] <= NM_MAX_POSTING))
-					mark(mask, cand, &nt, ps[i][kind],
-					     pe[i][kind], 1u << i, qq.w[i]);
-		for (size_t c = 0; c < nt; c++) {
-			struct nm_mark *x = &mask[cand[c]];
-			double hw = x->w;
-
-			/* Tokens with an unfollowed key may match any name. */
-			for (size_t i = 0; !follow_all && big_w > 0 && i < q->n; i++)
-				if (big[i] && !(x->bits & (1u << i)))
-					hw += qq.w[i];
-			/* Leave the marks zeroed for the next call. */
-			x->bits = 0;
-			x->w = 0;
-			if (NM_QUERY_SHARE * hw / qq.wsum +
-			    (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9)
-				cand[ncand++] = cand[c];
-		}
-		qsort(cand, ncand, sizeof(*cand), cmp_u32);
+		ncand = candidates(ix, &qq, threshold, sc);
 	}
 
 	/* Refs are in entry order, so the best name of each entry is found
@@ -1326,6 +1402,11 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 
 		if (!r || r->entry != best_entry) {
 			if (best_entry != UINT32_MAX && best.score >= threshold) {
+				const struct list_entry *e = best.entry;
+
+				best.matched = best_ref->alias ?
+					e->aliases[best_ref->alias - 1] : e->name;
+				best.norm = best_ref->norm;
 				keep_hit(hits, &nhits, max, &best);
 				found++;
 			}
@@ -1336,11 +1417,8 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 		}
 		s = score_ref(ix, &qq, r, &cq, &cc);
 		if (s > best.score) {
-			const struct list_entry *e = &l->entries[r->entry];
-
-			best.entry = e;
-			best.matched = r->alias ? e->aliases[r->alias - 1] : e->name;
-			best.norm = r->norm;
+			best_ref = r;
+			best.entry = &l->entries[r->entry];
 			best.score = s;
 			best.cov_query = cq;
 			best.cov_name = cc;

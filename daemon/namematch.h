@@ -123,7 +123,7 @@ int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
  * is empty; nm_scratch_fini frees it.  Pass NULL to nm_match to use a
  * private one. */
 struct nm_scratch {
-	struct nm_mark *mark;    /* all zero between calls */
+	uint32_t *mark;          /* per listed name; all zero between calls */
 	uint32_t *cand;
 	size_t cap;
 	struct nm_qcache *qc;    /* the last name given to nm_match_name */
