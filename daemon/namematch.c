@@ -1372,6 +1372,14 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 
 	if (!ix || !q->n || !ix->nrefs)
 		return 0;
+	/* The lookups below miss the cache: start loading their slots. */
+	for (size_t i = 0; i < q->n; i++) {
+		__builtin_prefetch(&ix->toks.slots[p->tok[i].hash &
+						   (ix->toks.nslots - 1)]);
+		for (int kind = 0; !brute && kind < NKEYS; kind++)
+			__builtin_prefetch(&ix->pres.slots[p->tok[i].khash[kind] &
+							   (ix->pres.nslots - 1)]);
+	}
 	for (size_t i = 0; i < q->n; i++) {
 		uint32_t id;
 
@@ -1399,6 +1407,12 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 	for (size_t c = 0; c <= ncand; c++) {
 		const struct nm_ref *r = c < ncand ? &ix->refs[cand[c]] : NULL;
 		double s, cq, cc;
+
+		/* Load the refs and their tokens a few candidates ahead. */
+		if (c + 8 < ncand)
+			__builtin_prefetch(&ix->refs[cand[c + 8]]);
+		if (c + 4 < ncand)
+			__builtin_prefetch(&ix->rtok[ix->refs[cand[c + 4]].tok]);
 
 		if (!r || r->entry != best_entry) {
 			if (best_entry != UINT32_MAX && best.score >= threshold) {
