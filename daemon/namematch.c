@@ -1146,13 +1146,6 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 	return NM_QUERY_SHARE * *cov_q + (1.0 - NM_QUERY_SHARE) * *cov_c;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Insert a hit into hits[0..*n) of capacity max, ordered by score and then
  * by entry (list order), so the result does not depend on visiting order. */
 static void keep_hit(struct nm_hit *hits, size_t *n, size_t max,
@@ -1200,29 +1193,35 @@ void nm_scratch_fini(struct nm_scratch *sc)
 {
 	free(sc->mark);
 	free(sc->cand);
+	free(sc->bitmap);
 	free(sc->qc);
 	memset(sc, 0, sizeof(*sc));
 }
 
-/* Make sc hold at least n marks (zeroed) and n + 1 candidates; keeps its
- * cached name. */
+/* Make sc hold at least n marks and bits (zeroed) and n + 1 candidates;
+ * keeps its cached name. */
 static int scratch_reserve(struct nm_scratch *sc, size_t n)
 {
 	uint32_t *m, *c;
+	uint64_t *b;
 
 	if (sc->cap >= n)
 		return 0;
 	m = calloc(n, sizeof(*m));
 	c = malloc((n + 1) * sizeof(*c));
-	if (!m || !c) {
+	b = calloc((n + 63) / 64, sizeof(*b));
+	if (!m || !c || !b) {
 		free(m);
 		free(c);
+		free(b);
 		return -ENOMEM;
 	}
 	free(sc->mark);
 	free(sc->cand);
+	free(sc->bitmap);
 	sc->mark = m;
 	sc->cand = c;
+	sc->bitmap = b;
 	sc->cap = n;
 	return 0;
 }
@@ -1317,6 +1316,33 @@ static int bound_reaches(const struct query *qq, const struct follow *f,
 	       (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9;
 }
 
+/* Sort the n distinct refs in cand (all under nrefs) ascending: a few by
+ * insertion, many through the bitmap (all zero, left so). */
+static void sort_refs(uint32_t *cand, size_t n, size_t nrefs, uint64_t *bitmap)
+{
+	size_t k = 0;
+
+	if (n <= 32) {
+		for (size_t c = 1; c < n; c++) {
+			uint32_t r = cand[c];
+
+			for (k = c; k > 0 && cand[k - 1] > r; k--)
+				cand[k] = cand[k - 1];
+			cand[k] = r;
+		}
+		return;
+	}
+	for (size_t c = 0; c < n; c++)
+		bitmap[cand[c] / 64] |= 1ull << (cand[c] % 64);
+	for (size_t w = 0; w < (nrefs + 63) / 64; w++) {
+		uint64_t x = bitmap[w];
+
+		bitmap[w] = 0;
+		for (; x; x &= x - 1)
+			cand[k++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(x));
+	}
+}
+
 /* Fill sc->cand with the refs that share a followed key with the query
  * and whose bound reaches the threshold, in ref order; returns how many. */
 static size_t candidates(const struct nm_index *ix, const struct query *qq,
@@ -1327,6 +1353,7 @@ static size_t candidates(const struct nm_index *ix, const struct query *qq,
 	struct follow f;
 	size_t nt = 0, ncand = 0;
 	int8_t memo[256];        /* bound per pattern of bits, -1: unknown */
+	struct { uint32_t bits; int ok; } memo_hi[64];  /* the others, by hash */
 
 	follow_keys(ix, qq, threshold, &f);
 	for (size_t i = 0; i < q->n; i++)
@@ -1335,6 +1362,8 @@ static size_t candidates(const struct nm_index *ix, const struct query *qq,
 				mark(m, cand, &nt, f.ps[i][kind], f.pe[i][kind],
 				     1u << i);
 	memset(memo, -1, sizeof(memo));
+	if (q->n > 8)
+		memset(memo_hi, 0, sizeof(memo_hi));
 	for (size_t c = 0; c < nt; c++) {
 		uint32_t r = cand[c], bits = m[r];
 		int ok;
@@ -1346,12 +1375,19 @@ static size_t candidates(const struct nm_index *ix, const struct query *qq,
 								   threshold);
 			ok = memo[bits];
 		} else {
-			ok = bound_reaches(qq, &f, bits, threshold);
+			size_t h = (bits * 0x9e3779b1u) >> 26;
+
+			if (memo_hi[h].bits != bits) {
+				memo_hi[h].bits = bits;
+				memo_hi[h].ok = bound_reaches(qq, &f, bits,
+							      threshold);
+			}
+			ok = memo_hi[h].ok;
 		}
 		if (ok)
 			cand[ncand++] = r;
 	}
-	qsort(cand, ncand, sizeof(*cand), cmp_u32);
+	sort_refs(cand, ncand, ix->nrefs, sc->bitmap);
 	return ncand;
 }
 

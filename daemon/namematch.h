@@ -125,6 +125,7 @@ int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 struct nm_scratch {
 	uint32_t *mark;          /* per listed name; all zero between calls */
 	uint32_t *cand;
+	uint64_t *bitmap;        /* a bit per listed name; all zero too */
 	size_t cap;
 	struct nm_qcache *qc;    /* the last name given to nm_match_name */
 };
