@@ -664,7 +664,7 @@ struct nm_index {
 	struct nm_tok *tok;
 	struct nm_ref *refs;
 	size_t nrefs, cap_refs;
-	uint32_t *name_toks;             /* token ids of the names */
+	uint32_t *name_toks;             /* token ids of the names (build) */
 	size_t n_name_toks, cap_name_toks;
 	struct nm_rtok *rtok;            /* the same with their scoring data */
 	uint32_t *tok_start, *tok_post;  /* CSR postings: token -> refs */
@@ -1031,6 +1031,9 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		t->sig = code_sig(ix->toks.pool + t->off, t->len);
 		t->nsig = (uint8_t)popcount64(t->sig);
 	}
+	/* Matching reads the tokens of names from rtok only. */
+	free(ix->name_toks);
+	ix->name_toks = NULL;
 	free(nn);
 	*out = ix;
 	return 0;
