@@ -551,14 +551,11 @@ static double token_bound(size_t na, size_t nb, int same_first)
 
 /* ---- Index --------------------------------------------------------------- */
 
-/* A slot of the interner's table: id + 1 (0: free), the high half of the
- * string's hash, so most probes need not read the string, and where the
- * string is, so a lookup reads one slot and the string. */
+/* A slot of the interner's table: id + 1 (0: free) and the high half of
+ * the string's hash, so most probes need not read the string. */
 struct slot {
 	uint32_t id1;
 	uint32_t tag;
-	uint32_t off;
-	uint32_t len;
 };
 
 /* Interns code point strings: id -> (offset, length) in one pool, looked up
@@ -709,8 +706,8 @@ static int intern_find(const struct interner *in, const uint32_t *k, size_t n,
 
 		if (!s)
 			break;
-		if (in->slots[i].tag == tag && in->slots[i].len == n &&
-		    cps_equal(in->pool + in->slots[i].off, k, n)) {
+		if (in->slots[i].tag == tag && in->len[s - 1] == n &&
+		    cps_equal(in->pool + in->off[s - 1], k, n)) {
 			*id = s - 1;
 			return 1;
 		}
@@ -771,8 +768,6 @@ static int intern(struct interner *in, const uint32_t *k, size_t n,
 	in->npool += n;
 	in->slots[i].id1 = (uint32_t)(in->n + 1);
 	in->slots[i].tag = (uint32_t)(h >> 32);
-	in->slots[i].off = in->off[in->n];
-	in->slots[i].len = (uint32_t)n;
 	*id = (uint32_t)in->n++;
 	/* Keep the load factor under one half. */
 	if (in->n * 2 > in->nslots) {
@@ -789,8 +784,6 @@ static int intern(struct interner *in, const uint32_t *k, size_t n,
 				j = (j + 1) & (ns - 1);
 			sl[j].id1 = (uint32_t)(x + 1);
 			sl[j].tag = (uint32_t)(hx >> 32);
-			sl[j].off = in->off[x];
-			sl[j].len = in->len[x];
 		}
 		free(in->slots);
 		in->slots = sl;
