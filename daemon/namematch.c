@@ -245,26 +245,40 @@ int nm_normalise(const char *s, size_t len, struct nm_name *out)
 	return nm_normalise_ex(s, len, 0, out);
 }
 
-int nm_normalise_ex(const char *s, size_t len, unsigned flags,
-		    struct nm_name *out)
+static int is_ascii(const char *s, size_t len)
 {
-	int depth = 0;
-	enum { CAP = 2048 };
+	unsigned char any = 0;
+
+	for (size_t i = 0; i < len; i++)
+		any |= (unsigned char)s[i];
+	return any < 0x80;
+}
+
+/* Case-folded, compatibility-decomposed, mark-stripped and recomposed code
+ * points of s (len bytes, at most cap code points out) into buf; returns
+ * how many or -EINVAL.  utf8proc maps every ASCII character to itself
+ * except A-Z, which it folds (test_namematch checks both, and the output
+ * for every listed name), so ASCII input skips it unless flags has
+ * NM_NO_SHORTCUT. */
+static utf8proc_ssize_t fold(const char *s, size_t len, unsigned flags,
+			     utf8proc_int32_t *buf, utf8proc_ssize_t cap)
+{
 	const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPAT |
 				      UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD |
 				      UTF8PROC_STRIPMARK | UTF8PROC_IGNORE |
 				      UTF8PROC_LUMP;
-	utf8proc_int32_t buf[CAP];
 	utf8proc_ssize_t n = 0;
-	uint8_t drop[NM_MAX_TOKENS];
-	struct tokbuf t = { .abbr = 1 };
-	size_t o = 0, keep = 0, kept;
 	int last_bc = 0;
 
-	out->n = 0;
-	out->norm[0] = '\0';
-	if (len > LISTS_MAX_NAME)
-		len = LISTS_MAX_NAME;
+	if (!(flags & NM_NO_SHORTCUT) && (utf8proc_ssize_t)len <= cap &&
+	    is_ascii(s, len)) {
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)s[i];
+
+			buf[i] = c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+		}
+		return (utf8proc_ssize_t)len;
+	}
 	/* Decompose code point by code point, so invalid bytes are skipped
 	 * rather than failing the whole name. */
 	for (size_t i = 0; i < len;) {
@@ -278,12 +292,41 @@ int nm_normalise_ex(const char *s, size_t len, unsigned flags,
 			continue;
 		}
 		i += (size_t)r;
-		r = utf8proc_decompose_char(c, buf + n, CAP - n, opt, &last_bc);
-		if (r < 0 || r > CAP - n)
+		r = utf8proc_decompose_char(c, buf + n, cap - n, opt, &last_bc);
+		if (r < 0 || r > cap - n)
 			break;
 		n += r;
 	}
 	n = utf8proc_normalize_utf32(buf, n, opt);
+	return n < 0 ? -EINVAL : n;
+}
+
+/* Whether c, case-folded, is a letter or digit (the shortcut of ASCII
+ * gives what utf8proc's categories give). */
+static int is_alnum(uint32_t c)
+{
+	if (c < 0x80)
+		return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		       (c >= 'A' && c <= 'Z');
+	return is_alnum_cat(utf8proc_category((utf8proc_int32_t)c));
+}
+
+int nm_normalise_ex(const char *s, size_t len, unsigned flags,
+		    struct nm_name *out)
+{
+	int depth = 0;
+	enum { CAP = 2048 };
+	utf8proc_int32_t buf[CAP];
+	utf8proc_ssize_t n;
+	uint8_t drop[NM_MAX_TOKENS];
+	struct tokbuf t = { .abbr = 1 };
+	size_t o = 0, keep = 0, kept;
+
+	out->n = 0;
+	out->norm[0] = '\0';
+	if (len > LISTS_MAX_NAME)
+		len = LISTS_MAX_NAME;
+	n = fold(s, len, flags, buf, CAP);
 	if (n < 0)
 		return -EINVAL;
 
@@ -311,15 +354,15 @@ int nm_normalise_ex(const char *s, size_t len, unsigned flags,
 			emit(out, &t, drop);
 			continue;
 		}
-		if ((tr = cyrillic_latin(c)) != NULL ||
-		    (tr = latin_letters(c)) != NULL) {
+		if (c >= 0x80 && ((tr = cyrillic_latin(c)) != NULL ||
+				  (tr = latin_letters(c)) != NULL)) {
 			for (; *tr; tr++)
 				put(&t, (unsigned char)*tr);
 			if (t.seg > 1)
 				t.abbr = 0;
 			continue;
 		}
-		if (is_alnum_cat(utf8proc_category((utf8proc_int32_t)c))) {
+		if (is_alnum(c)) {
 			put(&t, c);
 			if (t.seg > 1)
 				t.abbr = 0;

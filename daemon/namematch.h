@@ -65,8 +65,11 @@ struct nm_name {
 /* Normalise s (len bytes, UTF-8; invalid sequences are dropped).  Returns 0,
  * or -EINVAL when nothing is left of the name, -ENOMEM. */
 int nm_normalise(const char *s, size_t len, struct nm_name *out);
-/* The same with flags: NM_DROP_PARENS leaves out (...) and [...] parts. */
+/* The same with flags: NM_DROP_PARENS leaves out (...) and [...] parts;
+ * NM_NO_SHORTCUT sends ASCII names through utf8proc too (for tests: the
+ * result is the same). */
 #define NM_DROP_PARENS 1u
+#define NM_NO_SHORTCUT 2u
 int nm_normalise_ex(const char *s, size_t len, unsigned flags,
 		    struct nm_name *out);
 

@@ -73,6 +73,30 @@ START_TEST(jaro_winkler)
 }
 END_TEST
 
+/* The ASCII shortcut of normalisation gives what utf8proc gives: every
+ * byte value in every position of a word, upper and lower case. */
+START_TEST(ascii_shortcut)
+{
+	struct nm_name a, b;
+
+	for (int c = 1; c < 128; c++) {
+		char s[16];
+		int ra, rb;
+
+		snprintf(s, sizeof(s), "%cAb%c9 x%c", c, c, c);
+		ra = nm_normalise_ex(s, strlen(s), 0, &a);
+		rb = nm_normalise_ex(s, strlen(s), NM_NO_SHORTCUT, &b);
+		ck_assert_int_eq(ra, rb);
+		ck_assert_str_eq(a.norm, b.norm);
+		ck_assert_uint_eq(a.n, b.n);
+	}
+	/* A NUL byte inside the name counts as a separator in both. */
+	ck_assert_int_eq(nm_normalise_ex("ab\0cd", 5, 0, &a), 0);
+	ck_assert_int_eq(nm_normalise_ex("ab\0cd", 5, NM_NO_SHORTCUT, &b), 0);
+	ck_assert_str_eq(a.norm, b.norm);
+}
+END_TEST
+
 /* nm_token_similarity_min gives up early (from the character sets or
  * during the scan) but never on a pair reaching its floor: random words
  * over small alphabets (many matches, repeats and transpositions), every
@@ -229,6 +253,50 @@ START_TEST(variants_match)
 	h = best("un", "صدام حسين التكريتي");
 	ck_assert_ptr_nonnull(h);
 	ck_assert_str_eq(h->entry->id, "IQi.001");
+}
+END_TEST
+
+/* Every name of the lists (and its form without parentheses) normalises
+ * to the same tokens with and without the ASCII shortcut. */
+static void same_both_ways(const char *name, unsigned flags, size_t *ascii)
+{
+	static struct nm_name a, b;
+	int ra = nm_normalise_ex(name, strlen(name), flags, &a);
+	int rb = nm_normalise_ex(name, strlen(name), flags | NM_NO_SHORTCUT, &b);
+	size_t i;
+
+	for (i = 0; name[i] && (unsigned char)name[i] < 0x80; i++)
+		;
+	*ascii += !name[i];
+	ck_assert_int_eq(ra, rb);
+	ck_assert_str_eq(a.norm, b.norm);
+	ck_assert_uint_eq(a.n, b.n);
+	for (size_t t = 0; t < a.n; t++) {
+		ck_assert_uint_eq(a.len[t], b.len[t]);
+		ck_assert(memcmp(a.cp[t], b.cp[t], a.len[t] * sizeof(uint32_t)) == 0);
+	}
+}
+
+START_TEST(ascii_shortcut_on_lists)
+{
+	size_t names = 0, ascii = 0;
+
+	for (size_t l = 0; l < NL; l++)
+		for (size_t e = 0; e < L[l]->n_entries; e++) {
+			const struct list_entry *en = &L[l]->entries[e];
+
+			for (size_t a = 0; a <= en->n_aliases; a++) {
+				const char *n = a ? en->aliases[a - 1] : en->name;
+
+				same_both_ways(n, 0, &ascii);
+				same_both_ways(n, NM_DROP_PARENS, &ascii);
+				names++;
+			}
+		}
+	printf("ASCII shortcut: %zu names (%zu pure ASCII) normalise alike\n",
+	       names, ascii / 2);
+	ck_assert_uint_gt(names, 50000);
+	ck_assert_uint_gt(ascii / 2, 40000);
 }
 END_TEST
 
@@ -471,11 +539,13 @@ int main(void)
 	tcase_add_test(unit, normalise);
 	tcase_add_test(unit, jaro_winkler);
 	tcase_add_test(unit, similarity_min_exact);
+	tcase_add_test(unit, ascii_shortcut);
 	suite_add_tcase(s, unit);
 	snprintf(probe, sizeof(probe), "%s/INDEX.txt", shared_dir());
 	if (access(probe, R_OK) == 0) {
 		tcase_add_checked_fixture(real, load_all, unload_all);
 		tcase_set_timeout(real, 600);
+		tcase_add_test(real, ascii_shortcut_on_lists);
 		tcase_add_test(real, variants_match);
 		tcase_add_test(real, dutch_universities_do_not_match);
 		tcase_add_test(real, cordis_false_positives);
