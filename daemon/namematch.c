@@ -4,6 +4,16 @@
  * read-only afterwards; nm_match() keeps its working memory on the stack or
  * in a struct nm_scratch of the calling thread, so concurrent queries need
  * no lock.
+ *
+ * Where the time goes, and what keeps it down (tests/bench/README.md has
+ * the figures): a name is normalised and its keys hashed once for all
+ * lists (the scratch caches it); marking the names that share a key costs
+ * one word per posting; the bound of a pattern of marks is computed once;
+ * the candidates' tokens are stored side by side with a character set
+ * that bounds Jaro matches, and Jaro-Winkler stops once the token floor is
+ * out of reach.  None of this changes a result: every shortcut gives up
+ * only on pairs or names that could not reach the floor or threshold, and
+ * computes the others with the same arithmetic as before.
  */
 #include "config.h"
 
