@@ -1552,8 +1552,22 @@ struct nm_qcache {
 	char text[LISTS_MAX_NAME];
 };
 
+/* Whether a and b have the same tokens (then they match the same). */
+static int same_tokens(const struct nm_name *a, const struct nm_name *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->len[i] != b->len[i] ||
+		    memcmp(a->cp[i], b->cp[i], a->len[i] * sizeof(uint32_t)))
+			return 0;
+	return 1;
+}
+
 /* Point *out to s (len bytes) normalised and prepared, from the cache of
- * sc when s is the name it holds. */
+ * sc when s is the name it holds.  The form without parentheses is kept
+ * only when it differs: matching the same tokens again would give the
+ * same hits, which the merge of nm_match_name() leaves unchanged. */
 static int qcache_get(struct nm_scratch *sc, const char *s, size_t len,
 		      const struct nm_qcache **out)
 {
@@ -1575,7 +1589,8 @@ static int qcache_get(struct nm_scratch *sc, const char *s, size_t len,
 		prepare(&qc->name[0], &qc->prep[0]);
 		qc->nforms = 1;
 		if (memchr(s, '(', len) &&
-		    nm_normalise_ex(s, len, NM_DROP_PARENS, &qc->name[1]) == 0) {
+		    nm_normalise_ex(s, len, NM_DROP_PARENS, &qc->name[1]) == 0 &&
+		    !same_tokens(&qc->name[0], &qc->name[1])) {
 			prepare(&qc->name[1], &qc->prep[1]);
 			qc->nforms = 2;
 		}
