@@ -1143,8 +1143,43 @@ struct query {
 };
 
 /* Score one name: sets the coverage of the query and of the name. */
+/* Token similarities of one nm_match() call, by query token and listed
+ * token (direct-mapped, so a collision only costs a recomputation); an
+ * entry is valid when its gen is the call's. */
+struct nm_simmemo {
+	uint32_t key;            /* token id * NM_MAX_TOKENS + query token */
+	uint32_t gen;
+	double s;                /* token_similarity() at NM_TOKEN_FLOOR */
+};
+
+#define SIMMEMO_BITS 10
+
+/* nm_token_similarity_min(query token i, t, NM_TOKEN_FLOOR), remembered in
+ * memo for the other names with token t. */
+static double memo_similarity(const struct nm_index *ix, const struct query *qq,
+			      size_t i, const struct nm_rtok *t,
+			      struct nm_simmemo *memo, uint32_t gen)
+{
+	const struct nm_name *q = qq->p->q;
+	const struct qtok *qt = &qq->p->tok[i];
+	uint32_t key = t->id * NM_MAX_TOKENS + (uint32_t)i;
+	struct nm_simmemo *e = &memo[(key * 0x9e3779b1u) >> (32 - SIMMEMO_BITS)];
+
+	if (e->gen != gen || e->key != key) {
+		e->key = key;
+		e->gen = gen;
+		e->s = token_similarity(q->cp[i], q->len[i],
+					ix->toks.pool + t->off, t->len,
+					NM_TOKEN_FLOOR,
+					sig_match_bound(qt->sig, qt->nsig, q->len[i],
+							t->sig, t->nsig, t->len));
+	}
+	return e->s;
+}
+
 static double score_ref(const struct nm_index *ix, const struct query *qq,
-			const struct nm_ref *r, double *cov_q, double *cov_c)
+			const struct nm_ref *r, struct nm_simmemo *memo,
+			uint32_t gen, double *cov_q, double *cov_c)
 {
 	const struct nm_name *q = qq->p->q;
 	const struct nm_rtok *rt = ix->rtok + r->tok;
@@ -1158,7 +1193,6 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 		const struct nm_rtok *t = &rt[j];
 
 		for (size_t i = 0; i < q->n; i++) {
-			const struct qtok *qt = &qq->p->tok[i];
 			double s;
 
 			if (qq->tid[i] == t->id) {
@@ -1167,12 +1201,9 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 				if (!(ix->reach[q->len[i]][q->cp[i][0] == t->first] >>
 				      t->len & 1))
 					continue;
-				s = token_similarity(q->cp[i], q->len[i],
-						     ix->toks.pool + t->off, t->len,
-						     floor,
-						     sig_match_bound(qt->sig, qt->nsig,
-								     q->len[i], t->sig,
-								     t->nsig, t->len));
+				/* At NM_TOKEN_FLOOR, exact down to it, so
+				 * also right for the single-word floor. */
+				s = memo_similarity(ix, qq, i, t, memo, gen);
 				if (s < floor)
 					continue;
 			}
@@ -1243,6 +1274,7 @@ void nm_scratch_fini(struct nm_scratch *sc)
 	free(sc->mark);
 	free(sc->cand);
 	free(sc->bitmap);
+	free(sc->memo);
 	free(sc->qc);
 	memset(sc, 0, sizeof(*sc));
 }
@@ -1254,6 +1286,11 @@ static int scratch_reserve(struct nm_scratch *sc, size_t n)
 	uint32_t *m, *c;
 	uint64_t *b;
 
+	if (!sc->memo) {
+		sc->memo = calloc((size_t)1 << SIMMEMO_BITS, sizeof(*sc->memo));
+		if (!sc->memo)
+			return -ENOMEM;
+	}
 	if (sc->cap >= n)
 		return 0;
 	m = calloc(n, sizeof(*m));
@@ -1479,6 +1516,10 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 	}
 	if (scratch_reserve(sc, ix->nrefs) < 0)
 		return -ENOMEM;
+	if (++sc->gen == 0) {    /* wrapped: no entry may look valid */
+		memset(sc->memo, 0, sizeof(*sc->memo) << SIMMEMO_BITS);
+		sc->gen = 1;
+	}
 	cand = sc->cand;
 	if (brute) {
 		for (size_t r = 0; r < ix->nrefs; r++)
@@ -1514,7 +1555,7 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 			best_entry = r->entry;
 			best.score = -1;
 		}
-		s = score_ref(ix, &qq, r, &cq, &cc);
+		s = score_ref(ix, &qq, r, sc->memo, sc->gen, &cq, &cc);
 		if (s > best.score) {
 			best_ref = r;
 			best.entry = &l->entries[r->entry];

@@ -130,6 +130,8 @@ struct nm_scratch {
 	uint32_t *cand;
 	uint64_t *bitmap;        /* a bit per listed name; all zero too */
 	size_t cap;
+	struct nm_simmemo *memo; /* token similarities of the current call */
+	uint32_t gen;            /* the current call's stamp in memo */
 	struct nm_qcache *qc;    /* the last name given to nm_match_name */
 };
 void nm_scratch_fini(struct nm_scratch *sc);
