@@ -1429,6 +1429,107 @@ static void sort_refs(uint32_t *cand, size_t n, size_t nrefs, uint64_t *bitmap)
 	}
 }
 
+/* Postings one binary search costs about as much as marking. */
+#define SEARCH_COST 16
+
+/* Set bit in m on the refs of touched[0..nt) that are in one of the
+ * sorted lists ps[k]..pe[k] (k < NKEYS + 1, NULL: none), by binary
+ * search. */
+static void mark_found(uint32_t *m, const uint32_t *touched, size_t nt,
+		       const uint32_t *const *ps, const uint32_t *const *pe,
+		       uint32_t bit)
+{
+	for (size_t c = 0; c < nt; c++) {
+		uint32_t r = touched[c];
+
+		for (int k = 0; k <= NKEYS; k++) {
+			const uint32_t *b = ps[k];
+			size_t n = ps[k] ? (size_t)(pe[k] - ps[k]) : 0;
+
+			if (!n)
+				continue;
+			while (n > 1) {
+				size_t half = n / 2;
+
+				b = b[half] <= r ? b + half : b;
+				n -= half;
+			}
+			if (*b == r) {
+				m[r] |= bit;
+				break;
+			}
+		}
+	}
+}
+
+/* Set bit in m on the refs of one posting list already marked. */
+static void mark_more(uint32_t *m, const uint32_t *p, const uint32_t *e,
+		      uint32_t bit)
+{
+	for (; p < e; p++) {
+		uint32_t old = m[*p];
+
+		m[*p] = old | (bit & -(uint32_t)(old != 0));
+	}
+}
+
+/* Mark in m which query tokens share a followed key with each ref and
+ * list the refs so marked in touched; returns how many.  Tokens go rarest
+ * first; once the tokens left could not bring a name to the bound on their
+ * own, a name none of the earlier tokens marked cannot become a candidate,
+ * so the later tokens only add their bits to names already marked, by
+ * binary search when there are few of those.  The marks of the names
+ * listed are as if every token marked every name. */
+static size_t mark_all(const struct query *qq, const struct follow *f,
+		       double threshold, uint32_t *m, uint32_t *touched)
+{
+	size_t n = qq->p->q->n, ord[NM_MAX_TOKENS], vol[NM_MAX_TOKENS];
+	size_t lists[NM_MAX_TOKENS], nt = 0;
+	uint32_t rest = 0;
+	int touch = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+
+		vol[i] = lists[i] = 0;
+		for (int kind = 0; kind <= NKEYS; kind++)
+			if (f->ps[i][kind]) {
+				vol[i] += (size_t)(f->pe[i][kind] - f->ps[i][kind]);
+				lists[i]++;
+			}
+		if (vol[i])
+			rest |= 1u << i;
+		for (k = i; k > 0 && vol[ord[k - 1]] > vol[i]; k--)
+			ord[k] = ord[k - 1];
+		ord[k] = i;
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t i = ord[k];
+
+		if (!vol[i])
+			continue;
+		/* The margin covers the rounding of the float sum. */
+		if (touch && !bound_reaches(qq, f, rest, threshold - 1e-4))
+			touch = 0;
+		rest &= ~(1u << i);
+		if (!touch && nt * lists[i] * SEARCH_COST < vol[i]) {
+			mark_found(m, touched, nt, f->ps[i], f->pe[i], 1u << i);
+			continue;
+		}
+		for (int kind = 0; kind <= NKEYS; kind++) {
+			if (!f->ps[i][kind])
+				continue;
+			if (touch)
+				mark(m, touched, &nt, f->ps[i][kind],
+				     f->pe[i][kind], 1u << i);
+			else
+				mark_more(m, f->ps[i][kind], f->pe[i][kind],
+					  1u << i);
+		}
+	}
+	return nt;
+}
+
 /* Fill sc->cand with the refs that share a followed key with the query
  * and whose bound reaches the threshold, in ref order; returns how many. */
 static size_t candidates(const struct nm_index *ix, const struct query *qq,
@@ -1442,11 +1543,7 @@ static size_t candidates(const struct nm_index *ix, const struct query *qq,
 	struct { uint32_t bits; int ok; } memo_hi[64];  /* the others, by hash */
 
 	follow_keys(ix, qq, threshold, &f);
-	for (size_t i = 0; i < q->n; i++)
-		for (int kind = 0; kind <= NKEYS; kind++)
-			if (f.ps[i][kind])
-				mark(m, cand, &nt, f.ps[i][kind], f.pe[i][kind],
-				     1u << i);
+	nt = mark_all(qq, &f, threshold, m, cand);
 	memset(memo, -1, sizeof(memo));
 	if (q->n > 8)
 		memset(memo_hi, 0, sizeof(memo_hi));
