@@ -1142,7 +1142,6 @@ struct query {
 	double wsum;
 };
 
-/* Score one name: sets the coverage of the query and of the name. */
 /* Token similarities of one nm_match() call, by query token and listed
  * token (direct-mapped, so a collision only costs a recomputation); an
  * entry is valid when its gen is the call's. */
@@ -1177,6 +1176,7 @@ static double memo_similarity(const struct nm_index *ix, const struct query *qq,
 	return e->s;
 }
 
+/* Score one name: sets the coverage of the query and of the name. */
 static double score_ref(const struct nm_index *ix, const struct query *qq,
 			const struct nm_ref *r, struct nm_simmemo *memo,
 			uint32_t gen, double *cov_q, double *cov_c)

@@ -57,7 +57,8 @@ struct nm_scratch;
 /* A normalised name. */
 struct nm_name {
 	size_t n;                          /* tokens */
-	uint8_t len[NM_MAX_TOKENS];        /* code points of token i, 1 to NM_MAX_TOKEN */
+	uint8_t len[NM_MAX_TOKENS];        /* code points of token i (1 to
+					    * NM_MAX_TOKEN) */
 	uint32_t cp[NM_MAX_TOKENS][NM_MAX_TOKEN];
 	char norm[NM_MAX_NORM];            /* tokens joined by one space */
 };
