@@ -1719,14 +1719,14 @@ static int qcache_get(struct nm_scratch *sc, const char *s, size_t len,
 		sc->qc = qc;
 	}
 	*out = qc;
-	if (qc->valid && qc->len == len && memcmp(qc->text, s, len) == 0)
+	if (qc->valid && qc->len == len && (!len || memcmp(qc->text, s, len) == 0))
 		return 0;
 	qc->valid = 0;
 	qc->nforms = 0;
 	if (nm_normalise(s, len, &qc->name[0]) == 0) {
 		prepare(&qc->name[0], &qc->prep[0]);
 		qc->nforms = 1;
-		if (memchr(s, '(', len) &&
+		if (len && memchr(s, '(', len) &&
 		    nm_normalise_ex(s, len, NM_DROP_PARENS, &qc->name[1]) == 0 &&
 		    !same_tokens(&qc->name[0], &qc->name[1])) {
 			prepare(&qc->name[1], &qc->prep[1]);
@@ -1734,7 +1734,8 @@ static int qcache_get(struct nm_scratch *sc, const char *s, size_t len,
 		}
 	}
 	if (len <= sizeof(qc->text)) {
-		memcpy(qc->text, s, len);
+		if (len)
+			memcpy(qc->text, s, len);
 		qc->len = len;
 		qc->valid = 1;
 	}

@@ -300,6 +300,47 @@ START_TEST(ascii_shortcut_on_lists)
 }
 END_TEST
 
+/* A scratch passed along gives the results of a fresh one, whichever names
+ * and lists come before (it caches the last name normalised). */
+START_TEST(scratch_reuse)
+{
+	static const char *const names[] = {
+		"ALI", "ALI HASSAN", "ALI", "Huawei Technologies Co., Ltd. (Huawei)",
+		"Huawei Technologies Co., Ltd.", "MAMADI AND COMPANY SA (PTY) LTD",
+		"Beihang University", "Beihang University (BUAA)", "Рособоронэкспорт",
+		"", "Beihang University",
+	};
+	struct nm_scratch sc = { 0 };
+	struct nm_hit a[MAXH], b[MAXH];
+
+	for (size_t k = 0; k < sizeof(names) / sizeof(*names); k++)
+		for (size_t l = 0; l < NL; l++) {
+			/* The length, not a NUL, ends the name: "ALI HASSAN"
+			 * cut to three bytes is "ALI". */
+			size_t len = strlen(names[k]);
+			int na = nm_match_name(L[l], names[k], len, THRESHOLD, 0,
+					       a, MAXH, &sc);
+			int nb = nm_match_name(L[l], names[k], len, THRESHOLD, 0,
+					       b, MAXH, NULL);
+
+			ck_assert_int_eq(na, nb);
+			for (int x = 0; x < na && x < MAXH; x++) {
+				ck_assert_ptr_eq(a[x].entry, b[x].entry);
+				ck_assert(a[x].score == b[x].score);
+				ck_assert_str_eq(a[x].matched, b[x].matched);
+			}
+			na = nm_match_name(L[l], "ALI HASSAN", 3, THRESHOLD, 0, a,
+					   MAXH, &sc);
+			nb = nm_match_name(L[l], "ALI", 3, THRESHOLD, 0, b, MAXH,
+					   NULL);
+			ck_assert_int_eq(na, nb);
+			for (int x = 0; x < na && x < MAXH; x++)
+				ck_assert_ptr_eq(a[x].entry, b[x].entry);
+		}
+	nm_scratch_fini(&sc);
+}
+END_TEST
+
 START_TEST(dutch_universities_do_not_match)
 {
 	static const char *const names[] = {
@@ -546,6 +587,7 @@ int main(void)
 		tcase_add_checked_fixture(real, load_all, unload_all);
 		tcase_set_timeout(real, 600);
 		tcase_add_test(real, ascii_shortcut_on_lists);
+		tcase_add_test(real, scratch_reuse);
 		tcase_add_test(real, variants_match);
 		tcase_add_test(real, dutch_universities_do_not_match);
 		tcase_add_test(real, cordis_false_positives);
