@@ -4,6 +4,16 @@
  * read-only afterwards; nm_match() keeps its working memory on the stack or
  * in a struct nm_scratch of the calling thread, so concurrent queries need
  * no lock.
+ *
+ * Where the time goes, and what keeps it down (tests/bench/README.md has
+ * the figures): a name is normalised and its keys hashed once for all
+ * lists (the scratch caches it); marking the names that share a key costs
+ * one word per posting; the bound of a pattern of marks is computed once;
+ * the candidates' tokens are stored side by side with a character set
+ * that bounds Jaro matches, and Jaro-Winkler stops once the token floor is
+ * out of reach.  None of this changes a result: every shortcut gives up
+ * only on pairs or names that could not reach the floor or threshold, and
+ * computes the others with the same arithmetic as before.
  */
 #include "config.h"
 
@@ -245,26 +255,40 @@ int nm_normalise(const char *s, size_t len, struct nm_name *out)
 	return nm_normalise_ex(s, len, 0, out);
 }
 
-int nm_normalise_ex(const char *s, size_t len, unsigned flags,
-		    struct nm_name *out)
+static int is_ascii(const char *s, size_t len)
 {
-	int depth = 0;
-	enum { CAP = 2048 };
+	unsigned char any = 0;
+
+	for (size_t i = 0; i < len; i++)
+		any |= (unsigned char)s[i];
+	return any < 0x80;
+}
+
+/* Case-folded, compatibility-decomposed, mark-stripped and recomposed code
+ * points of s (len bytes, at most cap code points out) into buf; returns
+ * how many or -EINVAL.  utf8proc maps every ASCII character to itself
+ * except A-Z, which it folds (test_namematch checks both, and the output
+ * for every listed name), so ASCII input skips it unless flags has
+ * NM_NO_SHORTCUT. */
+static utf8proc_ssize_t fold(const char *s, size_t len, unsigned flags,
+			     utf8proc_int32_t *buf, utf8proc_ssize_t cap)
+{
 	const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPAT |
 				      UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD |
 				      UTF8PROC_STRIPMARK | UTF8PROC_IGNORE |
 				      UTF8PROC_LUMP;
-	utf8proc_int32_t buf[CAP];
 	utf8proc_ssize_t n = 0;
-	uint8_t drop[NM_MAX_TOKENS];
-	struct tokbuf t = { .abbr = 1 };
-	size_t o = 0, keep = 0, kept;
 	int last_bc = 0;
 
-	out->n = 0;
-	out->norm[0] = '\0';
-	if (len > LISTS_MAX_NAME)
-		len = LISTS_MAX_NAME;
+	if (!(flags & NM_NO_SHORTCUT) && (utf8proc_ssize_t)len <= cap &&
+	    is_ascii(s, len)) {
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)s[i];
+
+			buf[i] = c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+		}
+		return (utf8proc_ssize_t)len;
+	}
 	/* Decompose code point by code point, so invalid bytes are skipped
 	 * rather than failing the whole name. */
 	for (size_t i = 0; i < len;) {
@@ -278,12 +302,41 @@ int nm_normalise_ex(const char *s, size_t len, unsigned flags,
 			continue;
 		}
 		i += (size_t)r;
-		r = utf8proc_decompose_char(c, buf + n, CAP - n, opt, &last_bc);
-		if (r < 0 || r > CAP - n)
+		r = utf8proc_decompose_char(c, buf + n, cap - n, opt, &last_bc);
+		if (r < 0 || r > cap - n)
 			break;
 		n += r;
 	}
 	n = utf8proc_normalize_utf32(buf, n, opt);
+	return n < 0 ? -EINVAL : n;
+}
+
+/* Whether c, case-folded, is a letter or digit (the shortcut of ASCII
+ * gives what utf8proc's categories give). */
+static int is_alnum(uint32_t c)
+{
+	if (c < 0x80)
+		return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		       (c >= 'A' && c <= 'Z');
+	return is_alnum_cat(utf8proc_category((utf8proc_int32_t)c));
+}
+
+int nm_normalise_ex(const char *s, size_t len, unsigned flags,
+		    struct nm_name *out)
+{
+	int depth = 0;
+	enum { CAP = 2048 };
+	utf8proc_int32_t buf[CAP];
+	utf8proc_ssize_t n;
+	uint8_t drop[NM_MAX_TOKENS];
+	struct tokbuf t = { .abbr = 1 };
+	size_t o = 0, keep = 0, kept;
+
+	out->n = 0;
+	out->norm[0] = '\0';
+	if (len > LISTS_MAX_NAME)
+		len = LISTS_MAX_NAME;
+	n = fold(s, len, flags, buf, CAP);
 	if (n < 0)
 		return -EINVAL;
 
@@ -311,15 +364,15 @@ int nm_normalise_ex(const char *s, size_t len, unsigned flags,
 			emit(out, &t, drop);
 			continue;
 		}
-		if ((tr = cyrillic_latin(c)) != NULL ||
-		    (tr = latin_letters(c)) != NULL) {
+		if (c >= 0x80 && ((tr = cyrillic_latin(c)) != NULL ||
+				  (tr = latin_letters(c)) != NULL)) {
 			for (; *tr; tr++)
 				put(&t, (unsigned char)*tr);
 			if (t.seg > 1)
 				t.abbr = 0;
 			continue;
 		}
-		if (is_alnum_cat(utf8proc_category((utf8proc_int32_t)c))) {
+		if (is_alnum(c)) {
 			put(&t, c);
 			if (t.seg > 1)
 				t.abbr = 0;
@@ -369,11 +422,62 @@ done:
 
 /* ---- Similarity --------------------------------------------------------- */
 
-double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
-		       size_t nb)
+/* The bit of code point c in a code_sig(): one each for a-z and 0-9, the
+ * rest hashed onto the other 28. */
+static uint64_t code_bit(uint32_t c)
+{
+	if (c >= 'a' && c <= 'z')
+		return 1ull << (c - 'a');
+	if (c >= '0' && c <= '9')
+		return 1ull << (26 + c - '0');
+	return 1ull << (36 + (c * 2654435761u >> 16) % 28);
+}
+
+/* The set of the code points of a token (its first NM_MAX_TOKEN).  A
+ * character of a can only match one of b when its bit is in b's set, so
+ * Jaro matches number at most popcount(sig_a & sig_b) plus the repeats
+ * of a, na - popcount(sig_a) (sig_match_bound). */
+static uint64_t code_sig(const uint32_t *s, size_t n)
+{
+	uint64_t sig = 0;
+
+	if (n > NM_MAX_TOKEN)
+		n = NM_MAX_TOKEN;
+	for (size_t i = 0; i < n; i++)
+		sig |= code_bit(s[i]);
+	return sig;
+}
+
+/* Bits set in x (no popcnt instruction in the baseline x86-64 ISA, and the
+ * library call costs more than this). */
+static size_t popcount64(uint64_t x)
+{
+	x -= (x >> 1) & 0x5555555555555555ull;
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (size_t)((x * 0x0101010101010101ull) >> 56);
+}
+
+/* The bound of code_sig() on the matches of tokens of na and nb code
+ * points whose sets sa and sb have ka and kb bits. */
+static size_t sig_match_bound(uint64_t sa, size_t ka, size_t na, uint64_t sb,
+			      size_t kb, size_t nb)
+{
+	size_t both = popcount64(sa & sb);
+	size_t ra = na - ka, rb = nb - kb;
+
+	return both + (ra < rb ? ra : rb);
+}
+
+/* Jaro-Winkler of a and b when it may reach floor, else -1: gives up when
+ * floor needs more matching characters than m_ub (a bound the caller
+ * knows) or, during the scan, than the characters of a left can bring,
+ * even without transpositions. */
+static double jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
+			   size_t nb, double floor, size_t m_ub)
 {
 	uint8_t ma[NM_MAX_TOKEN] = { 0 }, mb[NM_MAX_TOKEN] = { 0 };
-	size_t m = 0, tr = 0, k = 0, win, prefix = 0;
+	size_t m = 0, tr = 0, k = 0, win, prefix = 0, m_min = 0;
 	double j;
 
 	if (na > NM_MAX_TOKEN)
@@ -382,6 +486,22 @@ double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 		nb = NM_MAX_TOKEN;
 	if (!na || !nb)
 		return na == nb ? 1.0 : 0.0;
+	while (prefix < 4 && prefix < na && prefix < nb && a[prefix] == b[prefix])
+		prefix++;
+	if (floor > 0) {
+		/* The result is j + 0.1 * prefix * (1 - j) with the Jaro
+		 * similarity j <= (m / na + m / nb + 1) / 3; the slack keeps
+		 * rounding from giving up on a result at the floor. */
+		double jn = (floor - 0.1 * (double)prefix) /
+			    (1.0 - 0.1 * (double)prefix);
+		double need = (3.0 * jn - 1.0) / (1.0 / (double)na + 1.0 / (double)nb) -
+			      1e-6;
+
+		if (need > (double)na || need > (double)m_ub)
+			return -1.0;
+		if (need > 0)
+			m_min = (size_t)ceil(need);
+	}
 	win = (na > nb ? na : nb) / 2;
 	win = win ? win - 1 : 0;
 	for (size_t i = 0; i < na; i++) {
@@ -395,6 +515,8 @@ double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 				break;
 			}
 		}
+		if (m + (na - 1 - i) < m_min)
+			return -1.0;
 	}
 	if (!m)
 		return 0.0;
@@ -408,36 +530,96 @@ double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
 		k++;
 	}
 	j = ((double)m / na + (double)m / nb + (double)(m - tr / 2) / m) / 3.0;
-	while (prefix < 4 && prefix < na && prefix < nb && a[prefix] == b[prefix])
-		prefix++;
 	return j + prefix * 0.1 * (1.0 - j);
 }
 
-double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
-			   size_t nb)
+double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
+		       size_t nb)
+{
+	return jaro_winkler(a, na, b, nb, 0, SIZE_MAX);
+}
+
+/* nm_token_similarity_min() knowing that at most m_ub characters can
+ * match. */
+static double token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
+			       size_t nb, double floor, size_t m_ub)
 {
 	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
+	double scale, jw;
 
 	if (!mx)
 		return 1.0;
 	if (na == nb && memcmp(a, b, na * sizeof(*a)) == 0)
 		return 1.0;
-	return nm_jaro_winkler(a, na, b, nb) *
-	       (1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx) -
+	scale = 1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx;
+	/* scale >= 0.5, so the result reaches floor only when Jaro-Winkler
+	 * reaches (floor + 0.3 / mx) / scale. */
+	jw = jaro_winkler(a, na, b, nb,
+			  floor > 0 ? (floor + 0.3 / (double)mx) / scale - 1e-9 : 0,
+			  m_ub);
+	if (jw < 0)
+		return -1.0;
+	return jw * scale - 0.3 / (double)mx;
+}
+
+double nm_token_similarity_min(const uint32_t *a, size_t na,
+			       const uint32_t *b, size_t nb, double floor)
+{
+	size_t ka = na < NM_MAX_TOKEN ? na : NM_MAX_TOKEN;
+	size_t kb = nb < NM_MAX_TOKEN ? nb : NM_MAX_TOKEN;
+	uint64_t sa = code_sig(a, ka), sb = code_sig(b, kb);
+
+	return token_similarity(a, na, b, nb, floor,
+				sig_match_bound(sa, popcount64(sa), ka,
+						sb, popcount64(sb), kb));
+}
+
+double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
+			   size_t nb)
+{
+	return nm_token_similarity_min(a, na, b, nb, 0);
+}
+
+/* Upper bound of Jaro-Winkler for strings of these lengths whose first
+ * characters differ (then there is no prefix bonus). */
+static double jaro_bound(size_t na, size_t nb)
+{
+	double m = (double)(na < nb ? na : nb);
+
+	return (m / na + m / nb + 1.0) / 3.0;
+}
+
+/* Upper bound of nm_token_similarity for tokens of these lengths, whose
+ * first code points are equal or not. */
+static double token_bound(size_t na, size_t nb, int same_first)
+{
+	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
+	double j = jaro_bound(na, nb);
+
+	if (same_first)
+		j += 0.4 * (1.0 - j);
+	return j * (1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx) -
 	       0.3 / (double)mx;
 }
 
 /* ---- Index --------------------------------------------------------------- */
 
+/* A slot of the interner's table: id + 1 (0: free) and the high half of
+ * the string's hash, so most probes need not read the string. */
+struct slot {
+	uint32_t id1;
+	uint32_t tag;
+};
+
 /* Interns code point strings: id -> (offset, length) in one pool, looked up
- * through an open-addressing table of id + 1. */
+ * through an open-addressing table. */
 struct interner {
 	uint32_t *pool;
 	size_t npool, cappool;
 	uint32_t *off;
 	uint8_t *len;
 	size_t n, cap;
-	uint32_t *slots;
+	struct slot *slots;
 	size_t nslots;           /* power of two */
 };
 
@@ -515,17 +697,35 @@ struct nm_ref {
 	const char *norm;
 };
 
+/* A token of a listed name with what scoring reads of it, so that a name's
+ * tokens lie side by side. */
+struct nm_rtok {
+	uint32_t id;             /* token id */
+	float w;                 /* its weight, as tok[id].w */
+	uint64_t sig;            /* code_sig() of its code points */
+	uint32_t off;            /* its code points in toks.pool */
+	uint32_t first;          /* its first code point */
+	uint8_t len;             /* code points */
+	uint8_t nsig;            /* bits set in sig */
+};
+
 struct nm_index {
 	struct interner toks, pres;
 	struct nm_tok *tok;
 	struct nm_ref *refs;
 	size_t nrefs, cap_refs;
-	uint32_t *name_toks;
+	uint32_t *name_toks;             /* token ids of the names (build) */
 	size_t n_name_toks, cap_name_toks;
+	struct nm_rtok *rtok;            /* the same with their scoring data */
 	uint32_t *tok_start, *tok_post;  /* CSR postings: token -> refs */
 	uint32_t *pre_start, *pre_post;  /* prefix -> refs */
 	float w_unknown;
+	/* Bit nb of reach[na][same]: token_bound(na, nb, same) reaches
+	 * NM_TOKEN_FLOOR, so tokens of these lengths may be similar. */
+	uint64_t reach[NM_MAX_TOKEN + 1][2];
 };
+
+_Static_assert(NM_MAX_TOKEN < 64, "reach holds a bit per token length");
 
 static uint64_t hash_cps(const uint32_t *k, size_t n)
 {
@@ -538,32 +738,55 @@ static uint64_t hash_cps(const uint32_t *k, size_t n)
 	return h ^ n;
 }
 
+static int cps_equal(const uint32_t *a, const uint32_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* Look up k (n code points, hash h = hash_cps(k, n)): 1 and *id when
+ * found, else 0 and in *slot the free slot where it would go. */
+static int intern_find(const struct interner *in, const uint32_t *k, size_t n,
+		       uint64_t h, uint32_t *id, size_t *slot)
+{
+	size_t mask = in->nslots - 1, i;
+	uint32_t tag = (uint32_t)(h >> 32);
+
+	for (i = h & mask;; i = (i + 1) & mask) {
+		uint32_t s = in->slots[i].id1;
+
+		if (!s)
+			break;
+		if (in->slots[i].tag == tag && in->len[s - 1] == n &&
+		    cps_equal(in->pool + in->off[s - 1], k, n)) {
+			*id = s - 1;
+			return 1;
+		}
+	}
+	*slot = i;
+	return 0;
+}
+
 /* 1 and *id when found; with insert, 0 and the new *id; -ENOENT; -ENOMEM. */
 static int intern(struct interner *in, const uint32_t *k, size_t n,
 		  int insert, uint32_t *id)
 {
-	size_t mask, i;
+	size_t i;
+	uint64_t h;
 
 	if (!in->nslots) {
 		if (!insert)
 			return -ENOENT;
 		in->nslots = 1024;
-		in->slots = calloc(in->nslots, sizeof(uint32_t));
+		in->slots = calloc(in->nslots, sizeof(*in->slots));
 		if (!in->slots)
 			return -ENOMEM;
 	}
-	mask = in->nslots - 1;
-	for (i = hash_cps(k, n) & mask;; i = (i + 1) & mask) {
-		uint32_t s = in->slots[i];
-
-		if (!s)
-			break;
-		if (in->len[s - 1] == n &&
-		    memcmp(in->pool + in->off[s - 1], k, n * sizeof(*k)) == 0) {
-			*id = s - 1;
-			return 1;
-		}
-	}
+	h = hash_cps(k, n);
+	if (intern_find(in, k, n, h, id, &i))
+		return 1;
 	if (!insert)
 		return -ENOENT;
 	if (in->n == in->cap) {
@@ -596,22 +819,24 @@ static int intern(struct interner *in, const uint32_t *k, size_t n,
 	in->off[in->n] = (uint32_t)in->npool;
 	in->len[in->n] = (uint8_t)n;
 	in->npool += n;
-	in->slots[i] = (uint32_t)(in->n + 1);
+	in->slots[i].id1 = (uint32_t)(in->n + 1);
+	in->slots[i].tag = (uint32_t)(h >> 32);
 	*id = (uint32_t)in->n++;
 	/* Keep the load factor under one half. */
 	if (in->n * 2 > in->nslots) {
 		size_t ns = in->nslots * 2;
-		uint32_t *sl = calloc(ns, sizeof(uint32_t));
+		struct slot *sl = calloc(ns, sizeof(*sl));
 
 		if (!sl)
 			return -ENOMEM;
 		for (size_t x = 0; x < in->n; x++) {
-			size_t j = hash_cps(in->pool + in->off[x], in->len[x]) &
-				   (ns - 1);
+			uint64_t hx = hash_cps(in->pool + in->off[x], in->len[x]);
+			size_t j = hx & (ns - 1);
 
-			while (sl[j])
+			while (sl[j].id1)
 				j = (j + 1) & (ns - 1);
-			sl[j] = (uint32_t)(x + 1);
+			sl[j].id1 = (uint32_t)(x + 1);
+			sl[j].tag = (uint32_t)(hx >> 32);
 		}
 		free(in->slots);
 		in->slots = sl;
@@ -637,6 +862,7 @@ void nm_index_free(struct nm_index *ix)
 	free(ix->tok);
 	free(ix->refs);
 	free(ix->name_toks);
+	free(ix->rtok);
 	free(ix->tok_start);
 	free(ix->tok_post);
 	free(ix->pre_start);
@@ -822,6 +1048,11 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		ix->tok[t].w = (float)log(1.0 + (double)ix->nrefs / df);
 	}
 	ix->w_unknown = (float)log(1.0 + (double)ix->nrefs / 0.5);
+	for (size_t na = 1; na <= NM_MAX_TOKEN; na++)
+		for (int same = 0; same < 2; same++)
+			for (size_t nb = 1; nb <= NM_MAX_TOKEN; nb++)
+				if (!(token_bound(na, nb, same) < NM_TOKEN_FLOOR))
+					ix->reach[na][same] |= 1ull << nb;
 	for (size_t r = 0; r < ix->nrefs; r++) {
 		struct nm_ref *ref = &ix->refs[r];
 
@@ -829,6 +1060,26 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		for (uint32_t j = 0; j < ref->ntok; j++)
 			ref->wsum += ix->tok[ix->name_toks[ref->tok + j]].w;
 	}
+	rc = -ENOMEM;
+	ix->rtok = malloc((ix->n_name_toks ? ix->n_name_toks : 1) *
+			  sizeof(*ix->rtok));
+	if (!ix->rtok)
+		goto fail;
+	for (size_t j = 0; j < ix->n_name_toks; j++) {
+		struct nm_rtok *t = &ix->rtok[j];
+		uint32_t id = ix->name_toks[j];
+
+		t->id = id;
+		t->w = ix->tok[id].w;
+		t->off = ix->toks.off[id];
+		t->len = ix->toks.len[id];
+		t->first = ix->toks.pool[t->off];
+		t->sig = code_sig(ix->toks.pool + t->off, t->len);
+		t->nsig = (uint8_t)popcount64(t->sig);
+	}
+	/* Matching reads the tokens of names from rtok only. */
+	free(ix->name_toks);
+	ix->name_toks = NULL;
 	free(nn);
 	*out = ix;
 	return 0;
@@ -840,67 +1091,122 @@ fail:
 
 /* ---- Matching ------------------------------------------------------------ */
 
-struct query {
+/* A query token prepared once for all lists: its hash and blocking keys
+ * (klen 0: no key of that kind). */
+struct qtok {
+	uint64_t hash;
+	uint64_t sig;            /* code_sig() */
+	size_t nsig;             /* bits set in sig */
+	uint64_t khash[NKEYS];
+	uint32_t key[NKEYS][4];
+	uint8_t klen[NKEYS];
+};
+
+/* A normalised name prepared for matching against any number of lists. */
+struct prepared {
 	const struct nm_name *q;
+	struct qtok tok[NM_MAX_TOKENS];
+};
+
+static void prepare(const struct nm_name *q, struct prepared *p)
+{
+	p->q = q;
+	for (size_t i = 0; i < q->n; i++) {
+		struct qtok *t = &p->tok[i];
+
+		t->hash = hash_cps(q->cp[i], q->len[i]);
+		t->sig = code_sig(q->cp[i], q->len[i]);
+		t->nsig = popcount64(t->sig);
+		for (int kind = 0; kind < NKEYS; kind++) {
+			t->klen[kind] = (uint8_t)key_make(kind, q->cp[i],
+							  q->len[i], t->key[kind]);
+			t->khash[kind] = hash_cps(t->key[kind], t->klen[kind]);
+		}
+	}
+}
+
+/* 1 and *id when the interner holds k (hash h), else 0. */
+static int lookup(const struct interner *in, const uint32_t *k, size_t n,
+		  uint64_t h, uint32_t *id)
+{
+	size_t slot;
+
+	return in->nslots && intern_find(in, k, n, h, id, &slot);
+}
+
+/* A prepared name against one list. */
+struct query {
+	const struct prepared *p;
 	uint32_t tid[NM_MAX_TOKENS];     /* token id or UINT32_MAX */
 	float w[NM_MAX_TOKENS];
 	double wsum;
 };
 
-/* Upper bound of Jaro-Winkler for strings of these lengths whose first
- * characters differ (then there is no prefix bonus). */
-static double jaro_bound(size_t na, size_t nb)
+/* Token similarities of one nm_match() call, by query token and listed
+ * token (direct-mapped, so a collision only costs a recomputation); an
+ * entry is valid when its gen is the call's. */
+struct nm_simmemo {
+	uint32_t key;            /* token id * NM_MAX_TOKENS + query token */
+	uint32_t gen;
+	double s;                /* token_similarity() at NM_TOKEN_FLOOR */
+};
+
+#define SIMMEMO_BITS 10
+
+/* nm_token_similarity_min(query token i, t, NM_TOKEN_FLOOR), remembered in
+ * memo for the other names with token t. */
+static double memo_similarity(const struct nm_index *ix, const struct query *qq,
+			      size_t i, const struct nm_rtok *t,
+			      struct nm_simmemo *memo, uint32_t gen)
 {
-	double m = (double)(na < nb ? na : nb);
+	const struct nm_name *q = qq->p->q;
+	const struct qtok *qt = &qq->p->tok[i];
+	uint32_t key = t->id * NM_MAX_TOKENS + (uint32_t)i;
+	struct nm_simmemo *e = &memo[(key * 0x9e3779b1u) >> (32 - SIMMEMO_BITS)];
 
-	return (m / na + m / nb + 1.0) / 3.0;
-}
-
-/* Upper bound of nm_token_similarity from the lengths and first code
- * points alone. */
-static double token_bound(const uint32_t *a, size_t na, const uint32_t *b,
-			  size_t nb)
-{
-	size_t mx = na > nb ? na : nb, d = na > nb ? na - nb : nb - na;
-	double j = jaro_bound(na, nb);
-
-	if (a[0] == b[0])
-		j += 0.4 * (1.0 - j);
-	return j * (1.0 - 0.5 * (double)(d ? d - 1 : 0) / (double)mx) -
-	       0.3 / (double)mx;
+	if (e->gen != gen || e->key != key) {
+		e->key = key;
+		e->gen = gen;
+		e->s = token_similarity(q->cp[i], q->len[i],
+					ix->toks.pool + t->off, t->len,
+					NM_TOKEN_FLOOR,
+					sig_match_bound(qt->sig, qt->nsig, q->len[i],
+							t->sig, t->nsig, t->len));
+	}
+	return e->s;
 }
 
 /* Score one name: sets the coverage of the query and of the name. */
 static double score_ref(const struct nm_index *ix, const struct query *qq,
-			const struct nm_ref *r, double *cov_q, double *cov_c)
+			const struct nm_ref *r, struct nm_simmemo *memo,
+			uint32_t gen, double *cov_q, double *cov_c)
 {
-	const struct nm_name *q = qq->q;
+	const struct nm_name *q = qq->p->q;
+	const struct nm_rtok *rt = ix->rtok + r->tok;
 	double bq[NM_MAX_TOKENS] = { 0 }, bc[NM_MAX_TOKENS] = { 0 };
 	double nq = 0, nc_sum = 0, wc = 0;
 	uint32_t nc = r->ntok < NM_MAX_TOKENS ? r->ntok : NM_MAX_TOKENS;
+	/* Two one-word names carry no context: a near miss must be closer. */
+	double floor = q->n == 1 && nc == 1 ? NM_SINGLE_FLOOR : NM_TOKEN_FLOOR;
 
 	for (uint32_t j = 0; j < nc; j++) {
-		uint32_t t = ix->name_toks[r->tok + j];
-		const uint32_t *cp = ix->toks.pool + ix->toks.off[t];
-		size_t cl = ix->toks.len[t];
+		const struct nm_rtok *t = &rt[j];
 
 		for (size_t i = 0; i < q->n; i++) {
 			double s;
 
-			if (qq->tid[i] == t) {
+			if (qq->tid[i] == t->id) {
 				s = 1.0;
 			} else {
-				if (token_bound(q->cp[i], q->len[i], cp, cl) <
-				    NM_TOKEN_FLOOR)
+				if (!(ix->reach[q->len[i]][q->cp[i][0] == t->first] >>
+				      t->len & 1))
 					continue;
-				s = nm_token_similarity(q->cp[i], q->len[i], cp, cl);
-				if (s < NM_TOKEN_FLOOR)
+				/* At NM_TOKEN_FLOOR, exact down to it, so
+				 * also right for the single-word floor. */
+				s = memo_similarity(ix, qq, i, t, memo, gen);
+				if (s < floor)
 					continue;
 			}
-			/* Two one-word names carry no context: a near
-			 * miss must be closer. */
-			if (s < 1.0 && q->n == 1 && nc == 1 && s < NM_SINGLE_FLOOR)
-				continue;
 			if (s > bq[i])
 				bq[i] = s;
 			if (s > bc[j])
@@ -910,7 +1216,7 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 	for (size_t i = 0; i < q->n; i++)
 		nq += qq->w[i] * bq[i];
 	for (uint32_t j = 0; j < nc; j++) {
-		float w = ix->tok[ix->name_toks[r->tok + j]].w;
+		float w = rt[j].w;
 
 		nc_sum += w * bc[j];
 		wc += w;
@@ -918,13 +1224,6 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 	*cov_q = qq->wsum > 0 ? nq / qq->wsum : 0;
 	*cov_c = wc > 0 ? nc_sum / wc : 0;
 	return NM_QUERY_SHARE * *cov_q + (1.0 - NM_QUERY_SHARE) * *cov_c;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* Insert a hit into hits[0..*n) of capacity max, ordered by score and then
@@ -952,79 +1251,358 @@ static void keep_hit(struct nm_hit *hits, size_t *n, size_t max,
 	(*n)++;
 }
 
-/* Which query tokens found a ref, and the sum of their weights. */
-struct nm_mark {
-	uint32_t bits;
-	float w;
-};
-
-/* Mark every ref of one posting list with the query token's bit and add
- * its weight once. */
-static void mark(struct nm_mark *m, uint32_t *touched, size_t *nt,
-		 const uint32_t *p, const uint32_t *e, uint32_t bit, float w)
+/* Set bit on every ref of one posting list in m, appending the refs not
+ * marked before to touched (which has room for one more than there are
+ * refs). */
+static void mark(uint32_t *m, uint32_t *touched, size_t *nt,
+		 const uint32_t *p, const uint32_t *e, uint32_t bit)
 {
-	for (; p < e; p++) {
-		struct nm_mark *x = &m[*p];
+	size_t n = *nt;
 
-		if (x->bits & bit)
-			continue;
-		if (!x->bits)
-			touched[(*nt)++] = *p;
-		x->bits |= bit;
-		x->w += w;
+	for (; p < e; p++) {
+		uint32_t r = *p, old = m[r];
+
+		touched[n] = r;
+		n += !old;
+		m[r] = old | bit;
 	}
+	*nt = n;
 }
 
 void nm_scratch_fini(struct nm_scratch *sc)
 {
 	free(sc->mark);
 	free(sc->cand);
+	free(sc->bitmap);
+	free(sc->memo);
+	free(sc->qc);
 	memset(sc, 0, sizeof(*sc));
 }
 
-/* Make sc hold at least n marks (zeroed) and candidates. */
+/* Make sc hold at least n marks and bits (zeroed) and n + 1 candidates;
+ * keeps its cached name. */
 static int scratch_reserve(struct nm_scratch *sc, size_t n)
 {
-	struct nm_mark *m;
-	uint32_t *c;
+	uint32_t *m, *c;
+	uint64_t *b;
 
+	if (!sc->memo) {
+		sc->memo = calloc((size_t)1 << SIMMEMO_BITS, sizeof(*sc->memo));
+		if (!sc->memo)
+			return -ENOMEM;
+	}
 	if (sc->cap >= n)
 		return 0;
 	m = calloc(n, sizeof(*m));
-	c = malloc(n * sizeof(*c));
-	if (!m || !c) {
+	c = malloc((n + 1) * sizeof(*c));
+	b = calloc((n + 63) / 64, sizeof(*b));
+	if (!m || !c || !b) {
 		free(m);
 		free(c);
+		free(b);
 		return -ENOMEM;
 	}
-	nm_scratch_fini(sc);
+	free(sc->mark);
+	free(sc->cand);
+	free(sc->bitmap);
 	sc->mark = m;
 	sc->cand = c;
+	sc->bitmap = b;
 	sc->cap = n;
 	return 0;
 }
 
-int nm_match(const struct kvs_list *l, const struct nm_name *q,
-	     double threshold, int brute, struct nm_hit *hits, size_t max,
-	     struct nm_scratch *sc)
+/* The posting lists the query tokens follow, and what the candidate
+ * bound counts for the tokens with a key not followed. */
+struct follow {
+	const uint32_t *ps[NM_MAX_TOKENS][NKEYS + 1];  /* NULL: not followed */
+	const uint32_t *pe[NM_MAX_TOKENS][NKEYS + 1];
+	int big[NM_MAX_TOKENS];  /* the token has a key not followed */
+	int all;                 /* every key is followed */
+	double big_w;            /* the weight of the big tokens */
+};
+
+/* Which posting lists to follow.  Keys held by more than NM_MAX_POSTING
+ * names are not followed unless the query tokens having them could reach
+ * the threshold on their own.  A token's own list is a subset of its
+ * prefix key's (every name with the token has its prefix), and one key
+ * may come twice (two deletions giving the same prefix): such lists are
+ * left out, which changes no mark. */
+static void follow_keys(const struct nm_index *ix, const struct query *qq,
+			double threshold, struct follow *f)
 {
-	struct nm_scratch own = { 0 };
+	const struct nm_name *q = qq->p->q;
+	uint32_t ids[NKEYS];
+
+	f->big_w = 0;
+	for (size_t i = 0; i < q->n; i++) {
+		const struct qtok *t = &qq->p->tok[i];
+
+		f->big[i] = 0;
+		for (int kind = 0; kind <= NKEYS; kind++) {
+			uint32_t id;
+			int dup = 0;
+
+			f->ps[i][kind] = f->pe[i][kind] = NULL;
+			if (kind == NKEYS) {
+				if (qq->tid[i] == UINT32_MAX)
+					continue;
+				f->ps[i][kind] = ix->tok_post + ix->tok_start[qq->tid[i]];
+				f->pe[i][kind] = ix->tok_post + ix->tok_start[qq->tid[i] + 1];
+			} else {
+				if (!t->klen[kind] ||
+				    !lookup(&ix->pres, t->key[kind], t->klen[kind],
+					    t->khash[kind], &id))
+					continue;
+				ids[kind] = id;
+				for (int k = 0; k < kind && !dup; k++)
+					dup = f->ps[i][k] && ids[k] == id;
+				f->ps[i][kind] = ix->pre_post + ix->pre_start[id];
+				f->pe[i][kind] = ix->pre_post + ix->pre_start[id + 1];
+			}
+			if (f->pe[i][kind] - f->ps[i][kind] > NM_MAX_POSTING)
+				f->big[i] = 1;
+			if (dup)
+				f->ps[i][kind] = NULL;
+		}
+		if (f->big[i])
+			f->big_w += qq->w[i];
+	}
+	f->all = NM_QUERY_SHARE * f->big_w / qq->wsum +
+		 (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9;
+	for (size_t i = 0; i < q->n; i++) {
+		for (int kind = 0; kind <= NKEYS; kind++)
+			if (f->ps[i][kind] && !f->all &&
+			    f->pe[i][kind] - f->ps[i][kind] > NM_MAX_POSTING)
+				f->ps[i][kind] = NULL;
+		if (f->ps[i][0])
+			f->ps[i][NKEYS] = NULL;
+	}
+}
+
+/* Whether a name marked by the query tokens in bits may reach the
+ * threshold: every name token matched, and of the query tokens those that
+ * marked it plus those with a key not followed (which may match any
+ * name). */
+static int bound_reaches(const struct query *qq, const struct follow *f,
+			 uint32_t bits, double threshold)
+{
+	size_t n = qq->p->q->n;
+	float w = 0;
+	double hw;
+
+	for (size_t i = 0; i < n; i++)
+		if (bits & (1u << i))
+			w += qq->w[i];
+	hw = w;
+	for (size_t i = 0; !f->all && f->big_w > 0 && i < n; i++)
+		if (f->big[i] && !(bits & (1u << i)))
+			hw += qq->w[i];
+	return NM_QUERY_SHARE * hw / qq->wsum +
+	       (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9;
+}
+
+/* Sort the n distinct refs in cand (all under nrefs) ascending: a few by
+ * insertion, many through the bitmap (all zero, left so). */
+static void sort_refs(uint32_t *cand, size_t n, size_t nrefs, uint64_t *bitmap)
+{
+	size_t k = 0;
+
+	if (n <= 32) {
+		for (size_t c = 1; c < n; c++) {
+			uint32_t r = cand[c];
+
+			for (k = c; k > 0 && cand[k - 1] > r; k--)
+				cand[k] = cand[k - 1];
+			cand[k] = r;
+		}
+		return;
+	}
+	for (size_t c = 0; c < n; c++)
+		bitmap[cand[c] / 64] |= 1ull << (cand[c] % 64);
+	for (size_t w = 0; w < (nrefs + 63) / 64; w++) {
+		uint64_t x = bitmap[w];
+
+		bitmap[w] = 0;
+		for (; x; x &= x - 1)
+			cand[k++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(x));
+	}
+}
+
+/* Postings one binary search costs about as much as marking. */
+#define SEARCH_COST 16
+
+/* Set bit in m on the refs of touched[0..nt) that are in one of the
+ * sorted lists ps[k]..pe[k] (k < NKEYS + 1, NULL: none), by binary
+ * search. */
+static void mark_found(uint32_t *m, const uint32_t *touched, size_t nt,
+		       const uint32_t *const *ps, const uint32_t *const *pe,
+		       uint32_t bit)
+{
+	for (size_t c = 0; c < nt; c++) {
+		uint32_t r = touched[c];
+
+		for (int k = 0; k <= NKEYS; k++) {
+			const uint32_t *b = ps[k];
+			size_t n = ps[k] ? (size_t)(pe[k] - ps[k]) : 0;
+
+			if (!n)
+				continue;
+			while (n > 1) {
+				size_t half = n / 2;
+
+				b = b[half] <= r ? b + half : b;
+				n -= half;
+			}
+			if (*b == r) {
+				m[r] |= bit;
+				break;
+			}
+		}
+	}
+}
+
+/* Set bit in m on the refs of one posting list already marked. */
+static void mark_more(uint32_t *m, const uint32_t *p, const uint32_t *e,
+		      uint32_t bit)
+{
+	for (; p < e; p++) {
+		uint32_t old = m[*p];
+
+		m[*p] = old | (bit & -(uint32_t)(old != 0));
+	}
+}
+
+/* Mark in m which query tokens share a followed key with each ref and
+ * list the refs so marked in touched; returns how many.  Tokens go rarest
+ * first; once the tokens left could not bring a name to the bound on their
+ * own, a name none of the earlier tokens marked cannot become a candidate,
+ * so the later tokens only add their bits to names already marked, by
+ * binary search when there are few of those.  The marks of the names
+ * listed are as if every token marked every name. */
+static size_t mark_all(const struct query *qq, const struct follow *f,
+		       double threshold, uint32_t *m, uint32_t *touched)
+{
+	size_t n = qq->p->q->n, ord[NM_MAX_TOKENS], vol[NM_MAX_TOKENS];
+	size_t lists[NM_MAX_TOKENS], nt = 0;
+	uint32_t rest = 0;
+	int touch = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+
+		vol[i] = lists[i] = 0;
+		for (int kind = 0; kind <= NKEYS; kind++)
+			if (f->ps[i][kind]) {
+				vol[i] += (size_t)(f->pe[i][kind] - f->ps[i][kind]);
+				lists[i]++;
+			}
+		if (vol[i])
+			rest |= 1u << i;
+		for (k = i; k > 0 && vol[ord[k - 1]] > vol[i]; k--)
+			ord[k] = ord[k - 1];
+		ord[k] = i;
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t i = ord[k];
+
+		if (!vol[i])
+			continue;
+		/* The margin covers the rounding of the float sum. */
+		if (touch && !bound_reaches(qq, f, rest, threshold - 1e-4))
+			touch = 0;
+		rest &= ~(1u << i);
+		if (!touch && nt * lists[i] * SEARCH_COST < vol[i]) {
+			mark_found(m, touched, nt, f->ps[i], f->pe[i], 1u << i);
+			continue;
+		}
+		for (int kind = 0; kind <= NKEYS; kind++) {
+			if (!f->ps[i][kind])
+				continue;
+			if (touch)
+				mark(m, touched, &nt, f->ps[i][kind],
+				     f->pe[i][kind], 1u << i);
+			else
+				mark_more(m, f->ps[i][kind], f->pe[i][kind],
+					  1u << i);
+		}
+	}
+	return nt;
+}
+
+/* Fill sc->cand with the refs that share a followed key with the query
+ * and whose bound reaches the threshold, in ref order; returns how many. */
+static size_t candidates(const struct nm_index *ix, const struct query *qq,
+			 double threshold, struct nm_scratch *sc)
+{
+	const struct nm_name *q = qq->p->q;
+	uint32_t *m = sc->mark, *cand = sc->cand;
+	struct follow f;
+	size_t nt = 0, ncand = 0;
+	int8_t memo[256];        /* bound per pattern of bits, -1: unknown */
+	struct { uint32_t bits; int ok; } memo_hi[64];  /* the others, by hash */
+
+	follow_keys(ix, qq, threshold, &f);
+	nt = mark_all(qq, &f, threshold, m, cand);
+	memset(memo, -1, sizeof(memo));
+	if (q->n > 8)
+		memset(memo_hi, 0, sizeof(memo_hi));
+	for (size_t c = 0; c < nt; c++) {
+		uint32_t r = cand[c], bits = m[r];
+		int ok;
+
+		m[r] = 0;        /* zero again for the next call */
+		if (bits < sizeof(memo)) {
+			if (memo[bits] < 0)
+				memo[bits] = (int8_t)bound_reaches(qq, &f, bits,
+								   threshold);
+			ok = memo[bits];
+		} else {
+			size_t h = (bits * 0x9e3779b1u) >> 26;
+
+			if (memo_hi[h].bits != bits) {
+				memo_hi[h].bits = bits;
+				memo_hi[h].ok = bound_reaches(qq, &f, bits,
+							      threshold);
+			}
+			ok = memo_hi[h].ok;
+		}
+		if (ok)
+			cand[ncand++] = r;
+	}
+	sort_refs(cand, ncand, ix->nrefs, sc->bitmap);
+	return ncand;
+}
+
+/* nm_match() of a prepared name; sc is not NULL. */
+static int match(const struct kvs_list *l, const struct prepared *p,
+		 double threshold, int brute, struct nm_hit *hits, size_t max,
+		 struct nm_scratch *sc)
+{
 	const struct nm_index *ix = l->index;
-	struct query qq = { .q = q };
-	struct nm_mark *mask;
+	const struct nm_name *q = p->q;
+	struct query qq = { .p = p };
 	uint32_t *cand;
 	size_t ncand = 0, nhits = 0;
 	int found = 0;
 	uint32_t best_entry = UINT32_MAX;
 	struct nm_hit best = { 0 };
+	const struct nm_ref *best_ref = NULL;
 
 	if (!ix || !q->n || !ix->nrefs)
 		return 0;
+	/* The lookups below miss the cache: start loading their slots. */
+	for (size_t i = 0; i < q->n; i++) {
+		__builtin_prefetch(&ix->toks.slots[p->tok[i].hash &
+						   (ix->toks.nslots - 1)]);
+		for (int kind = 0; !brute && kind < NKEYS; kind++)
+			__builtin_prefetch(&ix->pres.slots[p->tok[i].khash[kind] &
+							   (ix->pres.nslots - 1)]);
+	}
 	for (size_t i = 0; i < q->n; i++) {
 		uint32_t id;
 
-		if (intern((struct interner *)&ix->toks, q->cp[i], q->len[i], 0,
-			   &id) == 1) {
+		if (lookup(&ix->toks, q->cp[i], q->len[i], p->tok[i].hash, &id)) {
 			qq.tid[i] = id;
 			qq.w[i] = ix->tok[id].w;
 		} else {
@@ -1033,78 +1611,18 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 		}
 		qq.wsum += qq.w[i];
 	}
-	if (!sc)
-		sc = &own;
 	if (scratch_reserve(sc, ix->nrefs) < 0)
 		return -ENOMEM;
+	if (++sc->gen == 0) {    /* wrapped: no entry may look valid */
+		memset(sc->memo, 0, sizeof(*sc->memo) << SIMMEMO_BITS);
+		sc->gen = 1;
+	}
 	cand = sc->cand;
-	mask = sc->mark;
 	if (brute) {
 		for (size_t r = 0; r < ix->nrefs; r++)
 			cand[ncand++] = (uint32_t)r;
 	} else {
-		/* Mark the names sharing a key with each query token, then
-		 * keep those whose best possible score reaches the threshold:
-		 * every name token matched, and of the query tokens those that
-		 * marked the name plus those with a key not followed.  Keys
-		 * held by more than NM_MAX_POSTING names are not followed
-		 * unless the query tokens having them could reach the
-		 * threshold on their own. */
-		const uint32_t *ps[NM_MAX_TOKENS][NKEYS + 1];
-		const uint32_t *pe[NM_MAX_TOKENS][NKEYS + 1];
-		int big[NM_MAX_TOKENS] = { 0 }, follow_all;
-		double big_w = 0;
-		size_t nt = 0;
-
-		for (size_t i = 0; i < q->n; i++) {
-			uint32_t k[4], id;
-
-			for (int kind = 0; kind <= NKEYS; kind++) {
-				ps[i][kind] = pe[i][kind] = NULL;
-				if (kind == NKEYS) {
-					if (qq.tid[i] == UINT32_MAX)
-						continue;
-					ps[i][kind] = ix->tok_post + ix->tok_start[qq.tid[i]];
-					pe[i][kind] = ix->tok_post + ix->tok_start[qq.tid[i] + 1];
-				} else {
-					size_t kl = key_make(kind, q->cp[i], q->len[i], k);
-
-					if (!kl || intern((struct interner *)&ix->pres, k, kl,
-						   0, &id) != 1)
-						continue;
-					ps[i][kind] = ix->pre_post + ix->pre_start[id];
-					pe[i][kind] = ix->pre_post + ix->pre_start[id + 1];
-				}
-				if (pe[i][kind] - ps[i][kind] > NM_MAX_POSTING)
-					big[i] = 1;
-			}
-			if (big[i])
-				big_w += qq.w[i];
-		}
-		follow_all = NM_QUERY_SHARE * big_w / qq.wsum +
-			     (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9;
-		for (size_t i = 0; i < q->n; i++)
-			for (int kind = 0; kind <= NKEYS; kind++)
-				if (ps[i][kind] && (follow_all ||
-				    pe[i][kind] - ps[i][kind] <= NM_MAX_POSTING))
-					mark(mask, cand, &nt, ps[i][kind],
-					     pe[i][kind], 1u << i, qq.w[i]);
-		for (size_t c = 0; c < nt; c++) {
-			struct nm_mark *x = &mask[cand[c]];
-			double hw = x->w;
-
-			/* Tokens with an unfollowed key may match any name. */
-			for (size_t i = 0; !follow_all && big_w > 0 && i < q->n; i++)
-				if (big[i] && !(x->bits & (1u << i)))
-					hw += qq.w[i];
-			/* Leave the marks zeroed for the next call. */
-			x->bits = 0;
-			x->w = 0;
-			if (NM_QUERY_SHARE * hw / qq.wsum +
-			    (1.0 - NM_QUERY_SHARE) >= threshold - 1e-9)
-				cand[ncand++] = cand[c];
-		}
-		qsort(cand, ncand, sizeof(*cand), cmp_u32);
+		ncand = candidates(ix, &qq, threshold, sc);
 	}
 
 	/* Refs are in entry order, so the best name of each entry is found
@@ -1113,8 +1631,19 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 		const struct nm_ref *r = c < ncand ? &ix->refs[cand[c]] : NULL;
 		double s, cq, cc;
 
+		/* Load the refs and their tokens a few candidates ahead. */
+		if (c + 8 < ncand)
+			__builtin_prefetch(&ix->refs[cand[c + 8]]);
+		if (c + 4 < ncand)
+			__builtin_prefetch(&ix->rtok[ix->refs[cand[c + 4]].tok]);
+
 		if (!r || r->entry != best_entry) {
 			if (best_entry != UINT32_MAX && best.score >= threshold) {
+				const struct list_entry *e = best.entry;
+
+				best.matched = best_ref->alias ?
+					e->aliases[best_ref->alias - 1] : e->name;
+				best.norm = best_ref->norm;
 				keep_hit(hits, &nhits, max, &best);
 				found++;
 			}
@@ -1123,41 +1652,113 @@ int nm_match(const struct kvs_list *l, const struct nm_name *q,
 			best_entry = r->entry;
 			best.score = -1;
 		}
-		s = score_ref(ix, &qq, r, &cq, &cc);
+		s = score_ref(ix, &qq, r, sc->memo, sc->gen, &cq, &cc);
 		if (s > best.score) {
-			const struct list_entry *e = &l->entries[r->entry];
-
-			best.entry = e;
-			best.matched = r->alias ? e->aliases[r->alias - 1] : e->name;
-			best.norm = r->norm;
+			best_ref = r;
+			best.entry = &l->entries[r->entry];
 			best.score = s;
 			best.cov_query = cq;
 			best.cov_name = cc;
 		}
 	}
-	nm_scratch_fini(&own);
 	return found;
+}
+
+int nm_match(const struct kvs_list *l, const struct nm_name *q,
+	     double threshold, int brute, struct nm_hit *hits, size_t max,
+	     struct nm_scratch *sc)
+{
+	struct nm_scratch own = { 0 };
+	struct prepared p;
+	int rc;
+
+	prepare(q, &p);
+	rc = match(l, &p, threshold, brute, hits, max, sc ? sc : &own);
+	nm_scratch_fini(&own);
+	return rc;
+}
+
+/* The name last given to nm_match_name() with this scratch, normalised
+ * and prepared: as given and, when it has parenthesised parts, without
+ * them.  prep[i].q points to name[i]. */
+struct nm_qcache {
+	int valid;
+	int nforms;              /* 0: nothing of the name is left to match */
+	size_t len;
+	struct nm_name name[2];
+	struct prepared prep[2];
+	char text[LISTS_MAX_NAME];
+};
+
+/* Whether a and b have the same tokens (then they match the same). */
+static int same_tokens(const struct nm_name *a, const struct nm_name *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->len[i] != b->len[i] ||
+		    memcmp(a->cp[i], b->cp[i], a->len[i] * sizeof(uint32_t)))
+			return 0;
+	return 1;
+}
+
+/* Point *out to s (len bytes) normalised and prepared, from the cache of
+ * sc when s is the name it holds.  The form without parentheses is kept
+ * only when it differs: matching the same tokens again would give the
+ * same hits, which the merge of nm_match_name() leaves unchanged. */
+static int qcache_get(struct nm_scratch *sc, const char *s, size_t len,
+		      const struct nm_qcache **out)
+{
+	struct nm_qcache *qc = sc->qc;
+
+	if (!qc) {
+		qc = malloc(sizeof(*qc));
+		if (!qc)
+			return -ENOMEM;
+		qc->valid = 0;
+		sc->qc = qc;
+	}
+	*out = qc;
+	if (qc->valid && qc->len == len && (!len || memcmp(qc->text, s, len) == 0))
+		return 0;
+	qc->valid = 0;
+	qc->nforms = 0;
+	if (nm_normalise(s, len, &qc->name[0]) == 0) {
+		prepare(&qc->name[0], &qc->prep[0]);
+		qc->nforms = 1;
+		if (len && memchr(s, '(', len) &&
+		    nm_normalise_ex(s, len, NM_DROP_PARENS, &qc->name[1]) == 0 &&
+		    !same_tokens(&qc->name[0], &qc->name[1])) {
+			prepare(&qc->name[1], &qc->prep[1]);
+			qc->nforms = 2;
+		}
+	}
+	if (len <= sizeof(qc->text)) {
+		if (len)
+			memcpy(qc->text, s, len);
+		qc->len = len;
+		qc->valid = 1;
+	}
+	return 0;
 }
 
 int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 		  double threshold, int brute, struct nm_hit *hits, size_t max,
 		  struct nm_scratch *sc)
 {
-	struct nm_name *nn = malloc(sizeof(*nn));
+	struct nm_scratch own = { 0 };
+	const struct nm_qcache *qc;
 	struct nm_hit *more = NULL;
 	size_t n = 0;
 	int rc, rc2;
 
-	if (!nn)
-		return -ENOMEM;
-	rc = nm_normalise(s, len, nn);
-	if (rc < 0) {
-		free(nn);
-		return 0;
-	}
-	rc = nm_match(l, nn, threshold, brute, hits, max, sc);
-	if (rc < 0 || !memchr(s, '(', len) ||
-	    nm_normalise_ex(s, len, NM_DROP_PARENS, nn) < 0)
+	if (!sc)
+		sc = &own;
+	rc = qcache_get(sc, s, len, &qc);
+	if (rc < 0 || !qc->nforms)
+		goto out;
+	rc = match(l, &qc->prep[0], threshold, brute, hits, max, sc);
+	if (rc < 0 || qc->nforms < 2)
 		goto out;
 	/* Also the name without its parenthesised parts; keep the better
 	 * score of each entry. */
@@ -1166,7 +1767,7 @@ int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc2 = nm_match(l, nn, threshold, brute, more, max, sc);
+	rc2 = match(l, &qc->prep[1], threshold, brute, more, max, sc);
 	if (rc2 < 0) {
 		rc = rc2;
 		goto out;
@@ -1196,6 +1797,6 @@ int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 	}
 out:
 	free(more);
-	free(nn);
+	nm_scratch_fini(&own);
 	return rc;
 }

@@ -57,7 +57,8 @@ struct nm_scratch;
 /* A normalised name. */
 struct nm_name {
 	size_t n;                          /* tokens */
-	uint8_t len[NM_MAX_TOKENS];        /* code points of token i */
+	uint8_t len[NM_MAX_TOKENS];        /* code points of token i (1 to
+					    * NM_MAX_TOKEN) */
 	uint32_t cp[NM_MAX_TOKENS][NM_MAX_TOKEN];
 	char norm[NM_MAX_NORM];            /* tokens joined by one space */
 };
@@ -65,8 +66,11 @@ struct nm_name {
 /* Normalise s (len bytes, UTF-8; invalid sequences are dropped).  Returns 0,
  * or -EINVAL when nothing is left of the name, -ENOMEM. */
 int nm_normalise(const char *s, size_t len, struct nm_name *out);
-/* The same with flags: NM_DROP_PARENS leaves out (...) and [...] parts. */
+/* The same with flags: NM_DROP_PARENS leaves out (...) and [...] parts;
+ * NM_NO_SHORTCUT sends ASCII names through utf8proc too (for tests: the
+ * result is the same). */
 #define NM_DROP_PARENS 1u
+#define NM_NO_SHORTCUT 2u
 int nm_normalise_ex(const char *s, size_t len, unsigned flags,
 		    struct nm_name *out);
 
@@ -85,6 +89,10 @@ double nm_jaro_winkler(const uint32_t *a, size_t na, const uint32_t *b,
  * long one. */
 double nm_token_similarity(const uint32_t *a, size_t na, const uint32_t *b,
 			   size_t nb);
+/* The same when that is at least floor, else a value under floor (found
+ * faster: it gives up once floor is out of reach). */
+double nm_token_similarity_min(const uint32_t *a, size_t na,
+			       const uint32_t *b, size_t nb, double floor);
 
 /* One scored name of a list. */
 struct nm_hit {
@@ -113,13 +121,19 @@ int nm_match_name(const struct kvs_list *l, const char *s, size_t len,
 		  struct nm_scratch *sc);
 
 /* Working memory of nm_match that one thread may reuse across lists and
- * queries (saves clearing a mark per listed name on every query).  Zeroed
+ * queries (saves clearing a mark per listed name on every query); it also
+ * keeps the last name given to nm_match_name normalised, so matching one
+ * name against several lists with one scratch normalises it once.  Zeroed
  * is empty; nm_scratch_fini frees it.  Pass NULL to nm_match to use a
  * private one. */
 struct nm_scratch {
-	struct nm_mark *mark;    /* all zero between calls */
+	uint32_t *mark;          /* per listed name; all zero between calls */
 	uint32_t *cand;
+	uint64_t *bitmap;        /* a bit per listed name; all zero too */
 	size_t cap;
+	struct nm_simmemo *memo; /* token similarities of the current call */
+	uint32_t gen;            /* the current call's stamp in memo */
+	struct nm_qcache *qc;    /* the last name given to nm_match_name */
 };
 void nm_scratch_fini(struct nm_scratch *sc);
 

@@ -1,10 +1,12 @@
 /* names.c - benchmark driver: loads lists and matches names against them.
  *
- * Usage: names [-b] [-t THRESHOLD] [-n REPEAT] [-q] FORMAT:NAME:SEVERITY:PATH... -- QUERYFILE
+ * Usage: names [-b] [-t THRESHOLD] [-n REPEAT] [-v|-V] FORMAT:NAME:SEVERITY:PATH... -- QUERYFILE
  * Prints per-list load time, entries and names; then matches every line of
  * QUERYFILE (REPEAT times) against all lists, printing names/s and p99
- * latency, and with -v the hits of each query.  -b also runs brute force
- * and reports the index's speed-up and any result differences.
+ * latency, and with -v the hits of each query (-V: with score and
+ * coverages to full precision, to diff the results of two builds).  -b
+ * also runs brute force and reports the index's speed-up and any result
+ * differences.
  */
 #include "config.h"
 
@@ -80,6 +82,8 @@ int main(int argc, char **argv)
 			brute = 1;
 		else if (!strcmp(argv[i], "-v"))
 			verbose = 1;
+		else if (!strcmp(argv[i], "-V"))
+			verbose = 2;
 		else if (!strcmp(argv[i], "-w"))
 			quiet = 0;
 		else if (!strcmp(argv[i], "-t") && i + 1 < argc)
@@ -151,8 +155,13 @@ int main(int argc, char **argv)
 					for (size_t k = 0; k < nh1[l]; k++) {
 						const struct nm_hit *h = &h1[l * MAX_HITS + k];
 
-						printf("  %.3f %s %s \"%s\" via \"%s\" [%s]\n",
-						       h->score, lists[l]->name,
+						if (verbose > 1)
+							printf("  %.17g %.17g %.17g", h->score,
+							       h->cov_query, h->cov_name);
+						else
+							printf("  %.3f", h->score);
+						printf(" %s %s \"%s\" via \"%s\" [%s]\n",
+						       lists[l]->name,
 						       h->entry->id ? h->entry->id : "",
 						       h->entry->name, h->matched,
 						       h->norm);

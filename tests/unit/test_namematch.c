@@ -73,6 +73,73 @@ START_TEST(jaro_winkler)
 }
 END_TEST
 
+/* The ASCII shortcut of normalisation gives what utf8proc gives: every
+ * byte value in every position of a word, upper and lower case. */
+START_TEST(ascii_shortcut)
+{
+	struct nm_name a, b;
+
+	for (int c = 1; c < 128; c++) {
+		char s[16];
+		int ra, rb;
+
+		snprintf(s, sizeof(s), "%cAb%c9 x%c", c, c, c);
+		ra = nm_normalise_ex(s, strlen(s), 0, &a);
+		rb = nm_normalise_ex(s, strlen(s), NM_NO_SHORTCUT, &b);
+		ck_assert_int_eq(ra, rb);
+		ck_assert_str_eq(a.norm, b.norm);
+		ck_assert_uint_eq(a.n, b.n);
+	}
+	/* A NUL byte inside the name counts as a separator in both. */
+	ck_assert_int_eq(nm_normalise_ex("ab\0cd", 5, 0, &a), 0);
+	ck_assert_int_eq(nm_normalise_ex("ab\0cd", 5, NM_NO_SHORTCUT, &b), 0);
+	ck_assert_str_eq(a.norm, b.norm);
+}
+END_TEST
+
+/* nm_token_similarity_min gives up early (from the character sets or
+ * during the scan) but never on a pair reaching its floor: random words
+ * over small alphabets (many matches, repeats and transpositions), every
+ * pair, several floors. */
+START_TEST(similarity_min_exact)
+{
+	enum { N = 400 };
+	static uint32_t w[N][24];
+	static size_t len[N];
+	static const double floors[] = { 0.3, 0.7, 0.84, 0.92, 0.99 };
+	unsigned long x = 12345, same = 0, below = 0;
+
+	for (size_t i = 0; i < N; i++) {
+		uint32_t alpha = 2 + (uint32_t)(i % 5);
+
+		len[i] = 1 + i % 23;
+		for (size_t k = 0; k < len[i]; k++) {
+			x = x * 6364136223846793005UL + 1442695040888963407UL;
+			w[i][k] = 'a' + (uint32_t)((x >> 33) % alpha);
+		}
+	}
+	for (size_t i = 0; i < N; i++)
+		for (size_t j = 0; j < N; j++) {
+			double s = nm_token_similarity(w[i], len[i], w[j], len[j]);
+
+			for (size_t f = 0; f < sizeof(floors) / sizeof(*floors); f++) {
+				double m = nm_token_similarity_min(w[i], len[i], w[j],
+								   len[j], floors[f]);
+
+				if (s >= floors[f]) {
+					ck_assert(m == s);
+					same++;
+				} else {
+					ck_assert(m < floors[f]);
+					below++;
+				}
+			}
+		}
+	ck_assert_uint_gt(same, 1000);
+	ck_assert_uint_gt(below, 1000);
+}
+END_TEST
+
 /* ---- On the real lists ---- */
 
 static struct kvs_list *L[8];
@@ -186,6 +253,91 @@ START_TEST(variants_match)
 	h = best("un", "صدام حسين التكريتي");
 	ck_assert_ptr_nonnull(h);
 	ck_assert_str_eq(h->entry->id, "IQi.001");
+}
+END_TEST
+
+/* Every name of the lists (and its form without parentheses) normalises
+ * to the same tokens with and without the ASCII shortcut. */
+static void same_both_ways(const char *name, unsigned flags, size_t *ascii)
+{
+	static struct nm_name a, b;
+	int ra = nm_normalise_ex(name, strlen(name), flags, &a);
+	int rb = nm_normalise_ex(name, strlen(name), flags | NM_NO_SHORTCUT, &b);
+	size_t i;
+
+	for (i = 0; name[i] && (unsigned char)name[i] < 0x80; i++)
+		;
+	*ascii += !name[i];
+	ck_assert_int_eq(ra, rb);
+	ck_assert_str_eq(a.norm, b.norm);
+	ck_assert_uint_eq(a.n, b.n);
+	for (size_t t = 0; t < a.n; t++) {
+		ck_assert_uint_eq(a.len[t], b.len[t]);
+		ck_assert(memcmp(a.cp[t], b.cp[t], a.len[t] * sizeof(uint32_t)) == 0);
+	}
+}
+
+START_TEST(ascii_shortcut_on_lists)
+{
+	size_t names = 0, ascii = 0;
+
+	for (size_t l = 0; l < NL; l++)
+		for (size_t e = 0; e < L[l]->n_entries; e++) {
+			const struct list_entry *en = &L[l]->entries[e];
+
+			for (size_t a = 0; a <= en->n_aliases; a++) {
+				const char *n = a ? en->aliases[a - 1] : en->name;
+
+				same_both_ways(n, 0, &ascii);
+				same_both_ways(n, NM_DROP_PARENS, &ascii);
+				names++;
+			}
+		}
+	printf("ASCII shortcut: %zu names (%zu pure ASCII) normalise alike\n",
+	       names, ascii / 2);
+	ck_assert_uint_gt(names, 50000);
+	ck_assert_uint_gt(ascii / 2, 40000);
+}
+END_TEST
+
+/* A scratch passed along gives the results of a fresh one, whichever names
+ * and lists come before (it caches the last name normalised). */
+START_TEST(scratch_reuse)
+{
+	static const char *const names[] = {
+		"ALI", "ALI HASSAN", "ALI", "Huawei Technologies Co., Ltd. (Huawei)",
+		"Huawei Technologies Co., Ltd.", "MAMADI AND COMPANY SA (PTY) LTD",
+		"Beihang University", "Beihang University (BUAA)", "Рособоронэкспорт",
+		"", "Beihang University",
+	};
+	struct nm_scratch sc = { 0 };
+	struct nm_hit a[MAXH], b[MAXH];
+
+	for (size_t k = 0; k < sizeof(names) / sizeof(*names); k++)
+		for (size_t l = 0; l < NL; l++) {
+			/* The length, not a NUL, ends the name: "ALI HASSAN"
+			 * cut to three bytes is "ALI". */
+			size_t len = strlen(names[k]);
+			int na = nm_match_name(L[l], names[k], len, THRESHOLD, 0,
+					       a, MAXH, &sc);
+			int nb = nm_match_name(L[l], names[k], len, THRESHOLD, 0,
+					       b, MAXH, NULL);
+
+			ck_assert_int_eq(na, nb);
+			for (int x = 0; x < na && x < MAXH; x++) {
+				ck_assert_ptr_eq(a[x].entry, b[x].entry);
+				ck_assert(a[x].score == b[x].score);
+				ck_assert_str_eq(a[x].matched, b[x].matched);
+			}
+			na = nm_match_name(L[l], "ALI HASSAN", 3, THRESHOLD, 0, a,
+					   MAXH, &sc);
+			nb = nm_match_name(L[l], "ALI", 3, THRESHOLD, 0, b, MAXH,
+					   NULL);
+			ck_assert_int_eq(na, nb);
+			for (int x = 0; x < na && x < MAXH; x++)
+				ck_assert_ptr_eq(a[x].entry, b[x].entry);
+		}
+	nm_scratch_fini(&sc);
 }
 END_TEST
 
@@ -427,11 +579,15 @@ int main(void)
 
 	tcase_add_test(unit, normalise);
 	tcase_add_test(unit, jaro_winkler);
+	tcase_add_test(unit, similarity_min_exact);
+	tcase_add_test(unit, ascii_shortcut);
 	suite_add_tcase(s, unit);
 	snprintf(probe, sizeof(probe), "%s/INDEX.txt", shared_dir());
 	if (access(probe, R_OK) == 0) {
 		tcase_add_checked_fixture(real, load_all, unload_all);
 		tcase_set_timeout(real, 600);
+		tcase_add_test(real, ascii_shortcut_on_lists);
+		tcase_add_test(real, scratch_reuse);
 		tcase_add_test(real, variants_match);
 		tcase_add_test(real, dutch_universities_do_not_match);
 		tcase_add_test(real, cordis_false_positives);
