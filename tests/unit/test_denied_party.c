@@ -12,6 +12,7 @@
 #include "pipeline.h"
 #include "shared_data.h"
 #include "testutil.h"
+#include "ck_main.h"
 
 static const char *shared_dir(void)
 {
@@ -299,9 +300,7 @@ int main(void)
 {
 	Suite *s = suite_create("denied_party");
 	TCase *tc = tcase_create("plugin");
-	SRunner *sr;
 	char probe[4096];
-	int failed;
 
 	snprintf(probe, sizeof(probe), "%s/INDEX.txt", shared_dir());
 	if (access(probe, R_OK) != 0) {
@@ -316,9 +315,5 @@ int main(void)
 	tcase_add_test(tc, bad_config);
 	tcase_add_test(tc, strict_malformed_list);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_main(s);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "rules_mock.h"
+#include "ck_main.h"
 
 #define SO KVS_BUILDDIR "/plugins/export_control/.libs/export_control.so"
 #define RULES KVS_SRCDIR "/conf/rules/export_control/"
@@ -378,8 +379,6 @@ int main(void)
 {
 	Suite *s = suite_create("export_control");
 	TCase *tc = tcase_create("plugin");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -390,9 +389,5 @@ int main(void)
 	tcase_add_test(tc, test_transfers_and_exemptions);
 	tcase_add_test(tc, test_cordis_corpus);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_main(s);
 }

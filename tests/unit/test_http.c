@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "ck_main.h"
 
 struct tserver {
 	pthread_t th;
@@ -808,12 +809,6 @@ static Suite *http_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(http_suite());
-	int failed;
-
 	signal(SIGPIPE, SIG_IGN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_main(http_suite());
 }

@@ -14,6 +14,7 @@
 #include "plugin_host.h"
 #include "rules.h"
 #include "testutil.h"
+#include "ck_main.h"
 
 /* ---- engine and request helpers ------------------------------------------ */
 
@@ -856,8 +857,6 @@ int main(void)
 {
 	Suite *s = suite_create("investment");
 	TCase *tc = tcase_create("vifo");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, decision_table);
@@ -875,9 +874,5 @@ int main(void)
 	tcase_add_test(tc, config_errors);
 	tcase_add_test(tc, deterministic);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_main(s);
 }

@@ -15,6 +15,7 @@
 #include "pipeline.h"
 #include "shared_data.h"
 #include "testutil.h"
+#include "ck_main.h"
 
 /* The shared data folder beside the checkout, or NULL when absent. */
 static const char *shared_data(void)
@@ -846,11 +847,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_main(suite());
 }

@@ -9,6 +9,7 @@
 
 #include "rules.h"
 #include "rules_mock.h"
+#include "ck_main.h"
 
 static char *src_path(const char *rel)
 {
@@ -202,11 +203,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_main(suite());
 }

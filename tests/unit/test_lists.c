@@ -10,6 +10,7 @@
 #include "lists.h"
 #include "shared_data.h"
 #include "testutil.h"
+#include "ck_main.h"
 
 /* Diagnostics collected as "file-basename:line: message" lines. */
 struct diags {
@@ -470,8 +471,6 @@ int main(void)
 {
 	Suite *s = suite_create("lists");
 	TCase *real = tcase_create("real"), *bad = tcase_create("malformed");
-	SRunner *sr;
-	int failed;
 	char probe[4096];
 
 	snprintf(probe, sizeof(probe), "%s/INDEX.txt", shared_dir());
@@ -501,9 +500,5 @@ int main(void)
 	tcase_add_test(bad, registry_shares);
 	tcase_add_test(bad, mutations_never_crash);
 	suite_add_tcase(s, bad);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_main(s);
 }

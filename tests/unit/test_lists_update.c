@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lists_update.h"
+#include "ck_main.h"
 
 static int fail_at;  /* 0: never; k: the k-th rename() fails with EIO */
 static int calls;
@@ -254,11 +255,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_main(suite());
 }

@@ -13,6 +13,7 @@
 #include "namematch.h"
 #include "shared_data.h"
 #include "testutil.h"
+#include "ck_main.h"
 
 #define THRESHOLD 0.86     /* the plugin's default */
 #define MAXH 32
@@ -573,9 +574,7 @@ int main(void)
 {
 	Suite *s = suite_create("namematch");
 	TCase *unit = tcase_create("unit"), *real = tcase_create("real");
-	SRunner *sr;
 	char probe[4096];
-	int failed;
 
 	tcase_add_test(unit, normalise);
 	tcase_add_test(unit, jaro_winkler);
@@ -597,9 +596,5 @@ int main(void)
 	} else {
 		fprintf(stderr, "shared/data not found: real-list tests skipped\n");
 	}
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_main(s);
 }

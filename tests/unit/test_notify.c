@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "notify.h"
+#include "ck_main.h"
 
 /* Bind a datagram socket at `name` ('@' = abstract) and return it. */
 static int listen_dgram(const char *name)
@@ -178,8 +179,6 @@ int main(void)
 {
 	Suite *s = suite_create("notify");
 	TCase *tc = tcase_create("notify");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, unset_does_nothing);
 	tcase_add_test(tc, path_socket);
@@ -188,9 +187,5 @@ int main(void)
 	tcase_add_test(tc, daemon_notifies);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_main(s);
 }

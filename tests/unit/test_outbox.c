@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "outbox.h"
+#include "ck_main.h"
 
 static const char D1[] = "1111111111111111111111111111111111111111111111111111111111111111";
 static const char D2[] = "2222222222222222222222222222222222222222222222222222222222222222";
@@ -785,11 +786,5 @@ static Suite *outbox_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(outbox_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_main(outbox_suite());
 }

@@ -8,6 +8,7 @@
 
 #include "policy.h"
 #include "testutil.h"
+#include "ck_main.h"
 
 #define REQ "{\"id\":\"r1\",\"type\":\"export\",\"title\":\"a forbidden thing\"," \
 	    "\"items\":[{\"description\":\"nothing forbidden here\"}]}"
@@ -237,8 +238,6 @@ int main(void)
 {
 	Suite *s = suite_create("pipeline");
 	TCase *tc = tcase_create("pipeline");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, findings_and_evidence);
@@ -253,9 +252,5 @@ int main(void)
 	tcase_add_test(tc, create_failure);
 	tcase_add_test(tc, policy_scores);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_main(s);
 }

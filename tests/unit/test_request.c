@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "request.h"
+#include "ck_main.h"
 
 static struct request_limits lim;
 
@@ -250,8 +251,6 @@ int main(void)
 {
 	Suite *s = suite_create("request");
 	TCase *tc = tcase_create("validation");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, good_requests);
@@ -263,9 +262,5 @@ int main(void)
 	tcase_add_test(tc, texts_and_pointers);
 	tcase_add_test(tc, investment_block);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return ck_main(s);
 }

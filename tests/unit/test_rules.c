@@ -17,6 +17,7 @@
 #include "rules.h"
 #include "rules_ac.h"
 #include "rules_mock.h"
+#include "ck_main.h"
 
 #define DATA KVS_SRCDIR "/tests/data/rules/"
 #define SHIPPED KVS_SRCDIR "/conf/rules/export_control/"
@@ -809,11 +810,5 @@ static Suite *rules_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(rules_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_main(rules_suite());
 }

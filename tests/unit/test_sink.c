@@ -33,6 +33,7 @@
 #include "cfg.h"
 #include "outbox.h"
 #include "sink.h"
+#include "ck_main.h"
 
 #define MAXN 3000
 #define MAXCONN 64
@@ -1071,14 +1072,10 @@ static Suite *sink_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
+	int rc;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	sr = srunner_create(sink_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = ck_main(sink_suite());
 	curl_global_cleanup();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return rc;
 }

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "spool.h"
+#include "ck_main.h"
 
 #define MAX_SEEN 64
 
@@ -524,11 +525,5 @@ static Suite *spool_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(spool_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_main(spool_suite());
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "token.h"
+#include "ck_main.h"
 
 static char dir[64];
 
@@ -111,17 +112,11 @@ int main(void)
 {
 	Suite *s = suite_create("token");
 	TCase *tc = tcase_create("token");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, created_when_missing);
 	tcase_add_test(tc, several_tokens_and_comments);
 	tcase_add_test(tc, refused_files);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_main(s);
 }
