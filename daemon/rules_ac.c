@@ -24,7 +24,7 @@
 #include "rules_ac.h"
 
 #define AC_NC 40
-#define AC_SPACE 37         /* the class of ' ', also before a text's first byte */
+#define AC_SPACE 37         /* the class of ' ' */
 #define AC_MAX_DIGITS 3     /* '#' characters expanded per literal */
 #define AC_FOLD 0xFF        /* class of a byte that may start a folded letter */
 #define AC_FOLD_BIT 0x80    /* set only in AC_FOLD */
@@ -1185,9 +1185,11 @@ void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
 	size_t nl = len >= AC_LANE_MIN ? AC_LANES : 1, q = len / nl;
 
 	for (size_t j = 0; j < nl; j++) {
-		/* The automaton starts after the byte before the lane (a space
-		 * before the text), the context of literals after \b. */
-		uint8_t ctx = j == 0 ? AC_SPACE : ac_class[t[j * q - 1]];
+		/* The automaton starts after the byte before the lane, the
+		 * context of literals after \b; before the text, after an
+		 * "other" byte: a non-word symbol that no literal holds (a
+		 * space would complete literals that begin with one). */
+		uint8_t ctx = j == 0 ? 0 : ac_class[t[j * q - 1]];
 
 		ln[j].i = j * q;
 		ln[j].end = j + 1 == nl ? len : (j + 1) * q;

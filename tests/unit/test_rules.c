@@ -707,6 +707,170 @@ START_TEST(test_prefilter_equivalence_prefix)
 }
 END_TEST
 
+/* ---- Random patterns: the prefilter against the whole-field scan ---------- */
+
+static uint64_t rnd_state = 0x9E3779B97F4A7C15ull;
+
+static unsigned rnd(unsigned n)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (unsigned)(rnd_state % n);
+}
+
+static void gen_re(char *b, size_t cap, int depth);
+
+/* One atom, perhaps quantified, appended to b. */
+static void gen_item(char *b, size_t cap, int depth)
+{
+	static const char *const atoms[] = {
+		"\\b", "\\s", "\\w", "\\d", ".", "[0-9]", "[ab]", "[- ]", "[k-s]", "[34]",
+		"\\-", "\\.", "^",
+	};
+	static const char *const quants[] = { "?", "*", "+", "{2}", "{1,3}", "{0,2}", "{2,}" };
+	static const char lit[] = "abksdkKS- 034";
+	size_t n = strlen(b);
+	unsigned k = rnd(10);
+
+	if (k < 5) {
+		for (unsigned i = 0, m = 1 + rnd(6); i < m && n + 1 < cap; i++)
+			b[n++] = lit[rnd(sizeof(lit) - 1)];
+		b[n] = '\0';
+	} else if (k < 9 || depth >= 3) {
+		snprintf(b + n, cap - n, "%s", atoms[rnd(sizeof(atoms) / sizeof(*atoms))]);
+	} else {
+		snprintf(b + n, cap - n, "(?:");
+		gen_re(b, cap, depth + 1);
+		n = strlen(b);
+		snprintf(b + n, cap - n, ")");
+	}
+	if (rnd(10) < 3) {
+		n = strlen(b);
+		snprintf(b + n, cap - n, "%s", quants[rnd(sizeof(quants) / sizeof(*quants))]);
+	}
+}
+
+static void gen_re(char *b, size_t cap, int depth)
+{
+	for (unsigned alt = 0, na = 1 + (rnd(4) == 0); alt < na; alt++) {
+		if (alt)
+			strncat(b, "|", cap - strlen(b) - 1);
+		for (unsigned i = 0, m = 1 + rnd(5); i < m; i++)
+			gen_item(b, cap, depth);
+	}
+}
+
+/* Text from pieces that the patterns use, with the letters that fold from
+ * longer characters, a non-ASCII word character and a non-ASCII space. */
+static void gen_text(char *t, size_t cap)
+{
+	static const char *const pieces[] = {
+		"a", "b", "k", "s", "d", "ab", "ks", "sk", "-", " ", " ", "0", "3", "4", "34", "_", ".",
+		"\xC3\xA9", "\xE2\x84\xAA", "\xC5\xBF", "\xC2\xA0", "\n", "dka", "bask ",
+	};
+	size_t n = 0, want = rnd(4) ? rnd(60) : 64 + rnd(400);
+
+	while (n < want) {
+		const char *p = pieces[rnd(sizeof(pieces) / sizeof(*pieces))];
+		size_t l = strlen(p);
+
+		if (n + l + 1 > cap)
+			break;
+		memcpy(t + n, p, l);
+		n += l;
+	}
+	t[n] = '\0';
+}
+
+/* 1 if the whole-field scan of req hits a pcre2 limit.  Its rule findings
+ * then stop where the limit was hit, while the prefilter may skip the
+ * pattern (its literal is absent) or run it in windows short enough to end:
+ * it may only do better there, so such texts are not compared. */
+static int limit_without_prefilter(struct kvs_ruleset *rs, struct kvs_request *req)
+{
+	struct kvs_report off = {0};
+	int lim = 0;
+
+	rules_set_prefilter(rs, 0);
+	ck_assert_int_ge(rules_screen(rs, req, &off, NULL), 0);
+	rules_set_prefilter(rs, 1);
+	for (size_t k = 0; k < off.n; k++)
+		lim |= strstr(off.v[k].rule, ".limit") != NULL;
+	mock_report_reset(&off);
+	return lim;
+}
+
+/* Thousands of random patterns and texts: the prefilter (its literal sets,
+ * prefix bounds, windows, automaton lanes and folded letters) never changes
+ * a finding, and adds no limit finding. */
+START_TEST(test_prefilter_random)
+{
+	char dir[] = "/tmp/kvs-rules-XXXXXX", path[64], re[512], conf[2048], text[1024];
+	size_t patterns = 0, bad = 0, findings = 0, evidence = 0, with_literal = 0, limited = 0;
+
+	const char *seed = getenv("KVS_RANDOM_SEED"), *iters = getenv("KVS_RANDOM_PATTERNS");
+	int n = iters ? atoi(iters) : 3000;
+
+	/* KVS_RANDOM_SEED and KVS_RANDOM_PATTERNS run other and more cases. */
+	if (seed)
+		rnd_state = strtoull(seed, NULL, 0) | 1;
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/r.conf", dir);
+	for (int i = 0; i < n; i++) {
+		struct kvs_ruleset *rs = NULL;
+		struct rules_info ri;
+		FILE *fp;
+		size_t o = 0;
+
+		re[0] = '\0';
+		gen_re(re, sizeof(re), 0);
+		/* libconfig string: every backslash doubled. */
+		o += (size_t)snprintf(conf, sizeof(conf),
+				      "rules = ( { id = \"R\"; title = \"t\"; severity = \"low\"; patterns = [ \"");
+		for (const char *c = re; *c && o + 3 < sizeof(conf); c++) {
+			if (*c == '\\')
+				conf[o++] = '\\';
+			conf[o++] = *c;
+		}
+		snprintf(conf + o, sizeof(conf) - o, "\" ]; } );\n");
+		fp = fopen(path, "w");
+		ck_assert_ptr_nonnull(fp);
+		fputs(conf, fp);
+		fclose(fp);
+		mock_errors[0] = '\0';
+		if (rules_load(&mock_host, NULL, path, &rs) < 0) {
+			bad++;          /* not a valid pattern (e.g. a quantified ^) */
+			continue;
+		}
+		patterns++;
+		ck_assert_int_eq(rules_get(rs, 0, &ri), 0);
+		with_literal += ri.has_literal;
+		for (int k = 0; k < 25; k++) {
+			struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
+
+			gen_text(text, sizeof(text));
+			mock_set(req, "/description", text, SIZE_MAX, 1);
+			if (limit_without_prefilter(rs, req))
+				limited++;
+			else
+				findings += same_findings(rs, req, &evidence);
+			mock_request_free(req);
+		}
+		rules_free(rs);
+	}
+	unlink(path);
+	rmdir(dir);
+	printf("prefilter equivalence (random): %zu patterns (%zu with a literal, %zu invalid "
+	       "skipped), %zu texts (%zu not compared: a pcre2 limit without the prefilter), "
+	       "%zu findings, %zu spans\n", patterns, with_literal, bad, patterns * 25, limited,
+	       findings, evidence);
+	ck_assert_uint_ge(patterns, (size_t)n * 2 / 3);
+	ck_assert_uint_ge(with_literal, (size_t)n / 3);
+	ck_assert_uint_ge(findings, (size_t)n);
+}
+END_TEST
+
 /* Several paths in one set: findings as the sets one by one would give,
  * counted per path; a duplicate id across paths is an error. */
 START_TEST(test_load_paths)
@@ -804,6 +968,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_prefilter_equivalence_cordis);
 	tcase_add_test(tc, test_prefilter_equivalence_prefix);
 	tcase_add_test(tc, test_load_paths);
+	tcase_add_test(tc, test_prefilter_random);
 	suite_add_tcase(s, tc);
 	return s;
 }
