@@ -1,7 +1,8 @@
 #!/bin/sh
 # install_layout.sh - make install puts every piece where admins expect it, the
 # installed configuration is valid as installed, a reinstall keeps an admin's
-# edits, and the systemd unit verifies and rates 2.0 or better.
+# edits, the daemon's unit verifies and rates 2.0 or better, and the list
+# update service and its timer verify.
 set -eu
 build=${KVS_BUILDDIR:-.}
 tmp=$(mktemp -d)
@@ -19,13 +20,16 @@ R="$tmp/root"
 make -s -C "$build" install DESTDIR="$R" $DIRS > "$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "make install"; }
 for f in "$sbindir/kvscreend" "$bindir/kvscreen" "$includedir/kvscreen/plugin.h" \
 	"$libdir/pkgconfig/kvscreen-plugin.pc" "$sysconfdir/kvscreend/kvscreend.conf" \
-	"$systemdsystemunitdir/kvscreend.service"; do
+	"$systemdsystemunitdir/kvscreend.service" "$systemdsystemunitdir/kvscreend-lists-update.service" \
+	"$systemdsystemunitdir/kvscreend-lists-update.timer"; do
 	[ -e "$R$f" ] || fail "$f not installed"
 done
 [ -d "$R$localstatedir/lib/kvscreend" ] || fail "state folder not created"
 ls "$R$libdir/kvscreend/plugins/"*.so >/dev/null 2>&1 || fail "no plugin in $libdir/kvscreend/plugins"
 ls "$R$libdir/kvscreend/plugins/"*.la >/dev/null 2>&1 && fail "libtool .la files installed beside the plugins"
-ok "binaries, header, pkg-config file, plugins, configuration, unit and state folder installed"
+grep -q "^ExecStart=$bindir/kvscreen lists update --reload -c $sysconfdir/kvscreend/kvscreend.conf$" \
+	"$R$systemdsystemunitdir/kvscreend-lists-update.service" || fail "installed paths in the list update unit"
+ok "binaries, header, pkg-config file, plugins, configuration, units and state folder installed"
 
 conf="$R$sysconfdir/kvscreend/kvscreend.conf"
 grep -q '"/run/kvscreend/kvscreend.sock"' "$conf" || fail "installed socket path"
@@ -62,6 +66,15 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 	errs=$(systemd-analyze verify "$unit" 2>&1 | grep -v -e 'is not executable' -e "Command 'man " || true)
 	[ -z "$errs" ] || fail "systemd-analyze verify: $errs"
 	ok "systemd-analyze verify accepts the unit"
+	# The daily list update: root with network access, writing only the
+	# list folder (3.0 or better).
+	upd="$build/systemd/kvscreend-lists-update.service"
+	timer="${KVS_SRCDIR:-.}/systemd/kvscreend-lists-update.timer"
+	systemd-analyze security --offline=true --threshold=30 "$upd" >/dev/null 2>&1 ||
+		fail "list update unit exposure is above 3.0"
+	errs=$(systemd-analyze verify "$upd" "$timer" 2>&1 | grep -v -e 'is not executable' -e "Command 'man " || true)
+	[ -z "$errs" ] || fail "systemd-analyze verify (list update): $errs"
+	ok "systemd-analyze verifies the list update service and timer and rates the service 3.0 or better"
 else
 	echo "skip - systemd-analyze not installed"
 fi
