@@ -1,19 +1,22 @@
 /* rules.c - the text rule engine: libconfig rule files, pcre2 matching, a literal prefilter.
  *
- * Loading (one thread, in a plugin's create()): every rule of every file is
- * parsed and checked, its patterns compiled with the JIT, and the literals
- * its patterns require are extracted (see rules_literal.c) into one
- * Aho-Corasick automaton for the whole set.  The set is read-only from then
- * on.
+ * Loading (one thread, in a plugin's create()): every rule of every file
+ * (of every path, for rules_load_paths) is parsed and checked, its patterns
+ * compiled with the JIT, and two sets of literals its patterns require are
+ * extracted (see rules_ac.c): the most selective set, and the set with the
+ * smallest prefix bound.  All go into one Aho-Corasick automaton for the
+ * whole set.  The set is read-only from then on.
  *
  * Screening (any worker thread): each free-text field is scanned once by the
- * automaton, which marks the rules whose required literals occur; only those
- * rules (and the few without an extractable literal) run their regexes.  A
- * hit must have a context match within the rule's window, if it names
- * context patterns, and no overlapping (or windowed) exclusion match.  Hits
- * are collected per rule and reported as one finding per rule, in rule
- * order, so findings do not depend on thread or timing.  Every pcre2 call
- * carries match, depth and heap limits; a limit hit becomes a finding.
+ * automaton; a pattern runs only when literals of both its sets occur, and
+ * only in the windows where a match through those occurrences can start (a
+ * pcre2 offset limit ends each search), which finds the same matches as a
+ * scan of the whole field.  A hit must have a context match within the
+ * rule's window, if it names context patterns, and no overlapping (or
+ * windowed) exclusion match.  Hits are collected per rule and reported as
+ * one finding per rule, in rule order, so findings do not depend on thread
+ * or timing.  Every pcre2 call carries match, depth and heap limits; a
+ * limit hit becomes a finding.
  */
 #include "config.h"
 
