@@ -57,6 +57,10 @@ struct parser {
 	size_t pre_next;    /* pre as it was before the current atom */
 	size_t lastw;       /* most bytes the last literal character matches */
 	int anchor;         /* choose literals for their prefix bound first */
+	/* Anchor mode: literals that start every match which includes the
+	 * optional groups that began the current sequence (see parse_group);
+	 * every candidate of the sequence then holds them too. */
+	struct lset *first;
 };
 
 /* Prefix bounds: PRE_INF is "unbounded"; bounds past PRE_CAP count as it. */
@@ -238,6 +242,15 @@ static int lset_too_common(const struct lset *l)
 	return 0;
 }
 
+/* 1 if every literal of l starts where its match starts ('<'). */
+static int lset_anchored(const struct lset *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i][0] != '<')
+			return 0;
+	return 1;
+}
+
 static int lset_score(const struct lset *l, int anchor)
 {
 	int m = INT_MAX;
@@ -255,8 +268,15 @@ static int lset_score(const struct lset *l, int anchor)
  * literal is most selective, then the smaller set. */
 static void lset_pick(const struct parser *p, struct lset *best, struct lset *cand)
 {
-	size_t cm = lset_minlen(cand);
-	int cs = lset_score(cand, p->anchor), bs = lset_score(best, p->anchor);
+	size_t cm;
+	int cs, bs;
+
+	for (size_t i = 0; p->first && cand->ok && cand->n && i < p->first->n; i++)
+		if (lset_add(cand, p->first->v[i], strlen(p->first->v[i])) < 0)
+			cand->ok = 0;       /* no memory: drop the candidate, always safe */
+	cm = lset_minlen(cand);
+	cs = lset_score(cand, p->anchor);
+	bs = lset_score(best, p->anchor);
 
 	if (cand->ok && cand->n && cm >= (p->anchor ? RULES_ANCHOR_MIN : RULES_LITERAL_MIN) &&
 	    !lset_too_common(cand) &&
@@ -433,7 +453,7 @@ static int parse_group(struct parser *p, struct lset *best)
 	const char *s = p->s;
 	size_t i = p->i, pre0 = p->pre, w, more;
 	struct lset g = { NULL, 0, 1 };
-	int rc, present, zero;
+	int rc, present, zero, ws0 = p->ws;
 
 	if (s[i + 1] == '*' ||
 	    (s[i + 1] == '?' && (s[i + 2] == '=' || s[i + 2] == '!' || s[i + 2] == '#' ||
@@ -511,6 +531,25 @@ static int parse_group(struct parser *p, struct lset *best)
 	w = p->pre == PRE_INF || pre0 == PRE_INF ? PRE_INF : p->pre - pre0;
 	zero = skip_quant(p, &present, &more);
 	p->pre = pre_add(pre0, pre_add(w, pre_mul(w, more)));
+	if (zero && p->anchor && p->first && p->depth == 0 && pre0 == 0 && g.ok && g.n &&
+	    lset_anchored(&g)) {
+		/* An optional group where the match starts, whose literals all
+		 * start it: a match with the group starts at one of them, a
+		 * match without it where the rest starts.  So the rest is
+		 * bounded as if the group were absent, and its candidates take
+		 * the group's literals along (lset_pick).  Only in the pattern's
+		 * own sequences: inside a group, the group's width (for what
+		 * follows it) must count the optional part. */
+		for (size_t k = 0; k < g.n; k++)
+			if (lset_add(p->first, g.v[k], strlen(g.v[k])) < 0) {
+				lset_clear(&g);
+				return -ENOMEM;
+			}
+		p->pre = 0;
+		p->ws = ws0;
+		lset_clear(&g);
+		return 0;
+	}
 	if (zero)
 		g.ok = 0;
 	lset_pick(p, best, &g);
@@ -520,11 +559,13 @@ static int parse_group(struct parser *p, struct lset *best)
 static int parse_seq(struct parser *p, struct lset *best)
 {
 	struct run *rp = malloc(sizeof(*rp));
+	struct lset first = { NULL, 0, 1 }, *outer = p->first;
 	const char *s = p->s;
 	int err = 0;
 
 	if (!rp)
 		return -ENOMEM;
+	p->first = &first;
 #define r (*rp)
 	r.n = 0;
 	r.last = 0;
@@ -643,6 +684,8 @@ literal:
 	run_commit(p, &r, best, &err);
 #undef r
 	free(rp);
+	lset_clear(&first);
+	p->first = outer;
 	if (!best->n)
 		best->ok = 0;
 	return err;

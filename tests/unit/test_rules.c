@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -400,6 +401,13 @@ START_TEST(test_literal_extraction)
 	lits_mode("\\bradar\\s+cross[- ]section\\s+reduction\\b", 1, "<^radar");
 	lits_mode("(?:ab|c)+defg", 1, "defg");
 	lits_mode("x{2,5}abcd", 1, "{5}abcd");
+	/* Optional groups where the match starts: their literals anchor the
+	 * matches with them, the rest is bounded as if they were absent. */
+	lits_mode("\\b(?:nuclear\\s+)?fuel\\s+rods?\\b", 1, "<^fuel|<^nuclear");
+	lits_mode("(?:ab\\s+)?(?:cd\\s+)?efgh", 1, "<efgh|<ab|<cd");
+	lits_mode("(?:\\w+\\s+)?efgh", 1, "efgh");
+	/* Not inside a group: the group's width must count the optional part. */
+	lits_mode("(?:(?:s4S4?)?)?(?:ab|k)?(?:bdk4S3)", 1, "{9}bdk4s3");
 	/* A two-letter word of every text is no anchor. */
 	lits_mode("\\b(?:in|into)\\s+the\\s+public\\s+domain\\b", 1, "public");
 }
@@ -762,9 +770,25 @@ static void gen_re(char *b, size_t cap, int depth)
 }
 
 /* Text from pieces that the patterns use, with the letters that fold from
- * longer characters, a non-ASCII word character and a non-ASCII space. */
-static void gen_text(char *t, size_t cap)
+ * longer characters, a non-ASCII word character and a non-ASCII space;
+ * half the pieces are words of the pattern re itself, so that its matches
+ * (and near misses) are frequent. */
+static void gen_text(char *t, size_t cap, const char *re)
 {
+	char words[16][16];
+	size_t nw = 0;
+
+	for (const char *c = re; *c && nw < 16;) {
+		size_t l = 0;
+
+		while (c[l] && isalnum((unsigned char)c[l]) && l < 15)
+			l++;
+		if (l && (c == re || c[-1] != '\\')) {
+			memcpy(words[nw], c, l);
+			words[nw++][l] = '\0';
+		}
+		c += l ? l : 1;
+	}
 	static const char *const pieces[] = {
 		"a", "b", "k", "s", "d", "ab", "ks", "sk", "-", " ", " ", "0", "3", "4", "34", "_", ".",
 		"\xC3\xA9", "\xE2\x84\xAA", "\xC5\xBF", "\xC2\xA0", "\n", "dka", "bask ",
@@ -772,7 +796,8 @@ static void gen_text(char *t, size_t cap)
 	size_t n = 0, want = rnd(4) ? rnd(60) : 64 + rnd(400);
 
 	while (n < want) {
-		const char *p = pieces[rnd(sizeof(pieces) / sizeof(*pieces))];
+		const char *p = nw && rnd(2) ? words[rnd((unsigned)nw)] :
+					       pieces[rnd(sizeof(pieces) / sizeof(*pieces))];
 		size_t l = strlen(p);
 
 		if (n + l + 1 > cap)
@@ -824,7 +849,16 @@ START_TEST(test_prefilter_random)
 		size_t o = 0;
 
 		re[0] = '\0';
-		gen_re(re, sizeof(re), 0);
+		/* Often an optional group where the match starts, as in
+		 * \b(?:nuclear\s+)?fuel: its literals anchor the matches with it. */
+		if (rnd(3) == 0) {
+			snprintf(re, sizeof(re), "%s(?:", rnd(2) ? "\\b" : "");
+			gen_item(re, sizeof(re), 2);
+			strncat(re, rnd(2) ? "\\s+)?" : ")?", sizeof(re) - strlen(re) - 1);
+			if (rnd(3) == 0)
+				strncat(re, "(?:ab|k)?", sizeof(re) - strlen(re) - 1);
+		}
+		gen_re(re + strlen(re), sizeof(re) - strlen(re), 0);
 		/* libconfig string: every backslash doubled. */
 		o += (size_t)snprintf(conf, sizeof(conf),
 				      "rules = ( { id = \"R\"; title = \"t\"; severity = \"low\"; patterns = [ \"");
@@ -849,7 +883,7 @@ START_TEST(test_prefilter_random)
 		for (int k = 0; k < 25; k++) {
 			struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
 
-			gen_text(text, sizeof(text));
+			gen_text(text, sizeof(text), re);
 			mock_set(req, "/description", text, SIZE_MAX, 1);
 			if (limit_without_prefilter(rs, req))
 				limited++;
