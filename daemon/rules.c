@@ -1116,13 +1116,23 @@ static size_t cand_windows(const struct cand *c, struct window *w)
 			n++;
 		}
 	}
+	/* Overlapping windows become one: one pcre2 call instead of two
+	 * trying the same start positions. */
+	size_t m = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		if (w[i].lo < lo0)
 			w[i].lo = lo0;
 		if (w[i].hi > hi0)
 			w[i].hi = hi0;
+		if (m && w[i].lo <= w[m - 1].hi) {
+			if (w[i].hi > w[m - 1].hi)
+				w[m - 1].hi = w[i].hi;
+		} else {
+			w[m++] = w[i];
+		}
 	}
-	return n;
+	return m;
 }
 
 /* Run rule r over one field and append its hits.  With `mark`, only the
