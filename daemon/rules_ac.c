@@ -421,26 +421,20 @@ static void run_commit(const struct parser *p, struct run *r, struct lset *best,
 		/* A word-start mark is only sound when the literal itself starts
 		 * with a word character. */
 		int ws = r->ws && r->buf[0] != ' ' && r->buf[0] != '-';
-		char *b = malloc(r->n + 32);
+		char bound[32] = "", *b;
 		int n;
 
-		if (!b) {
-			*err = -ENOMEM;
-			goto out;
-		}
 		if (r->pre == 0)
-			n = snprintf(b, r->n + 32, "<%s%.*s", ws ? "^" : "", (int)r->n, r->buf);
+			snprintf(bound, sizeof(bound), "<");
 		else if (r->pre != PRE_INF)
-			n = snprintf(b, r->n + 32, "{%zu}%s%.*s", r->pre, ws ? "^" : "",
-				     (int)r->n, r->buf);
-		else
-			n = snprintf(b, r->n + 32, "%s%.*s", ws ? "^" : "", (int)r->n, r->buf);
-		if (lset_add(&c, b, (size_t)n) < 0)
+			snprintf(bound, sizeof(bound), "{%zu}", r->pre);
+		n = asprintf(&b, "%s%s%.*s", bound, ws ? "^" : "", (int)r->n, r->buf);
+		if (n < 0 || lset_add(&c, b, (size_t)n) < 0)
 			*err = -ENOMEM;
-		free(b);
+		if (n >= 0)
+			free(b);
 		lset_pick(p, best, &c);
 	}
-out:
 	r->n = 0;
 	r->last = 0;
 	r->ws = 0;
