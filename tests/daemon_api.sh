@@ -58,20 +58,7 @@ EOF
 	fi
 }
 
-start_daemon() {
-	: > "$D/log"
-	(cd "$D" && exec "$DAEMON" -c "$D/kvscreend.conf" >> "$D/log" 2>&1) &
-	PID=$!
-	for _ in $(seq 100); do
-		grep -q ' ready: ' "$D/log" && break
-		kill -0 "$PID" 2>/dev/null || fail "daemon exited at start"
-		sleep 0.1
-	done
-	grep -q ' ready: ' "$D/log" || fail "daemon not ready"
-	PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$D/log" | tail -1)
-	[ -n "$PORT" ] || fail "no port in the log"
-	TOKEN=$(head -n1 "$D/state/api-token")
-}
+. "$(dirname "$0")/daemon_lib.sh"
 
 # stop_daemon: SIGTERM, then the exit status must be 0.
 stop_daemon() {

@@ -78,12 +78,8 @@ sink: {
   rescan_ms = 200;
 };
 EOF
-(cd "$D" && exec "$DAEMON" -c "$D/kvscreend.conf" > "$D/log" 2>&1) &
-PID=$!
-for _ in $(seq 100); do grep -q ' ready: ' "$D/log" && break; sleep 0.1; done
-grep -q ' ready: ' "$D/log" || fail "daemon not ready"
-PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$D/log" | tail -1)
-TOKEN=$(head -n1 "$D/state/api-token")
+. "$(dirname "$0")/daemon_lib.sh"
+start_daemon
 
 post() { # ID
 	curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
