@@ -4,9 +4,11 @@
  * sequence it keeps the best required factor, either a run of literal
  * characters or a mandatory group whose every alternative has one, and an
  * alternation needs one factor per alternative.  It also bounds how many
- * bytes a match can hold before each literal.  Anything it does not
- * understand (\Q..\E, extended mode, recursion, \K) gives no literal,
- * which only costs speed: the rule then always runs.
+ * bytes a match can hold before each literal and, where that bound is far
+ * or missing, which bytes: a match cannot start before the nearest byte
+ * outside them, found by walking back from the occurrence.  Anything it
+ * does not understand (\Q..\E, extended mode, recursion, \K) gives no
+ * literal, which only costs speed: the rule then always runs.
  *
  * The automaton works on a 40-symbol alphabet ([a-z0-9 -], '_', and every
  * other byte one "other" symbol that no literal contains) as a complete DFA,
@@ -37,6 +39,8 @@
 /* Texts longer than this are scanned as AC_LANES interleaved streams. */
 #define AC_LANES 4
 #define AC_LANE_MIN 64
+/* Bytes a literal's class is followed back from it at most. */
+#define AC_WALK_MAX 512
 
 /* ---- Literal extraction ------------------------------------------------- */
 
@@ -44,6 +48,11 @@ struct lset {
 	char **v;
 	size_t n;
 	int ok;             /* 1: every match holds one of v */
+};
+
+/* A set of bytes, one bit each. */
+struct bset {
+	uint64_t w[4];
 };
 
 struct parser {
@@ -57,6 +66,7 @@ struct parser {
 	size_t pre_next;    /* pre as it was before the current atom */
 	size_t lastw;       /* most bytes the last literal character matches */
 	int anchor;         /* choose literals for their prefix bound first */
+	struct bset cls;    /* every byte the atoms passed so far can match */
 	/* Anchor mode: literals that start every match which includes the
 	 * optional groups that began the current sequence (see parse_group);
 	 * every candidate of the sequence then holds them too. */
@@ -113,6 +123,175 @@ static size_t esc_width(unsigned char n)
 	}
 }
 
+static void bs_add(struct bset *b, unsigned c)
+{
+	b->w[c >> 6 & 3] |= (uint64_t)1 << (c & 63);
+}
+
+static int bs_has(const struct bset *b, unsigned c)
+{
+	return (int)(b->w[c >> 6 & 3] >> (c & 63) & 1);
+}
+
+static void bs_all(struct bset *b)
+{
+	memset(b->w, 0xff, sizeof(b->w));
+}
+
+static int bs_is_all(const struct bset *b)
+{
+	return (b->w[0] & b->w[1] & b->w[2] & b->w[3]) == UINT64_MAX;
+}
+
+/* The bytes of characters outside ASCII. */
+static void bs_high(struct bset *b)
+{
+	b->w[2] = b->w[3] = UINT64_MAX;
+}
+
+/* The bytes a pattern character c matches caselessly: both ASCII cases,
+ * and for k and s (which also match KELVIN SIGN and LONG S) or a byte of
+ * a non-ASCII character, every non-ASCII byte. */
+static void bs_char(struct bset *b, unsigned char c)
+{
+	if (c >= 0x80) {
+		bs_high(b);
+		return;
+	}
+	bs_add(b, c);
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+		bs_add(b, c ^ 0x20);
+		if ((c | 0x20) == 'k' || (c | 0x20) == 's')
+			bs_high(b);
+	}
+}
+
+static void bs_range(struct bset *b, unsigned lo, unsigned hi)
+{
+	for (unsigned c = lo; c <= hi; c++)
+		bs_add(b, c);
+}
+
+/* The bytes escape \n (n alphanumeric) matches in UTF and UCP mode, where
+ * \d, \s, \w, \h, \v and \R also match characters outside ASCII; any
+ * escape not known here may match any byte. */
+static void bs_esc(struct bset *b, unsigned char n)
+{
+	switch (n) {
+	case 'b': case 'B': case 'A': case 'z': case 'Z': case 'G':
+		return;
+	case 'd':
+		bs_range(b, '0', '9');
+		break;
+	case 'w':
+		bs_range(b, '0', '9');
+		bs_range(b, 'a', 'z');
+		bs_range(b, 'A', 'Z');
+		bs_add(b, '_');
+		break;
+	case 's':
+		bs_range(b, '\t', '\r');
+		bs_add(b, ' ');
+		break;
+	case 'h':
+		bs_add(b, '\t');
+		bs_add(b, ' ');
+		break;
+	case 'v': case 'R':
+		bs_range(b, '\n', '\r');
+		break;
+	case 'n': bs_add(b, '\n'); return;
+	case 't': bs_add(b, '\t'); return;
+	case 'r': bs_add(b, '\r'); return;
+	case 'f': bs_add(b, '\f'); return;
+	case 'e': bs_add(b, 27); return;
+	case 'a': bs_add(b, 7); return;
+	default:
+		bs_all(b);
+		return;
+	}
+	bs_high(b);
+}
+
+/* The bytes the class at s[i] == '[' matches; anything unusual in it
+ * (negation, POSIX names, properties, ranges outside ASCII) counts as
+ * every byte. */
+static void bs_class(struct bset *b, const char *s, size_t i)
+{
+	size_t first;
+
+	i++;
+	if (s[i] == '^') {
+		bs_all(b);
+		return;
+	}
+	first = i;
+	while (s[i] && (s[i] != ']' || i == first)) {
+		unsigned char c = (unsigned char)s[i], d;
+
+		if (c == '[' && s[i + 1] == ':') {
+			bs_all(b);
+			return;
+		}
+		if (c == '\\') {
+			unsigned char n = (unsigned char)s[i + 1];
+
+			if (!n || n >= 0x80 || (n >= '0' && n <= '9') || n == 'b') {
+				bs_all(b);
+				return;
+			}
+			if ((n >= 'a' && n <= 'z') || (n >= 'A' && n <= 'Z'))
+				bs_esc(b, n);
+			else
+				bs_char(b, n);
+			i += 2;
+			continue;
+		}
+		d = (unsigned char)s[i + 2];
+		if (s[i + 1] == '-' && d && d != ']') {
+			if (c >= 0x80 || d >= 0x80 || d == '\\' || d == '[' || d < c) {
+				bs_all(b);
+				return;
+			}
+			for (unsigned x = c; x <= d; x++)
+				bs_char(b, (unsigned char)x);
+			i += 3;
+			continue;
+		}
+		bs_char(b, c);
+		i++;
+	}
+}
+
+/* The mark of a byte class: '[', 64 hex digits (bit c of the set is bit
+ * c % 4 of digit c / 4), ']'. */
+#define CLS_MARK_LEN 66
+
+static void cls_format(const struct bset *b, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	out[0] = '[';
+	for (unsigned k = 0; k < 64; k++)
+		out[1 + k] = hex[(b->w[k / 16] >> (k % 16 * 4)) & 15];
+	out[65] = ']';
+	out[66] = '\0';
+}
+
+int rules_literal_class(const char *l, uint64_t cls[4])
+{
+	if (l[0] != '[' || strlen(l) < CLS_MARK_LEN || l[CLS_MARK_LEN - 1] != ']')
+		return 0;
+	memset(cls, 0, 4 * sizeof(*cls));
+	for (unsigned k = 0; k < 64; k++) {
+		unsigned char h = (unsigned char)l[1 + k];
+		unsigned v = h >= 'a' ? (unsigned)(h - 'a' + 10) : (unsigned)(h - '0');
+
+		cls[k / 16] |= (uint64_t)(v & 15) << (k % 16 * 4);
+	}
+	return 1;
+}
+
 static void lset_clear(struct lset *l)
 {
 	for (size_t i = 0; i < l->n; i++)
@@ -145,7 +324,10 @@ static int lset_add(struct lset *l, const char *s, size_t n)
 const char *rules_literal_body(const char *l, size_t *pre, int *ws)
 {
 	size_t p = PRE_INF;
+	uint64_t cls[4];
 
+	if (rules_literal_class(l, cls))
+		l += CLS_MARK_LEN;
 	if (*l == '<') {
 		p = 0;
 		l++;
@@ -411,6 +593,7 @@ struct run {
 	int last;               /* last atom was a literal char in buf */
 	int ws;                 /* the run starts right after \b */
 	size_t pre;             /* most bytes of a match before the run */
+	struct bset cls;        /* the bytes a match can hold before the run */
 };
 
 static void run_commit(const struct parser *p, struct run *r, struct lset *best, int *err)
@@ -421,13 +604,19 @@ static void run_commit(const struct parser *p, struct run *r, struct lset *best,
 		/* A word-start mark is only sound when the literal itself starts
 		 * with a word character. */
 		int ws = r->ws && r->buf[0] != ' ' && r->buf[0] != '-';
-		char bound[32] = "", *b;
+		char bound[32 + CLS_MARK_LEN] = "", *b;
 		int n;
 
+		/* Where the bound is far or none, the bytes before the literal
+		 * bound it too: a match starts after the nearest byte that
+		 * nothing before the literal matches. */
+		if ((r->pre == PRE_INF || r->pre > RULES_CLASS_MIN_PRE) && !bs_is_all(&r->cls))
+			cls_format(&r->cls, bound);
 		if (r->pre == 0)
 			snprintf(bound, sizeof(bound), "<");
 		else if (r->pre != PRE_INF)
-			snprintf(bound, sizeof(bound), "{%zu}", r->pre);
+			snprintf(bound + strlen(bound), sizeof(bound) - strlen(bound), "{%zu}",
+				 r->pre);
 		n = asprintf(&b, "%s%s%.*s", bound, ws ? "^" : "", (int)r->n, r->buf);
 		if (n < 0 || lset_add(&c, b, (size_t)n) < 0)
 			*err = -ENOMEM;
@@ -465,8 +654,10 @@ static int parse_group(struct parser *p, struct lset *best)
 		p->i = skip_group(s, i);
 		skip_quant(p, &present, &more);
 		p->ws = 0;
-		if (!zw)
+		if (!zw) {
 			p->pre = PRE_INF;
+			bs_all(&p->cls);
+		}
 		return 0;
 	}
 	if (s[i + 1] != '?') {
@@ -568,8 +759,9 @@ static int parse_seq(struct parser *p, struct lset *best)
 	best->ok = 1;
 	while (s[p->i] && s[p->i] != '|' && s[p->i] != ')' && !p->fail && !err) {
 		unsigned char c = (unsigned char)s[p->i];
+		struct bset cls_before;
 		size_t more;
-		int present;
+		int present, digit = 0;
 
 		if (c == '\\') {
 			unsigned char n = (unsigned char)s[p->i + 1];
@@ -601,6 +793,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 				} else if (n == 'c' && s[p->i]) {
 					p->i++;
 				}
+				bs_esc(&p->cls, n);
 				if (atom(p, esc_width(n)))
 					p->ws = 0;
 				continue;
@@ -623,16 +816,20 @@ static int parse_seq(struct parser *p, struct lset *best)
 			/* An ASCII digit: the literal character '#'. */
 			p->i += 5;
 			c = '#';
+			digit = 1;
 			goto literal;
 		}
 		if (c == '[') {
 			run_commit(p, &r, best, &err);
+			bs_class(&p->cls, s, p->i);
 			p->i = skip_class(s, p->i);
 			atom(p, W_CHAR);
 			continue;
 		}
 		if (c == '.' || c == '^' || c == '$') {
 			run_commit(p, &r, best, &err);
+			if (c == '.')
+				bs_all(&p->cls);
 			p->i++;
 			atom(p, c == '.' ? W_CHAR : 0);
 			continue;
@@ -662,12 +859,19 @@ literal:
 		p->pre_next = p->pre;
 		p->lastw = lit_width(c);
 		p->pre = pre_add(p->pre, p->lastw);
+		cls_before = p->cls;
+		if (digit)
+			bs_range(&p->cls, '0', '9');
+		else
+			bs_char(&p->cls, c);
 		if (c >= 'A' && c <= 'Z')
 			c = (unsigned char)(c - 'A' + 'a');
-		if (lit_char(c) && r.n < LIT_MAX) {
+		/* '#' in a literal stands for [0-9]; the character itself is none. */
+		if (lit_char(c) && (c != '#' || digit) && r.n < LIT_MAX) {
 			if (r.n == 0) {
 				r.ws = p->ws_next;
 				r.pre = p->pre_next;
+				r.cls = cls_before;
 			}
 			r.buf[r.n++] = (char)c;
 			r.last = 1;
@@ -770,6 +974,9 @@ struct rules_ac {
 	size_t *out_id;
 	uint32_t *out_len;     /* literal length (the context byte of \b not counted) */
 	uint32_t *out_pre;     /* prefix bound in bytes, AC_PRE_INF: none */
+	uint32_t *out_cls;     /* 1 + index in cls of the bytes before it, 0: any */
+	struct bset *cls;
+	size_t n_cls;
 	uint16_t *depth;       /* characters on the trie path to the state */
 	size_t max_len;        /* longest literal */
 	size_t n;
@@ -859,9 +1066,28 @@ struct rules_ac_builder *rules_ac_builder_new(void)
 	return b;
 }
 
-/* Register an output (a literal of n characters, prefix bound pre) at st. */
+/* 1 + the index of byte class c in the automaton's table, added if new. */
+static int64_t ac_class_index(struct rules_ac *a, const struct bset *c)
+{
+	struct bset *v;
+
+	for (size_t k = 0; k < a->n_cls; k++)
+		if (!memcmp(&a->cls[k], c, sizeof(*c)))
+			return (int64_t)k + 1;
+	if (a->n_cls >= UINT32_MAX - 1)
+		return -E2BIG;
+	v = realloc(a->cls, (a->n_cls + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	a->cls = v;
+	a->cls[a->n_cls++] = *c;
+	return (int64_t)a->n_cls;
+}
+
+/* Register an output (a literal of n characters, prefix bound pre, class
+ * cls of the bytes before it, 0: any) at st. */
 static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size_t n,
-			 size_t pre)
+			 size_t pre, uint32_t cls)
 {
 	struct rules_ac *a = &b->ac;
 
@@ -884,11 +1110,16 @@ static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size
 		if (!p)
 			return -ENOMEM;
 		a->out_pre = p;
+		p = realloc(a->out_cls, cap * sizeof(*a->out_cls));
+		if (!p)
+			return -ENOMEM;
+		a->out_cls = p;
 		b->cap_out = cap;
 	}
 	a->out_id[b->n_out] = id;
 	a->out_len[b->n_out] = (uint32_t)n;
 	a->out_pre[b->n_out] = pre == SIZE_MAX ? AC_PRE_INF : (uint32_t)pre;
+	a->out_cls[b->n_out] = cls;
 	if (n > a->max_len)
 		a->max_len = n;
 	a->out_next[b->n_out] = a->out[st];
@@ -899,7 +1130,7 @@ static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size
 /* Add the trie path of lit[i..n) from state st; '#' branches to every
  * digit. */
 static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, size_t n,
-		       int32_t st, size_t id, size_t pre)
+		       int32_t st, size_t id, size_t pre, uint32_t cls)
 {
 	for (; i < n; i++) {
 		unsigned char c = (unsigned char)lit[i];
@@ -912,7 +1143,7 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 
 				if (ns < 0)
 					return ns;
-				rc = ac_add_path(b, lit, i + 1, n, ns, id, pre);
+				rc = ac_add_path(b, lit, i + 1, n, ns, id, pre, cls);
 				if (rc < 0)
 					return rc;
 			}
@@ -925,14 +1156,23 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 		if (st < 0)
 			return st;
 	}
-	return ac_add_output(b, st, id, n, pre);
+	return ac_add_output(b, st, id, n, pre, cls);
 }
 
 int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 {
 	size_t pre, n, digits = 0;
+	struct bset bs;
+	uint32_t cls = 0;
 	int w;
 
+	if (rules_literal_class(lit, bs.w)) {
+		int64_t k = ac_class_index(&b->ac, &bs);
+
+		if (k < 0)
+			return (int)k;
+		cls = (uint32_t)k;
+	}
 	lit = rules_literal_body(lit, &pre, &w);
 	n = strlen(lit);
 	if (!n || n > LIT_MAX)
@@ -945,7 +1185,7 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 			break;
 		}
 	if (!w)
-		return ac_add_path(b, lit, 0, n, 0, id, pre);
+		return ac_add_path(b, lit, 0, n, 0, id, pre, cls);
 	/* A literal after \b: its path starts with the byte before it, which
 	 * must be no ASCII word character (\b could not match there), so
 	 * occurrences inside words never reach an output. */
@@ -957,7 +1197,7 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 
 		if (st < 0)
 			return st;
-		rc = ac_add_path(b, lit, 0, n, st, id, pre);
+		rc = ac_add_path(b, lit, 0, n, st, id, pre, cls);
 		if (rc < 0)
 			return rc;
 	}
@@ -1035,6 +1275,8 @@ static void ac_arrays_free(struct rules_ac *a)
 	free(a->out_id);
 	free(a->out_len);
 	free(a->out_pre);
+	free(a->out_cls);
+	free(a->cls);
 	free(a->depth);
 }
 
@@ -1055,6 +1297,21 @@ void rules_ac_free(struct rules_ac *ac)
 	free(ac);
 }
 
+/* Where a match can start at the earliest, given that the bytes from its
+ * start to the literal at `start` are all in class c and that it starts
+ * at lo or later: after the nearest byte before `start` outside c.  A
+ * walk longer than AC_WALK_MAX bytes gives up (lo), so that hostile text
+ * costs at most that much per occurrence. */
+static size_t ac_walk_back(const struct bset *c, const unsigned char *t, size_t start,
+			   size_t lo)
+{
+	size_t j = start, stop = start - lo > AC_WALK_MAX ? start - AC_WALK_MAX : lo;
+
+	while (j > stop && bs_has(c, t[j - 1]))
+		j--;
+	return j > stop || j == lo ? j : lo;
+}
+
 /* Report the outputs of state st, whose literals end at byte i. */
 static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char *t,
 		      size_t i, int shifted, rules_ac_mark_fn *mark, void *arg)
@@ -1065,10 +1322,16 @@ static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char
 			/* After a folded multi-byte character the literal took
 			 * more bytes than it has characters: its start is at
 			 * most this, and where a match starts is not known. */
-			size_t start = i + 1 - len;
+			size_t start = i + 1 - len, lo;
 
-			mark(arg, ac->out_id[o],
-			     shifted || pre == AC_PRE_INF || pre > start ? 0 : start - pre, start);
+			if (shifted) {
+				mark(arg, ac->out_id[o], 0, start);
+				continue;
+			}
+			lo = pre == AC_PRE_INF || pre > start ? 0 : start - pre;
+			if (ac->out_cls[o])
+				lo = ac_walk_back(&ac->cls[ac->out_cls[o] - 1], t, start, lo);
+			mark(arg, ac->out_id[o], lo, start);
 		}
 }
 

@@ -5,12 +5,15 @@
  * the text as seen by rules_ac_scan() (ASCII case folded, and the two
  * non-ASCII characters that caseless matching equates with ASCII letters,
  * KELVIN SIGN and LATIN SMALL LETTER LONG S, folded to k and s).  Literals
- * use only [a-z0-9 -] and '#' (any ASCII digit, from [0-9]), after two
- * optional marks.  The first bounds where a
+ * use only [a-z0-9 -] and '#' (any ASCII digit, from [0-9]), after three
+ * optional marks.  The first, a byte class ('[' and 64 hex digits, ']'),
+ * holds every byte a match can hold before the literal, so a match starts
+ * after the nearest byte before an occurrence that is not in it; it comes
+ * with literals whose next mark is far or missing.  The second bounds where a
  * match using the literal can start: '<' says it starts where the literal
  * starts (nothing before it in the pattern consumes text), "{N}" that it
  * starts at most N bytes before the literal; without one it may start
- * anywhere before.  The second, '^', says that the literal follows \b in
+ * anywhere before.  The third, '^', says that the literal follows \b in
  * its pattern, so an occurrence preceded by an ASCII word character cannot
  * be the one a match uses.  When no such set can be found for a pattern,
  * extraction fails and the rule must always run.
@@ -19,10 +22,12 @@
 #define KVS_RULES_AC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define RULES_LITERAL_MIN 3         /* shorter literals select too much */
 #define RULES_ANCHOR_MIN 2          /* anchoring literals, behind a selective set */
 #define RULES_LITERAL_MAX_SET 64    /* alternatives kept per pattern */
+#define RULES_CLASS_MIN_PRE 32      /* farther prefix bounds get a byte class */
 
 struct rules_literals {
 	char **v;
@@ -41,6 +46,10 @@ void rules_literals_free(struct rules_literals *l);
  * most bytes a match can hold before them (SIZE_MAX: unbounded), *ws (if
  * not NULL) whether they follow \b. */
 const char *rules_literal_body(const char *l, size_t *pre, int *ws);
+/* 1 and the set of bytes (bit c of cls[c / 64] for byte c) that a match
+ * can hold between its start and literal l, if l carries that mark; 0 if
+ * not (any byte). */
+int rules_literal_class(const char *l, uint64_t cls[4]);
 
 struct rules_ac;
 struct rules_ac_builder;
@@ -56,7 +65,8 @@ void rules_ac_free(struct rules_ac *ac);
 /* Scan len bytes once and call mark(arg, id, lo, hi) for every literal
  * occurrence (possibly several times per id): a match of the pattern that
  * uses this occurrence starts in [lo, hi] (hi: where the literal starts;
- * lo: hi minus the literal's prefix bound, or 0).  Read-only: safe on many
+ * lo: hi minus the literal's prefix bound, or 0, and after the nearest
+ * byte before hi outside the literal's byte class).  Read-only: safe on many
  * threads. */
 typedef void rules_ac_mark_fn(void *arg, size_t id, size_t lo, size_t hi);
 void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,

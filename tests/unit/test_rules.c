@@ -323,10 +323,37 @@ START_TEST(test_caseless_fold_table)
 }
 END_TEST
 
+/* The bytes of a byte-class mark: its printable ASCII characters, then
+ * "+ctl" for control characters and "+hi" for the bytes of non-ASCII
+ * characters (all or none of them). */
+static void class_str(const uint64_t cls[4], char *out)
+{
+	size_t n = 0;
+	int ctl = 0;
+
+	for (unsigned c = 0; c < 128; c++) {
+		if (!(cls[c / 64] >> (c % 64) & 1))
+			continue;
+		if (c < 0x20 || c == 0x7f)
+			ctl = 1;
+		else
+			out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	if (ctl)
+		strcat(out, "+ctl");
+	ck_assert_msg((cls[2] == 0 && cls[3] == 0) || (cls[2] == UINT64_MAX && cls[3] == UINT64_MAX),
+		      "non-ASCII bytes split");
+	if (cls[2])
+		strcat(out, "+hi");
+}
+
+/* The literals of pat, each as "(class)literal" when it carries a byte
+ * class, joined with '|'. */
 static void lits_mode(const char *pat, int anchor, const char *want)
 {
 	struct rules_literals l;
-	char got[1024] = "";
+	char got[4096] = "";
 	int rc = rules_literals_extract(pat, anchor, &l);
 
 	if (rc == -ENOENT) {
@@ -335,7 +362,18 @@ static void lits_mode(const char *pat, int anchor, const char *want)
 	}
 	ck_assert_int_eq(rc, 0);
 	for (size_t i = 0; i < l.n; i++) {
-		strcat(got, l.v[i]);
+		uint64_t cls[4];
+		char cs[300];
+
+		if (rules_literal_class(l.v[i], cls)) {
+			class_str(cls, cs);
+			strcat(got, "(");
+			strcat(got, cs);
+			strcat(got, ")");
+			strcat(got, l.v[i] + 66);
+		} else {
+			strcat(got, l.v[i]);
+		}
 		strcat(got, i + 1 < l.n ? "|" : "");
 	}
 	rules_literals_free(&l);
@@ -370,7 +408,7 @@ START_TEST(test_literal_extraction)
 	lits("\\b-foobar", "<-foobar");
 	lits("\\bfoo\\b|\\bbarx", "<^foo|<^barx");
 	lits("\\b(?:ab|cde)xyz", "{3}xyz");
-	lits("\\b\\d+ GHz", " ghz");
+	lits("\\b\\d+ GHz", "(0123456789+hi) ghz");
 	lits("\\b?abcd", "<abcd");
 	lits("^foobar", "<foobar");
 	lits("(?i)foobar", "<foobar");
@@ -391,25 +429,48 @@ START_TEST(test_literal_extraction)
 	lits("ks?abcd", "{5}abcd");
 	lits("x{2,5}abcd", "{5}abcd");
 	lits("[xy]{3}abcd", "{12}abcd");
-	lits("(?:ab|c)+defg", "defg");
-	lits("\\w*abcd", "abcd");
+	lits("(?:ab|c)+defg", "(ABCabc)defg");
+	lits("\\w*abcd", "(0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz+hi)abcd");
 	lits("ab\\Kcdef", NULL);
-	lits("\\bfoo\\s+barbaz", "barbaz");
+	lits("\\bfoo\\s+barbaz", "( FOfo+ctl+hi)barbaz");
 	/* The literals with the smallest prefix bound. */
 	lits_mode("\\bfoo\\s+barbaz", 1, "<^foo");
-	lits_mode("\\bradar\\s+cross[- ]section\\s+reduction\\b", 0, "reduction");
+	lits_mode("\\bradar\\s+cross[- ]section\\s+reduction\\b", 0, "( -ACDEINORSTacdeinorst+ctl+hi)reduction");
 	lits_mode("\\bradar\\s+cross[- ]section\\s+reduction\\b", 1, "<^radar");
-	lits_mode("(?:ab|c)+defg", 1, "defg");
+	lits_mode("(?:ab|c)+defg", 1, "(ABCabc)defg");
 	lits_mode("x{2,5}abcd", 1, "{5}abcd");
 	/* Optional groups where the match starts: their literals anchor the
 	 * matches with them, the rest is bounded as if they were absent. */
 	lits_mode("\\b(?:nuclear\\s+)?fuel\\s+rods?\\b", 1, "<^fuel|<^nuclear");
 	lits_mode("(?:ab\\s+)?(?:cd\\s+)?efgh", 1, "<efgh|<ab|<cd");
-	lits_mode("(?:\\w+\\s+)?efgh", 1, "efgh");
+	lits_mode("(?:\\w+\\s+)?efgh", 1, "( 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz+ctl+hi)efgh");
 	/* Not inside a group: the group's width must count the optional part. */
 	lits_mode("(?:(?:s4S4?)?)?(?:ab|k)?(?:bdk4S3)", 1, "{9}bdk4s3");
 	/* A two-letter word of every text is no anchor. */
-	lits_mode("\\b(?:in|into)\\s+the\\s+public\\s+domain\\b", 1, "public");
+	lits_mode("\\b(?:in|into)\\s+the\\s+public\\s+domain\\b", 1, "( EHINOTehinot+ctl+hi)public");
+	/* Byte classes: the bytes a match can hold before a literal that is
+	 * far from its start or unbounded; any byte gives no class. */
+	lits("[^x]*abcd", "abcd");
+	lits(".*abcd", "abcd");
+	lits("(?:(?=x)|y)+abcd", "(Yy)abcd");
+	lits("(?:(?>x)|y)+abcd", "(XYxy)abcd");
+	lits("(*ACCEPT)?abcd", "abcd");
+	lits("k+abcd", "(Kk+hi)abcd");
+	lits("[\\d.,]+ *abcd", "( ,.0123456789+hi)abcd");
+	lits("[a-c\\]]+abcd", "(ABC]abc)abcd");
+	lits("[]x]+abcd", "(X]x)abcd");
+	lits("[[:alpha:]]+abcd", "abcd");
+	lits("[\\x41]+abcd", "abcd");
+	lits("[\\p{L}]+abcd", "abcd");
+	lits("[\\xe9]+abcd", "abcd");
+	lits("[\xc3\xa9]+abcd", "(+hi)abcd");
+	lits("\\t+abcd", "(+ctl)abcd");
+	lits("(?:ab)+\\1abcd", "abcd");
+	lits("[a-z]{1,40}wxyz", "(ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+hi){160}wxyz");
+	lits("x{2,5}abcd", "{5}abcd");
+	/* '#' in a pattern is itself, not [0-9]. */
+	lits("C# code", "{2} code");
+	lits("ab#cdef", "{3}cdef");
 }
 END_TEST
 
@@ -734,7 +795,7 @@ static void gen_item(char *b, size_t cap, int depth)
 {
 	static const char *const atoms[] = {
 		"\\b", "\\s", "\\w", "\\d", ".", "[0-9]", "[ab]", "[- ]", "[k-s]", "[34]",
-		"\\-", "\\.", "^",
+		"\\-", "\\.", "^", "[^b]", "[\\d.]", "[a\\s]", "[]a]", "#", "\\t",
 	};
 	static const char *const quants[] = { "?", "*", "+", "{2}", "{1,3}", "{0,2}", "{2,}" };
 	static const char lit[] = "abksdkKS- 034";
@@ -791,7 +852,7 @@ static void gen_text(char *t, size_t cap, const char *re)
 	}
 	static const char *const pieces[] = {
 		"a", "b", "k", "s", "d", "ab", "ks", "sk", "-", " ", " ", "0", "3", "4", "34", "_", ".",
-		"\xC3\xA9", "\xE2\x84\xAA", "\xC5\xBF", "\xC2\xA0", "\n", "dka", "bask ",
+		"\xC3\xA9", "\xE2\x84\xAA", "\xC5\xBF", "\xC2\xA0", "\n", "dka", "bask ", "#", "\t", "]",
 	};
 	size_t n = 0, want = rnd(4) ? rnd(60) : 64 + rnd(400);
 
