@@ -111,6 +111,9 @@ struct kvs_ruleset {
  * while no literal of set k occurred.  Valid only when gen is the thread's
  * current field generation. */
 #define CAND_WINDOWS 8
+/* Windows spilled past CAND_WINDOWS per field, over all patterns; past
+ * it, a pattern runs from its first to its last anchoring occurrence. */
+#define RULES_MAX_SPILL (1u << 16)
 
 struct window {
 	size_t lo, hi;
@@ -119,10 +122,19 @@ struct window {
 struct cand {
 	size_t lo[2], hi[2];
 	uint64_t gen;
-	/* The windows of the anchoring set's occurrences, while there are at
-	 * most CAND_WINDOWS of them (nw counts on to CAND_WINDOWS + 1). */
+	/* The windows of the anchoring set's occurrences: the first
+	 * CAND_WINDOWS in w, the others in the thread's spill list from
+	 * `spill` on; nw counts them, CAND_SPAN when they did not fit. */
 	size_t nw;
+	uint32_t spill;
 	struct window w[CAND_WINDOWS];
+};
+#define CAND_SPAN SIZE_MAX
+#define SPILL_END UINT32_MAX
+
+struct spill {
+	struct window w;
+	uint32_t next;
 };
 
 /* Per-thread scratch: pcre2 match data and limits, candidate marks. */
@@ -135,6 +147,10 @@ struct rules_tls {
 	uint64_t gen;                 /* generation of the field being screened */
 	size_t *touched;              /* patterns marked in this generation */
 	size_t n_touched;
+	struct spill *spill;          /* windows past CAND_WINDOWS, this field */
+	size_t n_spill, spill_cap;
+	struct window *wbuf;          /* the windows of the pattern being run */
+	size_t wbuf_cap;
 };
 static __thread struct rules_tls *tls;
 /* The key only serves to free a thread's scratch when the thread exits. */
@@ -177,6 +193,8 @@ static void tls_free(struct rules_tls *t)
 	pcre2_match_context_free(t->mctx_lim);
 	free(t->cand);
 	free(t->touched);
+	free(t->spill);
+	free(t->wbuf);
 	free(t);
 }
 
@@ -1095,14 +1113,40 @@ static int run_window(const struct rule *r, size_t ri, const struct pat *re,
 	return 0;
 }
 
+static int cmp_window(const void *a, const void *b)
+{
+	const struct window *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
 /* The windows where the matches of a marked pattern can start, sorted and
- * merged, clipped to the selective set's bounds.  Returns their count. */
-static size_t cand_windows(const struct cand *c, struct window *w)
+ * merged, clipped to the selective set's bounds, in x->wbuf (or in span
+ * when they do not fit).  Returns their count and sets *out. */
+static size_t cand_windows(const struct cand *c, struct rules_tls *x, struct window *span,
+			   struct window **out)
 {
 	size_t n = 0, lo0 = c->lo[0], hi0 = c->hi[0];
+	struct window *w = x->wbuf;
 
-	if (c->nw > CAND_WINDOWS) {
+	if (c->nw > x->wbuf_cap && c->nw != CAND_SPAN) {
+		size_t cap = c->nw * 2;
+		struct window *v = realloc(x->wbuf, cap * sizeof(*v));
+
+		if (v) {
+			x->wbuf = w = v;
+			x->wbuf_cap = cap;
+		}
+	}
+	if (c->nw > x->wbuf_cap) {
+		w = span;
 		w[n++] = (struct window){ c->lo[1], c->hi[1] };
+	} else if (c->nw > CAND_WINDOWS) {
+		memcpy(w, c->w, sizeof(c->w));
+		n = CAND_WINDOWS;
+		for (uint32_t k = c->spill; k != SPILL_END; k = x->spill[k].next)
+			w[n++] = x->spill[k].w;
+		qsort(w, n, sizeof(*w), cmp_window);
 	} else {
 		for (size_t i = 0; i < c->nw; i++) {
 			struct window v = c->w[i];
@@ -1116,6 +1160,7 @@ static size_t cand_windows(const struct cand *c, struct window *w)
 			n++;
 		}
 	}
+	*out = w;
 	/* Overlapping windows become one: one pcre2 call instead of two
 	 * trying the same start positions. */
 	size_t m = 0;
@@ -1128,7 +1173,7 @@ static size_t cand_windows(const struct cand *c, struct window *w)
 		if (m && w[i].lo <= w[m - 1].hi) {
 			if (w[i].hi > w[m - 1].hi)
 				w[m - 1].hi = w[i].hi;
-		} else {
+		} else if (w[i].lo <= w[i].hi) {
 			w[m++] = w[i];
 		}
 	}
@@ -1148,7 +1193,7 @@ static int match_rule(const struct rule *r, size_t ri, const char *path,
 
 	for (size_t p = 0; p < r->pats.n && found < RULES_MAX_EVIDENCE; p++) {
 		const struct pat *re = &r->pats.v[p];
-		struct window w[CAND_WINDOWS];
+		struct window span, *w;
 		size_t off = 0, nw;
 		int rc = 0;
 
@@ -1159,7 +1204,7 @@ static int match_rule(const struct rule *r, size_t ri, const char *path,
 
 			if (c->gen != x->gen || c->lo[0] == SIZE_MAX || c->lo[1] == SIZE_MAX)
 				continue;
-			nw = cand_windows(c, w);
+			nw = cand_windows(c, x, &span, &w);
 			for (size_t i = 0; i < nw && rc == 0; i++) {
 				if (off < w[i].lo)
 					off = w[i].lo;
@@ -1254,13 +1299,30 @@ static void mark_pattern(void *arg, size_t id, size_t lo, size_t hi)
 		c->lo[0] = c->lo[1] = SIZE_MAX;
 		c->hi[0] = c->hi[1] = 0;
 		c->nw = 0;
+		c->spill = SPILL_END;
 		x->touched[x->n_touched++] = pat;
 	}
 	if (id & 2) {
-		if (c->nw < CAND_WINDOWS)
-			c->w[c->nw] = (struct window){ lo, hi };
-		if (c->nw <= CAND_WINDOWS)
-			c->nw++;
+		if (c->nw < CAND_WINDOWS) {
+			c->w[c->nw++] = (struct window){ lo, hi };
+		} else if (c->nw != CAND_SPAN) {
+			if (x->n_spill == x->spill_cap && x->spill_cap < RULES_MAX_SPILL) {
+				size_t cap = x->spill_cap ? x->spill_cap * 2 : 1024;
+				struct spill *v = realloc(x->spill, cap * sizeof(*v));
+
+				if (v) {
+					x->spill = v;
+					x->spill_cap = cap;
+				}
+			}
+			if (x->n_spill < x->spill_cap) {
+				x->spill[x->n_spill] = (struct spill){ { lo, hi }, c->spill };
+				c->spill = (uint32_t)x->n_spill++;
+				c->nw++;
+			} else {
+				c->nw = CAND_SPAN;
+			}
+		}
 	}
 	for (int k = 0; k < 2; k++)
 		if (id & (1u << k)) {
@@ -1309,6 +1371,7 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 		x->gen = 1;
 	}
 	x->n_touched = 0;
+	x->n_spill = 0;
 	rules_ac_scan(rs->ac, text, len, mark_pattern, x);
 	/* Only patterns whose two literal sets both occurred can match. */
 	for (size_t k = 0, n = x->n_touched; k < n; k++) {

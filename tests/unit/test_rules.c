@@ -768,6 +768,24 @@ START_TEST(test_prefilter_equivalence_prefix)
 			mock_request_free(req);
 			texts++;
 		}
+	/* More occurrences than the windows kept per field: the patterns past
+	 * that run from their first to their last occurrence. */
+	{
+		static const char unit[] = "deltawave array ", tail[] = "x sky-deltawave";
+		size_t reps = 50000, n = reps * (sizeof(unit) - 1);
+		char *big = malloc(n + sizeof(tail));
+
+		ck_assert_ptr_nonnull(big);
+		for (size_t k = 0; k < reps; k++)
+			memcpy(big + k * (sizeof(unit) - 1), unit, sizeof(unit) - 1);
+		memcpy(big + n, tail, sizeof(tail));
+		req = mock_request(KVS_REQ_EXPORT);
+		mock_set(req, "/description", big, SIZE_MAX, 1);
+		ck_assert_uint_ge(same_findings(rs, req, &evidence), 3);
+		mock_request_free(req);
+		free(big);
+		texts++;
+	}
 #undef N
 	printf("prefilter equivalence (prefix bounds): %zu texts, %zu findings, %zu spans\n",
 	       texts, findings, evidence);
