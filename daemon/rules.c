@@ -884,8 +884,17 @@ int rules_load_paths(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	}
 	if (rc == 0 && rs->errors)
 		rc = -EINVAL;
-	if (rc == 0)
+	if (rc == 0) {
 		rc = build_prefilter(rs);
+		if (rc == -E2BIG)
+			rs_error(rs, paths[0], 0,
+				 "the literals of these %zu rules make too large a prefilter "
+				 "automaton (more than %u states); split them into several "
+				 "rule sets or use fewer [0-9] classes in a row", rs->n,
+				 rules_ac_max_states());
+		if (rc == -E2BIG)
+			rc = -EINVAL;
+	}
 	if (rc < 0) {
 		rules_free(rs);
 		return rc;

@@ -55,6 +55,9 @@ struct rules_ac;
 struct rules_ac_builder;
 
 struct rules_ac_builder *rules_ac_builder_new(void);
+/* The most states an automaton may have: rules_ac_builder_add() fails
+ * with -E2BIG past it. */
+unsigned rules_ac_max_states(void);
 /* Add literal `lit` ([a-z0-9 #-] only) that selects rule `id`. */
 int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id);
 /* Build the automaton; the builder can be freed afterwards. */

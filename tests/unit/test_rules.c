@@ -81,6 +81,30 @@ START_TEST(test_error_syntax)
 }
 END_TEST
 
+/* Rules whose literals need more automaton states than allowed (each
+ * [0-9] multiplies a literal's paths by ten) fail to load with a message. */
+START_TEST(test_error_prefilter_too_large)
+{
+	char file[] = "/tmp/kvs-rules-XXXXXX", want[512];
+	int fd = mkstemp(file);
+	FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "rules = (\n");
+	for (int i = 0; i < 120; i++)
+		fprintf(fp, "{ id = \"B-BIG-%d\"; title = \"big\"; severity = \"low\";"
+			" patterns = [ \"\\\\bq%c%c%c[0-9]{3}x\" ]; }%s\n", i,
+			'a' + i % 26, 'a' + i / 26 % 26, 'a' + i / 676, i < 119 ? "," : "");
+	fprintf(fp, ");\n");
+	ck_assert_int_eq(fclose(fp), 0);
+	snprintf(want, sizeof(want), ":0: the literals of these 120 rules make too large a "
+		 "prefilter automaton (more than %u states); split them into several rule "
+		 "sets or use fewer [0-9] classes in a row\n", rules_ac_max_states());
+	expect_errors(file, want);
+	unlink(file);
+}
+END_TEST
+
 START_TEST(test_error_missing_file)
 {
 	struct kvs_ruleset *rs = NULL;
@@ -1067,6 +1091,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_error_missing_id);
 	tcase_add_test(tc, test_error_syntax);
 	tcase_add_test(tc, test_error_missing_file);
+	tcase_add_test(tc, test_error_prefilter_too_large);
 	tcase_add_test(tc, test_match_evidence);
 	tcase_add_test(tc, test_context_required);
 	tcase_add_test(tc, test_exclusion);
