@@ -10,8 +10,8 @@
  * does not understand (\Q..\E, extended mode, recursion, \K) gives no
  * literal, which only costs speed: the rule then always runs.
  *
- * The automaton works on a 40-symbol alphabet ([a-z0-9 -], '_', and every
- * other byte one "other" symbol that no literal contains) as a complete DFA,
+ * The automaton works on a 38-symbol alphabet ([a-z0-9], '_', and one
+ * separator symbol for ' ', '-' and every other byte) as a complete DFA,
  * so a scan is one table lookup per byte, in four interleaved lanes for
  * texts of 64 bytes or more.  A literal after \b is entered after each
  * non-word symbol, so occurrences inside words never reach an output.
@@ -28,8 +28,8 @@
 
 #include "rules_ac.h"
 
-#define AC_NC 40
-#define AC_SPACE 37         /* the class of ' ' */
+#define AC_NC 38
+#define AC_SEP 0            /* the class of ' ', '-' and every non-word byte */
 #define AC_MAX_DIGITS 3     /* '#' characters expanded per literal */
 #define AC_FOLD 0xFF        /* class of a byte that may start a folded letter */
 #define AC_FOLD_BIT 0x80    /* set only in AC_FOLD */
@@ -1001,9 +1001,13 @@ static void ac_classes_init(void)
 	}
 	for (int c = '0'; c <= '9'; c++)
 		ac_class[c] = (uint8_t)(27 + c - '0');
-	ac_class[' '] = 37;
-	ac_class['-'] = 38;
-	ac_class['_'] = 39;     /* a word character, unlike the other "other" bytes */
+	/* ' ' and '-' share the class of the other bytes that are no ASCII
+	 * word character: a literal "a-b" then also occurs in "a b" and "a/b",
+	 * a few more candidates, for one trie path per word-start literal
+	 * instead of one per separator. */
+	ac_class[' '] = AC_SEP;
+	ac_class['-'] = AC_SEP;
+	ac_class['_'] = 37;     /* a word character, unlike the separators */
 	/* First bytes of U+212A KELVIN SIGN and U+017F LONG S. */
 	ac_class[0xE2] = AC_FOLD;
 	ac_class[0xC5] = AC_FOLD;
@@ -1157,7 +1161,7 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 			return 0;
 		}
 		k = ac_class[c];
-		if (!k || k == AC_FOLD || (c >= 'A' && c <= 'Z'))
+		if ((!k && c != ' ' && c != '-') || k == AC_FOLD || (c >= 'A' && c <= 'Z'))
 			return -EINVAL;
 		st = ac_child(b, st, k);
 		if (st < 0)
@@ -1196,19 +1200,11 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 	/* A literal after \b: its path starts with the byte before it, which
 	 * must be no ASCII word character (\b could not match there), so
 	 * occurrences inside words never reach an output. */
-	static const uint8_t non_word[] = { 0, AC_SPACE, 38 };
+	int32_t st = ac_child(b, 0, AC_SEP);
 
-	for (size_t k = 0; k < sizeof(non_word); k++) {
-		int32_t st = ac_child(b, 0, non_word[k]);
-		int rc;
-
-		if (st < 0)
-			return st;
-		rc = ac_add_path(b, lit, 0, n, st, id, pre, cls);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+	if (st < 0)
+		return st;
+	return ac_add_path(b, lit, 0, n, st, id, pre, cls);
 }
 
 int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
@@ -1331,6 +1327,8 @@ static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char
 			 * most this, and where a match starts is not known. */
 			size_t start = i + 1 - len, lo;
 
+			if (len > i + 1)
+				continue;       /* it began with the separator before the text */
 			if (shifted) {
 				mark(arg, ac->out_id[o], 0, start);
 				continue;
@@ -1496,10 +1494,10 @@ void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
 
 	for (size_t j = 0; j < nl; j++) {
 		/* The automaton starts after the byte before the lane, the
-		 * context of literals after \b; before the text, after an
-		 * "other" byte: a non-word symbol that no literal holds (a
-		 * space would complete literals that begin with one). */
-		uint8_t ctx = j == 0 ? 0 : ac_class[t[j * q - 1]];
+		 * context of literals after \b; before the text, after a
+		 * separator (ac_report drops the literals that would begin
+		 * with that one). */
+		uint8_t ctx = j == 0 ? AC_SEP : ac_class[t[j * q - 1]];
 
 		ln[j].i = j * q;
 		ln[j].end = j + 1 == nl ? len : (j + 1) * q;
