@@ -966,6 +966,13 @@ void rules_literals_free(struct rules_literals *l)
 
 /* ---- Aho-Corasick ------------------------------------------------------- */
 
+struct ac_out {
+	size_t id;
+	uint32_t len;          /* literal length (the context byte of \b not counted) */
+	uint32_t pre;          /* prefix bound in bytes, AC_PRE_INF: none */
+	uint32_t cls;          /* 1 + index in cls of the bytes before it, 0: any */
+};
+
 struct rules_ac {
 	uint32_t *tab;         /* n x AC_NC: (next state * AC_NC) << 1 | has outputs */
 	int32_t *dict;         /* nearest state on the fail chain with outputs */
@@ -975,6 +982,10 @@ struct rules_ac {
 	uint32_t *out_len;     /* literal length (the context byte of \b not counted) */
 	uint32_t *out_pre;     /* prefix bound in bytes, AC_PRE_INF: none */
 	uint32_t *out_cls;     /* 1 + index in cls of the bytes before it, 0: any */
+	/* After the build: every output a state reports (its own and those
+	 * of its dictionary chain) in one run, flat[start[st] .. start[st+1]). */
+	struct ac_out *flat;
+	uint32_t *start;
 	struct bset *cls;
 	size_t n_cls;
 	uint16_t *depth;       /* characters on the trie path to the state */
@@ -1207,6 +1218,35 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 	return ac_add_path(b, lit, 0, n, st, id, pre, cls);
 }
 
+/* Lay out each state's outputs, its dictionary chain's included, in one
+ * run, so a report is one loop over an array. */
+static int ac_flatten(struct rules_ac *a)
+{
+	size_t total = 0;
+
+	a->start = malloc((a->n + 1) * sizeof(*a->start));
+	if (!a->start)
+		return -ENOMEM;
+	for (size_t st = 0; st < a->n; st++) {
+		a->start[st] = (uint32_t)total;
+		for (int32_t s = (int32_t)st; s >= 0; s = a->dict[s])
+			for (int32_t o = a->out[s]; o >= 0; o = a->out_next[o])
+				total++;
+		if (total > UINT32_MAX / 2)
+			return -E2BIG;
+	}
+	a->start[a->n] = (uint32_t)total;
+	a->flat = malloc((total ? total : 1) * sizeof(*a->flat));
+	if (!a->flat)
+		return -ENOMEM;
+	for (size_t st = 0, k = 0; st < a->n; st++)
+		for (int32_t s = (int32_t)st; s >= 0; s = a->dict[s])
+			for (int32_t o = a->out[s]; o >= 0; o = a->out_next[o])
+				a->flat[k++] = (struct ac_out){ a->out_id[o], a->out_len[o],
+								a->out_pre[o], a->out_cls[o] };
+	return 0;
+}
+
 int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 {
 	struct rules_ac *a = &b->ac, *r;
@@ -1256,6 +1296,10 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 			a->tab[s * AC_NC + (size_t)k] = (uint32_t)t * AC_NC << 1 |
 				(a->out[t] >= 0 || a->dict[t] >= 0);
 		}
+	rc = ac_flatten(a);
+	if (rc < 0)
+		goto fail;
+	rc = -ENOMEM;
 	r = malloc(sizeof(*r));
 	if (!r)
 		goto fail;
@@ -1279,6 +1323,8 @@ static void ac_arrays_free(struct rules_ac *a)
 	free(a->out_len);
 	free(a->out_pre);
 	free(a->out_cls);
+	free(a->flat);
+	free(a->start);
 	free(a->cls);
 	free(a->depth);
 }
@@ -1319,25 +1365,24 @@ static size_t ac_walk_back(const struct bset *c, const unsigned char *t, size_t 
 static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char *t,
 		      size_t i, int shifted, rules_ac_mark_fn *mark, void *arg)
 {
-	for (int32_t s = st; s >= 0; s = ac->dict[s])
-		for (int32_t o = ac->out[s]; o >= 0; o = ac->out_next[o]) {
-			uint32_t len = ac->out_len[o], pre = ac->out_pre[o];
-			/* After a folded multi-byte character the literal took
-			 * more bytes than it has characters: its start is at
-			 * most this, and where a match starts is not known. */
-			size_t start = i + 1 - len, lo;
+	for (uint32_t k = ac->start[st], e = ac->start[st + 1]; k < e; k++) {
+		const struct ac_out *o = &ac->flat[k];
+		/* After a folded multi-byte character the literal took more
+		 * bytes than it has characters: its start is at most this, and
+		 * where a match starts is not known. */
+		size_t start = i + 1 - o->len, lo;
 
-			if (len > i + 1)
-				continue;       /* it began with the separator before the text */
-			if (shifted) {
-				mark(arg, ac->out_id[o], 0, start);
-				continue;
-			}
-			lo = pre == AC_PRE_INF || pre > start ? 0 : start - pre;
-			if (ac->out_cls[o])
-				lo = ac_walk_back(&ac->cls[ac->out_cls[o] - 1], t, start, lo);
-			mark(arg, ac->out_id[o], lo, start);
+		if (o->len > i + 1)
+			continue;       /* it began with the separator before the text */
+		if (shifted) {
+			mark(arg, o->id, 0, start);
+			continue;
 		}
+		lo = o->pre == AC_PRE_INF || o->pre > start ? 0 : start - o->pre;
+		if (o->cls)
+			lo = ac_walk_back(&ac->cls[o->cls - 1], t, start, lo);
+		mark(arg, o->id, lo, start);
+	}
 }
 
 struct lane {
