@@ -51,8 +51,11 @@
 struct pat {
 	pcre2_code *re;
 	int jit;                      /* JIT-compiled: pcre2_jit_match() */
+	size_t mark;                  /* context or exclusion pattern: its prefilter
+				       * marks, NO_MARK: none (it always runs) */
 	char *src;
 };
+#define NO_MARK SIZE_MAX
 
 struct patlist {
 	struct pat *v;
@@ -96,7 +99,9 @@ struct kvs_ruleset {
 	struct rule *rules;
 	size_t n, cap;
 	struct rules_ac *ac;
+	struct rules_ac *ac_near;     /* the literals of context and exclusion patterns */
 	size_t n_pats;                /* main patterns of all rules */
+	size_t n_marks;               /* and context and exclusion patterns */
 	size_t *pat_rule;             /* per main pattern: its rule */
 	size_t *always;               /* rules without a literal, in order */
 	size_t n_always;
@@ -142,15 +147,25 @@ struct rules_tls {
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
 	pcre2_match_context *mctx_lim;  /* the same limits and an offset limit */
-	struct cand *cand;            /* per main pattern */
+	pcre2_match_context *mctx_near; /* the same, for context and exclusions */
+	struct cand *cand;            /* per main, context and exclusion pattern */
 	size_t cand_cap;
 	uint64_t gen;                 /* generation of the field being screened */
+	int scanned;                  /* the prefilter scanned it: marks are valid */
+	/* The automaton of context and exclusion literals, and the field it
+	 * scans the first time one of them is needed there (near_done). */
+	const struct rules_ac *near_ac;
+	const char *near_text;
+	size_t near_len;
+	int near_done;
 	size_t *touched;              /* patterns marked in this generation */
 	size_t n_touched;
 	struct spill *spill;          /* windows past CAND_WINDOWS, this field */
 	size_t n_spill, spill_cap;
-	struct window *wbuf;          /* the windows of the pattern being run */
-	size_t wbuf_cap;
+	/* The windows of the main pattern being run, and of the context or
+	 * exclusion pattern being run for one of its matches. */
+	struct window *wbuf[2];
+	size_t wbuf_cap[2];
 };
 static __thread struct rules_tls *tls;
 /* The key only serves to free a thread's scratch when the thread exits. */
@@ -191,10 +206,12 @@ static void tls_free(struct rules_tls *t)
 	pcre2_match_data_free(t->md);
 	pcre2_match_context_free(t->mctx);
 	pcre2_match_context_free(t->mctx_lim);
+	pcre2_match_context_free(t->mctx_near);
 	free(t->cand);
 	free(t->touched);
 	free(t->spill);
-	free(t->wbuf);
+	free(t->wbuf[0]);
+	free(t->wbuf[1]);
 	free(t);
 }
 
@@ -230,7 +247,8 @@ static struct rules_tls *tls_get(size_t n)
 		pcre2_set_depth_limit(t->mctx, RULES_DEPTH_LIMIT);
 		pcre2_set_heap_limit(t->mctx, RULES_HEAP_LIMIT_KIB);
 		t->mctx_lim = pcre2_match_context_copy(t->mctx);
-		if (!t->mctx_lim) {
+		t->mctx_near = pcre2_match_context_copy(t->mctx);
+		if (!t->mctx_lim || !t->mctx_near) {
 			tls_free(t);
 			return NULL;
 		}
@@ -303,6 +321,7 @@ void rules_free(struct kvs_ruleset *rs)
 	free(rs->pat_rule);
 	free(rs->always);
 	rules_ac_free(rs->ac);
+	rules_ac_free(rs->ac_near);
 	free(rs);
 }
 
@@ -384,9 +403,9 @@ bad:
 }
 
 /* Compile the patterns of one setting; errors name the rule and the line.
- * Main patterns (`main`) run with an offset limit from the prefilter. */
+ * They run with offset limits from the prefilter. */
 static int get_pats(struct kvs_ruleset *rs, const config_setting_t *s,
-		    const char *file, const char *rid, int main, struct patlist *out)
+		    const char *file, const char *rid, struct patlist *out)
 {
 	struct strlist l = {0};
 	int rc = get_strs(rs, s, file, rid, &l);
@@ -417,8 +436,7 @@ static int get_pats(struct kvs_ruleset *rs, const config_setting_t *s,
 		}
 		re = pcre2_compile((PCRE2_SPTR)l.v[i], PCRE2_ZERO_TERMINATED,
 				   PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS |
-				   PCRE2_MATCH_INVALID_UTF |
-				   (main ? PCRE2_USE_OFFSET_LIMIT : 0), &err, &off, NULL);
+				   PCRE2_MATCH_INVALID_UTF | PCRE2_USE_OFFSET_LIMIT, &err, &off, NULL);
 		if (!re) {
 			PCRE2_UCHAR buf[256];
 
@@ -434,6 +452,7 @@ static int get_pats(struct kvs_ruleset *rs, const config_setting_t *s,
 		 * same results and limits. */
 		out->v[out->n].jit = pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0;
 		out->v[out->n].re = re;
+		out->v[out->n].mark = NO_MARK;
 		out->v[out->n].src = l.v[i];
 		l.v[i] = NULL;
 		out->n++;
@@ -548,11 +567,11 @@ static int parse_rule(struct kvs_ruleset *rs, const config_setting_t *g,
 		else if (!strcmp(name, "rationale"))
 			erc = get_str(rs, e, file, rid, &r.rationale);
 		else if (!strcmp(name, "patterns"))
-			erc = get_pats(rs, e, file, rid, 1, &r.pats);
+			erc = get_pats(rs, e, file, rid, &r.pats);
 		else if (!strcmp(name, "context"))
-			erc = get_pats(rs, e, file, rid, 0, &r.ctx);
+			erc = get_pats(rs, e, file, rid, &r.ctx);
 		else if (!strcmp(name, "exclude"))
-			erc = get_pats(rs, e, file, rid, 0, &r.excl);
+			erc = get_pats(rs, e, file, rid, &r.excl);
 		else if (!strcmp(name, "context_window"))
 			erc = get_window(rs, e, file, rid, &r.window);
 		else if (!strcmp(name, "exclude_window"))
@@ -760,14 +779,17 @@ static int add_literals(struct rules_ac_builder *b, const char *src, size_t pat)
 	return rc;
 }
 
-/* Extract the literals of every rule and build the automaton. */
+/* Extract the literals of every rule and build the automata. */
 static int build_prefilter(struct kvs_ruleset *rs)
 {
-	struct rules_ac_builder *b = rules_ac_builder_new();
+	struct rules_ac_builder *b = rules_ac_builder_new(), *bn = rules_ac_builder_new();
 	int rc = 0;
 
-	if (!b)
+	if (!b || !bn) {
+		rules_ac_builder_free(b);
+		rules_ac_builder_free(bn);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < rs->n; i++)
 		rs->n_pats += rs->rules[i].pats.n;
 	rs->pat_rule = calloc(rs->n_pats ? rs->n_pats : 1, sizeof(*rs->pat_rule));
@@ -793,9 +815,28 @@ static int build_prefilter(struct kvs_ruleset *rs)
 		if (r->always)
 			rs->always[rs->n_always++] = i;
 	}
+	/* Context and exclusion patterns get marks after the main patterns,
+	 * from their own automaton: it scans a field only when a match there
+	 * needs one of them, and they then run only near their literals. */
+	rs->n_marks = rs->n_pats;
+	for (size_t i = 0; i < rs->n && rc == 0; i++) {
+		struct patlist *pl[2] = { &rs->rules[i].ctx, &rs->rules[i].excl };
+
+		for (size_t k = 0; k < 2; k++)
+			for (size_t p = 0; p < pl[k]->n && rc == 0; p++) {
+				rc = add_literals(bn, pl[k]->v[p].src, rs->n_marks);
+				if (rc == 0)
+					pl[k]->v[p].mark = rs->n_marks++;
+				else if (rc == -ENOENT)
+					rc = 0;
+			}
+	}
 	if (rc == 0)
 		rc = rules_ac_build(b, &rs->ac);
+	if (rc == 0 && rs->n_marks > rs->n_pats)
+		rc = rules_ac_build(bn, &rs->ac_near);
 	rules_ac_builder_free(b);
+	rules_ac_builder_free(bn);
 	return rc;
 }
 
@@ -1021,30 +1062,128 @@ static int pat_match(const struct pat *p, const char *t, size_t len, size_t off,
 	return pcre2_match(p->re, (PCRE2_SPTR)t, len, off, 0, md, mctx);
 }
 
+static rules_ac_mark_fn mark_near;
+
+static int cmp_window(const void *a, const void *b)
+{
+	const struct window *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The windows where the matches of a marked pattern can start, sorted and
+ * merged, clipped to the selective set's bounds, in x->wbuf (or in span
+ * when they do not fit).  Returns their count and sets *out. */
+static size_t cand_windows(const struct cand *c, struct rules_tls *x, int buf,
+			   struct window *span, struct window **out)
+{
+	size_t n = 0, lo0 = c->lo[0], hi0 = c->hi[0];
+	struct window *w = x->wbuf[buf];
+
+	if (c->nw > x->wbuf_cap[buf] && c->nw != CAND_SPAN) {
+		size_t cap = c->nw * 2;
+		struct window *v = realloc(w, cap * sizeof(*v));
+
+		if (v) {
+			x->wbuf[buf] = w = v;
+			x->wbuf_cap[buf] = cap;
+		}
+	}
+	if (c->nw > x->wbuf_cap[buf]) {
+		w = span;
+		w[n++] = (struct window){ c->lo[1], c->hi[1] };
+	} else if (c->nw > CAND_WINDOWS) {
+		memcpy(w, c->w, sizeof(c->w));
+		n = CAND_WINDOWS;
+		for (uint32_t k = c->spill; k != SPILL_END; k = x->spill[k].next)
+			w[n++] = x->spill[k].w;
+		qsort(w, n, sizeof(*w), cmp_window);
+	} else {
+		for (size_t i = 0; i < c->nw; i++) {
+			struct window v = c->w[i];
+			size_t j = n;
+
+			while (j > 0 && w[j - 1].lo > v.lo) {
+				w[j] = w[j - 1];
+				j--;
+			}
+			w[j] = v;
+			n++;
+		}
+	}
+	*out = w;
+	/* Overlapping windows become one: one pcre2 call instead of two
+	 * trying the same start positions. */
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].lo < lo0)
+			w[i].lo = lo0;
+		if (w[i].hi > hi0)
+			w[i].hi = hi0;
+		if (m && w[i].lo <= w[m - 1].hi) {
+			if (w[i].hi > w[m - 1].hi)
+				w[m - 1].hi = w[i].hi;
+		} else if (w[i].lo <= w[i].hi) {
+			w[m++] = w[i];
+		}
+	}
+	return m;
+}
+
 /* 1 if a pattern of pl matches inside [lo, hi) of t (overlapping [s, e) when
- * `overlap`), 0 if not, or a negative pcre2 limit error. */
+ * `overlap`), 0 if not, or a negative pcre2 limit error.  When the
+ * prefilter scanned the field, a pattern with literals runs only where
+ * their occurrences say its matches can start, and not at all without
+ * one: the same answer with less work. */
 static int window_match(const struct patlist *pl, const char *t, size_t lo,
-			size_t hi, size_t s, size_t e, int overlap,
-			struct rules_tls *x)
+			size_t hi, size_t s, size_t e, int overlap, struct rules_tls *x)
 {
 	for (size_t p = 0; p < pl->n; p++) {
-		size_t off = lo;
+		const struct pat *re = &pl->v[p];
+		struct window whole = { lo, hi }, span, *w = &whole;
+		size_t nw = 1, off = lo;
+		int done = 0;
 
-		while (off <= hi) {
-			int rc = pat_match(&pl->v[p], t, hi, off, x->md, x->mctx);
-			PCRE2_SIZE *ov;
+		if (x->scanned && re->mark != NO_MARK) {
+			const struct cand *c = &x->cand[re->mark];
 
-			if (rc == PCRE2_ERROR_NOMATCH)
-				break;
-			if (rc < 0)
-				return is_limit(rc) ? rc : 0;
-			ov = pcre2_get_ovector_pointer(x->md);
-			if (!overlap || (ov[0] < e && ov[1] > s) ||
-			    (ov[0] == ov[1] && ov[0] >= s && ov[0] <= e))
-				return 1;
-			if (ov[0] >= e)
-				break;
-			off = ov[1] > ov[0] ? ov[1] : utf8_ceil(t, hi, ov[0] + 1);
+			if (!x->near_done) {
+				rules_ac_scan(x->near_ac, x->near_text, x->near_len, mark_near, x);
+				x->near_done = 1;
+			}
+			if (c->gen != x->gen || c->lo[0] == SIZE_MAX || c->lo[1] == SIZE_MAX)
+				continue;
+			nw = cand_windows(c, x, 1, &span, &w);
+		}
+		for (size_t i = 0; i < nw && !done && w[i].lo <= hi; i++) {
+			size_t whi = w[i].hi < hi ? w[i].hi : hi;
+			pcre2_match_context *mctx = x->mctx;
+
+			if (off < w[i].lo)
+				off = w[i].lo;
+			if (whi < hi) {
+				pcre2_set_offset_limit(x->mctx_near, whi);
+				mctx = x->mctx_near;
+			}
+			while (off <= whi) {
+				int rc = pat_match(re, t, hi, off, x->md, mctx);
+				PCRE2_SIZE *ov;
+
+				if (rc == PCRE2_ERROR_NOMATCH)
+					break;
+				if (rc < 0)
+					return is_limit(rc) ? rc : 0;
+				ov = pcre2_get_ovector_pointer(x->md);
+				if (!overlap || (ov[0] < e && ov[1] > s) ||
+				    (ov[0] == ov[1] && ov[0] >= s && ov[0] <= e))
+					return 1;
+				if (ov[0] >= e) {
+					done = 1;
+					break;
+				}
+				off = ov[1] > ov[0] ? ov[1] : utf8_ceil(t, hi, ov[0] + 1);
+			}
 		}
 	}
 	return 0;
@@ -1122,73 +1261,6 @@ static int run_window(const struct rule *r, size_t ri, const struct pat *re,
 	return 0;
 }
 
-static int cmp_window(const void *a, const void *b)
-{
-	const struct window *x = a, *y = b;
-
-	return x->lo < y->lo ? -1 : x->lo > y->lo;
-}
-
-/* The windows where the matches of a marked pattern can start, sorted and
- * merged, clipped to the selective set's bounds, in x->wbuf (or in span
- * when they do not fit).  Returns their count and sets *out. */
-static size_t cand_windows(const struct cand *c, struct rules_tls *x, struct window *span,
-			   struct window **out)
-{
-	size_t n = 0, lo0 = c->lo[0], hi0 = c->hi[0];
-	struct window *w = x->wbuf;
-
-	if (c->nw > x->wbuf_cap && c->nw != CAND_SPAN) {
-		size_t cap = c->nw * 2;
-		struct window *v = realloc(x->wbuf, cap * sizeof(*v));
-
-		if (v) {
-			x->wbuf = w = v;
-			x->wbuf_cap = cap;
-		}
-	}
-	if (c->nw > x->wbuf_cap) {
-		w = span;
-		w[n++] = (struct window){ c->lo[1], c->hi[1] };
-	} else if (c->nw > CAND_WINDOWS) {
-		memcpy(w, c->w, sizeof(c->w));
-		n = CAND_WINDOWS;
-		for (uint32_t k = c->spill; k != SPILL_END; k = x->spill[k].next)
-			w[n++] = x->spill[k].w;
-		qsort(w, n, sizeof(*w), cmp_window);
-	} else {
-		for (size_t i = 0; i < c->nw; i++) {
-			struct window v = c->w[i];
-			size_t j = n;
-
-			while (j > 0 && w[j - 1].lo > v.lo) {
-				w[j] = w[j - 1];
-				j--;
-			}
-			w[j] = v;
-			n++;
-		}
-	}
-	*out = w;
-	/* Overlapping windows become one: one pcre2 call instead of two
-	 * trying the same start positions. */
-	size_t m = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (w[i].lo < lo0)
-			w[i].lo = lo0;
-		if (w[i].hi > hi0)
-			w[i].hi = hi0;
-		if (m && w[i].lo <= w[m - 1].hi) {
-			if (w[i].hi > w[m - 1].hi)
-				w[m - 1].hi = w[i].hi;
-		} else if (w[i].lo <= w[i].hi) {
-			w[m++] = w[i];
-		}
-	}
-	return m;
-}
-
 /* Run rule r over one field and append its hits.  With `mark`, only the
  * patterns marked there run, and only where the prefilter says their
  * matches can start: the same matches as a scan of the whole field, found
@@ -1213,7 +1285,7 @@ static int match_rule(const struct rule *r, size_t ri, const char *path,
 
 			if (c->gen != x->gen || c->lo[0] == SIZE_MAX || c->lo[1] == SIZE_MAX)
 				continue;
-			nw = cand_windows(c, x, &span, &w);
+			nw = cand_windows(c, x, 0, &span, &w);
 			for (size_t i = 0; i < nw && rc == 0; i++) {
 				if (off < w[i].lo)
 					off = w[i].lo;
@@ -1297,9 +1369,11 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 	return count;
 }
 
-static void mark_pattern(void *arg, size_t id, size_t lo, size_t hi)
+/* Record an occurrence of a literal of pattern id / 4 (of its selective
+ * set with id & 1, of its anchoring set with id & 2); with `main`, list
+ * the pattern as touched in this field. */
+static inline void cand_mark(struct rules_tls *x, size_t id, size_t lo, size_t hi, int main)
 {
-	struct rules_tls *x = arg;
 	size_t pat = id / 4;
 	struct cand *c = &x->cand[pat];
 
@@ -1309,7 +1383,8 @@ static void mark_pattern(void *arg, size_t id, size_t lo, size_t hi)
 		c->hi[0] = c->hi[1] = 0;
 		c->nw = 0;
 		c->spill = SPILL_END;
-		x->touched[x->n_touched++] = pat;
+		if (main)
+			x->touched[x->n_touched++] = pat;
 	}
 	if (id & 2) {
 		if (c->nw < CAND_WINDOWS) {
@@ -1342,6 +1417,16 @@ static void mark_pattern(void *arg, size_t id, size_t lo, size_t hi)
 		}
 }
 
+static void mark_pattern(void *arg, size_t id, size_t lo, size_t hi)
+{
+	cand_mark(arg, id, lo, hi, 1);
+}
+
+static void mark_near(void *arg, size_t id, size_t lo, size_t hi)
+{
+	cand_mark(arg, id, lo, hi, 0);
+}
+
 static int cmp_size(const void *a, const void *b)
 {
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
@@ -1369,7 +1454,12 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 	size_t a = 0, last = SIZE_MAX, m = 0;
 	int rc = 0;
 
-	if (!rs->prefilter || !rs->ac) {
+	x->scanned = rs->prefilter && rs->ac;
+	x->near_ac = rs->ac_near;
+	x->near_text = text;
+	x->near_len = len;
+	x->near_done = 0;
+	if (!x->scanned) {
 		for (size_t i = 0; i < rs->n && rc == 0; i++)
 			rc = run_rule(rs, i, path, text, len, x, h);
 		return rc;
@@ -1427,7 +1517,7 @@ static int scan(const struct kvs_ruleset *rs, const kvs_request *req,
 	size_t len, plen = prefix ? strlen(prefix) : 0;
 	int rc = 0;
 
-	x = tls_get(rs->n_pats ? rs->n_pats : 1);
+	x = tls_get(rs->n_marks ? rs->n_marks : 1);
 	if (!x)
 		return -ENOMEM;
 	while (host->text_next(req, &it, &path, &text, &len)) {

@@ -934,7 +934,7 @@ static int limit_without_prefilter(struct kvs_ruleset *rs, struct kvs_request *r
  * a finding, and adds no limit finding. */
 START_TEST(test_prefilter_random)
 {
-	char dir[] = "/tmp/kvs-rules-XXXXXX", path[64], re[512], conf[2048], text[1024];
+	char dir[] = "/tmp/kvs-rules-XXXXXX", path[64], re[1536], conf[4096], text[1024];
 	size_t patterns = 0, bad = 0, findings = 0, evidence = 0, with_literal = 0, limited = 0;
 
 	const char *seed = getenv("KVS_RANDOM_SEED"), *iters = getenv("KVS_RANDOM_PATTERNS");
@@ -962,10 +962,28 @@ START_TEST(test_prefilter_random)
 				strncat(re, "(?:ab|k)?", sizeof(re) - strlen(re) - 1);
 		}
 		gen_re(re + strlen(re), sizeof(re) - strlen(re), 0);
+		/* Often a context or an exclusion pattern too (after a tab in re,
+		 * so that the texts hold its words), near or overlapping: they
+		 * run near their own literals' occurrences. */
+		size_t main_len = strlen(re);
+		unsigned extra = rnd(3);
+
+		if (extra) {
+			strncat(re, "\t", sizeof(re) - strlen(re) - 1);
+			gen_re(re + strlen(re), sizeof(re) - strlen(re), 0);
+		}
 		/* libconfig string: every backslash doubled. */
 		o += (size_t)snprintf(conf, sizeof(conf),
 				      "rules = ( { id = \"R\"; title = \"t\"; severity = \"low\"; patterns = [ \"");
-		for (const char *c = re; *c && o + 3 < sizeof(conf); c++) {
+		for (const char *c = re; *c && o + 64 < sizeof(conf); c++) {
+			if ((size_t)(c - re) == main_len) {
+				unsigned w = rnd(3) ? rnd(40) : 0;
+
+				o += (size_t)snprintf(conf + o, sizeof(conf) - o, "\" ]; %s_window = %u; %s = [ \"",
+						      extra == 1 ? "context" : "exclude", w,
+						      extra == 1 ? "context" : "exclude");
+				continue;
+			}
 			if (*c == '\\')
 				conf[o++] = '\\';
 			conf[o++] = *c;
