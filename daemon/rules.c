@@ -160,6 +160,7 @@ struct rules_tls {
 	int near_done;
 	size_t *touched;              /* patterns marked in this generation */
 	size_t n_touched;
+	uint64_t *sortbits;           /* all zero between fields; sorts touched */
 	struct spill *spill;          /* windows past CAND_WINDOWS, this field */
 	size_t n_spill, spill_cap;
 	/* The windows of the main pattern being run, and of the context or
@@ -209,6 +210,7 @@ static void tls_free(struct rules_tls *t)
 	pcre2_match_context_free(t->mctx_near);
 	free(t->cand);
 	free(t->touched);
+	free(t->sortbits);
 	free(t->spill);
 	free(t->wbuf[0]);
 	free(t->wbuf[1]);
@@ -270,6 +272,10 @@ static struct rules_tls *tls_get(size_t n)
 		if (!k)
 			return NULL;
 		t->touched = k;
+		free(t->sortbits);
+		t->sortbits = calloc(n / 64 + 1, sizeof(*t->sortbits));
+		if (!t->sortbits)
+			return NULL;
 		t->cand_cap = n;
 	}
 	return t;
@@ -1427,13 +1433,6 @@ static void mark_near(void *arg, size_t id, size_t lo, size_t hi)
 	cand_mark(arg, id, lo, hi, 0);
 }
 
-static int cmp_size(const void *a, const void *b)
-{
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Run rule i over the field if it is screened there. */
 static int run_rule(const struct kvs_ruleset *rs, size_t i, const char *path,
 		    const char *text, size_t len, struct rules_tls *x, struct hits *h)
@@ -1481,7 +1480,21 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 	}
 	x->n_touched = m;
 	if (x->n_touched > 32) {
-		qsort(x->touched, x->n_touched, sizeof(*x->touched), cmp_size);
+		/* Many patterns: set their bits and read them back in order. */
+		size_t lo = SIZE_MAX, hi = 0;
+
+		for (size_t k = 0; k < x->n_touched; k++) {
+			size_t v = x->touched[k];
+
+			x->sortbits[v / 64] |= (uint64_t)1 << (v % 64);
+			lo = v / 64 < lo ? v / 64 : lo;
+			hi = v / 64 > hi ? v / 64 : hi;
+		}
+		m = 0;
+		for (size_t wi = lo; wi <= hi; wi++)
+			for (uint64_t w = x->sortbits[wi]; w; w &= w - 1)
+				x->touched[m++] = wi * 64 + (size_t)__builtin_ctzll(w);
+		memset(x->sortbits + lo, 0, (hi - lo + 1) * sizeof(*x->sortbits));
 	} else {
 		/* Few patterns: insertion sort beats qsort's calls. */
 		for (size_t k = 1; k < x->n_touched; k++) {
