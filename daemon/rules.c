@@ -53,6 +53,7 @@ struct pat {
 	int jit;                      /* JIT-compiled: pcre2_jit_match() */
 	size_t mark;                  /* context or exclusion pattern: its prefilter
 				       * marks, NO_MARK: none (it always runs) */
+	uint8_t need;                 /* and the roles of them that must occur */
 	char *src;
 };
 #define NO_MARK SIZE_MAX
@@ -102,6 +103,7 @@ struct kvs_ruleset {
 	struct rules_ac *ac_near;     /* the literals of context and exclusion patterns */
 	size_t n_pats;                /* main patterns of all rules */
 	size_t n_marks;               /* and context and exclusion patterns */
+	uint8_t *need;                /* per main pattern: roles that must occur */
 	size_t *pat_rule;             /* per main pattern: its rule */
 	size_t *always;               /* rules without a literal, in order */
 	size_t n_always;
@@ -127,6 +129,7 @@ struct window {
 struct cand {
 	size_t lo[2], hi[2];
 	uint64_t gen;
+	uint8_t seen;                 /* roles whose literals occurred */
 	/* The windows of the anchoring set's occurrences: the first
 	 * CAND_WINDOWS in w, the others in the thread's spill list from
 	 * `spill` on; nw counts them, CAND_SPAN when they did not fit. */
@@ -135,6 +138,7 @@ struct cand {
 	struct window w[CAND_WINDOWS];
 };
 #define CAND_SPAN SIZE_MAX
+#define CAND_ROLES 16                 /* automaton ids: pattern * CAND_ROLES + roles */
 #define SPILL_END UINT32_MAX
 
 struct spill {
@@ -326,6 +330,7 @@ void rules_free(struct kvs_ruleset *rs)
 	free(rs->rules);
 	free(rs->pat_rule);
 	free(rs->always);
+	free(rs->need);
 	rules_ac_free(rs->ac);
 	rules_ac_free(rs->ac_near);
 	free(rs);
@@ -744,24 +749,17 @@ static char *resolve(const kvs_config_ctx *ctx, const char *path)
 	return strdup(path);
 }
 
-static int same_literals(const struct rules_literals *a, const struct rules_literals *b)
+/* Add the literals of pattern `pat` to the automaton: the most selective
+ * set decides whether the pattern runs at all, the set with the smallest
+ * prefix bound where it can match, and up to two more sets must occur too
+ * (every match holds one literal of each set).  Automaton ids are
+ * pat * CAND_ROLES + roles (1: selective, 2: anchoring, 4 and 8: more);
+ * *need gets the roles that must all occur. */
+static int add_literals(struct rules_ac_builder *b, const char *src, size_t pat,
+			uint8_t *need)
 {
-	if (a->n != b->n)
-		return 0;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]))
-			return 0;
-	return 1;
-}
-
-/* Add the literals of main pattern `pat` to the automaton: the most
- * selective set decides whether the pattern runs at all, the set with the
- * smallest prefix bound where it can match (every match holds one literal
- * of each set).  Automaton ids are pat * 4 + (1: selective, 2: anchoring). */
-static int add_literals(struct rules_ac_builder *b, const char *src, size_t pat)
-{
-	struct rules_literals sel = {0}, anc;
-	int rc = rules_literals_extract(src, 0, &sel);
+	struct rules_literals sel = {0}, anc, sets[2], extra[2];
+	int rc = rules_literals_extract(src, 0, &sel), n_extra;
 
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
@@ -770,15 +768,30 @@ static int add_literals(struct rules_ac_builder *b, const char *src, size_t pat)
 		rules_literals_free(&sel);
 		return rc;
 	}
+	sets[0] = sel;
+	sets[1] = anc;
+	n_extra = rules_literals_extra(src, sets, 2, extra, 2);
+	if (n_extra < 0) {
+		rules_literals_free(&sel);
+		rules_literals_free(&anc);
+		return n_extra;
+	}
+	*need = 3;
 	/* Short anchoring literals alone also do, when they are all there is. */
-	if (!sel.n || same_literals(&sel, &anc)) {
+	if (!sel.n || rules_literals_same(&sel, &anc)) {
 		for (size_t k = 0; k < anc.n && rc == 0; k++)
-			rc = rules_ac_builder_add(b, anc.v[k], pat * 4 + 3);
+			rc = rules_ac_builder_add(b, anc.v[k], pat * CAND_ROLES + 3);
 	} else {
 		for (size_t k = 0; k < sel.n && rc == 0; k++)
-			rc = rules_ac_builder_add(b, sel.v[k], pat * 4 + 1);
+			rc = rules_ac_builder_add(b, sel.v[k], pat * CAND_ROLES + 1);
 		for (size_t k = 0; k < anc.n && rc == 0; k++)
-			rc = rules_ac_builder_add(b, anc.v[k], pat * 4 + 2);
+			rc = rules_ac_builder_add(b, anc.v[k], pat * CAND_ROLES + 2);
+	}
+	for (int e = 0; e < n_extra; e++) {
+		for (size_t k = 0; k < extra[e].n && rc == 0; k++)
+			rc = rules_ac_builder_add(b, extra[e].v[k], pat * CAND_ROLES + (4u << e));
+		*need |= (uint8_t)(4u << e);
+		rules_literals_free(&extra[e]);
 	}
 	rules_literals_free(&sel);
 	rules_literals_free(&anc);
@@ -800,7 +813,8 @@ static int build_prefilter(struct kvs_ruleset *rs)
 		rs->n_pats += rs->rules[i].pats.n;
 	rs->pat_rule = calloc(rs->n_pats ? rs->n_pats : 1, sizeof(*rs->pat_rule));
 	rs->always = calloc(rs->n ? rs->n : 1, sizeof(*rs->always));
-	if (!rs->pat_rule || !rs->always)
+	rs->need = calloc(rs->n_pats ? rs->n_pats : 1, sizeof(*rs->need));
+	if (!rs->pat_rule || !rs->always || !rs->need)
 		rc = -ENOMEM;
 	for (size_t i = 0, base = 0; i < rs->n && rc == 0; i++) {
 		struct rule *r = &rs->rules[i];
@@ -812,7 +826,8 @@ static int build_prefilter(struct kvs_ruleset *rs)
 		for (size_t p = 0; p < r->pats.n && !r->always && rc == 0; p++) {
 			/* The automaton marks patterns, not rules: only the
 			 * patterns whose literals occur run. */
-			rc = add_literals(b, r->pats.v[p].src, r->pat_base + p);
+			rc = add_literals(b, r->pats.v[p].src, r->pat_base + p,
+					  &rs->need[r->pat_base + p]);
 			if (rc == -ENOENT) {
 				r->always = 1;
 				rc = 0;
@@ -830,7 +845,7 @@ static int build_prefilter(struct kvs_ruleset *rs)
 
 		for (size_t k = 0; k < 2; k++)
 			for (size_t p = 0; p < pl[k]->n && rc == 0; p++) {
-				rc = add_literals(bn, pl[k]->v[p].src, rs->n_marks);
+				rc = add_literals(bn, pl[k]->v[p].src, rs->n_marks, &pl[k]->v[p].need);
 				if (rc == 0)
 					pl[k]->v[p].mark = rs->n_marks++;
 				else if (rc == -ENOENT)
@@ -1158,7 +1173,7 @@ static int window_match(const struct patlist *pl, const char *t, size_t lo,
 				rules_ac_scan(x->near_ac, x->near_text, x->near_len, mark_near, x);
 				x->near_done = 1;
 			}
-			if (c->gen != x->gen || c->lo[0] == SIZE_MAX || c->lo[1] == SIZE_MAX)
+			if (c->gen != x->gen || (c->seen & re->need) != re->need)
 				continue;
 			nw = cand_windows(c, x, 1, &span, &w);
 		}
@@ -1375,16 +1390,18 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 	return count;
 }
 
-/* Record an occurrence of a literal of pattern id / 4 (of its selective
- * set with id & 1, of its anchoring set with id & 2); with `main`, list
+/* Record an occurrence of a literal of pattern id / CAND_ROLES (of its
+ * selective set with id & 1, of its anchoring set with id & 2, of the
+ * other sets with id & 12); with `main`, list
  * the pattern as touched in this field. */
 static inline void cand_mark(struct rules_tls *x, size_t id, size_t lo, size_t hi, int main)
 {
-	size_t pat = id / 4;
+	size_t pat = id / CAND_ROLES;
 	struct cand *c = &x->cand[pat];
 
 	if (c->gen != x->gen) {
 		c->gen = x->gen;
+		c->seen = 0;
 		c->lo[0] = c->lo[1] = SIZE_MAX;
 		c->hi[0] = c->hi[1] = 0;
 		c->nw = 0;
@@ -1392,6 +1409,7 @@ static inline void cand_mark(struct rules_tls *x, size_t id, size_t lo, size_t h
 		if (main)
 			x->touched[x->n_touched++] = pat;
 	}
+	c->seen |= (uint8_t)(id % CAND_ROLES);
 	if (id & 2) {
 		if (c->nw < CAND_WINDOWS) {
 			c->w[c->nw++] = (struct window){ lo, hi };
@@ -1475,7 +1493,7 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 	for (size_t k = 0, n = x->n_touched; k < n; k++) {
 		const struct cand *c = &x->cand[x->touched[k]];
 
-		if (c->lo[0] != SIZE_MAX && c->lo[1] != SIZE_MAX)
+		if ((c->seen & rs->need[x->touched[k]]) == rs->need[x->touched[k]])
 			x->touched[m++] = x->touched[k];
 	}
 	x->n_touched = m;

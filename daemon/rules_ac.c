@@ -67,6 +67,12 @@ struct parser {
 	size_t lastw;       /* most bytes the last literal character matches */
 	int anchor;         /* choose literals for their prefix bound first */
 	struct bset cls;    /* every byte the atoms passed so far can match */
+	/* With `pool`: every candidate set of the pattern's own sequence
+	 * (all of them required) is also kept there; top_alts counts the
+	 * alternatives at the top, where only one sequence makes that so. */
+	struct lset *pool;
+	size_t n_pool;
+	int top_alts;
 	/* Anchor mode: literals that start every match which includes the
 	 * optional groups that began the current sequence (see parse_group);
 	 * every candidate of the sequence then holds them too. */
@@ -446,9 +452,49 @@ static int lset_score(const struct lset *l, int anchor)
 	return l->n ? m : INT_MIN;
 }
 
+/* 1 if no literal of l is one of the common words. */
+static int lset_uncommon(const struct lset *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const char *b = rules_literal_body(l->v[i], NULL, NULL);
+		size_t n;
+
+		while (*b == ' ')
+			b++;
+		n = strlen(b);
+		while (n && b[n - 1] == ' ')
+			n--;
+		for (size_t k = 0; common_words[k]; k++)
+			if (strlen(common_words[k]) == n && !strncmp(common_words[k], b, n))
+				return 0;
+	}
+	return 1;
+}
+
+/* Keep a copy of a candidate set in the pool (see struct parser). */
+static void pool_add(struct parser *p, const struct lset *cand)
+{
+	struct lset c = { NULL, 0, 1 }, *v;
+
+	if (p->n_pool >= RULES_LITERAL_MAX_SET)
+		return;
+	for (size_t i = 0; i < cand->n; i++)
+		if (lset_add(&c, cand->v[i], strlen(cand->v[i])) < 0 || !c.ok) {
+			lset_clear(&c);
+			return;         /* no memory: one set fewer, always safe */
+		}
+	v = realloc(p->pool, (p->n_pool + 1) * sizeof(*v));
+	if (!v) {
+		lset_clear(&c);
+		return;
+	}
+	p->pool = v;
+	p->pool[p->n_pool++] = c;
+}
+
 /* Keep the better of *best and *cand (consumed): the set whose weakest
  * literal is most selective, then the smaller set. */
-static void lset_pick(const struct parser *p, struct lset *best, struct lset *cand)
+static void lset_pick(struct parser *p, struct lset *best, struct lset *cand)
 {
 	size_t cm;
 	int cs, bs;
@@ -459,6 +505,9 @@ static void lset_pick(const struct parser *p, struct lset *best, struct lset *ca
 	cm = lset_minlen(cand);
 	cs = lset_score(cand, p->anchor);
 	bs = lset_score(best, p->anchor);
+	if (p->pool && p->depth == 0 && cand->ok && cand->n && cm >= RULES_LITERAL_MIN &&
+	    !lset_too_common(cand) && lset_uncommon(cand) && cs >= RULES_EXTRA_MIN_SCORE)
+		pool_add(p, cand);
 
 	if (cand->ok && cand->n && cm >= (p->anchor ? RULES_ANCHOR_MIN : RULES_LITERAL_MIN) &&
 	    !lset_too_common(cand) &&
@@ -596,7 +645,7 @@ struct run {
 	struct bset cls;        /* the bytes a match can hold before the run */
 };
 
-static void run_commit(const struct parser *p, struct run *r, struct lset *best, int *err)
+static void run_commit(struct parser *p, struct run *r, struct lset *best, int *err)
 {
 	struct lset c = { NULL, 0, 1 };
 
@@ -929,6 +978,8 @@ static int parse_alt(struct parser *p, struct lset *out)
 			p->pre = pre_max;
 			return 0;
 		}
+		if (p->depth == 0)
+			p->top_alts++;
 		p->i++;
 	}
 }
@@ -953,6 +1004,72 @@ int rules_literals_extract(const char *pattern, int anchor, struct rules_literal
 	out->v = l.v;
 	out->n = l.n;
 	return 0;
+}
+
+static int lset_cmp_score(const void *a, const void *b)
+{
+	const struct lset *x = a, *y = b;
+	int sx = lset_score(x, 0), sy = lset_score(y, 0);
+
+	if (sx != sy)
+		return sx > sy ? -1 : 1;
+	return x->n < y->n ? -1 : x->n > y->n;
+}
+
+int rules_literals_extra(const char *pattern, const struct rules_literals *skip,
+			 size_t n_skip, struct rules_literals *out, size_t max)
+{
+	struct parser p = { .s = pattern };
+	struct lset l = { NULL, 0, 1 };
+	size_t n = 0;
+	int rc;
+
+	p.pool = malloc(sizeof(*p.pool));
+	if (!p.pool)
+		return -ENOMEM;
+	rc = parse_alt(&p, &l);
+	/* A selective set already rare enough needs no others: their
+	 * occurrences would cost more than the runs they save. */
+	if (rc == 0 && !p.fail && pattern[p.i] == '\0' && p.top_alts == 0 &&
+	    (!l.ok || !l.n || lset_score(&l, 0) < RULES_EXTRA_BELOW_SCORE)) {
+		qsort(p.pool, p.n_pool, sizeof(*p.pool), lset_cmp_score);
+		for (size_t i = 0; i < p.n_pool && n < max; i++) {
+			int dup = 0;
+
+			for (size_t k = 0; k < n_skip && !dup; k++) {
+				struct rules_literals a = { p.pool[i].v, p.pool[i].n };
+
+				dup = rules_literals_same(&a, &skip[k]);
+			}
+			for (size_t k = 0; k < n && !dup; k++) {
+				struct rules_literals a = { p.pool[i].v, p.pool[i].n };
+
+				dup = rules_literals_same(&a, &out[k]);
+			}
+			if (dup)
+				continue;
+			out[n].v = p.pool[i].v;
+			out[n].n = p.pool[i].n;
+			p.pool[i].v = NULL;
+			p.pool[i].n = 0;
+			n++;
+		}
+	}
+	lset_clear(&l);
+	for (size_t i = 0; i < p.n_pool; i++)
+		lset_clear(&p.pool[i]);
+	free(p.pool);
+	return rc < 0 ? rc : (int)n;
+}
+
+int rules_literals_same(const struct rules_literals *a, const struct rules_literals *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]))
+			return 0;
+	return 1;
 }
 
 void rules_literals_free(struct rules_literals *l)

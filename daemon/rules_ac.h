@@ -28,6 +28,8 @@
 #define RULES_ANCHOR_MIN 2          /* anchoring literals, behind a selective set */
 #define RULES_LITERAL_MAX_SET 64    /* alternatives kept per pattern */
 #define RULES_CLASS_MIN_PRE 32      /* farther prefix bounds get a byte class */
+#define RULES_EXTRA_MIN_SCORE 10    /* extra sets: five letters or more, or four after \b */
+#define RULES_EXTRA_BELOW_SCORE 16  /* only for selective sets that score less */
 
 struct rules_literals {
 	char **v;
@@ -42,6 +44,16 @@ struct rules_literals {
  * uses syntax the extractor does not understand, -ENOMEM. */
 int rules_literals_extract(const char *pattern, int anchor, struct rules_literals *out);
 void rules_literals_free(struct rules_literals *l);
+/* 1 if a and b hold the same literals in the same order. */
+int rules_literals_same(const struct rules_literals *a, const struct rules_literals *b);
+/* More literal sets that every match of `pattern` holds one literal of
+ * each of (besides those in skip[0..n_skip), left out): from the
+ * pattern's own sequence, when its top is not an alternation, of
+ * literals that are no common words and score RULES_EXTRA_MIN_SCORE or
+ * more, the most selective first.  Fills out[0..max) (free each with
+ * rules_literals_free) and returns how many, or -ENOMEM. */
+int rules_literals_extra(const char *pattern, const struct rules_literals *skip,
+			 size_t n_skip, struct rules_literals *out, size_t max);
 /* The characters of literal l after its marks; *pre (if not NULL) gets the
  * most bytes a match can hold before them (SIZE_MAX: unbounded), *ws (if
  * not NULL) whether they follow \b. */

@@ -411,6 +411,34 @@ static void lits(const char *pat, const char *want)
 	lits_mode(pat, 0, want);
 }
 
+/* The extra literal sets of pat, besides its selective and anchoring
+ * ones, each as "a|b", separated by " ; ". */
+static void extra(const char *pat, const char *want)
+{
+	struct rules_literals sets[2] = { { NULL, 0 }, { NULL, 0 } }, ex[2];
+	char got[1024] = "";
+	int n;
+
+	rules_literals_extract(pat, 0, &sets[0]);
+	rules_literals_extract(pat, 1, &sets[1]);
+	n = rules_literals_extra(pat, sets, 2, ex, 2);
+	ck_assert_int_ge(n, 0);
+	for (int e = 0; e < n; e++) {
+		for (size_t i = 0; i < ex[e].n; i++) {
+			const char *l = ex[e].v[i];
+			uint64_t cls[4];
+
+			strcat(got, l + (rules_literal_class(l, cls) ? 66 : 0));
+			strcat(got, i + 1 < ex[e].n ? "|" : "");
+		}
+		strcat(got, e + 1 < n ? " ; " : "");
+		rules_literals_free(&ex[e]);
+	}
+	rules_literals_free(&sets[0]);
+	rules_literals_free(&sets[1]);
+	ck_assert_msg(!strcmp(got, want), "%s: extra sets \"%s\", wanted \"%s\"", pat, got, want);
+}
+
 START_TEST(test_literal_extraction)
 {
 	/* '<': every match starts where the literal starts; "{N}": at most N
@@ -492,6 +520,15 @@ START_TEST(test_literal_extraction)
 	lits("(?:ab)+\\1abcd", "abcd");
 	lits("[a-z]{1,40}wxyz", "(ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+hi){160}wxyz");
 	lits("x{2,5}abcd", "{5}abcd");
+	/* More sets that every match holds, when the selective one is weak:
+	 * only from the pattern's own sequence, never common words. */
+	extra("\\buse\\s+of\\s+(?:uranium|thorium)\\s+oxide\\s+pellets", "uranium|thorium ; oxide");
+	extra("\\buse\\s+of\\s+(?:uranium|thorium)?\\s+oxide\\s+pellets", "oxide");
+	extra("\\buse\\s+of\\s+uranium|\\bmaking\\s+plutonium", "");
+	extra("\\bverrijking\\s+van\\s+uranium\\b", "");
+	extra("\\bdesign\\s+of\\s+gas\\s+(?:centrifuges|ultra(?:centrifuges|rotors))", "");
+	extra("\\bdesign\\s+of\\s+gas\\s+centrifuges", "");
+	extra("\\bradar\\s+(?:(?:cross)\\s+section)\\s+reduction\\b", "");
 	/* '#' in a pattern is itself, not [0-9]. */
 	lits("C# code", "{2} code");
 	lits("ab#cdef", "{3}cdef");
