@@ -117,9 +117,8 @@ struct kvs_ruleset {
  * build_prefilter): in [lo[k], hi[k]] for both sets k; lo[k] == SIZE_MAX
  * while no literal of set k occurred.  Valid only when gen is the thread's
  * current field generation. */
-#define CAND_WINDOWS 8
-/* Windows spilled past CAND_WINDOWS per field, over all patterns; past
- * it, a pattern runs from its first to its last anchoring occurrence. */
+/* Windows kept per field, over all patterns; past it, a pattern runs
+ * from its first to its last anchoring occurrence. */
 #define RULES_MAX_SPILL (1u << 16)
 
 struct window {
@@ -127,17 +126,16 @@ struct window {
 };
 
 struct cand {
-	size_t lo[2], hi[2];
 	uint64_t gen;
-	uint8_t seen;                 /* roles whose literals occurred */
-	/* The windows of the anchoring set's occurrences: the first
-	 * CAND_WINDOWS in w, the others in the thread's spill list from
-	 * `spill` on; nw counts them, CAND_SPAN when they did not fit. */
-	size_t nw;
+	size_t lo[2], hi[2];
+	/* The windows of the anchoring set's occurrences, in the thread's
+	 * spill list from `spill` on (the newest first); nw counts them,
+	 * CAND_SPAN when they did not fit. */
+	uint32_t nw;
 	uint32_t spill;
-	struct window w[CAND_WINDOWS];
+	uint8_t seen;                 /* roles whose literals occurred */
 };
-#define CAND_SPAN SIZE_MAX
+#define CAND_SPAN UINT32_MAX
 #define CAND_ROLES 16                 /* automaton ids: pattern * CAND_ROLES + roles */
 #define SPILL_END UINT32_MAX
 
@@ -1113,23 +1111,22 @@ static size_t cand_windows(const struct cand *c, struct rules_tls *x, int buf,
 	if (c->nw > x->wbuf_cap[buf]) {
 		w = span;
 		w[n++] = (struct window){ c->lo[1], c->hi[1] };
-	} else if (c->nw > CAND_WINDOWS) {
-		memcpy(w, c->w, sizeof(c->w));
-		n = CAND_WINDOWS;
-		for (uint32_t k = c->spill; k != SPILL_END; k = x->spill[k].next)
-			w[n++] = x->spill[k].w;
-		qsort(w, n, sizeof(*w), cmp_window);
 	} else {
-		for (size_t i = 0; i < c->nw; i++) {
-			struct window v = c->w[i];
-			size_t j = n;
+		/* Oldest first: each lane's occurrences come in order. */
+		n = c->nw;
+		for (uint32_t k = c->spill, i = c->nw; k != SPILL_END; k = x->spill[k].next)
+			w[--i] = x->spill[k].w;
+		if (n > 16) {
+			qsort(w, n, sizeof(*w), cmp_window);
+		} else {
+			for (size_t i = 1; i < n; i++) {
+				struct window v = w[i];
+				size_t j = i;
 
-			while (j > 0 && w[j - 1].lo > v.lo) {
-				w[j] = w[j - 1];
-				j--;
+				for (; j > 0 && w[j - 1].lo > v.lo; j--)
+					w[j] = w[j - 1];
+				w[j] = v;
 			}
-			w[j] = v;
-			n++;
 		}
 	}
 	*out = w;
@@ -1411,8 +1408,14 @@ static inline void cand_mark(struct rules_tls *x, size_t id, size_t lo, size_t h
 	}
 	c->seen |= (uint8_t)(id % CAND_ROLES);
 	if (id & 2) {
-		if (c->nw < CAND_WINDOWS) {
-			c->w[c->nw++] = (struct window){ lo, hi };
+		struct window *last = c->nw && c->nw != CAND_SPAN ? &x->spill[c->spill].w : NULL;
+
+		if (last && lo <= last->hi && hi >= last->lo) {
+			/* Overlapping the newest window: one window of both. */
+			if (lo < last->lo)
+				last->lo = lo;
+			if (hi > last->hi)
+				last->hi = hi;
 		} else if (c->nw != CAND_SPAN) {
 			if (x->n_spill == x->spill_cap && x->spill_cap < RULES_MAX_SPILL) {
 				size_t cap = x->spill_cap ? x->spill_cap * 2 : 1024;
