@@ -52,8 +52,9 @@ struct pat {
 	pcre2_code *re;
 	int jit;                      /* JIT-compiled: pcre2_jit_match() */
 	size_t mark;                  /* context or exclusion pattern: its prefilter
-				       * marks, NO_MARK: none (it always runs) */
-	uint8_t need;                 /* and the roles of them that must occur */
+				       * marks, NO_MARK: none (it always runs); a main
+				       * pattern's are its rule's pat_base + index */
+	uint8_t need;                 /* the roles of its marks that must occur */
 	char *src;
 };
 #define NO_MARK SIZE_MAX
@@ -112,11 +113,12 @@ struct kvs_ruleset {
 	size_t group;                 /* path being loaded */
 };
 
-/* Where the matches of a main pattern can start in the field being
- * screened, after the occurrences of its two literal sets (see
- * build_prefilter): in [lo[k], hi[k]] for both sets k; lo[k] == SIZE_MAX
- * while no literal of set k occurred.  Valid only when gen is the thread's
- * current field generation. */
+/* Where the matches of a pattern can start in the field being screened,
+ * after the occurrences of its literal sets (see add_literals): in
+ * [lo[k], hi[k]] for the selective (k = 0) and the anchoring set (k = 1),
+ * and in one of the windows of the anchoring set's occurrences; `seen`
+ * holds the roles of the sets that occurred.  Valid only when gen is the
+ * thread's current field generation. */
 /* Windows kept per field, over all patterns; past it, a pattern runs
  * from its first to its last anchoring occurrence. */
 #define RULES_MAX_SPILL (1u << 16)
@@ -126,8 +128,8 @@ struct window {
 };
 
 struct cand {
-	uint64_t gen;
-	size_t lo[2], hi[2];
+	uint32_t gen;
+	uint32_t lo[2], hi[2];
 	/* The windows of the anchoring set's occurrences, in the thread's
 	 * spill list from `spill` on (the newest first); nw counts them,
 	 * CAND_SPAN when they did not fit. */
@@ -152,7 +154,7 @@ struct rules_tls {
 	pcre2_match_context *mctx_near; /* the same, for context and exclusions */
 	struct cand *cand;            /* per main, context and exclusion pattern */
 	size_t cand_cap;
-	uint64_t gen;                 /* generation of the field being screened */
+	uint32_t gen;                 /* generation of the field being screened */
 	int scanned;                  /* the prefilter scanned it: marks are valid */
 	/* The automaton of context and exclusion literals, and the field it
 	 * scans the first time one of them is needed there (near_done). */
@@ -825,7 +827,8 @@ static int build_prefilter(struct kvs_ruleset *rs)
 			/* The automaton marks patterns, not rules: only the
 			 * patterns whose literals occur run. */
 			rc = add_literals(b, r->pats.v[p].src, r->pat_base + p,
-					  &rs->need[r->pat_base + p]);
+					  &r->pats.v[p].need);
+			rs->need[r->pat_base + p] = r->pats.v[p].need;
 			if (rc == -ENOENT) {
 				r->always = 1;
 				rc = 0;
@@ -1097,6 +1100,7 @@ static size_t cand_windows(const struct cand *c, struct rules_tls *x, int buf,
 			   struct window *span, struct window **out)
 {
 	size_t n = 0, lo0 = c->lo[0], hi0 = c->hi[0];
+
 	struct window *w = x->wbuf[buf];
 
 	if (c->nw > x->wbuf_cap[buf] && c->nw != CAND_SPAN) {
@@ -1301,7 +1305,7 @@ static int match_rule(const struct rule *r, size_t ri, const char *path,
 		} else {
 			const struct cand *c = &mark[p];
 
-			if (c->gen != x->gen || c->lo[0] == SIZE_MAX || c->lo[1] == SIZE_MAX)
+			if (c->gen != x->gen || (c->seen & re->need) != re->need)
 				continue;
 			nw = cand_windows(c, x, 0, &span, &w);
 			for (size_t i = 0; i < nw && rc == 0; i++) {
@@ -1399,7 +1403,7 @@ static inline void cand_mark(struct rules_tls *x, size_t id, size_t lo, size_t h
 	if (c->gen != x->gen) {
 		c->gen = x->gen;
 		c->seen = 0;
-		c->lo[0] = c->lo[1] = SIZE_MAX;
+		c->lo[0] = c->lo[1] = UINT32_MAX;
 		c->hi[0] = c->hi[1] = 0;
 		c->nw = 0;
 		c->spill = SPILL_END;
@@ -1438,9 +1442,9 @@ static inline void cand_mark(struct rules_tls *x, size_t id, size_t lo, size_t h
 	for (int k = 0; k < 2; k++)
 		if (id & (1u << k)) {
 			if (lo < c->lo[k])
-				c->lo[k] = lo;
+				c->lo[k] = (uint32_t)lo;
 			if (hi > c->hi[k])
-				c->hi[k] = hi;
+				c->hi[k] = (uint32_t)hi;
 		}
 }
 
@@ -1474,7 +1478,8 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 	size_t a = 0, last = SIZE_MAX, m = 0;
 	int rc = 0;
 
-	x->scanned = rs->prefilter && rs->ac;
+	/* Marks hold 32-bit offsets: a longer field runs every rule whole. */
+	x->scanned = rs->prefilter && rs->ac && len < UINT32_MAX;
 	x->near_ac = rs->ac_near;
 	x->near_text = text;
 	x->near_len = len;
