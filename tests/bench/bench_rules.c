@@ -9,7 +9,7 @@
  * line, for a comparison with `rg -c -f FILE`, and with -o FILE the corpus
  * as plain text.  -r TREE loads the rules from TREE/conf/rules/ instead of
  * the source tree's; -n skips the pass without the prefilter; -C leaves the
- * list texts out (CORDIS text only).
+ * list texts out (CORDIS text only), -L the CORDIS texts (list texts only).
  */
 #include "config.h"
 
@@ -106,10 +106,10 @@ int main(int argc, char **argv)
 	char abs_buf[4][4096];
 	struct corpus c = {0};
 	double mb = 50, t0;
-	int opt, counts = 0, only_on = 0, no_lists = 0;
+	int opt, counts = 0, only_on = 0, no_lists = 0, no_cordis = 0;
 	char path[4096];
 
-	while ((opt = getopt(argc, argv, "m:cP:o:r:nC")) != -1) {
+	while ((opt = getopt(argc, argv, "m:cP:o:r:nCL")) != -1) {
 		switch (opt) {
 		case 'm': mb = atof(optarg); break;
 		case 'c': counts = 1; break;
@@ -118,8 +118,10 @@ int main(int argc, char **argv)
 		case 'r': base = optarg; break;
 		case 'n': only_on = 1; break;
 		case 'C': no_lists = 1; break;
+		case 'L': no_cordis = 1; break;
 		default:
-			fprintf(stderr, "usage: %s [-m MB] [-c] [-P PATTERNS] [-o CORPUS] [-r TREE] [-n] [-C]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-m MB] [-c] [-P PATTERNS] [-o CORPUS] [-r TREE] [-n] [-C | -L]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -128,9 +130,11 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	snprintf(path, sizeof(path), "%s/cordis-horizon-europe-sample-100/project_df_100.csv", data);
-	mock_csv_each(path, cols, add_csv, &c);
+	if (!no_cordis)
+		mock_csv_each(path, cols, add_csv, &c);
 	snprintf(path, sizeof(path), "%s/cordis-china-partner-projects/projects.csv", data);
-	mock_csv_each(path, cols, add_csv, &c);
+	if (!no_cordis)
+		mock_csv_each(path, cols, add_csv, &c);
 	snprintf(path, sizeof(path), "%s/norway-export-control-lists-2022/export-control-appendix2.txt", data);
 	if (!no_lists)
 		add_text_file(&c, path);

@@ -17,6 +17,8 @@ echo "== rule engine (one thread, CPU time) =="
 "$drv" -r "$src" -m "$mb" -o "$tmp/pass.txt" -P "$tmp/patterns.txt"
 echo "== rule engine, CORDIS texts only (no list texts) =="
 "$drv" -r "$src" -m "$mb" -C -n | tail -n 1
+echo "== rule engine, list texts only (no CORDIS texts) =="
+"$drv" -r "$src" -m "$mb" -L -n | tail -n 1
 
 if command -v rg >/dev/null 2>&1; then
 	# ripgrep is far slower on these 560 caseless Unicode patterns (its
