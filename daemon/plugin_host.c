@@ -256,7 +256,7 @@ static int host_report_expired(const kvs_report *rep)
 	return now_ns() >= rep->deadline_ns;
 }
 
-/* ---- Host table: the rule engine (daemon/rules.c) ---- */
+/* ---- Host table: the rule engine (daemon/rules_load.c, daemon/rules.c) ---- */
 
 static int host_rules_load(const kvs_config_ctx *ctx, const char *path, kvs_ruleset **out)
 {
