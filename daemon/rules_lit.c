@@ -260,9 +260,16 @@ static void cls_format(const struct bset *b, char *out)
 	out[66] = '\0';
 }
 
+/* 1 if literal l begins with a byte-class mark. */
+static int has_cls_mark(const char *l)
+{
+	return l[0] == '[' && strnlen(l, CLS_MARK_LEN) == CLS_MARK_LEN &&
+	       l[CLS_MARK_LEN - 1] == ']';
+}
+
 int rules_literal_class(const char *l, uint64_t cls[4])
 {
-	if (l[0] != '[' || strlen(l) < CLS_MARK_LEN || l[CLS_MARK_LEN - 1] != ']')
+	if (!has_cls_mark(l))
 		return 0;
 	memset(cls, 0, 4 * sizeof(*cls));
 	for (unsigned k = 0; k < 64; k++) {
@@ -306,9 +313,8 @@ static int lset_add(struct lset *l, const char *s, size_t n)
 const char *rules_literal_body(const char *l, size_t *pre, int *ws)
 {
 	size_t p = PRE_INF;
-	uint64_t cls[4];
 
-	if (rules_literal_class(l, cls))
+	if (has_cls_mark(l))
 		l += CLS_MARK_LEN;
 	if (*l == '<') {
 		p = 0;
@@ -363,21 +369,36 @@ static const char *const common_words[] = {
  * better, a common word is much worse.  With `anchor`, a literal with a
  * short prefix bound comes first whatever its selectivity: it says where
  * a pattern can match (at the occurrence when nothing can precede it). */
+/* The characters of literal body b without its leading and trailing
+ * spaces: returns where they start and sets *n to their count. */
+static const char *trim_spaces(const char *b, size_t *n)
+{
+	while (*b == ' ')
+		b++;
+	*n = strlen(b);
+	while (*n && b[*n - 1] == ' ')
+		(*n)--;
+	return b;
+}
+
+/* 1 if the n characters at w are one of the common words. */
+static int common_word(const char *w, size_t n)
+{
+	for (size_t i = 0; common_words[i]; i++)
+		if (strlen(common_words[i]) == n && !strncmp(common_words[i], w, n))
+			return 1;
+	return 0;
+}
+
 static int lit_score(const char *l, int anchor)
 {
 	int ws, score;
 	size_t n, pre;
 
-	l = rules_literal_body(l, &pre, &ws);
-	while (*l == ' ')
-		l++;
-	n = strlen(l);
-	while (n && l[n - 1] == ' ')
-		n--;
+	l = trim_spaces(rules_literal_body(l, &pre, &ws), &n);
 	score = 2 * (int)(n > 40 ? 40 : n) + 4 * ws;
-	for (size_t i = 0; common_words[i]; i++)
-		if (strlen(common_words[i]) == n && !strncmp(common_words[i], l, n))
-			score -= 12;
+	if (common_word(l, n))
+		score -= 12;
 	/* Two letters occur everywhere: only as the last resort. */
 	if (anchor && pre != PRE_INF)
 		score += 10000 - (int)(pre > 400 ? 400 : pre) / 4 - (n < 3 ? 20 : 0);
@@ -432,17 +453,11 @@ static int lset_score(const struct lset *l, int anchor)
 static int lset_uncommon(const struct lset *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		const char *b = rules_literal_body(l->v[i], NULL, NULL);
 		size_t n;
+		const char *b = trim_spaces(rules_literal_body(l->v[i], NULL, NULL), &n);
 
-		while (*b == ' ')
-			b++;
-		n = strlen(b);
-		while (n && b[n - 1] == ' ')
-			n--;
-		for (size_t k = 0; common_words[k]; k++)
-			if (strlen(common_words[k]) == n && !strncmp(common_words[k], b, n))
-				return 0;
+		if (common_word(b, n))
+			return 0;
 	}
 	return 1;
 }
