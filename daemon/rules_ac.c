@@ -22,7 +22,6 @@
 #define AC_MAX_DIGITS 3     /* '#' characters expanded per literal */
 #define AC_FOLD 0xFF        /* class of a byte that may start a folded letter */
 #define AC_FOLD_BIT 0x80    /* set only in AC_FOLD */
-#define AC_MAX_STATES (1u << 18) /* 40 MiB of transition table */
 #define AC_LIT_MAX 4096     /* longest literal */
 /* Texts longer than this are scanned as AC_LANES interleaved streams. */
 #define AC_LANES 4
@@ -106,10 +105,10 @@ static int32_t ac_new_state(struct rules_ac_builder *b)
 		size_t cap = b->cap ? b->cap * 2 : 256;
 		void *nx, *o;
 
-		if (a->n >= AC_MAX_STATES)
+		if (a->n >= RULES_AC_MAX_STATES)
 			return -E2BIG;
-		if (cap > AC_MAX_STATES)
-			cap = AC_MAX_STATES;
+		if (cap > RULES_AC_MAX_STATES)
+			cap = RULES_AC_MAX_STATES;
 		nx = realloc(b->next, cap * sizeof(*b->next));
 		if (!nx)
 			return -ENOMEM;
@@ -143,11 +142,6 @@ static int32_t ac_child(struct rules_ac_builder *b, int32_t st, uint8_t k)
 		b->ac.depth[ns] = (uint16_t)(b->ac.depth[st] + 1);
 	}
 	return ns;
-}
-
-unsigned rules_ac_max_states(void)
-{
-	return AC_MAX_STATES;
 }
 
 struct rules_ac_builder *rules_ac_builder_new(void)

@@ -13,10 +13,11 @@
 struct rules_ac;
 struct rules_ac_builder;
 
+/* The most states an automaton may have (40 MiB of transition table):
+ * rules_ac_builder_add() fails with -E2BIG past it. */
+#define RULES_AC_MAX_STATES (1u << 18)
+
 struct rules_ac_builder *rules_ac_builder_new(void);
-/* The most states an automaton may have: rules_ac_builder_add() fails
- * with -E2BIG past it. */
-unsigned rules_ac_max_states(void);
 /* Add literal `lit` ([a-z0-9 #-] only) that selects rule `id`. */
 int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id);
 /* Build the automaton; the builder can be freed afterwards. */

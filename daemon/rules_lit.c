@@ -247,7 +247,7 @@ static void bs_class(struct bset *b, const char *s, size_t i)
 
 /* The mark of a byte class: '[', 64 hex digits (bit c of the set is bit
  * c % 4 of digit c / 4), ']'. */
-#define CLS_MARK_LEN 66
+#define CLS_MARK_LEN RULES_CLASS_MARK_LEN
 
 static void cls_format(const struct bset *b, char *out)
 {

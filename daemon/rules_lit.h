@@ -28,6 +28,7 @@
 #define RULES_ANCHOR_MIN 2          /* anchoring literals, behind a selective set */
 #define RULES_LITERAL_MAX_SET 64    /* alternatives kept per pattern */
 #define RULES_CLASS_MIN_PRE 32      /* farther prefix bounds get a byte class */
+#define RULES_CLASS_MARK_LEN 66     /* bytes of a byte-class mark */
 #define RULES_EXTRA_MIN_SCORE 10    /* extra sets: five letters or more, or four after \b */
 #define RULES_EXTRA_BELOW_SCORE 16  /* only for selective sets that score less */
 

@@ -720,7 +720,7 @@ int rules_load_paths(const struct kvs_host *host, const kvs_config_ctx *ctx,
 				 "the literals of these %zu rules make too large a prefilter "
 				 "automaton (more than %u states); split them into several "
 				 "rule sets or use fewer [0-9] classes in a row", rs->n,
-				 rules_ac_max_states());
+				 RULES_AC_MAX_STATES);
 		if (rc == -E2BIG)
 			rc = -EINVAL;
 	}

@@ -99,7 +99,7 @@ START_TEST(test_error_prefilter_too_large)
 	ck_assert_int_eq(fclose(fp), 0);
 	snprintf(want, sizeof(want), ":0: the literals of these 300 rules make too large a "
 		 "prefilter automaton (more than %u states); split them into several rule "
-		 "sets or use fewer [0-9] classes in a row\n", rules_ac_max_states());
+		 "sets or use fewer [0-9] classes in a row\n", RULES_AC_MAX_STATES);
 	expect_errors(file, want);
 	unlink(file);
 }
@@ -394,7 +394,7 @@ static void lits_mode(const char *pat, int anchor, const char *want)
 			strcat(got, "(");
 			strcat(got, cs);
 			strcat(got, ")");
-			strcat(got, l.v[i] + 66);
+			strcat(got, l.v[i] + RULES_CLASS_MARK_LEN);
 		} else {
 			strcat(got, l.v[i]);
 		}
@@ -428,7 +428,7 @@ static void extra(const char *pat, const char *want)
 			const char *l = ex[e].v[i];
 			uint64_t cls[4];
 
-			strcat(got, l + (rules_literal_class(l, cls) ? 66 : 0));
+			strcat(got, l + (rules_literal_class(l, cls) ? RULES_CLASS_MARK_LEN : 0));
 			strcat(got, i + 1 < ex[e].n ? "|" : "");
 		}
 		strcat(got, e + 1 < n ? " ; " : "");
