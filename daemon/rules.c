@@ -658,12 +658,14 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 	x->n_touched = 0;
 	x->n_spill = 0;
 	rules_ac_scan(rs->ac, text, len, mark_pattern, x);
-	/* Only patterns whose two literal sets both occurred can match. */
+	/* Only patterns whose literal sets all occurred can match. */
 	for (size_t k = 0, n = x->n_touched; k < n; k++) {
-		const struct cand *c = &x->cand[x->touched[k]];
+		size_t pat = x->touched[k];
+		const struct rule *r = &rs->rules[rs->pat_rule[pat]];
+		uint8_t need = r->pats.v[pat - r->pat_base].need;
 
-		if ((c->seen & rs->need[x->touched[k]]) == rs->need[x->touched[k]])
-			x->touched[m++] = x->touched[k];
+		if ((x->cand[pat].seen & need) == need)
+			x->touched[m++] = pat;
 	}
 	x->n_touched = m;
 	if (x->n_touched > 32) {

@@ -80,7 +80,6 @@ struct kvs_ruleset {
 	struct rules_ac *ac_near;     /* the literals of context and exclusion patterns */
 	size_t n_pats;                /* main patterns of all rules */
 	size_t n_marks;               /* and context and exclusion patterns */
-	uint8_t *need;                /* per main pattern: roles that must occur */
 	size_t *pat_rule;             /* per main pattern: its rule */
 	size_t *always;               /* rules without a literal, in order */
 	size_t n_always;

@@ -96,7 +96,6 @@ void rules_free(struct kvs_ruleset *rs)
 	free(rs->rules);
 	free(rs->pat_rule);
 	free(rs->always);
-	free(rs->need);
 	rules_ac_free(rs->ac);
 	rules_ac_free(rs->ac_near);
 	free(rs);
@@ -579,8 +578,7 @@ static int build_prefilter(struct kvs_ruleset *rs)
 		rs->n_pats += rs->rules[i].pats.n;
 	rs->pat_rule = calloc(rs->n_pats ? rs->n_pats : 1, sizeof(*rs->pat_rule));
 	rs->always = calloc(rs->n ? rs->n : 1, sizeof(*rs->always));
-	rs->need = calloc(rs->n_pats ? rs->n_pats : 1, sizeof(*rs->need));
-	if (!rs->pat_rule || !rs->always || !rs->need)
+	if (!rs->pat_rule || !rs->always)
 		rc = -ENOMEM;
 	for (size_t i = 0, base = 0; i < rs->n && rc == 0; i++) {
 		struct rule *r = &rs->rules[i];
@@ -594,7 +592,6 @@ static int build_prefilter(struct kvs_ruleset *rs)
 			 * patterns whose literals occur run. */
 			rc = add_literals(b, r->pats.v[p].src, r->pat_base + p,
 					  &r->pats.v[p].need);
-			rs->need[r->pat_base + p] = r->pats.v[p].need;
 			if (rc == -ENOENT) {
 				r->always = 1;
 				rc = 0;
