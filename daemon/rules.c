@@ -36,10 +36,10 @@ struct window {
  * after the occurrences of its literal sets (see add_literals): in
  * [lo[k], hi[k]] for the selective (k = 0) and the anchoring set (k = 1),
  * and in one of the windows of the anchoring set's occurrences; `seen`
- * holds the roles of the sets that occurred.  Valid only when gen is the
- * thread's current field generation. */
+ * holds the roles of the sets that occurred, none when the pattern was
+ * not marked in the field being screened (the marks of the patterns
+ * marked in a field are reset before the next: cand_reset). */
 struct cand {
-	uint32_t gen;
 	uint32_t lo[2], hi[2];
 	/* The windows of the anchoring set's occurrences, in the thread's
 	 * spill list from `spill` on (the newest first); nw counts them,
@@ -49,6 +49,7 @@ struct cand {
 	uint8_t seen;                 /* roles whose literals occurred */
 };
 #define CAND_SPAN UINT32_MAX
+#define CAND_UNMARKED ((struct cand){ { UINT32_MAX, UINT32_MAX }, { 0, 0 }, 0, SPILL_END, 0 })
 #define SPILL_END UINT32_MAX
 
 struct spill {
@@ -64,7 +65,6 @@ struct rules_tls {
 	pcre2_match_context *mctx_near; /* the same, for context and exclusions */
 	struct cand *cand;            /* per main, context and exclusion pattern */
 	size_t cand_cap;
-	uint32_t gen;                 /* generation of the field being screened */
 	int scanned;                  /* the prefilter scanned it: marks are valid */
 	/* The automaton of context and exclusion literals, and the field it
 	 * scans the first time one of them is needed there (near_done). */
@@ -72,9 +72,11 @@ struct rules_tls {
 	const char *near_text;
 	size_t near_len;
 	int near_done;
-	size_t *touched;              /* patterns marked in this generation */
+	size_t *touched;              /* patterns marked in this field */
 	size_t n_touched;
-	uint64_t *sortbits;           /* all zero between fields; sorts touched */
+	size_t *cands;                /* the main ones of them that can match */
+	size_t n_cands;
+	uint64_t *sortbits;           /* all zero between fields; sorts cands */
 	struct spill *spill;          /* the anchoring windows of this field */
 	size_t n_spill, spill_cap;
 	/* The windows of the main pattern being run, and of the context or
@@ -97,6 +99,7 @@ static void tls_free(struct rules_tls *t)
 	pcre2_match_context_free(t->mctx_near);
 	free(t->cand);
 	free(t->touched);
+	free(t->cands);
 	free(t->sortbits);
 	free(t->spill);
 	free(t->wbuf[0]);
@@ -153,12 +156,18 @@ static struct rules_tls *tls_get(size_t n)
 
 		if (!c)
 			return NULL;
-		memset(c + t->cand_cap, 0, (n - t->cand_cap) * sizeof(*c));
+		for (size_t i = t->cand_cap; i < n; i++)
+			c[i] = CAND_UNMARKED;
 		t->cand = c;
-		k = realloc(t->touched, n * sizeof(*k));
+		/* One more: cand_mark writes past the last before it counts. */
+		k = realloc(t->touched, (n + 1) * sizeof(*k));
 		if (!k)
 			return NULL;
 		t->touched = k;
+		k = realloc(t->cands, n * sizeof(*k));
+		if (!k)
+			return NULL;
+		t->cands = k;
 		free(t->sortbits);
 		t->sortbits = calloc(n / 64 + 1, sizeof(*t->sortbits));
 		if (!t->sortbits)
@@ -245,7 +254,7 @@ static int pat_match(const struct pat *p, const char *t, size_t len, size_t off,
 	return pcre2_match(p->re, (PCRE2_SPTR)t, len, off, 0, md, mctx);
 }
 
-static rules_ac_mark_fn mark_near;
+static rules_ac_mark_fn mark_literal;
 
 static int cmp_window(const void *a, const void *b)
 {
@@ -332,10 +341,10 @@ static int window_match(const struct patlist *pl, const char *t, size_t lo,
 			const struct cand *c = &x->cand[re->mark];
 
 			if (!x->near_done) {
-				rules_ac_scan(x->near_ac, x->near_text, x->near_len, mark_near, x);
+				rules_ac_scan(x->near_ac, x->near_text, x->near_len, mark_literal, x);
 				x->near_done = 1;
 			}
-			if (c->gen != x->gen || (c->seen & re->need) != re->need)
+			if ((c->seen & re->need) != re->need)
 				continue;
 			nw = cand_windows(c, x, 1, &span, &w);
 		}
@@ -466,7 +475,7 @@ static int match_rule(const struct rule *r, size_t ri, const char *path,
 		} else {
 			const struct cand *c = &mark[p];
 
-			if (c->gen != x->gen || (c->seen & re->need) != re->need)
+			if ((c->seen & re->need) != re->need)
 				continue;
 			nw = cand_windows(c, x, 0, &span, &w);
 			for (size_t i = 0; i < nw && rc == 0; i++) {
@@ -554,69 +563,61 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 
 /* Record an occurrence of a literal of pattern id / CAND_ROLES (of its
  * selective set with id & 1, of its anchoring set with id & 2, of the
- * other sets with id & 12); with `main`, list
- * the pattern as touched in this field. */
-static inline void cand_mark(struct rules_tls *x, size_t id, size_t lo, size_t hi, int main)
+ * other sets with id & 12; never none) at [lo, hi]. */
+static inline void cand_mark(struct rules_tls *x, size_t id, size_t lo, size_t hi)
 {
 	size_t pat = id / CAND_ROLES;
 	struct cand *c = &x->cand[pat];
+	uint32_t sel = id & 1, anc = (id >> 1) & 1;
+	uint32_t l = (uint32_t)lo, u = (uint32_t)hi, l0, u0, l1, u1;
 
-	if (c->gen != x->gen) {
-		c->gen = x->gen;
-		c->seen = 0;
-		c->lo[0] = c->lo[1] = UINT32_MAX;
-		c->hi[0] = c->hi[1] = 0;
-		c->nw = 0;
-		c->spill = SPILL_END;
-		if (main)
-			x->touched[x->n_touched++] = pat;
-	}
+	/* Which patterns and sets a literal is of is data that no branch
+	 * predicts: the code selects instead of branching. */
+	x->touched[x->n_touched] = pat;
+	x->n_touched += c->seen == 0;
 	c->seen |= (uint8_t)(id % CAND_ROLES);
-	if (id & 2) {
-		struct window *last = c->nw && c->nw != CAND_SPAN ? &x->spill[c->spill].w : NULL;
+	l0 = sel ? l : UINT32_MAX;
+	u0 = sel ? u : 0;
+	l1 = anc ? l : UINT32_MAX;
+	u1 = anc ? u : 0;
+	c->lo[0] = l0 < c->lo[0] ? l0 : c->lo[0];
+	c->hi[0] = u0 > c->hi[0] ? u0 : c->hi[0];
+	c->lo[1] = l1 < c->lo[1] ? l1 : c->lo[1];
+	c->hi[1] = u1 > c->hi[1] ? u1 : c->hi[1];
+	if (__builtin_expect(x->n_spill == x->spill_cap, 0) && x->spill_cap < RULES_MAX_SPILL) {
+		size_t cap = x->spill_cap ? x->spill_cap * 2 : 1024;
+		struct spill *v = realloc(x->spill, cap * sizeof(*v));
 
-		if (last && lo <= last->hi && hi >= last->lo) {
-			/* Overlapping the newest window: one window of both. */
-			if (lo < last->lo)
-				last->lo = lo;
-			if (hi > last->hi)
-				last->hi = hi;
-		} else if (c->nw != CAND_SPAN) {
-			if (x->n_spill == x->spill_cap && x->spill_cap < RULES_MAX_SPILL) {
-				size_t cap = x->spill_cap ? x->spill_cap * 2 : 1024;
-				struct spill *v = realloc(x->spill, cap * sizeof(*v));
-
-				if (v) {
-					x->spill = v;
-					x->spill_cap = cap;
-				}
-			}
-			if (x->n_spill < x->spill_cap) {
-				x->spill[x->n_spill] = (struct spill){ { lo, hi }, c->spill };
-				c->spill = (uint32_t)x->n_spill++;
-				c->nw++;
-			} else {
-				c->nw = CAND_SPAN;
-			}
+		if (v) {
+			x->spill = v;
+			x->spill_cap = cap;
 		}
 	}
-	for (int k = 0; k < 2; k++)
-		if (id & (1u << k)) {
-			if (lo < c->lo[k])
-				c->lo[k] = (uint32_t)lo;
-			if (hi > c->hi[k])
-				c->hi[k] = (uint32_t)hi;
-		}
+	if (__builtin_expect(x->n_spill < x->spill_cap && c->nw != CAND_SPAN, 1)) {
+		/* Written always, kept only for an anchoring literal. */
+		x->spill[x->n_spill] = (struct spill){ { lo, hi }, c->spill };
+		c->spill = anc ? (uint32_t)x->n_spill : c->spill;
+		c->nw += anc;
+		x->n_spill += anc;
+	} else if (anc) {
+		c->nw = CAND_SPAN;
+	}
 }
 
-static void mark_pattern(void *arg, size_t id, size_t lo, size_t hi)
+/* Forget the marks of the field screened last. */
+static void cand_reset(struct rules_tls *x)
 {
-	cand_mark(arg, id, lo, hi, 1);
+	for (size_t k = 0; k < x->n_touched; k++)
+		x->cand[x->touched[k]] = CAND_UNMARKED;
+	x->n_touched = 0;
+	x->n_spill = 0;
 }
 
-static void mark_near(void *arg, size_t id, size_t lo, size_t hi)
+/* The prefilter's callback, for main patterns and for context and
+ * exclusion patterns alike. */
+static void mark_literal(void *arg, size_t id, size_t lo, size_t hi)
 {
-	cand_mark(arg, id, lo, hi, 0);
+	cand_mark(arg, id, lo, hi);
 }
 
 /* Run rule i over the field if it is screened there. */
@@ -650,30 +651,25 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 			rc = run_rule(rs, i, path, text, len, x, h);
 		return rc;
 	}
-	if (++x->gen == 0) {
-		for (size_t i = 0; i < x->cand_cap; i++)
-			x->cand[i].gen = 0;
-		x->gen = 1;
-	}
-	x->n_touched = 0;
-	x->n_spill = 0;
-	rules_ac_scan(rs->ac, text, len, mark_pattern, x);
-	/* Only patterns whose literal sets all occurred can match. */
+	cand_reset(x);
+	rules_ac_scan(rs->ac, text, len, mark_literal, x);
+	/* Only patterns whose literal sets all occurred can match (the
+	 * context and exclusion patterns are marked later, past n_pats). */
 	for (size_t k = 0, n = x->n_touched; k < n; k++) {
 		size_t pat = x->touched[k];
 		const struct rule *r = &rs->rules[rs->pat_rule[pat]];
 		uint8_t need = r->pats.v[pat - r->pat_base].need;
 
 		if ((x->cand[pat].seen & need) == need)
-			x->touched[m++] = pat;
+			x->cands[m++] = pat;
 	}
-	x->n_touched = m;
-	if (x->n_touched > 32) {
+	x->n_cands = m;
+	if (x->n_cands > 32) {
 		/* Many patterns: set their bits and read them back in order. */
 		size_t lo = SIZE_MAX, hi = 0;
 
-		for (size_t k = 0; k < x->n_touched; k++) {
-			size_t v = x->touched[k];
+		for (size_t k = 0; k < x->n_cands; k++) {
+			size_t v = x->cands[k];
 
 			x->sortbits[v / 64] |= (uint64_t)1 << (v % 64);
 			lo = v / 64 < lo ? v / 64 : lo;
@@ -682,20 +678,20 @@ static int scan_field(const struct kvs_ruleset *rs, const char *path, const char
 		m = 0;
 		for (size_t wi = lo; wi <= hi; wi++)
 			for (uint64_t w = x->sortbits[wi]; w; w &= w - 1)
-				x->touched[m++] = wi * 64 + (size_t)__builtin_ctzll(w);
+				x->cands[m++] = wi * 64 + (size_t)__builtin_ctzll(w);
 		memset(x->sortbits + lo, 0, (hi - lo + 1) * sizeof(*x->sortbits));
 	} else {
 		/* Few patterns: insertion sort beats qsort's calls. */
-		for (size_t k = 1; k < x->n_touched; k++) {
-			size_t v = x->touched[k], j = k;
+		for (size_t k = 1; k < x->n_cands; k++) {
+			size_t v = x->cands[k], j = k;
 
-			for (; j > 0 && x->touched[j - 1] > v; j--)
-				x->touched[j] = x->touched[j - 1];
-			x->touched[j] = v;
+			for (; j > 0 && x->cands[j - 1] > v; j--)
+				x->cands[j] = x->cands[j - 1];
+			x->cands[j] = v;
 		}
 	}
-	for (size_t k = 0; k <= x->n_touched && rc == 0; k++) {
-		size_t i = k < x->n_touched ? rs->pat_rule[x->touched[k]] : rs->n;
+	for (size_t k = 0; k <= x->n_cands && rc == 0; k++) {
+		size_t i = k < x->n_cands ? rs->pat_rule[x->cands[k]] : rs->n;
 
 		for (; a < rs->n_always && rs->always[a] <= i && rc == 0; a++)
 			if (rs->always[a] != last)
