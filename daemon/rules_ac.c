@@ -533,15 +533,29 @@ static void lane_tail(const struct rules_ac *ac, struct lane *l, const unsigned 
 	}
 }
 
+/* Steps of the four lanes between two reports of what they found. */
+#define AC_CHUNK 256
+
+/* Where one lane reached states with outputs during a chunk. */
+struct lane_hits {
+	uint32_t st[AC_CHUNK];  /* table entry of the state */
+	uint16_t k[AC_CHUNK];   /* step of the chunk */
+	size_t n;
+};
+
 /* The four lanes in lock step while all have bytes left, their states in
- * registers; a byte that may start a folded letter takes the general step. */
+ * registers; a byte that may start a folded letter takes the general step.
+ * Whether a lane reached outputs is data no branch predicts, so each step
+ * writes the state down and counts it only if it has outputs; the
+ * outputs are reported after each chunk of steps. */
 static void scan4(const struct rules_ac *ac, struct lane *ln, const unsigned char *t,
 		  size_t len, rules_ac_mark_fn *mark, void *arg)
 {
 	const uint32_t *tab = ac->tab;
+	struct lane_hits hb[4];
 
 	for (;;) {
-		size_t n = SIZE_MAX;
+		size_t n = AC_CHUNK;
 
 		for (int j = 0; j < 4; j++)
 			if (ln[j].end - ln[j].i < n)
@@ -550,41 +564,41 @@ static void scan4(const struct rules_ac *ac, struct lane *ln, const unsigned cha
 			return;
 		/* n steps of every lane: a folded letter takes more than one
 		 * byte, so a lane may end early and the next round re-checks. */
-		size_t i0 = ln[0].i, i1 = ln[1].i, i2 = ln[2].i, i3 = ln[3].i;
+		size_t i0 = ln[0].i, i1 = ln[1].i, i2 = ln[2].i, i3 = ln[3].i, k;
 		uint32_t s0 = ln[0].st, s1 = ln[1].st, s2 = ln[2].st, s3 = ln[3].st;
-		int slow = 0;
+		size_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
 
-		for (size_t k = 0; k < n; k++) {
-			uint8_t k0 = ac_class[t[i0]], k1 = ac_class[t[i1]];
-			uint8_t k2 = ac_class[t[i2]], k3 = ac_class[t[i3]];
+		for (k = 0; k < n; k++) {
+			uint8_t k0 = ac_class[t[i0 + k]], k1 = ac_class[t[i1 + k]];
+			uint8_t k2 = ac_class[t[i2 + k]], k3 = ac_class[t[i3 + k]];
 
-			if (__builtin_expect((k0 | k1 | k2 | k3) & AC_FOLD_BIT, 0)) {
-				slow = 1;
+			if (__builtin_expect((k0 | k1 | k2 | k3) & AC_FOLD_BIT, 0))
 				break;
-			}
 			s0 = tab[(s0 >> 1) + k0];
 			s1 = tab[(s1 >> 1) + k1];
 			s2 = tab[(s2 >> 1) + k2];
 			s3 = tab[(s3 >> 1) + k3];
-			if (__builtin_expect((s0 | s1 | s2 | s3) & 1, 0)) {
-				if (s0 & 1)
-					ac_report(ac, (int32_t)((s0 >> 1) / AC_NC), t, i0,
-						  ln[0].shifted, mark, arg);
-				if (s1 & 1)
-					ac_report(ac, (int32_t)((s1 >> 1) / AC_NC), t, i1,
-						  ln[1].shifted, mark, arg);
-				if (s2 & 1)
-					ac_report(ac, (int32_t)((s2 >> 1) / AC_NC), t, i2,
-						  ln[2].shifted, mark, arg);
-				if (s3 & 1)
-					ac_report(ac, (int32_t)((s3 >> 1) / AC_NC), t, i3,
-						  ln[3].shifted, mark, arg);
-			}
-			i0++, i1++, i2++, i3++;
+			hb[0].st[n0] = s0;
+			hb[0].k[n0] = (uint16_t)k;
+			n0 += s0 & 1;
+			hb[1].st[n1] = s1;
+			hb[1].k[n1] = (uint16_t)k;
+			n1 += s1 & 1;
+			hb[2].st[n2] = s2;
+			hb[2].k[n2] = (uint16_t)k;
+			n2 += s2 & 1;
+			hb[3].st[n3] = s3;
+			hb[3].k[n3] = (uint16_t)k;
+			n3 += s3 & 1;
 		}
-		ln[0].i = i0, ln[1].i = i1, ln[2].i = i2, ln[3].i = i3;
+		hb[0].n = n0, hb[1].n = n1, hb[2].n = n2, hb[3].n = n3;
+		for (int j = 0; j < 4; j++)
+			for (size_t h = 0; h < hb[j].n; h++)
+				ac_report(ac, (int32_t)((hb[j].st[h] >> 1) / AC_NC), t,
+					  ln[j].i + hb[j].k[h], ln[j].shifted, mark, arg);
+		ln[0].i = i0 + k, ln[1].i = i1 + k, ln[2].i = i2 + k, ln[3].i = i3 + k;
 		ln[0].st = s0, ln[1].st = s1, ln[2].st = s2, ln[3].st = s3;
-		if (slow)
+		if (k < n)
 			for (int j = 0; j < 4; j++)
 				if (ln[j].i < ln[j].end)
 					lane_step(ac, &ln[j], t, len, mark, arg);
