@@ -290,7 +290,14 @@ static size_t cand_windows(const struct cand *c, struct rules_tls *x, int buf,
 		n = c->nw;
 		for (uint32_t k = c->spill, i = c->nw; k != SPILL_END; k = x->spill[k].next)
 			w[--i] = x->spill[k].w;
-		if (n > 16) {
+		size_t un = 1;
+
+		while (un < n && w[un - 1].lo <= w[un].lo)
+			un++;
+		if (un == n) {
+			/* Already in order (the prefilter reports each lane's
+			 * occurrences in the order of the text). */
+		} else if (n > 16) {
 			qsort(w, n, sizeof(*w), cmp_window);
 		} else {
 			for (size_t i = 1; i < n; i++) {

@@ -533,40 +533,66 @@ static void lane_tail(const struct rules_ac *ac, struct lane *l, const unsigned 
 	}
 }
 
-/* Steps of the four lanes between two reports of what they found. */
-#define AC_CHUNK 256
+/* Where a lane reached states with outputs, reported when the buffer is
+ * full or the lanes are done. */
+#define AC_LANE_HITS 512
 
-/* Where one lane reached states with outputs during a chunk. */
 struct lane_hits {
-	uint32_t st[AC_CHUNK];  /* table entry of the state */
-	uint16_t k[AC_CHUNK];   /* step of the chunk */
+	uint32_t st[AC_LANE_HITS];  /* table entry of the state */
+	size_t i[AC_LANE_HITS];     /* byte */
 	size_t n;
 };
+
+/* Report the outputs the lanes found, lane by lane: each lane's in the
+ * order of the text, so a pattern's windows mostly come sorted. */
+static void lanes_report(const struct rules_ac *ac, struct lane *ln, struct lane_hits *hb,
+			 const unsigned char *t, rules_ac_mark_fn *mark, void *arg)
+{
+	for (int j = 0; j < 4; j++) {
+		for (size_t h = 0; h < hb[j].n; h++)
+			ac_report(ac, (int32_t)((hb[j].st[h] >> 1) / AC_NC), t, hb[j].i[h],
+				  ln[j].shifted, mark, arg);
+		hb[j].n = 0;
+	}
+}
 
 /* The four lanes in lock step while all have bytes left, their states in
  * registers; a byte that may start a folded letter takes the general step.
  * Whether a lane reached outputs is data no branch predicts, so each step
- * writes the state down and counts it only if it has outputs; the
- * outputs are reported after each chunk of steps. */
+ * writes every lane's state down and counts it only if it has outputs;
+ * the outputs are reported when the buffers fill or the lanes end. */
 static void scan4(const struct rules_ac *ac, struct lane *ln, const unsigned char *t,
 		  size_t len, rules_ac_mark_fn *mark, void *arg)
 {
 	const uint32_t *tab = ac->tab;
 	struct lane_hits hb[4];
 
+	for (int j = 0; j < 4; j++)
+		hb[j].n = 0;
 	for (;;) {
-		size_t n = AC_CHUNK;
+		size_t n = SIZE_MAX, room = AC_LANE_HITS;
 
-		for (int j = 0; j < 4; j++)
+		for (int j = 0; j < 4; j++) {
 			if (ln[j].end - ln[j].i < n)
 				n = ln[j].end - ln[j].i;
+			if (AC_LANE_HITS - hb[j].n < room)
+				room = AC_LANE_HITS - hb[j].n;
+		}
 		if (n == 0)
-			return;
+			break;
+		if (room == 0) {
+			lanes_report(ac, ln, hb, t, mark, arg);
+			continue;
+		}
+		/* Each step adds at most one hit per lane. */
+		if (n > room)
+			n = room;
 		/* n steps of every lane: a folded letter takes more than one
-		 * byte, so a lane may end early and the next round re-checks. */
+		 * byte, so a lane may end early and the next round re-checks
+		 * (it is reported first: a folded step may report too). */
 		size_t i0 = ln[0].i, i1 = ln[1].i, i2 = ln[2].i, i3 = ln[3].i, k;
 		uint32_t s0 = ln[0].st, s1 = ln[1].st, s2 = ln[2].st, s3 = ln[3].st;
-		size_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
+		size_t n0 = hb[0].n, n1 = hb[1].n, n2 = hb[2].n, n3 = hb[3].n;
 
 		for (k = 0; k < n; k++) {
 			uint8_t k0 = ac_class[t[i0 + k]], k1 = ac_class[t[i1 + k]];
@@ -579,30 +605,29 @@ static void scan4(const struct rules_ac *ac, struct lane *ln, const unsigned cha
 			s2 = tab[(s2 >> 1) + k2];
 			s3 = tab[(s3 >> 1) + k3];
 			hb[0].st[n0] = s0;
-			hb[0].k[n0] = (uint16_t)k;
+			hb[0].i[n0] = i0 + k;
 			n0 += s0 & 1;
 			hb[1].st[n1] = s1;
-			hb[1].k[n1] = (uint16_t)k;
+			hb[1].i[n1] = i1 + k;
 			n1 += s1 & 1;
 			hb[2].st[n2] = s2;
-			hb[2].k[n2] = (uint16_t)k;
+			hb[2].i[n2] = i2 + k;
 			n2 += s2 & 1;
 			hb[3].st[n3] = s3;
-			hb[3].k[n3] = (uint16_t)k;
+			hb[3].i[n3] = i3 + k;
 			n3 += s3 & 1;
 		}
 		hb[0].n = n0, hb[1].n = n1, hb[2].n = n2, hb[3].n = n3;
-		for (int j = 0; j < 4; j++)
-			for (size_t h = 0; h < hb[j].n; h++)
-				ac_report(ac, (int32_t)((hb[j].st[h] >> 1) / AC_NC), t,
-					  ln[j].i + hb[j].k[h], ln[j].shifted, mark, arg);
 		ln[0].i = i0 + k, ln[1].i = i1 + k, ln[2].i = i2 + k, ln[3].i = i3 + k;
 		ln[0].st = s0, ln[1].st = s1, ln[2].st = s2, ln[3].st = s3;
-		if (k < n)
+		if (k < n) {
+			lanes_report(ac, ln, hb, t, mark, arg);
 			for (int j = 0; j < 4; j++)
 				if (ln[j].i < ln[j].end)
 					lane_step(ac, &ln[j], t, len, mark, arg);
+		}
 	}
+	lanes_report(ac, ln, hb, t, mark, arg);
 }
 
 /* A long text is cut into AC_LANES ranges scanned in lock step, so the
