@@ -47,7 +47,11 @@ struct ac_out {
 };
 
 struct rules_ac {
-	uint32_t *tab;         /* n x AC_NC: (next state * AC_NC) << 1 | has outputs */
+	/* n x AC_NC: next state * AC_NC.  After the build, states are
+	 * numbered so that those with outputs come last: a state has outputs
+	 * if its row starts at out_row or later. */
+	uint32_t *tab;
+	uint32_t out_row;
 	int32_t *dict;         /* nearest state on the fail chain with outputs */
 	int32_t *out;          /* first output of the state, -1 */
 	int32_t *out_next;
@@ -287,16 +291,19 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 }
 
 /* Lay out each state's outputs, its dictionary chain's included, in one
- * run, so a report is one loop over an array. */
-static int ac_flatten(struct rules_ac *a)
+ * run, so a report is one loop over an array; by the states' final
+ * numbers (state old[k] becomes k). */
+static int ac_flatten(struct rules_ac *a, const uint32_t *old)
 {
 	size_t total = 0;
 
 	a->start = malloc((a->n + 1) * sizeof(*a->start));
 	if (!a->start)
 		return -ENOMEM;
-	for (size_t st = 0; st < a->n; st++) {
-		a->start[st] = (uint32_t)total;
+	for (size_t k = 0; k < a->n; k++) {
+		size_t st = old[k];
+
+		a->start[k] = (uint32_t)total;
 		for (int32_t s = (int32_t)st; s >= 0; s = a->dict[s])
 			for (int32_t o = a->out[s]; o >= 0; o = a->out_next[o])
 				total++;
@@ -307,8 +314,8 @@ static int ac_flatten(struct rules_ac *a)
 	a->flat = malloc((total ? total : 1) * sizeof(*a->flat));
 	if (!a->flat)
 		return -ENOMEM;
-	for (size_t st = 0, k = 0; st < a->n; st++)
-		for (int32_t s = (int32_t)st; s >= 0; s = a->dict[s])
+	for (size_t j = 0, k = 0; j < a->n; j++)
+		for (int32_t s = (int32_t)old[j]; s >= 0; s = a->dict[s])
 			for (int32_t o = a->out[s]; o >= 0; o = a->out_next[o])
 				a->flat[k++] = (struct ac_out){ a->out_id[o], a->out_len[o],
 								a->out_pre[o], a->out_cls[o] };
@@ -320,6 +327,8 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 	struct rules_ac *a = &b->ac, *r;
 	int32_t (*next)[AC_NC] = b->next;
 	int32_t *fail = NULL, *queue = NULL;
+	uint32_t *num = NULL, *old = NULL;
+	uint16_t *depth = NULL;
 	size_t head = 0, tail = 0;
 	int rc = -ENOMEM;
 
@@ -356,15 +365,33 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 			queue[tail++] = t;
 		}
 	}
-	for (size_t s = 0; s < a->n; s++)
-		for (int k = 0; k < AC_NC; k++) {
-			int32_t t = next[s][k];
-
-			/* Premultiplied, so a step is one load and one add. */
-			a->tab[s * AC_NC + (size_t)k] = (uint32_t)t * AC_NC << 1 |
-				(a->out[t] >= 0 || a->dict[t] >= 0);
-		}
-	rc = ac_flatten(a);
+	/* Number the states without outputs first (the root stays 0), so
+	 * that a step is one add and one load, and whether the new state has
+	 * outputs one comparison off that chain. */
+	num = malloc(a->n * sizeof(*num));
+	old = malloc(a->n * sizeof(*old));
+	depth = malloc(a->n * sizeof(*depth));
+	if (!num || !old || !depth)
+		goto fail;
+	for (int pass = 0, k = 0; pass < 2; pass++) {
+		if (pass == 1)
+			a->out_row = (uint32_t)k * AC_NC;
+		for (size_t s = 0; s < a->n; s++)
+			if ((a->out[s] >= 0 || a->dict[s] >= 0) == pass) {
+				num[s] = (uint32_t)k;
+				old[k++] = (uint32_t)s;
+			}
+	}
+	for (size_t s = 0; s < a->n; s++) {
+		for (int k = 0; k < AC_NC; k++)
+			a->tab[(size_t)num[s] * AC_NC + (size_t)k] =
+				num[next[s][k]] * AC_NC;
+		depth[num[s]] = a->depth[s];
+	}
+	free(a->depth);
+	a->depth = depth;
+	depth = NULL;
+	rc = ac_flatten(a, old);
 	if (rc < 0)
 		goto fail;
 	rc = -ENOMEM;
@@ -378,6 +405,9 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 fail:
 	free(queue);
 	free(fail);
+	free(num);
+	free(old);
+	free(depth);
 	return rc;
 }
 
@@ -480,9 +510,9 @@ static inline void lane_step(const struct rules_ac *ac, struct lane *l, const un
 			l->shifted = 1;
 		}
 	}
-	l->st = ac->tab[(l->st >> 1) + k];
-	if (__builtin_expect(l->st & 1, 0))
-		ac_report(ac, (int32_t)((l->st >> 1) / AC_NC), t, i, l->shifted, mark, arg);
+	l->st = ac->tab[l->st + k];
+	if (__builtin_expect(l->st >= ac->out_row, 0))
+		ac_report(ac, (int32_t)(l->st / AC_NC), t, i, l->shifted, mark, arg);
 	l->i = i + 1;
 }
 
@@ -505,9 +535,9 @@ static void lane_run(const struct rules_ac *ac, struct lane *l, const unsigned c
 			s = l->st;
 			continue;
 		}
-		s = tab[(s >> 1) + k];
-		if (__builtin_expect(s & 1, 0))
-			ac_report(ac, (int32_t)((s >> 1) / AC_NC), t, i, l->shifted, mark, arg);
+		s = tab[s + k];
+		if (__builtin_expect(s >= ac->out_row, 0))
+			ac_report(ac, (int32_t)(s / AC_NC), t, i, l->shifted, mark, arg);
 		i++;
 	}
 	l->i = i;
@@ -525,7 +555,7 @@ static void lane_tail(const struct rules_ac *ac, struct lane *l, const unsigned 
 	size_t end = l->end;
 
 	while (l->i < len) {
-		size_t d = ac->depth[(l->st >> 1) / AC_NC];
+		size_t d = ac->depth[l->st / AC_NC];
 
 		if (d * (l->shifted ? 3 : 1) <= l->i - end)
 			break;
@@ -550,7 +580,7 @@ static void lanes_report(const struct rules_ac *ac, struct lane *ln, struct lane
 {
 	for (int j = 0; j < 4; j++) {
 		for (size_t h = 0; h < hb[j].n; h++)
-			ac_report(ac, (int32_t)((hb[j].st[h] >> 1) / AC_NC), t, hb[j].i[h],
+			ac_report(ac, (int32_t)(hb[j].st[h] / AC_NC), t, hb[j].i[h],
 				  ln[j].shifted, mark, arg);
 		hb[j].n = 0;
 	}
@@ -565,6 +595,7 @@ static void scan4(const struct rules_ac *ac, struct lane *ln, const unsigned cha
 		  size_t len, rules_ac_mark_fn *mark, void *arg)
 {
 	const uint32_t *tab = ac->tab;
+	const uint32_t out_row = ac->out_row;
 	struct lane_hits hb[4];
 
 	for (int j = 0; j < 4; j++)
@@ -600,22 +631,22 @@ static void scan4(const struct rules_ac *ac, struct lane *ln, const unsigned cha
 
 			if (__builtin_expect((k0 | k1 | k2 | k3) & AC_FOLD_BIT, 0))
 				break;
-			s0 = tab[(s0 >> 1) + k0];
-			s1 = tab[(s1 >> 1) + k1];
-			s2 = tab[(s2 >> 1) + k2];
-			s3 = tab[(s3 >> 1) + k3];
+			s0 = tab[s0 + k0];
+			s1 = tab[s1 + k1];
+			s2 = tab[s2 + k2];
+			s3 = tab[s3 + k3];
 			hb[0].st[n0] = s0;
 			hb[0].i[n0] = i0 + k;
-			n0 += s0 & 1;
+			n0 += s0 >= out_row;
 			hb[1].st[n1] = s1;
 			hb[1].i[n1] = i1 + k;
-			n1 += s1 & 1;
+			n1 += s1 >= out_row;
 			hb[2].st[n2] = s2;
 			hb[2].i[n2] = i2 + k;
-			n2 += s2 & 1;
+			n2 += s2 >= out_row;
 			hb[3].st[n3] = s3;
 			hb[3].i[n3] = i3 + k;
-			n3 += s3 & 1;
+			n3 += s3 >= out_row;
 		}
 		hb[0].n = n0, hb[1].n = n1, hb[2].n = n2, hb[3].n = n3;
 		ln[0].i = i0 + k, ln[1].i = i1 + k, ln[2].i = i2 + k, ln[3].i = i3 + k;
@@ -653,7 +684,7 @@ void rules_ac_scan(const struct rules_ac *ac, const char *text, size_t len,
 
 		ln[j].i = j * q;
 		ln[j].end = j + 1 == nl ? len : (j + 1) * q;
-		ln[j].st = ac->tab[ctx == AC_FOLD ? 0 : ctx] & ~1u;
+		ln[j].st = ac->tab[ctx == AC_FOLD ? 0 : ctx];
 		ln[j].shifted = 0;
 	}
 	if (nl == AC_LANES)
