@@ -5,7 +5,11 @@
  * so a scan is one table lookup per byte, in four interleaved lanes for
  * texts of 64 bytes or more.  A literal after \b is entered after each
  * non-word symbol, so occurrences inside words never reach an output.
- * The literals and their marks come from rules_lit.c.
+ * A run of separators is read as one separator (a state reached by one
+ * stays on the next), so that a literal "cross section" from
+ * cross[- ]section\s+ is found whatever separates the words; where such an
+ * occurrence starts is found by reading it back (ac_lit_start).  The
+ * literals and their marks come from rules_lit.c.
  */
 #include "config.h"
 
@@ -41,6 +45,8 @@ static int bs_has(const struct bset *b, unsigned c)
 
 struct ac_out {
 	size_t id;
+	uint32_t lit;          /* offset of its characters in lits, AC_NO_LIT: none
+				* needed (it has no separator) */
 	uint32_t len;          /* literal length (the context byte of \b not counted) */
 	uint32_t pre;          /* prefix bound in bytes, AC_PRE_INF: none */
 	uint32_t cls;          /* 1 + index in cls of the bytes before it, 0: any */
@@ -59,6 +65,10 @@ struct rules_ac {
 	uint32_t *out_len;     /* literal length (the context byte of \b not counted) */
 	uint32_t *out_pre;     /* prefix bound in bytes, AC_PRE_INF: none */
 	uint32_t *out_cls;     /* 1 + index in cls of the bytes before it, 0: any */
+	uint32_t *out_lit;     /* see struct ac_out */
+	char *lits;            /* the literals with separators, '\0' after each */
+	size_t lits_len, lits_cap;
+	uint8_t *sep_end;      /* the state's last symbol is a separator */
 	/* After the build: every output a state reports (its own and those
 	 * of its dictionary chain) in one run, flat[start[st] .. start[st+1]). */
 	struct ac_out *flat;
@@ -77,6 +87,7 @@ struct rules_ac_builder {
 };
 
 #define AC_PRE_INF UINT32_MAX
+#define AC_NO_LIT UINT32_MAX
 
 static uint8_t ac_class[256];
 static pthread_once_t ac_class_once = PTHREAD_ONCE_INIT;
@@ -125,11 +136,16 @@ static int32_t ac_new_state(struct rules_ac_builder *b)
 		if (!o)
 			return -ENOMEM;
 		a->depth = o;
+		o = realloc(a->sep_end, cap * sizeof(*a->sep_end));
+		if (!o)
+			return -ENOMEM;
+		a->sep_end = o;
 		b->cap = cap;
 	}
 	memset(b->next[a->n], 0xff, sizeof(b->next[a->n]));   /* -1 */
 	a->out[a->n] = -1;
 	a->depth[a->n] = 0;
+	a->sep_end[a->n] = 0;
 	return (int32_t)a->n++;
 }
 
@@ -144,6 +160,7 @@ static int32_t ac_child(struct rules_ac_builder *b, int32_t st, uint8_t k)
 			return ns;
 		b->next[st][k] = ns;
 		b->ac.depth[ns] = (uint16_t)(b->ac.depth[st] + 1);
+		b->ac.sep_end[ns] = k == AC_SEP;
 	}
 	return ns;
 }
@@ -181,7 +198,7 @@ static int64_t ac_class_index(struct rules_ac *a, const struct bset *c)
 /* Register an output (a literal of n characters, prefix bound pre, class
  * cls of the bytes before it, 0: any) at st. */
 static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size_t n,
-			 size_t pre, uint32_t cls)
+			 size_t pre, uint32_t cls, uint32_t lit)
 {
 	struct rules_ac *a = &b->ac;
 
@@ -208,12 +225,17 @@ static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size
 		if (!p)
 			return -ENOMEM;
 		a->out_cls = p;
+		p = realloc(a->out_lit, cap * sizeof(*a->out_lit));
+		if (!p)
+			return -ENOMEM;
+		a->out_lit = p;
 		b->cap_out = cap;
 	}
 	a->out_id[b->n_out] = id;
 	a->out_len[b->n_out] = (uint32_t)n;
 	a->out_pre[b->n_out] = pre == SIZE_MAX ? AC_PRE_INF : (uint32_t)pre;
 	a->out_cls[b->n_out] = cls;
+	a->out_lit[b->n_out] = lit;
 	if (n > a->max_len)
 		a->max_len = n;
 	a->out_next[b->n_out] = a->out[st];
@@ -224,7 +246,7 @@ static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size
 /* Add the trie path of lit[i..n) from state st; '#' branches to every
  * digit. */
 static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, size_t n,
-		       int32_t st, size_t id, size_t pre, uint32_t cls)
+		       int32_t st, size_t id, size_t pre, uint32_t cls, uint32_t li)
 {
 	for (; i < n; i++) {
 		unsigned char c = (unsigned char)lit[i];
@@ -237,7 +259,7 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 
 				if (ns < 0)
 					return ns;
-				rc = ac_add_path(b, lit, i + 1, n, ns, id, pre, cls);
+				rc = ac_add_path(b, lit, i + 1, n, ns, id, pre, cls, li);
 				if (rc < 0)
 					return rc;
 			}
@@ -250,15 +272,41 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 		if (st < 0)
 			return st;
 	}
-	return ac_add_output(b, st, id, n, pre, cls);
+	return ac_add_output(b, st, id, n, pre, cls, li);
+}
+
+/* Keep the characters of a literal with separators (rules_ac_marks()
+ * needs them to find where an occurrence starts); their offset, or
+ * negative. */
+static int64_t ac_keep_literal(struct rules_ac *a, const char *lit, size_t n)
+{
+	if (a->lits_len + n + 1 > a->lits_cap) {
+		size_t cap = a->lits_cap ? a->lits_cap * 2 : 4096;
+		char *v;
+
+		while (cap < a->lits_len + n + 1)
+			cap *= 2;
+		if (cap >= AC_NO_LIT)
+			return -E2BIG;
+		v = realloc(a->lits, cap);
+		if (!v)
+			return -ENOMEM;
+		a->lits = v;
+		a->lits_cap = cap;
+	}
+	memcpy(a->lits + a->lits_len, lit, n);
+	a->lits[a->lits_len + n] = '\0';
+	a->lits_len += n + 1;
+	return (int64_t)(a->lits_len - n - 1);
 }
 
 int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 {
-	size_t pre, n, digits = 0;
+	size_t pre, n = 0, digits = 0, lead = 0;
 	struct bset bs;
-	uint32_t cls = 0;
-	int w;
+	uint32_t cls = 0, li = AC_NO_LIT;
+	int w, sep = 0;
+	char buf[AC_LIT_MAX + 1], walk[AC_LIT_MAX + 1];
 
 	if (rules_literal_class(lit, bs.w)) {
 		int64_t k = ac_class_index(&b->ac, &bs);
@@ -268,26 +316,53 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 		cls = (uint32_t)k;
 	}
 	lit = rules_literal_body(lit, &pre, &w);
-	n = strlen(lit);
-	if (!n || n > AC_LIT_MAX)
+	/* The automaton reads a run of separators as one (see rules_ac_scan):
+	 * so do its literals.  Each '#' multiplies the paths by ten: a literal
+	 * ends after its AC_MAX_DIGITS-th one (a literal's prefix is as
+	 * necessary as it).  The separators it starts with are counted: an
+	 * occurrence starts that many bytes before its first word character
+	 * (see ac_lit_start). */
+	while (lit[lead] == ' ' || lit[lead] == '-')
+		lead++;
+	for (size_t i = 0; lit[i] && digits < AC_MAX_DIGITS; i++) {
+		char c = lit[i] == '-' ? ' ' : lit[i];
+
+		if (c == ' ' && n && buf[n - 1] == ' ')
+			continue;
+		if (n == AC_LIT_MAX)
+			return -EINVAL;
+		buf[n++] = c;
+		sep |= c == ' ';
+		digits += c == '#';
+	}
+	buf[n] = '\0';
+	if (!n)
 		return -EINVAL;
-	/* Each '#' multiplies the paths by ten: a literal ends after its
-	 * AC_MAX_DIGITS-th one (a literal's prefix is as necessary as it). */
-	for (size_t i = 0; i < n; i++)
-		if (lit[i] == '#' && ++digits == AC_MAX_DIGITS) {
-			n = i + 1;
-			break;
-		}
-	if (!w)
-		return ac_add_path(b, lit, 0, n, 0, id, pre, cls);
+	if (sep) {
+		int64_t k;
+
+		if (lead > AC_LIT_MAX - n)
+			return -EINVAL;
+		memset(walk, ' ', lead);
+		memcpy(walk + lead, buf + (lead > 0), n - (lead > 0));
+		k = ac_keep_literal(&b->ac, walk, lead + n - (lead > 0));
+
+		if (k < 0)
+			return (int)k;
+		li = (uint32_t)k;
+	}
 	/* A literal after \b: its path starts with the byte before it, which
 	 * must be no ASCII word character (\b could not match there), so
-	 * occurrences inside words never reach an output. */
-	int32_t st = ac_child(b, 0, AC_SEP);
+	 * occurrences inside words never reach an output (a literal that
+	 * starts with a separator has one already). */
+	int32_t st = 0;
 
-	if (st < 0)
-		return st;
-	return ac_add_path(b, lit, 0, n, st, id, pre, cls);
+	if (w && buf[0] != ' ') {
+		st = ac_child(b, 0, AC_SEP);
+		if (st < 0)
+			return st;
+	}
+	return ac_add_path(b, buf, 0, n, st, id, pre, cls, li);
 }
 
 /* Lay out each state's outputs, its dictionary chain's included, in one
@@ -317,8 +392,9 @@ static int ac_flatten(struct rules_ac *a, const uint32_t *old)
 	for (size_t j = 0, k = 0; j < a->n; j++)
 		for (int32_t s = (int32_t)old[j]; s >= 0; s = a->dict[s])
 			for (int32_t o = a->out[s]; o >= 0; o = a->out_next[o])
-				a->flat[k++] = (struct ac_out){ a->out_id[o], a->out_len[o],
-								a->out_pre[o], a->out_cls[o] };
+				a->flat[k++] = (struct ac_out){ a->out_id[o], a->out_lit[o],
+								a->out_len[o], a->out_pre[o],
+								a->out_cls[o] };
 	return 0;
 }
 
@@ -329,6 +405,7 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 	int32_t *fail = NULL, *queue = NULL;
 	uint32_t *num = NULL, *old = NULL;
 	uint16_t *depth = NULL;
+	uint8_t *sep_end = NULL;
 	size_t head = 0, tail = 0;
 	int rc = -ENOMEM;
 
@@ -365,13 +442,20 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 			queue[tail++] = t;
 		}
 	}
+	/* A run of separators is read as one: a state reached by a
+	 * separator stays where it is on the next (no literal holds two in
+	 * a row).  It reports no output again: the first separator did. */
+	for (size_t s = 1; s < a->n; s++)
+		if (a->sep_end[s])
+			next[s][AC_SEP] = (int32_t)s;
 	/* Number the states without outputs first (the root stays 0), so
 	 * that a step is one add and one load, and whether the new state has
 	 * outputs one comparison off that chain. */
 	num = malloc(a->n * sizeof(*num));
 	old = malloc(a->n * sizeof(*old));
 	depth = malloc(a->n * sizeof(*depth));
-	if (!num || !old || !depth)
+	sep_end = malloc(a->n * sizeof(*sep_end));
+	if (!num || !old || !depth || !sep_end)
 		goto fail;
 	for (int pass = 0, k = 0; pass < 2; pass++) {
 		if (pass == 1)
@@ -387,10 +471,14 @@ int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out)
 			a->tab[(size_t)num[s] * AC_NC + (size_t)k] =
 				num[next[s][k]] * AC_NC;
 		depth[num[s]] = a->depth[s];
+		sep_end[num[s]] = a->sep_end[s];
 	}
 	free(a->depth);
 	a->depth = depth;
 	depth = NULL;
+	free(a->sep_end);
+	a->sep_end = sep_end;
+	sep_end = NULL;
 	rc = ac_flatten(a, old);
 	if (rc < 0)
 		goto fail;
@@ -408,6 +496,7 @@ fail:
 	free(num);
 	free(old);
 	free(depth);
+	free(sep_end);
 	return rc;
 }
 
@@ -421,6 +510,9 @@ static void ac_arrays_free(struct rules_ac *a)
 	free(a->out_len);
 	free(a->out_pre);
 	free(a->out_cls);
+	free(a->out_lit);
+	free(a->lits);
+	free(a->sep_end);
 	free(a->flat);
 	free(a->start);
 	free(a->cls);
@@ -459,6 +551,55 @@ static size_t ac_walk_back(const struct bset *c, const unsigned char *t, size_t 
 	return j > stop || j == lo ? j : lo;
 }
 
+/* 1 if byte c is read as a separator: the class of every byte that is no
+ * ASCII word character (a byte that may start a folded letter only
+ * started none where this is asked: see ac_lit_start). */
+static int ac_is_sep(unsigned char c)
+{
+	return ac_class[c] == AC_SEP || ac_class[c] == AC_FOLD;
+}
+
+/* Where the occurrence of literal lit ending before byte `end` starts,
+ * into *start.  lit is the literal as the pattern has it, but with each
+ * run of separators after its first word character as one ' ': such a
+ * separator between word characters stands for the whole run of
+ * separators there (the match holds all bytes between them), one at its
+ * end for the first byte after the word character (where the automaton
+ * reported it); the separators before the first word character are one
+ * byte each.  -1 if the text does not hold lit there: when too few
+ * separators lead it (then no match uses this occurrence), or when the
+ * automaton stayed in the state of a literal that ends with a separator
+ * over more of them (the first one reported it already).  No folded
+ * letter was read where this is asked (the lane is not shifted), so each
+ * word character is one byte. */
+static int ac_lit_start(const char *lit, size_t n, const unsigned char *t, size_t end,
+			size_t *start)
+{
+	size_t j = end, lead = 0;
+
+	while (lead < n && lit[lead] == ' ')
+		lead++;
+	for (size_t k = n; k-- > 0;) {
+		if (j == 0)
+			return -1;
+		if (lit[k] == ' ') {
+			if (!ac_is_sep(t[j - 1]))
+				return -1;
+			j--;
+			if (k >= lead && k + 1 < n)
+				while (j > 0 && ac_is_sep(t[j - 1]))
+					j--;
+		} else if (lit[k] == '#' ? !(t[j - 1] >= '0' && t[j - 1] <= '9') :
+			   ac_class[t[j - 1]] != ac_class[(unsigned char)lit[k]]) {
+			return -1;
+		} else {
+			j--;
+		}
+	}
+	*start = j;
+	return 0;
+}
+
 /* Report the outputs of state st, whose literals end at byte i. */
 static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char *t,
 		      size_t i, int shifted, rules_ac_mark_fn *mark, void *arg)
@@ -476,6 +617,10 @@ static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char
 			mark(arg, o->id, 0, start);
 			continue;
 		}
+		if (o->lit != AC_NO_LIT &&
+		    ac_lit_start(ac->lits + o->lit, strlen(ac->lits + o->lit), t, i + 1,
+				 &start) < 0)
+			continue;
 		lo = o->pre == AC_PRE_INF || o->pre > start ? 0 : start - o->pre;
 		if (o->cls)
 			lo = ac_walk_back(&ac->cls[o->cls - 1], t, start, lo);
@@ -490,9 +635,12 @@ struct lane {
 };
 
 /* Advance one lane by one symbol. */
-static inline void lane_step(const struct rules_ac *ac, struct lane *l, const unsigned char *t,
-			     size_t len, rules_ac_mark_fn *mark, void *arg)
+/* Advance one lane by one character; 0 if it was a separator after a
+ * separator (read as none), 1 if not. */
+static inline int lane_step(const struct rules_ac *ac, struct lane *l, const unsigned char *t,
+			    size_t len, rules_ac_mark_fn *mark, void *arg)
 {
+	uint32_t from = l->st;
 	size_t i = l->i;
 	unsigned char c = t[i];
 	uint8_t k = ac_class[c];
@@ -514,6 +662,7 @@ static inline void lane_step(const struct rules_ac *ac, struct lane *l, const un
 	if (__builtin_expect(l->st >= ac->out_row, 0))
 		ac_report(ac, (int32_t)(l->st / AC_NC), t, i, l->shifted, mark, arg);
 	l->i = i + 1;
+	return !(k == AC_SEP && ac->sep_end[from / AC_NC]);
 }
 
 /* Run lane l to its end, its state in a register. */
@@ -530,7 +679,7 @@ static void lane_run(const struct rules_ac *ac, struct lane *l, const unsigned c
 		if (__builtin_expect(k == AC_FOLD, 0)) {
 			l->i = i;
 			l->st = s;
-			lane_step(ac, l, t, len, mark, arg);
+			(void)lane_step(ac, l, t, len, mark, arg);
 			i = l->i;
 			s = l->st;
 			continue;
@@ -547,20 +696,16 @@ static void lane_run(const struct rules_ac *ac, struct lane *l, const unsigned c
 /* Past its end, a lane reads on only while an occurrence that started
  * before its end may still complete: the automaton's state stands for the
  * longest suffix of what was read that a literal begins with, so once it
- * holds fewer characters than bytes were read past the end (a folded
- * letter takes up to 3 bytes), every such occurrence has been seen. */
+ * holds no more characters than were read past the end (a folded letter
+ * is one character of up to 3 bytes, a run of separators one of any
+ * length), every such occurrence has been seen. */
 static void lane_tail(const struct rules_ac *ac, struct lane *l, const unsigned char *t,
 		      size_t len, rules_ac_mark_fn *mark, void *arg)
 {
-	size_t end = l->end;
+	size_t read = 0;
 
-	while (l->i < len) {
-		size_t d = ac->depth[l->st / AC_NC];
-
-		if (d * (l->shifted ? 3 : 1) <= l->i - end)
-			break;
-		lane_step(ac, l, t, len, mark, arg);
-	}
+	while (l->i < len && ac->depth[l->st / AC_NC] > read)
+		read += (size_t)lane_step(ac, l, t, len, mark, arg);
 }
 
 /* Where a lane reached states with outputs, reported when the buffer is
@@ -655,7 +800,7 @@ static void scan4(const struct rules_ac *ac, struct lane *ln, const unsigned cha
 			lanes_report(ac, ln, hb, t, mark, arg);
 			for (int j = 0; j < 4; j++)
 				if (ln[j].i < ln[j].end)
-					lane_step(ac, &ln[j], t, len, mark, arg);
+					(void)lane_step(ac, &ln[j], t, len, mark, arg);
 		}
 	}
 	lanes_report(ac, ln, hb, t, mark, arg);

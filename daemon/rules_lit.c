@@ -781,6 +781,63 @@ static int parse_group(struct parser *p, struct lset *best)
 	return 0;
 }
 
+/* 1 if the class at s[i] == '[' matches separators only (characters that
+ * are no word characters and that the prefilter reads as separators):
+ * spaces, '-', '/', '.', ',', tabs, \s. */
+static int sep_class(const char *s, size_t i)
+{
+	size_t e = skip_class(s, i);
+
+	if (s[e - 1] != ']' || e < i + 3)
+		return 0;
+	for (i++; i < e - 1; i++) {
+		if (s[i] == '\\') {
+			i++;
+			if (!strchr("s-t./", s[i]))
+				return 0;
+		} else if (!strchr(" -/.,\t", s[i])) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* An atom that matches separators only, at s[p->i] (its end at `next`):
+ * quantified to occur at least once after a word character of the run,
+ * it joins the run as one separator (' '), which the prefilter matches
+ * with any run of separators (rules_lit.h); returns 1 then.  Returns 0,
+ * and leaves p->i alone, when the caller must end the run there. */
+static int sep_atom(struct parser *p, struct run *r, size_t next)
+{
+	size_t save = p->i, pre = p->pre, more;
+	int present;
+
+	/* After a word character only: the separators that a literal starts
+	 * with are one byte each (rules_ac.c reads them back so). */
+	if (!r->n || r->buf[r->n - 1] == ' ' || r->buf[r->n - 1] == '-' || r->n >= LIT_MAX)
+		return 0;
+	p->i = next;
+	if (skip_quant(p, &present, &more)) {
+		p->i = save;
+		p->pre = pre;
+		return 0;
+	}
+	bs_add(&p->cls, ' ');
+	bs_add(&p->cls, '-');
+	bs_add(&p->cls, '/');
+	bs_add(&p->cls, '.');
+	bs_add(&p->cls, ',');
+	bs_add(&p->cls, '\t');
+	bs_esc(&p->cls, 's');
+	p->pre = pre_add(p->pre, W_CHAR);
+	if (present)
+		p->pre = pre_add(p->pre, pre_mul(W_CHAR, more));
+	r->buf[r->n++] = ' ';
+	r->last = 0;
+	p->ws = 0;
+	return 1;
+}
+
 static int parse_seq(struct parser *p, struct lset *best)
 {
 	struct run *rp = malloc(sizeof(*rp));
@@ -811,6 +868,8 @@ static int parse_seq(struct parser *p, struct lset *best)
 				p->fail = 1;
 				break;
 			}
+			if (n == 's' && sep_atom(p, &r, p->i + 2))
+				continue;
 			if (is_alnum(n)) {
 				run_commit(p, &r, best, &err);
 				p->i += 2;
@@ -859,6 +918,8 @@ static int parse_seq(struct parser *p, struct lset *best)
 			digit = 1;
 			goto literal;
 		}
+		if (c == '[' && sep_class(s, p->i) && sep_atom(p, &r, skip_class(s, p->i)))
+			continue;
 		if (c == '[') {
 			run_commit(p, &r, best, &err);
 			bs_class(&p->cls, s, p->i);

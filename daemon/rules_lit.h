@@ -4,9 +4,13 @@
  * caseless), then at least one of the literals extracted from it occurs in
  * the text as seen by rules_ac_scan() (ASCII case folded, and the two
  * non-ASCII characters that caseless matching equates with ASCII letters,
- * KELVIN SIGN and LATIN SMALL LETTER LONG S, folded to k and s).  Literals
- * use only [a-z0-9 -] and '#' (any ASCII digit, from [0-9]), after three
- * optional marks.  The first, a byte class ('[' and 64 hex digits, ']'),
+ * KELVIN SIGN and LATIN SMALL LETTER LONG S, folded to k and s, and every
+ * run of bytes that are no ASCII word characters read as one separator).
+ * Literals use only [a-z0-9 -] and '#' (any ASCII digit, from [0-9]), after
+ * three optional marks.  A ' ' or '-' in a literal is such a separator: the
+ * pattern's own, or an atom that matches separators only (\s, [- ], ...)
+ * and occurs at least once after a word character of the literal; between
+ * two word characters it stands for all the bytes between them.  The first, a byte class ('[' and 64 hex digits, ']'),
  * holds every byte a match can hold before the literal, so a match starts
  * after the nearest byte before an occurrence that is not in it; it comes
  * with literals whose next mark is far or missing.  The second bounds where a

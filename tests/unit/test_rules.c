@@ -445,7 +445,7 @@ START_TEST(test_literal_extraction)
 	 * bytes before it; '^': it follows \\b. */
 	lits("\\blasers?\\b", "<^laser");
 	lits("\\b(?:lidar|radar)s?\\b", "<^lidar|<^radar");
-	lits("thermal\\s+camera", "<thermal");
+	lits("thermal\\s+camera", "<thermal camera");
 	lits("infra-?red camera", "{6}red camera");
 	lits("(?:foo)?barbaz", "{3}barbaz");
 	lits("abc|de", NULL);
@@ -484,22 +484,32 @@ START_TEST(test_literal_extraction)
 	lits("(?:ab|c)+defg", "(ABCabc)defg");
 	lits("\\w*abcd", "(0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz+hi)abcd");
 	lits("ab\\Kcdef", NULL);
-	lits("\\bfoo\\s+barbaz", "( FOfo+ctl+hi)barbaz");
+	lits("\\bfoo\\s*barbaz", "( FOfo+ctl+hi)barbaz");
 	/* The literals with the smallest prefix bound. */
-	lits_mode("\\bfoo\\s+barbaz", 1, "<^foo");
-	lits_mode("\\bradar\\s+cross[- ]section\\s+reduction\\b", 0, "( -ACDEINORSTacdeinorst+ctl+hi)reduction");
-	lits_mode("\\bradar\\s+cross[- ]section\\s+reduction\\b", 1, "<^radar");
+	lits_mode("\\bfoo\\s*barbaz", 1, "<^foo");
+	lits_mode("\\bradar\\s*cross[- ]?section\\s*reduction\\b", 0, "( -ACDEINORSTacdeinorst+ctl+hi)reduction");
+	lits_mode("\\bradar\\s*cross[- ]?section\\s*reduction\\b", 1, "<^radar");
+	/* Separators that occur at least once between word characters join
+	 * the words: the prefilter reads every run of separators as one. */
+	lits("\\bfoo\\s+barbaz", "<^foo barbaz");
+	lits_mode("\\bfoo\\s+barbaz", 1, "<^foo barbaz");
+	lits_mode("\\bradar\\s+cross[- ]section\\s{1,3}reduction\\b", 0, "<^radar cross section");
+	lits("foo[\\s/-]+bar\\s?baz", "<foo bar");
+	lits("foo[\\s_]+bar", "<foo");
+	lits("foo[^\\s]+barx", "barx");
+	lits("\\s+foobar\\s+", "( +ctl+hi)foobar ");
 	lits_mode("(?:ab|c)+defg", 1, "(ABCabc)defg");
 	lits_mode("x{2,5}abcd", 1, "{5}abcd");
 	/* Optional groups where the match starts: their literals anchor the
 	 * matches with them, the rest is bounded as if they were absent. */
-	lits_mode("\\b(?:nuclear\\s+)?fuel\\s+rods?\\b", 1, "<^fuel|<^nuclear");
-	lits_mode("(?:ab\\s+)?(?:cd\\s+)?efgh", 1, "<efgh|<ab|<cd");
+	lits_mode("\\b(?:nuclear\\s+)?fuel\\s+rods?\\b", 1, "<^fuel rod|<^nuclear ");
+	lits_mode("(?:ab\\s+)?(?:cd\\s+)?efgh", 1, "<efgh|<ab |<cd ");
 	lits_mode("(?:\\w+\\s+)?efgh", 1, "( 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz+ctl+hi)efgh");
 	/* Not inside a group: the group's width must count the optional part. */
 	lits_mode("(?:(?:s4S4?)?)?(?:ab|k)?(?:bdk4S3)", 1, "{9}bdk4s3");
 	/* A two-letter word of every text is no anchor. */
-	lits_mode("\\b(?:in|into)\\s+the\\s+public\\s+domain\\b", 1, "( EHINOTehinot+ctl+hi)public");
+	lits_mode("\\b(?:in|into)\\s*the\\s*public\\s*domain\\b", 1, "( EHINOTehinot+ctl+hi)public");
+	lits_mode("\\b(?:in|into)\\s+the\\s+public\\s+domain\\b", 1, "( INOTinot+ctl+hi)the public domain");
 	/* Byte classes: the bytes a match can hold before a literal that is
 	 * far from its start or unbounded; any byte gives no class. */
 	lits("[^x]*abcd", "abcd");
@@ -522,8 +532,9 @@ START_TEST(test_literal_extraction)
 	lits("x{2,5}abcd", "{5}abcd");
 	/* More sets that every match holds, when the selective one is weak:
 	 * only from the pattern's own sequence, never common words. */
-	extra("\\buse\\s+of\\s+(?:uranium|thorium)\\s+oxide\\s+pellets", "uranium|thorium ; oxide");
-	extra("\\buse\\s+of\\s+(?:uranium|thorium)?\\s+oxide\\s+pellets", "oxide");
+	extra("\\buse\\s*of\\s*(?:uranium|thorium)\\s*oxide\\s*pellets", "uranium|thorium ; oxide");
+	extra("\\buse\\s*of\\s*(?:uranium|thorium)?\\s*oxide\\s*pellets", "oxide");
+	extra("\\buse\\s+of\\s+(?:uranium|thorium)\\s+oxide\\s+pellets", "");
 	extra("\\buse\\s+of\\s+uranium|\\bmaking\\s+plutonium", "");
 	extra("\\bverrijking\\s+van\\s+uranium\\b", "");
 	extra("\\bdesign\\s+of\\s+gas\\s+(?:centrifuges|ultra(?:centrifuges|rotors))", "");
@@ -719,6 +730,9 @@ static void free_corpus(struct corpus *c)
 	free(c->reqs);
 }
 
+/* The rule file of the random test being run, printed when it fails. */
+static const char *cur_conf;
+
 /* Screen req with the prefilter on and off: the findings must be the same,
  * whole.  Returns the number of findings; adds their spans to *evidence. */
 static size_t same_findings(struct kvs_ruleset *rs, struct kvs_request *req, size_t *evidence)
@@ -731,6 +745,15 @@ static size_t same_findings(struct kvs_ruleset *rs, struct kvs_request *req, siz
 	rules_set_prefilter(rs, 0);
 	ck_assert_int_ge(rules_screen(rs, req, &off, NULL), 0);
 	rules_set_prefilter(rs, 1);
+	if (on.n != off.n) {
+		/* What reproduces it. */
+		if (cur_conf)
+			fprintf(stderr, "rules: %s", cur_conf);
+		for (size_t f = 0; f < req->n; f++)
+			if (req->f[f].text)
+				fprintf(stderr, "text %s: \"%.*s\"\n", req->f[f].path,
+					(int)req->f[f].len, req->f[f].value);
+	}
 	ck_assert_uint_eq(on.n, off.n);
 	for (size_t k = 0; k < on.n; k++) {
 		ck_assert_str_eq(on.v[k].rule, off.v[k].rule);
@@ -875,6 +898,8 @@ static void gen_item(char *b, size_t cap, int depth)
 	static const char *const atoms[] = {
 		"\\b", "\\s", "\\w", "\\d", ".", "[0-9]", "[ab]", "[- ]", "[k-s]", "[34]",
 		"\\-", "\\.", "^", "[^b]", "[\\d.]", "[a\\s]", "[]a]", "#", "\\t",
+		/* Separators between words, which the prefilter joins. */
+		"\\s+", "\\s+", "[- ]+", "[\\s/-]", "[ _]+",
 	};
 	static const char *const quants[] = { "?", "*", "+", "{2}", "{1,3}", "{0,2}", "{2,}" };
 	static const char lit[] = "abksdkKS- 034";
@@ -932,6 +957,8 @@ static void gen_text(char *t, size_t cap, const char *re)
 	static const char *const pieces[] = {
 		"a", "b", "k", "s", "d", "ab", "ks", "sk", "-", " ", " ", "0", "3", "4", "34", "_", ".",
 		"\xC3\xA9", "\xE2\x84\xAA", "\xC5\xBF", "\xC2\xA0", "\n", "dka", "bask ", "#", "\t", "]",
+		/* Runs of separators, which the prefilter reads as one. */
+		"  ", " - ", " \n\t", "\xC2\xA0 ", "/-", "\xE2\x80\x83",
 	};
 	size_t n = 0, want = rnd(4) ? rnd(60) : 64 + rnd(400);
 
@@ -965,6 +992,85 @@ static int limit_without_prefilter(struct kvs_ruleset *rs, struct kvs_request *r
 	mock_report_reset(&off);
 	return lim;
 }
+
+/* form with each '%' replaced by a and b in turn. */
+static void fill_form(char *out, size_t cap, const char *form, const char *a, const char *b)
+{
+	size_t n = 0;
+	int k = 0;
+
+	for (; *form && n + 1 < cap; form++) {
+		if (*form == '%') {
+			const char *v = k++ % 2 ? b : a;
+
+			n += (size_t)snprintf(out + n, cap - n, "%s", v);
+			if (n >= cap)
+				n = cap - 1;
+		} else {
+			out[n++] = *form;
+		}
+	}
+	out[n] = '\0';
+}
+
+/* Words joined across runs of separators (the prefilter reads a run as
+ * one separator and reads an occurrence back to where it starts): every
+ * kind of run, at the start and end of the field and across the lanes'
+ * boundaries, gives the findings of a scan without the prefilter. */
+START_TEST(test_prefilter_separators)
+{
+	static const char *const sep[] = {
+		" ", "  ", " - ", "\n\t", "\xC2\xA0", "\xE2\x80\x83", " -\xC2\xA0 ", "-", "/",
+		"", "\xE2\x84\xAA", " \xC5\xBF ",
+	};
+	static const char *const form[] = {
+		"foo%bar", "alpha%beta%gamma", "cross%section%reduction", "xylo%phone",
+		"ka34%4", "%3", "q7%", "radar%cross%", "delta wave%form", "%foo%bar%",
+	};
+	struct kvs_ruleset *rs = load(DATA "separators.conf");
+	size_t findings = 0, evidence = 0, texts = 0;
+	char text[2048], body[256];
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+	for (size_t f = 0; f < N(form); f++)
+		for (size_t a = 0; a < N(sep); a++)
+			for (size_t b = 0; b < N(sep); b += 1 + (a % 3))
+				for (size_t pad = 0; pad < 140; pad += pad < 4 || (pad > 56 && pad < 72) ? 1 : 17) {
+					struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
+
+					fill_form(body, sizeof(body), form[f], sep[a], sep[b]);
+					/* Padding of separators or words before and after. */
+					snprintf(text, sizeof(text), "%*s%s%s%*s", (int)pad,
+						 pad % 2 ? "" : "x", body, sep[b], (int)(140 - pad),
+						 pad % 3 ? " " : "y");
+					mock_set(req, "/description", text, SIZE_MAX, 1);
+					findings += same_findings(rs, req, &evidence);
+					mock_request_free(req);
+					texts++;
+				}
+	/* A run longer than a lane and than a class walk. */
+	{
+		struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
+		char *big = malloc(4096);
+
+		ck_assert_ptr_nonnull(big);
+		memset(big, ' ', 4095);
+		big[4095] = '\0';
+		memcpy(big + 3, "alpha", 5);
+		memcpy(big + 3000, "beta\n gamma", 12);
+		mock_set(req, "/description", big, SIZE_MAX, 1);
+		ck_assert_uint_eq(same_findings(rs, req, &evidence), 1);
+		mock_request_free(req);
+		free(big);
+		texts++;
+	}
+#undef N
+	printf("prefilter equivalence (separators): %zu texts, %zu findings, %zu spans\n",
+	       texts, findings, evidence);
+	ck_assert_uint_ge(findings, texts / 10);
+	rules_free(rs);
+}
+END_TEST
 
 /* Thousands of random patterns and texts: the prefilter (its literal sets,
  * prefix bounds, windows, automaton lanes and folded letters) never changes
@@ -1043,6 +1149,7 @@ START_TEST(test_prefilter_random)
 
 			gen_text(text, sizeof(text), re);
 			mock_set(req, "/description", text, SIZE_MAX, 1);
+			cur_conf = conf;
 			if (limit_without_prefilter(rs, req))
 				limited++;
 			else
@@ -1051,6 +1158,7 @@ START_TEST(test_prefilter_random)
 		}
 		rules_free(rs);
 	}
+	cur_conf = NULL;
 	unlink(path);
 	rmdir(dir);
 	printf("prefilter equivalence (random): %zu patterns (%zu with a literal, %zu invalid "
@@ -1161,6 +1269,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_prefilter_equivalence_cordis);
 	tcase_add_test(tc, test_prefilter_equivalence_prefix);
 	tcase_add_test(tc, test_load_paths);
+	tcase_add_test(tc, test_prefilter_separators);
 	tcase_add_test(tc, test_prefilter_random);
 	suite_add_tcase(s, tc);
 	return s;
