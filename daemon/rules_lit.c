@@ -58,6 +58,7 @@ struct parser {
 	 * optional groups that began the current sequence (see parse_group);
 	 * every candidate of the sequence then holds them too. */
 	struct lset *first;
+	int no_join;        /* no joins of a run and a group (join_group) */
 };
 
 /* Prefix bounds: PRE_INF is "unbounded"; bounds past PRE_CAP count as it. */
@@ -626,6 +627,7 @@ static int atom(struct parser *p, size_t w)
 }
 
 static int parse_alt(struct parser *p, struct lset *out);
+static int extract(const char *pattern, int anchor, int no_join, struct rules_literals *out);
 
 struct run {
 	char buf[LIT_MAX + 1];
@@ -636,32 +638,40 @@ struct run {
 	struct bset cls;        /* the bytes a match can hold before the run */
 };
 
+/* Add to c the literal of run r followed by `tail` (may be ""), with the
+ * run's marks; -ENOMEM. */
+static int run_literal(const struct run *r, const char *tail, struct lset *c)
+{
+	/* A word-start mark is only sound when the literal itself starts
+	 * with a word character. */
+	int ws = r->ws && r->buf[0] != ' ' && r->buf[0] != '-';
+	char bound[32 + CLS_MARK_LEN] = "", *b;
+	int n, rc;
+
+	/* Where the bound is far or none, the bytes before the literal bound
+	 * it too: a match starts after the nearest byte that nothing before
+	 * the literal matches. */
+	if ((r->pre == PRE_INF || r->pre > RULES_CLASS_MIN_PRE) && !bs_is_all(&r->cls))
+		cls_format(&r->cls, bound);
+	if (r->pre == 0)
+		snprintf(bound, sizeof(bound), "<");
+	else if (r->pre != PRE_INF)
+		snprintf(bound + strlen(bound), sizeof(bound) - strlen(bound), "{%zu}", r->pre);
+	n = asprintf(&b, "%s%s%.*s%s", bound, ws ? "^" : "", (int)r->n, r->buf, tail);
+	if (n < 0)
+		return -ENOMEM;
+	rc = lset_add(c, b, (size_t)n);
+	free(b);
+	return rc < 0 ? -ENOMEM : 0;
+}
+
 static void run_commit(struct parser *p, struct run *r, struct lset *best, int *err)
 {
 	struct lset c = { NULL, 0, 1 };
 
 	if (r->n >= (p->anchor ? RULES_ANCHOR_MIN : RULES_LITERAL_MIN)) {
-		/* A word-start mark is only sound when the literal itself starts
-		 * with a word character. */
-		int ws = r->ws && r->buf[0] != ' ' && r->buf[0] != '-';
-		char bound[32 + CLS_MARK_LEN] = "", *b;
-		int n;
-
-		/* Where the bound is far or none, the bytes before the literal
-		 * bound it too: a match starts after the nearest byte that
-		 * nothing before the literal matches. */
-		if ((r->pre == PRE_INF || r->pre > RULES_CLASS_MIN_PRE) && !bs_is_all(&r->cls))
-			cls_format(&r->cls, bound);
-		if (r->pre == 0)
-			snprintf(bound, sizeof(bound), "<");
-		else if (r->pre != PRE_INF)
-			snprintf(bound + strlen(bound), sizeof(bound) - strlen(bound), "{%zu}",
-				 r->pre);
-		n = asprintf(&b, "%s%s%.*s", bound, ws ? "^" : "", (int)r->n, r->buf);
-		if (n < 0 || lset_add(&c, b, (size_t)n) < 0)
+		if (run_literal(r, "", &c) < 0)
 			*err = -ENOMEM;
-		if (n >= 0)
-			free(b);
 		lset_pick(p, best, &c);
 	}
 	r->n = 0;
@@ -838,6 +848,52 @@ static int sep_atom(struct parser *p, struct run *r, size_t next)
 	return 1;
 }
 
+/* The run r came right before the group at p->s[g] == '(' that was just
+ * parsed: if every match of the group starts with one of a set of
+ * literals (the group's own extraction, with '<'), and the group occurs at
+ * least once, every match holds the run followed by one of them: a
+ * candidate set for best.  Only for plain groups in a pattern's own
+ * sequence; the group is extracted without joins of its own, so each
+ * group is parsed at most twice. */
+static int join_group(struct parser *p, const struct run *r, size_t g, struct lset *best)
+{
+	const char *s = p->s;
+	size_t e = skip_group(s, g);
+	struct rules_literals gl;
+	struct lset c = { NULL, 0, 1 };
+	char *sub;
+	int rc;
+
+	if (s[e - 1] != ')' || (s[g + 1] == '?' && s[g + 2] != ':') ||
+	    s[e] == '?' || s[e] == '*' || (s[e] == '{' && (s[e + 1] == '0' || s[e + 1] == ',')))
+		return 0;
+	sub = strndup(s + g, e - g);
+	if (!sub)
+		return -ENOMEM;
+	rc = extract(sub, 1, 1, &gl);
+	free(sub);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	for (size_t k = 0; k < gl.n && rc == 0; k++) {
+		size_t pre;
+		const char *body = rules_literal_body(gl.v[k], &pre, NULL);
+
+		if (pre != 0 || r->n + strlen(body) > LIT_MAX)
+			c.ok = 0;
+		else
+			rc = run_literal(r, body, &c);
+	}
+	rules_literals_free(&gl);
+	if (rc < 0) {
+		lset_clear(&c);
+		return rc;
+	}
+	lset_pick(p, best, &c);
+	return 0;
+}
+
 static int parse_seq(struct parser *p, struct lset *best)
 {
 	struct run *rp = malloc(sizeof(*rp));
@@ -904,9 +960,22 @@ static int parse_seq(struct parser *p, struct lset *best)
 			goto literal;
 		}
 		if (c == '(') {
+			/* A run right before a group: also the run followed by
+			 * each literal that starts the group (join_group). */
+			struct run *before = NULL;
+			size_t g = p->i;
+
+			if (r.n && p->depth == 0 && !p->no_join) {
+				before = malloc(sizeof(*before));
+				if (before)
+					*before = r;
+			}
 			run_commit(p, &r, best, &err);
 			if (!err)
 				err = parse_group(p, best);
+			if (before && !err && !p->fail)
+				err = join_group(p, before, g, best);
+			free(before);
 			continue;
 		}
 		p->ws_next = p->ws;
@@ -1036,9 +1105,9 @@ static int parse_alt(struct parser *p, struct lset *out)
 	}
 }
 
-int rules_literals_extract(const char *pattern, int anchor, struct rules_literals *out)
+static int extract(const char *pattern, int anchor, int no_join, struct rules_literals *out)
 {
-	struct parser p = { .s = pattern, .anchor = anchor };
+	struct parser p = { .s = pattern, .anchor = anchor, .no_join = no_join };
 	struct lset l = { NULL, 0, 1 };
 	int rc;
 
@@ -1056,6 +1125,11 @@ int rules_literals_extract(const char *pattern, int anchor, struct rules_literal
 	out->v = l.v;
 	out->n = l.n;
 	return 0;
+}
+
+int rules_literals_extract(const char *pattern, int anchor, struct rules_literals *out)
+{
+	return extract(pattern, anchor, 0, out);
 }
 
 static int lset_cmp_score(const void *a, const void *b)

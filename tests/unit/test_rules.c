@@ -498,6 +498,16 @@ START_TEST(test_literal_extraction)
 	lits("foo[\\s_]+bar", "<foo");
 	lits("foo[^\\s]+barx", "barx");
 	lits("\\s+foobar\\s+", "( +ctl+hi)foobar ");
+	/* A run right before a group that occurs: the run followed by each
+	 * literal that starts the group. */
+	lits("\\bmilitary\\s+(?:vehicles?|trucks?)\\b", "<^military vehicle|<^military truck");
+	lits("xyz(?:abc|(?:def|ghi)jk)", "<xyzabc|<xyzdef|<xyzghi");
+	lits("foo(bar)", "<foobar");
+	lits("foo(?:bar)+q", "<foobar");
+	lits("ab\\s+(?:cdx|efy)?gh", "<ab ");
+	lits("foo(?:bar){0,2}q", "<foo");
+	lits("foo(?:bar|\\w+)", "<foo");
+	lits("foo(?>bar|baz)", "<foo");
 	lits_mode("(?:ab|c)+defg", 1, "(ABCabc)defg");
 	lits_mode("x{2,5}abcd", 1, "{5}abcd");
 	/* Optional groups where the match starts: their literals anchor the
