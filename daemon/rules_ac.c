@@ -44,9 +44,10 @@ static int bs_has(const struct bset *b, unsigned c)
 }
 
 struct ac_out {
-	size_t id;
+	uint32_t id;
 	uint32_t lit;          /* offset of its characters in lits, AC_NO_LIT: none
 				* needed (it has no separator) */
+	uint32_t lit_len;      /* and their number */
 	uint32_t len;          /* literal length (the context byte of \b not counted) */
 	uint32_t pre;          /* prefix bound in bytes, AC_PRE_INF: none */
 	uint32_t cls;          /* 1 + index in cls of the bytes before it, 0: any */
@@ -61,7 +62,7 @@ struct rules_ac {
 	int32_t *dict;         /* nearest state on the fail chain with outputs */
 	int32_t *out;          /* first output of the state, -1 */
 	int32_t *out_next;
-	size_t *out_id;
+	uint32_t *out_id;
 	uint32_t *out_len;     /* literal length (the context byte of \b not counted) */
 	uint32_t *out_pre;     /* prefix bound in bytes, AC_PRE_INF: none */
 	uint32_t *out_cls;     /* 1 + index in cls of the bytes before it, 0: any */
@@ -231,7 +232,7 @@ static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size
 		a->out_lit = p;
 		b->cap_out = cap;
 	}
-	a->out_id[b->n_out] = id;
+	a->out_id[b->n_out] = (uint32_t)id;
 	a->out_len[b->n_out] = (uint32_t)n;
 	a->out_pre[b->n_out] = pre == SIZE_MAX ? AC_PRE_INF : (uint32_t)pre;
 	a->out_cls[b->n_out] = cls;
@@ -308,6 +309,8 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 	int w, sep = 0;
 	char buf[AC_LIT_MAX + 1], walk[AC_LIT_MAX + 1];
 
+	if (id > UINT32_MAX)
+		return -E2BIG;
 	if (rules_literal_class(lit, bs.w)) {
 		int64_t k = ac_class_index(&b->ac, &bs);
 
@@ -393,6 +396,8 @@ static int ac_flatten(struct rules_ac *a, const uint32_t *old)
 		for (int32_t s = (int32_t)old[j]; s >= 0; s = a->dict[s])
 			for (int32_t o = a->out[s]; o >= 0; o = a->out_next[o])
 				a->flat[k++] = (struct ac_out){ a->out_id[o], a->out_lit[o],
+								a->out_lit[o] == AC_NO_LIT ? 0 :
+								(uint32_t)strlen(a->lits + a->out_lit[o]),
 								a->out_len[o], a->out_pre[o],
 								a->out_cls[o] };
 	return 0;
@@ -618,8 +623,7 @@ static void ac_report(const struct rules_ac *ac, int32_t st, const unsigned char
 			continue;
 		}
 		if (o->lit != AC_NO_LIT &&
-		    ac_lit_start(ac->lits + o->lit, strlen(ac->lits + o->lit), t, i + 1,
-				 &start) < 0)
+		    ac_lit_start(ac->lits + o->lit, o->lit_len, t, i + 1, &start) < 0)
 			continue;
 		lo = o->pre == AC_PRE_INF || o->pre > start ? 0 : start - o->pre;
 		if (o->cls)

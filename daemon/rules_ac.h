@@ -18,7 +18,8 @@ struct rules_ac_builder;
 #define RULES_AC_MAX_STATES (1u << 18)
 
 struct rules_ac_builder *rules_ac_builder_new(void);
-/* Add literal `lit` ([a-z0-9 #-] only) that selects rule `id`. */
+/* Add literal `lit` (see rules_lit.h) that selects rule `id` (at most
+ * UINT32_MAX; -E2BIG past it). */
 int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id);
 /* Build the automaton; the builder can be freed afterwards. */
 int rules_ac_build(struct rules_ac_builder *b, struct rules_ac **out);
