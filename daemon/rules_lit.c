@@ -463,13 +463,30 @@ static int lset_uncommon(const struct lset *l)
 	return 1;
 }
 
-/* Keep a copy of a candidate set in the pool (see struct parser). */
+/* 1 if a and b hold literals of the same characters, in the same order. */
+static int lset_same_bodies(const struct lset *a, const struct lset *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(rules_literal_body(a->v[i], NULL, NULL),
+			   rules_literal_body(b->v[i], NULL, NULL)))
+			return 0;
+	return 1;
+}
+
+/* Keep a copy of a candidate set in the pool (see struct parser), unless
+ * it has one of the same literals (a plain group that starts a run is a
+ * candidate twice: as the group and as the run). */
 static void pool_add(struct parser *p, const struct lset *cand)
 {
 	struct lset c = { NULL, 0, 1 }, *v;
 
 	if (p->n_pool >= RULES_LITERAL_MAX_SET)
 		return;
+	for (size_t i = 0; i < p->n_pool; i++)
+		if (lset_same_bodies(&p->pool[i], cand))
+			return;
 	for (size_t i = 0; i < cand->n; i++)
 		if (lset_add(&c, cand->v[i], strlen(cand->v[i])) < 0 || !c.ok) {
 			lset_clear(&c);
@@ -630,6 +647,9 @@ static int parse_alt(struct parser *p, struct lset *out);
 static int extract(const char *pattern, int anchor, int no_join, struct rules_literals *out);
 
 struct run {
+	/* The run's literals: each of alt (when n_alt) followed by buf. */
+	char *alt[RULES_LITERAL_MAX_SET];
+	size_t n_alt;
 	char buf[LIT_MAX + 1];
 	size_t n;               /* literal characters in buf */
 	int last;               /* last atom was a literal char in buf */
@@ -638,15 +658,11 @@ struct run {
 	struct bset cls;        /* the bytes a match can hold before the run */
 };
 
-/* Add to c the literal of run r followed by `tail` (may be ""), with the
- * run's marks; -ENOMEM. */
+/* Add to c the literals of run r, each followed by `tail` (may be ""),
+ * with the run's marks; -ENOMEM. */
 static int run_literal(const struct run *r, const char *tail, struct lset *c)
 {
-	/* A word-start mark is only sound when the literal itself starts
-	 * with a word character. */
-	int ws = r->ws && r->buf[0] != ' ' && r->buf[0] != '-';
-	char bound[32 + CLS_MARK_LEN] = "", *b;
-	int n, rc;
+	char bound[32 + CLS_MARK_LEN] = "";
 
 	/* Where the bound is far or none, the bytes before the literal bound
 	 * it too: a match starts after the nearest byte that nothing before
@@ -657,23 +673,160 @@ static int run_literal(const struct run *r, const char *tail, struct lset *c)
 		snprintf(bound, sizeof(bound), "<");
 	else if (r->pre != PRE_INF)
 		snprintf(bound + strlen(bound), sizeof(bound) - strlen(bound), "{%zu}", r->pre);
-	n = asprintf(&b, "%s%s%.*s%s", bound, ws ? "^" : "", (int)r->n, r->buf, tail);
-	if (n < 0)
-		return -ENOMEM;
-	rc = lset_add(c, b, (size_t)n);
-	free(b);
-	return rc < 0 ? -ENOMEM : 0;
+	for (size_t k = 0; k < (r->n_alt ? r->n_alt : 1); k++) {
+		const char *a = r->n_alt ? r->alt[k] : "";
+		char first = *a ? *a : r->n ? r->buf[0] : *tail;
+		/* A word-start mark is only sound when the literal itself
+		 * starts with a word character. */
+		int ws = r->ws && first != ' ' && first != '-', n, rc;
+		char *b;
+
+		n = asprintf(&b, "%s%s%s%.*s%s", bound, ws ? "^" : "", a, (int)r->n, r->buf, tail);
+		if (n < 0)
+			return -ENOMEM;
+		rc = lset_add(c, b, (size_t)n);
+		free(b);
+		if (rc < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The fewest characters of a literal of run r. */
+static size_t run_minlen(const struct run *r)
+{
+	size_t m = r->n_alt ? SIZE_MAX : 0;
+
+	for (size_t k = 0; k < r->n_alt; k++)
+		if (strlen(r->alt[k]) < m)
+			m = strlen(r->alt[k]);
+	return m + r->n;
+}
+
+static void run_clear_alts(struct run *r)
+{
+	for (size_t k = 0; k < r->n_alt; k++)
+		free(r->alt[k]);
+	r->n_alt = 0;
+}
+
+/* The alternatives of the group at s[g] == '(' when each is plain words
+ * ([A-Za-z0-9], joined by a space, '-', \s, \s+, [- ] or [- ]+), into
+ * alt[0..*n) lowercased, each separator one ' '; returns 1 then, 0 if
+ * the group is anything else or has more than `max` alternatives, or
+ * -ENOMEM. */
+static int plain_group(const char *s, size_t g, char **alt, size_t *n, size_t max)
+{
+	size_t i = g + 1, k = 0;
+	char buf[LIT_MAX + 1];
+
+	*n = 0;
+	if (s[i] == '?') {
+		if (s[i + 1] != ':')
+			return 0;
+		i += 2;
+	}
+	for (;;) {
+		char c = s[i];
+		int sep = 0;
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z')) {
+			if (k == LIT_MAX)
+				goto no;
+			buf[k++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+			i++;
+			continue;
+		}
+		if (c == ' ' || c == '-') {
+			sep = 1;
+			i++;
+		} else if (c == '\\' && s[i + 1] == 's') {
+			sep = 1;
+			i += 2 + (s[i + 2] == '+');
+		} else if (!strncmp(s + i, "[- ]", 4) || !strncmp(s + i, "[ -]", 4)) {
+			sep = 1;
+			i += 4 + (s[i + 4] == '+');
+		}
+		if (sep) {
+			/* Only between word characters, one for a run. */
+			if (!k || buf[k - 1] == ' ' || k == LIT_MAX)
+				goto no;
+			buf[k++] = ' ';
+			continue;
+		}
+		if ((c != '|' && c != ')') || !k || buf[k - 1] == ' ' || *n == max)
+			goto no;
+		alt[*n] = strndup(buf, k);
+		if (!alt[*n]) {
+			while (*n)
+				free(alt[--*n]);
+			return -ENOMEM;
+		}
+		++*n;
+		k = 0;
+		i++;
+		if (c == ')')
+			return 1;
+	}
+no:
+	while (*n)
+		free(alt[--*n]);
+	return 0;
+}
+
+/* Continue run r over a plain group of alternatives alt[0..na) (see
+ * plain_group) that occurs once right here: the run's literals become
+ * each of them followed by each alternative.  Returns 1 (alt is taken
+ * over), 0 if that would make more than RULES_LITERAL_MAX_SET literals or
+ * one too long, or -ENOMEM. */
+static int run_extend(struct parser *p, struct run *r, char **alt, size_t na)
+{
+	size_t nr = r->n_alt ? r->n_alt : 1;
+	char *v[RULES_LITERAL_MAX_SET];
+	size_t nv = 0;
+
+	if (nr * na > RULES_LITERAL_MAX_SET)
+		return 0;
+	for (size_t k = 0; k < nr; k++)
+		for (size_t j = 0; j < na; j++) {
+			const char *a = r->n_alt ? r->alt[k] : "";
+
+			if (strlen(a) + r->n + strlen(alt[j]) > LIT_MAX ||
+			    asprintf(&v[nv], "%s%.*s%s", a, (int)r->n, r->buf, alt[j]) < 0) {
+				int rc = strlen(a) + r->n + strlen(alt[j]) > LIT_MAX ? 0 : -ENOMEM;
+
+				while (nv)
+					free(v[--nv]);
+				return rc;
+			}
+			nv++;
+		}
+	if (!r->n && !r->n_alt) {
+		/* The run starts with the group. */
+		r->ws = p->ws;
+		r->pre = p->pre;
+		r->cls = p->cls;
+	}
+	run_clear_alts(r);
+	memcpy(r->alt, v, nv * sizeof(*v));
+	r->n_alt = nv;
+	r->n = 0;
+	r->last = 0;
+	for (size_t j = 0; j < na; j++)
+		free(alt[j]);
+	return 1;
 }
 
 static void run_commit(struct parser *p, struct run *r, struct lset *best, int *err)
 {
 	struct lset c = { NULL, 0, 1 };
 
-	if (r->n >= (p->anchor ? RULES_ANCHOR_MIN : RULES_LITERAL_MIN)) {
+	if (run_minlen(r) >= (p->anchor ? RULES_ANCHOR_MIN : RULES_LITERAL_MIN)) {
 		if (run_literal(r, "", &c) < 0)
 			*err = -ENOMEM;
 		lset_pick(p, best, &c);
 	}
+	run_clear_alts(r);
 	r->n = 0;
 	r->last = 0;
 	r->ws = 0;
@@ -824,7 +977,8 @@ static int sep_atom(struct parser *p, struct run *r, size_t next)
 
 	/* After a word character only: the separators that a literal starts
 	 * with are one byte each (rules_ac.c reads them back so). */
-	if (!r->n || r->buf[r->n - 1] == ' ' || r->buf[r->n - 1] == '-' || r->n >= LIT_MAX)
+	if ((!r->n && !r->n_alt) || (r->n && (r->buf[r->n - 1] == ' ' || r->buf[r->n - 1] == '-')) ||
+	    r->n >= LIT_MAX)
 		return 0;
 	p->i = next;
 	if (skip_quant(p, &present, &more)) {
@@ -880,7 +1034,8 @@ static int join_group(struct parser *p, const struct run *r, size_t g, struct ls
 		size_t pre;
 		const char *body = rules_literal_body(gl.v[k], &pre, NULL);
 
-		if (pre != 0 || r->n + strlen(body) > LIT_MAX)
+		if (pre != 0 || run_minlen(r) + strlen(body) > LIT_MAX ||
+		    (r->n_alt ? r->n_alt : 1) * gl.n > RULES_LITERAL_MAX_SET)
 			c.ok = 0;
 		else
 			rc = run_literal(r, body, &c);
@@ -906,6 +1061,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 	p->first = &first;
 #define r (*rp)
 	r.n = 0;
+	r.n_alt = 0;
 	r.last = 0;
 	r.ws = 0;
 	r.pre = 0;
@@ -960,22 +1116,36 @@ static int parse_seq(struct parser *p, struct lset *best)
 			goto literal;
 		}
 		if (c == '(') {
-			/* A run right before a group: also the run followed by
-			 * each literal that starts the group (join_group). */
-			struct run *before = NULL;
-			size_t g = p->i;
+			size_t g = p->i, e = skip_group(s, g), na;
+			char *alt[RULES_LITERAL_MAX_SET];
+			int plain = 0;
 
-			if (r.n && p->depth == 0 && !p->no_join) {
-				before = malloc(sizeof(*before));
-				if (before)
-					*before = r;
+			/* A plain group of words that occurs once continues
+			 * the run (run_extend); parse_group still counts it. */
+			if (s[e - 1] == ')' && !strchr("?*+{", s[e]))
+				plain = plain_group(s, g, alt, &na, RULES_LITERAL_MAX_SET);
+			if (plain > 0) {
+				plain = run_extend(p, &r, alt, na);
+				if (plain == 0)
+					while (na)
+						free(alt[--na]);
 			}
-			run_commit(p, &r, best, &err);
+			if (plain < 0) {
+				err = plain;
+				continue;
+			}
+			if (plain) {
+				err = parse_group(p, best);
+				continue;
+			}
+			/* A run right before another group: also the run
+			 * followed by each literal that starts the group. */
+			if ((r.n || r.n_alt) && p->depth == 0 && !p->no_join)
+				err = join_group(p, &r, g, best);
+			if (!err)
+				run_commit(p, &r, best, &err);
 			if (!err)
 				err = parse_group(p, best);
-			if (before && !err && !p->fail)
-				err = join_group(p, before, g, best);
-			free(before);
 			continue;
 		}
 		p->ws_next = p->ws;
@@ -1038,7 +1208,7 @@ literal:
 			c = (unsigned char)(c - 'A' + 'a');
 		/* '#' in a literal stands for [0-9]; the character itself is none. */
 		if (lit_char(c) && (c != '#' || digit) && r.n < LIT_MAX) {
-			if (r.n == 0) {
+			if (r.n == 0 && !r.n_alt) {
 				r.ws = p->ws_next;
 				r.pre = p->pre_next;
 				r.cls = cls_before;
@@ -1050,6 +1220,7 @@ literal:
 		}
 	}
 	run_commit(p, &r, best, &err);
+	run_clear_alts(&r);
 #undef r
 	free(rp);
 	lset_clear(&first);
