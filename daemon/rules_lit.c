@@ -711,10 +711,10 @@ static void run_clear_alts(struct run *r)
 }
 
 /* The alternatives of the group at s[g] == '(' when each is plain words
- * ([A-Za-z0-9], joined by a space, '-', \s, \s+, [- ] or [- ]+), into
- * alt[0..*n) lowercased, each separator one ' '; returns 1 then, 0 if
- * the group is anything else or has more than `max` alternatives, or
- * -ENOMEM. */
+ * ([A-Za-z0-9], joined or followed by a space, '-', \s, \s+, [- ] or
+ * [- ]+), into alt[0..*n) lowercased, each separator one ' '; returns 1
+ * then, 0 if the group is anything else or has more than `max`
+ * alternatives, or -ENOMEM. */
 static int plain_group(const char *s, size_t g, char **alt, size_t *n, size_t max)
 {
 	size_t i = g + 1, k = 0;
@@ -754,7 +754,7 @@ static int plain_group(const char *s, size_t g, char **alt, size_t *n, size_t ma
 			buf[k++] = ' ';
 			continue;
 		}
-		if ((c != '|' && c != ')') || !k || buf[k - 1] == ' ' || *n == max)
+		if ((c != '|' && c != ')') || !k || *n == max)
 			goto no;
 		alt[*n] = strndup(buf, k);
 		if (!alt[*n]) {
@@ -980,6 +980,12 @@ static int sep_atom(struct parser *p, struct run *r, size_t next)
 	if ((!r->n && !r->n_alt) || (r->n && (r->buf[r->n - 1] == ' ' || r->buf[r->n - 1] == '-')) ||
 	    r->n >= LIT_MAX)
 		return 0;
+	for (size_t k = 0; !r->n && k < r->n_alt; k++) {
+		size_t l = strlen(r->alt[k]);
+
+		if (!l || r->alt[k][l - 1] == ' ')
+			return 0;
+	}
 	p->i = next;
 	if (skip_quant(p, &present, &more)) {
 		p->i = save;
@@ -1120,10 +1126,18 @@ static int parse_seq(struct parser *p, struct lset *best)
 			char *alt[RULES_LITERAL_MAX_SET];
 			int plain = 0;
 
-			/* A plain group of words that occurs once continues
-			 * the run (run_extend); parse_group still counts it. */
-			if (s[e - 1] == ')' && !strchr("?*+{", s[e]))
-				plain = plain_group(s, g, alt, &na, RULES_LITERAL_MAX_SET);
+			/* A plain group of words that occurs once, or at most
+			 * once (an empty alternative more), continues the run
+			 * (run_extend); parse_group still counts its width. */
+			if (s[e - 1] == ')' && (!strchr("?*+{", s[e]) || (s[e] == '?' && s[e + 1] != '?')))
+				plain = plain_group(s, g, alt, &na, RULES_LITERAL_MAX_SET - 1);
+			if (plain > 0 && s[e] == '?') {
+				alt[na] = strdup("");
+				plain = alt[na] ? (na++, 1) : -ENOMEM;
+				if (plain < 0)
+					while (na)
+						free(alt[--na]);
+			}
 			if (plain > 0) {
 				plain = run_extend(p, &r, alt, na);
 				if (plain == 0)
@@ -1135,7 +1149,13 @@ static int parse_seq(struct parser *p, struct lset *best)
 				continue;
 			}
 			if (plain) {
+				/* Its literals are the run's now, not the ones
+				 * every later set must take along (p->first). */
+				struct lset *take = p->first;
+
+				p->first = NULL;
 				err = parse_group(p, best);
+				p->first = take;
 				continue;
 			}
 			/* A run right before another group: also the run

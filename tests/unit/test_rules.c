@@ -447,7 +447,7 @@ START_TEST(test_literal_extraction)
 	lits("\\b(?:lidar|radar)s?\\b", "<^lidar|<^radar");
 	lits("thermal\\s+camera", "<thermal camera");
 	lits("infra-?red camera", "{6}red camera");
-	lits("(?:foo)?barbaz", "{3}barbaz");
+	lits("(?:foo)?barbaz", "<foobarbaz|<barbaz");
 	lits("abc|de", NULL);
 	lits("[a-z]+", NULL);
 	lits("\\x41bcdef", "{4}bcdef");
@@ -507,11 +507,12 @@ START_TEST(test_literal_extraction)
 	lits("\\b(?:nuclear|chemical)\\s+(?:arms|weapons)\\b",
 	     "<^nuclear arms|<^nuclear weapons|<^chemical arms|<^chemical weapons");
 	lits("(?:silicon\\s+carbide|boron[- ]nitride)-fibres?", "<silicon carbide-fibre|<boron nitride-fibre");
-	lits("(?:ab|cd)?xyzw", "{2}xyzw");
+	lits("(?:ab|cd)?xyzw", "<abxyzw|<cdxyzw|<xyzw");
 	lits("(?:ab|c\\w)xyzw", "{5}xyzw");
 	lits("foo(bar)", "<foobar");
 	lits("foo(?:bar)+q", "<foobar");
-	lits("ab\\s+(?:cdx|efy)?gh", "<ab ");
+	lits("ab\\s+(?:cdx|efy)?gh", "<ab cdxgh|<ab efygh|<ab gh");
+	lits("(?:ab)?\\s+cdef", "( ABab+ctl+hi)cdef");
 	lits("foo(?:bar){0,2}q", "<foo");
 	lits("foo(?:bar|\\w+)", "<foo");
 	lits("foo(?>bar|baz)", "<foo");
@@ -519,11 +520,15 @@ START_TEST(test_literal_extraction)
 	lits_mode("x{2,5}abcd", 1, "{5}abcd");
 	/* Optional groups where the match starts: their literals anchor the
 	 * matches with them, the rest is bounded as if they were absent. */
-	lits_mode("\\b(?:nuclear\\s+)?fuel\\s+rods?\\b", 1, "<^fuel rod|<^nuclear ");
-	lits_mode("(?:ab\\s+)?(?:cd\\s+)?efgh", 1, "<efgh|<ab |<cd ");
+	lits_mode("\\b(?:nuclear\\s+)?fuel\\s+rods?\\b", 1, "<^nuclear fuel rod|<^fuel rod");
+	lits_mode("(?:ab\\s+)?(?:cd\\s+)?efgh", 1, "<ab cd efgh|<ab efgh|<cd efgh|<efgh");
+	lits_mode("(?:a\\w\\s+)?(?:cd\\s+)?efgh", 1,
+		  "( 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz+ctl+hi)cd efgh|"
+		  "( 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz+ctl+hi)efgh");
 	lits_mode("(?:\\w+\\s+)?efgh", 1, "( 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz+ctl+hi)efgh");
 	/* Not inside a group: the group's width must count the optional part. */
-	lits_mode("(?:(?:s4S4?)?)?(?:ab|k)?(?:bdk4S3)", 1, "{9}bdk4s3");
+	lits_mode("(?:(?:s4S4?)?)?(?:ab|k)?(?:bdk4S3)", 1, "{6}abbdk4s3|{6}kbdk4s3|{6}bdk4s3");
+	lits_mode("(?:(?:s4S4?)?)?(?:a\\w|k)?(?:bdk4S3)", 1, "{11}bdk4s3");
 	/* A two-letter word of every text is no anchor. */
 	lits_mode("\\b(?:in|into)\\s*the\\s*public\\s*domain\\b", 1, "( EHINOTehinot+ctl+hi)public");
 	lits_mode("\\b(?:in|into)\\s+the\\s+public\\s+domain\\b", 1,
@@ -928,6 +933,19 @@ static void gen_item(char *b, size_t cap, int depth)
 		for (unsigned i = 0, m = 1 + rnd(6); i < m && n + 1 < cap; i++)
 			b[n++] = lit[rnd(sizeof(lit) - 1)];
 		b[n] = '\0';
+	} else if (k == 5 && rnd(2)) {
+		/* A plain group of words, which continues a run. */
+		static const char *const words[] = {
+			"ab", "Ks", "d3", "sk", "a\\s+b", "k-4", "0 s", "sk ", "d3-", "b\\s",
+		};
+
+		snprintf(b + n, cap - n, "(?:");
+		for (unsigned i = 0, m = 1 + rnd(3); i < m; i++) {
+			n = strlen(b);
+			snprintf(b + n, cap - n, "%s%s", i ? "|" : "", words[rnd(10)]);
+		}
+		n = strlen(b);
+		snprintf(b + n, cap - n, ")");
 	} else if (k < 9 || depth >= 3) {
 		snprintf(b + n, cap - n, "%s", atoms[rnd(sizeof(atoms) / sizeof(*atoms))]);
 	} else {
