@@ -59,6 +59,7 @@ struct parser {
 	 * every candidate of the sequence then holds them too. */
 	struct lset *first;
 	int no_join;        /* no joins of a run and a group (join_group) */
+	int in_run;         /* the group being parsed continues a run */
 };
 
 /* Prefix bounds: PRE_INF is "unbounded"; bounds past PRE_CAP count as it. */
@@ -839,7 +840,9 @@ static int parse_group(struct parser *p, struct lset *best)
 	const char *s = p->s;
 	size_t i = p->i, pre0 = p->pre, w, more;
 	struct lset g = { NULL, 0, 1 };
-	int rc, present, zero, ws0 = p->ws;
+	int rc, present, zero, ws0 = p->ws, in_run = p->in_run;
+
+	p->in_run = 0;          /* not for the groups inside */
 
 	if (s[i + 1] == '*' ||
 	    (s[i + 1] == '?' && (s[i + 2] == '=' || s[i + 2] == '!' || s[i + 2] == '#' ||
@@ -920,7 +923,7 @@ static int parse_group(struct parser *p, struct lset *best)
 	zero = skip_quant(p, &present, &more);
 	p->pre = pre_add(pre0, pre_add(w, pre_mul(w, more)));
 	if (zero && p->anchor && p->first && p->depth == 0 && pre0 == 0 && g.ok && g.n &&
-	    lset_anchored(&g)) {
+	    lset_anchored(&g) && !in_run) {
 		/* An optional group where the match starts, whose literals all
 		 * start it: a match with the group starts at one of them, a
 		 * match without it where the rest starts.  So the rest is
@@ -1149,13 +1152,11 @@ static int parse_seq(struct parser *p, struct lset *best)
 				continue;
 			}
 			if (plain) {
-				/* Its literals are the run's now, not the ones
+				/* Its literals are the run's now, not ones that
 				 * every later set must take along (p->first). */
-				struct lset *take = p->first;
-
-				p->first = NULL;
+				p->in_run = 1;
 				err = parse_group(p, best);
-				p->first = take;
+				p->in_run = 0;
 				continue;
 			}
 			/* A run right before another group: also the run

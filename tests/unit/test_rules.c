@@ -522,6 +522,9 @@ START_TEST(test_literal_extraction)
 	 * matches with them, the rest is bounded as if they were absent. */
 	lits_mode("\\b(?:nuclear\\s+)?fuel\\s+rods?\\b", 1, "<^nuclear fuel rod|<^fuel rod");
 	lits_mode("(?:ab\\s+)?(?:cd\\s+)?efgh", 1, "<ab cd efgh|<ab efgh|<cd efgh|<efgh");
+	/* A plain group that continues a run after an optional group that
+	 * starts the match takes that group's literals along too. */
+	lits_mode("\\b(?:(?:Ks))?(?:ds) ", 1, "<^ds|<^ks");
 	lits_mode("(?:a\\w\\s+)?(?:cd\\s+)?efgh", 1,
 		  "( 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz+ctl+hi)cd efgh|"
 		  "( 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz+ctl+hi)efgh");
