@@ -775,12 +775,57 @@ no:
 	return 0;
 }
 
+/* The characters of the class at s[i] == '[' as one-character strings in
+ * alt (lowercased), if it holds only ASCII letters and digits, single or
+ * in ranges, at most RULES_CLASS_ALTS of them: their count, 0 if not, or
+ * -ENOMEM. */
+#define RULES_CLASS_ALTS 8
+static int small_class(const char *s, size_t i, char **alt)
+{
+	size_t e = skip_class(s, i);
+	char set[128] = { 0 };
+	int n = 0;
+
+	if (s[e - 1] != ']' || s[i + 1] == '^' || s[i + 1] == ']')
+		return 0;
+	for (i++; i < e - 1; i++) {
+		unsigned char a = (unsigned char)s[i], b = a;
+
+		if (s[i + 1] == '-' && i + 2 < e - 1) {
+			b = (unsigned char)s[i + 2];
+			i += 2;
+		}
+		if (!is_alnum(a) || !is_alnum(b) || b < a || b - a > RULES_CLASS_ALTS ||
+		    (a <= '9') != (b <= '9') || (a <= 'Z') != (b <= 'Z'))
+			return 0;
+		for (unsigned c = a; c <= b; c++)
+			set[c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c] = 1;
+	}
+	for (int c = 0; c < 128; c++)
+		if (set[c] && ++n > RULES_CLASS_ALTS)
+			return 0;
+	n = 0;
+	for (int c = 0; c < 128; c++)
+		if (set[c]) {
+			alt[n] = malloc(2);
+			if (!alt[n]) {
+				while (n)
+					free(alt[--n]);
+				return -ENOMEM;
+			}
+			alt[n][0] = (char)c;
+			alt[n][1] = '\0';
+			n++;
+		}
+	return n;
+}
+
 /* Continue run r over a plain group of alternatives alt[0..na) (see
  * plain_group) that occurs once right here: the run's literals become
  * each of them followed by each alternative.  Returns 1 (alt is taken
  * over), 0 if that would make more than RULES_LITERAL_MAX_SET literals or
  * one too long, or -ENOMEM. */
-static int run_extend(struct parser *p, struct run *r, char **alt, size_t na)
+static int run_extend(struct parser *p, struct run *r, char **alt, size_t na, int ws)
 {
 	size_t nr = r->n_alt ? r->n_alt : 1;
 	char *v[RULES_LITERAL_MAX_SET];
@@ -804,7 +849,7 @@ static int run_extend(struct parser *p, struct run *r, char **alt, size_t na)
 		}
 	if (!r->n && !r->n_alt) {
 		/* The run starts with the group. */
-		r->ws = p->ws;
+		r->ws = ws;
 		r->pre = p->pre;
 		r->cls = p->cls;
 	}
@@ -1142,7 +1187,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 						free(alt[--na]);
 			}
 			if (plain > 0) {
-				plain = run_extend(p, &r, alt, na);
+				plain = run_extend(p, &r, alt, na, p->ws);
 				if (plain == 0)
 					while (na)
 						free(alt[--na]);
@@ -1180,6 +1225,31 @@ static int parse_seq(struct parser *p, struct lset *best)
 		}
 		if (c == '[' && sep_class(s, p->i) && sep_atom(p, &r, skip_class(s, p->i)))
 			continue;
+		if (c == '[' && !strchr("?*+{", s[skip_class(s, p->i)])) {
+			/* A small class of ASCII letters and digits that occurs
+			 * once continues the run as a plain group would. */
+			char *alt[RULES_CLASS_ALTS];
+			int rc = small_class(s, p->i, alt);
+
+			if (rc > 0) {
+				size_t na = (size_t)rc;
+
+				rc = run_extend(p, &r, alt, na, p->ws_next);
+				if (rc == 0)
+					while (na)
+						free(alt[--na]);
+			}
+			if (rc < 0) {
+				err = rc;
+				continue;
+			}
+			if (rc > 0) {
+				bs_class(&p->cls, s, p->i);
+				p->i = skip_class(s, p->i);
+				atom(p, W_CHAR);
+				continue;
+			}
+		}
 		if (c == '[') {
 			run_commit(p, &r, best, &err);
 			bs_class(&p->cls, s, p->i);

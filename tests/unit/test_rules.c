@@ -469,7 +469,13 @@ START_TEST(test_literal_extraction)
 	lits("a{2}bcd", "<aabcd");
 	lits("ab{2,3}cd", "<abb");
 	/* [0-9] is the literal character '#' (any ASCII digit), \\d is not. */
-	lits("\\b[0-9][A-E][0-9]{3}\\b", "{5}###");
+	lits("\\b[0-9][A-E][0-9]{3}\\b", "<^#a###|<^#b###|<^#c###|<^#d###|<^#e###");
+	/* A small class of letters and digits is a plain group of them. */
+	lits("ab[cD]ef", "<abcef|<abdef");
+	lits("ab[c-e3]?fgh", "{6}fgh");
+	lits("[a-k]bcd", "{4}bcd");
+	lits("x[0-9a]yzw", "{5}yzw");
+	lits("xy[^a]zwv", "{6}zwv");
 	lits("\\bU-?[0-9]{3}\\b", "{2}###");
 	lits("\\d{3}abc", "{12}abc");
 	/* Two letters only as anchors, and only when nothing longer is bounded. */
@@ -926,6 +932,8 @@ static void gen_item(char *b, size_t cap, int depth)
 		"\\-", "\\.", "^", "[^b]", "[\\d.]", "[a\\s]", "[]a]", "#", "\\t",
 		/* Separators between words, which the prefilter joins. */
 		"\\s+", "\\s+", "[- ]+", "[\\s/-]", "[ _]+",
+		/* Small classes, which continue a run as a group would. */
+		"[a-dK]", "[S4]",
 	};
 	static const char *const quants[] = { "?", "*", "+", "{2}", "{1,3}", "{0,2}", "{2,}" };
 	static const char lit[] = "abksdkKS- 034";
