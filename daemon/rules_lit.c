@@ -822,31 +822,35 @@ static int small_class(const char *s, size_t i, char **alt)
 
 /* Continue run r over a plain group of alternatives alt[0..na) (see
  * plain_group) that occurs once right here: the run's literals become
- * each of them followed by each alternative.  Returns 1 (alt is taken
- * over), 0 if that would make more than RULES_LITERAL_MAX_SET literals or
- * one too long, or -ENOMEM. */
+ * each of them followed by each alternative.  Returns 1, 0 if that would
+ * make more than RULES_LITERAL_MAX_SET literals or one too long, or
+ * -ENOMEM; alt's strings are freed in every case. */
 static int run_extend(struct parser *p, struct run *r, char **alt, size_t na, int ws)
 {
 	size_t nr = r->n_alt ? r->n_alt : 1;
 	char *v[RULES_LITERAL_MAX_SET];
 	size_t nv = 0;
 
-	if (nr * na > RULES_LITERAL_MAX_SET)
-		return 0;
-	for (size_t k = 0; k < nr; k++)
-		for (size_t j = 0; j < na; j++) {
+	int rc = 1;
+
+	for (size_t k = 0; k < nr && rc > 0; k++)
+		for (size_t j = 0; j < na && rc > 0; j++) {
 			const char *a = r->n_alt ? r->alt[k] : "";
 
-			if (strlen(a) + r->n + strlen(alt[j]) > LIT_MAX ||
-			    asprintf(&v[nv], "%s%.*s%s", a, (int)r->n, r->buf, alt[j]) < 0) {
-				int rc = strlen(a) + r->n + strlen(alt[j]) > LIT_MAX ? 0 : -ENOMEM;
-
-				while (nv)
-					free(v[--nv]);
-				return rc;
-			}
-			nv++;
+			if (nv == RULES_LITERAL_MAX_SET || strlen(a) + r->n + strlen(alt[j]) > LIT_MAX)
+				rc = 0;
+			else if (asprintf(&v[nv], "%s%.*s%s", a, (int)r->n, r->buf, alt[j]) < 0)
+				rc = -ENOMEM;
+			else
+				nv++;
 		}
+	for (size_t j = 0; j < na; j++)
+		free(alt[j]);
+	if (rc <= 0) {
+		while (nv)
+			free(v[--nv]);
+		return rc;
+	}
 	if (!r->n && !r->n_alt) {
 		/* The run starts with the group. */
 		r->ws = ws;
@@ -858,8 +862,6 @@ static int run_extend(struct parser *p, struct run *r, char **alt, size_t na, in
 	r->n_alt = nv;
 	r->n = 0;
 	r->last = 0;
-	for (size_t j = 0; j < na; j++)
-		free(alt[j]);
 	return 1;
 }
 
@@ -1186,12 +1188,8 @@ static int parse_seq(struct parser *p, struct lset *best)
 					while (na)
 						free(alt[--na]);
 			}
-			if (plain > 0) {
+			if (plain > 0)
 				plain = run_extend(p, &r, alt, na, p->ws);
-				if (plain == 0)
-					while (na)
-						free(alt[--na]);
-			}
 			if (plain < 0) {
 				err = plain;
 				continue;
@@ -1231,14 +1229,8 @@ static int parse_seq(struct parser *p, struct lset *best)
 			char *alt[RULES_CLASS_ALTS];
 			int rc = small_class(s, p->i, alt);
 
-			if (rc > 0) {
-				size_t na = (size_t)rc;
-
-				rc = run_extend(p, &r, alt, na, p->ws_next);
-				if (rc == 0)
-					while (na)
-						free(alt[--na]);
-			}
+			if (rc > 0)
+				rc = run_extend(p, &r, alt, (size_t)rc, p->ws_next);
 			if (rc < 0) {
 				err = rc;
 				continue;
