@@ -804,6 +804,18 @@ static size_t same_findings(struct kvs_ruleset *rs, struct kvs_request *req, siz
 	return n;
 }
 
+/* same_findings on a request of one field, /description, holding text. */
+static size_t same_findings_text(struct kvs_ruleset *rs, const char *text, size_t *evidence)
+{
+	struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
+	size_t n;
+
+	mock_set(req, "/description", text, SIZE_MAX, 1);
+	n = same_findings(rs, req, evidence);
+	mock_request_free(req);
+	return n;
+}
+
 /* The prefilter never changes findings: every shipped rule over the CORDIS
  * titles and objectives, prefilter on and off, findings compared whole. */
 START_TEST(test_prefilter_equivalence_cordis)
@@ -847,7 +859,6 @@ START_TEST(test_prefilter_equivalence_prefix)
 	};
 	static const char *const post[] = { "", ".", " deltawave", "x", " and 99-omega-band" };
 	struct kvs_ruleset *rs = load(DATA "prefix.conf");
-	struct kvs_request *req;
 	size_t findings = 0, evidence = 0, texts = 0;
 	char text[512];
 
@@ -858,10 +869,7 @@ START_TEST(test_prefilter_equivalence_prefix)
 				for (size_t d = 0; d < N(pre); d += 3) {
 					snprintf(text, sizeof(text), "%s%s%s %s%s", pre[a], lit[b],
 						 post[c], pre[d], lit[(b + d) % N(lit)]);
-					req = mock_request(KVS_REQ_EXPORT);
-					mock_set(req, "/description", text, SIZE_MAX, 1);
-					findings += same_findings(rs, req, &evidence);
-					mock_request_free(req);
+					findings += same_findings_text(rs, text, &evidence);
 					texts++;
 				}
 	/* Long texts are scanned as several lanes: a lane that starts on the
@@ -878,10 +886,7 @@ START_TEST(test_prefilter_equivalence_prefix)
 						    "%sdeltawave", fold[f]);
 			text[n] = ' ';
 			text[sizeof(text) - 1] = '\0';
-			req = mock_request(KVS_REQ_EXPORT);
-			mock_set(req, "/description", text, SIZE_MAX, 1);
-			ck_assert_uint_ge(same_findings(rs, req, &evidence), 1);
-			mock_request_free(req);
+			ck_assert_uint_ge(same_findings_text(rs, text, &evidence), 1);
 			texts++;
 		}
 	/* More occurrences than the windows kept per field: the patterns past
@@ -895,10 +900,7 @@ START_TEST(test_prefilter_equivalence_prefix)
 		for (size_t k = 0; k < reps; k++)
 			memcpy(big + k * (sizeof(unit) - 1), unit, sizeof(unit) - 1);
 		memcpy(big + n, tail, sizeof(tail));
-		req = mock_request(KVS_REQ_EXPORT);
-		mock_set(req, "/description", big, SIZE_MAX, 1);
-		ck_assert_uint_ge(same_findings(rs, req, &evidence), 3);
-		mock_request_free(req);
+		ck_assert_uint_ge(same_findings_text(rs, big, &evidence), 3);
 		free(big);
 		texts++;
 	}
@@ -1083,21 +1085,16 @@ START_TEST(test_prefilter_separators)
 		for (size_t a = 0; a < N(sep); a++)
 			for (size_t b = 0; b < N(sep); b += 1 + (a % 3))
 				for (size_t pad = 0; pad < 140; pad += pad < 4 || (pad > 56 && pad < 72) ? 1 : 17) {
-					struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
-
 					fill_form(body, sizeof(body), form[f], sep[a], sep[b]);
 					/* Padding of separators or words before and after. */
 					snprintf(text, sizeof(text), "%*s%s%s%*s", (int)pad,
 						 pad % 2 ? "" : "x", body, sep[b], (int)(140 - pad),
 						 pad % 3 ? " " : "y");
-					mock_set(req, "/description", text, SIZE_MAX, 1);
-					findings += same_findings(rs, req, &evidence);
-					mock_request_free(req);
+					findings += same_findings_text(rs, text, &evidence);
 					texts++;
 				}
 	/* A run longer than a lane and than a class walk. */
 	{
-		struct kvs_request *req = mock_request(KVS_REQ_EXPORT);
 		char *big = malloc(4096);
 
 		ck_assert_ptr_nonnull(big);
@@ -1105,9 +1102,7 @@ START_TEST(test_prefilter_separators)
 		big[4095] = '\0';
 		memcpy(big + 3, "alpha", 5);
 		memcpy(big + 3000, "beta\n gamma", 12);
-		mock_set(req, "/description", big, SIZE_MAX, 1);
-		ck_assert_uint_eq(same_findings(rs, req, &evidence), 1);
-		mock_request_free(req);
+		ck_assert_uint_eq(same_findings_text(rs, big, &evidence), 1);
 		free(big);
 		texts++;
 	}
