@@ -48,7 +48,8 @@ struct ac_out {
 	uint32_t lit;          /* offset of its characters in lits, AC_NO_LIT: none
 				* needed (it has no separator) */
 	uint32_t lit_len;      /* and their number */
-	uint32_t len;          /* literal length (the context byte of \b not counted) */
+	uint32_t len;          /* literal characters, a run of separators one (the
+				* context byte of \b not counted) */
 	uint32_t pre;          /* prefix bound in bytes, AC_PRE_INF: none */
 	uint32_t cls;          /* 1 + index in cls of the bytes before it, 0: any */
 };
@@ -63,7 +64,7 @@ struct rules_ac {
 	int32_t *out;          /* first output of the state, -1 */
 	int32_t *out_next;
 	uint32_t *out_id;
-	uint32_t *out_len;     /* literal length (the context byte of \b not counted) */
+	uint32_t *out_len;     /* see struct ac_out */
 	uint32_t *out_pre;     /* prefix bound in bytes, AC_PRE_INF: none */
 	uint32_t *out_cls;     /* 1 + index in cls of the bytes before it, 0: any */
 	uint32_t *out_lit;     /* see struct ac_out */
@@ -77,7 +78,6 @@ struct rules_ac {
 	struct bset *cls;
 	size_t n_cls;
 	uint16_t *depth;       /* characters on the trie path to the state */
-	size_t max_len;        /* longest literal */
 	size_t n;
 };
 
@@ -237,8 +237,6 @@ static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size
 	a->out_pre[b->n_out] = pre == SIZE_MAX ? AC_PRE_INF : (uint32_t)pre;
 	a->out_cls[b->n_out] = cls;
 	a->out_lit[b->n_out] = lit;
-	if (n > a->max_len)
-		a->max_len = n;
 	a->out_next[b->n_out] = a->out[st];
 	a->out[st] = (int32_t)b->n_out++;
 	return 0;
@@ -638,7 +636,6 @@ struct lane {
 	int shifted;
 };
 
-/* Advance one lane by one symbol. */
 /* Advance one lane by one character; 0 if it was a separator after a
  * separator (read as none), 1 if not. */
 static inline int lane_step(const struct rules_ac *ac, struct lane *l, const unsigned char *t,

@@ -27,7 +27,8 @@ void rules_ac_builder_free(struct rules_ac_builder *b);
 void rules_ac_free(struct rules_ac *ac);
 
 /* Scan len bytes once and call mark(arg, id, lo, hi) for every literal
- * occurrence (possibly several times per id): a match of the pattern that
+ * occurrence (possibly several times per id; a run of separators in the
+ * text counts as one, see rules_lit.h): a match of the pattern that
  * uses this occurrence starts in [lo, hi] (hi: where the literal starts;
  * lo: hi minus the literal's prefix bound, or 0, and after the nearest
  * byte before hi outside the literal's byte class).  Read-only: safe on many
