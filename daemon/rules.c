@@ -159,7 +159,7 @@ static struct rules_tls *tls_get(size_t n)
 		for (size_t i = t->cand_cap; i < n; i++)
 			c[i] = CAND_UNMARKED;
 		t->cand = c;
-		/* One more: cand_mark writes past the last before it counts. */
+		/* One more: mark_literal writes past the last before it counts. */
 		k = realloc(t->touched, (n + 1) * sizeof(*k));
 		if (!k)
 			return NULL;
@@ -290,14 +290,14 @@ static size_t cand_windows(const struct cand *c, struct rules_tls *x, int buf,
 		n = c->nw;
 		for (uint32_t k = c->spill, i = c->nw; k != SPILL_END; k = x->spill[k].next)
 			w[--i] = x->spill[k].w;
-		size_t un = 1;
+		/* Mostly in order already (the prefilter reports each lane's
+		 * occurrences in the order of the text), so insertion sort is
+		 * about one pass; qsort only for many windows out of order. */
+		size_t sorted = 1;
 
-		while (un < n && w[un - 1].lo <= w[un].lo)
-			un++;
-		if (un == n) {
-			/* Already in order (the prefilter reports each lane's
-			 * occurrences in the order of the text). */
-		} else if (n > 16) {
+		while (n > 16 && sorted < n && w[sorted - 1].lo <= w[sorted].lo)
+			sorted++;
+		if (n > 16 && sorted < n) {
 			qsort(w, n, sizeof(*w), cmp_window);
 		} else {
 			for (size_t i = 1; i < n; i++) {
@@ -568,11 +568,13 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 	return count;
 }
 
-/* Record an occurrence of a literal of pattern id / CAND_ROLES (of its
- * selective set with id & 1, of its anchoring set with id & 2, of the
- * other sets with id & 12; never none) at [lo, hi]. */
-static inline void cand_mark(struct rules_tls *x, size_t id, size_t lo, size_t hi)
+/* The prefilter's callback, for main patterns and for context and
+ * exclusion patterns alike: record an occurrence of a literal of pattern
+ * id / CAND_ROLES (of its selective set with id & 1, of its anchoring set
+ * with id & 2, of the other sets with id & 12; never none) at [lo, hi]. */
+static void mark_literal(void *arg, size_t id, size_t lo, size_t hi)
 {
+	struct rules_tls *x = arg;
 	size_t pat = id / CAND_ROLES;
 	struct cand *c = &x->cand[pat];
 	uint32_t sel = id & 1, anc = (id >> 1) & 1;
@@ -618,13 +620,6 @@ static void cand_reset(struct rules_tls *x)
 		x->cand[x->touched[k]] = CAND_UNMARKED;
 	x->n_touched = 0;
 	x->n_spill = 0;
-}
-
-/* The prefilter's callback, for main patterns and for context and
- * exclusion patterns alike. */
-static void mark_literal(void *arg, size_t id, size_t lo, size_t hi)
-{
-	cand_mark(arg, id, lo, hi);
 }
 
 /* Run rule i over the field if it is screened there. */
