@@ -537,6 +537,12 @@ static int lit_char(int c)
 	       c == '#';
 }
 
+/* 1 if c starts a quantifier (the end of the pattern does not). */
+static int is_quant(char c)
+{
+	return c && strchr("?*+{", c);
+}
+
 static int is_alnum(int c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -1179,7 +1185,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 			/* A plain group of words that occurs once, or at most
 			 * once (an empty alternative more), continues the run
 			 * (run_extend); parse_group still counts its width. */
-			if (s[e - 1] == ')' && (!strchr("?*+{", s[e]) || (s[e] == '?' && s[e + 1] != '?')))
+			if (s[e - 1] == ')' && (!is_quant(s[e]) || (s[e] == '?' && s[e + 1] != '?')))
 				plain = plain_group(s, g, alt, &na, RULES_LITERAL_MAX_SET - 1);
 			if (plain > 0 && s[e] == '?') {
 				alt[na] = strdup("");
@@ -1223,7 +1229,7 @@ static int parse_seq(struct parser *p, struct lset *best)
 		}
 		if (c == '[' && sep_class(s, p->i) && sep_atom(p, &r, skip_class(s, p->i)))
 			continue;
-		if (c == '[' && !strchr("?*+{", s[skip_class(s, p->i)])) {
+		if (c == '[' && !is_quant(s[skip_class(s, p->i)])) {
 			/* A small class of ASCII letters and digits that occurs
 			 * once continues the run as a plain group would. */
 			char *alt[RULES_CLASS_ALTS];

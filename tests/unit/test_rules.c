@@ -476,6 +476,7 @@ START_TEST(test_literal_extraction)
 	lits("[a-k]bcd", "{4}bcd");
 	lits("x[0-9a]yzw", "{5}yzw");
 	lits("xy[^a]zwv", "{6}zwv");
+	lits("xy[ab]", "<xya|<xyb");
 	lits("\\bU-?[0-9]{3}\\b", "{2}###");
 	lits("\\d{3}abc", "{12}abc");
 	/* Two letters only as anchors, and only when nothing longer is bounded. */
