@@ -717,9 +717,31 @@ static void run_clear_alts(struct run *r)
 	r->n_alt = 0;
 }
 
+/* 1 if the class at s[i] == '[' matches separators only (characters that
+ * are no word characters and that the prefilter reads as separators):
+ * spaces, '-', '/', '.', ',', tabs, \s. */
+static int sep_class(const char *s, size_t i)
+{
+	size_t e = skip_class(s, i);
+
+	if (s[e - 1] != ']' || e < i + 3)
+		return 0;
+	for (i++; i < e - 1; i++) {
+		if (s[i] == '\\') {
+			i++;
+			if (!strchr("s-t./", s[i]))
+				return 0;
+		} else if (!strchr(" -/.,\t", s[i])) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* The alternatives of the group at s[g] == '(' when each is plain words
- * ([A-Za-z0-9], joined or followed by a space, '-', \s, \s+, [- ] or
- * [- ]+), into alt[0..*n) lowercased, each separator one ' '; returns 1
+ * ([A-Za-z0-9], joined or followed by a space, '-', \s or a class of
+ * separators (sep_class), those two perhaps with '+'), into alt[0..*n)
+ * lowercased, each separator one ' '; returns 1
  * then, 0 if the group is anything else or has more than `max`
  * alternatives, or -ENOMEM. */
 static int plain_group(const char *s, size_t g, char **alt, size_t *n, size_t max)
@@ -750,9 +772,10 @@ static int plain_group(const char *s, size_t g, char **alt, size_t *n, size_t ma
 		} else if (c == '\\' && s[i + 1] == 's') {
 			sep = 1;
 			i += 2 + (s[i + 2] == '+');
-		} else if (!strncmp(s + i, "[- ]", 4) || !strncmp(s + i, "[ -]", 4)) {
+		} else if (c == '[' && sep_class(s, i)) {
 			sep = 1;
-			i += 4 + (s[i + 4] == '+');
+			i = skip_class(s, i);
+			i += s[i] == '+';
 		}
 		if (sep) {
 			/* Only between word characters, one for a run. */
@@ -836,7 +859,6 @@ static int run_extend(struct parser *p, struct run *r, char **alt, size_t na, in
 	size_t nr = r->n_alt ? r->n_alt : 1;
 	char *v[RULES_LITERAL_MAX_SET];
 	size_t nv = 0;
-
 	int rc = 1;
 
 	for (size_t k = 0; k < nr && rc > 0; k++)
@@ -1000,28 +1022,8 @@ static int parse_group(struct parser *p, struct lset *best)
 	return 0;
 }
 
-/* 1 if the class at s[i] == '[' matches separators only (characters that
- * are no word characters and that the prefilter reads as separators):
- * spaces, '-', '/', '.', ',', tabs, \s. */
-static int sep_class(const char *s, size_t i)
-{
-	size_t e = skip_class(s, i);
-
-	if (s[e - 1] != ']' || e < i + 3)
-		return 0;
-	for (i++; i < e - 1; i++) {
-		if (s[i] == '\\') {
-			i++;
-			if (!strchr("s-t./", s[i]))
-				return 0;
-		} else if (!strchr(" -/.,\t", s[i])) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/* An atom that matches separators only, at s[p->i] (its end at `next`):
+/* An atom that matches separators only (\s or a sep_class), at s[p->i]
+ * (its end at `next`):
  * quantified to occur at least once after a word character of the run,
  * it joins the run as one separator (' '), which the prefilter matches
  * with any run of separators (rules_lit.h); returns 1 then.  Returns 0,
@@ -1048,13 +1050,10 @@ static int sep_atom(struct parser *p, struct run *r, size_t next)
 		p->pre = pre;
 		return 0;
 	}
-	bs_add(&p->cls, ' ');
-	bs_add(&p->cls, '-');
-	bs_add(&p->cls, '/');
-	bs_add(&p->cls, '.');
-	bs_add(&p->cls, ',');
-	bs_add(&p->cls, '\t');
-	bs_esc(&p->cls, 's');
+	if (p->s[save] == '\\')
+		bs_esc(&p->cls, 's');
+	else
+		bs_class(&p->cls, p->s, save);
 	p->pre = pre_add(p->pre, W_CHAR);
 	if (present)
 		p->pre = pre_add(p->pre, pre_mul(W_CHAR, more));

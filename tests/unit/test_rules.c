@@ -514,6 +514,7 @@ START_TEST(test_literal_extraction)
 	lits("\\b(?:nuclear|chemical)\\s+(?:arms|weapons)\\b",
 	     "<^nuclear arms|<^nuclear weapons|<^chemical arms|<^chemical weapons");
 	lits("(?:silicon\\s+carbide|boron[- ]nitride)-fibres?", "<silicon carbide-fibre|<boron nitride-fibre");
+	lits("(?:ab[/.]cd|ef)gh", "<ab cdgh|<efgh");
 	lits("(?:ab|cd)?xyzw", "<abxyzw|<cdxyzw|<xyzw");
 	lits("(?:ab|c\\w)xyzw", "{5}xyzw");
 	lits("foo(bar)", "<foobar");
