@@ -54,6 +54,12 @@ struct ac_out {
 	uint32_t cls;          /* 1 + index in cls of the bytes before it, 0: any */
 };
 
+/* An output while the automaton is built, with the next one of its state. */
+struct ac_entry {
+	struct ac_out o;
+	int32_t next;
+};
+
 struct rules_ac {
 	/* n x AC_NC: next state * AC_NC.  After the build, states are
 	 * numbered so that those with outputs come last: a state has outputs
@@ -61,13 +67,8 @@ struct rules_ac {
 	uint32_t *tab;
 	uint32_t out_row;
 	int32_t *dict;         /* nearest state on the fail chain with outputs */
-	int32_t *out;          /* first output of the state, -1 */
-	int32_t *out_next;
-	uint32_t *out_id;
-	uint32_t *out_len;     /* see struct ac_out */
-	uint32_t *out_pre;     /* prefix bound in bytes, AC_PRE_INF: none */
-	uint32_t *out_cls;     /* 1 + index in cls of the bytes before it, 0: any */
-	uint32_t *out_lit;     /* see struct ac_out */
+	int32_t *out;          /* first output of the state in outs, -1 */
+	struct ac_entry *outs;
 	char *lits;            /* the literals with separators, '\0' after each */
 	size_t lits_len, lits_cap;
 	uint8_t *sep_end;      /* the state's last symbol is a separator */
@@ -196,56 +197,29 @@ static int64_t ac_class_index(struct rules_ac *a, const struct bset *c)
 	return (int64_t)a->n_cls;
 }
 
-/* Register an output (a literal of n characters, prefix bound pre, class
- * cls of the bytes before it, 0: any) at st. */
-static int ac_add_output(struct rules_ac_builder *b, int32_t st, size_t id, size_t n,
-			 size_t pre, uint32_t cls, uint32_t lit)
+/* Register output o at st. */
+static int ac_add_output(struct rules_ac_builder *b, int32_t st, const struct ac_out *o)
 {
 	struct rules_ac *a = &b->ac;
 
 	if (b->n_out == b->cap_out) {
 		size_t cap = b->cap_out ? b->cap_out * 2 : 256;
-		void *p = realloc(a->out_next, cap * sizeof(*a->out_next));
+		struct ac_entry *v = realloc(a->outs, cap * sizeof(*v));
 
-		if (!p)
+		if (!v)
 			return -ENOMEM;
-		a->out_next = p;
-		p = realloc(a->out_id, cap * sizeof(*a->out_id));
-		if (!p)
-			return -ENOMEM;
-		a->out_id = p;
-		p = realloc(a->out_len, cap * sizeof(*a->out_len));
-		if (!p)
-			return -ENOMEM;
-		a->out_len = p;
-		p = realloc(a->out_pre, cap * sizeof(*a->out_pre));
-		if (!p)
-			return -ENOMEM;
-		a->out_pre = p;
-		p = realloc(a->out_cls, cap * sizeof(*a->out_cls));
-		if (!p)
-			return -ENOMEM;
-		a->out_cls = p;
-		p = realloc(a->out_lit, cap * sizeof(*a->out_lit));
-		if (!p)
-			return -ENOMEM;
-		a->out_lit = p;
+		a->outs = v;
 		b->cap_out = cap;
 	}
-	a->out_id[b->n_out] = (uint32_t)id;
-	a->out_len[b->n_out] = (uint32_t)n;
-	a->out_pre[b->n_out] = pre == SIZE_MAX ? AC_PRE_INF : (uint32_t)pre;
-	a->out_cls[b->n_out] = cls;
-	a->out_lit[b->n_out] = lit;
-	a->out_next[b->n_out] = a->out[st];
+	a->outs[b->n_out] = (struct ac_entry){ *o, a->out[st] };
 	a->out[st] = (int32_t)b->n_out++;
 	return 0;
 }
 
-/* Add the trie path of lit[i..n) from state st; '#' branches to every
- * digit. */
+/* Add the trie path of lit[i..n) from state st, to output o; '#' branches
+ * to every digit. */
 static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, size_t n,
-		       int32_t st, size_t id, size_t pre, uint32_t cls, uint32_t li)
+		       int32_t st, const struct ac_out *o)
 {
 	for (; i < n; i++) {
 		unsigned char c = (unsigned char)lit[i];
@@ -258,7 +232,7 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 
 				if (ns < 0)
 					return ns;
-				rc = ac_add_path(b, lit, i + 1, n, ns, id, pre, cls, li);
+				rc = ac_add_path(b, lit, i + 1, n, ns, o);
 				if (rc < 0)
 					return rc;
 			}
@@ -271,7 +245,7 @@ static int ac_add_path(struct rules_ac_builder *b, const char *lit, size_t i, si
 		if (st < 0)
 			return st;
 	}
-	return ac_add_output(b, st, id, n, pre, cls, li);
+	return ac_add_output(b, st, o);
 }
 
 /* Keep the characters of a literal with separators (rules_ac_marks()
@@ -303,7 +277,7 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 {
 	size_t pre, n = 0, digits = 0, lead = 0;
 	struct bset bs;
-	uint32_t cls = 0, li = AC_NO_LIT;
+	struct ac_out o = { (uint32_t)id, AC_NO_LIT, 0, 0, 0, 0 };
 	int w, sep = 0;
 	char buf[AC_LIT_MAX + 1], walk[AC_LIT_MAX + 1];
 
@@ -314,9 +288,10 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 
 		if (k < 0)
 			return (int)k;
-		cls = (uint32_t)k;
+		o.cls = (uint32_t)k;
 	}
 	lit = rules_literal_body(lit, &pre, &w);
+	o.pre = pre == SIZE_MAX ? AC_PRE_INF : (uint32_t)pre;
 	/* The automaton reads a run of separators as one (see rules_ac_scan):
 	 * so do its literals.  Each '#' multiplies the paths by ten: a literal
 	 * ends after its AC_MAX_DIGITS-th one (a literal's prefix is as
@@ -339,6 +314,7 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 	buf[n] = '\0';
 	if (!n)
 		return -EINVAL;
+	o.len = (uint32_t)n;
 	if (sep) {
 		int64_t k;
 
@@ -346,11 +322,11 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 			return -EINVAL;
 		memset(walk, ' ', lead);
 		memcpy(walk + lead, buf + (lead > 0), n - (lead > 0));
-		k = ac_keep_literal(&b->ac, walk, lead + n - (lead > 0));
-
+		o.lit_len = (uint32_t)(lead + n - (lead > 0));
+		k = ac_keep_literal(&b->ac, walk, o.lit_len);
 		if (k < 0)
 			return (int)k;
-		li = (uint32_t)k;
+		o.lit = (uint32_t)k;
 	}
 	/* A literal after \b: its path starts with the byte before it, which
 	 * must be no ASCII word character (\b could not match there), so
@@ -363,7 +339,7 @@ int rules_ac_builder_add(struct rules_ac_builder *b, const char *lit, size_t id)
 		if (st < 0)
 			return st;
 	}
-	return ac_add_path(b, buf, 0, n, st, id, pre, cls, li);
+	return ac_add_path(b, buf, 0, n, st, &o);
 }
 
 /* Lay out each state's outputs, its dictionary chain's included, in one
@@ -381,7 +357,7 @@ static int ac_flatten(struct rules_ac *a, const uint32_t *old)
 
 		a->start[k] = (uint32_t)total;
 		for (int32_t s = (int32_t)st; s >= 0; s = a->dict[s])
-			for (int32_t o = a->out[s]; o >= 0; o = a->out_next[o])
+			for (int32_t o = a->out[s]; o >= 0; o = a->outs[o].next)
 				total++;
 		if (total > UINT32_MAX / 2)
 			return -E2BIG;
@@ -392,12 +368,8 @@ static int ac_flatten(struct rules_ac *a, const uint32_t *old)
 		return -ENOMEM;
 	for (size_t j = 0, k = 0; j < a->n; j++)
 		for (int32_t s = (int32_t)old[j]; s >= 0; s = a->dict[s])
-			for (int32_t o = a->out[s]; o >= 0; o = a->out_next[o])
-				a->flat[k++] = (struct ac_out){ a->out_id[o], a->out_lit[o],
-								a->out_lit[o] == AC_NO_LIT ? 0 :
-								(uint32_t)strlen(a->lits + a->out_lit[o]),
-								a->out_len[o], a->out_pre[o],
-								a->out_cls[o] };
+			for (int32_t o = a->out[s]; o >= 0; o = a->outs[o].next)
+				a->flat[k++] = a->outs[o].o;
 	return 0;
 }
 
@@ -508,12 +480,7 @@ static void ac_arrays_free(struct rules_ac *a)
 	free(a->tab);
 	free(a->dict);
 	free(a->out);
-	free(a->out_next);
-	free(a->out_id);
-	free(a->out_len);
-	free(a->out_pre);
-	free(a->out_cls);
-	free(a->out_lit);
+	free(a->outs);
 	free(a->lits);
 	free(a->sep_end);
 	free(a->flat);
