@@ -1067,7 +1067,8 @@ static int sep_atom(struct parser *p, struct run *r, size_t next)
  * parsed: if every match of the group starts with one of a set of
  * literals (the group's own extraction, with '<'), and the group occurs at
  * least once, every match holds the run followed by one of them: a
- * candidate set for best.  Only for plain groups in a pattern's own
+ * candidate set for best.  Only for (?:...) and capturing groups (not
+ * "plain" in the sense of plain_group: any content) in a pattern's own
  * sequence; the group is extracted without joins of its own, so each
  * group is parsed at most twice. */
 static int join_group(struct parser *p, const struct run *r, size_t g, struct lset *best)
