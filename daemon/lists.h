@@ -40,6 +40,9 @@ struct list_entry {
 	const char *program;     /* sanctions programme / source list, or NULL */
 	const char *reason;      /* listing reason or remarks, or NULL */
 	enum kvs_severity severity;
+	const char *kind;        /* "person", "entity", "vessel", ... or NULL */
+	const char *birthdate;   /* "YYYY[-MM[-DD]]", several ';'-separated, or NULL */
+	const char *nationality; /* ISO 3166-1 alpha-2 codes, ';'-separated, or NULL */
 };
 
 /* Chunked bump allocator owning every string of a list. */

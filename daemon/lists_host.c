@@ -208,6 +208,9 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 				.cov_query = h->cov_query,
 				.cov_name = h->cov_name,
 				.severity = h->entry->severity,
+				.kind = h->entry->kind,
+				.birthdate = h->entry->birthdate,
+				.nationality = h->entry->nationality,
 			};
 			size_t j;
 

@@ -233,6 +233,8 @@ static int host_report_add(kvs_report *rep, const struct kvs_finding *f)
 		goto invalid;
 	if (f->rationale && json_object_set_new(obj, "rationale", json_string(f->rationale)) < 0)
 		goto invalid;
+	if (f->action && json_object_set_new(obj, "action", json_string(f->action)) < 0)
+		goto invalid;
 	for (size_t i = 0; i < f->n_references; i++)
 		if (!f->references[i] || json_array_append_new(refs, json_string(f->references[i])) < 0)
 			goto invalid;

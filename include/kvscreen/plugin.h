@@ -40,7 +40,7 @@
 extern "C" {
 #endif
 
-#define KVS_ABI_VERSION 1u
+#define KVS_ABI_VERSION 2u
 
 /* Name of the one symbol a plugin exports. */
 #define KVS_PLUGIN_SYMBOL "kvs_plugin"
@@ -143,6 +143,10 @@ struct kvs_finding {
 	size_t n_references;
 	const struct kvs_evidence *evidence;
 	size_t n_evidence;
+	/* ABI 2: what the officer must do next, naming the authority (e.g.
+	 * "Apply for an individual export licence at the CDIU (Douane)"), or
+	 * NULL.  The verdict collects the actions of its findings. */
+	const char *action;
 };
 
 /* Iterator over every free-text string of a request (title, description,
@@ -175,6 +179,10 @@ struct kvs_list_match {
 	double cov_query;          /* weighted share of the query matched */
 	double cov_name;           /* weighted share of the listed name matched */
 	enum kvs_severity severity; /* the entry's (list default or per entry) */
+	/* ABI 2: identity data of the entry, for telling namesakes apart. */
+	const char *kind;          /* "person", "entity", "vessel", ... or NULL */
+	const char *birthdate;     /* "YYYY[-MM[-DD]]", several ';'-separated, or NULL */
+	const char *nationality;   /* ISO 3166-1 alpha-2 codes, ';'-separated, or NULL */
 };
 
 struct kvs_list_info {
