@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -477,4 +478,344 @@ void lists_release(struct kvs_list *l)
 	pthread_mutex_unlock(&registry_lock);
 	if (last)
 		lists_free(l);
+}
+
+/* ---- Identity data of listed persons ------------------------------------ */
+
+/* Country names as the UN and OFAC lists write nationalities, lower case,
+ * to ISO 3166-1 alpha-2; sorted (strcmp) for bsearch. */
+static const struct country_name { const char *name, *code; } country_names[] = {
+	{ "afghanistan", "AF" },
+	{ "albania", "AL" },
+	{ "algeria", "DZ" },
+	{ "angola", "AO" },
+	{ "argentina", "AR" },
+	{ "armenia", "AM" },
+	{ "australia", "AU" },
+	{ "austria", "AT" },
+	{ "azerbaijan", "AZ" },
+	{ "bahrain", "BH" },
+	{ "bangladesh", "BD" },
+	{ "belarus", "BY" },
+	{ "belgium", "BE" },
+	{ "belize", "BZ" },
+	{ "benin", "BJ" },
+	{ "bhutan", "BT" },
+	{ "bolivia", "BO" },
+	{ "bosnia and herzegovina", "BA" },
+	{ "botswana", "BW" },
+	{ "brazil", "BR" },
+	{ "brunei", "BN" },
+	{ "bulgaria", "BG" },
+	{ "burkina faso", "BF" },
+	{ "burma", "MM" },
+	{ "burundi", "BI" },
+	{ "cambodia", "KH" },
+	{ "cameroon", "CM" },
+	{ "canada", "CA" },
+	{ "central african republic", "CF" },
+	{ "chad", "TD" },
+	{ "chile", "CL" },
+	{ "china", "CN" },
+	{ "colombia", "CO" },
+	{ "comoros", "KM" },
+	{ "congo", "CG" },
+	{ "costa rica", "CR" },
+	{ "cote d'ivoire", "CI" },
+	{ "croatia", "HR" },
+	{ "cuba", "CU" },
+	{ "cyprus", "CY" },
+	{ "czech republic", "CZ" },
+	{ "czechia", "CZ" },
+	{ "democratic people's republic of korea", "KP" },
+	{ "democratic republic of the congo", "CD" },
+	{ "denmark", "DK" },
+	{ "djibouti", "DJ" },
+	{ "dominican republic", "DO" },
+	{ "ecuador", "EC" },
+	{ "egypt", "EG" },
+	{ "el salvador", "SV" },
+	{ "eritrea", "ER" },
+	{ "estonia", "EE" },
+	{ "ethiopia", "ET" },
+	{ "fiji", "FJ" },
+	{ "finland", "FI" },
+	{ "france", "FR" },
+	{ "gabon", "GA" },
+	{ "gambia", "GM" },
+	{ "georgia", "GE" },
+	{ "germany", "DE" },
+	{ "ghana", "GH" },
+	{ "greece", "GR" },
+	{ "guatemala", "GT" },
+	{ "guinea", "GN" },
+	{ "guinea-bissau", "GW" },
+	{ "haiti", "HT" },
+	{ "honduras", "HN" },
+	{ "hong kong", "HK" },
+	{ "hungary", "HU" },
+	{ "iceland", "IS" },
+	{ "india", "IN" },
+	{ "indonesia", "ID" },
+	{ "iran", "IR" },
+	{ "iran (islamic republic of)", "IR" },
+	{ "iraq", "IQ" },
+	{ "ireland", "IE" },
+	{ "israel", "IL" },
+	{ "italy", "IT" },
+	{ "ivory coast", "CI" },
+	{ "jamaica", "JM" },
+	{ "japan", "JP" },
+	{ "jordan", "JO" },
+	{ "kazakhstan", "KZ" },
+	{ "kenya", "KE" },
+	{ "korea, north", "KP" },
+	{ "korea, south", "KR" },
+	{ "kosovo", "XK" },
+	{ "kuwait", "KW" },
+	{ "kyrgyzstan", "KG" },
+	{ "laos", "LA" },
+	{ "latvia", "LV" },
+	{ "lebanon", "LB" },
+	{ "liberia", "LR" },
+	{ "libya", "LY" },
+	{ "lithuania", "LT" },
+	{ "luxembourg", "LU" },
+	{ "macau", "MO" },
+	{ "madagascar", "MG" },
+	{ "malawi", "MW" },
+	{ "malaysia", "MY" },
+	{ "maldives", "MV" },
+	{ "mali", "ML" },
+	{ "malta", "MT" },
+	{ "mauritania", "MR" },
+	{ "mexico", "MX" },
+	{ "moldova", "MD" },
+	{ "mongolia", "MN" },
+	{ "montenegro", "ME" },
+	{ "morocco", "MA" },
+	{ "mozambique", "MZ" },
+	{ "myanmar", "MM" },
+	{ "namibia", "NA" },
+	{ "nepal", "NP" },
+	{ "netherlands", "NL" },
+	{ "new zealand", "NZ" },
+	{ "nicaragua", "NI" },
+	{ "niger", "NE" },
+	{ "nigeria", "NG" },
+	{ "north korea", "KP" },
+	{ "north macedonia", "MK" },
+	{ "norway", "NO" },
+	{ "oman", "OM" },
+	{ "pakistan", "PK" },
+	{ "palestinian", "PS" },
+	{ "panama", "PA" },
+	{ "papua new guinea", "PG" },
+	{ "paraguay", "PY" },
+	{ "peru", "PE" },
+	{ "philippines", "PH" },
+	{ "poland", "PL" },
+	{ "portugal", "PT" },
+	{ "qatar", "QA" },
+	{ "republic of korea", "KR" },
+	{ "romania", "RO" },
+	{ "russia", "RU" },
+	{ "russian federation", "RU" },
+	{ "rwanda", "RW" },
+	{ "saudi arabia", "SA" },
+	{ "senegal", "SN" },
+	{ "serbia", "RS" },
+	{ "sierra leone", "SL" },
+	{ "singapore", "SG" },
+	{ "slovakia", "SK" },
+	{ "slovenia", "SI" },
+	{ "somalia", "SO" },
+	{ "south africa", "ZA" },
+	{ "south korea", "KR" },
+	{ "south sudan", "SS" },
+	{ "spain", "ES" },
+	{ "sri lanka", "LK" },
+	{ "state of palestine", "PS" },
+	{ "sudan", "SD" },
+	{ "sweden", "SE" },
+	{ "switzerland", "CH" },
+	{ "syria", "SY" },
+	{ "syrian arab republic", "SY" },
+	{ "taiwan", "TW" },
+	{ "tajikistan", "TJ" },
+	{ "tanzania", "TZ" },
+	{ "thailand", "TH" },
+	{ "togo", "TG" },
+	{ "trinidad and tobago", "TT" },
+	{ "tunisia", "TN" },
+	{ "turkey", "TR" },
+	{ "turkiye", "TR" },
+	{ "turkmenistan", "TM" },
+	{ "t\xc3\xbcrkiye", "TR" },
+	{ "uganda", "UG" },
+	{ "ukraine", "UA" },
+	{ "united arab emirates", "AE" },
+	{ "united kingdom", "GB" },
+	{ "united kingdom of great britain and northern ireland", "GB" },
+	{ "united republic of tanzania", "TZ" },
+	{ "united states", "US" },
+	{ "united states of america", "US" },
+	{ "uruguay", "UY" },
+	{ "uzbekistan", "UZ" },
+	{ "venezuela", "VE" },
+	{ "viet nam", "VN" },
+	{ "vietnam", "VN" },
+	{ "west bank", "PS" },
+	{ "yemen", "YE" },
+	{ "zambia", "ZM" },
+	{ "zimbabwe", "ZW" },
+};
+
+static int cmp_country(const void *k, const void *e)
+{
+	return strcmp(k, ((const struct country_name *)e)->name);
+}
+
+const char *lists_country_code(const char *name, size_t n)
+{
+	char low[64];
+	const struct country_name *c;
+
+	while (n && (*name == ' ' || *name == '\t')) {
+		name++;
+		n--;
+	}
+	while (n && (name[n - 1] == ' ' || name[n - 1] == '.' || name[n - 1] == '\t'))
+		n--;
+	if (!n || n >= sizeof(low))
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+	low[n] = '\0';
+	c = bsearch(low, country_names, sizeof(country_names) / sizeof(*country_names),
+		    sizeof(*country_names), cmp_country);
+	return c ? c->code : NULL;
+}
+
+int lists_country_names_sorted(void)
+{
+	for (size_t i = 1; i < sizeof(country_names) / sizeof(*country_names); i++)
+		if (strcmp(country_names[i - 1].name, country_names[i].name) >= 0)
+			return 0;
+	return 1;
+}
+
+/* Append s (n bytes) to the ';'-separated set in buf (cap bytes) unless it
+ * is there already. */
+static void set_add(char *buf, size_t cap, const char *s, size_t n)
+{
+	size_t o = strlen(buf);
+
+	for (const char *p = buf; *p;) {
+		size_t k = strcspn(p, ";");
+
+		if (k == n && strncmp(p, s, n) == 0)
+			return;
+		p += k + (p[k] == ';');
+	}
+	if (o + n + 2 > cap)
+		return;
+	if (o)
+		buf[o++] = ';';
+	memcpy(buf + o, s, n);
+	buf[o + n] = '\0';
+}
+
+void lists_identity_add_date(char *buf, size_t cap, int y, int m, int d)
+{
+	char t[16];
+	int n;
+
+	if (y < 1800 || y > 2999)
+		return;
+	if (m >= 1 && m <= 12 && d >= 1 && d <= 31)
+		n = snprintf(t, sizeof(t), "%04d-%02d-%02d", y, m, d);
+	else if (m >= 1 && m <= 12)
+		n = snprintf(t, sizeof(t), "%04d-%02d", y, m);
+	else
+		n = snprintf(t, sizeof(t), "%04d", y);
+	set_add(buf, cap, t, (size_t)n);
+}
+
+void lists_identity_add_code(char *buf, size_t cap, const char *code)
+{
+	if (code && strlen(code) == 2)
+		set_add(buf, cap, code, 2);
+}
+
+/* The month of an English month name's first three letters, or 0. */
+static int month_of(const char *s)
+{
+	static const char *const m[] = { "jan", "feb", "mar", "apr", "may", "jun",
+		"jul", "aug", "sep", "oct", "nov", "dec" };
+
+	for (int i = 0; i < 12; i++)
+		if (strncasecmp(s, m[i], 3) == 0)
+			return i + 1;
+	return 0;
+}
+
+void lists_identity_add_text_date(char *buf, size_t cap, const char *s, size_t n)
+{
+	char t[48], mon[16];
+	int y = 0, m = 0, d = 0;
+
+	if (n >= sizeof(t))
+		n = sizeof(t) - 1;
+	memcpy(t, s, n);
+	t[n] = '\0';
+	if (sscanf(t, "%4d-%2d-%2d", &y, &m, &d) >= 1 && y >= 1800) {
+		/* ISO, possibly partial. */
+	} else if (sscanf(t, "%2d.%2d.%4d", &d, &m, &y) == 3) {
+		/* "11.8.1960", as the EU annexes write dates. */
+	} else if (sscanf(t, "%2d %15s %4d", &d, mon, &y) == 3) {
+		m = month_of(mon);
+	} else if (sscanf(t, "%15s %4d", mon, &y) == 2 && month_of(mon)) {
+		m = month_of(mon);
+		d = 0;
+	} else {
+		return;
+	}
+	lists_identity_add_date(buf, cap, y, m, d);
+}
+
+const char *lists_identity_from_remarks(struct kvs_list *l, const char *r,
+					 const char **nationality)
+{
+	char dob[128] = "", nat[64] = "";
+
+	*nationality = NULL;
+	if (!r)
+		return NULL;
+	for (const char *p = r; *p;) {
+		size_t n = strcspn(p, ";");
+		const char *q = p;
+
+		while (q < p + n && *q == ' ')
+			q++;
+		if (strncmp(q, "alt. ", 5) == 0)
+			q += 5;
+		if (strncmp(q, "DOB ", 4) == 0) {
+			q += 4;
+			if (strncmp(q, "circa ", 6) == 0)
+				q += 6;
+			/* "DOB 1960 to 1962": the first year only. */
+			lists_identity_add_text_date(dob, sizeof(dob), q,
+						     (size_t)(p + n - q));
+		} else if (strncmp(q, "nationality ", 12) == 0 ||
+			   strncmp(q, "citizen ", 8) == 0) {
+			q += q[0] == 'n' ? 12 : 8;
+			lists_identity_add_code(nat, sizeof(nat),
+						lists_country_code(q, (size_t)(p + n - q)));
+		}
+		p += n + (p[n] == ';');
+	}
+	if (nat[0])
+		*nationality = lists_strdup(l, nat);
+	return dob[0] ? lists_strdup(l, dob) : NULL;
 }

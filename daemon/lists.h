@@ -161,6 +161,27 @@ int lists_set_date(struct kvs_list *l, const char *d);
 void lists_split(struct kvs_list *l, const char *s, const char *sep,
 		 const char **v, size_t cap, size_t *n);
 
+/* ---- Identity data of listed persons (for loaders) ---- */
+
+/* ISO 3166-1 alpha-2 code of a country name as lists write it ("Iran
+ * (Islamic Republic of)", "Russian Federation", "Syria"; n bytes, any
+ * case), or NULL when unknown. */
+const char *lists_country_code(const char *name, size_t n);
+/* 1 when the built-in country name table is sorted (for tests). */
+int lists_country_names_sorted(void);
+/* Add a date of birth (m and d 0 when unknown) or an ISO code to a
+ * ';'-separated set in buf (cap bytes, NUL-terminated), once each. */
+void lists_identity_add_date(char *buf, size_t cap, int y, int m, int d);
+void lists_identity_add_code(char *buf, size_t cap, const char *code);
+/* Add a date written "1948-12-10", "11.8.1960", "10 Dec 1948", "Dec 1948"
+ * or "1948". */
+void lists_identity_add_text_date(char *buf, size_t cap, const char *s, size_t n);
+/* From OFAC-style remarks ("DOB 10 Dec 1948; alt. DOB 1950; nationality
+ * Iran"): the dates of birth as a set in the arena (or NULL) and, in
+ * *nationality, the ISO codes (or NULL). */
+const char *lists_identity_from_remarks(struct kvs_list *l, const char *remarks,
+					 const char **nationality);
+
 /* Severity names: "info".."critical"; -EINVAL for others. */
 int lists_severity_parse(const char *s);
 const char *lists_severity_name(enum kvs_severity s);

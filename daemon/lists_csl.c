@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lists.h"
 #include "lists_csv.h"
@@ -39,6 +40,43 @@ static const char *addr_country(struct kvs_list *l, const char *a)
 	return NULL;
 }
 
+/* Kind, dates of birth and nationalities (citizenships and nationalities,
+ * ISO codes, ';'-separated) of a CSL row. */
+static void identity(struct kvs_list *l, struct list_entry *e, const char *type,
+		     const char *dob, const char *cit, const char *nat)
+{
+	char d[128] = "", c[64] = "";
+
+	if (strcasecmp(type, "individual") != 0) {
+		e->kind = *type ? (strcasecmp(type, "vessel") == 0 ? "vessel" : "entity")
+				: NULL;
+		return;
+	}
+	e->kind = "person";
+	for (const char *p = dob; *p;) {
+		size_t n = strcspn(p, ";");
+
+		lists_identity_add_text_date(d, sizeof(d), p, n);
+		p += n + (p[n] == ';');
+		p += strspn(p, " ");
+	}
+	for (int k = 0; k < 2; k++)
+		for (const char *p = k ? nat : cit; *p;) {
+			size_t n = strcspn(p, ";,");
+			char code[3];
+
+			if (n == 2) {
+				memcpy(code, p, 2);
+				code[2] = '\0';
+				lists_identity_add_code(c, sizeof(c), code);
+			}
+			p += n + (p[n] != '\0');
+			p += strspn(p, " ");
+		}
+	e->birthdate = d[0] ? lists_strdup(l, d) : NULL;
+	e->nationality = c[0] ? lists_strdup(l, c) : NULL;
+}
+
 static int csl_load(struct lists_ctx *ctx, const char *path)
 {
 	struct kvs_list *l = ctx->list;
@@ -46,7 +84,7 @@ static int csl_load(struct lists_ctx *ctx, const char *path)
 	struct csv_reader r = { 0 };
 	char *buf = NULL;
 	size_t nhdr = 0;
-	int col[C_N], rc;
+	int col[C_N], rc, c_type, c_dob, c_cit, c_nat;
 
 	if (!av)
 		return -ENOMEM;
@@ -54,6 +92,11 @@ static int csl_load(struct lists_ctx *ctx, const char *path)
 	if (rc < 0)
 		goto fail;
 	nhdr = r.n_fields;
+	/* Identity columns, optional. */
+	c_type = csv_column(&r, "type");
+	c_dob = csv_column(&r, "dates_of_birth");
+	c_cit = csv_column(&r, "citizenships");
+	c_nat = csv_column(&r, "nationalities");
 	while ((rc = csv_next(&r)) != 0) {
 		struct list_entry *e;
 		const char *name, *id, *s;
@@ -90,6 +133,11 @@ static int csl_load(struct lists_ctx *ctx, const char *path)
 		}
 		e->program = lists_strdup(l, csv_field(&r, col[C_SOURCE]));
 		e->country = addr_country(l, csv_field(&r, col[C_ADDR]));
+		if (c_type >= 0)
+			identity(l, e, csv_field(&r, c_type),
+				 c_dob >= 0 ? csv_field(&r, c_dob) : "",
+				 c_cit >= 0 ? csv_field(&r, c_cit) : "",
+				 c_nat >= 0 ? csv_field(&r, c_nat) : "");
 		s = csv_field(&r, col[C_POLICY]);
 		if (!*s)
 			s = csv_field(&r, col[C_REMARKS]);

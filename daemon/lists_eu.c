@@ -28,18 +28,52 @@ static const char *const cols[C_N] = {
 
 #define EU_MAX_FILES 1024
 
+/* Kind, dates of birth ("11.8.1960", ';'-separated) and nationalities
+ * (country names, ';'-separated, as ISO codes) of a row of schema
+ * "Person". */
+static void identity(struct kvs_list *l, struct list_entry *e,
+		     const char *schema, const char *dob, const char *nat)
+{
+	char d[128] = "", c[64] = "";
+
+	if (strcmp(schema, "Person") != 0) {
+		e->kind = strcmp(schema, "Vessel") == 0 ? "vessel"
+			  : *schema ? "entity" : NULL;
+		return;
+	}
+	e->kind = "person";
+	for (const char *p = dob; *p;) {
+		size_t n = strcspn(p, ";");
+
+		lists_identity_add_text_date(d, sizeof(d), p, n);
+		p += n + (p[n] == ';');
+		p += strspn(p, " ");
+	}
+	for (const char *p = nat; *p;) {
+		size_t n = strcspn(p, ";");
+
+		lists_identity_add_code(c, sizeof(c), lists_country_code(p, n));
+		p += n + (p[n] == ';');
+	}
+	e->birthdate = d[0] ? lists_strdup(l, d) : NULL;
+	e->nationality = c[0] ? lists_strdup(l, c) : NULL;
+}
+
 static int eu_file(struct lists_ctx *ctx, const char *path, const char **av)
 {
 	struct kvs_list *l = ctx->list;
 	struct csv_reader r = { 0 };
 	char *buf = NULL;
 	size_t nhdr;
-	int col[C_N], rc;
+	int col[C_N], rc, c_schema, c_dob;
 
 	rc = csv_open(&r, ctx, path, &buf, cols, C_N, col, 0);
 	if (rc < 0)
 		goto fail;
 	nhdr = r.n_fields;
+	/* Identity columns, optional. */
+	c_schema = csv_column(&r, "schema");
+	c_dob = csv_column(&r, "birthDate");
 	while ((rc = csv_next(&r)) != 0) {
 		struct list_entry *e;
 		const char *name, *s;
@@ -80,6 +114,10 @@ static int eu_file(struct lists_ctx *ctx, const char *path, const char **av)
 		e->country = lists_strndup(l, s, strnlen(s, 200));
 		s = csv_field(&r, col[C_REASON]);
 		e->reason = lists_strndup(l, s, strnlen(s, 4096));
+		if (c_schema >= 0)
+			identity(l, e, csv_field(&r, c_schema),
+				 c_dob >= 0 ? csv_field(&r, c_dob) : "",
+				 csv_field(&r, col[C_NAT]));
 		s = csv_field(&r, col[C_START]);
 		/* The list's date is its latest listing date. */
 		if (strlen(s) == 10 && s[4] == '-' && s[7] == '-' &&

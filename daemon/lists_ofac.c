@@ -276,6 +276,18 @@ static int ofac_load(struct lists_ctx *ctx, const char *path)
 		k = find_kv(adds, nadds, ent);
 		if (k < nadds && adds[k].ent == ent)
 			e->country = adds[k].s;
+		/* sdn_type "individual"; dates of birth and nationalities
+		 * are in the remarks ("DOB 10 Dec 1948; nationality Iran"). */
+		s = val(r.fields[2]);
+		if (s && strcmp(s, "individual") == 0) {
+			e->kind = "person";
+			e->birthdate = lists_identity_from_remarks(l, e->reason,
+								   &e->nationality);
+		} else if (s && (strcmp(s, "vessel") == 0 || strcmp(s, "aircraft") == 0)) {
+			e->kind = s[0] == 'v' ? "vessel" : "aircraft";
+		} else {
+			e->kind = "entity";
+		}
 	}
 	rc = 0;
 fail:

@@ -52,6 +52,38 @@ static const char *text(struct kvs_list *l, const xmlNode *n)
 			     strnlen((const char *)t->content, 4096));
 }
 
+/* Kind, dates of birth (INDIVIDUAL_DATE_OF_BIRTH: DATE, else YEAR, else
+ * FROM_YEAR) and nationalities (NATIONALITY/VALUE names as ISO codes) of
+ * an individual. */
+static void identity(struct kvs_list *l, struct list_entry *e, const xmlNode *n)
+{
+	char d[128] = "", c[64] = "";
+
+	e->kind = "person";
+	for (const xmlNode *x = n->children; x; x = x->next) {
+		if (is(x, "INDIVIDUAL_DATE_OF_BIRTH")) {
+			const char *v = text(l, child(x, "DATE"));
+
+			if (!v)
+				v = text(l, child(x, "YEAR"));
+			if (!v)
+				v = text(l, child(x, "FROM_YEAR"));
+			if (v)
+				lists_identity_add_text_date(d, sizeof(d), v, strlen(v));
+		} else if (is(x, "NATIONALITY")) {
+			for (const xmlNode *v = x->children; v; v = v->next) {
+				const char *s = is(v, "VALUE") ? text(l, v) : NULL;
+
+				if (s)
+					lists_identity_add_code(c, sizeof(c),
+						lists_country_code(s, strlen(s)));
+			}
+		}
+	}
+	e->birthdate = d[0] ? lists_strdup(l, d) : NULL;
+	e->nationality = c[0] ? lists_strdup(l, c) : NULL;
+}
+
 static int add_one(struct lists_ctx *ctx, const char *path, const xmlNode *n,
 		   int individual, const char **av)
 {
@@ -102,9 +134,13 @@ static int add_one(struct lists_ctx *ctx, const char *path, const xmlNode *n,
 		return -ENOMEM;
 	e->program = text(l, child(n, "UN_LIST_TYPE"));
 	e->reason = text(l, child(n, "COMMENTS1"));
-	if (individual)
+	if (individual) {
 		e->country = text(l, child(child(n, "NATIONALITY"), "VALUE"));
-	else
+		identity(l, e, n);
+	} else {
+		e->kind = "entity";
+	}
+	if (!individual)
 		e->country = text(l, child(child(n, "ENTITY_ADDRESS"), "COUNTRY"));
 	return 0;
 }

@@ -90,13 +90,15 @@ static const char *latin_letters(uint32_t c)
  * identity ("Huawei Technologies Co., Ltd." is "Huawei Technologies").
  * Sorted (strcmp) for bsearch; test_namematch checks the order. */
 static const char *const dropped_words[] = {
-	"ab", "ag", "aka", "and", "ao", "aps", "as", "asa", "bhd",
-	"bv", "cjsc", "co", "company", "corp", "corporation", "cv", "eood",
-	"et", "fka", "for", "fzc", "fzco", "fze", "fzllc", "gmbh", "inc",
-	"incorporated", "jsc", "kft", "kg", "kk", "limited", "llc", "llp",
-	"lp", "ltd", "mbh", "nka", "nv", "oao", "of", "ojsc", "ooo", "oy",
-	"oyj", "pao", "pjsc", "plc", "pte", "pty", "pvt", "sa", "sal", "sarl",
-	"sas", "sdn", "sp", "spa", "srl", "the", "tov", "und", "y", "zao",
+	"ab", "ag", "aka", "and", "ano", "ao", "aps", "as", "asa", "bhd", "bv",
+	"bvba", "cjsc", "co", "company", "corp", "corporation", "cv", "cvba",
+	"eirl", "eood", "et", "ev", "fgau", "fgbou", "fgbu", "fgbun", "fgu", "fgup",
+	"fka", "for", "fzc", "fzco", "fze", "fzllc", "gbr", "ggmbh", "gmbh", "gup",
+	"inc", "incorporated", "jsc", "kft", "kg", "kgaa", "kk", "limited", "llc",
+	"llp", "lp", "ltd", "ltda", "mbh", "mup", "nao", "nka", "nko", "nv", "oao",
+	"of", "ohg", "ojsc", "ooo", "oy", "oyj", "pao", "pjsc", "plc", "pte", "pty",
+	"pvt", "sa", "sae", "sal", "sarl", "sas", "sdn", "sp", "spa", "sprl", "srl",
+	"tbk", "the", "tov", "ug", "und", "y", "zao",
 };
 
 /* Abbreviations and foreign forms mapped to one English word; sorted by
@@ -105,52 +107,203 @@ static const struct word_pair { const char *from, *to; } word_map[] = {
 	{ "acad", "academy" },
 	{ "academia", "academy" },
 	{ "academie", "academy" },
+	{ "admin", "administration" },
+	{ "adv", "advanced" },
 	{ "aeronautics", "aeronautical" },
+	{ "aerosp", "aerospace" },
+	{ "agcy", "agency" },
 	{ "akademie", "academy" },
+	{ "akademii", "academy" },
 	{ "akademiya", "academy" },
+	{ "assn", "association" },
+	{ "assoc", "association" },
 	{ "astronautics", "astronautical" },
+	{ "aviat", "aviation" },
+	{ "bldg", "building" },
+	{ "bur", "bureau" },
 	{ "centre", "center" },
+	{ "centro", "center" },
+	{ "centrum", "center" },
+	{ "chem", "chemical" },
+	{ "coll", "college" },
+	{ "comm", "communication" },
+	{ "commun", "communication" },
+	{ "constr", "construction" },
 	{ "ctr", "center" },
 	{ "daxue", "university" },
+	{ "defence", "defense" },
 	{ "dept", "department" },
+	{ "dev", "development" },
+	{ "devt", "development" },
+	{ "div", "division" },
+	{ "ecole", "school" },
+	{ "educ", "education" },
+	{ "elec", "electronic" },
+	{ "electr", "electronic" },
 	{ "electronics", "electronic" },
 	{ "eng", "engineering" },
 	{ "engg", "engineering" },
+	{ "engr", "engineering" },
+	{ "engrg", "engineering" },
+	{ "equip", "equipment" },
+	{ "etudes", "studies" },
+	{ "fed", "federal" },
+	{ "federalnoe", "federal" },
+	{ "federalnoye", "federal" },
+	{ "federalnyy", "federal" },
+	{ "fondation", "foundation" },
+	{ "forschung", "research" },
+	{ "forschungs", "research" },
+	{ "gesellschaft", "society" },
+	{ "gosudarstvenny", "state" },
+	{ "gosudarstvennyi", "state" },
+	{ "gosudarstvennyy", "state" },
+	{ "gov", "government" },
+	{ "govt", "government" },
 	{ "grp", "group" },
 	{ "hldgs", "holding" },
+	{ "hochschule", "college" },
+	{ "hogeschool", "college" },
 	{ "holdings", "holding" },
+	{ "hosp", "hospital" },
+	{ "hq", "headquarters" },
+	{ "imeni", "named" },
 	{ "ind", "industry" },
 	{ "industries", "industry" },
+	{ "info", "information" },
 	{ "inst", "institute" },
 	{ "institut", "institute" },
+	{ "instituta", "institute" },
 	{ "institutes", "institute" },
+	{ "institutet", "institute" },
 	{ "instituto", "institute" },
 	{ "instituut", "institute" },
+	{ "instn", "institution" },
+	{ "instytut", "institute" },
 	{ "intl", "international" },
+	{ "investigacion", "research" },
+	{ "issledovatelskii", "research" },
+	{ "issledovatelskiy", "research" },
+	{ "issledovatelsky", "research" },
 	{ "istituto", "institute" },
+	{ "koncern", "concern" },
+	{ "kontsern", "concern" },
 	{ "lab", "laboratory" },
+	{ "laboratoire", "laboratory" },
 	{ "laboratories", "laboratory" },
+	{ "laboratorio", "laboratory" },
+	{ "laboratorium", "laboratory" },
+	{ "laboratoriya", "laboratory" },
 	{ "labs", "laboratory" },
+	{ "mach", "machinery" },
+	{ "machy", "machinery" },
+	{ "med", "medical" },
 	{ "mfg", "manufacturing" },
+	{ "mfr", "manufacturing" },
+	{ "mgmt", "management" },
+	{ "nacional", "national" },
 	{ "nat", "national" },
+	{ "nationale", "national" },
 	{ "natl", "national" },
+	{ "natn", "national" },
+	{ "natsionalnyi", "national" },
+	{ "natsionalnyy", "national" },
+	{ "nauchno", "science" },
+	{ "nauchnyi", "science" },
+	{ "nauchnyy", "science" },
+	{ "nazionale", "national" },
+	{ "obedinenie", "association" },
+	{ "obyedineniye", "association" },
+	{ "onderzoek", "research" },
+	{ "org", "organization" },
+	{ "organisation", "organization" },
+	{ "orgn", "organization" },
+	{ "phys", "physics" },
+	{ "politechnika", "polytechnic" },
+	{ "politecnico", "polytechnic" },
+	{ "polytech", "polytechnic" },
+	{ "polytechnical", "polytechnic" },
+	{ "polytechnique", "polytechnic" },
+	{ "prod", "production" },
+	{ "recherche", "research" },
+	{ "recherches", "research" },
 	{ "res", "research" },
+	{ "ricerca", "research" },
+	{ "rijksuniversiteit", "university" },
+	{ "sch", "school" },
 	{ "sci", "science" },
 	{ "sciences", "science" },
+	{ "scientific", "science" },
+	{ "scientifique", "science" },
+	{ "shipbldg", "shipbuilding" },
+	{ "soc", "society" },
+	{ "societe", "society" },
+	{ "staatlich", "state" },
+	{ "staatliche", "state" },
+	{ "stichting", "foundation" },
+	{ "stiftung", "foundation" },
+	{ "sys", "system" },
+	{ "syst", "system" },
+	{ "systems", "system" },
 	{ "tech", "technology" },
 	{ "techn", "technology" },
+	{ "technik", "technology" },
+	{ "technisch", "technical" },
+	{ "technische", "technical" },
+	{ "technol", "technology" },
 	{ "technological", "technology" },
+	{ "technologie", "technology" },
 	{ "technologies", "technology" },
+	{ "technologique", "technology" },
+	{ "tekhnicheskii", "technical" },
+	{ "tekhnicheskiy", "technical" },
+	{ "tekhnologii", "technology" },
+	{ "tekhnologiy", "technology" },
+	{ "telecom", "telecommunication" },
+	{ "telecommunications", "telecommunication" },
+	{ "tsentr", "center" },
 	{ "uni", "university" },
 	{ "univ", "university" },
 	{ "universidad", "university" },
 	{ "universidade", "university" },
 	{ "universita", "university" },
+	{ "universitaet", "university" },
 	{ "universitat", "university" },
+	{ "universitatea", "university" },
 	{ "universite", "university" },
 	{ "universiteit", "university" },
 	{ "universitet", "university" },
+	{ "universiteta", "university" },
 	{ "uniwersytet", "university" },
+	{ "wetenschappen", "science" },
+	{ "wissenschaft", "science" },
+	{ "wissenschaften", "science" },
+	{ "zavod", "plant" },
+	{ "zentrum", "center" },
+};
+
+/* Boilerplate: words of official names that say what kind of body an
+ * organisation is rather than which one ("Federal State Budgetary
+ * Institution of Science", "named after", "National Research
+ * University").  They stay in the name but weigh NM_BOILER_WEIGHT of their
+ * inverse document frequency, so a query that covers a listed name's
+ * distinctive words reaches it with or without them.  Sorted for bsearch;
+ * words after the abbreviation map (its targets). */
+static const char *const boiler_words[] = {
+	"after", "autonomous", "budgetary", "closed", "commercial", "educational",
+	"enterprise", "establishment", "federal", "higher", "holding",
+	"institution", "joint", "liability", "named", "national", "non",
+	"noncommercial", "open", "organization", "professional", "public",
+	"research", "society", "state", "stock", "subsidiary", "unitary",
+};
+
+/* Words that make a name an organisation's: only such names get their
+ * initials indexed as an acronym.  Sorted for bsearch. */
+static const char *const org_words[] = {
+	"academy", "aerospace", "bureau", "center", "college", "concern",
+	"engineering", "group", "industry", "institute", "laboratory",
+	"polytechnic", "research", "school", "science", "technology",
+	"university",
 };
 
 static int cmp_word(const void *key, const void *elem)
@@ -173,8 +326,48 @@ static const char *mapped(const char *w)
 	return p ? p->to : NULL;
 }
 
+static int in_table(const char *const *t, size_t n, const char *w)
+{
+	return bsearch(w, t, n, sizeof(*t), cmp_word) != NULL;
+}
+
+/* The ASCII word of a token in w (at least NM_MAX_TOKEN + 1 bytes), or 0
+ * when it has other code points (no table holds such words). */
+static int cps_ascii(const uint32_t *cp, size_t n, char *w)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (cp[i] >= 0x80)
+			return 0;
+		w[i] = (char)cp[i];
+	}
+	w[n] = '\0';
+	return 1;
+}
+
+int nm_is_boilerplate(const uint32_t *cp, size_t n)
+{
+	char w[NM_MAX_TOKEN + 1];
+
+	return n <= NM_MAX_TOKEN && cps_ascii(cp, n, w) &&
+	       in_table(boiler_words, sizeof(boiler_words) / sizeof(*boiler_words), w);
+}
+
+static int is_org_word(const uint32_t *cp, size_t n)
+{
+	char w[NM_MAX_TOKEN + 1];
+
+	return n <= NM_MAX_TOKEN && cps_ascii(cp, n, w) &&
+	       in_table(org_words, sizeof(org_words) / sizeof(*org_words), w);
+}
+
 int nm_tables_sorted(void)
 {
+	for (size_t i = 1; i < sizeof(boiler_words) / sizeof(*boiler_words); i++)
+		if (strcmp(boiler_words[i - 1], boiler_words[i]) >= 0)
+			return 0;
+	for (size_t i = 1; i < sizeof(org_words) / sizeof(*org_words); i++)
+		if (strcmp(org_words[i - 1], org_words[i]) >= 0)
+			return 0;
 	for (size_t i = 1; i < sizeof(dropped_words) / sizeof(*dropped_words); i++)
 		if (strcmp(dropped_words[i - 1], dropped_words[i]) >= 0)
 			return 0;
@@ -918,18 +1111,46 @@ static int index_form(struct kvs_list *l, struct nm_index *ix, uint32_t e,
 	return 0;
 }
 
+/* The initials of an organisation's name nn ("university science
+ * technology china" -> "ustc") into buf (NM_ACRONYM_MAX + 1 bytes), or 0
+ * when it has none: fewer than NM_ACRONYM_MIN or more than NM_ACRONYM_MAX
+ * words, no word saying it is an organisation, or a word not starting
+ * with a Latin letter. */
+static int initials(const struct nm_name *nn, char *buf)
+{
+	int org = 0;
+
+	if (nn->n < NM_ACRONYM_MIN || nn->n > NM_ACRONYM_MAX)
+		return 0;
+	for (size_t i = 0; i < nn->n; i++) {
+		uint32_t c = nn->cp[i][0];
+
+		if (c < 'a' || c > 'z')
+			return 0;
+		buf[i] = (char)c;
+		org |= is_org_word(nn->cp[i], nn->len[i]);
+	}
+	buf[nn->n] = '\0';
+	return org;
+}
+
 /* Index a name; a name with a parenthesised part ("National University of
  * Defense Technology (NUDT)") is also indexed without it, and the part on
- * its own when it is a word of three or more characters (an acronym). */
+ * its own when it is a word of three or more characters (an acronym).  An
+ * organisation's name is also indexed under its initials, which only an
+ * exact one-word query reaches (score_ref). */
 static int index_name(struct kvs_list *l, struct nm_index *ix, uint32_t e,
 		      uint32_t alias, const char *name, struct nm_name *nn)
 {
 	const char *open = strchr(name, '('), *close;
-	int rc = index_form(l, ix, e, alias, name, 0, nn);
+	char acr[NM_ACRONYM_MAX + 1];
+	int rc = index_form(l, ix, e, alias, name, open ? NM_DROP_PARENS : 0, nn);
 
+	if (rc == 0 && nn->n && initials(nn, acr))
+		rc = index_form(l, ix, e, alias, acr, 0, nn);
 	if (rc < 0 || !open)
 		return rc;
-	rc = index_form(l, ix, e, alias, name, NM_DROP_PARENS, nn);
+	rc = index_form(l, ix, e, alias, name, 0, nn);
 	close = strchr(open, ')');
 	if (rc == 0 && close && close - open > 3 && close - open < 40 &&
 	    !memchr(open + 1, ' ', (size_t)(close - open - 1))) {
@@ -1046,6 +1267,9 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		double df = ix->tok_start[t + 1] - ix->tok_start[t];
 
 		ix->tok[t].w = (float)log(1.0 + (double)ix->nrefs / df);
+		if (nm_is_boilerplate(ix->toks.pool + ix->toks.off[t],
+				      ix->toks.len[t]))
+			ix->tok[t].w *= (float)NM_BOILER_WEIGHT;
 	}
 	ix->w_unknown = (float)log(1.0 + (double)ix->nrefs / 0.5);
 	for (size_t na = 1; na <= NM_MAX_TOKEN; na++)
@@ -1188,6 +1412,12 @@ static double score_ref(const struct nm_index *ix, const struct query *qq,
 	uint32_t nc = r->ntok < NM_MAX_TOKENS ? r->ntok : NM_MAX_TOKENS;
 	/* Two one-word names carry no context: a near miss must be closer. */
 	double floor = q->n == 1 && nc == 1 ? NM_SINGLE_FLOOR : NM_TOKEN_FLOOR;
+
+	/* Two one-word names of which one is short are acronyms or short
+	 * names: a letter more or less is another body (USTC / UESTC). */
+	if (q->n == 1 && nc == 1 &&
+	    (q->len[0] <= NM_ACRONYM_EXACT || rt[0].len <= NM_ACRONYM_EXACT))
+		floor = 1.0;
 
 	for (uint32_t j = 0; j < nc; j++) {
 		const struct nm_rtok *t = &rt[j];
@@ -1608,6 +1838,8 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 		} else {
 			qq.tid[i] = UINT32_MAX;
 			qq.w[i] = ix->w_unknown;
+			if (nm_is_boilerplate(q->cp[i], q->len[i]))
+				qq.w[i] *= (float)NM_BOILER_WEIGHT;
 		}
 		qq.wsum += qq.w[i];
 	}

@@ -51,6 +51,15 @@
 #define NM_QUERY_SHARE 0.65
 /* Least similarity of two different words when both names are one word. */
 #define NM_SINGLE_FLOOR 0.92
+/* Two one-word names of which one has at most this many code points
+ * match only when equal: acronyms (USTC is not UESTC). */
+#define NM_ACRONYM_EXACT 6
+/* Words of an organisation's name whose initials are indexed as its
+ * acronym. */
+#define NM_ACRONYM_MIN 3
+#define NM_ACRONYM_MAX 8
+/* Share of its inverse document frequency a boilerplate word weighs. */
+#define NM_BOILER_WEIGHT 0.15
 
 struct nm_scratch;
 
@@ -73,6 +82,10 @@ int nm_normalise(const char *s, size_t len, struct nm_name *out);
 #define NM_NO_SHORTCUT 2u
 int nm_normalise_ex(const char *s, size_t len, unsigned flags,
 		    struct nm_name *out);
+
+/* 1 when the token (cp, n code points) is boilerplate of official names
+ * ("federal", "state", "named" ...), which weighs NM_BOILER_WEIGHT. */
+int nm_is_boilerplate(const uint32_t *cp, size_t n);
 
 /* 1 when the built-in word tables are in bsearch order (for tests). */
 int nm_tables_sorted(void);

@@ -24,6 +24,7 @@ enum fkind {
 	F_TEXT,      /* free text, offered to plugins by text_next */
 	F_ENUM,
 	F_COUNTRY,
+	F_DATE,      /* "YYYY" or "YYYY-MM-DD" (a date of birth) */
 	F_BOOL,
 	F_INT,
 	F_NUMBER,
@@ -89,12 +90,14 @@ static const struct field party_f[] = {
 	/* Earlier activities against security or public order, as recorded by
 	 * the officer (EU 2019/452 Art. 4(2)(b)). */
 	{ "security_history", F_ARRAY, ALL, 0, text_elem, NULL, 0, 0 },
+	S("birth_date", F_DATE),       /* of an individual party */
 	END
 };
 static const struct field party_elem[] = { { "", F_OBJECT, ALL, 0, party_f, NULL, 0, 0 }, END };
 static const struct field person_f[] = {
 	{ "name", F_TEXT, ALL, 1, NULL, NULL, 0, 0 },
 	S("nationality", F_COUNTRY),
+	S("birth_date", F_DATE),
 	S("role", F_TEXT),
 	S("affiliation", F_TEXT),
 	END
@@ -307,6 +310,30 @@ static int check_object(struct vstate *v, const struct field *members, json_t *o
 	return 0;
 }
 
+/* Whether s (len bytes) is "YYYY" or a calendar date "YYYY-MM-DD" from
+ * year 1800 on. */
+static int date_valid(const char *s, size_t len)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, m, d;
+
+	for (size_t i = 0; i < len; i++)
+		if (!(s[i] >= '0' && s[i] <= '9') && !(s[i] == '-' && (i == 4 || i == 7)))
+			return 0;
+	if (len != 4 && len != 10)
+		return 0;
+	y = atoi(s);
+	if (y < 1800 || y > 2999)
+		return 0;
+	if (len == 4)
+		return 1;
+	m = atoi(s + 5);
+	d = atoi(s + 8);
+	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return 0;
+	return m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+}
+
 static int check_string(struct vstate *v, const struct field *f, json_t *j)
 {
 	const char *s = json_string_value(j);
@@ -326,6 +353,11 @@ static int check_string(struct vstate *v, const struct field *f, json_t *j)
 		if (!country_valid(s))
 			return fail(v, "invalid_request",
 				    "expected ISO 3166-1 alpha-2 code, got \"%.32s\"", s);
+		return 0;
+	case F_DATE:
+		if (!date_valid(s, len))
+			return fail(v, "invalid_request",
+				    "expected a date \"YYYY\" or \"YYYY-MM-DD\", got \"%.32s\"", s);
 		return 0;
 	case F_ENUM:
 		for (const char *const *e = f->enumv; *e; e++)
@@ -354,6 +386,7 @@ static int check_value(struct vstate *v, const struct field *f, json_t *j, int d
 	case F_TEXT:
 	case F_ENUM:
 	case F_COUNTRY:
+	case F_DATE:
 		if (!json_is_string(j))
 			return fail(v, "invalid_request", "expected a string, got %s", kind_name(j));
 		return check_string(v, f, j);

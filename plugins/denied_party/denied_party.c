@@ -35,6 +35,8 @@ struct dp_config {
 	long long max_hits;
 	long long max_age_days;
 	double country_penalty;
+	double identity_penalty;
+	double identity_bonus;
 	const char *const *list_dates;
 	const char *stale_severity;
 };
@@ -78,6 +80,15 @@ static const struct kvs_option dp_options[] = {
 	  offsetof(struct dp_config, country_penalty),
 	  "subtracted from the score when the request gives the party's country "
 	  "and the list entry's ISO country code differs", 0, 0.0, 1.0 },
+	{ "identity_penalty", KVS_OPT_REAL, "0.2",
+	  offsetof(struct dp_config, identity_penalty),
+	  "subtracted from the score of a hit on a person when the request's date "
+	  "of birth or nationality contradicts the list entry's; the hit becomes an "
+	  "info finding (denied_party.namesake)", 0, 0.0, 1.0 },
+	{ "identity_bonus", KVS_OPT_REAL, "0.03",
+	  offsetof(struct dp_config, identity_bonus),
+	  "added to the score of a hit on a person for each of date of birth and "
+	  "nationality that agrees with the list entry", 0, 0.0, 0.2 },
 	{ "list_dates", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, list_dates),
 	  "\"name=YYYY-MM-DD\" or \"name=YYYY-MM-DD@SHA256\": the date of a list "
 	  "whose files carry none (OFAC's legacy CSV), for max_age_days; with a "
@@ -450,17 +461,108 @@ static int is_iso2(const char *c)
 	       !c[2];
 }
 
-/* Screen the string at `path`, if any, and report its hits; `country` is
- * the ISO code the request gives for that party, or NULL. */
+/* Whom a screened name stands for, and what the request says of them. */
+struct dp_subject {
+	int person;              /* a natural person (people, individual parties) */
+	const char *country;     /* a party's ISO country, or NULL */
+	const char *nationality; /* a person's ISO nationality, or NULL */
+	const char *birth_date;  /* "YYYY" or "YYYY-MM-DD", or NULL */
+};
+
+/* Compare a request's date of birth with the entry's (';'-separated
+ * "YYYY[-MM[-DD]]"): 1 when one agrees on every part both give, -1 when
+ * none does, 0 when either side has none. */
+static int dob_agrees(const char *req, const char *list)
+{
+	int ry, rm = 0, rd = 0, any = 0;
+
+	if (!req || !list || sscanf(req, "%4d-%2d-%2d", &ry, &rm, &rd) < 1)
+		return 0;
+	for (const char *p = list; *p;) {
+		int y, m = 0, d = 0, k = sscanf(p, "%4d-%2d-%2d", &y, &m, &d);
+
+		if (k >= 1) {
+			any = 1;
+			if (y == ry && (!m || !rm || m == rm) && (!d || !rd || d == rd))
+				return 1;
+		}
+		p += strcspn(p, ";");
+		p += *p == ';';
+		p += strspn(p, " ");
+	}
+	return any ? -1 : 0;
+}
+
+/* 1 when the ISO code is among the entry's ';'-separated codes, -1 when
+ * the entry has codes and it is not, 0 when either side has none. */
+static int nationality_agrees(const char *req, const char *list)
+{
+	int any = 0;
+
+	if (!req || !list)
+		return 0;
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, ";");
+
+		if (n == 2) {
+			any = 1;
+			if (strncmp(p, req, 2) == 0)
+				return 1;
+		}
+		p += n;
+		p += *p == ';';
+		p += strspn(p, " ");
+	}
+	return any ? -1 : 0;
+}
+
+/* Words of the normalised request name a and listed name b: those in
+ * both, and those of each side alone, as "tokens in common: ...". */
+static void explain_tokens(const char *a, const char *b, char *out, size_t len)
+{
+	char both[512] = "", qa[512] = "", lb[512] = "";
+	size_t ob = 0, oq = 0, ol = 0;
+
+	for (int side = 0; side < 2; side++) {
+		const char *s = side ? b : a, *o = side ? a : b;
+
+		while (*s) {
+			size_t n = strcspn(s, " "), found = 0;
+
+			for (const char *t = o; *t && !found;) {
+				size_t m = strcspn(t, " ");
+
+				found = m == n && strncmp(s, t, n) == 0;
+				t += m + (t[m] == ' ');
+			}
+			if (found && !side && ob < sizeof(both))
+				ob += (size_t)snprintf(both + ob, sizeof(both) - ob, "%s%.*s",
+						       ob ? " " : "", (int)n, s);
+			else if (!found && !side && oq < sizeof(qa))
+				oq += (size_t)snprintf(qa + oq, sizeof(qa) - oq, "%s%.*s",
+						       oq ? " " : "", (int)n, s);
+			else if (!found && side && ol < sizeof(lb))
+				ol += (size_t)snprintf(lb + ol, sizeof(lb) - ol, "%s%.*s",
+						       ol ? " " : "", (int)n, s);
+			s += n + (s[n] == ' ');
+		}
+	}
+	snprintf(out, len, "; words in common: %s; only in the request: %s; only in the list: %s",
+		 ob ? both : "none", oq ? qa : "none", ol ? lb : "none");
+}
+
+/* Screen the string at `path`, if any, and report its hits; `sub` says
+ * whom it names. */
 static int screen_name(const struct dp_state *st, const kvs_request *req,
 		       kvs_report *rep, const char *path, const char *what,
-		       const char *country)
+		       const struct dp_subject *sub)
 {
+	const char *country = sub->country;
 	const struct kvs_host *h = st->host;
 	struct kvs_list_match m[DP_MAX_HITS];
 	size_t len, max = (size_t)st->cfg->max_hits;
 	const char *s = h->get_string(req, path, &len);
-	char norm[512], title[512], why[2048], ref[256], cm[96];
+	char norm[512], title[512], why[3072], ref[256], cm[96], idm[384], tk[1600];
 	int n, rc;
 
 	if (!s || !len)
@@ -484,11 +586,47 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 			.evidence = &ev, .n_evidence = 1,
 		};
 
-		cm[0] = '\0';
+		int person = sub->person ||
+			     (m[i].kind && strcmp(m[i].kind, "person") == 0);
+		int dob = 0, nat = 0, name_only = 0;
+		enum kvs_severity sev = m[i].severity;
+
+		cm[0] = idm[0] = '\0';
+		if (person) {
+			dob = dob_agrees(sub->birth_date, m[i].birthdate);
+			nat = nationality_agrees(sub->nationality, m[i].nationality);
+			snprintf(idm, sizeof(idm),
+				 "; person: date of birth %s (request %s, list %s), "
+				 "nationality %s (request %s, list %s)",
+				 dob > 0 ? "agrees" : dob < 0 ? "DISAGREES" : "not compared",
+				 sub->birth_date ? sub->birth_date : "none",
+				 m[i].birthdate ? m[i].birthdate : "none",
+				 nat > 0 ? "agrees" : nat < 0 ? "DISAGREES" : "not compared",
+				 sub->nationality ? sub->nationality : "none",
+				 m[i].nationality ? m[i].nationality : "none");
+			if (dob < 0 || nat < 0) {
+				/* A namesake: below the threshold, an info finding. */
+				score -= st->cfg->identity_penalty;
+				sev = KVS_SEV_INFO;
+			} else {
+				score += st->cfg->identity_bonus * (dob + nat);
+				if (score > 1.0)
+					score = 1.0;
+				/* Only an agreeing date of birth identifies a
+				 * person; a name (and nationality) alone is at
+				 * most escalate. */
+				if (dob <= 0 && sev > KVS_SEV_HIGH) {
+					sev = KVS_SEV_HIGH;
+					name_only = 1;
+				} else if (dob <= 0) {
+					name_only = 1;
+				}
+			}
+		}
 		if (is_iso2(country) && is_iso2(m[i].country) &&
 		    strcmp(country, m[i].country) != 0) {
 			score -= st->cfg->country_penalty;
-			if (score < st->cfg->threshold)
+			if (score < st->cfg->threshold && sev != KVS_SEV_INFO)
 				continue;
 			snprintf(cm, sizeof(cm),
 				 "; country mismatch: request %s, list %s (-%.2f)",
@@ -499,18 +637,21 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 			 m[i].program ? m[i].program : "");
 		if (m[i].program)
 			strncat(ref, ")", sizeof(ref) - strlen(ref) - 1);
-		snprintf(title, sizeof(title), "%s \"%.*s\" matches %s entry %s \"%s\"",
+		snprintf(title, sizeof(title), "%s \"%.*s\" matches %s entry %s \"%s\"%s",
 			 what, (int)(len > 120 ? 120 : len), s, m[i].list,
-			 m[i].entry_id, m[i].primary_name);
+			 m[i].entry_id, m[i].primary_name,
+			 sev == KVS_SEV_INFO && person ? " (identifiers disagree: a namesake)"
+			 : name_only ? " (name only — verify identity)" : "");
+		explain_tokens(norm, m[i].normalised, tk, sizeof(tk));
 		snprintf(why, sizeof(why),
 			 "\"%.*s\" matches %s \"%s\" of %s entry %s \"%s\" with score %.3f "
 			 "(name similarity %.3f: query coverage %.3f, listed-name coverage %.3f; "
-			 "normalised \"%s\" vs \"%s\"%s)%s%s%s%s%s%s",
+			 "normalised \"%s\" vs \"%s\"%s%s)%s%s%s%s%s%s%s",
 			 (int)(len > 200 ? 200 : len), s,
 			 strcmp(m[i].matched_name, m[i].primary_name) ? "the alias" : "the name",
 			 m[i].matched_name, m[i].list, m[i].entry_id,
 			 m[i].primary_name, score, m[i].score, m[i].cov_query,
-			 m[i].cov_name, norm, m[i].normalised, cm,
+			 m[i].cov_name, norm, m[i].normalised, tk, cm, idm,
 			 m[i].country ? "; country " : "",
 			 m[i].country ? m[i].country : "",
 			 m[i].program ? "; program " : "",
@@ -518,7 +659,7 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 			 m[i].reason ? "; listed for: " : "",
 			 m[i].reason ? m[i].reason : "");
 		if (a) {
-			char why2[2600];
+			char why2[3600];
 
 			snprintf(why2, sizeof(why2),
 				 "Suppressed by the allow-list (line %d, decided by %s: %s). %s",
@@ -528,8 +669,13 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 			f.rationale = why2;
 			rc = h->report_add(rep, &f);
 		} else {
-			f.rule = "denied_party.match";
-			f.severity = m[i].severity;
+			f.rule = sev == KVS_SEV_INFO && person && (dob < 0 || nat < 0)
+				 ? "denied_party.namesake" : "denied_party.match";
+			f.severity = sev;
+			if (name_only)
+				f.action = "Name only — verify identity: compare the "
+					   "person's date of birth and nationality with "
+					   "the list entry before deciding";
 			rc = h->report_add(rep, &f);
 		}
 		if (rc < 0)
@@ -556,34 +702,46 @@ static int dp_screen(void *state, const struct kvs_host *h,
 		rc = report_stale(st, rep);
 	n = h->get_size(req, "/parties");
 	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {
-		const char *cc;
+		struct dp_subject sub = { 0 }, org = { 0 };
+		const char *kind;
 
 		snprintf(p, sizeof(p), "/parties/%zu/country", i);
-		cc = h->get_string(req, p, NULL);
+		sub.country = h->get_string(req, p, NULL);
+		snprintf(p, sizeof(p), "/parties/%zu/kind", i);
+		kind = h->get_string(req, p, NULL);
+		sub.person = kind && strcmp(kind, "individual") == 0;
+		snprintf(p, sizeof(p), "/parties/%zu/birth_date", i);
+		sub.birth_date = h->get_string(req, p, NULL);
 		snprintf(p, sizeof(p), "/parties/%zu/name", i);
-		rc = screen_name(st, req, rep, p, "Party", cc);
+		rc = screen_name(st, req, rep, p, "Party", &sub);
 		snprintf(p, sizeof(p), "/parties/%zu/parent", i);
 		if (rc == 0)
-			rc = screen_name(st, req, rep, p, "Parent of a party", NULL);
+			rc = screen_name(st, req, rep, p, "Parent of a party", &org);
 		snprintf(p, sizeof(p), "/parties/%zu/aliases", i);
 		m = h->get_size(req, p);
 		for (size_t j = 0; rc == 0 && j < m; j++) {
 			snprintf(p, sizeof(p), "/parties/%zu/aliases/%zu", i, j);
-			rc = screen_name(st, req, rep, p, "Party alias", cc);
+			rc = screen_name(st, req, rep, p, "Party alias", &sub);
 		}
 	}
 	n = h->get_size(req, "/people");
 	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {
+		struct dp_subject sub = { .person = 1 }, org = { 0 };
+
+		snprintf(p, sizeof(p), "/people/%zu/nationality", i);
+		sub.nationality = h->get_string(req, p, NULL);
+		snprintf(p, sizeof(p), "/people/%zu/birth_date", i);
+		sub.birth_date = h->get_string(req, p, NULL);
 		snprintf(p, sizeof(p), "/people/%zu/name", i);
-		rc = screen_name(st, req, rep, p, "Person", NULL);
+		rc = screen_name(st, req, rep, p, "Person", &sub);
 		snprintf(p, sizeof(p), "/people/%zu/affiliation", i);
 		if (rc == 0)
-			rc = screen_name(st, req, rep, p, "Affiliation", NULL);
+			rc = screen_name(st, req, rep, p, "Affiliation", &org);
 	}
 	n = h->get_size(req, "/cooperation/funding");
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		snprintf(p, sizeof(p), "/cooperation/funding/%zu/source", i);
-		rc = screen_name(st, req, rep, p, "Funder", NULL);
+		rc = screen_name(st, req, rep, p, "Funder", &(struct dp_subject){ 0 });
 	}
 	return rc;
 }
