@@ -90,15 +90,20 @@ static const char *latin_letters(uint32_t c)
  * identity ("Huawei Technologies Co., Ltd." is "Huawei Technologies").
  * Sorted (strcmp) for bsearch; test_namematch checks the order. */
 static const char *const dropped_words[] = {
-	"ab", "ag", "aka", "and", "ano", "ao", "aps", "as", "asa", "bhd", "bv",
+	"ab", "ag", "aka", "akcionernoe", "aktsionernoe", "aktsionernogo",
+	"aktsionernoye", "and", "ano", "ao", "aps", "as", "asa", "bhd", "bv",
 	"bvba", "cjsc", "co", "company", "corp", "corporation", "cv", "cvba",
 	"eirl", "eood", "et", "ev", "fgau", "fgbou", "fgbu", "fgbun", "fgu", "fgup",
 	"fka", "for", "fzc", "fzco", "fze", "fzllc", "gbr", "ggmbh", "gmbh", "gup",
 	"inc", "incorporated", "jsc", "kft", "kg", "kgaa", "kk", "limited", "llc",
 	"llp", "lp", "ltd", "ltda", "mbh", "mup", "nao", "nka", "nko", "nv", "oao",
-	"of", "ohg", "ojsc", "ooo", "oy", "oyj", "pao", "pjsc", "plc", "pte", "pty",
-	"pvt", "sa", "sae", "sal", "sarl", "sas", "sdn", "sp", "spa", "sprl", "srl",
-	"tbk", "the", "tov", "ug", "und", "y", "zao",
+	"obschestvo", "obshchestva", "obshchestvo", "obshhestvo", "of",
+	"ogranichennoi", "ogranichennoj", "ogranichennoy", "ohg", "ojsc", "ooo",
+	"otkrytoe", "otkrytoye", "otvetstvennostiu", "otvetstvennostju",
+	"otvetstvennostyu", "oy", "oyj", "pao", "pjsc", "plc", "pte", "pty",
+	"publichnoe", "publichnoye", "pvt", "sa", "sae", "sal", "sarl", "sas",
+	"sdn", "sp", "spa", "sprl", "srl", "tbk", "the", "tov", "tovarishchestvo",
+	"tovarystvo", "ug", "und", "y", "zakrytoe", "zakrytoye", "zao",
 };
 
 /* Abbreviations and foreign forms mapped to one English word; sorted by
@@ -119,8 +124,11 @@ static const struct word_pair { const char *from, *to; } word_map[] = {
 	{ "assoc", "association" },
 	{ "astronautics", "astronautical" },
 	{ "aviat", "aviation" },
+	{ "bjudzhetnoe", "budgetary" },
 	{ "bldg", "building" },
 	{ "bur", "bureau" },
+	{ "byudzhetnoe", "budgetary" },
+	{ "byudzhetnoye", "budgetary" },
 	{ "centre", "center" },
 	{ "centro", "center" },
 	{ "centrum", "center" },
@@ -149,12 +157,16 @@ static const struct word_pair { const char *from, *to; } word_map[] = {
 	{ "etudes", "studies" },
 	{ "fed", "federal" },
 	{ "federalnoe", "federal" },
+	{ "federalnoje", "federal" },
 	{ "federalnoye", "federal" },
 	{ "federalnyy", "federal" },
 	{ "fondation", "foundation" },
 	{ "forschung", "research" },
 	{ "forschungs", "research" },
 	{ "gesellschaft", "society" },
+	{ "gosudarstvennoe", "state" },
+	{ "gosudarstvennoje", "state" },
+	{ "gosudarstvennoye", "state" },
 	{ "gosudarstvenny", "state" },
 	{ "gosudarstvennyi", "state" },
 	{ "gosudarstvennyy", "state" },
@@ -209,6 +221,9 @@ static const struct word_pair { const char *from, *to; } word_map[] = {
 	{ "natsionalnyi", "national" },
 	{ "natsionalnyy", "national" },
 	{ "nauchno", "science" },
+	{ "nauchnoe", "science" },
+	{ "nauchnoje", "science" },
+	{ "nauchnoye", "science" },
 	{ "nauchnyi", "science" },
 	{ "nauchnyy", "science" },
 	{ "nazionale", "national" },
@@ -224,7 +239,13 @@ static const struct word_pair { const char *from, *to; } word_map[] = {
 	{ "polytech", "polytechnic" },
 	{ "polytechnical", "polytechnic" },
 	{ "polytechnique", "polytechnic" },
+	{ "predprijatie", "enterprise" },
+	{ "predpriyatie", "enterprise" },
+	{ "predpriyatiye", "enterprise" },
 	{ "prod", "production" },
+	{ "proizvodstvennoe", "production" },
+	{ "proizvodstvennoje", "production" },
+	{ "proizvodstvennoye", "production" },
 	{ "recherche", "research" },
 	{ "recherches", "research" },
 	{ "res", "research" },
@@ -262,7 +283,12 @@ static const struct word_pair { const char *from, *to; } word_map[] = {
 	{ "telecom", "telecommunication" },
 	{ "telecommunications", "telecommunication" },
 	{ "tsentr", "center" },
+	{ "uchrezhdenie", "institution" },
+	{ "uchrezhdenije", "institution" },
+	{ "uchrezhdeniye", "institution" },
 	{ "uni", "university" },
+	{ "unitarnoe", "unitary" },
+	{ "unitarnoye", "unitary" },
 	{ "univ", "university" },
 	{ "universidad", "university" },
 	{ "universidade", "university" },
@@ -285,8 +311,9 @@ static const struct word_pair { const char *from, *to; } word_map[] = {
 /* Boilerplate: words of official names that say what kind of body an
  * organisation is rather than which one ("Federal State Budgetary
  * Institution of Science", "named after", "National Research
- * University").  They stay in the name but weigh NM_BOILER_WEIGHT of their
- * inverse document frequency, so a query that covers a listed name's
+ * University").  They stay in the name but weigh NM_BOILER_WEIGHT, less
+ * than any word's inverse document frequency (at least ln 2), so a query
+ * that covers a listed name's
  * distinctive words reaches it with or without them.  Sorted for bsearch;
  * words after the abbreviation map (its targets). */
 static const char *const boiler_words[] = {
@@ -311,8 +338,40 @@ static int cmp_word(const void *key, const void *elem)
 	return strcmp(key, *(const char *const *)elem);
 }
 
+/* Whether a and b (NUL-terminated) are at most one substitution,
+ * insertion, deletion or swap of neighbours apart. */
+static int one_edit(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b), i = 0;
+
+	if (na > nb + 1 || nb > na + 1)
+		return 0;
+	while (i < na && i < nb && a[i] == b[i])
+		i++;
+	if (i == na || i == nb)
+		return 1;
+	if (na == nb)
+		return strcmp(a + i + 1, b + i + 1) == 0 ||
+		       (a[i] == b[i + 1] && a[i + 1] == b[i] &&
+			strcmp(a + i + 2, b + i + 2) == 0);
+	return na > nb ? strcmp(a + i + 1, b + i) == 0 : strcmp(a + i, b + i + 1) == 0;
+}
+
+/* Long legal forms that are also dropped when misspelt by one edit
+ * ("Corpoartion", "Limtied"): too long to be another word. */
+static const char *const dropped_long[] = {
+	"company", "corporation", "incorporated", "limited",
+};
+
 static int is_dropped(const char *w)
 {
+	size_t n = strlen(w);
+
+	if (n >= 6 && n <= 13 && w[0] >= 'a' && w[0] <= 'z')
+		for (size_t i = 0; i < sizeof(dropped_long) / sizeof(*dropped_long); i++)
+			if (w[0] == dropped_long[i][0] && one_edit(w, dropped_long[i]))
+				return 1;
+
 	return bsearch(w, dropped_words, sizeof(dropped_words) / sizeof(*dropped_words),
 		       sizeof(*dropped_words), cmp_word) != NULL;
 }
@@ -441,6 +500,15 @@ static int is_alnum_cat(utf8proc_category_t k)
 	default:
 		return 0;
 	}
+}
+
+/* Whether the code points cp spell the ASCII word w (of the same length). */
+static int cps_is(const uint32_t *cp, const char *w)
+{
+	for (size_t i = 0; w[i]; i++)
+		if (cp[i] != (unsigned char)w[i])
+			return 0;
+	return 1;
 }
 
 int nm_normalise(const char *s, size_t len, struct nm_name *out)
@@ -574,6 +642,15 @@ int nm_normalise_ex(const char *s, size_t len, unsigned flags,
 		emit(out, &t, drop);
 	}
 	emit(out, &t, drop);
+
+	/* "Institution of Science" is one boilerplate phrase of Russian
+	 * official names ("Federal State Budgetary Institution of
+	 * Science"): its "science" names no field. */
+	for (size_t i = 1, p = 0; i < out->n; p = drop[i] ? p : i, i++)
+		if (out->len[i] == 7 && out->len[p] == 11 && !drop[p] &&
+		    cps_is(out->cp[i], "science") &&
+		    cps_is(out->cp[p], "institution"))
+			drop[i] = 1;
 
 	/* Drop legal forms and connectives unless nothing else is left. */
 	for (size_t i = 0; i < out->n; i++)
@@ -1269,7 +1346,7 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		ix->tok[t].w = (float)log(1.0 + (double)ix->nrefs / df);
 		if (nm_is_boilerplate(ix->toks.pool + ix->toks.off[t],
 				      ix->toks.len[t]))
-			ix->tok[t].w *= (float)NM_BOILER_WEIGHT;
+			ix->tok[t].w = (float)NM_BOILER_WEIGHT;
 	}
 	ix->w_unknown = (float)log(1.0 + (double)ix->nrefs / 0.5);
 	for (size_t na = 1; na <= NM_MAX_TOKEN; na++)
@@ -1839,7 +1916,7 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 			qq.tid[i] = UINT32_MAX;
 			qq.w[i] = ix->w_unknown;
 			if (nm_is_boilerplate(q->cp[i], q->len[i]))
-				qq.w[i] *= (float)NM_BOILER_WEIGHT;
+				qq.w[i] = (float)NM_BOILER_WEIGHT;
 		}
 		qq.wsum += qq.w[i];
 	}

@@ -56,10 +56,11 @@
 #define NM_ACRONYM_EXACT 6
 /* Words of an organisation's name whose initials are indexed as its
  * acronym. */
-#define NM_ACRONYM_MIN 3
+#define NM_ACRONYM_MIN 4
 #define NM_ACRONYM_MAX 8
-/* Share of its inverse document frequency a boilerplate word weighs. */
-#define NM_BOILER_WEIGHT 0.15
+/* The weight of a boilerplate word, whatever its frequency (a word's
+ * inverse document frequency is at least ln 2). */
+#define NM_BOILER_WEIGHT 0.2
 
 struct nm_scratch;
 
