@@ -296,6 +296,145 @@ START_TEST(strict_malformed_list)
 }
 END_TEST
 
+
+/* The sanctions lists that list persons, with the plugin's own. */
+static struct engine *engine_persons(void)
+{
+	char *extra;
+	struct engine *en;
+
+	ck_assert(asprintf(&extra,
+		 ", \"un:un_sc:critical:%s/un-sc-consolidated-2026/UN_consolidated.xml\""
+		 ", \"ofac:ofac_sdn:critical:%s/ofac-sdn-2021/sdn.csv\""
+		 ", \"eu:eu:critical:%s/eu-sanctions-by-regulation/consolidated\""
+		 ", \"csl:us_csl:high:%s/us-csl-2023-subset/csl.csv\"",
+		 shared_dir(), shared_dir(), shared_dir(), shared_dir()) > 0);
+	en = engine_x(extra, "max_age_days = 36500;");
+	free(extra);
+	return en;
+}
+
+/* No common person name is denied on the name alone: at least 500 names of
+ * several cultures (tests/data/names/persons.tsv), each with its
+ * nationality, against UN, OFAC, EU and CSL.  A name hit on a person is at
+ * most escalate, says "name only — verify identity" and names the next
+ * step. */
+START_TEST(common_names_never_denied)
+{
+	struct engine *en = engine_persons();
+	char *path = tu_src("tests/data/names/persons.tsv");
+	char *buf = tu_read_file(path), *line, *save = NULL;
+	size_t names = 0, escalated = 0, batch = 0;
+	json_t *people = json_array();
+
+	ck_assert_ptr_nonnull(buf);
+	for (line = strtok_r(buf, "\n", &save);; line = strtok_r(NULL, "\n", &save)) {
+		if (line && *line != '#') {
+			char *tab = strchr(line, '\t');
+
+			ck_assert_ptr_nonnull(tab);
+			*tab = '\0';
+			json_array_append_new(people, json_pack("{s:s, s:s}", "name", line,
+								"nationality", tab + 1));
+			names++;
+		}
+		if (json_array_size(people) == 25 || (!line && json_array_size(people))) {
+			json_t *req = json_pack("{s:s, s:s, s:s, s:O}", "id", "p", "type",
+						"partnership", "title", "visiting researchers",
+						"people", people);
+			char *body, id[32];
+			json_t *v, *f;
+			size_t i;
+
+			snprintf(id, sizeof(id), "persons-%zu", batch++);
+			json_object_set_new(req, "id", json_string(id));
+			body = json_dumps(req, 0);
+			v = tu_screen(en, body);
+			ck_assert_msg(strcmp(str(v, "decision"), "deny") != 0,
+				      "a common name was denied: %s", body);
+			json_array_foreach(json_object_get(v, "findings"), i, f) {
+				if (strcmp(str(f, "rule"), "denied_party.match") != 0)
+					continue;
+				ck_assert_str_ne(str(f, "severity"), "critical");
+				if (strncmp(json_string_value(json_object_get(
+					    json_array_get(json_object_get(f, "evidence"), 0), "path")),
+					    "/people/", 8) == 0) {
+					ck_assert_ptr_nonnull(strstr(str(f, "title"),
+								     "name only — verify identity"));
+					ck_assert_ptr_nonnull(str(f, "action"));
+				}
+			}
+			escalated += strcmp(str(v, "decision"), "escalate") == 0;
+			free(body);
+			json_decref(v);
+			json_decref(req);
+			json_array_clear(people);
+		}
+		if (!line)
+			break;
+	}
+	printf("common person names: %zu in %zu requests, none denied, %zu requests escalated\n",
+	       names, batch, escalated);
+	ck_assert_uint_ge(names, 500);
+	json_decref(people);
+	free(buf);
+	free(path);
+	engine_unref(en);
+}
+END_TEST
+
+/* Date of birth and nationality decide a person hit: contradicting ones
+ * make it an info finding (a namesake), an agreeing date of birth keeps
+ * the list's severity (deny), and every finding says which agreed. */
+START_TEST(person_identifiers)
+{
+	struct engine *en = engine_persons();
+	json_t *v, *f;
+
+	/* The UN lists GERMAIN KATANGA, born 1978-04-28, of the DR Congo. */
+	v = tu_screen(en, "{\"id\":\"pi1\",\"type\":\"partnership\",\"title\":\"visit\","
+		      "\"people\":[{\"name\":\"Germain Katanga\",\"nationality\":\"CD\","
+		      "\"birth_date\":\"1978-04-28\"}]}");
+	ck_assert_str_eq(str(v, "decision"), "deny");
+	f = finding(v, "denied_party.match", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "date of birth agrees"));
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "nationality agrees"));
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "words in common: germain katanga"));
+	json_decref(v);
+	/* The same name, born in another year: a namesake. */
+	v = tu_screen(en, "{\"id\":\"pi2\",\"type\":\"partnership\",\"title\":\"visit\","
+		      "\"people\":[{\"name\":\"Germain Katanga\",\"birth_date\":\"1990\"}]}");
+	ck_assert_str_ne(str(v, "decision"), "deny");
+	ck_assert_str_ne(str(v, "decision"), "escalate");
+	f = finding(v, "denied_party.namesake", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(str(f, "severity"), "info");
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "date of birth DISAGREES"));
+	json_decref(v);
+	/* Another nationality: a namesake too. */
+	v = tu_screen(en, "{\"id\":\"pi3\",\"type\":\"partnership\",\"title\":\"visit\","
+		      "\"people\":[{\"name\":\"Germain Katanga\",\"nationality\":\"NL\"}]}");
+	ck_assert_str_ne(str(v, "decision"), "deny");
+	ck_assert_ptr_nonnull(finding(v, "denied_party.namesake", 0));
+	json_decref(v);
+	/* The name alone: escalate, verify identity. */
+	v = tu_screen(en, "{\"id\":\"pi4\",\"type\":\"partnership\",\"title\":\"visit\","
+		      "\"people\":[{\"name\":\"Germain Katanga\"}]}");
+	ck_assert_str_eq(str(v, "decision"), "escalate");
+	f = finding(v, "denied_party.match", 0);
+	ck_assert_ptr_nonnull(strstr(str(f, "title"), "name only — verify identity"));
+	json_decref(v);
+	/* An individual party with a date of birth, as people have. */
+	v = tu_screen(en, "{\"id\":\"pi5\",\"type\":\"export\",\"title\":\"shipment\","
+		      "\"parties\":[{\"role\":\"end_user\",\"kind\":\"individual\","
+		      "\"name\":\"KATANGA, Germain\",\"birth_date\":\"1978\"}]}");
+	ck_assert_str_eq(str(v, "decision"), "deny");
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("denied_party");
@@ -307,13 +446,15 @@ int main(void)
 		fprintf(stderr, "shared/data not found: skipped\n");
 		return 77;
 	}
-	tcase_set_timeout(tc, 60);
+	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, party_and_person_hits);
 	tcase_add_test(tc, allow_list_suppresses);
 	tcase_add_test(tc, clear_and_stale);
 	tcase_add_test(tc, country_mismatch);
 	tcase_add_test(tc, bad_config);
 	tcase_add_test(tc, strict_malformed_list);
+	tcase_add_test(tc, common_names_never_denied);
+	tcase_add_test(tc, person_identifiers);
 	suite_add_tcase(s, tc);
 	return ck_main(s);
 }
