@@ -719,6 +719,7 @@ static int acquirer_listed(const struct inv_state *st, const kvs_request *req, s
 		for (size_t k = 0; k < n && k < 64; k++) {
 			struct kvs_list_match m;
 			struct sbuf title = { .n = 0 }, why = { .n = 0 };
+			enum kvs_severity sev;
 			struct kvs_evidence ev;
 			char path[96], ref[256];
 			const char *refs[2] = { REF_FDI, ref };
@@ -753,8 +754,18 @@ static int acquirer_listed(const struct inv_state *st, const kvs_request *req, s
 			sb_add(&why, notified ? " The same transaction must be notified under the Vifo: "
 			       "a listed party gaining control or influence over a target in scope weighs "
 			       "heaviest." : " Whoever controls the acquirer decides how its stake is used.");
-			return report(st, rep, "fdi.acquirer.listed",
-				      st->sev[notified ? SEV_LISTED_NOTIFY : SEV_LISTED], title.s, why.s,
+			sev = st->sev[notified ? SEV_LISTED_NOTIFY : SEV_LISTED];
+			/* A person (a listed individual, or a beneficial owner)
+			 * matched on the name alone is not identified: at most
+			 * escalate (docs/name-matching.md). */
+			if ((w == 3 || (m.kind && strcmp(m.kind, "person") == 0)) &&
+			    sev > KVS_SEV_HIGH) {
+				sev = KVS_SEV_HIGH;
+				sb_add(&title, " (name only — verify identity)");
+				sb_add(&why, " A person matched on the name alone: verify the "
+				       "identity (date of birth, nationality) before deciding.");
+			}
+			return report(st, rep, "fdi.acquirer.listed", sev, title.s, why.s,
 				      refs, 2, &ev, 1);
 		}
 	}

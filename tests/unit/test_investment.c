@@ -285,6 +285,11 @@ static const struct acquirer_case {
 	{ "listed parent", "{\"name\":\"Harbour Ventures B.V.\",\"country\":\"NL\","
 	  "\"kind\":\"company\",\"parent\":\"EPT Trading\"}",
 	  "fdi.acquirer.listed", "escalate", "deny" },
+	/* A beneficial owner is a person: a hit on the name alone is at
+	 * most escalate, even with a notification duty. */
+	{ "listed owner", "{\"name\":\"Polder Invest B.V.\",\"country\":\"NL\","
+	  "\"kind\":\"company\",\"ubo\":\"EPT Trading\"}",
+	  "fdi.acquirer.listed", "escalate", "escalate" },
 };
 
 /* Every target category x threshold crossing x acquirer kind. */
@@ -337,7 +342,7 @@ START_TEST(decision_table)
 				free(req);
 				rows++;
 			}
-	ck_assert_uint_eq(rows, 8 * 14 * 8);
+	ck_assert_uint_eq(rows, 8 * 14 * 9);
 	engine_unref(en);
 }
 END_TEST
