@@ -1395,6 +1395,7 @@ fail:
 /* A query token prepared once for all lists: its hash and blocking keys
  * (klen 0: no key of that kind). */
 struct qtok {
+	int boiler;              /* nm_is_boilerplate() */
 	uint64_t hash;
 	uint64_t sig;            /* code_sig() */
 	size_t nsig;             /* bits set in sig */
@@ -1415,6 +1416,7 @@ static void prepare(const struct nm_name *q, struct prepared *p)
 	for (size_t i = 0; i < q->n; i++) {
 		struct qtok *t = &p->tok[i];
 
+		t->boiler = nm_is_boilerplate(q->cp[i], q->len[i]);
 		t->hash = hash_cps(q->cp[i], q->len[i]);
 		t->sig = code_sig(q->cp[i], q->len[i]);
 		t->nsig = popcount64(t->sig);
@@ -1915,7 +1917,7 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 		} else {
 			qq.tid[i] = UINT32_MAX;
 			qq.w[i] = ix->w_unknown;
-			if (nm_is_boilerplate(q->cp[i], q->len[i]))
+			if (p->tok[i].boiler)
 				qq.w[i] = (float)NM_BOILER_WEIGHT;
 		}
 		qq.wsum += qq.w[i];
