@@ -5,7 +5,8 @@
 # and non-SDN, CSL, UN, EU, ASPI, DoD 1260H and 1286, BIS DPL, plus the
 # institute example list) and
 # matches the European organisation names of the CORDIS sample plus
-# variants of listed names against all of them on one thread: prints load
+# variants of listed names (reordered OFAC names and the test set of
+# tests/data/names) against all of them on one thread: prints load
 # time, names matched per second, p50/p99 latency, the index's speed-up
 # over brute force and resident memory.  Exit 77 (skip) without the data.
 set -e
@@ -33,6 +34,9 @@ awk -F, 'NR > 1 { print $3 }' "$DATA/cordis-china-partner-projects/organizations
 awk -F, '{ gsub(/"/, "", $2); n = split($2, w, /[ ,]+/); s = "";
 	for (i = n; i >= 1; i--) s = s " " w[i]; print s }' "$DATA/ofac-sdn-2021/sdn.csv" |
 	head -n 1000 >> "$TMP/q.txt"
+
+# Variants of listed institutions and companies (tests/data/names).
+grep -v '^#' "$SRC/tests/data/names/variants.tsv" | cut -f4 >> "$TMP/q.txt"
 
 set -- \
 	"ofac:ofac_sdn:critical:$DATA/ofac-sdn-2021/sdn.csv" \

@@ -627,6 +627,7 @@ START_TEST(testset_recall)
 		"acronym", "order", "script", "alias", "typo" };
 	enum { NC = sizeof(classes) / sizeof(*classes) };
 	size_t tot[NC] = { 0 }, ok[NC] = { 0 }, all = 0, all_ok = 0, unresolved = 0;
+	size_t brute_diffs = 0;
 	char *buf, **lines, lst[64], src[512], cls[32], q[512];
 	size_t n = testset("variants.tsv", &buf, &lines);
 	char last[512] = "";
@@ -656,6 +657,16 @@ START_TEST(testset_recall)
 			;
 		ck_assert_msg(c < NC, "unknown class %s", cls);
 		ng = nm_match_name(l, q, strlen(q), THRESHOLD, 0, got, MAXH, NULL);
+		/* The index finds what scoring every name finds. */
+		{
+			struct nm_hit bf[MAXH];
+			int nb = nm_match_name(l, q, strlen(q), THRESHOLD, 1, bf, MAXH, NULL);
+			int same = nb == ng;
+
+			for (int x = 0; same && x < ng && x < MAXH; x++)
+				same = bf[x].entry == got[x].entry && bf[x].score == got[x].score;
+			brute_diffs += !same;
+		}
 		for (int a = 0; a < ng && a < MAXH && !found; a++)
 			for (int b = 0; b < nw && b < MAXH && !found; b++)
 				found = got[a].entry == want[b].entry;
@@ -672,7 +683,8 @@ START_TEST(testset_recall)
 	       all, entities, unresolved, 100.0 * all_ok / all);
 	for (size_t c = 0; c < NC; c++)
 		printf(" %s %zu/%zu", classes[c], ok[c], tot[c]);
-	printf("\n");
+	printf("; index vs brute force: %zu differences\n", brute_diffs);
+	ck_assert_uint_le(brute_diffs * 1000, all * 3);
 	ck_assert_uint_ge(entities, 300);
 	ck_assert_uint_ge(all_ok * 100, all * 95);
 	for (size_t c = 0; c < NC; c++)
