@@ -44,7 +44,7 @@ START_TEST(good_requests)
 	       "\"technology\":{\"keywords\":[\"quantum\",\"sensor\"],\"trl\":4},"
 	       "\"parties\":[{\"role\":\"partner\",\"name\":\"X Univ\",\"aliases\":[\"XU\"],"
 	       "\"country\":\"CN\",\"kind\":\"university\",\"state_owned\":true,\"parent\":\"MoE\"}],"
-	       "\"people\":[{\"name\":\"A B\",\"nationality\":\"IR\",\"role\":\"PhD\",\"affiliation\":\"X\"}],"
+	       "\"people\":[{\"name\":\"A B\",\"nationality\":\"IR\",\"birth_date\":\"2000-02-29\",\"role\":\"PhD\",\"affiliation\":\"X\"}],"
 	       "\"cooperation\":{\"form\":\"joint_lab\",\"duration_months\":36,\"access\":[\"lab\",\"datasets\"],"
 	       "\"funding\":[{\"source\":\"CSC\",\"country\":\"CN\",\"amount_eur\":12000.5,\"state_linked\":true}]},"
 	       "\"investment\":{\"instrument\":\"equity\",\"stake_percent\":10}}", NULL);
@@ -112,6 +112,11 @@ START_TEST(bad_fields)
 	       "/cooperation/access/0: expected one of lab, infrastructure, datasets, classified, got \"moon\"");
 	expect("{\"id\":\"a\",\"type\":\"partnership\",\"people\":[{\"name\":\"x\",\"nationality\":\"nl\"}]}",
 	       "/people/0/nationality: expected ISO 3166-1 alpha-2 code, got \"nl\"");
+	/* A date of birth is "YYYY" or a real "YYYY-MM-DD". */
+	expect("{\"id\":\"a\",\"type\":\"partnership\",\"people\":[{\"name\":\"x\",\"birth_date\":\"1978-02-30\"}]}",
+	       "/people/0/birth_date: expected a date \"YYYY\" or \"YYYY-MM-DD\", got \"1978-02-30\"");
+	expect("{\"id\":\"a\",\"type\":\"export\",\"parties\":[{\"role\":\"end_user\",\"name\":\"x\",\"birth_date\":\"78\"}]}",
+	       "/parties/0/birth_date: expected a date \"YYYY\" or \"YYYY-MM-DD\", got \"78\"");
 	expect("{\"id\":\"a\",\"type\":\"investment\",\"parties\":[{\"role\":\"target\",\"name\":\"x\",\"activities\":[\"bakery\"]}]}",
 	       "/parties/0/activities/0: expected one of vital_provider, business_campus, military_goods, dual_use_goods, highly_sensitive_technology, got \"bakery\"");
 }
