@@ -4,10 +4,13 @@
  * folding and diacritics stripped (utf8proc), Cyrillic transliterated to
  * Latin, apostrophes and dots dropped inside words ("B.V." -> "bv"), every
  * other non-alphanumeric character a separator, runs of CJK characters one
- * token, legal-form words (ltd, gmbh, jsc, ooo ...) and connectives (of, the,
- * and) dropped unless nothing else is left, and a few abbreviations and
- * foreign forms mapped to one word ("univ." and "universiteit" ->
- * "university").
+ * token, legal-form words (ltd, gmbh, jsc, ooo, the Russian forms written
+ * out, and long ones misspelt by one letter) and connectives (of, the, and)
+ * dropped unless nothing else is left, and abbreviations and foreign forms
+ * of five languages mapped to one word ("univ." and "universiteit" ->
+ * "university").  Boilerplate words of official names ("federal", "state",
+ * "budgetary", "named", "after" ...) stay but weigh NM_BOILER_WEIGHT.
+ * docs/name-matching.md describes the whole of it for users.
  *
  * Similarity of two names is a weighted token-set Jaro-Winkler: every token
  * of each side is paired with its most similar token of the other side
@@ -16,7 +19,10 @@
  * document frequency in the list so generic words ("university",
  * "technology") count less than distinctive ones; the score is
  * NM_QUERY_SHARE of the query's coverage plus the rest of the listed name's.
- * Word order does not matter.
+ * Word order does not matter.  Two one-word names of which one has at most
+ * NM_ACRONYM_EXACT code points match only when equal (acronyms), and an
+ * organisation's name of NM_ACRONYM_MIN to NM_ACRONYM_MAX words is also
+ * indexed under its initials.
  *
  * The index (built once per list, immutable afterwards, so any number of
  * threads may query it) maps every token, its 4-code-point prefix, the

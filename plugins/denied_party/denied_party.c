@@ -8,7 +8,11 @@
  * and affiliation and every funding source; each hit becomes a finding with
  * the list entry, the alias that matched, the score and its parts, and the
  * whole name as evidence.  When the request gives a party's ISO country and
- * the entry's differs, country_penalty is taken off the score.  A hit on the allow-list becomes an info finding
+ * the entry's differs, country_penalty is taken off the score.  A hit on a
+ * person is weighed by date of birth and nationality (docs/name-matching.md):
+ * a contradiction makes it an info namesake finding, and without an
+ * agreeing date of birth it is at most high ("name only — verify
+ * identity").  A hit on the allow-list becomes an info finding
  * saying it was suppressed and by whose decision.  Every verdict also
  * carries the versions of the lists used, and a finding when a list is
  * older than max_age_days.
