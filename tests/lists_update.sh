@@ -252,10 +252,12 @@ cat > "$T/shipped-req.json" <<'EOF2'
   "destination": { "country": "US" }, "end_use": "Maintenance", "transfer": "physical" }
 EOF2
 "$KVSCREEN" screen -c "$src/conf/kvscreend.conf" --format text "$T/shipped-req.json" > "$T/shipped" 2>&1
-if grep -q "^lists-shipped-1: deny" "$T/shipped" &&
-   grep -q '\[critical\] denied_party/denied_party.match: .* matches un_sc entry CDi.002 "FRANK KAKOLELE BWAMBALE"' "$T/shipped" &&
+# Individuals named without a date of birth: the UN hit (critical) is
+# capped at high until the identity is verified (docs/name-matching.md).
+if grep -q "^lists-shipped-1: escalate" "$T/shipped" &&
+   grep -q '\[high\] denied_party/denied_party.match: .* matches un_sc entry CDi.002 "FRANK KAKOLELE BWAMBALE" (name only' "$T/shipped" &&
    grep -q '\[high\] denied_party/denied_party.match: .* matches bis_dpl entry .*"AARON ABRAHAM VILLA"' "$T/shipped"; then
-	ok "the shipped configuration screens against the UN (critical) and BIS DPL (high) snapshots"
+	ok "the shipped configuration screens against the UN and BIS DPL snapshots (persons by name only: escalate)"
 else
 	fail "shipped UN/DPL lists: $(grep -v '^      ' "$T/shipped")"
 fi
