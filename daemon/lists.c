@@ -40,7 +40,7 @@ static struct kvs_list *registry;
 static const struct lists_format *const formats[] = {
 	&lists_format_ofac, &lists_format_csl, &lists_format_un,
 	&lists_format_eu, &lists_format_aspi, &lists_format_kvs,
-	&lists_format_table,
+	&lists_format_table, &lists_format_fsf, &lists_format_opensanctions,
 };
 
 const struct lists_format *lists_format_find(const char *name)

@@ -108,6 +108,8 @@ extern const struct lists_format lists_format_eu;
 extern const struct lists_format lists_format_aspi;
 extern const struct lists_format lists_format_kvs;
 extern const struct lists_format lists_format_table;
+extern const struct lists_format lists_format_fsf;
+extern const struct lists_format lists_format_opensanctions;
 
 /* The loader called `name`, or NULL. */
 const struct lists_format *lists_format_find(const char *name);

@@ -117,7 +117,7 @@ int lists_host_load(const kvs_config_ctx *ctx, const char *format,
 	rc = lists_load(format, abs, list_name, severity, &opts, out);
 	if (rc == -ENOTSUP)
 		plugin_host_table.config_error(ctx, NULL, NULL, 0,
-			"unknown list format \"%s\" (ofac, csl, un, eu, aspi, kvs, table)",
+			"unknown list format \"%s\" (ofac, csl, un, eu, eu_fsf, aspi, kvs, table, opensanctions)",
 			format);
 	else if (rc < 0)
 		plugin_host_table.config_error(ctx, NULL, abs, 0,
