@@ -238,6 +238,14 @@ static int add_entry(struct fsf_reader *fr, struct fsf_entry *e)
 	return 0;
 }
 
+/* Line of the element at the cursor. */
+static int node_line(struct fsf_reader *fr)
+{
+	xmlNodePtr n = xmlTextReaderCurrentNode(fr->r);
+
+	return n ? (int)xmlGetLineNo(n) : xmlTextReaderGetParserLineNumber(fr->r);
+}
+
 /* The root element: <export> in the FSF namespace; sets date and version. */
 static int read_root(struct fsf_reader *fr)
 {
@@ -247,11 +255,11 @@ static int read_root(struct fsf_reader *fr)
 	int rc = 0;
 
 	if (!is_el(local, "export") || !ns || strcmp((const char *)ns, FSF_NS) != 0) {
-		lists_fatal(fr->ctx, fr->path, xmlTextReaderGetParserLineNumber(fr->r),
-			    "root element <%s%s%s> is not <export> in namespace " FSF_NS
+		lists_fatal(fr->ctx, fr->path, node_line(fr),
+			    "root element <%s> in %s%s, not <export> in namespace " FSF_NS
 			    " (not an EU FSF xmlFullSanctionsList_1_1 file)",
-			    ns ? (const char *)ns : "", ns ? ":" : "",
-			    local ? (const char *)local : "?");
+			    local ? (const char *)local : "?", ns ? "namespace " : "no namespace",
+			    ns ? (const char *)ns : "");
 		return -EINVAL;
 	}
 	v = xmlTextReaderGetAttribute(fr->r, (const xmlChar *)"generationDate");
@@ -311,7 +319,7 @@ static int fsf_load(struct lists_ctx *ctx, const char *path)
 			if (type == XML_READER_TYPE_ELEMENT) {
 				memset(&e, 0, sizeof(e));
 				e.names = names;
-				e.line = xmlTextReaderGetParserLineNumber(fr.r);
+				e.line = node_line(&fr);
 				e.id = attr(&fr, "euReferenceNumber", 128);
 				e.logical_id = attr(&fr, "logicalId", 128);
 				in_entity = !xmlTextReaderIsEmptyElement(fr.r);
