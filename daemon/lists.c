@@ -403,6 +403,29 @@ fail:
 	return rc;
 }
 
+int lists_placeholder(const char *format, const char *path, const char *name,
+		      enum kvs_severity severity, struct kvs_list **out)
+{
+	struct kvs_list *l = calloc(1, sizeof(*l));
+
+	*out = NULL;
+	if (!l)
+		return -ENOMEM;
+	l->severity = severity;
+	l->refs = 1;
+	l->missing = 1;
+	l->name = strdup(name ? name : format);
+	l->format = strdup(format);
+	l->path = strdup(path);
+	if (!l->name || !l->format || !l->path) {
+		lists_free(l);
+		return -ENOMEM;
+	}
+	snprintf(l->digest, sizeof(l->digest), "none (not downloaded)");
+	*out = l;
+	return 0;
+}
+
 static int same_key(const struct kvs_list *l, const char *format,
 		    const char *path, const char *name,
 		    enum kvs_severity severity)
