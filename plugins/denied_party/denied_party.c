@@ -68,7 +68,7 @@ struct dp_state {
 static const struct kvs_option dp_options[] = {
 	{ "lists", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, lists),
 	  "lists to screen against, each \"format:name:severity:path\" with "
-	  "format ofac|csl|un|eu|aspi|kvs|table, severity info..critical, path "
+	  "format ofac|csl|un|eu|eu_fsf|aspi|kvs|table|opensanctions, severity info..critical, path "
 	  "relative to the configuration file", 1, 0, 0 },
 	{ "threshold", KVS_OPT_REAL, "0.86", offsetof(struct dp_config, threshold),
 	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0 },
