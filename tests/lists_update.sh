@@ -467,6 +467,26 @@ else
 	fi
 fi
 
+# ---- the shipped ASPI tracker, by category ----
+# A Seven Sons university is high (escalate) in denied_party and "very
+# high" in kennisveiligheid; a civilian one medium.
+cat > "$T/aspi-req.json" <<'EOF2'
+{ "id": "lists-aspi-1", "type": "partnership", "title": "Joint research on battery materials",
+  "description": "Joint research on electrolyte chemistry.",
+  "parties": [ { "role": "partner", "name": "Beijing Institute of Technology", "country": "CN", "kind": "university" },
+               { "role": "partner", "name": "Anhui University", "country": "CN", "kind": "university" } ],
+  "cooperation": { "form": "joint_research", "duration_months": 24 } }
+EOF2
+"$KVSCREEN" screen -c "$src/conf/kvscreend.conf" --format text "$T/aspi-req.json" > "$T/aspi" 2>&1
+if grep -q '^lists-aspi-1: escalate' "$T/aspi" &&
+   grep -q '\[high\] denied_party/denied_party.match: Partner "Beijing Institute of Technology" matches aspi_unitracker' "$T/aspi" &&
+   grep -q '\[medium\] denied_party/denied_party.match: Partner "Anhui University" matches aspi_unitracker' "$T/aspi" &&
+   grep -q 'kennisveiligheid/kv.partner.listed: .*Beijing Institute of Technology' "$T/aspi"; then
+	ok "the shipped ASPI tracker: Seven Sons high (escalate), civilian medium, in denied_party and kennisveiligheid"
+else
+	fail "shipped ASPI tracker: $(grep -v '^      ' "$T/aspi")"
+fi
+
 # ---- a fresh install: the EU FSF list is not shipped ----
 # Without its file the configuration still loads (check-config warns),
 # every verdict says the list is missing and what to run; the update
