@@ -14,7 +14,10 @@
 # --dry-run swaps nothing; a name filter updates only that list; a locked
 # folder is refused; http:// needs lists.allow_http; after --reload the
 # running daemon screens against the new list.  Also: the shipped
-# configuration screens against its UN and BIS DPL snapshots.  Exit 77
+# configuration screens against its UN and BIS DPL snapshots and grades the
+# ASPI tracker by category; on a fresh install the EU FSF list is missing
+# (check-config warns, every verdict says so) until the update fetches it;
+# an OpenSanctions export (uk_sanctions) is fetched into a new folder.  Exit 77
 # without ../shared/data (or python3).
 set -u
 src=${KVS_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -175,7 +178,8 @@ lists: {
     "un_sc = $U/$4",
     "us_csl = $U/$5",
     "bis_dpl = $U/$6",
-    "eu_fsf = ${7:-}"
+    "eu_fsf = ${7:-}"${8:+,
+    \"uk_sanctions = $8\"}
   ];
 };
 EOF
@@ -541,6 +545,25 @@ fi
 cp "$S/consolidated.xml" "$S/not-fsf.xml"
 conf $GOOD "$U/not-fsf.xml"
 expect_fail "the UN XML as eu_fsf" eu_fsf "$U/not-fsf.xml" "not <export> in namespace" eu_fsf
+
+# ---- an OpenSanctions export as a list with an update source ----
+# The UK sanctions list through OpenSanctions' targets.simple.csv (format
+# opensanctions), added by an institute: not there yet, then fetched into
+# a folder the update makes.
+head -n 5 "$src/tests/data/lists/opensanctions.csv" > "$S/targets.simple.csv"  # its good rows
+# shellcheck disable=SC2086
+conf $GOOD "$U/eu_fsf.xml" "$U/targets.simple.csv"
+sed -i '0,/"kvs:institute_own:high:lists\/institute-own.csv",/s//&\n      "opensanctions:uk_sanctions:high:lists\/uk-sanctions\/targets.simple.csv",/' \
+	"$C/kvscreend.conf"
+"$KVSCREEN" check-config -c "$C/kvscreend.conf" > "$T/cc" 2>&1 ||
+	fail "uk_sanctions not downloaded yet: check-config: $(cat "$T/cc")"
+update uk_sanctions
+if [ "$rc" -eq 0 ] && grep -q "^uk_sanctions: updated: 0 -> 4 entries" "$T/out" &&
+   cmp -s "$S/targets.simple.csv" "$L/uk-sanctions/targets.simple.csv"; then
+	ok "lists update uk_sanctions (format opensanctions): fetched into a new folder (0 -> 4 entries)"
+else
+	fail "uk_sanctions update: exit $rc"; cat "$T/out" "$T/err" "$T/cc"
+fi
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
