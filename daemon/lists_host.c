@@ -126,8 +126,9 @@ int lists_host_load(const kvs_config_ctx *ctx, const char *format,
 		rc = lists_placeholder(format, abs, list_name, severity, out);
 		if (rc == 0)
 			plugin_host_table.log(ctx, KVS_LOG_WARNING,
-				"list \"%s\" (%s) is not downloaded yet: every verdict says so "
-				"until \"kvscreen lists update\" has fetched it", list_name, abs);
+				"list \"%s\" (%s) is not downloaded yet: nothing is screened "
+				"against it (denied_party says so in every verdict) until "
+				"\"kvscreen lists update\" has fetched it", list_name, abs);
 		free(abs);
 		return rc;
 	}
