@@ -41,7 +41,7 @@ static struct kvs_list *registry;
 static const struct lists_format *const formats[] = {
 	&lists_format_ofac, &lists_format_csl, &lists_format_un,
 	&lists_format_eu, &lists_format_aspi, &lists_format_kvs,
-	&lists_format_table,
+	&lists_format_table, &lists_format_fsf, &lists_format_opensanctions,
 };
 
 const struct lists_format *lists_format_find(const char *name)
@@ -402,6 +402,29 @@ fail:
 	EVP_MD_CTX_free(ctx.sha);
 	lists_free(l);
 	return rc;
+}
+
+int lists_placeholder(const char *format, const char *path, const char *name,
+		      enum kvs_severity severity, struct kvs_list **out)
+{
+	struct kvs_list *l = calloc(1, sizeof(*l));
+
+	*out = NULL;
+	if (!l)
+		return -ENOMEM;
+	l->severity = severity;
+	l->refs = 1;
+	l->missing = 1;
+	l->name = strdup(name ? name : format);
+	l->format = strdup(format);
+	l->path = strdup(path);
+	if (!l->name || !l->format || !l->path) {
+		lists_free(l);
+		return -ENOMEM;
+	}
+	snprintf(l->digest, sizeof(l->digest), "none (not downloaded)");
+	*out = l;
+	return 0;
 }
 
 static int same_key(const struct kvs_list *l, const char *format,

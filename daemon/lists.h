@@ -67,6 +67,8 @@ struct kvs_list {
 	size_t n_skipped;        /* malformed rows skipped */
 	struct lists_arena arena;
 	struct nm_index *index;  /* built after a successful load */
+	int missing;             /* a placeholder for a file not downloaded yet:
+				  * no entries, no index (lists_placeholder) */
 	/* Registry bookkeeping, guarded by the registry lock. */
 	unsigned refs;
 	long long mtime_ns;
@@ -108,6 +110,8 @@ extern const struct lists_format lists_format_eu;
 extern const struct lists_format lists_format_aspi;
 extern const struct lists_format lists_format_kvs;
 extern const struct lists_format lists_format_table;
+extern const struct lists_format lists_format_fsf;
+extern const struct lists_format lists_format_opensanctions;
 
 /* The loader called `name`, or NULL. */
 const struct lists_format *lists_format_find(const char *name);
@@ -124,6 +128,12 @@ int lists_load_private(const char *format, const char *path, const char *name,
 		       enum kvs_severity severity,
 		       const struct lists_load_opts *opts,
 		       struct kvs_list **out);
+/* An empty, unshared list standing for the file at `path` that does not
+ * exist yet (a list with an update source, before its first download):
+ * matches nothing, entries 0, `missing` set.  Freed by lists_release() or
+ * lists_free(). */
+int lists_placeholder(const char *format, const char *path, const char *name,
+		      enum kvs_severity severity, struct kvs_list **out);
 void lists_release(struct kvs_list *l);
 void lists_free(struct kvs_list *l);
 

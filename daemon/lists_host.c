@@ -14,11 +14,14 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libconfig.h>
 
 #include "lists.h"
 #include "lists_host.h"
+#include "lists_update.h"
+#include "cfg.h"
 #include "namematch.h"
 #include "plugin_host.h"
 
@@ -114,10 +117,25 @@ int lists_host_load(const kvs_config_ctx *ctx, const char *format,
 	abs = resolve(ctx, path);
 	if (!abs)
 		return -ENOMEM;
+	/* A list `kvscreen lists update` can fetch but has not fetched yet
+	 * (a fresh install: the EU FSF list is not shipped) is no reason to
+	 * refuse the configuration: it stands in as an empty placeholder, and
+	 * the plugins say in every verdict that it is missing. */
+	if (access(abs, F_OK) < 0 && errno == ENOENT && lists_format_find(format) &&
+	    ctx && ctx->cfg && lists_update_has_source(&ctx->cfg->lists, list_name)) {
+		rc = lists_placeholder(format, abs, list_name, severity, out);
+		if (rc == 0)
+			plugin_host_table.log(ctx, KVS_LOG_WARNING,
+				"list \"%s\" (%s) is not downloaded yet: nothing is screened "
+				"against it (denied_party says so in every verdict) until "
+				"\"kvscreen lists update\" has fetched it", list_name, abs);
+		free(abs);
+		return rc;
+	}
 	rc = lists_load(format, abs, list_name, severity, &opts, out);
 	if (rc == -ENOTSUP)
 		plugin_host_table.config_error(ctx, NULL, NULL, 0,
-			"unknown list format \"%s\" (ofac, csl, un, eu, aspi, kvs, table)",
+			"unknown list format \"%s\" (ofac, csl, un, eu, eu_fsf, aspi, kvs, table, opensanctions)",
 			format);
 	else if (rc < 0)
 		plugin_host_table.config_error(ctx, NULL, abs, 0,
@@ -183,7 +201,7 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		const struct kvs_list *l = lists[i];
 
-		if (!l)
+		if (!l || !l->index)
 			continue;
 		rc = nm_match_name(l, name, len, threshold, 0, hits,
 				   MATCH_MAX_PER_LIST, sc);

@@ -47,6 +47,14 @@
 
 #define OFAC_EXPORTS "https://sanctionslistservice.ofac.treas.gov/api/PublicationPreview/exports/"
 
+/* The EU Financial Sanctions Files consolidated list (FSF, XML 1.1): the
+ * public download of the Commission's FSF platform, its token public. */
+#define EU_FSF "https://webgate.ec.europa.eu/fsd/fsf/public/files/xmlFullSanctionsList_1_1/content?token=dG9rZW4tMjAxNw"
+/* OpenSanctions' per-dataset exports (format opensanctions): the DoD and
+ * UK lists are published by their governments as PDF or in formats of
+ * their own; OpenSanctions republishes them in one CSV shape. */
+#define OPENSANCTIONS "https://data.opensanctions.org/datasets/latest/"
+
 /* Official addresses by the list names of the shipped configuration;
  * documented in kvscreend.conf(5) (LISTS). */
 static const char *const default_sources[] = {
@@ -56,6 +64,10 @@ static const char *const default_sources[] = {
 	"us_csl = https://data.trade.gov/downloadable_consolidated_screening_list/v1/consolidated.csv",
 	"un_sc = https://scsanctions.un.org/resources/xml/en/consolidated.xml",
 	"bis_dpl = https://www.bis.doc.gov/dpl/dpl.txt",
+	"eu_fsf = " EU_FSF,
+	"dod_1260h = " OPENSANCTIONS "us_dod_chinese_milcorps/targets.simple.csv",
+	"dod_1286 = " OPENSANCTIONS "us_special_leg/targets.simple.csv",
+	"uk_sanctions = " OPENSANCTIONS "gb_fcdo_sanctions/targets.simple.csv",
 	NULL
 };
 
@@ -181,6 +193,28 @@ int lists_update_check_source(const char *s, int allow_http, char *err, size_t e
 	if (rc == 0)
 		source_clear(&src);
 	return rc;
+}
+
+int lists_update_has_source(const struct cfg_lists *lc, const char *name)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		const char *const *v = pass ? default_sources
+					    : (lc ? (const char *const *)lc->sources : NULL);
+
+		for (size_t i = 0; v && v[i]; i++) {
+			struct source s;
+			char err[256];
+			int n;
+
+			if (parse_source(v[i], 1, &s, err, sizeof(err)) < 0)
+				continue;
+			n = strcmp(s.name, name) == 0 ? (s.n_urls > 0 ? 1 : 0) : -1;
+			source_clear(&s);
+			if (n >= 0)
+				return n;
+		}
+	}
+	return 0;
 }
 
 static struct source *find_source(struct run *r, const char *name)
@@ -757,6 +791,10 @@ static int update_one(struct run *r, const struct target *t, const struct source
 		if (!dir[0])
 			strcpy(dir, "/");
 	}
+	/* A list never downloaded (eu_fsf on a fresh install) may lack its
+	 * own folder: make it, the folder above must exist. */
+	if (mkdir(dir, 0755) == 0)
+		fprintf(r->opts->err, "kvscreen lists update: %s: made the folder %s\n", t->name, dir);
 	lockfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (lockfd < 0) {
 		rc = -errno;

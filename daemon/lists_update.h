@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 struct kvs_cfg;
+struct cfg_lists;
 
 /* Files of one list a source may name at most (OFAC: primary, alt, add). */
 #define LISTS_UPDATE_MAX_FILES 3
@@ -48,6 +49,12 @@ int lists_update_run(const struct kvs_cfg *cfg, const struct lists_update_opts *
 /* Print every list the enabled plugins use: name, format, path and where
  * `lists update` fetches it.  Returns 0, -EINVAL or -ENOMEM as above. */
 int lists_update_show(const struct kvs_cfg *cfg, FILE *out, FILE *err);
+
+/* 1 when `kvscreen lists update` has an address for the list called
+ * `name` (a lists.sources entry with URLs, or a built-in one that no entry
+ * overrides), else 0.  A configured list with a source whose file does not
+ * exist yet is "not downloaded yet", not a configuration error. */
+int lists_update_has_source(const struct cfg_lists *lc, const char *name);
 
 /* Check one lists.sources entry, "name = URL [URL URL]": a name of
  * [A-Za-z0-9_.-], then up to LISTS_UPDATE_MAX_FILES https:// URLs (http://

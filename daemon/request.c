@@ -30,6 +30,7 @@ enum fkind {
 	F_NUMBER,
 	F_OBJECT,
 	F_ARRAY,
+	F_NAMES,     /* one name (F_TEXT) or an array of them */
 };
 
 struct field {
@@ -86,7 +87,7 @@ static const struct field party_f[] = {
 	S("state_owned", F_BOOL),
 	S("parent", F_TEXT),
 	{ "activities", F_ARRAY, ALL, 0, activity_elem, NULL, 0, 0 },
-	S("ubo", F_TEXT),              /* ultimate beneficial owner */
+	S("ubo", F_NAMES),             /* ultimate beneficial owner(s) */
 	/* Earlier activities against security or public order, as recorded by
 	 * the officer (EU 2019/452 Art. 4(2)(b)). */
 	{ "security_history", F_ARRAY, ALL, 0, text_elem, NULL, 0, 0 },
@@ -412,6 +413,16 @@ static int check_value(struct vstate *v, const struct field *f, json_t *j, int d
 		if (!json_is_object(j))
 			return fail(v, "invalid_request", "expected an object, got %s", kind_name(j));
 		return check_object(v, f->sub, j, depth);
+	case F_NAMES: {
+		const struct field arr = { f->name, F_ARRAY, ALL, 0, text_elem, NULL, 0, 0 };
+
+		if (json_is_string(j))
+			return check_string(v, text_elem, j);
+		if (!json_is_array(j))
+			return fail(v, "invalid_request", "expected a string or an array of strings, got %s",
+				    kind_name(j));
+		return check_value(v, &arr, j, depth);
+	}
 	case F_ARRAY: {
 		size_t i;
 		json_t *el;

@@ -14,7 +14,10 @@
 # --dry-run swaps nothing; a name filter updates only that list; a locked
 # folder is refused; http:// needs lists.allow_http; after --reload the
 # running daemon screens against the new list.  Also: the shipped
-# configuration screens against its UN and BIS DPL snapshots.  Exit 77
+# configuration screens against its UN and BIS DPL snapshots and grades the
+# ASPI tracker by category; on a fresh install the EU FSF list is missing
+# (check-config warns, every verdict says so) until the update fetches it;
+# an OpenSanctions export (uk_sanctions) is fetched into a new folder.  Exit 77
 # without ../shared/data (or python3).
 set -u
 src=${KVS_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -148,6 +151,9 @@ cp -R "$src/conf/lists" "$C/lists"
 for d in rules kennisveiligheid; do ln -s "$src/conf/$d" "$C/$d"; done
 chmod -R u+w "$C/lists"
 L=$C/lists
+# The EU FSF list is not shipped: these runs use the fixture, never updated
+# ("eu_fsf =" below); the fresh-install case at the end starts without it.
+cp "$src/tests/data/lists/eu_fsf.xml" "$L/eu-fsf/xmlFullSanctionsList_1_1.xml"
 cp "$S/sdn-older.csv" "$L/ofac-sdn/sdn.csv"
 head -n 651 "$S/dpl.txt" > "$L/bis-dpl/dpl.txt"
 python3 - "$S/consolidated.csv" "$L/us-csl/csl.csv" <<'EOF'
@@ -171,7 +177,9 @@ lists: {
     "ofac_nonsdn = $U/cons_prim.csv $U/cons_alt.csv $U/cons_add.csv",
     "un_sc = $U/$4",
     "us_csl = $U/$5",
-    "bis_dpl = $U/$6"
+    "bis_dpl = $U/$6",
+    "eu_fsf = ${7:-}"${8:+,
+    \"uk_sanctions = $8\"}
   ];
 };
 EOF
@@ -225,14 +233,14 @@ expect_fail() {
 
 # ---- show ----
 "$KVSCREEN" lists show -c "$C/kvscreend.conf" > "$T/show" 2>&1 || fail "lists show failed: $(cat "$T/show")"
-[ "$(wc -l < "$T/show")" -eq 6 ] || fail "lists show: expected 6 lists: $(cat "$T/show")"
+[ "$(wc -l < "$T/show")" -eq 8 ] || fail "lists show: expected 8 lists: $(cat "$T/show")"
 grep -q "^institute_own	kvs	high	.*(no source: not updated)$" "$T/show" || fail "lists show: institute_own"
 grep -q "^un_sc	un	critical	.*lists/un-sc/consolidated.xml	$U/consolidated.xml$" "$T/show" ||
 	fail "lists show: un_sc: $(grep un_sc "$T/show")"
 # The shipped configuration's built-in addresses are documented.
 "$KVSCREEN" lists show -c "$src/conf/kvscreend.conf" > "$T/show-shipped" 2>&1 ||
 	fail "lists show on the shipped configuration: $(cat "$T/show-shipped")"
-for name in ofac_sdn ofac_nonsdn un_sc us_csl bis_dpl; do
+for name in ofac_sdn ofac_nonsdn un_sc us_csl bis_dpl eu_fsf; do
 	urls=$(awk -F '\t' -v n="$name" '$1 == n { print $5 }' "$T/show-shipped")
 	case "$urls" in *" (default)") ;; *) fail "shipped $name has no default source: $urls" ;; esac
 	for u in ${urls% (default)}; do
@@ -240,7 +248,7 @@ for name in ofac_sdn ofac_nonsdn un_sc us_csl bis_dpl; do
 			grep -qF "$u" || fail "default source $u of $name is not in kvscreend.conf.5"
 	done
 done
-[ "$fails" -eq 0 ] && ok "lists show: 6 lists, 5 with sources; the defaults are documented"
+[ "$fails" -eq 0 ] && ok "lists show: 8 lists, 5 with sources here; the defaults (6) are documented"
 
 # ---- the shipped configuration screens against the shipped UN and DPL snapshots ----
 cat > "$T/shipped-req.json" <<'EOF2'
@@ -341,7 +349,7 @@ snapshot before
 update
 if [ "$rc" -eq 4 ] && grep -q "^ofac_sdn: updated: 8900 -> 8976 entries" "$T/out" &&
    grep -q "^kvscreen lists update: bis_dpl: $U/missing.txt: HTTP status 404" "$T/err" &&
-   grep -q "^lists update: 2 updated, 2 unchanged, 1 failed, 1 without a source" "$T/out"; then
+   grep -q "^lists update: 2 updated, 2 unchanged, 1 failed, 3 without a source" "$T/out"; then
 	ok "one failed list does not stop the others (exit 4)"
 else
 	fail "mixed run: exit $rc"; cat "$T/out" "$T/err"
@@ -374,7 +382,7 @@ if [ "$rc" -eq 0 ] &&
    grep -q "^ofac_nonsdn: unchanged: 442 entries" "$T/out" &&
    grep -q "^un_sc: unchanged: 1003 entries" "$T/out" &&
    grep -q "^bis_dpl: unchanged: 665 entries" "$T/out" &&
-   grep -q "^lists update: 2 updated, 3 unchanged, 0 failed, 1 without a source$" "$T/out" &&
+   grep -q "^lists update: 2 updated, 3 unchanged, 0 failed, 3 without a source$" "$T/out" &&
    grep -q 'kvscreen reload' "$T/out"; then
 	ok "a good update: ofac_sdn and us_csl replaced, the rest unchanged ($(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s for all lists)"
 else
@@ -463,6 +471,100 @@ else
 	else
 		fail "--reload: exit $rc"; cat "$T/out" "$T/err" "$T/v1" "$T/v2"
 	fi
+fi
+
+# ---- the shipped ASPI tracker, by category ----
+# A Seven Sons university is high (escalate) in denied_party and "very
+# high" in kennisveiligheid; a civilian one medium.
+cat > "$T/aspi-req.json" <<'EOF2'
+{ "id": "lists-aspi-1", "type": "partnership", "title": "Joint research on battery materials",
+  "description": "Joint research on electrolyte chemistry.",
+  "parties": [ { "role": "partner", "name": "Beijing Institute of Technology", "country": "CN", "kind": "university" },
+               { "role": "partner", "name": "Anhui University", "country": "CN", "kind": "university" } ],
+  "cooperation": { "form": "joint_research", "duration_months": 24 } }
+EOF2
+"$KVSCREEN" screen -c "$src/conf/kvscreend.conf" --format text "$T/aspi-req.json" > "$T/aspi" 2>&1
+if grep -q '^lists-aspi-1: escalate' "$T/aspi" &&
+   grep -q '\[high\] denied_party/denied_party.match: Partner "Beijing Institute of Technology" matches aspi_unitracker' "$T/aspi" &&
+   grep -q '\[medium\] denied_party/denied_party.match: Partner "Anhui University" matches aspi_unitracker' "$T/aspi" &&
+   grep -q 'kennisveiligheid/kv.partner.listed: .*Beijing Institute of Technology' "$T/aspi"; then
+	ok "the shipped ASPI tracker: Seven Sons high (escalate), civilian medium, in denied_party and kennisveiligheid"
+else
+	fail "shipped ASPI tracker: $(grep -v '^      ' "$T/aspi")"
+fi
+
+# ---- a fresh install: the EU FSF list is not shipped ----
+# Without its file the configuration still loads (check-config warns),
+# every verdict says the list is missing and what to run; the update
+# fetches it (making its folder) and then it screens: a Reg. 833/2014
+# Annex IV enterprise as end user is denied.
+cp "$src/tests/data/lists/eu_fsf.xml" "$S/eu_fsf.xml"
+rm -rf "$L/eu-fsf"
+# shellcheck disable=SC2086
+conf $GOOD "$U/eu_fsf.xml"
+cat > "$T/fsf-req.json" <<'EOF2'
+{ "schema": "kvscreen.request/v1", "id": "lists-fsf-1", "type": "export",
+  "title": "Thermal camera", "description": "A thermal imaging camera for ship inspection.",
+  "parties": [ { "role": "end_user", "name": "Admiralty Shipyard JSC", "country": "RU", "kind": "company" } ],
+  "items": [ { "description": "Thermal imaging camera", "quantity": 1, "kind": "goods" } ],
+  "destination": { "country": "RU" }, "transfer": "physical" }
+EOF2
+"$KVSCREEN" check-config -c "$C/kvscreend.conf" > "$T/cc" 2>&1
+if [ $? -eq 0 ] && grep -q 'list "eu_fsf" (.*eu-fsf/xmlFullSanctionsList_1_1.xml) is not downloaded yet' "$T/cc"; then
+	ok "fresh install: check-config passes and warns that eu_fsf is not downloaded yet"
+else
+	fail "fresh install check-config: $(cat "$T/cc")"
+fi
+"$KVSCREEN" screen -c "$C/kvscreend.conf" "$src/conf/examples/export-harmless.json" > "$T/fsf-v0" 2>/dev/null
+if python3 - "$T/fsf-v0" <<'EOF2'
+import json, sys
+v = json.loads(open(sys.argv[1]).readline())
+f = [f for f in v["findings"] if f["rule"] == "denied_party.list_missing"]
+assert v["decision"] in ("review", "escalate", "deny"), v["decision"]
+assert f and "eu_fsf" in f[0]["rationale"] and "kvscreen lists update" in f[0]["action"], f
+EOF2
+then
+	ok "fresh install: a harmless request gets review, with denied_party.list_missing and its action"
+else
+	fail "fresh install verdict: $(cat "$T/fsf-v0")"
+fi
+update eu_fsf
+if [ "$rc" -eq 0 ] && grep -q "^eu_fsf: updated: 0 -> 83 entries" "$T/out" &&
+   cmp -s "$S/eu_fsf.xml" "$L/eu-fsf/xmlFullSanctionsList_1_1.xml"; then
+	ok "lists update eu_fsf: downloaded from the local server (0 -> 83 entries)"
+else
+	fail "eu_fsf update: exit $rc"; cat "$T/out" "$T/err"
+fi
+"$KVSCREEN" screen -c "$C/kvscreend.conf" --format text "$T/fsf-req.json" > "$T/fsf-v1" 2>&1
+if grep -q "^lists-fsf-1: deny" "$T/fsf-v1" &&
+   grep -q 'denied_party.match: .*matches eu_fsf entry EU.833.[0-9]* "Admiralty Shipyard JSC"' "$T/fsf-v1" &&
+   ! grep -q "list_missing" "$T/fsf-v1"; then
+	ok "after the update the EU list screens: an Annex IV end user is denied, nothing missing"
+else
+	fail "eu_fsf after update: $(grep -v '^      ' "$T/fsf-v1")"
+fi
+# A file that is not FSF XML is refused and the current one kept.
+cp "$S/consolidated.xml" "$S/not-fsf.xml"
+conf $GOOD "$U/not-fsf.xml"
+expect_fail "the UN XML as eu_fsf" eu_fsf "$U/not-fsf.xml" "not <export> in namespace" eu_fsf
+
+# ---- an OpenSanctions export as a list with an update source ----
+# The UK sanctions list through OpenSanctions' targets.simple.csv (format
+# opensanctions), added by an institute: not there yet, then fetched into
+# a folder the update makes.
+head -n 5 "$src/tests/data/lists/opensanctions.csv" > "$S/targets.simple.csv"  # its good rows
+# shellcheck disable=SC2086
+conf $GOOD "$U/eu_fsf.xml" "$U/targets.simple.csv"
+sed -i '0,/"kvs:institute_own:high:lists\/institute-own.csv",/s//&\n      "opensanctions:uk_sanctions:high:lists\/uk-sanctions\/targets.simple.csv",/' \
+	"$C/kvscreend.conf"
+"$KVSCREEN" check-config -c "$C/kvscreend.conf" > "$T/cc" 2>&1 ||
+	fail "uk_sanctions not downloaded yet: check-config: $(cat "$T/cc")"
+update uk_sanctions
+if [ "$rc" -eq 0 ] && grep -q "^uk_sanctions: updated: 0 -> 4 entries" "$T/out" &&
+   cmp -s "$S/targets.simple.csv" "$L/uk-sanctions/targets.simple.csv"; then
+	ok "lists update uk_sanctions (format opensanctions): fetched into a new folder (0 -> 4 entries)"
+else
+	fail "uk_sanctions update: exit $rc"; cat "$T/out" "$T/err" "$T/cc"
 fi
 
 echo "$passes passed, $fails failed"

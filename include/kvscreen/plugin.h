@@ -256,7 +256,11 @@ struct kvs_host {
 	 * logged as warnings with file:line and skipped; with `strict` set
 	 * they are configuration errors and the load fails.  Returns 0 and
 	 * *out (one reference), or a negative errno after reporting the reason
-	 * with host->config_error. */
+	 * with host->config_error.  A list that `kvscreen lists update` has an
+	 * address for but whose file does not exist yet (not downloaded)
+	 * loads as an empty placeholder that matches nothing and whose
+	 * lists_info() says entries 0 (a loaded list has at least one): the
+	 * plugin must then report in every verdict that the list is missing. */
 	int (*lists_load)(const kvs_config_ctx *ctx, const char *format,
 			  const char *path, const char *list_name,
 			  enum kvs_severity severity, int strict,

@@ -4,8 +4,10 @@
  * create() loads the configured lists (host->lists_load, shared with other
  * plugins) and the allow-list of decided false positives; both are
  * immutable afterwards, so screen() runs concurrently without locks.
- * screen() matches every party name, alias and parent, every person's name
- * and affiliation and every funding source; each hit becomes a finding with
+ * screen() matches every party (partner, funder, end user, consignee,
+ * intermediary, acquirer, target) by name, alias, parent and ultimate
+ * beneficial owner(s), every person's name and affiliation and every
+ * funding source; each hit becomes a finding with
  * the list entry, the alias that matched, the score and its parts, and the
  * whole name as evidence.  When the request gives a party's ISO country and
  * the entry's differs, country_penalty is taken off the score.  A hit on a
@@ -15,7 +17,8 @@
  * identity").  A hit on the allow-list becomes an info finding
  * saying it was suppressed and by whose decision.  Every verdict also
  * carries the versions of the lists used, and a finding when a list is
- * older than max_age_days.
+ * older than max_age_days, and one when a configured list is not
+ * downloaded yet (the host's empty placeholder, entries 0).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -43,6 +46,7 @@ struct dp_config {
 	double identity_bonus;
 	const char *const *list_dates;
 	const char *stale_severity;
+	const char *missing_severity;
 };
 
 struct dp_allow {
@@ -61,6 +65,8 @@ struct dp_state {
 	struct dp_allow *allow;
 	size_t n_allow;
 	char *versions;          /* rationale of the list-versions finding */
+	char *missing;           /* the lists not downloaded yet, or NULL */
+	int missing_severity;
 	time_t data_time[DP_MAX_LISTS]; /* date of each list's data */
 	int stale_severity;
 };
@@ -68,7 +74,7 @@ struct dp_state {
 static const struct kvs_option dp_options[] = {
 	{ "lists", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, lists),
 	  "lists to screen against, each \"format:name:severity:path\" with "
-	  "format ofac|csl|un|eu|aspi|kvs|table, severity info..critical, path "
+	  "format ofac|csl|un|eu|eu_fsf|aspi|kvs|table|opensanctions, severity info..critical, path "
 	  "relative to the configuration file", 1, 0, 0 },
 	{ "threshold", KVS_OPT_REAL, "0.86", offsetof(struct dp_config, threshold),
 	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0 },
@@ -102,6 +108,10 @@ static const struct kvs_option dp_options[] = {
 	{ "stale_severity", KVS_OPT_STRING, "medium", offsetof(struct dp_config, stale_severity),
 	  "severity of the finding on a list older than max_age_days (info..critical)",
 	  0, 0, 0 },
+	{ "missing_severity", KVS_OPT_STRING, "medium",
+	  offsetof(struct dp_config, missing_severity),
+	  "severity of the finding, in every verdict, on a configured list that "
+	  "is not downloaded yet (info..critical)", 0, 0, 0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
 };
 
@@ -121,6 +131,7 @@ static void dp_destroy(void *p)
 	}
 	free(st->allow);
 	free(st->versions);
+	free(st->missing);
 	free(st);
 }
 
@@ -326,7 +337,52 @@ static int describe_lists(struct dp_state *st)
 				in.digest);
 	}
 	st->versions = strdup(buf);
-	return st->versions ? 0 : -ENOMEM;
+	if (!st->versions)
+		return -ENOMEM;
+	/* A list with no entries is one the host could not find yet but can
+	 * download (plugin.h, lists_load). */
+	o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < st->n_lists; i++) {
+		struct kvs_list_info in;
+
+		st->host->lists_info(st->lists[i], &in);
+		if (in.entries || o >= sizeof(buf))
+			continue;
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s (%s, %s)", o ? ", " : "",
+				      in.name, in.format, in.path);
+	}
+	if (o && !(st->missing = strdup(buf)))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Say that lists are missing, in every verdict: screening without them
+ * could miss a listed party. */
+static int report_missing(const struct dp_state *st, kvs_report *rep)
+{
+	static const char *const refs[] = {
+		"kvscreend.conf(5), LISTS: kvscreen lists update",
+	};
+	char why[4600];
+	struct kvs_finding f = {
+		.references = refs, .n_references = 1,
+		.rule = "denied_party.list_missing",
+		.severity = (enum kvs_severity)st->missing_severity,
+		.title = "A configured sanctions list is not downloaded: this screening did not use it",
+		.rationale = why,
+		.action = "Run \"kvscreen lists update --reload\" (as the kvscreend user) to download "
+			  "the missing list, then screen this request again",
+	};
+
+	if (!st->missing)
+		return 0;
+	snprintf(why, sizeof(why),
+		 "Not downloaded yet, so no name was screened against: %s.  The file is not "
+		 "shipped with kvscreend; \"kvscreen lists update\" fetches it from its official "
+		 "address (kvscreend.conf(5), LISTS).  Until then a party on that list is not found.",
+		 st->missing);
+	return st->host->report_add(rep, &f);
 }
 
 /* Report the lists older than max_age_days now, if any. */
@@ -350,6 +406,8 @@ static int report_stale(const struct dp_state *st, kvs_report *rep)
 		if (age <= st->cfg->max_age_days || o >= sizeof(why))
 			continue;
 		st->host->lists_info(st->lists[i], &in);
+		if (!in.entries)
+			continue; /* missing: report_missing() says so */
 		o += (size_t)snprintf(why + o, sizeof(why) - o,
 				      "%s%s is %ld days old (max_age_days %lld)",
 				      o ? "; " : "", in.name, age,
@@ -429,6 +487,14 @@ static int dp_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 		host->config_error(ctx, "stale_severity", NULL, 0,
 				   "\"%s\" is not info, low, medium, high or critical",
 				   cfg->stale_severity);
+		rc = -EINVAL;
+		goto fail;
+	}
+	st->missing_severity = parse_severity(cfg->missing_severity);
+	if (st->missing_severity < 0) {
+		host->config_error(ctx, "missing_severity", NULL, 0,
+				   "\"%s\" is not info, low, medium, high or critical",
+				   cfg->missing_severity);
 		rc = -EINVAL;
 		goto fail;
 	}
@@ -688,12 +754,62 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 	return 0;
 }
 
+/* How a party's role names it in a finding's title. */
+static const char *party_label(const char *role)
+{
+	static const char *const map[][2] = {
+		{ "partner", "Partner" }, { "funder", "Funder" }, { "end_user", "End user" },
+		{ "consignee", "Consignee" }, { "intermediary", "Intermediary" },
+		{ "acquirer", "Acquirer" }, { "target", "Investment target" },
+	};
+
+	for (size_t i = 0; role && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(role, map[i][0]) == 0)
+			return map[i][1];
+	return "Party";
+}
+
+static const char *party_noun(const char *role)
+{
+	static const char *const map[][2] = {
+		{ "partner", "partner" }, { "funder", "funder" }, { "end_user", "end user" },
+		{ "consignee", "consignee" }, { "intermediary", "intermediary" },
+		{ "acquirer", "acquirer" }, { "target", "investment target" },
+	};
+
+	for (size_t i = 0; role && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(role, map[i][0]) == 0)
+			return map[i][1];
+	return "party";
+}
+
+/* Screen /parties/i/member, a string or an array of strings. */
+static int screen_names(const struct dp_state *st, const kvs_request *req, kvs_report *rep,
+			size_t i, const char *member, const char *what,
+			const struct dp_subject *sub)
+{
+	const struct kvs_host *h = st->host;
+	char p[96];
+	size_t m;
+	int rc = 0;
+
+	snprintf(p, sizeof(p), "/parties/%zu/%s", i, member);
+	if (h->value_kind(req, p) != KVS_KIND_ARRAY)
+		return screen_name(st, req, rep, p, what, sub);
+	m = h->get_size(req, p);
+	for (size_t j = 0; rc == 0 && j < m; j++) {
+		snprintf(p, sizeof(p), "/parties/%zu/%s/%zu", i, member, j);
+		rc = screen_name(st, req, rep, p, what, sub);
+	}
+	return rc;
+}
+
 static int dp_screen(void *state, const struct kvs_host *h,
 		     const kvs_request *req, kvs_report *rep)
 {
 	const struct dp_state *st = state;
 	char p[96];
-	size_t n, m;
+	size_t n;
 	int rc = 0;
 	struct kvs_finding f = {
 		.rule = "denied_party.lists", .severity = KVS_SEV_INFO,
@@ -704,10 +820,13 @@ static int dp_screen(void *state, const struct kvs_host *h,
 	rc = h->report_add(rep, &f);
 	if (rc == 0)
 		rc = report_stale(st, rep);
+	if (rc == 0)
+		rc = report_missing(st, rep);
 	n = h->get_size(req, "/parties");
 	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {
 		struct dp_subject sub = { 0 }, org = { 0 };
-		const char *kind;
+		const char *kind, *role;
+		char what[64];
 
 		snprintf(p, sizeof(p), "/parties/%zu/country", i);
 		sub.country = h->get_string(req, p, NULL);
@@ -716,17 +835,23 @@ static int dp_screen(void *state, const struct kvs_host *h,
 		sub.person = kind && strcmp(kind, "individual") == 0;
 		snprintf(p, sizeof(p), "/parties/%zu/birth_date", i);
 		sub.birth_date = h->get_string(req, p, NULL);
+		snprintf(p, sizeof(p), "/parties/%zu/role", i);
+		role = h->get_string(req, p, NULL);
+		snprintf(what, sizeof(what), "%s", party_label(role));
 		snprintf(p, sizeof(p), "/parties/%zu/name", i);
-		rc = screen_name(st, req, rep, p, "Party", &sub);
+		rc = screen_name(st, req, rep, p, what, &sub);
 		snprintf(p, sizeof(p), "/parties/%zu/parent", i);
+		snprintf(what, sizeof(what), "Parent of the %s", party_noun(role));
 		if (rc == 0)
-			rc = screen_name(st, req, rep, p, "Parent of a party", &org);
-		snprintf(p, sizeof(p), "/parties/%zu/aliases", i);
-		m = h->get_size(req, p);
-		for (size_t j = 0; rc == 0 && j < m; j++) {
-			snprintf(p, sizeof(p), "/parties/%zu/aliases/%zu", i, j);
-			rc = screen_name(st, req, rep, p, "Party alias", &sub);
-		}
+			rc = screen_name(st, req, rep, p, what, &org);
+		snprintf(what, sizeof(what), "Alias of the %s", party_noun(role));
+		if (rc == 0)
+			rc = screen_names(st, req, rep, i, "aliases", what, &sub);
+		/* The ultimate beneficial owner(s): a name or an array of names,
+		 * person or company; the list entry's kind decides the person rule. */
+		snprintf(what, sizeof(what), "Ultimate beneficial owner of the %s", party_noun(role));
+		if (rc == 0)
+			rc = screen_names(st, req, rep, i, "ubo", what, &org);
 	}
 	n = h->get_size(req, "/people");
 	for (size_t i = 0; rc == 0 && i < n && !h->report_expired(rep); i++) {

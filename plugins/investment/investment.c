@@ -715,7 +715,9 @@ static int acquirer_listed(const struct inv_state *st, const kvs_request *req, s
 		size_t n;
 
 		snprintf(base, sizeof(base), "/parties/%zu/%s", idx, what[w]);
-		n = strcmp(what[w], "aliases") ? 1 : h->get_size(req, base);
+		/* aliases, and ubo when it is an array of names, are indexed. */
+		n = strcmp(what[w], "aliases") && h->value_kind(req, base) != KVS_KIND_ARRAY
+			    ? 1 : h->get_size(req, base);
 		for (size_t k = 0; k < n && k < 64; k++) {
 			struct kvs_list_match m;
 			struct sbuf title = { .n = 0 }, why = { .n = 0 };
@@ -729,7 +731,7 @@ static int acquirer_listed(const struct inv_state *st, const kvs_request *req, s
 
 			if (h->report_expired(rep))
 				return -ETIMEDOUT;
-			if (strcmp(what[w], "aliases"))
+			if (strcmp(what[w], "aliases") && h->value_kind(req, base) != KVS_KIND_ARRAY)
 				snprintf(path, sizeof(path), "%s", base);
 			else
 				snprintf(path, sizeof(path), "%s/%zu", base, k);
@@ -780,7 +782,7 @@ static int screen_acquirer(const struct inv_state *st, const kvs_request *req, k
 	const char *name, *country, *kind, *refs[2];
 	struct kvs_evidence ev[9];
 	struct sbuf title = { .n = 0 }, why = { .n = 0 };
-	char path[64], hpaths[8][80];
+	char path[64], hpaths[8][80], ubo_p[64];
 	size_t len, n_hist;
 	int r, state_owned, third;
 
@@ -821,8 +823,11 @@ static int screen_acquirer(const struct inv_state *st, const kvs_request *req, k
 			return r;
 	}
 
+	/* ubo is a name or an array of names. */
+	snprintf(ubo_p, sizeof(ubo_p), "/parties/%zu/ubo", idx);
 	if ((!kind || !strcmp(kind, "company") || !strcmp(kind, "other")) &&
 	    !party_str(h, req, idx, "parent", NULL) && !party_str(h, req, idx, "ubo", NULL) &&
+	    !h->get_size(req, ubo_p) &&
 	    !state_owned) {
 		title.n = why.n = 0;
 		sb_add(&title, "Ownership of acquirer %s is not disclosed", name);

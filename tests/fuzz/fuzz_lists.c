@@ -1,7 +1,7 @@
 /* fuzz_lists.c - fuzz target for the list loaders (the files `kvscreen lists update` downloads).
  *
  * Input: one byte choosing the format (ofac, csl, un, eu, aspi, kvs,
- * table), one byte of options (bit 0: strict loading), then the file.  For
+ * table, eu_fsf, opensanctions), one byte of options (bit 0: strict loading), then the file.  For
  * OFAC the file is cut at the first two "\n--8<--\n" marks into sdn.csv,
  * alt.csv and add.csv.  The files are written to a private folder and
  * loaded with the daemon's loader, name index included; a load either
@@ -23,7 +23,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const formats[] = { "ofac", "csl", "un", "eu", "aspi", "kvs", "table" };
+static const char *const formats[] = { "ofac", "csl", "un", "eu", "aspi", "kvs", "table",
+					"eu_fsf", "opensanctions" };
 static char dir[64];
 
 static void put(const char *name, const uint8_t *p, size_t n)

@@ -242,6 +242,111 @@ START_TEST(country_mismatch)
 }
 END_TEST
 
+
+/* The decision of `req` and the evidence path of its first match. */
+static void expect(struct engine *en, const char *req, const char *decision, const char *path,
+		   const char *title_part)
+{
+	json_t *v = tu_screen(en, req), *f;
+
+	ck_assert_msg(strcmp(str(v, "decision"), decision) == 0, "%s: %s", req, str(v, "decision"));
+	f = finding(v, "denied_party.match", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(str(json_array_get(json_object_get(f, "evidence"), 0), "path"), path);
+	ck_assert_msg(strstr(str(f, "title"), title_part) != NULL, "%s", str(f, "title"));
+	json_decref(v);
+}
+
+/* Every name of a request is screened: an OFAC SDN name gives deny as a
+ * party, its parent, its ultimate beneficial owner (a name or an array of
+ * names), whatever the party's role. */
+START_TEST(every_name_screened)
+{
+	char *extra;
+	struct engine *en;
+
+	ck_assert(asprintf(&extra, ", \"ofac:ofac_sdn:critical:%s/ofac-sdn-2021/sdn.csv\"",
+			   shared_dir()) > 0);
+	en = engine_x(extra, "max_age_days = 36500;");
+	expect(en, "{\"id\":\"n1\",\"type\":\"investment\",\"title\":\"stake\",\"parties\":["
+		   "{\"role\":\"acquirer\",\"name\":\"Caribe Holding BV\",\"parent\":\"BANCO NACIONAL DE CUBA\"}]}",
+	       "deny", "/parties/0/parent", "Parent of the acquirer");
+	expect(en, "{\"id\":\"n2\",\"type\":\"investment\",\"title\":\"stake\",\"parties\":["
+		   "{\"role\":\"acquirer\",\"name\":\"Caribe Holding BV\",\"ubo\":\"BANCO NACIONAL DE CUBA\"}]}",
+	       "deny", "/parties/0/ubo", "Ultimate beneficial owner of the acquirer");
+	expect(en, "{\"id\":\"n3\",\"type\":\"investment\",\"title\":\"stake\",\"parties\":["
+		   "{\"role\":\"acquirer\",\"name\":\"Caribe Holding BV\",\"ubo\":[\"Jan Jansen\","
+		   "\"BANCO NACIONAL DE CUBA\"]}]}",
+	       "deny", "/parties/0/ubo/1", "Ultimate beneficial owner");
+	expect(en, "{\"id\":\"n4\",\"type\":\"export\",\"title\":\"parts\",\"parties\":["
+		   "{\"role\":\"end_user\",\"name\":\"Delft Instruments\"},"
+		   "{\"role\":\"intermediary\",\"name\":\"AEROCARIBBEAN AIRLINES\"}]}",
+	       "deny", "/parties/1/name", "Intermediary \"AEROCARIBBEAN AIRLINES\"");
+	expect(en, "{\"id\":\"n5\",\"type\":\"export\",\"title\":\"parts\",\"parties\":["
+		   "{\"role\":\"consignee\",\"name\":\"Havana Trading\",\"aliases\":[\"AEROCARIBBEAN AIRLINES\"]}]}",
+	       "deny", "/parties/0/aliases/0", "Alias of the consignee");
+	engine_unref(en);
+	free(extra);
+}
+END_TEST
+
+/* The EU consolidated list (FSF XML): a Reg. 833/2014 Annex IV enterprise
+ * as end user is a critical match; the list's date is its generationDate. */
+START_TEST(eu_fsf_list)
+{
+	char *fsf = tu_src("tests/data/lists/eu_fsf.xml"), *extra;
+	struct engine *en;
+	json_t *v, *f;
+
+	ck_assert(asprintf(&extra, ", \"eu_fsf:eu_fsf:critical:%s\"", fsf) > 0);
+	en = engine_x(extra, "max_age_days = 36500;");
+	v = tu_screen(en, "{\"id\":\"f1\",\"type\":\"export\",\"title\":\"camera\",\"parties\":["
+			  "{\"role\":\"end_user\",\"name\":\"Admiralty Shipyard JSC\",\"country\":\"RU\"}]}");
+	ck_assert_str_eq(str(v, "decision"), "deny");
+	f = finding(v, "denied_party.match", 0);
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "program RUS Regulation 833/2014"));
+	f = finding(v, "denied_party.lists", 0);
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "eu_fsf (eu_fsf, 83 entries"));
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "data date 2026-06-01T10:00"));
+	ck_assert_ptr_null(finding(v, "denied_party.list_missing", 0));
+	json_decref(v);
+	engine_unref(en);
+	free(extra);
+	free(fsf);
+}
+END_TEST
+
+/* A fresh install: the EU list (a built-in update source) is not there.
+ * The configuration loads, and every verdict says the list is missing,
+ * with the command to run, at missing_severity (review by default). */
+START_TEST(missing_list_in_every_verdict)
+{
+	struct engine *en = engine_x(", \"eu_fsf:eu_fsf:critical:/nonexistent/eu-fsf/x.xml\"",
+				     "max_age_days = 36500;");
+	json_t *v, *f;
+
+	v = tu_screen(en, "{\"id\":\"m1\",\"type\":\"partnership\",\"title\":\"joint research\","
+			  "\"parties\":[{\"role\":\"partner\",\"name\":\"Delft University of Technology\"}]}");
+	ck_assert_str_eq(str(v, "decision"), "review");
+	f = finding(v, "denied_party.list_missing", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(str(f, "severity"), "medium");
+	ck_assert_ptr_nonnull(strstr(str(f, "rationale"), "eu_fsf (eu_fsf, /nonexistent/eu-fsf/x.xml)"));
+	ck_assert_ptr_nonnull(strstr(str(f, "action"), "kvscreen lists update"));
+	ck_assert_ptr_null(finding(v, "denied_party.stale_list", 0));
+	json_decref(v);
+	engine_unref(en);
+	/* missing_severity decides how much it weighs. */
+	en = engine_x(", \"eu_fsf:eu_fsf:critical:/nonexistent/eu-fsf/x.xml\"",
+		      "max_age_days = 36500; missing_severity = \"high\";");
+	v = tu_screen(en, "{\"id\":\"m2\",\"type\":\"export\",\"title\":\"laptops\"}");
+	ck_assert_str_eq(str(v, "decision"), "escalate");
+	ck_assert_ptr_nonnull(finding(v, "denied_party.list_missing", 0));
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
 START_TEST(bad_config)
 {
 	static const char *const bad[] = {
@@ -253,6 +358,9 @@ START_TEST(bad_config)
 		"lists = [ \"kvs:x:high:/etc/hostname\" ]; list_dates = [ \"x=2020-01-01@abc\" ];",
 		"lists = [ \"kvs:x:high:/etc/hostname\" ]; list_dates = [ \"x=2020-01-01@ABCDEF12\" ];",
 		"lists = [ \"kvs:x:high:/etc/hostname\" ]; stale_severity = \"urgent\";",
+		"lists = [ \"kvs:x:high:/etc/hostname\" ]; missing_severity = \"urgent\";",
+		/* A missing file of a list without an update source is an error. */
+		"lists = [ \"eu_fsf:my_copy:critical:/nonexistent/eu-fsf/x.xml\" ];",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
@@ -451,6 +559,9 @@ int main(void)
 	tcase_add_test(tc, allow_list_suppresses);
 	tcase_add_test(tc, clear_and_stale);
 	tcase_add_test(tc, country_mismatch);
+	tcase_add_test(tc, every_name_screened);
+	tcase_add_test(tc, eu_fsf_list);
+	tcase_add_test(tc, missing_list_in_every_verdict);
 	tcase_add_test(tc, bad_config);
 	tcase_add_test(tc, strict_malformed_list);
 	tcase_add_test(tc, common_names_never_denied);

@@ -606,6 +606,20 @@ START_TEST(listed_acquirer)
 	ck_assert_str_eq(decision(v), "deny");
 	json_decref(v);
 	free(req);
+	/* ubo as an array of names: each is screened, and the array counts
+	 * as disclosed ownership. */
+	req = request("investment", NULL, "NL", "[\"military_goods\"]",
+		      "{\"name\":\"Harbour Ventures B.V.\",\"country\":\"NL\","
+		      "\"ubo\":[\"Jan Jansen\",\"Example Photonics\"]}", "{\"voting_rights_percent\":75}");
+	v = screen(en, req);
+	f = finding(v, "fdi.acquirer.listed");
+	ck_assert_ptr_nonnull(f);
+	ev = json_array_get(json_object_get(f, "evidence"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(ev, "path")), "/parties/1/ubo/1");
+	ck_assert_ptr_null(finding(v, "fdi.acquirer.opaque_ownership"));
+	ck_assert_str_eq(decision(v), "deny");
+	json_decref(v);
+	free(req);
 	/* A near name is not a match. */
 	req = request("investment", NULL, "NL", "[]", "{\"name\":\"Example Phonetics Training\","
 		      "\"country\":\"NL\",\"ubo\":\"X\"}", "{\"voting_rights_percent\":75}");

@@ -271,6 +271,141 @@ START_TEST(table_formats)
 }
 END_TEST
 
+
+START_TEST(eu_fsf)
+{
+	struct diags d = { "", 0 };
+	struct kvs_list *l = load("eu_fsf", "tests/data/lists/eu_fsf.xml", 0, KVS_SEV_CRITICAL, &d);
+	const struct list_entry *e;
+	size_t persons = 0, entities = 0;
+
+	/* make_eu_fsf.py: 83 listings of five regimes from the annexes. */
+	ck_assert_uint_eq(l->n_entries, 83);
+	ck_assert_int_eq(d.n, 0);
+	ck_assert_str_eq(l->date, "2026-06-01T10:00:00.000+02:00");
+	ck_assert_str_eq(l->version, "171234");
+	for (size_t i = 0; i < l->n_entries; i++) {
+		persons += strcmp(l->entries[i].kind, "person") == 0;
+		entities += strcmp(l->entries[i].kind, "entity") == 0;
+	}
+	ck_assert_uint_eq(persons, 34);
+	ck_assert_uint_eq(entities, 49);
+	/* Russia/Ukraine, Reg. 269/2014: a person with aliases and a birth date. */
+	e = find(l, "EU.269.1");
+	ck_assert_str_eq(e->name, "Sergey Valeryevich AKSYONOV");
+	ck_assert(has_alias(e, "Sergei Valerievich AKSENOV (Сергей Валерьевич АКСЁНОВ)"));
+	ck_assert_str_eq(e->kind, "person");
+	ck_assert_str_eq(e->birthdate, "1972-11-26");
+	ck_assert_str_eq(e->program, "UKR Regulation 269/2014 (OJ L78)");
+	ck_assert_ptr_nonnull(strstr(e->reason, "Prime Minister of Crimea"));
+	ck_assert_int_eq(e->severity, KVS_SEV_CRITICAL);
+	/* Reg. 833/2014 Annex IV: an enterprise, country from its address. */
+	e = find_name(l, "Admiralty Shipyard JSC");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->kind, "entity");
+	ck_assert_str_eq(e->country, "RU");
+	ck_assert_ptr_null(e->nationality);
+	ck_assert_str_eq(e->program, "RUS Regulation 833/2014 (OJ L229)");
+	/* Iran: two birth years; DPRK: nationality from citizenship. */
+	e = find_name(l, "Fereidoun Abbasi-Davani");
+	ck_assert_str_eq(e->birthdate, "1958;1959");
+	e = find_name(l, "Yun Ho-jin");
+	ck_assert_str_eq(e->nationality, "KP");
+	ck_assert_str_eq(e->country, "KP");
+	ck_assert_str_eq(e->birthdate, "1944-10-13");
+	ck_assert_ptr_nonnull(find_name(l, "Aliaksandr Piatrovich BARSUKOU"));
+	lists_free(l);
+}
+END_TEST
+
+START_TEST(eu_fsf_malformed)
+{
+	struct diags d = { "", 0 };
+	struct lists_load_opts o = { .diag = collect, .diag_arg = &d };
+	char *path = tu_src("tests/data/lists/bad_fsf_ns.xml"), *orig;
+	char tmp[] = "/tmp/kvs-fsf-XXXXXX";
+	struct kvs_list *l = NULL;
+	const struct list_entry *e;
+	FILE *f;
+	int fd;
+
+	/* Not the FSF namespace: refused, naming the root's line. */
+	ck_assert_int_eq(lists_load_private("eu_fsf", path, "eu_fsf", KVS_SEV_HIGH, &o, &l),
+			 -EINVAL);
+	ck_assert_msg(strstr(d.text, "bad_fsf_ns.xml:3: root element <export> in no namespace, not <export> in "
+			     "namespace http://eu.europa.ec/fpi/fsd/export") != NULL, "%s", d.text);
+	free(path);
+	/* The UN XML is not FSF either. */
+	d.text[0] = '\0';
+	path = tu_src("tests/data/lists/entity_un.xml");
+	ck_assert_int_eq(lists_load_private("eu_fsf", path, "eu_fsf", KVS_SEV_HIGH, &o, &l),
+			 -EINVAL);
+	ck_assert_msg(strstr(d.text, "root element <CONSOLIDATED_LIST> in no namespace, not <export>") != NULL, "%s", d.text);
+	free(path);
+	/* An entry without a name is skipped with its line; names from
+	 * firstName/lastName, the strong alias first, deduplicated codes. */
+	d.text[0] = '\0';
+	l = load("eu_fsf", "tests/data/lists/bad_fsf.xml", 0, KVS_SEV_HIGH, &d);
+	ck_assert_str_eq(d.text, "bad_fsf.xml:3: sanctionEntity EU.7.1 without a name\n");
+	ck_assert_uint_eq(l->n_entries, 2);
+	e = find(l, "8");
+	ck_assert_str_eq(e->name, "Ivan Ivanovich TESTOV");
+	ck_assert(has_alias(e, "Ivan TESTOV"));
+	ck_assert_str_eq(e->nationality, "RU;BY");
+	ck_assert_str_eq(e->country, "RU");
+	ck_assert_str_eq(e->birthdate, "1970;1971-02-03");
+	ck_assert_str_eq(e->reason, "first remark");
+	ck_assert_str_eq(find(l, "EU.9.1")->name, "Broken & Cut");
+	lists_free(l);
+	/* A file cut off in the middle is an XML error with its line. */
+	path = tu_src("tests/data/lists/eu_fsf.xml");
+	orig = tu_read_file(path);
+	fd = mkstemp(tmp);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_uint_eq(fwrite(orig, 1, strlen(orig) / 2, f), strlen(orig) / 2);
+	fclose(f);
+	d.text[0] = '\0';
+	ck_assert_int_eq(lists_load_private("eu_fsf", tmp, "eu_fsf", KVS_SEV_HIGH, &o, &l), -EINVAL);
+	ck_assert_msg(strstr(d.text, ": XML error: ") != NULL, "%s", d.text);
+	unlink(tmp);
+	free(orig);
+	free(path);
+}
+END_TEST
+
+START_TEST(opensanctions)
+{
+	struct diags d = { "", 0 };
+	struct kvs_list *l = load("opensanctions", "tests/data/lists/opensanctions.csv", 0,
+				  KVS_SEV_HIGH, &d);
+	const struct list_entry *e;
+
+	ck_assert_uint_eq(l->n_entries, 4);
+	ck_assert_str_eq(d.text, "opensanctions.csv:6: empty name\n"
+				 "opensanctions.csv:7: 6 fields where the header has 15\n");
+	e = find(l, "NK-test-person-1");
+	ck_assert_str_eq(e->name, "Ivan Ivanovich TESTOV");
+	ck_assert(has_alias(e, "Иван Иванович ТЕСТОВ"));
+	ck_assert(has_alias(e, "Ivan TESTOFF"));
+	ck_assert_str_eq(e->kind, "person");
+	ck_assert_str_eq(e->birthdate, "1971-02-03;1970");
+	/* "suhh" (the Soviet Union) is no ISO 3166-1 code. */
+	ck_assert_str_eq(e->nationality, "RU;BY");
+	ck_assert_str_eq(e->country, "RU");
+	ck_assert_str_eq(e->program, "EU Financial Sanctions Files (FSF);UK FCDO Sanctions List");
+	ck_assert_str_eq(e->reason, "Asset freeze - EU - RUS - Regulation (EU) 269/2014");
+	e = find(l, "NK-test-company-2");
+	ck_assert_str_eq(e->kind, "entity");
+	ck_assert(has_alias(e, "EDW JSC"));
+	ck_assert_ptr_null(e->birthdate);
+	ck_assert_str_eq(find(l, "NK-test-org-3")->kind, "entity");
+	ck_assert_str_eq(find(l, "NK-test-vessel-4")->kind, "vessel");
+	ck_assert_str_eq(find(l, "NK-test-vessel-4")->country, "KP");
+	lists_free(l);
+}
+END_TEST
+
 START_TEST(kvs_own_list)
 {
 	struct diags d = { "", 0 };
@@ -419,6 +554,8 @@ START_TEST(mutations_never_crash)
 		{ "table", "tests/data/lists/good_kvs.csv" },
 		{ "csl", "tests/data/lists/good_kvs.csv" },
 		{ "eu", "tests/data/lists/good_kvs.csv" },
+		{ "eu_fsf", "tests/data/lists/bad_fsf.xml" },
+		{ "opensanctions", "tests/data/lists/opensanctions.csv" },
 	};
 	static const char noise[] = "\",;\t\n\r<>&(){}[]\x1a\xff\xc3";
 	char dir[] = "/tmp/kvs-lists-XXXXXX", path[64];
@@ -491,6 +628,9 @@ int main(void)
 		fprintf(stderr, "shared/data not found: real-list tests skipped\n");
 	}
 	tcase_add_test(bad, kvs_own_list);
+	tcase_add_test(bad, eu_fsf);
+	tcase_add_test(bad, eu_fsf_malformed);
+	tcase_add_test(bad, opensanctions);
 	tcase_add_test(bad, kvs_malformed_rows);
 	tcase_add_test(bad, kvs_strict);
 	tcase_add_test(bad, ofac_malformed_and_cp1252);

@@ -81,6 +81,22 @@ START_TEST(bad_documents)
 }
 END_TEST
 
+/* A party's ubo is one name or an array of names, nothing else. */
+START_TEST(ubo_names)
+{
+	expect("{\"id\":\"u1\",\"type\":\"investment\",\"parties\":[{\"role\":\"acquirer\","
+	       "\"name\":\"Fund\",\"ubo\":\"Jan Jansen\"}]}", NULL);
+	expect("{\"id\":\"u2\",\"type\":\"investment\",\"parties\":[{\"role\":\"acquirer\","
+	       "\"name\":\"Fund\",\"ubo\":[\"Jan Jansen\",\"Piet Pietersen\"]}]}", NULL);
+	expect("{\"id\":\"u3\",\"type\":\"investment\",\"parties\":[{\"role\":\"acquirer\","
+	       "\"name\":\"Fund\",\"ubo\":42}]}",
+	       "/parties/0/ubo: expected a string or an array of strings, got an integer");
+	expect("{\"id\":\"u4\",\"type\":\"investment\",\"parties\":[{\"role\":\"acquirer\","
+	       "\"name\":\"Fund\",\"ubo\":[\"Jan\",{}]}]}",
+	       "/parties/0/ubo/1: expected a string, got an object");
+}
+END_TEST
+
 START_TEST(bad_fields)
 {
 	expect("{\"id\":\"a\",\"type\":\"partnership\",\"parties\":[{\"role\":\"partner\",\"name\":\"x\"},"
@@ -261,6 +277,7 @@ int main(void)
 	tcase_add_test(tc, good_requests);
 	tcase_add_test(tc, bad_documents);
 	tcase_add_test(tc, bad_fields);
+	tcase_add_test(tc, ubo_names);
 	tcase_add_test(tc, type_specific_members);
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, utf8);
