@@ -62,7 +62,7 @@ struct sn_ban {
 	/* end_users */
 	char *path, *annex, *format, *source;
 	struct kvs_list *list;
-	char **annex_ids;       /* sorted "celex/recordId" of the annex's rows */
+	char **annex_ids;       /* sorted normalised names of the annex's rows */
 	size_t n_annex_ids;
 	double threshold;
 	int missing_severity;
@@ -356,13 +356,16 @@ static int csv_field(const char *buf, size_t len, size_t *pos, char *out, size_t
 	return p >= len ? 1 : 0;
 }
 
-/* Collect "celex/recordId" of the rows of `path` whose annex column is
- * b->annex (the per-regulation CSV layout the host's "eu" loader reads). */
+/* Collect the normalised names of the rows of `path` whose annex column is
+ * b->annex (the per-regulation CSV layout the host's "eu" loader reads).
+ * The list service loads every annex of the file; a match counts only when
+ * its entry's name is one of these.  (Record ids repeat across annexes, so
+ * they cannot tell the annexes apart.) */
 static int annex_ids(struct ld *l, const config_setting_t *g, struct sn_ban *b)
 {
-	char *buf = NULL, f[256], celex[64] = "", rec[64] = "", annex[64] = "";
+	char *buf = NULL, f[512], name[512] = "", annex[64] = "", norm[512];
 	size_t len = 0, pos = 0, cap = 256;
-	int c_celex = -1, c_rec = -1, c_annex = -1, col = 0, r, rc;
+	int c_name = -1, c_annex = -1, col = 0, r, rc;
 
 	rc = slurp(b->path, &buf, &len);
 	if (rc < 0)
@@ -372,33 +375,30 @@ static int annex_ids(struct ld *l, const config_setting_t *g, struct sn_ban *b)
 		r = csv_field(buf, len, &pos, f, sizeof(f));
 		if (r < 0)
 			break;
-		if (!strcmp(f, "celex"))
-			c_celex = col;
-		else if (!strcmp(f, "recordId"))
-			c_rec = col;
+		if (!strcmp(f, "name"))
+			c_name = col;
 		else if (!strcmp(f, "annex"))
 			c_annex = col;
 		col++;
 	} while (r == 0);
-	if (c_celex < 0 || c_rec < 0 || c_annex < 0) {
+	if (c_name < 0 || c_annex < 0) {
 		free(buf);
 		return ERR(l, config_setting_get_member(g, "path"),
-			   "%s has no celex, recordId and annex columns", b->path);
+			   "%s has no name and annex columns", b->path);
 	}
 	b->annex_ids = calloc(cap, sizeof(*b->annex_ids));
 	col = 0;
 	while (b->annex_ids && (r = csv_field(buf, len, &pos, f, sizeof(f))) >= 0) {
-		if (col == c_celex)
-			snprintf(celex, sizeof(celex), "%.63s", f);
-		else if (col == c_rec)
-			snprintf(rec, sizeof(rec), "%.63s", f);
+		if (col == c_name)
+			snprintf(name, sizeof(name), "%s", f);
 		else if (col == c_annex)
 			snprintf(annex, sizeof(annex), "%.63s", f);
 		col++;
 		if (r == 0)
 			continue;
 		col = 0;
-		if (strcmp(annex, b->annex) || !*rec)
+		if (strcmp(annex, b->annex) ||
+		    l->s->h->lists_normalise(name, strlen(name), norm, sizeof(norm)) < 0)
 			continue;
 		if (b->n_annex_ids == SN_MAX_ANNEX) {
 			rc = ERR(l, g, "%s: more than %d rows in annex %s", b->path, SN_MAX_ANNEX,
@@ -415,7 +415,7 @@ static int annex_ids(struct ld *l, const config_setting_t *g, struct sn_ban *b)
 			b->annex_ids = v;
 			cap *= 2;
 		}
-		if (asprintf(&b->annex_ids[b->n_annex_ids], "%.60s/%.60s", celex, rec) < 0) {
+		if (!(b->annex_ids[b->n_annex_ids] = strdup(norm))) {
 			rc = -ENOMEM;
 			break;
 		}
@@ -473,8 +473,8 @@ static int load_end_users(struct ld *l, const config_setting_t *g, struct sn_ban
 		       l->file, config_setting_source_line(g), b->id, b->path, b->source);
 		return 0;
 	}
-	if (h->size < offsetof(struct kvs_host, lists_match) + sizeof(h->lists_match) ||
-	    !h->lists_load || !h->lists_match)
+	if (h->size < offsetof(struct kvs_host, lists_normalise) + sizeof(h->lists_normalise) ||
+	    !h->lists_load || !h->lists_match || !h->lists_normalise)
 		return ERR(l, g, "the host has no list service for %s", b->path);
 	rc = annex_ids(l, g, b);
 	if (rc == 0)
@@ -1000,9 +1000,13 @@ static int screen_items(struct req_facts *rf, const struct sn_ban *b, kvs_report
 	return 0;
 }
 
-static int matches_annex(const struct sn_ban *b, const char *id)
+static int matches_annex(const struct sanctions *s, const struct sn_ban *b, const char *name)
 {
-	return id && bsearch(&id, b->annex_ids, b->n_annex_ids, sizeof(*b->annex_ids), cmp_str);
+	char norm[512];
+	const char *p = norm;
+
+	return name && s->h->lists_normalise(name, strlen(name), norm, sizeof(norm)) == 0 &&
+	       bsearch(&p, b->annex_ids, b->n_annex_ids, sizeof(*b->annex_ids), cmp_str);
 }
 
 /* The first annex entry a name matches, or NULL. */
@@ -1015,7 +1019,7 @@ static const struct kvs_list_match *match_name(const struct sanctions *s, const 
 
 	*rc = n < 0 ? n : 0;
 	for (int i = 0; i < n && i < (int)max; i++)
-		if (matches_annex(b, m[i].entry_id))
+		if (matches_annex(s, b, m[i].primary_name))
 			return &m[i];
 	return NULL;
 }
