@@ -1024,13 +1024,19 @@ static const struct kvs_list_match *match_name(const struct sanctions *s, const 
 	return NULL;
 }
 
-static int screen_end_users(struct req_facts *rf, const struct sn_ban *b, kvs_report *rep)
+/* Match every party but funders against the ban's annex.  In an export,
+ * covered goods make the match critical; otherwise (or in a partnership,
+ * which sends no goods) it is high: nothing listed may reach the party. */
+static int screen_end_users(struct req_facts *rf, const struct sn_ban *b, kvs_report *rep,
+			    int export)
 {
 	const struct kvs_host *h = rf->s->h;
 	size_t np = h->get_size(rf->req, "/parties");
 	char what[512], title[512], why[2048];
 	int rc;
 
+	if (b->missing && !export)
+		return 0;
 	if (b->missing) {
 		struct place p[64];
 		size_t n = export_places(h, rf->req, p, 64);
@@ -1089,7 +1095,7 @@ static int screen_end_users(struct req_facts *rf, const struct sn_ban *b, kvs_re
 			return rc;
 		if (!hit)
 			continue;
-		cov = covered(rf, b, what, sizeof(what));
+		cov = export ? covered(rf, b, what, sizeof(what)) : 0;
 		if (cov < 0)
 			return cov;
 		snprintf(title, sizeof(title), "%s: %s (%s, score %.2f)", b->title, hit->primary_name,
@@ -1104,13 +1110,13 @@ static int screen_end_users(struct req_facts *rf, const struct sn_ban *b, kvs_re
 				    ptr, len);
 		} else {
 			snprintf(why, sizeof(why),
-				 "The party matches the annex entry \"%s\" (%s), an end user in Russia's "
-				 "military-industrial complex. No listed item was found in this request: "
-				 "classify every item against the dual-use list and the annexes of the "
-				 "Regulation before anything is sent.", hit->matched_name, hit->entry_id);
+				 "The party matches the annex entry \"%s\" (%s). %s No goods the ban "
+				 "covers were found in this request, but none may reach this party: classify "
+				 "every item, software and technology before anything is sent or shared.",
+				 hit->matched_name, hit->entry_id, b->rationale);
 			rc = report(rf->s, rep, b, b->id, KVS_SEV_HIGH, title, why, NULL,
-				    "Classify every item before anything is sent; consult the CDIU (Douane)",
-				    ptr, len);
+				    "Classify every item, software and technology before anything is sent "
+				    "or shared with this party; consult the CDIU (Douane)", ptr, len);
 		}
 		if (rc < 0)
 			return rc;
@@ -1302,8 +1308,8 @@ int sanctions_screen(const struct sanctions *s, const kvs_request *req, kvs_repo
 			return -ETIMEDOUT;
 		if (b->kind == K_ITEMS && t == KVS_REQ_EXPORT)
 			rc = screen_items(&rf, b, rep);
-		else if (b->kind == K_END_USERS && t == KVS_REQ_EXPORT)
-			rc = screen_end_users(&rf, b, rep);
+		else if (b->kind == K_END_USERS)
+			rc = screen_end_users(&rf, b, rep, t == KVS_REQ_EXPORT);
 		else if (b->kind == K_PROGRAMME && t == KVS_REQ_PARTNERSHIP)
 			rc = screen_programme(&rf, b, rep);
 		else if (b->kind == K_COOPERATION && t == KVS_REQ_PARTNERSHIP)
