@@ -95,6 +95,11 @@ if [ -r "$annex" ]; then
 	sed 's|Moscow Institute of Physics and Technology|Sberbank|' "$S/annex-iv-via-kz.json" > "$tmp/sber.json"
 	v=$("$build/kvscreen" screen -c "$tmp/k4.conf" "$tmp/sber.json" 2>/dev/null)
 	check "an entity of another annex (III) of Reg. 833/2014 is not Annex IV" '! has SANCT-RU-833-ANNEX-IV'
+	sed 's|"name": "Moscow Institute of Physics and Technology"|"name": "Phystech", "aliases": ["MFTI", "Moscow Institute of Physics and Technology"]|' \
+		"$S/annex-iv-via-kz.json" > "$tmp/alias.json"
+	v=$("$build/kvscreen" screen -c "$tmp/k4.conf" "$tmp/alias.json" 2>/dev/null)
+	check "Annex IV found through a party's alias" \
+		'decision deny && has "\"rule\":\"SANCT-RU-833-ANNEX-IV\",\"severity\":\"critical\"" && has "\"path\":\"/parties/1/aliases/1\""'
 	sed 's|Lomonosov Moscow State University|Moscow Institute of Physics and Technology|' "$S/art5l-unfunded.json" > "$tmp/mipt.json"
 	v=$("$build/kvscreen" screen -c "$tmp/k4.conf" "$tmp/mipt.json" 2>/dev/null)
 	check "partnership with an Annex IV institute: high, nothing listed may reach it" \

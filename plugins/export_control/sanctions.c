@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "sanctions.h"
@@ -695,7 +696,6 @@ struct req_facts {
 	char codes[SN_MAX_CODES][6];  /* Annex I entries claimed or pointed at */
 	size_t n_codes;
 	signed char goods[SN_MAX_GOODS]; /* -1 not yet known, 0, 1 */
-	char goods_path[SN_MAX_GOODS][64];
 	int technology;               /* software/technology, or an intangible transfer */
 };
 
@@ -785,16 +785,12 @@ static void digits(const char *s, char *out, size_t n)
 	out[o] = '\0';
 }
 
+/* The goods rules only count: rules_scan returns how many fired. */
 static int goods_emit(void *arg, const struct kvs_finding *f, int limit)
 {
-	char *path = arg;
-
-	if (limit)
-		return 0;
-	if (!path[0] && f->n_evidence)
-		snprintf(path, 64, "%s", f->evidence[0].path);
-	else if (!path[0])
-		snprintf(path, 64, "/items");
+	(void)arg;
+	(void)f;
+	(void)limit;
 	return 0;
 }
 
@@ -808,7 +804,6 @@ static int has_goods(struct req_facts *rf, size_t k)
 	if (rf->goods[k] >= 0)
 		return rf->goods[k];
 	rf->goods[k] = 0;
-	rf->goods_path[k][0] = '\0';
 	for (size_t i = 0; i < n && i < 1000 && !rf->goods[k]; i++) {
 		char ptr[64], hs[32], want[32];
 		const char *v;
@@ -817,21 +812,17 @@ static int has_goods(struct req_facts *rf, size_t k)
 		digits(h->get_string(rf->req, ptr, NULL), hs, sizeof(hs));
 		for (size_t c = 0; hs[0] && c < g->hs.n; c++) {
 			digits(g->hs.v[c], want, sizeof(want));
-			if (want[0] && !strncmp(hs, want, strlen(want))) {
+			if (want[0] && !strncmp(hs, want, strlen(want)))
 				rf->goods[k] = 1;
-				snprintf(rf->goods_path[k], 64, "%s", ptr);
-			}
 		}
 		snprintf(ptr, sizeof(ptr), "/items/%zu/classification", i);
 		v = h->get_string(rf->req, ptr, NULL);
 		for (size_t c = 0; v && c < g->cls.n && !rf->goods[k]; c++)
-			if (!strncasecmp(v, g->cls.v[c], strlen(g->cls.v[c]))) {
+			if (!strncasecmp(v, g->cls.v[c], strlen(g->cls.v[c])))
 				rf->goods[k] = 1;
-				snprintf(rf->goods_path[k], 64, "%s", ptr);
-			}
 	}
 	if (!rf->goods[k] && g->rules) {
-		int rc = h->rules_scan(g->rules, rf->req, rf->rep, NULL, goods_emit, rf->goods_path[k]);
+		int rc = h->rules_scan(g->rules, rf->req, rf->rep, NULL, goods_emit, NULL);
 
 		if (rc < 0)
 			return rc;
@@ -1071,6 +1062,7 @@ static int screen_end_users(struct req_facts *rf, const struct sn_ban *b, kvs_re
 		size_t len;
 		struct kvs_list_match m[8];
 		const struct kvs_list_match *hit;
+		size_t na;
 		int cov;
 
 		snprintf(ptr, sizeof(ptr), "/parties/%zu/role", i);
@@ -1081,7 +1073,10 @@ static int screen_end_users(struct req_facts *rf, const struct sn_ban *b, kvs_re
 		if (!(name = h->get_string(rf->req, ptr, &len)))
 			continue;
 		hit = match_name(rf->s, b, name, len, m, 8, &rc);
-		for (size_t a = 0; !hit && rc == 0 && a < h->get_size(rf->req, "/parties") && a < 32; a++) {
+		snprintf(ptr, sizeof(ptr), "/parties/%zu/aliases", i);
+		na = h->get_size(rf->req, ptr);
+		snprintf(ptr, sizeof(ptr), "/parties/%zu/name", i);
+		for (size_t a = 0; !hit && rc == 0 && a < na && a < 32; a++) {
 			char ap[80];
 
 			snprintf(ap, sizeof(ap), "/parties/%zu/aliases/%zu", i, a);
