@@ -79,7 +79,7 @@ for c in art5l-humanitarian art5l-space art5l-iter art5l-nuclear art5l-mobility;
 done
 
 # Annex IV from the per-regulation transcription (CC BY-NC: tests only).
-annex="$src/../shared/data/eu-sanctions-by-regulation/consolidated/32014R0833.csv"
+annex="${KVS_SHARED_DATA:-$src/../shared/data}/eu-sanctions-by-regulation/consolidated/32014R0833.csv"
 if [ -r "$annex" ]; then
 	mkdir "$tmp/s"
 	ln -s "$(cd "$src/conf/rules/export_control/sanctions" && pwd)" "$tmp/s/sanctions"
