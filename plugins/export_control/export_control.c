@@ -7,6 +7,8 @@
  * classifications of items checked against the list of Annex I entries, the
  * destination policy (intra-EU, EU001 general authorisation, other, arms
  * embargo) applied to what the rules found, and intangible transfers.
+ * Sanctions bans, which prohibit where an embargo only requires a licence,
+ * are weighed by sanctions.c from what this file found.
  *
  * create() loads everything once per configuration generation; screen() only
  * reads the state, so it runs on any number of worker threads at once.
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "kvscreen/plugin.h"
+#include "sanctions.h"
 
 #define EC_MAX_SETS 64
 #define EC_MAX_ENTRIES 4096
@@ -34,6 +37,7 @@ struct ec_config {
 	const char *const *embargoed;
 	int intangible_is_export;
 	const char *home_country;
+	const char *sanctions;
 };
 
 /* Defaults, used when the configuration leaves a list empty. */
@@ -102,6 +106,8 @@ static const struct kvs_option ec_options[] = {
 	  "treat electronic, intangible and deemed transfers of listed software or technology as exports", 0, 0, 0 },
 	{ "home_country", KVS_OPT_STRING, "NL", OFF(home_country),
 	  "the institute's own country: parties there are not a destination", 0, 0, 0 },
+	{ "sanctions", KVS_OPT_PATH, "rules/export_control/sanctions.conf", OFF(sanctions),
+	  "sanctions bans (prohibitions, not licences): countries, goods, annexes and legal basis", 0, 0, 0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
 };
 
@@ -127,6 +133,7 @@ struct ec_state {
 	size_t n_emb;
 	int intangible;
 	char home[3];
+	struct sanctions *sanctions;
 };
 
 static const char *const *or_default(const char *const *v, const char *const *def)
@@ -146,6 +153,7 @@ static void ec_destroy(void *p)
 		free(st->emb[i].ref);
 	free(st->emb);
 	free(st->entries);
+	sanctions_free(st->sanctions);
 	free(st);
 }
 
@@ -272,6 +280,8 @@ static int ec_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 		rc = parse_embargoes(st, ctx, or_default(c->embargoed, def_embargoed));
 	st->intangible = c->intangible_is_export;
 	snprintf(st->home, sizeof(st->home), "%s", c->home_country ? c->home_country : "");
+	if (rc == 0 && c->sanctions)
+		rc = sanctions_load(host, ctx, c->sanctions, &st->sanctions);
 	if (rc < 0) {
 		ec_destroy(st);
 		return rc;
@@ -605,6 +615,14 @@ static int ec_screen(void *state, const struct kvs_host *host, const kvs_request
 		rc = check_destinations(st, req, rep, n[G_DUAL], n[G_MIL], n[G_CATCH]);
 	if (rc == 0)
 		rc = check_transfer(st, req, rep, n[G_DUAL] + n[G_MIL]);
+	if (rc == 0 && st->sanctions) {
+		struct sanctions_items it = {
+			.dual_use = n[G_DUAL], .military = n[G_MIL], .rules = st->rules,
+			.eu = st->eu, .home = st->home,
+		};
+
+		rc = sanctions_screen(st->sanctions, req, rep, &it);
+	}
 	return rc < 0 ? rc : 0;
 }
 

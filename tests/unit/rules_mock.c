@@ -157,6 +157,8 @@ static int m_report_add(kvs_report *rep, const struct kvs_finding *f)
 	m->rule = strdup(f->rule);
 	m->title = strdup(f->title);
 	m->severity = f->severity;
+	m->rationale = f->rationale ? strdup(f->rationale) : NULL;
+	m->action = f->action ? strdup(f->action) : NULL;
 	m->refs = calloc(f->n_references + 1, sizeof(char *));
 	for (size_t i = 0; i < f->n_references; i++)
 		m->refs[i] = strdup(f->references[i]);
@@ -263,6 +265,8 @@ void mock_report_reset(struct kvs_report *rep)
 
 		free(m->rule);
 		free(m->title);
+		free(m->rationale);
+		free(m->action);
 		for (size_t k = 0; k < m->n_refs; k++)
 			free(m->refs[k]);
 		free(m->refs);

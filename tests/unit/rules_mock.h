@@ -35,6 +35,8 @@ struct mock_finding {
 	size_t n_refs;
 	struct mock_evidence ev[16];
 	size_t n_ev;
+	char *rationale;   /* NULL when the finding has none */
+	char *action;      /* ABI 2 next step, or NULL */
 };
 
 struct kvs_report {

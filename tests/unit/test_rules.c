@@ -25,7 +25,7 @@
 
 static const char *const shipped[] = {
 	SHIPPED "dual-use", SHIPPED "military.conf", SHIPPED "catch-all.conf",
-	SHIPPED "exemptions.conf", NULL,
+	SHIPPED "exemptions.conf", SHIPPED "sanctions", NULL,
 };
 
 static struct kvs_ruleset *load(const char *path)
