@@ -207,6 +207,69 @@ START_TEST(test_exclusion)
 }
 END_TEST
 
+/* A negator among the negation_window words before a hit, in the same
+ * sentence, cancels the hit; other hits of the rule still count. */
+START_TEST(test_negation)
+{
+	struct kvs_ruleset *rs = load(DATA "negation.conf");
+	struct kvs_report rep;
+	const struct mock_finding *f;
+	static const char *const cancelled[] = {
+		"VPN software with AES-256 encryption, not mass-market",
+		"non-mass-market encryption modules",
+		"Not for the MASS MARKET",
+		"without any mass-market release",
+		"versleutelingssoftware, niet voor de massamarkt",
+		"geen massamarkt",
+		"nicht Mass-market",
+		"no mass market",
+	};
+	static const char *const kept[] = {
+		"mass-market encryption software",
+		"note the mass-market release",          /* "note" is not "not" */
+		"not encrypted. A mass-market router",   /* another sentence */
+		"not in any way a typical mass-market router", /* 4 words away */
+		"knot mass-market",
+		"nothing; mass-market",
+	};
+
+	for (size_t i = 0; i < sizeof(cancelled) / sizeof(*cancelled); i++) {
+		screen1(rs, "/description", cancelled[i], &rep);
+		ck_assert_msg(!mock_find(&rep, "N-MASS"), "N-MASS fired on \"%s\"", cancelled[i]);
+		ck_assert_msg(i == 4 || i == 5 || mock_find(&rep, "N-OFF"),
+			      "N-OFF (no negation_window) missed \"%s\"", cancelled[i]);
+		mock_report_reset(&rep);
+	}
+	for (size_t i = 0; i < sizeof(kept) / sizeof(*kept); i++) {
+		screen1(rs, "/description", kept[i], &rep);
+		ck_assert_msg(mock_find(&rep, "N-MASS"), "N-MASS missed \"%s\"", kept[i]);
+		mock_report_reset(&rep);
+	}
+	/* One negated hit, one plain one: the plain one is the evidence. */
+	screen1(rs, "/description", "not mass-market; later a mass market version", &rep);
+	f = mock_find(&rep, "N-MASS");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->n_ev, 1);
+	ck_assert_uint_eq(f->ev[0].start, 25);
+	mock_report_reset(&rep);
+	/* The rule's own negators replace the defaults ("non-" is "non"). */
+	screen1(rs, "/description", "non-public data", &rep);
+	ck_assert_ptr_null(mock_find(&rep, "N-OWN"));
+	mock_report_reset(&rep);
+	screen1(rs, "/description", "hardly public", &rep);
+	ck_assert_ptr_null(mock_find(&rep, "N-OWN"));
+	mock_report_reset(&rep);
+	screen1(rs, "/description", "not public", &rep);
+	ck_assert_ptr_nonnull(mock_find(&rep, "N-OWN"));
+	mock_report_reset(&rep);
+	rules_free(rs);
+	expect_errors(DATA "bad_negation.conf",
+		      ":7: rule B-NEG: \"negation_window\" must be an integer from 0 to 10 (words)\n"
+		      DATA "bad_negation.conf:14: rule B-NEGATOR: negator \"not really\" must be one word of 1 to 31 letters\n"
+		      DATA "bad_negation.conf:16: rule B-NOWINDOW: \"negators\" needs \"negation_window\"\n");
+}
+END_TEST
+
 START_TEST(test_fields_and_prefix)
 {
 	struct kvs_ruleset *rs = load(DATA "good.conf");
@@ -1302,6 +1365,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_match_evidence);
 	tcase_add_test(tc, test_context_required);
 	tcase_add_test(tc, test_exclusion);
+	tcase_add_test(tc, test_negation);
 	tcase_add_test(tc, test_fields_and_prefix);
 	tcase_add_test(tc, test_utf8_edges);
 	tcase_add_test(tc, test_word_start_prefilter);
