@@ -867,8 +867,8 @@ static int screen_acquirer(const struct inv_state *st, const kvs_request *req, k
 			       notified ? "Obtain the acquirer's ownership structure up to the "
 					  "ultimate acquirer for the Vifo notification to the BTI" :
 					  "Ask the acquirer for its ownership structure up to the "
-					  "ultimate beneficial owner (UBO register extract) and keep it "
-					  "with the file");
+					  "ultimate beneficial owner (e.g. a UBO register extract) and "
+					  "keep it with the file");
 		if (r < 0)
 			return r;
 	}
