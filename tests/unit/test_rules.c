@@ -761,7 +761,7 @@ static const char *set_rule_field(struct kvs_ruleset *rs, const char *id)
 /* tests/data/rules/phrases.txt: Dutch and English positives and near misses
  * of the shipped export, investment and taxonomy rules.  Every phrase must
  * behave; every rule named needs all four kinds (en+, en-, nl+, nl-), and
- * every taxonomy node must be named. */
+ * every taxonomy node and investment rule must be named. */
 START_TEST(test_phrase_table)
 {
 	static const char *const paths[] = {
@@ -830,17 +830,19 @@ START_TEST(test_phrase_table)
 					       seen[k].kinds & 1 ? "" : " en+", seen[k].kinds & 2 ? "" : " en-",
 					       seen[k].kinds & 4 ? "" : " nl+",
 					       seen[k].kinds & 8 ? "" : " nl-") > 0;
-	for (size_t i = 0; i < rules_count(rs[0]); i++) {
-		struct rules_info ri;
-		size_t k;
+	/* Complete for the taxonomy (set 0) and the investment rules (set 5). */
+	for (size_t set = 0; set < N_PATHS; set += 5)
+		for (size_t i = 0; i < rules_count(rs[set]); i++) {
+			struct rules_info ri;
+			size_t k;
 
-		rules_get(rs[0], i, &ri);
-		for (k = 0; k < n_seen && strcmp(seen[k].id, ri.id); k++)
-			;
-		if (k == n_seen)
-			bad += (size_t)fprintf(stderr, "phrases.txt: taxonomy node %s is missing\n",
-					       ri.id) > 0;
-	}
+			rules_get(rs[set], i, &ri);
+			for (k = 0; k < n_seen && strcmp(seen[k].id, ri.id); k++)
+				;
+			if (k == n_seen)
+				bad += (size_t)fprintf(stderr, "phrases.txt: rule %s is missing\n",
+						       ri.id) > 0;
+		}
 	printf("phrase table: %zu phrases (%zu English, %zu Dutch) for %zu rules: %zu of %zu "
 	       "taxonomy nodes, %zu of %zu export rules, %zu of %zu investment rules\n",
 	       phrases, lang_n[0], lang_n[1], n_seen, covered[0], rules_count(rs[0]),
