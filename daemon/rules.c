@@ -403,8 +403,8 @@ static int word_byte(unsigned char c)
 }
 
 /* 1 if one of the rule's negators is among the negation_window words
- * before offset s of t, in the same sentence (a '.', ';', ':', '!', '?' or
- * line break ends the search).  Words are runs of letters and digits;
+ * before offset s of t, in the same sentence (a '.', ';', ':', '!', '?',
+ * line break or NUL byte ends the search).  Words are runs of letters and digits;
  * "non-mass-market" reads as "non" before the hit "mass-market".  Runs on
  * kept hits only, so it costs nothing on text without hits. */
 static int negated(const struct rule *r, const char *t, size_t s)
@@ -416,7 +416,7 @@ static int negated(const struct rule *r, const char *t, size_t s)
 		size_t end, n;
 
 		while (i > 0 && !word_byte((unsigned char)t[i - 1])) {
-			if (strchr(".;:!?\n", t[i - 1]))
+			if (t[i - 1] == '\0' || strchr(".;:!?\n", t[i - 1]))
 				return 0;
 			i--;
 		}
