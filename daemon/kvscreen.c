@@ -155,6 +155,17 @@ static void print_text(const json_t *v)
 	printf("%s: %s (score %lld)\n", json_string_value(json_object_get(v, "request_id")),
 	       json_string_value(json_object_get(v, "decision")),
 	       (long long)json_integer_value(json_object_get(v, "score")));
+	f = json_object_get(v, "deciding");
+	if (json_is_object(f))
+		printf("  deciding: [%s] %s/%s: %s\n",
+		       json_string_value(json_object_get(f, "severity")),
+		       json_string_value(json_object_get(f, "plugin")),
+		       json_string_value(json_object_get(f, "rule")),
+		       json_string_value(json_object_get(f, "title")));
+	if (json_array_size(json_object_get(v, "actions")))
+		printf("  actions:\n");
+	json_array_foreach(json_object_get(v, "actions"), i, p)
+		printf("    - %s\n", json_string_value(p));
 	json_array_foreach(json_object_get(v, "findings"), i, f) {
 		json_t *refs = json_object_get(f, "references");
 
@@ -172,6 +183,8 @@ static void print_text(const json_t *v)
 			       json_string_value(json_object_get(ev, "text")));
 		json_array_foreach(refs, k, p)
 			printf("      ref: %s\n", json_string_value(p));
+		if (json_object_get(f, "action"))
+			printf("      action: %s\n", json_string_value(json_object_get(f, "action")));
 	}
 	json_array_foreach(json_object_get(v, "plugins"), i, p)
 		printf("  plugin %s %s: %s in %lld us\n",

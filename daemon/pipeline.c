@@ -114,9 +114,86 @@ static void rfc3339_now(char *buf, size_t size)
 static json_t *host_finding(const char *plugin, const char *rule, const char *title,
 			    const char *rationale)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:[], s:[]}", "plugin", plugin, "rule", rule,
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:[], s:[], s:s}", "plugin", plugin, "rule", rule,
 			 "severity", "medium", "title", title, "rationale", rationale,
-			 "references", "evidence");
+			 "references", "evidence", "action",
+			 "Screen the request by hand, or screen it again once the cause is fixed "
+			 "(see the daemon log)");
+}
+
+/* The finding that set the decision: the highest severity above info; among
+ * equals, one that names an action, then the first in document order
+ * (plugins in configuration order, each plugin's findings in its order).
+ * Returns its index, or -1 when no finding is above info. */
+static long deciding_index(const json_t *findings)
+{
+	long best = -1;
+	int best_sev = KVS_SEV_INFO, best_act = 0;
+	size_t i;
+	json_t *f;
+
+	json_array_foreach(findings, i, f) {
+		int sev = severity_parse(json_string_value(json_object_get(f, "severity")));
+		int act = json_is_string(json_object_get(f, "action"));
+
+		if (sev > best_sev || (sev == best_sev && best >= 0 && act && !best_act)) {
+			best = (long)i;
+			best_sev = sev;
+			best_act = act;
+		}
+	}
+	return best;
+}
+
+/* Move the deciding finding to the front; the rest keep their order.  Sets
+ * *deciding to a new reference to it, or to JSON null. */
+static void put_deciding_first(json_t *findings, json_t **deciding)
+{
+	long d = deciding_index(findings);
+	json_t *f;
+
+	if (d < 0) {
+		*deciding = json_null();
+		return;
+	}
+	f = json_incref(json_array_get(findings, (size_t)d));
+	json_array_remove(findings, (size_t)d);
+	json_array_insert(findings, 0, f);
+	*deciding = f;
+}
+
+/* Append the action of finding f to out unless the same text is there. */
+static void add_action(json_t *out, const json_t *f)
+{
+	const char *text = json_string_value(json_object_get(f, "action"));
+	size_t k;
+	json_t *a;
+
+	if (!text)
+		return;
+	json_array_foreach(out, k, a)
+		if (strcmp(json_string_value(a), text) == 0)
+			return;
+	json_array_append_new(out, json_string(text));
+}
+
+/* The actions of the findings: the deciding finding's (findings[0] when
+ * `has_deciding`) first, then by severity, highest first, and document
+ * order; each text once. */
+static json_t *collect_actions(const json_t *findings, int has_deciding)
+{
+	json_t *out = json_array(), *f;
+	size_t i;
+
+	if (!out)
+		return NULL;
+	if (has_deciding)
+		add_action(out, json_array_get(findings, 0));
+	for (int sev = KVS_SEV_CRITICAL; sev >= KVS_SEV_INFO; sev--)
+		json_array_foreach(findings, i, f)
+			if (severity_parse(json_string_value(json_object_get(f, "severity"))) == sev)
+				add_action(out, f);
+	return out;
 }
 
 static const char *run_status(const struct run *r)
@@ -132,7 +209,7 @@ static json_t *build_verdict(struct job *job)
 {
 	const struct policy *pol = &job->en->cfg->policy;
 	struct policy_result pr;
-	json_t *findings = json_array(), *plugins = json_array(), *v;
+	json_t *findings = json_array(), *plugins = json_array(), *v, *deciding, *actions;
 	char msg[512];
 
 	policy_result_init(&pr);
@@ -191,10 +268,13 @@ static json_t *build_verdict(struct job *job)
 		policy_add_finding(pol, &pr, KVS_SEV_MEDIUM);
 		policy_add_no_plugin(pol, &pr);
 	}
-	v = json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:{s:s}, s:{s:s}}",
+	put_deciding_first(findings, &deciding);
+	actions = collect_actions(findings, !json_is_null(deciding));
+	v = json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:o, s:{s:s}, s:{s:s}}",
 		      "schema", "kvscreen.verdict/v1", "request_id", job->req->id,
 		      "decision", decision_name(pr.decision), "score", policy_score(&pr),
-		      "screened_at", job->screened_at, "findings", findings, "plugins", plugins,
+		      "screened_at", job->screened_at, "deciding", deciding, "actions", actions,
+		      "findings", findings, "plugins", plugins,
 		      "policy", "digest", job->en->digest, "daemon", "version", PACKAGE_VERSION);
 	return v;
 }

@@ -388,6 +388,65 @@ static int window_match(const struct patlist *pl, const char *t, size_t lo,
 	return 0;
 }
 
+/* The negators of a rule without its own `negators` list: English, Dutch,
+ * German (and French "sans"), lower case; "non" also covers "non-". */
+static const char *const default_negators[] = {
+	"not", "no", "non", "without", "never", "neither", "nor", "excluding",
+	"niet", "geen", "zonder", "nooit", "noch", "uitgezonderd",
+	"nicht", "kein", "keine", "keinen", "keiner", "keines", "ohne", "nie",
+	"sans",
+};
+
+static int word_byte(unsigned char c)
+{
+	return c >= 0x80 || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+/* 1 if one of the rule's negators is among the negation_window words
+ * before offset s of t, in the same sentence (a '.', ';', ':', '!', '?',
+ * line break or NUL byte ends the search).  Words are runs of letters and digits;
+ * "non-mass-market" reads as "non" before the hit "mass-market".  Runs on
+ * kept hits only, so it costs nothing on text without hits. */
+static int negated(const struct rule *r, const char *t, size_t s)
+{
+	size_t i = s;
+
+	for (long long w = 0; w < r->neg_window; w++) {
+		char word[RULES_MAX_NEGATOR_LEN + 1];
+		size_t end, n;
+
+		while (i > 0 && !word_byte((unsigned char)t[i - 1])) {
+			if (t[i - 1] == '\0' || strchr(".;:!?\n", t[i - 1]))
+				return 0;
+			i--;
+		}
+		if (i == 0)
+			return 0;
+		end = i;
+		while (i > 0 && word_byte((unsigned char)t[i - 1]))
+			i--;
+		n = end - i;
+		if (n > RULES_MAX_NEGATOR_LEN)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			unsigned char c = (unsigned char)t[i + k];
+
+			word[k] = (char)(c < 0x80 && c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+		}
+		word[n] = '\0';
+		if (r->negators.n) {
+			for (size_t k = 0; k < r->negators.n; k++)
+				if (!strcmp(word, r->negators.v[k]))
+					return 1;
+		} else {
+			for (size_t k = 0; k < sizeof(default_negators) / sizeof(*default_negators); k++)
+				if (!strcmp(word, default_negators[k]))
+					return 1;
+		}
+	}
+	return 0;
+}
+
 /* Collect the match [s, e) of rule r if its context and exclusions allow:
  * 1 if kept, 0 if not, -ENOMEM, or a (negative) pcre2 limit error of a
  * context or exclusion pattern. */
@@ -414,6 +473,8 @@ static int keep_match(const struct rule *r, size_t ri, const char *path, const c
 	}
 	if (ok < 0)
 		return ok;
+	if (ok && r->neg_window && negated(r, t, s))
+		ok = 0;
 	if (ok) {
 		int rc = hits_add(h, ri, path, s, e, 0);
 

@@ -23,6 +23,9 @@
 #define RULES_MAX_WINDOW 100000
 #define RULES_MAX_FILES 1000
 #define RULES_MAX_PATHS 256           /* paths of one rules_load_paths() set */
+#define RULES_MAX_NEG_WORDS 10        /* negation_window: words before a hit */
+#define RULES_MAX_NEGATORS 64
+#define RULES_MAX_NEGATOR_LEN 31
 
 struct pat {
 	pcre2_code *re;
@@ -61,6 +64,8 @@ struct rule {
 	struct patlist excl;
 	long long window;
 	long long excl_window;        /* 0: exclusion must overlap the hit */
+	long long neg_window;         /* negation_window: words; 0 off */
+	struct strlist negators;      /* lowercase words; empty: the defaults */
 	struct strlist fields;
 	struct strlist refs;
 	struct strlist positive;

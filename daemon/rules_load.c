@@ -31,7 +31,7 @@ static const char *const severity_names[] = {
 static const char *const rule_keys[] = {
 	"id", "list", "entry", "title", "rationale", "patterns", "context",
 	"context_window", "exclude", "exclude_window", "fields", "severity",
-	"references", "positive", "negative", NULL,
+	"references", "positive", "negative", "negation_window", "negators", NULL,
 };
 
 static void rs_error(struct kvs_ruleset *rs, const char *file, int line,
@@ -84,6 +84,7 @@ static void rule_free(struct rule *r)
 	strlist_free(&r->refs);
 	strlist_free(&r->positive);
 	strlist_free(&r->negative);
+	strlist_free(&r->negators);
 	free(r->srcs);
 }
 
@@ -258,6 +259,63 @@ bad:
 	return -EINVAL;
 }
 
+/* negation_window: 0 (off) to RULES_MAX_NEG_WORDS words. */
+static int get_neg_window(struct kvs_ruleset *rs, const config_setting_t *s,
+			  const char *file, const char *rid, long long *out)
+{
+	int t = config_setting_type(s);
+	long long v = -1;
+
+	if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
+		v = config_setting_get_int64(s);
+	if (v < 0 || v > RULES_MAX_NEG_WORDS) {
+		rs_error(rs, setting_file(s, file), config_setting_source_line(s),
+			 "rule %s: \"negation_window\" must be an integer from 0 to %d (words)",
+			 rid, RULES_MAX_NEG_WORDS);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* negators: single words of letters (a trailing '-' allowed, as in "non-"),
+ * stored in lower case without the '-'. */
+static int get_negators(struct kvs_ruleset *rs, const config_setting_t *s,
+			const char *file, const char *rid, struct strlist *out)
+{
+	int rc = get_strs(rs, s, file, rid, out);
+
+	if (rc < 0)
+		return rc;
+	if (out->n > RULES_MAX_NEGATORS) {
+		rs_error(rs, setting_file(s, file), config_setting_source_line(s),
+			 "rule %s: at most %d negators", rid, RULES_MAX_NEGATORS);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < out->n; i++) {
+		char *w = out->v[i];
+		size_t n = strlen(w);
+
+		if (n && w[n - 1] == '-')
+			w[--n] = '\0';
+		for (size_t k = 0; k < n; k++) {
+			unsigned char c = (unsigned char)w[k];
+
+			if (c < 0x80 && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
+				n = 0;
+			else if (c < 0x80)
+				w[k] = (char)(c | 0x20);
+		}
+		if (n == 0 || n > RULES_MAX_NEGATOR_LEN) {
+			rs_error(rs, setting_file(s, file), config_setting_source_line(s),
+				 "rule %s: negator \"%s\" must be one word of 1 to %d letters",
+				 rid, out->v[i], RULES_MAX_NEGATOR_LEN);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int known_key(const char *name)
 {
 	for (size_t i = 0; rule_keys[i]; i++)
@@ -360,6 +418,10 @@ static int parse_rule(struct kvs_ruleset *rs, const config_setting_t *g,
 			erc = get_strs(rs, e, file, rid, &r.positive);
 		else if (!strcmp(name, "negative"))
 			erc = get_strs(rs, e, file, rid, &r.negative);
+		else if (!strcmp(name, "negation_window"))
+			erc = get_neg_window(rs, e, file, rid, &r.neg_window);
+		else if (!strcmp(name, "negators"))
+			erc = get_negators(rs, e, file, rid, &r.negators);
 		else if (!strcmp(name, "severity")) {
 			const char *v = config_setting_get_string(e);
 			int found = -1;
@@ -391,6 +453,10 @@ static int parse_rule(struct kvs_ruleset *rs, const config_setting_t *g,
 				 rid, r.fields.v[i]);
 			rc = -EINVAL;
 		}
+	if (r.negators.n && !r.neg_window) {
+		rs_error(rs, file, r.line, "rule %s: \"negators\" needs \"negation_window\"", rid);
+		rc = -EINVAL;
+	}
 	if (!config_setting_get_member(g, "patterns")) {
 		rs_error(rs, file, r.line, "rule %s: missing \"patterns\"", rid);
 		rc = -EINVAL;

@@ -22,6 +22,16 @@ check "fpga board: 3A001.a.5 with evidence on the item" \
 	'printf "%s" "$v" | grep -q "\"rule\":\"EC-3A001-ADC\".*\"path\":\"/items/0/description\",\"start\":55,\"end\":58,\"text\":\"ADC\""'
 check "fpga board: licence for TR" 'printf "%s" "$v" | grep -q "\"rule\":\"EC-DEST-LICENCE\",\"severity\":\"high\""'
 
+v=$("$build/kvscreen" screen -c "$tmp/k.conf" --format text "$src/conf/examples/export-fpga-board.json")
+check "fpga board, text: the licence finding decides and names the CDIU" \
+	'printf "%s" "$v" | grep -q "^  deciding: \[high\] export_control/EC-DEST-LICENCE" &&
+	 printf "%s" "$v" | grep -q "^    - Apply for an individual export licence at the CDIU (Douane)"'
+v=$("$build/kvscreen" screen -c "$tmp/k.conf" "$src/conf/examples/export-fpga-board.json")
+check "fpga board, json: deciding is findings[0], actions name the CDIU" \
+	'printf "%s" "$v" | grep -q "\"deciding\":{[^}]*\"rule\":\"EC-DEST-LICENCE\"" &&
+	 printf "%s" "$v" | grep -q "\"actions\":\[\"Apply for an individual export licence at the CDIU" &&
+	 printf "%s" "$v" | grep -q "\"findings\":\[{[^{]*\"rule\":\"EC-DEST-LICENCE\""'
+
 v=$("$build/kvscreen" screen -c "$tmp/k.conf" "$src/conf/examples/export-harmless.json")
 check "harmless textbooks: clear, no findings" 'printf "%s" "$v" | grep -q "\"decision\":\"clear\".*\"findings\":\[\]"'
 

@@ -396,6 +396,8 @@ static int report_stale(const struct dp_state *st, kvs_report *rep)
 		.severity = (enum kvs_severity)st->stale_severity,
 		.title = "A denied-party list is out of date: update it",
 		.rationale = why,
+		.action = "Update the lists with \"kvscreen lists update\" (and enable "
+			  "kvscreend-lists-update.timer), then screen again",
 	};
 
 	why[0] = '\0';

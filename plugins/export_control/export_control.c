@@ -306,19 +306,32 @@ static const struct ec_embargo *embargo_of(const struct ec_state *st, const char
 	return NULL;
 }
 
-static int add(const struct kvs_host *h, kvs_report *rep, const char *rule,
-	       enum kvs_severity sev, const char *title, const char *why,
-	       const char *const *refs, size_t n_refs, const char *path, size_t len)
+/* Report a finding; `action` is the officer's next step, or NULL. */
+static int add_act(const struct kvs_host *h, kvs_report *rep, const char *rule,
+		   enum kvs_severity sev, const char *title, const char *why,
+		   const char *const *refs, size_t n_refs, const char *path, size_t len,
+		   const char *action)
 {
 	struct kvs_evidence ev = { path, 0, len };
 	struct kvs_finding f = {
 		.rule = rule, .severity = sev, .title = title, .rationale = why,
 		.references = refs, .n_references = n_refs,
 		.evidence = path ? &ev : NULL, .n_evidence = path ? 1 : 0,
+		.action = action,
 	};
 
 	return h->report_add(rep, &f);
 }
+
+static int add(const struct kvs_host *h, kvs_report *rep, const char *rule,
+	       enum kvs_severity sev, const char *title, const char *why,
+	       const char *const *refs, size_t n_refs, const char *path, size_t len)
+{
+	return add_act(h, rep, rule, sev, title, why, refs, n_refs, path, len, NULL);
+}
+
+#define ACT_LICENCE "Apply for an individual export licence at the CDIU (Douane) before " \
+	"the item, software or technology leaves the EU"
 
 /* Check items[].classification; counts the claimed dual-use and military
  * entries in *du and *ml.  Returns 0 or a negative errno. */
@@ -483,23 +496,26 @@ static int check_destinations(const struct ec_state *st, const kvs_request *req,
 			if (ml) {
 				snprintf(title, sizeof(title),
 					 "Military-list item for %s, a destination under an EU arms embargo", d[i].cc);
-				rc = add(h, rep, "EC-DEST-EMBARGO-ML", KVS_SEV_CRITICAL, title,
+				rc = add_act(h, rep, "EC-DEST-EMBARGO-ML", KVS_SEV_CRITICAL, title,
 					 "Exports of Common Military List items to an arms-embargoed destination are prohibited.",
-					 refs, 3, d[i].path, 2);
+					 refs, 3, d[i].path, 2,
+					 "Do not export; report the request to the export-control officer (the CDIU (Douane) grants no licence under an arms embargo)");
 			}
 			if (rc == 0 && du) {
 				snprintf(title, sizeof(title),
 					 "Dual-use item for %s, a destination under an EU arms embargo or sanctions", d[i].cc);
-				rc = add(h, rep, "EC-DEST-EMBARGO-DU", KVS_SEV_HIGH, title,
+				rc = add_act(h, rep, "EC-DEST-EMBARGO-DU", KVS_SEV_HIGH, title,
 					 "Dual-use items for an embargoed destination need an individual licence and may be prohibited by the sanctions regime.",
-					 refs, 3, d[i].path, 2);
+					 refs, 3, d[i].path, 2,
+					 "Do not transfer until the export-control officer has checked the sanctions regulation; where it does not prohibit the transfer, apply for an individual export licence at the CDIU (Douane)");
 			}
 			if (rc == 0 && (catch_all || mil_party)) {
 				snprintf(title, sizeof(title),
 					 "Military or WMD end use or end user in %s, a destination under an EU arms embargo", d[i].cc);
-				rc = add(h, rep, "EC-ART4-EMBARGO", KVS_SEV_HIGH, title,
+				rc = add_act(h, rep, "EC-ART4-EMBARGO", KVS_SEV_HIGH, title,
 					 "Article 4 catch-all: a licence is required even for unlisted items when they are intended for a military end use in an embargoed destination.",
-					 refs, 3, d[i].path, 2);
+					 refs, 3, d[i].path, 2,
+					 "Apply for an export licence at the CDIU (Douane) under Article 4 before any transfer, or stop the transfer");
 			}
 		} else if (in_list(st->eu, d[i].cc)) {
 			static const char *const refs[] = { "EU 2021/821 Article 11 and Annex IV",
@@ -508,41 +524,46 @@ static int check_destinations(const struct ec_state *st, const kvs_request *req,
 			if (ml) {
 				snprintf(title, sizeof(title),
 					 "Military-list item for %s: intra-EU transfer licence needed", d[i].cc);
-				rc = add(h, rep, "EC-DEST-EU-ML", KVS_SEV_MEDIUM, title,
+				rc = add_act(h, rep, "EC-DEST-EU-ML", KVS_SEV_MEDIUM, title,
 					 "Transfers of defence-related products inside the EU need a transfer licence (general, global or individual).",
-					 refs + 1, 1, d[i].path, 2);
+					 refs + 1, 1, d[i].path, 2,
+					 "Use a general transfer licence where it covers the item, or apply for a transfer licence at the CDIU (Douane)");
 			} else if (du) {
 				snprintf(title, sizeof(title),
 					 "Dual-use item for %s inside the EU: no licence unless listed in Annex IV", d[i].cc);
-				rc = add(h, rep, "EC-DEST-EU", KVS_SEV_INFO, title,
-					 "Intra-EU transfers of dual-use items need no licence except for Annex IV items.",
-					 refs, 1, d[i].path, 2);
+				rc = add_act(h, rep, "EC-DEST-EU", KVS_SEV_INFO, title,
+					 "Dual-use items move freely inside the EU (Article 11): no licence is needed unless the item is listed in Annex IV, which then needs an intra-EU licence. The commercial documents must state that the item is subject to control if exported from the Union.",
+					 refs, 1, d[i].path, 2,
+					 "Check that the item is not in Annex IV (if it is, apply for an intra-EU licence at the CDIU (Douane)); state on the commercial documents that the item is subject to control if exported from the EU");
 			}
 		} else {
 			/* Outside the EU: military items always need a licence;
 			 * dual-use items may travel under EU001. */
-			static const char *const eu001_refs[] = { "EU 2021/821 Annex II Section A (EU001)" };
+			static const char *const eu001_refs[] = { "EU 2021/821 Annex II Section A (EU001)",
+				"EU 2021/821 Article 27 (records, 5 years)" };
 			static const char *const refs[] = { "EU 2021/821 Article 3", "EU 2021/821 Article 12" };
 
 			if (ml) {
 				snprintf(title, sizeof(title),
 					 "Military-list item for %s: individual export licence needed", d[i].cc);
-				rc = add(h, rep, "EC-DEST-ML-LICENCE", KVS_SEV_HIGH, title,
+				rc = add_act(h, rep, "EC-DEST-ML-LICENCE", KVS_SEV_HIGH, title,
 					 "Every export of Common Military List items outside the EU needs a licence.",
-					 NULL, 0, d[i].path, 2);
+					 NULL, 0, d[i].path, 2,
+					 "Apply for an individual export licence for military goods at the CDIU (Douane) before the export");
 			}
 			if (rc == 0 && du && in_list(st->eu001, d[i].cc)) {
 				snprintf(title, sizeof(title),
 					 "Dual-use item for %s: general authorisation EU001 may apply", d[i].cc);
-				rc = add(h, rep, "EC-DEST-EU001", KVS_SEV_MEDIUM, title,
-					 "EU001 covers most Annex I items for this destination, with registration and reporting; Annex II Section A Part 1 items are excluded.",
-					 eu001_refs, 1, d[i].path, 2);
+				rc = add_act(h, rep, "EC-DEST-EU001", KVS_SEV_MEDIUM, title,
+					 "The destination is an EU001 country: the Union general export authorisation EU001 covers most Annex I items for it, so no individual licence is needed, but the exporter must register its use and keep records; Annex II Section A Part 1 items are excluded and need an individual licence. A person must confirm the item's entry before relying on EU001.",
+					 eu001_refs, 2, d[i].path, 2,
+					 "Record the use of EU001 (register with the CDIU (Douane) before the first export) and keep records for 5 years (Art. 27 Reg. 2021/821)");
 			} else if (rc == 0 && du) {
 				snprintf(title, sizeof(title),
 					 "Dual-use item for %s, outside the EU and EU001: individual licence needed", d[i].cc);
-				rc = add(h, rep, "EC-DEST-LICENCE", KVS_SEV_HIGH, title,
+				rc = add_act(h, rep, "EC-DEST-LICENCE", KVS_SEV_HIGH, title,
 					 "Annex I items leaving the EU for a destination without a general authorisation need an individual or global licence.",
-					 refs, 2, d[i].path, 2);
+					 refs, 2, d[i].path, 2, ACT_LICENCE);
 			}
 		}
 		if (rc < 0)

@@ -62,6 +62,7 @@ struct inv_conf {
 	const char *state_control_eu_severity;
 	const char *state_funding_severity;
 	const char *opaque_ownership_severity;
+	const char *opaque_unnotified_severity;
 	const char *security_history_severity;
 	const char *third_country_severity;
 	const char *const *lists;
@@ -105,7 +106,11 @@ static const struct kvs_option inv_options[] = {
 	{ "state_funding_severity", KVS_OPT_STRING, "medium", O(state_funding_severity),
 	  "state-linked funding from a third country", 0, 0, 0 },
 	{ "opaque_ownership_severity", KVS_OPT_STRING, "medium", O(opaque_ownership_severity),
-	  "acquirer company without a parent or ultimate beneficial owner", 0, 0, 0 },
+	  "acquirer company without a parent or ultimate beneficial owner, in a transaction "
+	  "that must be notified or established outside the EU", 0, 0, 0 },
+	{ "opaque_unnotified_severity", KVS_OPT_STRING, "low", O(opaque_unnotified_severity),
+	  "the same for an EU acquirer when no notification is due (know-your-investor, for "
+	  "the file)", 0, 0, 0 },
 	{ "security_history_severity", KVS_OPT_STRING, "high", O(security_history_severity),
 	  "acquirer with recorded activities against security or public order", 0, 0, 0 },
 	{ "third_country_severity", KVS_OPT_STRING, "info", O(third_country_severity),
@@ -160,7 +165,7 @@ static const unsigned rs_cat[RS_N] = { CAT_HIGHLY_SENSITIVE, CAT_MILITARY, CAT_D
 
 enum inv_sev {
 	SEV_NOTIFY, SEV_INCOMPLETE, SEV_STATE, SEV_STATE_EU, SEV_FUNDING, SEV_OPAQUE,
-	SEV_HISTORY, SEV_THIRD, SEV_LISTED, SEV_LISTED_NOTIFY, SEV_N
+	SEV_HISTORY, SEV_THIRD, SEV_LISTED, SEV_LISTED_NOTIFY, SEV_OPAQUE_UNNOTIFIED, SEV_N
 };
 
 #define REF_NOTIFY "Vifo: notification to the Bureau Toetsing Investeringen by acquirer and " \
@@ -336,6 +341,8 @@ static int inv_create(const struct kvs_host *host, const kvs_config_ctx *ctx, co
 		[SEV_THIRD] = { "third_country_severity", c->third_country_severity },
 		[SEV_LISTED] = { "listed_severity", c->listed_severity },
 		[SEV_LISTED_NOTIFY] = { "listed_notify_severity", c->listed_notify_severity },
+		[SEV_OPAQUE_UNNOTIFIED] = { "opaque_unnotified_severity",
+					    c->opaque_unnotified_severity },
 	};
 	struct inv_state *st;
 	int r = -EINVAL;
@@ -465,17 +472,27 @@ static int party_bool(const struct kvs_host *h, const kvs_request *req, size_t i
 	return h->get_bool(req, p, &v) == 0 && v;
 }
 
+/* Report a finding; `action` is the officer's next step, or NULL. */
+static int report_act(const struct inv_state *st, kvs_report *rep, const char *rule,
+		      enum kvs_severity sev, const char *title, const char *rationale,
+		      const char *const *refs, size_t n_refs, const struct kvs_evidence *ev,
+		      size_t n_ev, const char *action)
+{
+	struct kvs_finding f = {
+		.rule = rule, .severity = sev, .title = title, .rationale = rationale,
+		.references = refs, .n_references = n_refs, .evidence = ev, .n_evidence = n_ev,
+		.action = action,
+	};
+
+	return st->host->report_add(rep, &f);
+}
+
 static int report(const struct inv_state *st, kvs_report *rep, const char *rule,
 		  enum kvs_severity sev, const char *title, const char *rationale,
 		  const char *const *refs, size_t n_refs, const struct kvs_evidence *ev,
 		  size_t n_ev)
 {
-	struct kvs_finding f = {
-		.rule = rule, .severity = sev, .title = title, .rationale = rationale,
-		.references = refs, .n_references = n_refs, .evidence = ev, .n_evidence = n_ev,
-	};
-
-	return st->host->report_add(rep, &f);
+	return report_act(st, rep, rule, sev, title, rationale, refs, n_refs, ev, n_ev, NULL);
 }
 
 /* The transaction, read from the investment block.  Votes fall back to the
@@ -628,8 +645,10 @@ static int screen_target(const struct inv_state *st, const kvs_request *req, kvs
 		sb_add(&why, "), but the investment block gives no voting rights, stake, board seats "
 		       "or control flag, so control and significant influence cannot be assessed.");
 		refs[n_refs++] = REF_NOTIFY;
-		return report(st, rep, "vifo.incomplete", st->sev[SEV_INCOMPLETE], title.s, why.s,
-			      refs, n_refs, n_ev ? &ev : NULL, n_ev);
+		return report_act(st, rep, "vifo.incomplete", st->sev[SEV_INCOMPLETE], title.s,
+				  why.s, refs, n_refs, n_ev ? &ev : NULL, n_ev,
+				  "Complete the investment block (voting rights, stake, board seats, "
+				  "control) and screen the request again");
 	}
 	cross(st, d, &x);
 	influence = (cats & CAT_HIGHLY_SENSITIVE) && (x.n_thr || x.board_member);
@@ -693,8 +712,12 @@ static int screen_target(const struct inv_state *st, const kvs_request *req, kvs
 		if (cats & inv_cats[i].bit)
 			refs[n_refs++] = inv_cats[i].reference;
 	*notified = 1;
-	return report(st, rep, x.control ? "vifo.notify.control" : "vifo.notify.significant_influence",
-		      st->sev[SEV_NOTIFY], title.s, why.s, refs, n_refs, n_ev ? &ev : NULL, n_ev);
+	return report_act(st, rep, x.control ? "vifo.notify.control" :
+			  "vifo.notify.significant_influence", st->sev[SEV_NOTIFY], title.s, why.s,
+			  refs, n_refs, n_ev ? &ev : NULL, n_ev,
+			  "Notify the BTI (Bureau Toetsing Investeringen) under the Vifo act before "
+			  "closing, together with the acquirer; do not close before the Minister's "
+			  "decision (standstill)");
 }
 
 /* Whether the acquirer, one of its aliases, its parent or its UBO is on a
@@ -831,13 +854,37 @@ static int screen_acquirer(const struct inv_state *st, const kvs_request *req, k
 	    !state_owned) {
 		title.n = why.n = 0;
 		sb_add(&title, "Ownership of acquirer %s is not disclosed", name);
-		sb_add(&why, "Neither a parent nor an ultimate beneficial owner is given for %s. The "
-		       "notification must describe the ownership structure up to the ultimate "
-		       "acquirer, and opaque ownership hides who would control the target.", name);
+		/* Weighed with the notification duty and the country: where
+		 * none is due and the acquirer is in the EU (whose UBO registers
+		 * show the owner) it is know-your-investor for the file, not a
+		 * reason to review. */
+		int weighty = notified || third || !country;
+
+		sb_add(&why, "Neither a parent nor an ultimate beneficial owner is given for %s. ",
+		       name);
+		if (notified)
+			sb_add(&why, "The notification must describe the ownership structure up to "
+			       "the ultimate acquirer, and opaque ownership hides who would control "
+			       "the target.");
+		else if (weighty)
+			sb_add(&why, "No Vifo notification is due for this transaction, but the "
+			       "acquirer is not established in the EU (or its country is not given), "
+			       "where no EU UBO register shows who ultimately owns it.");
+		else
+			sb_add(&why, "No Vifo notification is due for this transaction and the "
+			       "acquirer is established in the EU, so this is for the file: the "
+			       "institute should still know who ultimately owns its counterparty "
+			       "(the UBO register of its country shows it).");
 		refs[0] = REF_FORM;
 		refs[1] = REF_FDI;
-		r = report(st, rep, "fdi.acquirer.opaque_ownership", st->sev[SEV_OPAQUE], title.s,
-			   why.s, refs, 2, ev, 1);
+		r = report_act(st, rep, "fdi.acquirer.opaque_ownership",
+			       st->sev[weighty ? SEV_OPAQUE : SEV_OPAQUE_UNNOTIFIED], title.s,
+			       why.s, notified ? refs : refs + 1, notified ? 2 : 1, ev, 1,
+			       notified ? "Obtain the acquirer's ownership structure up to the "
+					  "ultimate acquirer for the Vifo notification to the BTI" :
+					  "Ask the acquirer for its ownership structure up to the "
+					  "ultimate beneficial owner (e.g. a UBO register extract) and "
+					  "keep it with the file");
 		if (r < 0)
 			return r;
 	}

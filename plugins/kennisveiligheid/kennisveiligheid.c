@@ -15,7 +15,9 @@
  *               else 1), a fuzzy match to an entry of another country than
  *               the party's dropped; kind "military" 3 (1 in a trusted
  *               country); state_owned in a country of level >= 1 is one
- *               level above that country, a government body at its level.
+ *               level above that country when the area is sensitive
+ *               (A >= 1), else at the country's level (one factor, not a
+ *               verdict); a government body at its level.
  *   base        matrix[A][max(C, P)], each cell L/M/H/V (low .. very high);
  *               default rows LLLM, LLMH, LMMV, LMHV.
  *   cooperation the product M of the factors that apply (form, access,
@@ -170,7 +172,7 @@ static const struct kvs_option kv_options[] = {
 	  "finding severity of a high risk", 0, 0, 0 },
 	{ "severity_very_high", KVS_OPT_STRING, "high", OFF(sev[3]),
 	  "finding severity of a very high risk", 0, 0, 0 },
-	{ "screen_export", KVS_OPT_BOOL, "false", OFF(screen_export),
+	{ "screen_export", KVS_OPT_BOOL, "true", OFF(screen_export),
 	  "also weigh country and partner of export requests", 0, 0, 0 },
 	{ "screen_investment", KVS_OPT_BOOL, "false", OFF(screen_investment),
 	  "also weigh country and partner of investment requests", 0, 0, 0 },
@@ -846,7 +848,7 @@ static void describe_match(struct kv_cp *cp, const char *what, const struct kvs_
  * pointer of the party ("/parties/3"), or NULL for a name-only
  * counterparty (person's affiliation, funder) whose name is at name_path. */
 static void kv_partner_check(const struct kv_state *st, const kvs_request *req,
-			     struct kv_cp *cp, const char *base, int country_level)
+			     struct kv_cp *cp, const char *base, int country_level, int area)
 {
 	const struct kvs_host *h = st->host;
 	struct kvs_list_match m;
@@ -894,11 +896,17 @@ static void kv_partner_check(const struct kv_state *st, const kvs_request *req,
 	}
 	snprintf(p, sizeof(p), "%s/state_owned", base);
 	if (h->get_bool(req, p, &b) == 0 && b) {
-		int lvl = country_level >= 1 ? (country_level < 3 ? country_level + 1 : 3) : 0;
+		/* One factor, not a verdict: it adds a level only where the
+		 * knowledge is sensitive (a state conservatory of music is not a
+		 * risk because the state owns it). */
+		int lvl = country_level < 1 ? 0 : area < 1 ? country_level :
+			  country_level < 3 ? country_level + 1 : 3;
 
-		bprintf(cp->why, sizeof(cp->why),
-			"The party is state-owned%s. ", lvl ? ", in a country with risk signals"
-						 : " (no country signals)");
+		bprintf(cp->why, sizeof(cp->why), "The party is state-owned%s. ",
+			!lvl ? " (no country signals)" :
+			area < 1 ? ", in a country with risk signals; the knowledge area is not "
+				   "sensitive, so it weighs at the country's level" :
+				   ", in a country with risk signals, on sensitive knowledge");
 		partner_raise(cp, lvl, "kv.partner.state_owned");
 	}
 	if (s && !strcmp(s, "government") && country_level >= 1) {
@@ -956,7 +964,7 @@ static void collect_counterparties(struct kv_eval *ev)
 		if (!cp)
 			return;
 		kv_partner_check(ev->st, ev->req, cp, base,
-				 cp->country ? cp->country->level : 0);
+				 cp->country ? cp->country->level : 0, ev->area);
 	}
 	n = h->get_size(ev->req, "/people");
 	for (size_t i = 0; i < n; i++) {
@@ -968,7 +976,7 @@ static void collect_counterparties(struct kv_eval *ev)
 		cp = cp_add(ev, np, NULL);
 		if (!cp)
 			return;
-		kv_partner_check(ev->st, ev->req, cp, NULL, 0);
+		kv_partner_check(ev->st, ev->req, cp, NULL, 0, ev->area);
 	}
 	n = h->get_size(ev->req, "/cooperation/funding");
 	for (size_t i = 0; i < n; i++) {
@@ -979,7 +987,7 @@ static void collect_counterparties(struct kv_eval *ev)
 		cp = cp_add(ev, np, cpath);
 		if (!cp)
 			return;
-		kv_partner_check(ev->st, ev->req, cp, NULL, 0);
+		kv_partner_check(ev->st, ev->req, cp, NULL, 0, ev->area);
 	}
 	if (h->get_string(ev->req, "/destination/country", NULL))
 		cp_add(ev, NULL, "/destination/country");
@@ -1093,6 +1101,20 @@ static void quote_ev(const struct kv_eval *ev, const struct kvs_evidence *e, cha
 	if (s && e->end <= len && e->start < e->end)
 		bprintf(buf, size, "\"%.*s\"", (int)(e->end - e->start > 60 ? 60 : e->end - e->start),
 			s + e->start);
+}
+
+static int report_act(struct kv_eval *ev, const char *rule, enum kvs_severity sev,
+		      const char *title, const char *rationale, const char *const *refs,
+		      size_t n_refs, const struct kvs_evidence *evs, size_t n_ev,
+		      const char *action)
+{
+	struct kvs_finding f = {
+		.rule = rule, .severity = sev, .title = title, .rationale = rationale,
+		.references = refs, .n_references = n_refs, .evidence = evs, .n_evidence = n_ev,
+		.action = action,
+	};
+
+	return ev->st->host->report_add(ev->rep, &f);
 }
 
 static int report(struct kv_eval *ev, const char *rule, enum kvs_severity sev,
@@ -1282,7 +1304,18 @@ static int report_risk(struct kv_eval *ev, enum kvs_severity sev)
 		if (st->host->get_string(ev->req, p, &len))
 			evs[ne++] = (struct kvs_evidence){ p, 0, len };
 	}
-	return report(ev, "kv.risk", sev, title, why, refs, 5, evs, ne);
+	/* The next step by level: low needs none. */
+	static const char *const actions[4] = {
+		NULL,
+		"Have the research-security advisor review the partner and the terms before "
+		"signing (know your partner, Nationale leidraad 5.3)",
+		"Consult the institute's research-security advisor and the Loket Kennisveiligheid "
+		"before committing; agree risk-mitigating conditions (access, data, publication)",
+		"Consult the institute's research-security advisor and the Loket Kennisveiligheid "
+		"before committing; the board decides whether to proceed",
+	};
+
+	return report_act(ev, "kv.risk", sev, title, why, refs, 5, evs, ne, actions[ev->level]);
 }
 
 /* The fields that say what the knowledge is; names of parties are not. */

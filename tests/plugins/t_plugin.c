@@ -24,6 +24,7 @@ struct tconf {
 	int create_fail;
 	int screen_fail;
 	int bad_evidence;
+	const char *action;
 };
 
 struct tstate {
@@ -45,6 +46,8 @@ static const struct kvs_option options[] = {
 	  "make screen() fail", 0, 0, 0 },
 	{ "bad_evidence", KVS_OPT_BOOL, "false", offsetof(struct tconf, bad_evidence),
 	  "report a span outside the field", 0, 0, 0 },
+	{ "action", KVS_OPT_STRING, "", offsetof(struct tconf, action),
+	  "the findings' action; empty: none", 0, 0, 0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
 };
 
@@ -104,6 +107,7 @@ static int t_screen(void *state, const struct kvs_host *host, const kvs_request 
 				.rule = "t.keyword", .severity = st->sev, .title = "Keyword found",
 				.rationale = "the test keyword occurs", .references = refs,
 				.n_references = 1, .evidence = &ev, .n_evidence = 1,
+				.action = *st->c->action ? st->c->action : NULL,
 			};
 
 			if (st->c->bad_evidence)

@@ -310,18 +310,79 @@ START_TEST(partner_signals)
 }
 END_TEST
 
-/* Export and investment requests only when configured. */
+/* State ownership is one factor: a state conservatory of music in a country
+ * with signals, on music, is not a knowledge-security case; the same partner
+ * on sensitive knowledge weighs one level above its country. */
+START_TEST(state_owned_is_one_factor)
+{
+	struct engine *en = kv_engine(NULL);
+	json_t *v = tu_screen(en,
+		"{\"id\":\"m1\",\"type\":\"partnership\",\"title\":\"Exchange in music "
+		"performance\",\"description\":\"Student and teacher exchange in piano performance "
+		"and composition.\",\"technology\":{\"keywords\":[\"music\"]},\"parties\":[{\"role\":"
+		"\"partner\",\"name\":\"Central Conservatory of Music\",\"country\":\"CN\",\"kind\":"
+		"\"university\",\"state_owned\":true}],\"cooperation\":{\"form\":\"education\","
+		"\"duration_months\":24}}");
+	json_t *f = finding(v, "kv.partner.state_owned");
+
+	ck_assert_str_eq(decision(v), "clear");
+	ck_assert_ptr_nonnull(strstr(risk_title(v), "risk low"));
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(f, "rationale")),
+				     "not sensitive"));
+	ck_assert_ptr_null(json_object_get(finding(v, "kv.risk"), "action"));
+	json_decref(v);
+	v = tu_screen(en,
+		"{\"id\":\"m2\",\"type\":\"partnership\",\"title\":\"Integrated photonics\","
+		"\"description\":\"Photonic integrated circuits for optical transceivers.\","
+		"\"parties\":[{\"role\":\"partner\",\"name\":\"Central Photonics Institute\","
+		"\"country\":\"CN\",\"kind\":\"research_institute\",\"state_owned\":true}],"
+		"\"cooperation\":{\"form\":\"joint_research\",\"duration_months\":24}}");
+	ck_assert_str_ne(decision(v), "clear");
+	ck_assert_ptr_nonnull(strstr(risk_title(v), "counterparty very high"));
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(finding(v, "kv.risk"),
+		"action")), "research-security advisor"));
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+/* An export to a listed university is judged on the partner too (the
+ * default screen_export), not on the item alone. */
+START_TEST(export_to_listed_university)
+{
+	struct engine *en;
+	json_t *v;
+
+	if (!shared_data()) {
+		printf("export_to_listed_university: shared data folder missing, skipped\n");
+		return;
+	}
+	en = kv_engine(NULL);
+	v = tu_screen(en,
+		"{\"id\":\"x1\",\"type\":\"export\",\"items\":[{\"description\":\"Laboratory "
+		"power supply\",\"kind\":\"goods\"}],\"destination\":{\"country\":\"CN\"},"
+		"\"parties\":[{\"role\":\"consignee\",\"name\":\"HARBIN INSTITUTE OF TECHNOLOGY\","
+		"\"country\":\"CN\",\"kind\":\"university\"}]}");
+	ck_assert_ptr_nonnull(finding(v, "kv.partner.listed"));
+	ck_assert_ptr_nonnull(finding(v, "kv.risk"));
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+/* Export requests by default (screen_export), investment ones when configured. */
 START_TEST(other_types)
 {
 	const char *exp = "{\"id\":\"e1\",\"type\":\"export\",\"items\":[{\"description\":"
 			  "\"Phased-array radar module\"}],\"destination\":{\"country\":\"RU\"}}";
-	struct engine *en = kv_engine(NULL);
+	struct engine *en = kv_engine(" screen_export = false;");
 	json_t *v = tu_screen(en, exp);
 
 	ck_assert_ptr_null(finding(v, "kv.risk"));
 	json_decref(v);
 	engine_unref(en);
-	en = kv_engine(" screen_export = true;");
+	en = kv_engine(NULL);
 	v = tu_screen(en, exp);
 	ck_assert_ptr_nonnull(finding(v, "kv.country.RU"));
 	ck_assert_str_eq(decision(v), "escalate");
@@ -831,6 +892,8 @@ static Suite *suite(void)
 	tcase_add_test(t, partner_quantum_seven_sons);
 	tcase_add_test(t, partner_signals);
 	tcase_add_test(t, other_types);
+	tcase_add_test(t, state_owned_is_one_factor);
+	tcase_add_test(t, export_to_listed_university);
 	tcase_add_test(t, config_errors);
 	tcase_add_test(t, relative_paths);
 	tcase_add_test(t, soil_moisture_request);

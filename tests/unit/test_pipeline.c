@@ -154,6 +154,69 @@ START_TEST(deterministic)
 }
 END_TEST
 
+/* deciding is the highest-severity finding, moved to the front of findings;
+ * actions list each text once, the deciding finding's first. */
+START_TEST(deciding_and_actions)
+{
+	struct engine *en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+				      "plugins: { t_slow: { keyword = \"thing\"; severity = \"low\"; "
+				      "action = \"Ask a colleague\"; };\n"
+				      " t_good: { action = \"Apply for a licence at the CDIU\"; }; };\n");
+	json_t *v = tu_screen(en, REQ), *d, *a, *f0;
+
+	ck_assert_str_eq(decision(v), "escalate");
+	d = json_object_get(v, "deciding");
+	f0 = json_array_get(json_object_get(v, "findings"), 0);
+	ck_assert_ptr_nonnull(d);
+	ck_assert(json_equal(d, f0));
+	ck_assert_str_eq(json_string_value(json_object_get(d, "plugin")), "t_good");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "severity")), "high");
+	/* the first of the two equal "forbidden" findings: in /title */
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+		json_object_get(d, "evidence"), 0), "path")), "/title");
+	/* the rest keep their order: t_slow's two, then t_good's second */
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+		json_object_get(v, "findings"), 1), "plugin")), "t_slow");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+		json_object_get(v, "findings"), 3), "plugin")), "t_good");
+	a = json_object_get(v, "actions");
+	ck_assert_uint_eq(json_array_size(a), 2);
+	ck_assert_str_eq(json_string_value(json_array_get(a, 0)), "Apply for a licence at the CDIU");
+	ck_assert_str_eq(json_string_value(json_array_get(a, 1)), "Ask a colleague");
+	json_decref(v);
+	/* Nothing above info: no deciding finding, no actions. */
+	v = tu_screen(en, "{\"id\":\"r2\",\"type\":\"export\",\"title\":\"harmless\"}");
+	ck_assert(json_is_null(json_object_get(v, "deciding")));
+	ck_assert_uint_eq(json_array_size(json_object_get(v, "actions")), 0);
+	json_decref(v);
+	engine_unref(en);
+	/* Among equal severities a finding with an action decides. */
+	en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+		       "plugins: { t_good: { }; t_slow: { keyword = \"thing\"; severity = \"high\"; "
+		       "action = \"Ask a colleague\"; }; };\n");
+	v = tu_screen(en, REQ);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "deciding"),
+							   "plugin")), "t_slow");
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
+/* A failed plugin's finding decides and says what to do. */
+START_TEST(failure_decides)
+{
+	struct engine *en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+				      "plugins: { t_good: { screen_fail = true; }; };\n");
+	json_t *v = tu_screen(en, REQ), *d = json_object_get(v, "deciding");
+
+	ck_assert_str_eq(decision(v), "review");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "rule")), "kvscreend.plugin_error");
+	ck_assert_uint_eq(json_array_size(json_object_get(v, "actions")), 1);
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
 /* Loading errors: each must name the config file and line and the reason. */
 static void expect_load_error(const char *config, const char *want)
 {
@@ -241,6 +304,8 @@ int main(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, findings_and_evidence);
+	tcase_add_test(tc, deciding_and_actions);
+	tcase_add_test(tc, failure_decides);
 	tcase_add_test(tc, policy_from_config);
 	tcase_add_test(tc, screen_failure_fails_closed);
 	tcase_add_test(tc, bad_evidence_fails_closed);

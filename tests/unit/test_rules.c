@@ -207,6 +207,69 @@ START_TEST(test_exclusion)
 }
 END_TEST
 
+/* A negator among the negation_window words before a hit, in the same
+ * sentence, cancels the hit; other hits of the rule still count. */
+START_TEST(test_negation)
+{
+	struct kvs_ruleset *rs = load(DATA "negation.conf");
+	struct kvs_report rep;
+	const struct mock_finding *f;
+	static const char *const cancelled[] = {
+		"VPN software with AES-256 encryption, not mass-market",
+		"non-mass-market encryption modules",
+		"Not for the MASS MARKET",
+		"without any mass-market release",
+		"versleutelingssoftware, niet voor de massamarkt",
+		"geen massamarkt",
+		"nicht Mass-market",
+		"no mass market",
+	};
+	static const char *const kept[] = {
+		"mass-market encryption software",
+		"note the mass-market release",          /* "note" is not "not" */
+		"not encrypted. A mass-market router",   /* another sentence */
+		"not in any way a typical mass-market router", /* 4 words away */
+		"knot mass-market",
+		"nothing; mass-market",
+	};
+
+	for (size_t i = 0; i < sizeof(cancelled) / sizeof(*cancelled); i++) {
+		screen1(rs, "/description", cancelled[i], &rep);
+		ck_assert_msg(!mock_find(&rep, "N-MASS"), "N-MASS fired on \"%s\"", cancelled[i]);
+		ck_assert_msg(i == 4 || i == 5 || mock_find(&rep, "N-OFF"),
+			      "N-OFF (no negation_window) missed \"%s\"", cancelled[i]);
+		mock_report_reset(&rep);
+	}
+	for (size_t i = 0; i < sizeof(kept) / sizeof(*kept); i++) {
+		screen1(rs, "/description", kept[i], &rep);
+		ck_assert_msg(mock_find(&rep, "N-MASS"), "N-MASS missed \"%s\"", kept[i]);
+		mock_report_reset(&rep);
+	}
+	/* One negated hit, one plain one: the plain one is the evidence. */
+	screen1(rs, "/description", "not mass-market; later a mass market version", &rep);
+	f = mock_find(&rep, "N-MASS");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(f->n_ev, 1);
+	ck_assert_uint_eq(f->ev[0].start, 25);
+	mock_report_reset(&rep);
+	/* The rule's own negators replace the defaults ("non-" is "non"). */
+	screen1(rs, "/description", "non-public data", &rep);
+	ck_assert_ptr_null(mock_find(&rep, "N-OWN"));
+	mock_report_reset(&rep);
+	screen1(rs, "/description", "hardly public", &rep);
+	ck_assert_ptr_null(mock_find(&rep, "N-OWN"));
+	mock_report_reset(&rep);
+	screen1(rs, "/description", "not public", &rep);
+	ck_assert_ptr_nonnull(mock_find(&rep, "N-OWN"));
+	mock_report_reset(&rep);
+	rules_free(rs);
+	expect_errors(DATA "bad_negation.conf",
+		      ":7: rule B-NEG: \"negation_window\" must be an integer from 0 to 10 (words)\n"
+		      DATA "bad_negation.conf:14: rule B-NEGATOR: negator \"not really\" must be one word of 1 to 31 letters\n"
+		      DATA "bad_negation.conf:16: rule B-NOWINDOW: \"negators\" needs \"negation_window\"\n");
+}
+END_TEST
+
 START_TEST(test_fields_and_prefix)
 {
 	struct kvs_ruleset *rs = load(DATA "good.conf");
@@ -679,6 +742,116 @@ START_TEST(test_shipped_examples)
 	ck_assert_msg(bad == 0, "%zu example phrases misbehave (listed above)", bad);
 	ck_assert_uint_ge(total, 80);
 	free_shipped();
+}
+END_TEST
+
+/* One rule set of the phrase table and the id of rule i in it. */
+static const char *set_rule_field(struct kvs_ruleset *rs, const char *id)
+{
+	for (size_t i = 0; i < rules_count(rs); i++) {
+		struct rules_info ri;
+
+		ck_assert_int_eq(rules_get(rs, i, &ri), 0);
+		if (!strcmp(ri.id, id))
+			return ri.first_field ? ri.first_field : "/description";
+	}
+	return NULL;
+}
+
+/* tests/data/rules/phrases.txt: Dutch and English positives and near misses
+ * of the shipped export, investment and taxonomy rules.  Every phrase must
+ * behave; every rule named needs all four kinds (en+, en-, nl+, nl-), and
+ * every taxonomy node and investment rule must be named. */
+START_TEST(test_phrase_table)
+{
+	static const char *const paths[] = {
+		KVS_SRCDIR "/conf/rules/kennisveiligheid/taxonomy.conf",
+		SHIPPED "dual-use", SHIPPED "military.conf", SHIPPED "catch-all.conf",
+		SHIPPED "exemptions.conf", KVS_SRCDIR "/conf/rules/investment",
+	};
+	enum { N_PATHS = sizeof(paths) / sizeof(*paths) };
+	struct kvs_ruleset *rs[N_PATHS];
+	struct { char id[64]; unsigned kinds; } seen[1024];
+	size_t n_seen = 0, phrases = 0, bad = 0, lineno = 0, covered[N_PATHS] = {0};
+	size_t lang_n[2] = {0};
+	char line[2048];
+	FILE *f = fopen(DATA "phrases.txt", "r");
+
+	ck_assert_ptr_nonnull(f);
+	for (size_t i = 0; i < N_PATHS; i++)
+		rs[i] = load(paths[i]);
+	while (fgets(line, sizeof(line), f)) {
+		char *id = line, *kind, *lang, *text, *nl;
+		const char *field = NULL;
+		size_t set = 0, k;
+		unsigned bit;
+		int want, got;
+
+		lineno++;
+		if ((nl = strchr(line, '\n')))
+			*nl = '\0';
+		if (!*line || *line == '#')
+			continue;
+		kind = strchr(id, '|');
+		lang = kind ? strchr(kind + 1, '|') : NULL;
+		text = lang ? strchr(lang + 1, '|') : NULL;
+		ck_assert_msg(text, "phrases.txt:%zu: expected RULE|+-|en/nl|PHRASE", lineno);
+		*kind++ = *lang++ = *text++ = '\0';
+		ck_assert_msg((!strcmp(kind, "+") || !strcmp(kind, "-")) &&
+			      (!strcmp(lang, "en") || !strcmp(lang, "nl")) && *text &&
+			      strlen(id) < sizeof(seen[0].id),
+			      "phrases.txt:%zu: bad kind, language or phrase", lineno);
+		for (set = 0; set < N_PATHS && !field; set++)
+			field = set_rule_field(rs[set], id);
+		ck_assert_msg(field, "phrases.txt:%zu: no shipped rule %s", lineno, id);
+		set--;
+		want = *kind == '+';
+		got = fired(rs[set], id, field, text);
+		if (got != want)
+			bad += (size_t)fprintf(stderr, "phrases.txt:%zu: rule %s %s \"%s\"\n", lineno,
+					       id, want ? "does not fire on" : "fires on", text) > 0;
+		bit = (want ? 1u : 2u) << (*lang == 'n' ? 2 : 0);
+		for (k = 0; k < n_seen && strcmp(seen[k].id, id); k++)
+			;
+		if (k == n_seen) {
+			ck_assert_uint_lt(n_seen, sizeof(seen) / sizeof(*seen));
+			snprintf(seen[n_seen].id, sizeof(seen[0].id), "%s", id);
+			seen[n_seen++].kinds = 0;
+			covered[set]++;
+		}
+		seen[k].kinds |= bit;
+		lang_n[*lang == 'n']++;
+		phrases++;
+	}
+	fclose(f);
+	for (size_t k = 0; k < n_seen; k++)
+		if (seen[k].kinds != 15)
+			bad += (size_t)fprintf(stderr, "phrases.txt: rule %s lacks%s%s%s%s\n", seen[k].id,
+					       seen[k].kinds & 1 ? "" : " en+", seen[k].kinds & 2 ? "" : " en-",
+					       seen[k].kinds & 4 ? "" : " nl+",
+					       seen[k].kinds & 8 ? "" : " nl-") > 0;
+	/* Complete for the taxonomy (set 0) and the investment rules (set 5). */
+	for (size_t set = 0; set < N_PATHS; set += 5)
+		for (size_t i = 0; i < rules_count(rs[set]); i++) {
+			struct rules_info ri;
+			size_t k;
+
+			rules_get(rs[set], i, &ri);
+			for (k = 0; k < n_seen && strcmp(seen[k].id, ri.id); k++)
+				;
+			if (k == n_seen)
+				bad += (size_t)fprintf(stderr, "phrases.txt: rule %s is missing\n",
+						       ri.id) > 0;
+		}
+	printf("phrase table: %zu phrases (%zu English, %zu Dutch) for %zu rules: %zu of %zu "
+	       "taxonomy nodes, %zu of %zu export rules, %zu of %zu investment rules\n",
+	       phrases, lang_n[0], lang_n[1], n_seen, covered[0], rules_count(rs[0]),
+	       covered[1] + covered[2] + covered[3] + covered[4],
+	       rules_count(rs[1]) + rules_count(rs[2]) + rules_count(rs[3]) + rules_count(rs[4]),
+	       covered[5], rules_count(rs[5]));
+	for (size_t i = 0; i < N_PATHS; i++)
+		rules_free(rs[i]);
+	ck_assert_msg(bad == 0, "%zu phrase table problems (listed above)", bad);
 }
 END_TEST
 
@@ -1302,6 +1475,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_match_evidence);
 	tcase_add_test(tc, test_context_required);
 	tcase_add_test(tc, test_exclusion);
+	tcase_add_test(tc, test_negation);
 	tcase_add_test(tc, test_fields_and_prefix);
 	tcase_add_test(tc, test_utf8_edges);
 	tcase_add_test(tc, test_word_start_prefilter);
@@ -1310,6 +1484,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_catastrophic_limit);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_shipped_examples);
+	tcase_add_test(tc, test_phrase_table);
 	tcase_add_test(tc, test_prefilter_equivalence_cordis);
 	tcase_add_test(tc, test_prefilter_equivalence_prefix);
 	tcase_add_test(tc, test_load_paths);
