@@ -41,7 +41,11 @@ const struct kvs_option cfg_daemon_options[] = {
 	{ "log_level", KVS_OPT_STRING, "info", D(log_level),
 	  "err, warning, notice, info or debug", 0, 0, 0 },
 	{ "max_connections", KVS_OPT_INT, "1024", D(max_connections),
-	  "concurrent HTTP connections", 0, 1, 65536 },
+	  "concurrent HTTP connections; when full, a new connection closes the idlest one",
+	  0, 1, 65536 },
+	{ "max_connections_per_client", KVS_OPT_INT, "64", D(max_connections_per_client),
+	  "concurrent TCP connections of one client IP address; past it a new connection is "
+	  "answered 503 (the Unix socket is not capped per client)", 0, 1, 65536 },
 	{ "max_inflight", KVS_OPT_INT, "256", D(max_inflight),
 	  "screenings in flight before the API answers 503", 0, 1, 65536 },
 	{ "header_timeout_ms", KVS_OPT_INT, "10000", D(header_timeout_ms),
@@ -60,6 +64,9 @@ const struct kvs_option cfg_daemon_options[] = {
 	  "make each outbox batch durable with one syncfs(2) of the state filesystem instead of "
 	  "one fdatasync per verdict: much faster when the disk is busy, but it also flushes "
 	  "what other programs wrote to that filesystem", 0, 0, 0 },
+	{ "outbox_min_free_mb", KVS_OPT_INT, "64", D(outbox_min_free_mb),
+	  "free space (MiB) the state filesystem must keep: below it new verdicts are refused "
+	  "(503) until space is freed; 0 never refuses", 0, 0, 16777216 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
 };
 #undef D

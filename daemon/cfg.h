@@ -56,6 +56,7 @@ struct cfg_daemon {
 	long long threads;             /* worker threads for plugins */
 	const char *log_level;
 	long long max_connections;
+	long long max_connections_per_client; /* per IP address / peer uid */
 	long long max_inflight;        /* screenings in flight before 503 */
 	long long header_timeout_ms;
 	long long body_timeout_ms;
@@ -64,6 +65,7 @@ struct cfg_daemon {
 	long long spool_rescan_ms;
 	const char *plugin_dir;        /* where bare plugin names are found */
 	int outbox_syncfs;             /* one syncfs per outbox batch (outbox.h) */
+	long long outbox_min_free_mb;  /* refuse verdicts below this free space */
 };
 
 extern const struct kvs_option cfg_daemon_options[];

@@ -145,6 +145,7 @@ static void http_limits_from_cfg(const struct kvs_cfg *cfg, struct http_limits *
 	lim->body_timeout_ms = (unsigned)d->body_timeout_ms;
 	lim->idle_timeout_ms = (unsigned)d->idle_timeout_ms;
 	lim->max_connections = (unsigned)d->max_connections;
+	lim->max_conns_per_client = (unsigned)d->max_connections_per_client;
 }
 
 /* The token file: the configured one, or STATE_DIR/api-token (created). */
@@ -397,6 +398,7 @@ static void reload_done(uv_work_t *w, int status)
 		log_set_level(log_level_parse(n->log_level));
 		api_set_max_inflight(d->api, (unsigned)n->max_inflight);
 		outbox_set_syncfs(d->ob, n->outbox_syncfs);
+		outbox_set_min_free(d->ob, (unsigned long long)n->outbox_min_free_mb << 20);
 		api_set_engine(d->api, en);
 		engine_unref(d->en);
 		d->en = en;
@@ -803,6 +805,7 @@ int main(int argc, char **argv)
 		}
 		outbox_set_notify(d.ob, on_outbox_batch, &d);
 		outbox_set_syncfs(d.ob, d.en->cfg->daemon.outbox_syncfs);
+		outbox_set_min_free(d.ob, (unsigned long long)d.en->cfg->daemon.outbox_min_free_mb << 20);
 		sink_set_retired_cb(d.sink, on_sink_retired, &d);
 		api_set_metrics_cb(d.api, sink_metrics, &d);
 	}
