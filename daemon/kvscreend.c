@@ -631,6 +631,19 @@ static void sink_metrics(void *data, FILE *f)
 	if (!d->sink)
 		return;
 	sink_stats(d->sink, &st);
+	fprintf(f, "# HELP kvscreend_outbox_backlog Verdicts in outbox/new not yet delivered.\n"
+		   "# TYPE kvscreend_outbox_backlog gauge\n"
+		   "kvscreend_outbox_backlog %zu\n"
+		   "# HELP kvscreend_outbox_oldest_age_seconds Age of the oldest verdict not yet delivered (0 when none).\n"
+		   "# TYPE kvscreend_outbox_oldest_age_seconds gauge\n"
+		   "kvscreend_outbox_oldest_age_seconds %.3f\n"
+		   "# HELP kvscreend_sink_failing 1 while deliveries to the queue fail.\n"
+		   "# TYPE kvscreend_sink_failing gauge\n"
+		   "kvscreend_sink_failing %d\n"
+		   "# HELP kvscreend_sink_outages_total Times delivery to the queue started failing.\n"
+		   "# TYPE kvscreend_sink_outages_total counter\n"
+		   "kvscreend_sink_outages_total %llu\n",
+		d->ob ? outbox_depth(d->ob) : (size_t)0, st.oldest_age, st.failing, st.outages);
 	fprintf(f, "# HELP kvscreend_sink_delivered_total Verdicts delivered and confirmed by the queue.\n"
 		   "# TYPE kvscreend_sink_delivered_total counter\n"
 		   "kvscreend_sink_delivered_total %llu\n"
