@@ -220,8 +220,8 @@ char *cfg_resolve_path(const char *dir, const char *path)
 		joined = NULL;
 	if (!joined)
 		return NULL;
-	/* A path that does not exist yet keeps its spelling; cfg->dir is
-	 * absolute, so it is absolute anyway. */
+	/* An empty path (no folder given either) stays empty; one that does
+	 * not exist yet is still absolute, as cfg->dir is. */
 	if (!*joined)
 		return joined;
 	out = cfg_canonical_path(joined);
