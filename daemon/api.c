@@ -29,6 +29,14 @@ static const double lat_bounds[] = {
 };
 #define N_LAT (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
 
+/* Failed authentications of one client in the second `sec`. */
+struct auth_slot {
+	struct http_peer peer;
+	uint64_t sec;
+	unsigned fails;
+	uint64_t used;            /* api.auth_clock at the last failure */
+};
+
 struct plugin_stat {
 	char name[64];
 	unsigned long long runs, errors, timeouts;
@@ -49,12 +57,13 @@ struct api {
 	void *metrics_data;
 	api_reload_cb reload_cb;
 	void *reload_data;
-	/* failed authentications in the current second */
-	uint64_t auth_sec;
-	unsigned auth_fails;
+	/* failed authentications per client, the least recently failing
+	 * client's slot reused when the table is full */
+	struct auth_slot auth[API_AUTH_CLIENTS];
+	uint64_t auth_clock;
 	/* metrics */
 	unsigned long long by_decision[DECISION_DENY + 1];
-	unsigned long long auth_failures, throttled, overloaded;
+	unsigned long long auth_failures, auth_throttled, overloaded;
 	unsigned long long lat_bucket[N_LAT];
 	unsigned long long lat_count;
 	double lat_sum;
@@ -240,7 +249,10 @@ static void render_metrics(struct api *a, FILE *f)
 			a->plugins[i].timeouts);
 	fprintf(f, "# HELP kvscreend_auth_failures_total Requests refused for a missing or wrong token.\n"
 		   "# TYPE kvscreend_auth_failures_total counter\n"
-		   "kvscreend_auth_failures_total %llu\n", a->auth_failures);
+		   "kvscreend_auth_failures_total %llu\n"
+		   "# HELP kvscreend_auth_throttled_total Requests answered 429 because their client failed to authenticate too often.\n"
+		   "# TYPE kvscreend_auth_throttled_total counter\n"
+		   "kvscreend_auth_throttled_total %llu\n", a->auth_failures, a->auth_throttled);
 	if (a->srv) {
 		const struct http_stats *st = http_server_stats(a->srv);
 
@@ -258,8 +270,14 @@ static void render_metrics(struct api *a, FILE *f)
 			   "kvscreend_http_connections_accepted_total %llu\n"
 			   "# HELP kvscreend_http_connections_rejected_total HTTP connections refused past the cap.\n"
 			   "# TYPE kvscreend_http_connections_rejected_total counter\n"
-			   "kvscreend_http_connections_rejected_total %llu\n",
-			st->open, st->accepted, st->rejected);
+			   "kvscreend_http_connections_rejected_total %llu\n"
+			   "# HELP kvscreend_http_connections_client_limited_total HTTP connections refused past the per-client cap.\n"
+			   "# TYPE kvscreend_http_connections_client_limited_total counter\n"
+			   "kvscreend_http_connections_client_limited_total %llu\n"
+			   "# HELP kvscreend_http_connections_evicted_total Idle HTTP connections closed to make room for a new one.\n"
+			   "# TYPE kvscreend_http_connections_evicted_total counter\n"
+			   "kvscreend_http_connections_evicted_total %llu\n",
+			st->open, st->accepted, st->rejected, st->rejected_client, st->evicted);
 	}
 	fprintf(f, "# HELP kvscreend_outbox_depth Verdicts in the outbox not yet delivered.\n"
 		   "# TYPE kvscreend_outbox_depth gauge\n"
@@ -524,11 +542,34 @@ static void post_screening(struct api *a, struct http_req *r)
 	}
 }
 
+/* The throttle slot of `peer`, or NULL; with `add`, a free slot or the
+ * least recently used one is taken over when it has none. */
+static struct auth_slot *auth_slot(struct api *a, const struct http_peer *peer, int add)
+{
+	struct auth_slot *lru = &a->auth[0];
+
+	for (size_t i = 0; i < API_AUTH_CLIENTS; i++) {
+		struct auth_slot *sl = &a->auth[i];
+
+		if (sl->used && http_peer_equal(&sl->peer, peer))
+			return sl;
+		if (sl->used < lru->used)
+			lru = sl;
+	}
+	if (!add)
+		return NULL;
+	memset(lru, 0, sizeof(*lru));
+	lru->peer = *peer;
+	return lru;
+}
+
 /* 1 if r may go on; else it has been answered (401, 403 or 429). */
 static int authorized(struct api *a, struct http_req *r)
 {
 	static const char challenge[] = "WWW-Authenticate: Bearer realm=\"kvscreend\"\r\n";
 	uint64_t sec = uv_now(a->loop) / 1000;
+	struct auth_slot *sl;
+	char who[64];
 	const char *tok;
 
 	if (r->via_unix)
@@ -539,12 +580,10 @@ static int authorized(struct api *a, struct http_req *r)
 		http_respond_error(r, 403, NULL, "forbidden", "cross-origin requests are refused");
 		return 0;
 	}
-	if (sec != a->auth_sec) {
-		a->auth_sec = sec;
-		a->auth_fails = 0;
-	}
-	if (a->auth_fails >= API_AUTH_FAIL_PER_SEC) {
+	sl = auth_slot(a, &r->peer, 0);
+	if (sl && sl->sec == sec && sl->fails >= API_AUTH_FAIL_PER_SEC) {
 		a->auth_failures++;
+		a->auth_throttled++;
 		http_respond_error(r, 429, "Retry-After: 1\r\n", "too_many_requests",
 				   "too many failed authentications; retry later");
 		return 0;
@@ -557,10 +596,24 @@ static int authorized(struct api *a, struct http_req *r)
 		if (*tok && token_check(&a->tokens, tok, strlen(tok)))
 			return 1;
 	}
-	a->auth_fails++;
+	/* An unknown peer (family 0) gets a slot of its own each time it
+	 * fails, so it is never throttled together with another. */
+	sl = auth_slot(a, &r->peer, 1);
+	if (sl->sec != sec) {
+		sl->sec = sec;
+		sl->fails = 0;
+	}
+	sl->fails++;
+	sl->used = ++a->auth_clock;
 	a->auth_failures++;
-	log_notice("req %llu: %s %s: %s bearer token", (unsigned long long)r->id, r->method,
-		   r->path, r->authorization ? "wrong" : "missing");
+	http_peer_str(&r->peer, who, sizeof(who));
+	if (sl->fails == API_AUTH_FAIL_PER_SEC)
+		log_warn("req %llu: %s: %u failed authentications within a second; "
+			 "answering 429 for the rest of it", (unsigned long long)r->id, who,
+			 sl->fails);
+	else if (sl->fails < API_AUTH_FAIL_PER_SEC)
+		log_notice("req %llu: %s %s from %s: %s bearer token", (unsigned long long)r->id,
+			   r->method, r->path, who, r->authorization ? "wrong" : "missing");
 	http_respond_error(r, 401, challenge, "unauthorized",
 			   r->authorization ? "the bearer token is not valid"
 					    : "a bearer token is required");

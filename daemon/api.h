@@ -14,11 +14,14 @@
  *
  * Over TCP every route but /healthz and /readyz needs a bearer token from the
  * token file, and a request carrying an Origin header (a browser) is refused;
- * the Unix socket relies on its file mode and group.  After more than
- * API_AUTH_FAIL_PER_SEC failed authentications within one second, every
- * request that needs a token is answered 429 with Retry-After, without
+ * the Unix socket relies on its file mode and group.  After
+ * API_AUTH_FAIL_PER_SEC failed authentications of one client (one IP
+ * address, struct http_peer) within one second, every request of that
+ * client that needs a token is answered 429 with Retry-After, without
  * looking at its token, for the rest of that second: tokens cannot be
- * guessed at speed.
+ * guessed at speed, and one client guessing does not lock out the others.
+ * The failures of at most API_AUTH_CLIENTS clients are kept; the client
+ * that failed least recently gives way to a new one.
  *
  * Screenings in flight (from submission until the verdict is durable) are
  * capped; past the cap POST answers 503 with Retry-After.  Each screening
@@ -40,6 +43,7 @@
 #include "token.h"
 
 #define API_AUTH_FAIL_PER_SEC 50
+#define API_AUTH_CLIENTS 256
 
 enum api_state {
 	API_STARTING,

@@ -41,7 +41,11 @@ const struct kvs_option cfg_daemon_options[] = {
 	{ "log_level", KVS_OPT_STRING, "info", D(log_level),
 	  "err, warning, notice, info or debug", 0, 0, 0 },
 	{ "max_connections", KVS_OPT_INT, "1024", D(max_connections),
-	  "concurrent HTTP connections", 0, 1, 65536 },
+	  "concurrent HTTP connections; when full, a new connection closes the idlest one",
+	  0, 1, 65536 },
+	{ "max_connections_per_client", KVS_OPT_INT, "64", D(max_connections_per_client),
+	  "concurrent TCP connections of one client IP address; past it a new connection is "
+	  "answered 503 (the Unix socket is not capped per client)", 0, 1, 65536 },
 	{ "max_inflight", KVS_OPT_INT, "256", D(max_inflight),
 	  "screenings in flight before the API answers 503", 0, 1, 65536 },
 	{ "header_timeout_ms", KVS_OPT_INT, "10000", D(header_timeout_ms),
@@ -60,6 +64,9 @@ const struct kvs_option cfg_daemon_options[] = {
 	  "make each outbox batch durable with one syncfs(2) of the state filesystem instead of "
 	  "one fdatasync per verdict: much faster when the disk is busy, but it also flushes "
 	  "what other programs wrote to that filesystem", 0, 0, 0 },
+	{ "outbox_min_free_mb", KVS_OPT_INT, "64", D(outbox_min_free_mb),
+	  "free space (MiB) the state filesystem must keep: below it new verdicts are refused "
+	  "(503) until space is freed; 0 never refuses", 0, 0, 16777216 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
 };
 #undef D
@@ -170,15 +177,78 @@ void cfg_arena_free(struct cfg_arena *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/* `path` with its folder made canonical when only the last component is
+ * missing (a state file or socket not yet created); NULL if the folder does
+ * not exist either. */
+static char *canonical_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir, *real, *out = NULL;
+
+	if (!slash || slash == path || !slash[1])
+		return NULL;
+	dir = strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return NULL;
+	real = realpath(dir, NULL);
+	if (real && asprintf(&out, "%s%s", strcmp(real, "/") ? real : "", slash) < 0)
+		out = NULL;
+	free(real);
+	free(dir);
+	return out;
+}
+
+char *cfg_canonical_path(const char *path)
+{
+	char *out = realpath(path, NULL);
+
+	if (out)
+		return out;
+	if (errno == ENOMEM)
+		return NULL;
+	out = canonical_parent(path);
+	return out ? out : strdup(path);
+}
+
 char *cfg_resolve_path(const char *dir, const char *path)
 {
-	char *out;
+	char *joined, *out;
 
 	if (path[0] == '/' || !dir || !*dir)
-		return strdup(path);
-	if (asprintf(&out, "%s/%s", dir, path) < 0)
+		joined = strdup(path);
+	else if (asprintf(&joined, "%s/%s", dir, path) < 0)
+		joined = NULL;
+	if (!joined)
 		return NULL;
+	/* An empty path (no folder given either) stays empty; one that does
+	 * not exist yet is still absolute, as cfg->dir is. */
+	if (!*joined)
+		return joined;
+	out = cfg_canonical_path(joined);
+	free(joined);
 	return out;
+}
+
+/* 0 if `path` is a readable regular file; else reports why at `at`
+ * (naming `name`, the option) and returns 1. */
+static int check_file(const char *name, const char *path, const config_setting_t *at,
+		      struct cfg_errors *e)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+		cfg_error_at(e, at, "%s: cannot read \"%s\": %s", name, path, strerror(errno));
+		return 1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		cfg_error_at(e, at, "%s: \"%s\" is a folder, expected a file", name, path);
+		return 1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cfg_error_at(e, at, "%s: \"%s\" is not a regular file", name, path);
+		return 1;
+	}
+	return 0;
 }
 
 static const char *type_name(enum kvs_opt_type t)
@@ -219,11 +289,8 @@ static int set_option(const struct kvs_option *o, const config_setting_t *s, con
 			cfg_error_at(e, s ? s : group, "%s: out of memory", o->name);
 			return 1;
 		}
-		if (o->type == KVS_OPT_PATH && access(copy, R_OK) != 0) {
-			cfg_error_at(e, s ? s : group, "%s: cannot read \"%s\": %s", o->name, copy,
-				     strerror(errno));
+		if (o->type == KVS_OPT_PATH && check_file(o->name, copy, s ? s : group, e))
 			return 1;
-		}
 		memcpy(slot, &copy, sizeof(copy));
 		return 0;
 	}
@@ -364,16 +431,21 @@ int cfg_add_file(struct kvs_cfg *cfg, const char *path)
 	char **v;
 	char *copy;
 
-	for (size_t i = 0; i < cfg->n_files; i++)
-		if (strcmp(cfg->files[i], path) == 0)
-			return 0;
-	v = realloc(cfg->files, (cfg->n_files + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	cfg->files = v;
-	copy = strdup(path);
+	/* By canonical path: one file spelled two ways is digested once. */
+	copy = cfg_canonical_path(path);
 	if (!copy)
 		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_files; i++)
+		if (strcmp(cfg->files[i], copy) == 0) {
+			free(copy);
+			return 0;
+		}
+	v = realloc(cfg->files, (cfg->n_files + 1) * sizeof(*v));
+	if (!v) {
+		free(copy);
+		return -ENOMEM;
+	}
+	cfg->files = v;
 	cfg->files[cfg->n_files++] = copy;
 	return 0;
 }
@@ -534,8 +606,11 @@ static int parse_plugins(struct kvs_cfg *cfg, const config_setting_t *g, struct 
 		cfg_error_at(e, g, "plugins: expected a group of plugin groups");
 		return 1;
 	}
+	/* The environment's folder is relative to the working directory, the
+	 * configuration's to the configuration's folder. */
 	plugin_dir = env_dir && *env_dir ? env_dir : cfg->daemon.plugin_dir;
-	dir_abs = cfg_resolve_path(cfg->dir, plugin_dir);
+	dir_abs = env_dir && *env_dir ? cfg_canonical_path(env_dir)
+				      : cfg_resolve_path(cfg->dir, plugin_dir);
 	n = config_setting_length(g);
 	cfg->plugins = calloc((size_t)n + 1, sizeof(*cfg->plugins));
 	if (!cfg->plugins || !dir_abs) {
@@ -590,12 +665,12 @@ static int parse_plugins(struct kvs_cfg *cfg, const config_setting_t *g, struct 
 		if (!cp->enabled)
 			continue;
 		if (s) {
+			char what[128];
+
 			cp->path = cfg_resolve_path(cfg->dir, path);
-			if (cp->path && access(cp->path, R_OK) != 0) {
-				cfg_error_at(e, s, "plugin %s: cannot read \"%s\": %s", cp->name,
-					     cp->path, strerror(errno));
+			snprintf(what, sizeof(what), "plugin %s", cp->name);
+			if (cp->path && check_file(what, cp->path, s, e))
 				errors++;
-			}
 		} else {
 			cp->path = find_plugin(dir_abs, cp->name);
 			if (!cp->path) {
@@ -655,7 +730,6 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 	struct limits_block lb;
 	struct kvs_cfg *cfg;
 	config_setting_t *root;
-	char *slash;
 	int errors = 0, n;
 
 	*out = NULL;
@@ -665,17 +739,29 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 		return 1;
 	}
 	config_init(&cfg->lc);
+	/* Messages name the file as it was given; every path in it is resolved
+	 * against the canonical folder, so the policy is the same however the
+	 * file was named (-c conf/x.conf, -c $PWD/conf/x.conf, a symlinked
+	 * folder). */
 	cfg->path = strdup(path);
-	cfg->dir = strdup(path);
-	if (!cfg->path || !cfg->dir) {
+	if (!cfg->path) {
 		cfg_error(e, path, 0, "out of memory");
 		goto fail;
 	}
-	slash = strrchr(cfg->dir, '/');
-	if (slash)
-		*slash = '\0';
-	else
-		strcpy(cfg->dir, ".");
+	{
+		const char *slash = strrchr(path, '/');
+		char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
+				  : strdup(".");
+
+		cfg->dir = dir ? realpath(dir, NULL) : NULL;
+		if (!cfg->dir) {
+			cfg_error(e, path, 0, "cannot read the configuration: %s",
+				  dir ? strerror(errno) : "out of memory");
+			free(dir);
+			goto fail;
+		}
+		free(dir);
+	}
 	config_set_include_dir(&cfg->lc, cfg->dir);
 	if (access(path, R_OK) != 0) {
 		cfg_error(e, path, 0, "cannot read the configuration: %s", strerror(errno));

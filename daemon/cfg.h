@@ -36,8 +36,13 @@ int cfg_parse_options(const config_setting_t *group, const struct kvs_option *ta
 		      struct cfg_arena *arena, struct cfg_errors *e);
 void *cfg_arena_keep(struct cfg_arena *a, void *p);
 void cfg_arena_free(struct cfg_arena *a);
-/* Resolve `path` against `dir` unless absolute; returns a malloc'd string. */
+/* Resolve `path` against `dir` (absolute) unless it is absolute itself, and
+ * make it canonical (realpath); a path whose last component does not exist
+ * yet gets a canonical folder, one whose folder does not exist either stays
+ * as joined.  Returns a malloc'd string, or NULL when out of memory. */
 char *cfg_resolve_path(const char *dir, const char *path);
+/* `path` made canonical as cfg_resolve_path() does; malloc'd. */
+char *cfg_canonical_path(const char *path);
 
 /* daemon group */
 struct cfg_daemon {
@@ -51,6 +56,7 @@ struct cfg_daemon {
 	long long threads;             /* worker threads for plugins */
 	const char *log_level;
 	long long max_connections;
+	long long max_connections_per_client; /* per IP address / peer uid */
 	long long max_inflight;        /* screenings in flight before 503 */
 	long long header_timeout_ms;
 	long long body_timeout_ms;
@@ -59,6 +65,7 @@ struct cfg_daemon {
 	long long spool_rescan_ms;
 	const char *plugin_dir;        /* where bare plugin names are found */
 	int outbox_syncfs;             /* one syncfs per outbox batch (outbox.h) */
+	long long outbox_min_free_mb;  /* refuse verdicts below this free space */
 };
 
 extern const struct kvs_option cfg_daemon_options[];
@@ -92,7 +99,8 @@ struct cfg_plugin {
 
 struct kvs_cfg {
 	char *path;                  /* the main config file */
-	char *dir;                   /* its folder: base of relative paths */
+	char *dir;                   /* its folder, canonical (realpath): base
+				      * of relative paths */
 	config_t lc;                 /* kept: settings carry file:line */
 	struct cfg_daemon daemon;
 	struct request_limits limits;
@@ -102,7 +110,8 @@ struct kvs_cfg {
 	struct cfg_lists lists;       /* the lists group */
 	struct cfg_plugin *plugins;
 	size_t n_plugins;
-	char **files;                /* every file the config names, for the digest */
+	char **files;                /* every file the config names, for the
+				      * digest: canonical paths, no duplicates */
 	size_t n_files;
 	struct cfg_arena arena;
 };

@@ -27,6 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -85,6 +88,9 @@ struct http_conn {
 	int failed;               /* an error answer was sent: discard input */
 	int keep_alive;
 	int via_unix;
+	struct http_peer peer;
+	uint64_t last_active;     /* uv_hrtime() of accept, the last read or
+				   * the last answer written */
 	unsigned n_requests;
 	/* error found by a parser callback, answered after execute returns */
 	int err_status;
@@ -168,6 +174,7 @@ void http_limits_default(struct http_limits *lim)
 	lim->idle_timeout_ms = 5000;
 	lim->write_timeout_ms = 10000;
 	lim->max_connections = 1024;
+	lim->max_conns_per_client = 64;
 	lim->max_requests_per_conn = 1000;
 	lim->max_body_total = 64 * 1024 * 1024;
 }
@@ -346,6 +353,7 @@ static void on_write(uv_write_t *req, int status)
 	}
 	/* Ready for the next request: first whatever was pipelined behind the
 	 * one just answered, then new input. */
+	c->last_active = uv_hrtime();
 	c->state = CS_HEAD;
 	c->idle = 1;
 	c->begun = 0;
@@ -732,6 +740,7 @@ static void conn_dispatch(struct http_conn *c)
 	}
 	r->body_len = c->body_len;
 	r->via_unix = c->via_unix;
+	r->peer = c->peer;
 	r->id = ++s->next_id;
 	c->req_out = 1;
 	c->refs++;
@@ -807,6 +816,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
+	c->last_active = uv_hrtime();
 	if (c->failed) {
 		c->in_off = c->in_len = 0;
 		return;
@@ -885,7 +895,110 @@ int http_respond_error(struct http_req *r, int status, const char *extra_headers
 	return rc;
 }
 
-/* ---- accepting ---- */
+/* ---- peers, connection caps and accepting ---- */
+
+int http_peer_equal(const struct http_peer *a, const struct http_peer *b)
+{
+	size_t n = a->family == AF_INET6 ? 16 : 4;
+
+	return a->family != 0 && a->family == b->family && memcmp(a->addr, b->addr, n) == 0;
+}
+
+void http_peer_str(const struct http_peer *p, char *buf, size_t len)
+{
+	unsigned uid;
+
+	switch (p->family) {
+	case AF_INET:
+	case AF_INET6:
+		if (inet_ntop(p->family, p->addr, buf, (socklen_t)len))
+			return;
+		break;
+	case AF_UNIX:
+		memcpy(&uid, p->addr, sizeof(uid));
+		snprintf(buf, len, "uid %u", uid);
+		return;
+	}
+	snprintf(buf, len, "unknown");
+}
+
+/* Who is at the other end of c; family 0 when it cannot be told. */
+static void conn_peer(struct http_conn *c)
+{
+	struct http_peer *p = &c->peer;
+
+	memset(p, 0, sizeof(*p));
+	if (c->via_unix) {
+		struct ucred cr;
+		socklen_t len = sizeof(cr);
+		uv_os_fd_t fd;
+		unsigned uid;
+
+		if (uv_fileno(&c->h.handle, &fd) == 0 &&
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
+			uid = (unsigned)cr.uid;
+			p->family = AF_UNIX;
+			memcpy(p->addr, &uid, sizeof(uid));
+		}
+	} else {
+		struct sockaddr_storage ss;
+		int len = sizeof(ss);
+
+		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) < 0)
+			return;
+		if (ss.ss_family == AF_INET) {
+			p->family = AF_INET;
+			memcpy(p->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		} else if (ss.ss_family == AF_INET6) {
+			const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+			if (IN6_IS_ADDR_V4MAPPED(a)) {
+				p->family = AF_INET;
+				memcpy(p->addr, a->s6_addr + 12, 4);
+			} else {
+				p->family = AF_INET6;
+				memcpy(p->addr, a->s6_addr, 16);
+			}
+		}
+	}
+}
+
+/* Connections of c's peer other than c, not counting those already
+ * answered with an error (they linger for LINGER_MS at most). */
+static unsigned peer_conns(const struct http_server *s, const struct http_conn *c)
+{
+	unsigned n = 0;
+
+	for (const struct http_conn *o = s->conns; o; o = o->next)
+		if (o != c && o->state != CS_LINGER && http_peer_equal(&o->peer, &c->peer))
+			n++;
+	return n;
+}
+
+/* Close the idlest connection other than `keep`: one lingering after an
+ * error answer, waiting for its first request, or idle between keep-alive
+ * requests, quiet the longest.  Returns 1 if one was closed. */
+static int evict_idlest(struct http_server *s, const struct http_conn *keep)
+{
+	struct http_conn *best = NULL;
+
+	for (struct http_conn *o = s->conns; o; o = o->next) {
+		int idle = o->state == CS_LINGER ||
+			   (o->state == CS_HEAD && (!o->begun || o->idle));
+
+		if (o == keep || !idle)
+			continue;
+		/* The list is newest first: on a tie the older one wins. */
+		if (!best || o->last_active <= best->last_active)
+			best = o;
+	}
+	if (!best)
+		return 0;
+	if (best->state != CS_LINGER)
+		s->stats.evicted++;
+	conn_close(best);
+	return 1;
+}
 
 static void on_rejected_closed(uv_handle_t *h)
 {
@@ -903,7 +1016,7 @@ static void on_connection(uv_stream_t *ls, int status)
 		log_warn("http: accept failed: %s", uv_strerror(status));
 		return;
 	}
-	if (s->n_conns >= s->lim.max_connections + OVERFLOW_SLACK) {
+	if (s->n_conns >= s->lim.max_connections + OVERFLOW_SLACK && !evict_idlest(s, NULL)) {
 		/* Far past the cap: take the connection off the queue and drop it. */
 		uv_handle_t *h = malloc(is_unix ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
 		if (!h)
@@ -936,6 +1049,7 @@ static void on_connection(uv_stream_t *ls, int status)
 	uv_timer_init(s->loop, &c->timer);
 	c->timer.data = c;
 	c->refs = 2;
+	c->last_active = uv_hrtime();
 	s->live++;
 	c->next = s->conns;
 	if (s->conns)
@@ -950,10 +1064,24 @@ static void on_connection(uv_stream_t *ls, int status)
 	}
 	if (!is_unix)
 		uv_tcp_nodelay(&c->h.tcp, 1);
+	conn_peer(c);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	c->state = CS_HEAD;
-	if (s->n_conns > s->lim.max_connections) {
+	if (!is_unix && peer_conns(s, c) >= s->lim.max_conns_per_client) {
+		char who[INET6_ADDRSTRLEN + 16];
+
+		http_peer_str(&c->peer, who, sizeof(who));
+		log_debug("http: %s has %u connections: refusing another", who,
+			  s->lim.max_conns_per_client);
+		s->stats.rejected++;
+		s->stats.rejected_client++;
+		c->keep_alive = 0;
+		conn_fail(c, 503, "Retry-After: 1\r\n", "unavailable",
+			  "too many connections from this client");
+		return;
+	}
+	if (s->n_conns > s->lim.max_connections && !evict_idlest(s, c) && !is_unix) {
 		s->stats.rejected++;
 		c->keep_alive = 0;
 		conn_fail(c, 503, "Retry-After: 1\r\n", "unavailable", "too many connections");

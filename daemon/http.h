@@ -14,6 +14,16 @@
  * the response has been written, so pipelined requests are answered in order
  * and a client cannot queue work faster than it is answered.
  *
+ * TCP connections are capped per client address (struct http_peer) and
+ * all connections in all.  When
+ * the global cap is reached, a new connection closes the idlest one: a
+ * connection waiting for its first request or between keep-alive requests,
+ * or lingering after an error, the one quiet the longest (as nginx reuses
+ * keep-alive connections when it runs out).  Only when none is idle is the
+ * new connection answered 503.  A Unix socket connection is let in past the
+ * cap (up to a small margin): the socket's file mode already limits who may
+ * connect, and it must stay the operator's way in.
+ *
  * Everything here runs on the loop thread.
  */
 #ifndef KVS_HTTP_H
@@ -32,7 +42,12 @@ struct http_limits {
 	unsigned body_timeout_ms;       /* whole body, from end of headers (408) */
 	unsigned idle_timeout_ms;       /* keep-alive wait for the next request */
 	unsigned write_timeout_ms;      /* one response (connection dropped) */
-	unsigned max_connections;       /* past it: 503 with Retry-After, close */
+	unsigned max_connections;       /* past it the idlest connection is
+					 * closed to make room; with none idle,
+					 * 503 with Retry-After, close */
+	unsigned max_conns_per_client;  /* TCP connections of one client
+					 * address; past it 503 with
+					 * Retry-After, close */
 	unsigned max_requests_per_conn; /* then Connection: close */
 	size_t max_body_total;          /* body bytes buffered over all
 					 * connections (503): bounds memory at
@@ -40,9 +55,24 @@ struct http_limits {
 };
 
 /* Defaults: 16 KiB headers, 2 KiB URL, 64 headers, 1 MiB body, 10 s header
- * and body timeouts, 5 s idle, 10 s write, 1024 connections, 1000 requests
- * per connection, 64 MiB of bodies in all. */
+ * and body timeouts, 5 s idle, 10 s write, 1024 connections, 64 per client,
+ * 1000 requests per connection, 64 MiB of bodies in all. */
 void http_limits_default(struct http_limits *lim);
+
+/* The other end of a connection: its IP address (an IPv4-mapped IPv6
+ * address counts as IPv4), or on the Unix socket the peer's uid
+ * (SO_PEERCRED).  Connection caps and the API's authentication throttle
+ * count per peer. */
+struct http_peer {
+	int family;                     /* AF_INET, AF_INET6, AF_UNIX or 0
+					 * (unknown: never equal to another) */
+	unsigned char addr[16];         /* address in network order; AF_UNIX:
+					 * the uid in the first 4 bytes */
+};
+/* Nonzero if a and b are the same known peer. */
+int http_peer_equal(const struct http_peer *a, const struct http_peer *b);
+/* "192.0.2.1", "2001:db8::1", "uid 1000" or "unknown", for logs. */
+void http_peer_str(const struct http_peer *p, char *buf, size_t len);
 
 /* One request handed to the handler.  Every string is NUL-terminated and
  * valid until http_respond() returns; absent headers are NULL. */
@@ -57,6 +87,7 @@ struct http_req {
 	const char *body;               /* NUL-terminated, body_len bytes */
 	size_t body_len;
 	int via_unix;                   /* arrived over the Unix socket */
+	struct http_peer peer;          /* who sent it */
 	uint64_t id;                    /* per-server request number, for logs;
 					 * sent back as X-Request-Id */
 	uint64_t start_ns;              /* uv_hrtime() at the first byte */
@@ -99,6 +130,9 @@ int http_server_port(const struct http_server *s);
 struct http_stats {
 	unsigned long long accepted;            /* connections */
 	unsigned long long rejected;            /* connections refused with 503 */
+	unsigned long long rejected_client;     /* of them, past the per-client cap */
+	unsigned long long evicted;             /* idle connections closed to make
+						 * room for a new one */
 	unsigned long long open;                /* connections now */
 	unsigned long long by_status[600];      /* responses sent, by status */
 };

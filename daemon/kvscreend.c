@@ -145,6 +145,7 @@ static void http_limits_from_cfg(const struct kvs_cfg *cfg, struct http_limits *
 	lim->body_timeout_ms = (unsigned)d->body_timeout_ms;
 	lim->idle_timeout_ms = (unsigned)d->idle_timeout_ms;
 	lim->max_connections = (unsigned)d->max_connections;
+	lim->max_conns_per_client = (unsigned)d->max_connections_per_client;
 }
 
 /* The token file: the configured one, or STATE_DIR/api-token (created). */
@@ -397,6 +398,7 @@ static void reload_done(uv_work_t *w, int status)
 		log_set_level(log_level_parse(n->log_level));
 		api_set_max_inflight(d->api, (unsigned)n->max_inflight);
 		outbox_set_syncfs(d->ob, n->outbox_syncfs);
+		outbox_set_min_free(d->ob, (unsigned long long)n->outbox_min_free_mb << 20);
 		api_set_engine(d->api, en);
 		engine_unref(d->en);
 		d->en = en;
@@ -629,6 +631,19 @@ static void sink_metrics(void *data, FILE *f)
 	if (!d->sink)
 		return;
 	sink_stats(d->sink, &st);
+	fprintf(f, "# HELP kvscreend_outbox_backlog Verdicts in outbox/new not yet delivered.\n"
+		   "# TYPE kvscreend_outbox_backlog gauge\n"
+		   "kvscreend_outbox_backlog %zu\n"
+		   "# HELP kvscreend_outbox_oldest_age_seconds Age of the oldest verdict not yet delivered (0 when none).\n"
+		   "# TYPE kvscreend_outbox_oldest_age_seconds gauge\n"
+		   "kvscreend_outbox_oldest_age_seconds %.3f\n"
+		   "# HELP kvscreend_sink_failing 1 while deliveries to the queue fail.\n"
+		   "# TYPE kvscreend_sink_failing gauge\n"
+		   "kvscreend_sink_failing %d\n"
+		   "# HELP kvscreend_sink_outages_total Times delivery to the queue started failing.\n"
+		   "# TYPE kvscreend_sink_outages_total counter\n"
+		   "kvscreend_sink_outages_total %llu\n",
+		d->ob ? outbox_depth(d->ob) : (size_t)0, st.oldest_age, st.failing, st.outages);
 	fprintf(f, "# HELP kvscreend_sink_delivered_total Verdicts delivered and confirmed by the queue.\n"
 		   "# TYPE kvscreend_sink_delivered_total counter\n"
 		   "kvscreend_sink_delivered_total %llu\n"
@@ -803,6 +818,7 @@ int main(int argc, char **argv)
 		}
 		outbox_set_notify(d.ob, on_outbox_batch, &d);
 		outbox_set_syncfs(d.ob, d.en->cfg->daemon.outbox_syncfs);
+		outbox_set_min_free(d.ob, (unsigned long long)d.en->cfg->daemon.outbox_min_free_mb << 20);
 		sink_set_retired_cb(d.sink, on_sink_retired, &d);
 		api_set_metrics_cb(d.api, sink_metrics, &d);
 	}

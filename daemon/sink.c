@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -56,6 +57,7 @@ struct entry {
 	size_t len;
 	int read_err;
 	bool seen;                /* listed by the current merge */
+	int64_t mtime_ms;         /* wall clock when written; 0 unknown */
 	bool dropped;             /* gone from the window while on the pool */
 	uv_work_t work;
 	uv_fs_t fs;
@@ -66,6 +68,7 @@ struct scan {
 	struct sink *sink;
 	uv_work_t work;
 	char **names;             /* sorted, at most SINK_WINDOW */
+	int64_t *mtimes;          /* of names[i], ms; 0 unknown */
 	size_t n;
 	bool truncated;           /* more valid names than the window */
 	int err;
@@ -100,6 +103,19 @@ struct sink {
 	bool closing, backend_closed;
 	void (*close_cb)(void *data);
 	void *close_data;
+
+	/* The outage reporter: while deliveries fail (the receiver, not one
+	 * message), one line at the first failure, then one per log_interval
+	 * with what happened since, and one when delivery works again. */
+	struct {
+		bool down;
+		uint64_t since;               /* uv_now() of the first failure */
+		unsigned long long fails;     /* failed attempts in the outage */
+		unsigned long long fails_line; /* ... since the last line */
+		char last_err[200];
+		uv_timer_t timer;
+		uint64_t interval;
+	} out;
 
 	struct sink_stats st;
 	void (*retired_cb)(void *data, size_t n);
@@ -138,6 +154,10 @@ const struct kvs_option sink_options[] = {
 		 "cap of the retry delay", 1, 86400000),
 	SINK_OPT("rescan_ms", KVS_OPT_INT, "2000", rescan_ms,
 		 "period of the rescan of outbox/new", 10, 3600000),
+	SINK_OPT("log_interval_ms", KVS_OPT_INT, "30000", log_interval_ms,
+		 "while deliveries fail, one log line per interval with the failures since the "
+		 "last line, the last error, the backlog and the age of the oldest undelivered "
+		 "verdict (the first failure is logged at once)", 1000, 86400000),
 	SINK_OPT("tls_verify", KVS_OPT_BOOL, "true", tls_verify,
 		 "verify the receiver's TLS certificate and host name", 0, 0),
 	SINK_OPT("ca_file", KVS_OPT_PATH, NULL, ca_file,
@@ -309,6 +329,7 @@ static void read_work(uv_work_t *w)
 		e->read_err = -errno;
 		goto fail;
 	}
+	e->mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
 	if (!S_ISREG(sb.st_mode)) {
 		e->read_err = -EINVAL;
 		goto fail;
@@ -492,6 +513,97 @@ static void unlink_done(uv_fs_t *req)
 	dispatch(s);
 }
 
+/* ---- The outage reporter ---- */
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Seconds since the oldest entry of the window was written (entries are
+ * delivered in name order, which is the order they were written). */
+static double oldest_age(const struct sink *s)
+{
+	int64_t now = wall_ms();
+
+	for (size_t i = 0; i < s->n_ents; i++) {
+		const struct entry *e = s->ents[i];
+
+		if (e->state == E_UNLINKING || e->state == E_SKIPPED)
+			continue;
+		return e->mtime_ms && now > e->mtime_ms ? (double)(now - e->mtime_ms) / 1000 : 0;
+	}
+	return 0;
+}
+
+/* "12 verdicts" or "more than 1024 verdicts" waiting. */
+static void backlog_str(const struct sink *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%zu verdict%s", s->scan_truncated ? "more than " : "", s->n_ents,
+		 s->n_ents == 1 ? "" : "s");
+}
+
+static void outage_line(struct sink *s)
+{
+	char backlog[64];
+
+	backlog_str(s, backlog, sizeof(backlog));
+	log_warn("sink: delivery failing for %.0f s: %llu failed attempt%s in the last %.0f s "
+		 "(%llu in all), last error: %s; backlog %s, oldest undelivered %.0f s old",
+		 (double)(uv_now(s->loop) - s->out.since) / 1000, s->out.fails_line,
+		 s->out.fails_line == 1 ? "" : "s", (double)s->out.interval / 1000,
+		 s->out.fails, s->out.last_err, backlog, oldest_age(s));
+	s->out.fails_line = 0;
+}
+
+static void outage_timer_cb(uv_timer_t *t)
+{
+	struct sink *s = t->data;
+
+	if (s->out.down)
+		outage_line(s);
+}
+
+static void outage_fail(struct sink *s, const struct entry *e, int status)
+{
+	char backlog[64];
+
+	snprintf(s->out.last_err, sizeof(s->out.last_err), "%s",
+		 e->d.error[0] ? e->d.error : strerror(-status));
+	s->out.fails++;
+	if (s->out.down) {
+		s->out.fails_line++;
+		return;
+	}
+	s->out.down = true;
+	s->out.since = uv_now(s->loop);
+	s->out.fails = 1;
+	s->out.fails_line = 0;
+	s->st.outages++;
+	backlog_str(s, backlog, sizeof(backlog));
+	log_warn("sink: delivery of %s failed: %s; retrying with backoff; backlog %s, oldest "
+		 "undelivered %.0f s old (next report in %.0f s)", e->key, s->out.last_err,
+		 backlog, oldest_age(s), (double)s->out.interval / 1000);
+	uv_timer_start(&s->out.timer, outage_timer_cb, s->out.interval, s->out.interval);
+}
+
+static void outage_over(struct sink *s)
+{
+	char backlog[64];
+
+	if (!s->out.down)
+		return;
+	s->out.down = false;
+	uv_timer_stop(&s->out.timer);
+	backlog_str(s, backlog, sizeof(backlog));
+	log_notice("sink: delivering again after an outage of %.0f s: %llu failed attempt%s, "
+		   "last error: %s; backlog %s", (double)(uv_now(s->loop) - s->out.since) / 1000,
+		   s->out.fails, s->out.fails == 1 ? "" : "s", s->out.last_err, backlog);
+}
+
 void sink_delivered(struct sink_delivery *d, int status)
 {
 	struct entry *e = (struct entry *)((char *)d - offsetof(struct entry, d));
@@ -517,20 +629,16 @@ void sink_delivered(struct sink_delivery *d, int status)
 	}
 	if (status < 0) {
 		s->st.failures++;
-		if (s->fail_streak == 0)
-			log_warn("sink: delivery of %s failed (%s); retrying with backoff",
-				 e->key, strerror(-status));
-		else
-			log_debug("sink: delivery of %s failed (%s), attempt %u", e->key,
-				  strerror(-status), e->attempts);
+		log_debug("sink: delivery of %s failed (%s), attempt %u", e->key,
+			  e->d.error[0] ? e->d.error : strerror(-status), e->attempts);
+		outage_fail(s, e, status);
 		s->fail_streak++;
 		s->probe_at = now + backoff(s, s->fail_streak);
 		e->state = E_IDLE;
 		dispatch(s);
 		return;
 	}
-	if (s->fail_streak > 0)
-		log_notice("sink: delivering again after %u failed attempts", s->fail_streak);
+	outage_over(s);
 	s->fail_streak = 0;
 	e->state = E_UNLINKING;
 	snprintf(path, sizeof(path), "%s/%s", s->new_dir, e->name);
@@ -639,6 +747,17 @@ static void scan_work(uv_work_t *w)
 		sc->n = SINK_WINDOW;
 		sc->truncated = true;
 	}
+	/* When each was written: the age of the oldest undelivered verdict. */
+	sc->mtimes = calloc(sc->n ? sc->n : 1, sizeof(*sc->mtimes));
+	for (size_t i = 0; sc->mtimes && i < sc->n; i++) {
+		char path[4096 + SINK_NAME_MAX + 2];
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s/%s", sc->sink->new_dir, sc->names[i]);
+		if (stat(path, &sb) == 0)
+			sc->mtimes[i] = (int64_t)sb.st_mtim.tv_sec * 1000 +
+					sb.st_mtim.tv_nsec / 1000000;
+	}
 }
 
 static void scan_free(struct scan *sc)
@@ -646,6 +765,7 @@ static void scan_free(struct scan *sc)
 	for (size_t i = 0; i < sc->n; i++)
 		free(sc->names[i]);
 	free(sc->names);
+	free(sc->mtimes);
 	free(sc);
 }
 
@@ -689,6 +809,8 @@ static void scan_merge(struct sink *s, struct scan *sc)
 		else
 			c = strcmp(s->ents[i]->name, sc->names[j]);
 		if (c == 0) {
+			if (sc->mtimes && sc->mtimes[j])
+				s->ents[i]->mtime_ms = sc->mtimes[j];
 			merged[n++] = s->ents[i++];
 			j++;
 		} else if (c < 0) {
@@ -701,8 +823,10 @@ static void scan_merge(struct sink *s, struct scan *sc)
 				merged[n++] = e;
 		} else {
 			struct entry *e = n < SINK_WINDOW ? entry_new(s, sc->names[j]) : NULL;
-			if (e)
+			if (e) {
+				e->mtime_ms = sc->mtimes ? sc->mtimes[j] : 0;
 				merged[n++] = e;
+			}
 			j++;
 		}
 	}
@@ -828,8 +952,11 @@ int sink_open(uv_loop_t *loop, const struct cfg_sink *cfg, const char *outbox_di
 	}
 	uv_timer_init(loop, &s->rescan_timer);
 	uv_timer_init(loop, &s->retry_timer);
+	uv_timer_init(loop, &s->out.timer);
 	s->rescan_timer.data = s;
 	s->retry_timer.data = s;
+	s->out.timer.data = s;
+	s->out.interval = cfg->log_interval_ms > 0 ? (uint64_t)cfg->log_interval_ms : 30000;
 	if (s->backend) {
 		uv_timer_start(&s->rescan_timer, rescan_cb, s->rescan_ms, s->rescan_ms);
 		scan_start(s);
@@ -846,6 +973,8 @@ void sink_stats(const struct sink *s, struct sink_stats *out)
 {
 	*out = s->st;
 	out->inflight = s->busy;
+	out->oldest_age = oldest_age(s);
+	out->failing = s->out.down;
 	out->pending = 0;
 	for (size_t i = 0; i < s->n_ents; i++)
 		if (s->ents[i]->state == E_IDLE)
@@ -914,9 +1043,10 @@ void sink_close(struct sink *s, void (*cb)(void *data), void *data)
 			entry_free(e);
 	}
 	s->n_ents = k;
-	s->open_handles = 2;
+	s->open_handles = 3;
 	uv_close((uv_handle_t *)&s->rescan_timer, timer_closed);
 	uv_close((uv_handle_t *)&s->retry_timer, timer_closed);
+	uv_close((uv_handle_t *)&s->out.timer, timer_closed);
 	if (s->backend)
 		s->backend->close(s->bstate, backend_closed, s);
 	else

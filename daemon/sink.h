@@ -51,6 +51,8 @@ struct cfg_sink {
 	long long backoff_min_ms;  /* first retry delay */
 	long long backoff_max_ms;  /* cap of the retry delay */
 	long long rescan_ms;       /* periodic rescan of outbox/new */
+	long long log_interval_ms; /* during an outage, one summary line per
+	                            * interval (the first failure at once) */
 	int tls_verify;            /* verify peer and host name (default 1) */
 	const char *ca_file;       /* CA bundle, NULL = system default */
 };
@@ -70,6 +72,11 @@ struct sink_stats {
 	unsigned long long inflight;  /* entries being read or sent now */
 	unsigned long long pending;   /* entries known and waiting */
 	unsigned long long attempts;  /* delivery attempts started */
+	double oldest_age;            /* seconds since the oldest undelivered
+	                               * entry was written; 0 when none */
+	unsigned long long outages;   /* times delivery stopped working */
+	int failing;                  /* 1 while deliveries fail, until one
+	                               * succeeds again */
 };
 
 /* Open a sink that delivers the entries of `outbox_dir`/new.  Reads
@@ -102,6 +109,9 @@ struct sink_delivery {
 	const char *key;  /* idempotency key, see above */
 	const char *body; /* the entry's bytes (verdict JSON) */
 	size_t len;
+	char error[160];  /* set by the backend before a failed
+	                   * sink_delivered(): what went wrong, for the log
+	                   * ("HTTP 500", "Connection refused" ...) */
 };
 
 struct sink_backend {

@@ -136,7 +136,9 @@ static int xfer_result(struct xfer *x, CURLcode res)
 	int r;
 
 	if (res != CURLE_OK) {
-		log_info("sink: %s: %s", x->d->key, x->err[0] ? x->err : curl_easy_strerror(res));
+		snprintf(x->d->error, sizeof(x->d->error), "%.159s",
+			 x->err[0] ? x->err : curl_easy_strerror(res));
+		log_info("sink: %s: %s", x->d->key, x->d->error);
 		switch (res) {
 		case CURLE_OPERATION_TIMEDOUT:
 			return -ETIMEDOUT;
@@ -152,7 +154,8 @@ static int xfer_result(struct xfer *x, CURLcode res)
 	}
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || code > 299) {
-		log_info("sink: %s: the receiver answered HTTP %ld", x->d->key, code);
+		snprintf(x->d->error, sizeof(x->d->error), "the receiver answered HTTP %ld", code);
+		log_info("sink: %s: %s", x->d->key, x->d->error);
 		return refuses_message(h, code) ? -EBADMSG : -EPROTO;
 	}
 	if (!h->rabbitmq)
@@ -160,12 +163,14 @@ static int xfer_result(struct xfer *x, CURLcode res)
 	root = json_loadb(x->answer ? x->answer : "", x->answer_len, 0, &jerr);
 	routed = json_object_get(root, "routed");
 	if (!root) {
-		log_info("sink: %s: RabbitMQ answered HTTP %ld with no JSON: %s", x->d->key,
-			 code, jerr.text);
+		snprintf(x->d->error, sizeof(x->d->error), "RabbitMQ answered HTTP %ld with no "
+			 "JSON: %.80s", code, jerr.text);
+		log_info("sink: %s: %s", x->d->key, x->d->error);
 		r = -EPROTO;
 	} else if (!json_is_true(routed)) {
-		log_info("sink: %s: RabbitMQ did not route the message (no queue bound to "
-			 "routing key \"%s\")", x->d->key, h->routing_key);
+		snprintf(x->d->error, sizeof(x->d->error), "RabbitMQ did not route the message "
+			 "(no queue bound to routing key \"%.60s\")", h->routing_key);
+		log_info("sink: %s: %s", x->d->key, x->d->error);
 		r = -EHOSTUNREACH;
 	} else {
 		r = 0;

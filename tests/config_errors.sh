@@ -4,7 +4,7 @@
 set -u
 src=${KVS_SRCDIR:-.}
 build=${KVS_BUILDDIR:-.}
-dir="$src/tests/data/config"
+dir=$(cd "$src/tests/data/config" && pwd -P)
 fail=0 n=0
 for conf in "$dir"/*.conf; do
 	name=$(basename "$conf" .conf)

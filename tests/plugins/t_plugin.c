@@ -3,6 +3,8 @@
  * Built twice, as t_good and t_slow (TPLUG_NAME), never installed.  It
  * reports a finding for every occurrence of `keyword` in any text field, and
  * can be told to sleep, fail in create() or screen(), or report bad evidence.
+ * With `rules` set it hands that path option, as the host resolved it, to
+ * rules_load() and screens with the rule set too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,12 +27,15 @@ struct tconf {
 	int screen_fail;
 	int bad_evidence;
 	const char *action;
+	const char *rules;
 };
 
 struct tstate {
 	const struct tconf *c;
 	enum kvs_severity sev;
 	size_t kwlen;
+	kvs_ruleset *rules;
+	const struct kvs_host *host;
 };
 
 static const struct kvs_option options[] = {
@@ -48,6 +53,8 @@ static const struct kvs_option options[] = {
 	  "report a span outside the field", 0, 0, 0 },
 	{ "action", KVS_OPT_STRING, "", offsetof(struct tconf, action),
 	  "the findings' action; empty: none", 0, 0, 0 },
+	{ "rules", KVS_OPT_PATH, NULL, offsetof(struct tconf, rules),
+	  "rule file handed to rules_load() as the host resolved it", 0, 0, 0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
 };
 
@@ -66,6 +73,7 @@ static int t_create(const struct kvs_host *host, const kvs_config_ctx *ctx, cons
 	if (!st)
 		return -ENOMEM;
 	st->c = c;
+	st->host = host;
 	st->kwlen = strlen(c->keyword);
 	st->sev = KVS_SEV_CRITICAL + 1;
 	for (int i = 0; i <= KVS_SEV_CRITICAL; i++)
@@ -74,6 +82,10 @@ static int t_create(const struct kvs_host *host, const kvs_config_ctx *ctx, cons
 	if (st->sev > KVS_SEV_CRITICAL || st->kwlen == 0) {
 		host->config_error(ctx, st->kwlen ? "severity" : "keyword", NULL, 0,
 				   "%s: invalid value", st->kwlen ? "severity" : "keyword");
+		free(st);
+		return -EINVAL;
+	}
+	if (c->rules && host->rules_load(ctx, c->rules, &st->rules) < 0) {
 		free(st);
 		return -EINVAL;
 	}
@@ -96,6 +108,8 @@ static int t_screen(void *state, const struct kvs_host *host, const kvs_request 
 		nanosleep(&ts, NULL);
 	}
 	if (st->c->screen_fail)
+		return -EIO;
+	if (st->rules && host->rules_screen(st->rules, req, rep, NULL) < 0)
 		return -EIO;
 	while (host->text_next(req, &it, &path, &text, &len)) {
 		const char *p = text;
@@ -121,6 +135,10 @@ static int t_screen(void *state, const struct kvs_host *host, const kvs_request 
 
 static void t_destroy(void *state)
 {
+	struct tstate *st = state;
+
+	if (st && st->rules)
+		st->host->rules_free(st->rules);
 	free(state);
 }
 

@@ -675,7 +675,95 @@ START_TEST(idle_keepalive_closed)
 }
 END_TEST
 
+/* Connect, send one request and answer it; fd stays open, idle. */
+static int served_conn(int port, const char *path)
+{
+	struct rbuf rb = { .len = 0 };
+	struct resp r;
+	char req[128];
+	int fd = connect_tcp(port);
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+	send_str(fd, req);
+	ck_assert_int_eq(read_resp(fd, &rb, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	return fd;
+}
+
+START_TEST(max_connections_evicts_idlest)
+{
+	struct http_limits lim;
+	struct tserver *ts;
+	int a, b, c;
+
+	http_limits_default(&lim);
+	lim.max_connections = 2;
+	ts = server_start(&lim);
+	a = served_conn(ts->port, "/a");
+	b = served_conn(ts->port, "/b");
+	/* Both idle between requests: the third closes the one quiet the
+	 * longest (a) and is served. */
+	c = served_conn(ts->port, "/c");
+	ck_assert_msg(wait_closed(a, 10) >= 0, "the idlest connection was not closed");
+	close(b);
+	close(c);
+	close(a);
+	server_stop(ts);
+}
+END_TEST
+
 START_TEST(max_connections_503)
+{
+	struct http_limits lim;
+	struct tserver *ts;
+	struct rbuf rb = { .len = 0 };
+	struct resp r;
+	int a, b, c, u;
+	double t0;
+
+	http_limits_default(&lim);
+	lim.max_connections = 2;
+	ts = server_start(&lim);
+	a = connect_tcp(ts->port);
+	b = connect_tcp(ts->port);
+	/* Each answered, with the start of a next request pipelined behind:
+	 * once the answer is read, the connection is busy, not idle. */
+	send_str(a, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /a2 HTTP/1.1\r\n");
+	ck_assert_int_eq(read_resp(a, &rb, &r), 0);
+	rb.len = 0;
+	send_str(b, "GET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /b2 HTTP/1.1\r\n");
+	ck_assert_int_eq(read_resp(b, &rb, &r), 0);
+	rb.len = 0;
+	c = connect_tcp(ts->port);
+	ck_assert_int_eq(read_resp(c, &rb, &r), 0);
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_ptr_nonnull(strcasestr(r.head, "Retry-After: "));
+	close(c);
+	/* The Unix socket is let in past the cap. */
+	u = connect_unix(ts->sock);
+	rb.len = 0;
+	send_str(u, "GET /u HTTP/1.1\r\nHost: x\r\n\r\n");
+	ck_assert_int_eq(read_resp(u, &rb, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	close(u);
+	/* A freed slot is usable again (once the server has seen the close). */
+	close(a);
+	for (t0 = now_s();; usleep(20 * 1000)) {
+		c = connect_tcp(ts->port);
+		rb.len = 0;
+		send_str(c, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+		ck_assert_int_eq(read_resp(c, &rb, &r), 0);
+		close(c);
+		if (r.status == 200 || now_s() - t0 > 30)
+			break;
+	}
+	ck_assert_int_eq(r.status, 200);
+	close(b);
+	server_stop(ts);
+}
+END_TEST
+
+START_TEST(max_connections_per_client)
 {
 	struct http_limits lim;
 	struct tserver *ts;
@@ -684,32 +772,22 @@ START_TEST(max_connections_503)
 	int a, b, c;
 
 	http_limits_default(&lim);
-	lim.max_connections = 2;
+	lim.max_conns_per_client = 2;
 	ts = server_start(&lim);
-	a = connect_tcp(ts->port);
-	b = connect_tcp(ts->port);
-	/* Make sure both are accepted before the third arrives. */
-	send_str(a, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
-	ck_assert_int_eq(read_resp(a, &rb, &r), 0);
-	rb.len = 0;
-	send_str(b, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
-	ck_assert_int_eq(read_resp(b, &rb, &r), 0);
-	rb.len = 0;
+	a = served_conn(ts->port, "/a");
+	b = served_conn(ts->port, "/b");
 	c = connect_tcp(ts->port);
 	ck_assert_int_eq(read_resp(c, &rb, &r), 0);
 	ck_assert_int_eq(r.status, 503);
-	ck_assert_ptr_nonnull(strcasestr(r.head, "Retry-After: "));
+	ck_assert_ptr_nonnull(strstr(r.body, "too many connections from this client"));
+	/* The others of that client are untouched. */
 	close(c);
-	/* A freed slot is usable again. */
 	close(a);
-	usleep(100 * 1000);
-	c = connect_tcp(ts->port);
 	rb.len = 0;
-	send_str(c, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
-	ck_assert_int_eq(read_resp(c, &rb, &r), 0);
+	send_str(b, "GET /b2 HTTP/1.1\r\nHost: x\r\n\r\n");
+	ck_assert_int_eq(read_resp(b, &rb, &r), 0);
 	ck_assert_int_eq(r.status, 200);
 	close(b);
-	close(c);
 	server_stop(ts);
 }
 END_TEST
@@ -799,7 +877,9 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, slow_header_dropped);
 	tcase_add_test(tc, slow_body_dropped);
 	tcase_add_test(tc, idle_keepalive_closed);
+	tcase_add_test(tc, max_connections_evicts_idlest);
 	tcase_add_test(tc, max_connections_503);
+	tcase_add_test(tc, max_connections_per_client);
 	tcase_add_test(tc, client_gone_before_answer);
 	tcase_add_test(tc, expect_continue);
 	tcase_add_test(tc, drain_answers_inflight);
