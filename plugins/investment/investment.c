@@ -780,10 +780,11 @@ static int acquirer_listed(const struct inv_state *st, const kvs_request *req, s
 			       "a listed party gaining control or influence over a target in scope weighs "
 			       "heaviest." : " Whoever controls the acquirer decides how its stake is used.");
 			sev = st->sev[notified ? SEV_LISTED_NOTIFY : SEV_LISTED];
-			/* A person (a listed individual, or a beneficial owner)
-			 * matched on the name alone is not identified: at most
-			 * escalate (docs/name-matching.md). */
-			if ((w == 3 || (m.kind && strcmp(m.kind, "person") == 0)) &&
+			/* A listed person matched on the name alone is not
+			 * identified: at most escalate (docs/name-matching.md).
+			 * A ubo may name a person or a company, so the list
+			 * entry's kind decides, as in denied_party. */
+			if (m.kind && strcmp(m.kind, "person") == 0 &&
 			    sev > KVS_SEV_HIGH) {
 				sev = KVS_SEV_HIGH;
 				sb_add(&title, " (name only — verify identity)");

@@ -288,11 +288,12 @@ static const struct acquirer_case {
 	{ "listed parent", "{\"name\":\"Harbour Ventures B.V.\",\"country\":\"NL\","
 	  "\"kind\":\"company\",\"parent\":\"EPT Trading\"}",
 	  "fdi.acquirer.listed", "escalate", "deny" },
-	/* A beneficial owner is a person: a hit on the name alone is at
-	 * most escalate, even with a notification duty. */
+	/* A ubo that is a listed company weighs as a listed parent; only a
+	 * listed person's name-only hit is capped at escalate (test
+	 * listed_person_owner). */
 	{ "listed owner", "{\"name\":\"Polder Invest B.V.\",\"country\":\"NL\","
 	  "\"kind\":\"company\",\"ubo\":\"EPT Trading\"}",
-	  "fdi.acquirer.listed", "escalate", "escalate" },
+	  "fdi.acquirer.listed", "escalate", "deny" },
 };
 
 /* Every target category x threshold crossing x acquirer kind. */
@@ -348,7 +349,7 @@ START_TEST(decision_table)
 				free(req);
 				rows++;
 			}
-	ck_assert_uint_eq(rows, 8 * 14 * 9);
+	ck_assert_uint_eq(rows, 8 * 14 * (sizeof(acquirers) / sizeof(acquirers[0])));
 	engine_unref(en);
 }
 END_TEST
@@ -589,6 +590,36 @@ START_TEST(security_history_evidence)
 	json_decref(v);
 	free(req);
 	engine_unref(en);
+}
+END_TEST
+
+/* A ubo that matches a listed PERSON on the name alone is not identified:
+ * at most escalate, even when the deal must be notified; a listed company
+ * as ubo denies (the "listed owner" row of decision_table). */
+START_TEST(listed_person_owner)
+{
+	char *un = tu_src("conf/lists/un-sc/consolidated.xml"), *extra;
+	struct engine *en;
+	char *req;
+	json_t *v, *f;
+
+	ck_assert(asprintf(&extra, "lists = [ \"un:un_sc:critical:%s\" ];", un) > 0);
+	en = engine(extra);
+	req = request("investment", NULL, "NL", "[\"military_goods\"]",
+		      "{\"name\":\"Polder Invest B.V.\",\"country\":\"NL\",\"kind\":\"company\","
+		      "\"ubo\":\"Eric Badege\"}", "{\"voting_rights_percent\":75}");
+	v = screen(en, req);
+	f = finding(v, "fdi.acquirer.listed");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(json_string_value(json_object_get(f, "severity")), "high");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(f, "title")),
+				     "name only — verify identity"));
+	ck_assert_str_eq(decision(v), "escalate");
+	json_decref(v);
+	free(req);
+	engine_unref(en);
+	free(extra);
+	free(un);
 }
 END_TEST
 
@@ -891,6 +922,7 @@ int main(void)
 	tcase_add_test(tc, state_owned_acquirers);
 	tcase_add_test(tc, security_history_evidence);
 	tcase_add_test(tc, listed_acquirer);
+	tcase_add_test(tc, listed_person_owner);
 	tcase_add_test(tc, partnership_with_investment);
 	tcase_add_test(tc, example_spinoff);
 	tcase_add_test(tc, incomplete_requests);
