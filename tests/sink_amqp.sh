@@ -13,7 +13,9 @@
 #   4. closing the daemon's connection on the broker in mid-stream loses
 #      nothing: the daemon reconnects and delivers every verdict;
 #   5. the heartbeat interval is the configured one, and a group-writable
-#      password file is refused at start.
+#      password file is refused at start;
+#   6. amqps:// checks the broker's certificate (a TLS proxy in front of
+#      the broker): unknown -> nothing retired; trusted by ca_file -> delivered.
 # Exits 77 when rabbitmq-server is not installed.
 set -u
 
@@ -42,6 +44,7 @@ X=kvs-amqp-x-$RUN
 Q=kvs-amqp-q-$RUN
 QR=kvs-amqp-full-$RUN
 PID=
+PROXY=
 started=0
 
 api() { # METHOD PATH [BODY]
@@ -50,6 +53,7 @@ api() { # METHOD PATH [BODY]
 }
 cleanup() {
 	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
+	[ -n "$PROXY" ] && kill "$PROXY" 2>/dev/null
 	api DELETE "/queues/%2F/$Q" >/dev/null 2>&1
 	api DELETE "/queues/%2F/$QR" >/dev/null 2>&1
 	api DELETE "/exchanges/%2F/$X" >/dev/null 2>&1
@@ -66,7 +70,7 @@ fail() {
 ok() { echo "ok - $*"; }
 
 if ! curl -fsS -m 2 -u guest:guest "$API/overview" >/dev/null 2>&1; then
-	"$SRC/tests/rabbitmq-start.sh" || fail "could not start rabbitmq-server"
+	"$SRC/tests/rabbitmq-start.sh" 8>&- || fail "could not start rabbitmq-server"
 	started=1
 fi
 
@@ -95,23 +99,26 @@ drain() {
 import json, sys
 for m in json.load(sys.stdin):
     p = m["properties"]
+    body = json.loads(m["payload"])
     print(json.dumps([p.get("message_id"), p.get("delivery_mode"), p.get("content_type"),
-                      json.loads(m["payload"])["request_id"]]))' >> "$2"
+                      body.get("request_id", body.get("id"))]))' >> "$2"
 }
-# have_ids FILE PREFIX N: FILE holds PREFIX-1 .. PREFIX-N (each at least once).
+# have_ids FILE PREFIX N [FIRST]: FILE holds PREFIX-FIRST .. PREFIX-(FIRST+N-1)
+# (each at least once; FIRST is 1 unless given).
 have_ids() {
 	python3 - "$@" <<'EOF'
 import json, sys
 path, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+first = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 got = set()
 for line in open(path):
     got.add(json.loads(line)[3])
-sys.exit(0 if all("%s-%d" % (prefix, i) in got for i in range(1, n + 1)) else 1)
+sys.exit(0 if all("%s-%d" % (prefix, i) in got for i in range(first, first + n)) else 1)
 EOF
 }
-# collect QUEUE FILE PREFIX N: drain QUEUE into FILE until PREFIX-1..N are in it.
+# collect QUEUE FILE PREFIX N [FIRST]: drain QUEUE into FILE, then have_ids.
 collect() {
-	drain "$1" "$2" && have_ids "$2" "$3" "$4"
+	drain "$1" "$2" && have_ids "$2" "$3" "$4" ${5:+"$5"}
 }
 post() { # ID
 	curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
@@ -241,6 +248,75 @@ wait_until 60 reconnected || fail "the daemon did not reconnect"
 wait_until 60 outbox_empty || fail "outbox/new not emptied after the reconnect: $(outbox_count) left"
 wait_until 30 collect "$Q" "$D/got4" out 40 || fail "verdicts lost across the closed connection"
 ok "connection closed by the broker mid-stream: reconnected, all 40 verdicts delivered"
+
+# 6. amqps://: a TLS proxy in front of the broker's plain port, with a
+#    throw-away certificate for "localhost".  Trusted through ca_file the
+#    verdicts go out; with the system's CAs the certificate is refused and
+#    nothing is retired.
+if command -v openssl >/dev/null; then
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -keyout "$D/key.pem" -out "$D/cert.pem" \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1 ||
+		fail "openssl could not make a certificate"
+	cat > "$D/tlsproxy.py" <<'EOF'
+import asyncio, os, ssl, sys
+
+portfile, cert, key, upstream = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+
+async def pipe(r, w):
+    try:
+        while True:
+            b = await r.read(65536)
+            if not b:
+                break
+            w.write(b)
+            await w.drain()
+    except Exception:
+        pass
+    finally:
+        try:
+            w.close()
+        except Exception:
+            pass
+
+async def handle(cr, cw):
+    try:
+        ur, uw = await asyncio.open_connection("127.0.0.1", upstream)
+    except Exception:
+        cw.close()
+        return
+    await asyncio.gather(pipe(cr, uw), pipe(ur, cw))
+
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ctx)
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(srv.sockets[0].getsockname()[1]))
+    os.rename(portfile + ".tmp", portfile)
+    await srv.serve_forever()
+
+asyncio.run(main())
+EOF
+	python3 "$D/tlsproxy.py" "$D/tlsport" "$D/cert.pem" "$D/key.pem" "$AMQP_PORT" &
+	PROXY=$!
+	wait_until 30 test -s "$D/tlsport" || fail "the TLS proxy did not start"
+	TLSURL="amqps://guest@localhost:$(cat "$D/tlsport")/%2f"
+	"$BUILD/tests/sink_driver" --outbox "$D/tls-bad" --kind amqp --url "$TLSURL" \
+		--exchange "$X" --routing-key verdicts --user guest --password-file "$D/password" \
+		--count 2 --prefix tlsbad --wait-ms 1500 --expect kept > "$D/tls-bad.log" 2>&1 ||
+		fail "a broker with an unknown certificate was trusted: $(cat "$D/tls-bad.log")"
+	ok "amqps: an unknown certificate retires nothing"
+	"$BUILD/tests/sink_driver" --outbox "$D/tls-ok" --kind amqp --url "$TLSURL" \
+		--ca-file "$D/cert.pem" --exchange "$X" --routing-key verdicts --user guest \
+		--password-file "$D/password" --count 5 --prefix tls --wait-ms 60000 > "$D/tls-ok.log" 2>&1 ||
+		fail "amqps with ca_file did not deliver: $(cat "$D/tls-ok.log")"
+	wait_until 30 collect "$Q" "$D/got6" tls 5 0 || fail "the 5 verdicts sent over TLS are not in $Q"
+	kill "$PROXY" 2>/dev/null
+	PROXY=
+	ok "amqps: trusted through ca_file, 5 verdicts delivered over TLS"
+else
+	echo "skip - amqps: openssl is not installed"
+fi
 
 kill -TERM "$PID"
 wait "$PID" || fail "exit status $? after SIGTERM"
