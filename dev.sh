@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config libuv1-dev libcurl4-openssl-dev
 libjansson-dev libpcre2-dev libconfig-dev libssl-dev libhttp-parser-dev check libsubunit-dev
-libutf8proc-dev libxml2-dev
+libutf8proc-dev libxml2-dev librabbitmq-dev
 curl python3 ca-certificates openssl rabbitmq-server groff-base man-db systemd"
 
 as_root() {

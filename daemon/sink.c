@@ -130,18 +130,18 @@ struct sink {
 
 const struct kvs_option sink_options[] = {
 	SINK_OPT("kind", KVS_OPT_STRING, "none", kind,
-		 "where verdicts go besides outbox/new: \"none\", \"webhook\" or \"rabbitmq\"", 0, 0),
+		 "where verdicts go besides outbox/new: \"none\", \"webhook\", \"rabbitmq\" or \"amqp\"", 0, 0),
 	SINK_OPT("url", KVS_OPT_STRING, NULL, url,
 		 "webhook: URL to POST each verdict to; rabbitmq: base URL of the management API "
-		 "(http://127.0.0.1:15672)", 0, 0),
-	SINK_OPT("vhost", KVS_OPT_STRING, "/", vhost, "rabbitmq: virtual host", 0, 0),
+		 "(http://127.0.0.1:15672); amqp: the broker (amqp://host:5672/vhost or amqps://...)", 0, 0),
+	SINK_OPT("vhost", KVS_OPT_STRING, "/", vhost, "rabbitmq, amqp: virtual host", 0, 0),
 	SINK_OPT("exchange", KVS_OPT_STRING, "amq.default", exchange,
-		 "rabbitmq: exchange to publish to", 0, 0),
+		 "rabbitmq, amqp: exchange to publish to", 0, 0),
 	SINK_OPT("routing_key", KVS_OPT_STRING, "kvscreen.verdicts", routing_key,
-		 "rabbitmq: routing key of every message", 0, 0),
-	SINK_OPT("user", KVS_OPT_STRING, "", user, "user for HTTP basic authentication", 0, 0),
+		 "rabbitmq, amqp: routing key of every message", 0, 0),
+	SINK_OPT("user", KVS_OPT_STRING, "", user, "user for HTTP basic authentication, or the AMQP user", 0, 0),
 	SINK_OPT("password_file", KVS_OPT_PATH, NULL, password_file,
-		 "file whose first line is the basic-auth password (keep it mode 0600)", 0, 0),
+		 "file whose first line is the basic-auth or AMQP password (keep it mode 0600)", 0, 0),
 	SINK_OPT("timeout_ms", KVS_OPT_INT, "10000", timeout_ms,
 		 "time limit of one delivery, connecting included", 10, 3600000),
 	SINK_OPT("connect_timeout_ms", KVS_OPT_INT, "3000", connect_timeout_ms,
@@ -162,6 +162,8 @@ const struct kvs_option sink_options[] = {
 		 "verify the receiver's TLS certificate and host name", 0, 0),
 	SINK_OPT("ca_file", KVS_OPT_PATH, NULL, ca_file,
 		 "CA bundle to verify the receiver with instead of the system's", 0, 0),
+	SINK_OPT("heartbeat_s", KVS_OPT_INT, "30", heartbeat_s,
+		 "amqp: seconds between AMQP heartbeats (0 = none)", 0, 3600),
 	{ .name = NULL },
 };
 
@@ -178,11 +180,16 @@ const char *sink_cfg_check(const struct cfg_sink *c, const char **option)
 	*option = NULL;
 	if (strcmp(kind, "none") == 0)
 		return NULL;
-	if (strcmp(kind, "webhook") != 0 && strcmp(kind, "rabbitmq") != 0) {
+	if (strcmp(kind, "webhook") != 0 && strcmp(kind, "rabbitmq") != 0 &&
+	    strcmp(kind, "amqp") != 0) {
 		*option = "kind";
-		return "unknown sink kind (expected \"none\", \"webhook\" or \"rabbitmq\")";
+		return "unknown sink kind (expected \"none\", \"webhook\", \"rabbitmq\" or \"amqp\")";
 	}
-	if (!is_http_url(c->url)) {
+	if (strcmp(kind, "amqp") == 0) {
+		const char *why = sink_amqp_check(c, option);
+		if (why)
+			return why;
+	} else if (!is_http_url(c->url)) {
 		*option = "url";
 		return "an http:// or https:// URL without blanks is required";
 	}
@@ -194,7 +201,7 @@ const char *sink_cfg_check(const struct cfg_sink *c, const char **option)
 		*option = "max_inflight";
 		return "max_inflight must be at least 1";
 	}
-	if (strcmp(kind, "rabbitmq") == 0) {
+	if (strcmp(kind, "rabbitmq") == 0 || strcmp(kind, "amqp") == 0) {
 		if (!c->exchange || !*c->exchange) {
 			*option = "exchange";
 			return "rabbitmq needs an exchange (\"amq.default\" for the default one)";
@@ -945,6 +952,8 @@ int sink_open(uv_loop_t *loop, const struct cfg_sink *cfg, const char *outbox_di
 		s->backend = &sink_http_webhook;
 	else if (strcmp(kind, "rabbitmq") == 0)
 		s->backend = &sink_http_rabbitmq;
+	else if (strcmp(kind, "amqp") == 0)
+		s->backend = &sink_amqp;
 	if (s->backend) {
 		r = s->backend->open(loop, cfg, &s->bstate);
 		if (r < 0)

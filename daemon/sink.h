@@ -18,7 +18,8 @@
  * started (i.e. first thing in main()).
  *
  * Backends share struct sink_backend (sink_http.c implements "webhook" and
- * "rabbitmq"); sink.c owns the entries, their order and their retries.
+ * "rabbitmq", sink_amqp.c "amqp"); sink.c owns the entries, their order
+ * and their retries.
  */
 #ifndef KVS_SINK_H
 #define KVS_SINK_H
@@ -34,7 +35,7 @@ struct sink;
  * sink_options[] (parsed by cfg_parse_options()).  Strings are owned by the
  * configuration; sink_open() copies what it keeps. */
 struct cfg_sink {
-	const char *kind;          /* "none" | "webhook" | "rabbitmq" */
+	const char *kind;          /* "none" | "webhook" | "rabbitmq" | "amqp" */
 	const char *url;           /* webhook: the URL to POST to; rabbitmq:
 	                            * base URL of the management API, e.g.
 	                            * "http://127.0.0.1:15672" */
@@ -55,6 +56,9 @@ struct cfg_sink {
 	                            * interval (the first failure at once) */
 	int tls_verify;            /* verify peer and host name (default 1) */
 	const char *ca_file;       /* CA bundle, NULL = system default */
+	/* amqp (sink_amqp.c): url is "amqp[s]://[user@]host[:port][/vhost]";
+	 * vhost, exchange, routing_key, user and password_file as above. */
+	long long heartbeat_s;     /* amqp: heartbeat interval, 0 = none */
 };
 
 /* Option table of the sink group, terminated by a NULL name. */
@@ -132,6 +136,11 @@ struct sink_backend {
 
 extern const struct sink_backend sink_http_webhook;
 extern const struct sink_backend sink_http_rabbitmq;
+extern const struct sink_backend sink_amqp;
+
+/* Checks the options of kind "amqp" that sink_cfg_check() leaves to the
+ * backend (the URL's form); same contract as sink_cfg_check(). */
+const char *sink_amqp_check(const struct cfg_sink *cfg, const char **option);
 
 /* Report the outcome of a delivery started with backend->send(). */
 void sink_delivered(struct sink_delivery *d, int status);

@@ -1018,6 +1018,26 @@ START_TEST(test_options_table)
 	c.user = "guest";
 	ck_assert_ptr_nonnull(sink_cfg_check(&c, &opt));
 	ck_assert_str_eq(opt, "password_file");
+	/* amqp: an amqp[s]:// URL, no password in it, a password_file for
+	 * a user named in it. */
+	c.kind = "amqp";
+	c.user = "";
+	c.url = "amqp://127.0.0.1:5672/%2f";
+	ck_assert_ptr_null(sink_cfg_check(&c, &opt));
+	c.url = "amqps://rabbit.example.org";
+	ck_assert_ptr_null(sink_cfg_check(&c, &opt));
+	c.url = "http://127.0.0.1:15672";
+	ck_assert_ptr_nonnull(sink_cfg_check(&c, &opt));
+	ck_assert_str_eq(opt, "url");
+	c.url = "amqp://kvs:secret@127.0.0.1/";
+	ck_assert_ptr_nonnull(sink_cfg_check(&c, &opt));
+	ck_assert_str_eq(opt, "url");
+	c.url = "amqp://kvs@127.0.0.1/";
+	ck_assert_ptr_nonnull(sink_cfg_check(&c, &opt));
+	ck_assert_str_eq(opt, "password_file");
+	c.password_file = "/nonexistent/password";
+	ck_assert_ptr_null(sink_cfg_check(&c, &opt));
+	c.password_file = NULL;
 	c.kind = "none";
 	c.url = NULL;
 	ck_assert_ptr_null(sink_cfg_check(&c, &opt));
