@@ -401,7 +401,6 @@ int main(void)
 		perror("mkdtemp");
 		return EXIT_FAILURE;
 	}
-	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, rules_screen_fails_closed);
 	tcase_add_test(tc, rules_load_fails_cleanly);
 	tcase_add_test(tc, name_match_fails_closed);

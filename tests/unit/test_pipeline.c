@@ -239,7 +239,6 @@ int main(void)
 	Suite *s = suite_create("pipeline");
 	TCase *tc = tcase_create("pipeline");
 
-	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, findings_and_evidence);
 	tcase_add_test(tc, policy_from_config);
 	tcase_add_test(tc, screen_failure_fails_closed);
