@@ -47,7 +47,7 @@ daemon: {
   body_timeout_ms = 1000;
   idle_timeout_ms = 3000;
 };
-limits: { max_request_bytes = 8192; plugin_timeout_ms = 5000; };
+limits: { max_request_bytes = 8192; plugin_timeout_ms = 30000; };
 plugins: {
   t_good: { keyword = "forbidden"; };
   t_slow: { keyword = "slowword"; severity = "low"; sleep_ms = $1; };
@@ -310,14 +310,17 @@ wait "$LOAD"
 [ "$(grep -c 'reload failed' "$D/log")" -ge 2 ] || fail "broken reloads not reported"
 ok "150 screenings during 5 reloads (2 broken), all 200"
 
-# ---- reload: slow plugin, one screening in flight at most ----
+# ---- reload: slow plugin (5 s, time enough to see it in flight on a busy
+# machine), one screening in flight at most ----
 wait_for 60 inflight_is 0 || fail "screenings still in flight after the reloads"
-write_config 1500 1
+write_config 5000 1
 n0=$(grep -c 'reloaded ' "$D/log")
 kill -HUP "$PID"
 wait_for 60 reloads_past "$n0" || fail "reload not logged"
 expect 200 "$(req GET /readyz)" "ready after reload"
-( req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"api-slow","type":"export"}' > "$D/slow.code" ) &
+# (Its own body and head files: it answers while this shell goes on.)
+( curl -s -o "$D/slow.body" -w '%{http_code}' -X POST "${JSON[@]}" "${AUTH[@]}" \
+	--data '{"id":"api-slow","type":"export"}' "http://127.0.0.1:$PORT/v1/screenings" > "$D/slow.code" ) &
 BG=$!
 wait_for 60 inflight_is 1 || fail "the slow screening never started"
 expect 503 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"api-over","type":"export"}')" "past max_inflight"
@@ -328,7 +331,7 @@ wait "$BG"
 ok "the screening in flight finished with 200"
 
 # ---- reload with a broken configuration keeps the running one ----
-write_config 1500 1 broken
+write_config 5000 1 broken
 n0=$(grep -c 'reload failed' "$D/log")
 kill -HUP "$PID"
 reload_failed_past() { [ "$(grep -c 'reload failed' "$D/log")" -gt "$1" ]; }
@@ -350,7 +353,7 @@ fi
 [ "$rc" = 2 ] || fail "kvscreen reload of a broken configuration exited $rc, expected 2"
 grep -q "kvscreend.conf:[0-9]*: .*plugins2" "$D/reload.err" || fail "kvscreen reload without file:line: $(cat "$D/reload.err")"
 ok "kvscreen reload of a broken configuration exits 2 with file:line"
-write_config 1500 1
+write_config 5000 1
 (cd "$D" && "$KVSCREEN" reload -c "$D/kvscreend.conf") > "$D/reload.out" 2> "$D/reload.err" ||
 	fail "kvscreen reload of a good configuration failed: $(cat "$D/reload.err")"
 grep -q '^reloaded: policy [0-9a-f]\{64\}$' "$D/reload.out" || fail "kvscreen reload said: $(cat "$D/reload.out")"
@@ -360,11 +363,12 @@ ok "kvscreen reload of a good configuration exits 0 once it is in effect"
 expect 403 "$(req POST /v1/admin/reload "${AUTH[@]}")" "reload over TCP refused"
 
 # ---- SIGTERM finishes the screening in flight, exits 0 ----
-write_config 1500 4
+write_config 5000 4
 n0=$(grep -c 'reloaded ' "$D/log")
 kill -HUP "$PID"
 wait_for 60 reloads_past "$n0" || fail "reload not logged"
-( req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data '{"id":"api-drain","type":"export"}' > "$D/drain.code" ) &
+( curl -s -o "$D/drain.body" -w '%{http_code}' -X POST "${JSON[@]}" "${AUTH[@]}" \
+	--data '{"id":"api-drain","type":"export"}' "http://127.0.0.1:$PORT/v1/screenings" > "$D/drain.code" ) &
 BG=$!
 wait_for 60 inflight_is 1 || fail "the screening never started"
 stop_daemon
