@@ -389,14 +389,16 @@ static void cleanup(void)
 
 int main(void)
 {
-	Suite *s = suite_create("alloc_fail");
-	TCase *tc = tcase_create("alloc_fail");
+	Suite *s;
+	TCase *tc;
 	int rc;
 
 	if (!alloc_fail_available()) {
 		printf("SKIP: allocation failures cannot be injected under AddressSanitizer\n");
 		return 77;
 	}
+	s = suite_create("alloc_fail");
+	tc = tcase_create("alloc_fail");
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		return EXIT_FAILURE;
