@@ -80,8 +80,11 @@ static void *arena_alloc(struct lists_arena *a, size_t n)
 		size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
 		struct lists_chunk *c = malloc(sizeof(*c) + cap);
 
-		if (!c)
+		if (!c) {
+			/* Loaders take NULL for an empty field: remember. */
+			a->failed = 1;
 			return NULL;
+		}
 		c->next = a->head;
 		c->cap = cap;
 		a->head = c;
@@ -374,6 +377,8 @@ int lists_load_private(const char *format, const char *path, const char *name,
 	}
 	(void)stat_key(path, &l->mtime_ns, &l->size);
 	rc = f->load(&ctx, path);
+	if (rc == 0 && l->arena.failed)
+		rc = -ENOMEM;
 	if (rc < 0)
 		goto fail;
 	l->n_skipped = (size_t)ctx.errors;

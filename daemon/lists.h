@@ -49,6 +49,7 @@ struct list_entry {
 struct lists_arena {
 	struct lists_chunk *head;
 	size_t used, cap;
+	int failed;              /* an allocation failed: the load fails */
 };
 
 struct nm_index;

@@ -182,6 +182,65 @@ struct vstate {
 static int fail(struct vstate *v, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Bytes of the longest prefix of s of at most max bytes that ends on a
+ * character boundary: for echoing user text with "%.*s". */
+static int clip(const char *s, int max)
+{
+	size_t n = strnlen(s, (size_t)max);
+
+	if (n == (size_t)max)
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	return (int)n;
+}
+
+/* Length of the valid UTF-8 sequence at s (1 to 4), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	size_t n;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return n;
+}
+
+/* Drop from s every byte that is not part of a valid UTF-8 sequence (a
+ * message cut by its buffer mid-character), so it can go into JSON. */
+static void utf8_scrub(char *s)
+{
+	unsigned char *r = (unsigned char *)s, *w = r;
+
+	while (*r) {
+		size_t n = utf8_seq(r);
+
+		if (!n) {
+			r++;
+			continue;
+		}
+		memmove(w, r, n);
+		w += n;
+		r += n;
+	}
+	*w = '\0';
+}
+
 static int fail(struct vstate *v, const char *code, const char *fmt, ...)
 {
 	va_list ap;
@@ -191,6 +250,8 @@ static int fail(struct vstate *v, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(v->err->message, sizeof(v->err->message), fmt, ap);
 	va_end(ap);
+	utf8_scrub(v->err->path);
+	utf8_scrub(v->err->message);
 	return -EINVAL;
 }
 
@@ -288,7 +349,7 @@ static int check_object(struct vstate *v, const struct field *members, json_t *o
 		if (old == (size_t)-1)
 			return fail(v, "invalid_request", "member name too long");
 		if (!f->name)
-			return fail(v, "invalid_request", "unknown member \"%.64s\"", key);
+			return fail(v, "invalid_request", "unknown member \"%.*s\"", clip(key, 64), key);
 		return fail(v, "invalid_request", "member \"%s\" is not allowed in a request of type %s",
 			    key, request_type_name(v->type));
 	}
@@ -353,7 +414,7 @@ static int check_string(struct vstate *v, const struct field *f, json_t *j)
 	case F_COUNTRY:
 		if (!country_valid(s))
 			return fail(v, "invalid_request",
-				    "expected ISO 3166-1 alpha-2 code, got \"%.32s\"", s);
+				    "expected ISO 3166-1 alpha-2 code, got \"%.*s\"", clip(s, 32), s);
 		return 0;
 	case F_DATE:
 		if (!date_valid(s, len))
@@ -372,8 +433,8 @@ static int check_string(struct vstate *v, const struct field *f, json_t *j)
 			for (const char *const *e = f->enumv; *e && n < sizeof(list); e++)
 				n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
 						      e == f->enumv ? "" : ", ", *e);
-			return fail(v, "invalid_request", "expected one of %s, got \"%.32s\"",
-				    list, s);
+			return fail(v, "invalid_request", "expected one of %s, got \"%.*s\"",
+				    list, clip(s, 32), s);
 		}
 	default:
 		return 0;
@@ -491,9 +552,12 @@ static int check_investment(struct vstate *v, json_t *inv)
 	return 0;
 }
 
+/* The id grammar (docs/api.md): 1 to 128 of [A-Za-z0-9._:-], not starting
+ * with a dot.  An id names files in the outbox and the verdict store, so
+ * "." and ".." and hidden files are kept out. */
 static int id_valid(const char *s, size_t len)
 {
-	if (len < 1 || len > 128)
+	if (len < 1 || len > 128 || s[0] == '.')
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
@@ -556,9 +620,17 @@ int request_parse(const char *buf, size_t len, const struct request_limits *lim,
 		return -E2BIG;
 	}
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root)
-		return fail(&v, "invalid_json", "malformed JSON at line %d column %d: %s", jerr.line,
-			    jerr.column, jerr.text);
+	if (!root) {
+		/* jansson ends its reason with " near '<the source text>'":
+		 * give the position and the reason, never the bytes (a spool
+		 * file's error file must not quote what it read). */
+		char *near = strstr(jerr.text, " near ");
+
+		if (near)
+			*near = '\0';
+		return fail(&v, "invalid_json", "malformed JSON at line %d column %d (byte %d): %s",
+			    jerr.line, jerr.column, jerr.position, jerr.text);
+	}
 	if (!json_is_object(root)) {
 		r = fail(&v, "invalid_request", "expected an object, got %s", kind_name(root));
 		goto fail;
@@ -571,8 +643,8 @@ int request_parse(const char *buf, size_t len, const struct request_limits *lim,
 		path_push(&v, "type");
 		r = json_is_string(j)
 			    ? fail(&v, "invalid_request",
-				   "expected one of partnership, export, investment, got \"%.32s\"",
-				   json_string_value(j))
+				   "expected one of partnership, export, investment, got \"%.*s\"",
+				   clip(json_string_value(j), 32), json_string_value(j))
 			    : fail(&v, "invalid_request", "expected a string, got %s", kind_name(j));
 		goto fail;
 	}
@@ -587,14 +659,15 @@ int request_parse(const char *buf, size_t len, const struct request_limits *lim,
 	j = json_object_get(root, "schema");
 	if (j && strcmp(json_string_value(j), REQUEST_SCHEMA) != 0) {
 		path_push(&v, "schema");
-		r = fail(&v, "invalid_request", "expected \"%s\", got \"%.64s\"", REQUEST_SCHEMA,
-			 json_string_value(j));
+		r = fail(&v, "invalid_request", "expected \"%s\", got \"%.*s\"", REQUEST_SCHEMA,
+			 clip(json_string_value(j), 64), json_string_value(j));
 		goto fail;
 	}
 	j = json_object_get(root, "id");
 	if (!id_valid(json_string_value(j), json_string_length(j))) {
 		path_push(&v, "id");
-		r = fail(&v, "invalid_request", "expected 1 to 128 characters of [A-Za-z0-9._:-]");
+		r = fail(&v, "invalid_request",
+			 "expected 1 to 128 characters of [A-Za-z0-9._:-], not starting with a dot");
 		goto fail;
 	}
 	req = calloc(1, sizeof(*req));

@@ -150,8 +150,13 @@ static struct rules_tls *tls_get(size_t n)
 		}
 		tls = t;
 	}
+	/* Each buffer is replaced only once its successor is allocated, and
+	 * cand_cap grows last: after a failure every buffer still holds at
+	 * least cand_cap entries, so a later call with a smaller n may use
+	 * them, and the next call with this n tries again. */
 	if (t->cand_cap < n) {
 		struct cand *c = realloc(t->cand, n * sizeof(*c));
+		uint64_t *bits;
 		size_t *k;
 
 		if (!c)
@@ -168,10 +173,11 @@ static struct rules_tls *tls_get(size_t n)
 		if (!k)
 			return NULL;
 		t->cands = k;
-		free(t->sortbits);
-		t->sortbits = calloc(n / 64 + 1, sizeof(*t->sortbits));
-		if (!t->sortbits)
+		bits = calloc(n / 64 + 1, sizeof(*bits));
+		if (!bits)
 			return NULL;
+		free(t->sortbits);
+		t->sortbits = bits;
 		t->cand_cap = n;
 	}
 	return t;

@@ -35,7 +35,10 @@
 
 enum item_state { QUEUED, LOOKING, WAITING, SCREENING, FINISHING };
 enum look_result { LOOK_READY, LOOK_NOT_READY, LOOK_GONE, LOOK_TOO_BIG, LOOK_NOT_REGULAR,
-		   LOOK_UNREADABLE, LOOK_ERROR };
+		   LOOK_UNREADABLE, LOOK_LINKED, LOOK_LONG_NAME, LOOK_ERROR };
+/* A name over NAME_LEN_MAX goes to rejected/ as its first SHORT_KEEP bytes,
+ * "~" and 16 hex digits of a hash of the whole name. */
+#define SHORT_KEEP 100
 
 struct spool_item {
 	struct spool *sp;
@@ -49,6 +52,7 @@ struct spool_item {
 	char *buf;
 	size_t len;
 	long long size;			/* for the too-big message */
+	unsigned long nlink;		/* for the hard-link message */
 	int status;			/* of spool_finish */
 	char *error_json;
 	uint32_t hash;
@@ -125,13 +129,39 @@ static void track_free(struct spool_item *it)
 	free(it);
 }
 
-/* Names the spool reads: see spool.h. */
+/* Names the spool takes: see spool.h.  One longer than NAME_LEN_MAX is
+ * taken too, to be rejected (rather than left in incoming/ unseen). */
 static bool name_eligible(const char *name)
 {
 	size_t len = strlen(name);
 
-	return len > 5 && len <= NAME_LEN_MAX && name[0] != '.' &&
-	       strcmp(name + len - 5, ".json") == 0 && !strchr(name, '/');
+	return len > 5 && name[0] != '.' && strcmp(name + len - 5, ".json") == 0 &&
+	       !strchr(name, '/');
+}
+
+static bool name_too_long(const char *name)
+{
+	return strlen(name) > NAME_LEN_MAX;
+}
+
+/* The name in done/ or rejected/ without ".json": the name's own, or for
+ * a name too long to carry ".error.json" and a retry suffix, its first
+ * SHORT_KEEP bytes (not cutting a UTF-8 character), "~" and a 64-bit
+ * FNV-1a hash of the whole name. */
+static void item_base(const struct spool_item *it, char *base, size_t size)
+{
+	size_t len = strlen(it->name) - 5, keep = SHORT_KEEP;
+	uint64_t h = 14695981039346656037ull;
+
+	if (!name_too_long(it->name)) {
+		snprintf(base, size, "%.*s", (int)len, it->name);
+		return;
+	}
+	while (keep > 0 && ((unsigned char)it->name[keep] & 0xC0) == 0x80)
+		keep--;
+	for (const char *p = it->name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	snprintf(base, size, "%.*s~%016llx", (int)keep, it->name, (unsigned long long)h);
 }
 
 static unsigned long long now_realtime_ns(void)
@@ -161,6 +191,10 @@ static void look_work(uv_work_t *req)
 	int fd;
 
 	it->result = LOOK_ERROR;
+	if (name_too_long(it->name)) {
+		it->result = LOOK_LONG_NAME;
+		return;
+	}
 	fd = openat(sp->in_fd, it->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		it->err = errno;
@@ -201,6 +235,15 @@ static void look_work(uv_work_t *req)
 		   (unsigned long long)st.st_ctim.tv_nsec;
 	if (ctime_ns + it->settle_ns > now_realtime_ns()) {
 		it->result = LOOK_NOT_READY;
+		goto out;
+	}
+	/* Rule 3: the file has no other name.  A hard link (settled: a writer
+	 * that links a finished file in and then unlinks its own name has
+	 * changed the ctime meanwhile) may be a file the writer could not
+	 * read itself; the daemon reads only files that live in incoming/. */
+	if (st.st_nlink > 1) {
+		it->nlink = (unsigned long)st.st_nlink;
+		it->result = LOOK_LINKED;
 		goto out;
 	}
 	it->buf = malloc((size_t)st.st_size + 2);
@@ -260,7 +303,7 @@ static void look_after(uv_work_t *req, int status)
 {
 	struct spool_item *it = req->data;
 	struct spool *sp = it->sp;
-	char msg[160];
+	char msg[256], base[NAME_LEN_MAX + 32];
 
 	if (status < 0) {
 		it->result = LOOK_ERROR;
@@ -286,7 +329,23 @@ static void look_after(uv_work_t *req, int status)
 	case LOOK_TOO_BIG:
 	case LOOK_NOT_REGULAR:
 	case LOOK_UNREADABLE:
-		if (it->result == LOOK_TOO_BIG)
+	case LOOK_LINKED:
+	case LOOK_LONG_NAME:
+		if (it->result == LOOK_LONG_NAME) {
+			item_base(it, base, sizeof(base));
+			snprintf(msg, sizeof(msg),
+				 "the file name has %zu bytes, more than the limit of %d; moved to "
+				 "rejected/ under a shortened name (its first bytes, \"~\" and a "
+				 "hash of the whole name), beside this error file",
+				 strlen(it->name), NAME_LEN_MAX);
+			log_warn("spool: rejecting incoming/%s: the file name has %zu bytes, more "
+				 "than the limit of %d; moving it to rejected/%s.json",
+				 it->name, strlen(it->name), NAME_LEN_MAX, base);
+		} else if (it->result == LOOK_LINKED)
+			snprintf(msg, sizeof(msg),
+				 "the file has %lu hard links; the spool reads only files whose one "
+				 "name is in incoming/ (the file was not read)", it->nlink);
+		else if (it->result == LOOK_TOO_BIG)
 			snprintf(msg, sizeof(msg), "the file has %lld bytes, more than the limit of %zu",
 				 it->size, sp->max_bytes);
 		else if (it->result == LOOK_NOT_REGULAR)
@@ -294,10 +353,13 @@ static void look_after(uv_work_t *req, int status)
 		else
 			snprintf(msg, sizeof(msg), "the daemon cannot read the file: %s",
 				 strerror(it->err));
-		log_warn("spool: rejecting incoming/%s: %s", it->name, msg);
+		if (it->result != LOOK_LONG_NAME)
+			log_warn("spool: rejecting incoming/%s: %s", it->name, msg);
 		it->status = -EINVAL;
 		it->error_json = error_text(it->result == LOOK_TOO_BIG ? "too_large" :
-					    it->result == LOOK_NOT_REGULAR ? "not_a_file" : "unreadable",
+					    it->result == LOOK_NOT_REGULAR ? "not_a_file" :
+					    it->result == LOOK_LINKED ? "hard_link" :
+					    it->result == LOOK_LONG_NAME ? "name_too_long" : "unreadable",
 					    msg, "");
 		finish_start(it);
 		break;
@@ -324,7 +386,7 @@ static int sync_dir(int fd)
 static int write_error_file(struct spool_item *it, const char *base)
 {
 	struct spool *sp = it->sp;
-	char tmp[NAME_LEN_MAX + 64], final[NAME_LEN_MAX + 64];
+	char tmp[NAME_LEN_MAX + 96], final[NAME_LEN_MAX + 96];
 	const char *text = it->error_json;
 	size_t len = strlen(text), off = 0;
 	int fd, rc = 0;
@@ -361,15 +423,16 @@ static void finish_work(uv_work_t *req)
 	struct spool_item *it = req->data;
 	struct spool *sp = it->sp;
 	int to_fd = it->status == 0 ? sp->done_fd : sp->rej_fd;
-	int len = (int)strlen(it->name) - 5, rc = -EEXIST;
-	char base[NAME_LEN_MAX + 32], dest[NAME_LEN_MAX + 40];
+	int rc = -EEXIST;
+	char own[NAME_LEN_MAX + 32], base[NAME_LEN_MAX + 64], dest[NAME_LEN_MAX + 72];
 	struct stat st;
 
+	item_base(it, own, sizeof(own));
 	for (int attempt = 0; attempt < 4 && rc == -EEXIST; attempt++) {
 		if (attempt == 0)
-			snprintf(base, sizeof(base), "%.*s", len, it->name);
+			snprintf(base, sizeof(base), "%s", own);
 		else
-			snprintf(base, sizeof(base), "%.*s.%llu", len, it->name, now_realtime_ns());
+			snprintf(base, sizeof(base), "%s.%llu", own, now_realtime_ns());
 		snprintf(dest, sizeof(dest), "%s.json", base);
 		if (it->status != 0) {
 			if (fstatat(to_fd, dest, &st, AT_SYMLINK_NOFOLLOW) == 0)

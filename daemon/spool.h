@@ -9,15 +9,21 @@
  *
  * Which files are read: names ending in ".json" that do not start with a
  * dot (so ".NAME.json.tmp", "NAME.json.part" and "NAME.json~" are left
- * alone), at most 200 bytes long.  Such a file is read only when
+ * alone).  A name longer than 200 bytes is not read: the file goes to
+ * rejected/ under a shortened name (its first 100 bytes, "~" and a hash of
+ * the whole name) with an error file, and a warning is logged.  Such a
+ * file is read only when
  *   1. no process has it open for writing: probed with a read lease
  *      (fcntl F_SETLEASE, released at once), which the kernel grants only
  *      then.  Leases need the daemon to own the file (or CAP_LEASE); where
  *      the kernel refuses one, rule 2 alone decides; and
  *   2. its ctime (which a write, a chmod and a rename all update) is at
  *      least the settle time (200 ms) old, and its size and times are the
- *      same before and after reading it.
- * A file that fails a rule is looked at again after the settle time.  A file
+ *      same before and after reading it; and
+ *   3. it is a regular file opened without following a symbolic link, with
+ *      one link: a hard link (still there after the settle time) may name
+ *      a file outside the spool, so it goes to rejected/ unread.
+ * A file that fails rule 1 or 2 is looked at again after the settle time.  A file
  * renamed in therefore waits one settle time; one written in place is read
  * once the writer closed it and left it alone for the settle time.  Because
  * a lease break signals its holder with SIGIO, spool_open() sets SIGIO to
@@ -25,7 +31,8 @@
  *
  * Bigger files than max_bytes, entries that are not regular files
  * (symlinks, folders, FIFOs) and files the daemon may not read go to
- * rejected/ with an error file (codes too_large, not_a_file, unreadable).  At most
+ * rejected/ with an error file (codes too_large, not_a_file, unreadable,
+ * hard_link, name_too_long).  At most
  * max_inflight files are being read, screened or moved at a time.  Moves
  * are followed by an fsync of both folders (and of the error file).  A move
  * never replaces an earlier file of the same name in done/ or rejected/:

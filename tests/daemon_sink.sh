@@ -57,11 +57,12 @@ start_rx() { # [PORT]
 	rm -f "$D/rxport"
 	python3 "$D/rx.py" "$D/received" "$D/rxport" ${1:+"$1"} &
 	RX=$!
-	for _ in $(seq 50); do [ -s "$D/rxport" ] && break; sleep 0.1; done
-	[ -s "$D/rxport" ] || fail "receiver did not start"
+	rx_up() { [ -s "$D/rxport" ]; }
+	wait_for 30 rx_up || fail "receiver did not start"
 	RXPORT=$(cat "$D/rxport")
 }
 
+. "$(dirname "$0")/daemon_lib.sh"
 start_rx
 cat > "$D/kvscreend.conf" <<EOF
 daemon: {
@@ -78,7 +79,6 @@ sink: {
   rescan_ms = 200;
 };
 EOF
-. "$(dirname "$0")/daemon_lib.sh"
 start_daemon
 
 post() { # ID
@@ -86,28 +86,24 @@ post() { # ID
 		-H "Authorization: Bearer $TOKEN" --data "{\"id\":\"$1\",\"type\":\"export\"}" \
 		"http://127.0.0.1:$PORT/v1/screenings"
 }
-wait_for() { # COUNT: deliveries recorded and outbox/new empty
-	for _ in $(seq 100); do
-		[ "$(sort -u "$D/received" 2>/dev/null | wc -l)" -ge "$1" ] &&
-			[ -z "$(ls "$D/state/outbox/new")" ] && return 0
-		sleep 0.1
-	done
-	return 1
+delivered() { # COUNT: deliveries recorded and outbox/new empty
+	[ "$(sort -u "$D/received" 2>/dev/null | wc -l)" -ge "$1" ] &&
+		[ -z "$(ls "$D/state/outbox/new")" ]
 }
 
 for i in $(seq 20); do [ "$(post "w-$i")" = 200 ] || fail "POST w-$i"; done
-wait_for 20 || fail "not delivered: $(wc -l < "$D/received" 2>/dev/null) of 20, outbox/new: $(ls "$D/state/outbox/new" | wc -l)"
+wait_for 60 delivered 20 || fail "not delivered: $(wc -l < "$D/received" 2>/dev/null) of 20, outbox/new: $(ls "$D/state/outbox/new" | wc -l)"
 for i in $(seq 20); do grep -q " w-$i\$" "$D/received" || fail "w-$i never delivered"; done
 grep -q '^[0-9]*\.w-1 w-1$' "$D/received" || fail "no idempotency key SEQ.ID: $(head -2 "$D/received")"
 ok "20 verdicts delivered with idempotency keys, outbox/new empty"
 
 # The depth may lag: an entry the sink delivers before the outbox has
 # counted it as durable is corrected by the outbox's recount (every 5 s).
-for _ in $(seq 70); do
+depth_zero() {
 	metrics=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/metrics")
-	echo "$metrics" | grep -q '^kvscreend_outbox_depth 0$' && break
-	sleep 0.1
-done
+	echo "$metrics" | grep -q '^kvscreend_outbox_depth 0$'
+}
+wait_for 30 depth_zero
 echo "$metrics" | grep -q '^kvscreend_sink_delivered_total 20$' || fail "sink_delivered_total: $(echo "$metrics" | grep sink_)"
 echo "$metrics" | grep -q '^kvscreend_outbox_depth 0$' || fail "outbox_depth: $(echo "$metrics" | grep outbox)"
 ok "metrics: 20 delivered, outbox depth 0"
@@ -117,14 +113,18 @@ kill "$RX"
 wait "$RX" 2>/dev/null
 RX=
 for i in $(seq 5); do [ "$(post "d-$i")" = 200 ] || fail "POST d-$i"; done
-sleep 0.5
+sink_failed() {
+	curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/metrics" |
+		grep -q '^kvscreend_sink_failures_total [1-9]'
+}
+wait_for 30 sink_failed
 [ "$(ls "$D/state/outbox/new" | wc -l)" = 5 ] || fail "outbox/new holds $(ls "$D/state/outbox/new" | wc -l), want 5"
 metrics=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/metrics")
 echo "$metrics" | grep -q '^kvscreend_outbox_depth [56]$' || fail "outbox_depth while down: $(echo "$metrics" | grep outbox)"
 echo "$metrics" | grep -q '^kvscreend_sink_failures_total [1-9]' || fail "no sink failures counted"
 ok "receiver down: 5 verdicts wait in outbox/new, failures counted"
 start_rx "$RXPORT"
-wait_for 25 || fail "not delivered after the receiver came back"
+wait_for 60 delivered 25 || fail "not delivered after the receiver came back"
 for i in $(seq 5); do grep -q " d-$i\$" "$D/received" || fail "d-$i never delivered"; done
 ok "receiver back: the 5 waiting verdicts were delivered"
 

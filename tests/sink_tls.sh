@@ -62,7 +62,7 @@ rx_pid=$!
 i=0
 while [ ! -s "$T/port.tmp" ]; do
 	i=$((i + 1))
-	[ "$i" -lt 100 ] || fail "the HTTPS receiver did not start"
+	[ "$i" -lt 600 ] || fail "the HTTPS receiver did not start"
 	sleep 0.1
 done
 sleep 0.1
@@ -72,7 +72,7 @@ run() { # NAME EXPECT URL-HOST [driver options]
 	name=$1 expect=$2 host=$3
 	shift 3
 	"$DRIVER" --outbox "$T/$name" --kind webhook --url "https://$host:$PORT/hook" \
-		--count 3 --prefix "$name" --wait-ms "$([ "$expect" = kept ] && echo 1500 || echo 10000)" \
+		--count 3 --prefix "$name" --wait-ms "$([ "$expect" = kept ] && echo 1500 || echo 60000)" \
 		--expect "$expect" "$@" 2>"$T/$name.log"
 }
 

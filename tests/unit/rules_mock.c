@@ -139,9 +139,24 @@ static int m_text_next(const kvs_request *req, struct kvs_text_iter *it, const c
 	return 0;
 }
 
+static void finding_free(struct mock_finding *m)
+{
+	free(m->rule);
+	free(m->title);
+	free(m->rationale);
+	free(m->action);
+	for (size_t i = 0; i < m->n_refs; i++)
+		free(m->refs[i]);
+	free(m->refs);
+	for (size_t i = 0; i < m->n_ev; i++)
+		free(m->ev[i].path);
+}
+
+/* Adds the whole finding or, on ENOMEM, nothing (as the daemon's does). */
 static int m_report_add(kvs_report *rep, const struct kvs_finding *f)
 {
 	struct mock_finding *m;
+	int ok;
 
 	if (rep->n == rep->cap) {
 		size_t cap = rep->cap ? rep->cap * 2 : 16;
@@ -152,7 +167,7 @@ static int m_report_add(kvs_report *rep, const struct kvs_finding *f)
 		rep->v = v;
 		rep->cap = cap;
 	}
-	m = &rep->v[rep->n++];
+	m = &rep->v[rep->n];
 	memset(m, 0, sizeof(*m));
 	m->rule = strdup(f->rule);
 	m->title = strdup(f->title);
@@ -160,15 +175,25 @@ static int m_report_add(kvs_report *rep, const struct kvs_finding *f)
 	m->rationale = f->rationale ? strdup(f->rationale) : NULL;
 	m->action = f->action ? strdup(f->action) : NULL;
 	m->refs = calloc(f->n_references + 1, sizeof(char *));
-	for (size_t i = 0; i < f->n_references; i++)
+	ok = m->rule && m->title && m->refs && (!f->rationale || m->rationale) &&
+	     (!f->action || m->action);
+	for (size_t i = 0; ok && i < f->n_references; i++) {
 		m->refs[i] = strdup(f->references[i]);
-	m->n_refs = f->n_references;
-	for (size_t i = 0; i < f->n_evidence && i < 16; i++) {
+		m->n_refs = i + 1;
+		ok = m->refs[i] != NULL;
+	}
+	for (size_t i = 0; ok && i < f->n_evidence && i < 16; i++) {
 		m->ev[i].path = strdup(f->evidence[i].path);
 		m->ev[i].start = f->evidence[i].start;
 		m->ev[i].end = f->evidence[i].end;
 		m->n_ev = i + 1;
+		ok = m->ev[i].path != NULL;
 	}
+	if (!ok) {
+		finding_free(m);
+		return -ENOMEM;
+	}
+	rep->n++;
 	return 0;
 }
 
@@ -260,19 +285,8 @@ void mock_request_free(struct kvs_request *r)
 
 void mock_report_reset(struct kvs_report *rep)
 {
-	for (size_t i = 0; i < rep->n; i++) {
-		struct mock_finding *m = &rep->v[i];
-
-		free(m->rule);
-		free(m->title);
-		free(m->rationale);
-		free(m->action);
-		for (size_t k = 0; k < m->n_refs; k++)
-			free(m->refs[k]);
-		free(m->refs);
-		for (size_t k = 0; k < m->n_ev; k++)
-			free(m->ev[k].path);
-	}
+	for (size_t i = 0; i < rep->n; i++)
+		finding_free(&rep->v[i]);
 	free(rep->v);
 	memset(rep, 0, sizeof(*rep));
 }

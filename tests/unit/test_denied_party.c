@@ -554,7 +554,6 @@ int main(void)
 		fprintf(stderr, "shared/data not found: skipped\n");
 		return 77;
 	}
-	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, party_and_person_hits);
 	tcase_add_test(tc, allow_list_suppresses);
 	tcase_add_test(tc, clear_and_stale);

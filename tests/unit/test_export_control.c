@@ -381,7 +381,6 @@ int main(void)
 	TCase *tc = tcase_create("plugin");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_destination_table);
 	tcase_add_test(tc, test_benign_export_clear);
 	tcase_add_test(tc, test_catch_all);

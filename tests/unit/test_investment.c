@@ -914,7 +914,6 @@ int main(void)
 	Suite *s = suite_create("investment");
 	TCase *tc = tcase_create("vifo");
 
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, decision_table);
 	tcase_add_test(tc, description_only_scope);
 	tcase_add_test(tc, rule_file_phrases);

@@ -886,7 +886,6 @@ static Suite *suite(void)
 	Suite *s = suite_create("kennisveiligheid");
 	TCase *t = tcase_create("plugin");
 
-	tcase_set_timeout(t, 120);
 	tcase_add_test(t, combination_matrix);
 	tcase_add_test(t, combination_cooperation);
 	tcase_add_test(t, partner_quantum_seven_sons);
@@ -902,7 +901,6 @@ static Suite *suite(void)
 	suite_add_tcase(s, t);
 	/* Its own case, so tests/bench/kennisveiligheid.sh can run it alone. */
 	t = tcase_create("speed");
-	tcase_set_timeout(t, 120);
 	tcase_add_test(t, speed);
 	suite_add_tcase(s, t);
 	return s;

@@ -193,7 +193,6 @@ static Suite *suite(void)
 	Suite *s = suite_create("kv_taxonomy");
 	TCase *t = tcase_create("taxonomy");
 
-	tcase_set_timeout(t, 60);
 	tcase_add_test(t, taxonomy_nodes);
 	tcase_add_test(t, taxonomy_soil_moisture);
 	tcase_add_test(t, taxonomy_speed);

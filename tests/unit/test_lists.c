@@ -612,8 +612,6 @@ int main(void)
 
 	snprintf(probe, sizeof(probe), "%s/INDEX.txt", shared_dir());
 
-	tcase_set_timeout(real, 120);
-	tcase_set_timeout(bad, 120);
 	if (access(probe, R_OK) == 0) {
 		tcase_add_test(real, ofac_sdn);
 		tcase_add_test(real, ofac_consolidated);

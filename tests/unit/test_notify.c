@@ -185,7 +185,6 @@ int main(void)
 	tcase_add_test(tc, abstract_socket);
 	tcase_add_test(tc, watchdog_interval);
 	tcase_add_test(tc, daemon_notifies);
-	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return ck_main(s);
 }

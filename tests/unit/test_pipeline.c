@@ -302,7 +302,6 @@ int main(void)
 	Suite *s = suite_create("pipeline");
 	TCase *tc = tcase_create("pipeline");
 
-	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, findings_and_evidence);
 	tcase_add_test(tc, deciding_and_actions);
 	tcase_add_test(tc, failure_decides);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,36 @@ static void expect(const char *json, const char *want)
 	ck_assert_str_eq(msg, want);
 }
 
+/* 1 when s is valid UTF-8 (jansson decodes it). */
+static int valid_utf8(const char *s)
+{
+	json_t *j = json_string(s);
+
+	json_decref(j);
+	return j != NULL;
+}
+
+/* Parse `json`, which must fail with a valid UTF-8 message starting with
+ * `start`; with `echo` set it must quote "<lead><the first `n` bytes of
+ * echo>" (the cut at a character boundary). */
+static void expect_prefix(const char *json, const char *start, const char *lead,
+			  const char *echo, int n)
+{
+	struct request_error err;
+	struct kvs_request *req = NULL;
+	char msg[1024], quote[256];
+
+	ck_assert_int_lt(request_parse(json, strlen(json), &lim, &req, &err), 0);
+	request_error_format(&err, msg, sizeof(msg));
+	ck_assert_msg(valid_utf8(msg), "not UTF-8: %s", msg);
+	ck_assert_msg(valid_utf8(err.message) && valid_utf8(err.path), "not UTF-8: %s", msg);
+	ck_assert_msg(strncmp(msg, start, strlen(start)) == 0, "%s", msg);
+	if (echo) {
+		snprintf(quote, sizeof(quote), "got \"%s%.*s\"", lead, n, echo);
+		ck_assert_msg(strstr(msg, quote), "%s lacks %s", msg, quote);
+	}
+}
+
 START_TEST(good_requests)
 {
 	expect("{\"schema\":\"kvscreen.request/v1\",\"id\":\"p-1\",\"type\":\"partnership\","
@@ -60,20 +91,32 @@ END_TEST
 
 START_TEST(bad_documents)
 {
-	expect("", "malformed JSON at line 1 column 0: '[' or '{' expected near end of file");
-	expect("{\"id\":\"a\",", "malformed JSON at line 1 column 10: string or '}' expected near end of file");
+	expect("", "malformed JSON at line 1 column 0 (byte 0): '[' or '{' expected");
+	expect("{\"id\":\"a\",", "malformed JSON at line 1 column 10 (byte 10): string or '}' expected");
 	expect("[1]", "expected an object, got an array");
 	expect("{\"id\":\"a\",\"id\":\"b\",\"type\":\"export\"}",
-	       "malformed JSON at line 1 column 14: duplicate object key near '\"id\"'");
+	       "malformed JSON at line 1 column 14 (byte 14): duplicate object key");
+	/* The parser's reason never quotes the source (a spool file's error
+	 * file would carry it). */
+	expect("root:$6$SECRETHASH:19000:0:99999:7:::",
+	       "malformed JSON at line 1 column 4 (byte 4): '[' or '{' expected");
 	expect("{\"type\":\"export\"}", "/id: required member is missing");
 	expect("{\"id\":\"a\"}", "/type: required member is missing");
 	expect("{\"id\":\"a\",\"type\":\"loan\"}",
 	       "/type: expected one of partnership, export, investment, got \"loan\"");
 	expect("{\"id\":\"a\",\"type\":7}", "/type: expected a string, got an integer");
 	expect("{\"id\":\"a b\",\"type\":\"export\"}",
-	       "/id: expected 1 to 128 characters of [A-Za-z0-9._:-]");
+	       "/id: expected 1 to 128 characters of [A-Za-z0-9._:-], not starting with a dot");
 	expect("{\"id\":\"\",\"type\":\"export\"}",
-	       "/id: expected 1 to 128 characters of [A-Za-z0-9._:-]");
+	       "/id: expected 1 to 128 characters of [A-Za-z0-9._:-], not starting with a dot");
+	/* Ids name files: ".", ".." and hidden names are not ids. */
+	expect("{\"id\":\".\",\"type\":\"export\"}",
+	       "/id: expected 1 to 128 characters of [A-Za-z0-9._:-], not starting with a dot");
+	expect("{\"id\":\"..\",\"type\":\"export\"}",
+	       "/id: expected 1 to 128 characters of [A-Za-z0-9._:-], not starting with a dot");
+	expect("{\"id\":\".hidden\",\"type\":\"export\"}",
+	       "/id: expected 1 to 128 characters of [A-Za-z0-9._:-], not starting with a dot");
+	expect("{\"id\":\"a.b..c.\",\"type\":\"export\"}", NULL);
 	expect("{\"id\":\"a\",\"type\":\"export\",\"schema\":\"v2\"}",
 	       "/schema: expected \"kvscreen.request/v1\", got \"v2\"");
 	expect("{\"id\":\"a\",\"type\":\"export\",\"colour\":\"red\"}", "/colour: unknown member \"colour\"");
@@ -138,6 +181,42 @@ START_TEST(bad_fields)
 }
 END_TEST
 
+/* A message that echoes a value cuts it at a character boundary, so the
+ * message is valid UTF-8 (the HTTP layer could not encode it otherwise and
+ * answered 500). */
+START_TEST(echo_cut_on_character)
+{
+	char json[2048], want[256], e300[601];
+	size_t n = 0;
+
+	for (int i = 0; i < 300; i++) {
+		e300[n++] = (char)0xC3;
+		e300[n++] = (char)0xA9;
+	}
+	e300[n] = '\0';
+	/* "x" and 15 "é" fill 31 bytes; the 16th would end at byte 33. */
+	snprintf(json, sizeof(json), "{\"id\":\"a\",\"type\":\"x%s\"}", e300);
+	snprintf(want, sizeof(want),
+		 "/type: expected one of partnership, export, investment, got \"x%.30s\"", e300);
+	expect(json, want);
+	snprintf(json, sizeof(json),
+		 "{\"id\":\"a\",\"type\":\"partnership\",\"parties\":[{\"role\":\"partner\","
+		 "\"name\":\"n\",\"kind\":\"x%s\"}]}", e300);
+	expect_prefix(json, "/parties/0/kind: expected one of ", "x", e300, 30);
+	snprintf(json, sizeof(json), "{\"id\":\"a\",\"type\":\"export\",\"x%s\":1}", e300);
+	expect_prefix(json, "/x", NULL, NULL, 0);
+	snprintf(json, sizeof(json), "{\"id\":\"a\",\"type\":\"export\",\"schema\":\"x%s\"}", e300);
+	snprintf(want, sizeof(want), "/schema: expected \"kvscreen.request/v1\", got \"x%.62s\"", e300);
+	expect(json, want);
+	snprintf(json, sizeof(json),
+		 "{\"id\":\"a\",\"type\":\"partnership\",\"people\":[{\"name\":\"x\",\"nationality\":\"%s\"}]}",
+		 e300);
+	snprintf(want, sizeof(want), "/people/0/nationality: expected ISO 3166-1 alpha-2 code, got \"%.32s\"",
+		 e300);
+	expect(json, want);
+}
+END_TEST
+
 START_TEST(type_specific_members)
 {
 	expect("{\"id\":\"a\",\"type\":\"partnership\",\"items\":[]}",
@@ -182,9 +261,9 @@ START_TEST(utf8)
 {
 	/* Invalid UTF-8 is refused by the JSON parser, NUL escapes too. */
 	expect("{\"id\":\"a\",\"type\":\"export\",\"title\":\"\xff\xfe\"}",
-	       "malformed JSON at line 1 column 35: unable to decode byte 0xff near '\"'");
+	       "malformed JSON at line 1 column 35 (byte 35): unable to decode byte 0xff");
 	expect("{\"id\":\"a\",\"type\":\"export\",\"title\":\"a\\u0000b\"}",
-	       "malformed JSON at line 1 column 44: \\u0000 is not allowed without JSON_ALLOW_NUL near '\"a\\u0000b\"'");
+	       "malformed JSON at line 1 column 44 (byte 44): \\u0000 is not allowed without JSON_ALLOW_NUL");
 	expect("{\"id\":\"a\",\"type\":\"export\",\"title\":\"Z\xc3\xbcrich \xe5\x8c\x97\xe4\xba\xac\"}", NULL);
 }
 END_TEST
@@ -278,6 +357,7 @@ int main(void)
 	tcase_add_test(tc, bad_documents);
 	tcase_add_test(tc, bad_fields);
 	tcase_add_test(tc, ubo_names);
+	tcase_add_test(tc, echo_cut_on_character);
 	tcase_add_test(tc, type_specific_members);
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, utf8);

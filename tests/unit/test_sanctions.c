@@ -454,7 +454,6 @@ int main(void)
 	TCase *tc = tcase_create("bans");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_item_bans);
 	tcase_add_test(tc, test_item_near_misses);
 	tcase_add_test(tc, test_technical_assistance);

@@ -786,7 +786,7 @@ START_TEST(test_fed_by_outbox)
 	}
 	uv_timer_init(&loop, &c.check);
 	c.check.data = &c;
-	c.deadline = uv_now(&loop) + 20000;
+	c.deadline = uv_now(&loop) + (uint64_t)(60000 * ck_timeout_scale());
 	uv_timer_start(&c.check, chain_check, 10, 10);
 	while (!c.ob_closed) {
 		if (!c.sink_closed)
@@ -1073,7 +1073,6 @@ static Suite *sink_suite(void)
 	Suite *s = suite_create("sink");
 	TCase *tc = tcase_create("webhook");
 
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_down_up_500_timeout);
 	tcase_add_test(tc, test_bounded_concurrency);
 	tcase_add_test(tc, test_restart_resumes);

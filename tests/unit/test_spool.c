@@ -84,13 +84,13 @@ static void run_for(unsigned ms)
 	}
 }
 
-/* Run the loop until cond(arg) holds (10 s at most). */
+/* Run the loop until cond(arg) holds (60 s at most, scaled). */
 static void run_until(int (*cond)(const char *), const char *arg)
 {
 	uint64_t deadline;
 
 	uv_update_time(&loop);
-	deadline = uv_now(&loop) + 10000;
+	deadline = uv_now(&loop) + (uint64_t)(60000 * ck_timeout_scale());
 	while (!cond(arg)) {
 		ck_assert_msg(uv_now(&loop) < deadline, "timed out waiting for %s", arg);
 		uv_run(&loop, UV_RUN_NOWAIT);
@@ -106,7 +106,7 @@ static int calls_reach(const char *n)
 
 static int exists(const char *sub)
 {
-	char path[512];
+	char path[1024];
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, sub);
 	return access(path, F_OK) == 0;
@@ -158,7 +158,7 @@ static void drop(const char *name, const char *text)
 
 static char *slurp(const char *sub)
 {
-	char path[512];
+	char path[1024];
 	struct stat st;
 	char *buf;
 	FILE *f;
@@ -433,6 +433,105 @@ START_TEST(test_symlink_rejected)
 }
 END_TEST
 
+/* A hard link to a file outside the spool is not read, and nothing of the
+ * file lands in the error file. */
+START_TEST(test_hard_link_rejected)
+{
+	struct spool *sp;
+	char outside[512], path[512];
+	FILE *f;
+	char *err;
+
+	snprintf(outside, sizeof(outside), "%s/secret", tmpdir);
+	f = fopen(outside, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("root:SECRET-HASH:19000:0:99999:7:::\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+	sp = open_spool(1 << 20, 4);
+	snprintf(path, sizeof(path), "%s/incoming/h.json", tmpdir);
+	ck_assert_int_eq(link(outside, path), 0);
+	run_until(exists, "rejected/h.error.json");
+	ck_assert_int_eq(seen.calls, 0);
+	err = slurp("rejected/h.error.json");
+	ck_assert_msg(strstr(err, "\"hard_link\"") && strstr(err, "2 hard links"), "%s", err);
+	ck_assert_ptr_null(strstr(err, "SECRET"));
+	ck_assert_ptr_null(strstr(err, "root"));
+	free(err);
+	ck_assert(!exists("incoming/h.json"));
+	close_spool(sp);
+}
+END_TEST
+
+static int rejected_count(const char *n)
+{
+	char path[512];
+	struct dirent *e;
+	DIR *d;
+	int k = 0;
+
+	snprintf(path, sizeof(path), "%s/rejected", tmpdir);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		k += e->d_name[0] != '.';
+	closedir(d);
+	return k >= atoi(n);
+}
+
+/* A name too long for the spool goes to rejected/ under a shortened name
+ * (its first 100 bytes, "~", 16 hex digits), with an error file saying so;
+ * a multi-byte character at the cut is kept whole or dropped whole. */
+START_TEST(test_long_name_rejected)
+{
+	struct spool *sp = open_spool(1 << 20, 4);
+	char name[256], want[256], path[512], *err;
+	size_t n = 0;
+
+	/* 99 bytes of 'a', then "é" (2 bytes) across byte 100, to 240 bytes. */
+	memset(name, 'a', 99);
+	n = 99;
+	while (n < 235) {
+		name[n++] = (char)0xC3;
+		name[n++] = (char)0xA9;
+	}
+	memcpy(name + n, ".json", 6);
+	drop(name, REQ);
+	run_until(rejected_count, "2");
+	ck_assert_int_eq(seen.calls, 0);
+	snprintf(path, sizeof(path), "incoming/%s", name);
+	ck_assert(!exists(path));
+	{
+		DIR *d;
+		struct dirent *e;
+		int found = 0;
+
+		snprintf(path, sizeof(path), "%s/rejected", tmpdir);
+		d = opendir(path);
+		ck_assert_ptr_nonnull(d);
+		memset(want, 'a', 99);
+		want[99] = '~';
+		while ((e = readdir(d)) != NULL) {
+			size_t l = strlen(e->d_name);
+
+			if (l == 99 + 1 + 16 + 5 && !memcmp(e->d_name, want, 100) &&
+			    !strcmp(e->d_name + l - 5, ".json")) {
+				found = 1;
+				snprintf(want, sizeof(want), "rejected/%.*s.error.json",
+					 (int)(l - 5), e->d_name);
+			}
+		}
+		closedir(d);
+		ck_assert_msg(found, "no shortened name in rejected/");
+	}
+	err = slurp(want);
+	ck_assert_msg(strstr(err, "\"name_too_long\"") && strstr(err, "240 bytes") &&
+		      strstr(err, "shortened name"), "%s", err);
+	free(err);
+	close_spool(sp);
+}
+END_TEST
+
 START_TEST(test_unreadable_rejected)
 {
 	struct spool *sp;
@@ -505,7 +604,6 @@ static Suite *spool_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_good_file_goes_to_done);
 	tcase_add_test(tc, test_bad_file_goes_to_rejected);
 	tcase_add_test(tc, test_reused_name_kept);
@@ -516,6 +614,8 @@ static Suite *spool_suite(void)
 	tcase_add_test(tc, test_growing_temp_then_rename);
 	tcase_add_test(tc, test_size_limit);
 	tcase_add_test(tc, test_symlink_rejected);
+	tcase_add_test(tc, test_hard_link_rejected);
+	tcase_add_test(tc, test_long_name_rejected);
 	tcase_add_test(tc, test_unreadable_rejected);
 	tcase_add_test(tc, test_max_inflight);
 	tcase_add_test(tc, test_close_waits_for_finish);
