@@ -419,6 +419,26 @@ static void batch_sync_one(struct outbox *ob, struct ob_item *it, bool use_syncf
 	it->stage = 1;
 }
 
+/* Write the verdict of an item into the store as a file of its own, for
+ * when its new/ entry was already delivered and retired.  The caller's
+ * fsync of the store folder makes the name durable. */
+static int store_write_copy(struct outbox *ob, struct ob_item *it, const char *sname)
+{
+	int fd, rc;
+
+	fd = openat(ob->store_fd, sname, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = write_all(fd, it->verdict, it->len);
+	if (rc == 0)
+		rc = sync_fd(fd, true);
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0)
+		unlinkat(ob->store_fd, sname, 0);
+	return rc;
+}
+
 /* Undo what a failed item left behind, best effort: it was never
  * acknowledged, so it must not stay in the store; its outbox entry may go
  * too (a delivery of it would be harmless, a duplicate at worst). */
@@ -498,10 +518,20 @@ static void batch_commit(struct ob_batch *b)
 		new_name(nname, sizeof(nname), it);
 		store_name(sname, sizeof(sname), it->id, it->digest);
 		if (linkat(ob->new_fd, nname, ob->store_fd, sname, 0) < 0) {
+			int lrc = -errno;
+
 			/* A leftover of an earlier failed batch: replace it. */
-			if (errno != EEXIST || unlinkat(ob->store_fd, sname, 0) < 0 ||
-			    linkat(ob->new_fd, nname, ob->store_fd, sname, 0) < 0) {
-				batch_undo(ob, it, -errno);
+			if (lrc == -EEXIST)
+				lrc = unlinkat(ob->store_fd, sname, 0) < 0 ||
+				      linkat(ob->new_fd, nname, ob->store_fd, sname, 0) < 0
+					      ? -errno : 0;
+			/* A consumer of new/ (the sink) may deliver and retire
+			 * the entry as soon as it is renamed in, before this
+			 * link: the store then gets its own copy. */
+			if (lrc == -ENOENT)
+				lrc = store_write_copy(ob, it, sname);
+			if (lrc < 0) {
+				batch_undo(ob, it, lrc);
 				continue;
 			}
 		}

@@ -1,7 +1,9 @@
 /* test_outbox.c - the durable outbox on a real loop in a temporary folder. */
+#define _GNU_SOURCE 1
 #include "config.h"
 
 #include <check.h>
+#include <dlfcn.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,25 @@
 
 static const char D1[] = "1111111111111111111111111111111111111111111111111111111111111111";
 static const char D2[] = "2222222222222222222222222222222222222222222222222222222222222222";
+
+
+/* A consumer of outbox/new (the sink) may deliver and retire an entry the
+ * moment it is renamed in, before the group commit links it into the store.
+ * With consumer_first set, this linkat() (the outbox code is linked into
+ * this program, so its calls come here) plays that consumer: it removes
+ * the new/ entry, then lets the real linkat() fail as it would. */
+static volatile int consumer_first;
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+	static int (*real)(int, const char *, int, const char *, int);
+
+	if (!real)
+		real = (int (*)(int, const char *, int, const char *, int))dlsym(RTLD_NEXT, "linkat");
+	if (consumer_first)
+		unlinkat(olddirfd, oldpath, 0);
+	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}
 
 static char tmpdir[256];
 static uv_loop_t loop;
@@ -336,6 +357,35 @@ START_TEST(test_lookup_and_read_after_reopen)
 	run_until(&r.calls, 2);
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_str_eq(r.text, v2);
+	close_box(ob);
+}
+END_TEST
+
+/* An entry delivered and retired from new/ before the commit linked it into
+ * the store is still acknowledged, stored and readable: the store gets its
+ * own copy (this failed with ENOENT, a 503, on a busy machine). */
+START_TEST(test_consumer_before_store_link)
+{
+	struct outbox *ob = open_box();
+	struct done d = { 0 };
+	struct rd r = { 0 };
+	char digest[65];
+	const char *v = "{\"decision\":\"review\"}";
+
+	consumer_first = 1;
+	ck_assert_int_eq(outbox_put(ob, "raced", D1, v, strlen(v), done_cb, &d), 0);
+	run_until(&d.calls, 1);
+	consumer_first = 0;
+	ck_assert_int_eq(d.failures, 0);
+	ck_assert_int_eq(d.last_status, 0);
+	ck_assert_int_eq(outbox_read(ob, "raced", read_cb, &r), 0);
+	run_until(&r.calls, 1);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.text, v);
+	close_box(ob);
+	ob = open_box();
+	ck_assert_int_eq(outbox_lookup(ob, "raced", digest), 0);
+	ck_assert_str_eq(digest, D1);
 	close_box(ob);
 }
 END_TEST
@@ -769,6 +819,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, test_puts_during_batch);
 	tcase_add_test(tc, test_syncfs_mode);
 	tcase_add_test(tc, test_lookup_and_read_after_reopen);
+	tcase_add_test(tc, test_consumer_before_store_link);
 	tcase_add_test(tc, test_many_reads);
 	tcase_add_test(tc, test_when_durable);
 	tcase_add_test(tc, test_low_space_refuses);
