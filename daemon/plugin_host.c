@@ -211,6 +211,64 @@ static json_t *evidence_json(const struct kvs_request *req, const struct kvs_evi
 			 ev->end - ev->start);
 }
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned lo = 0x80, hi = 0xbf;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* A finding's text as a JSON string.  Plugins often cut request text to a
+ * byte count ("%.40s") and so may split a UTF-8 character: each invalid
+ * byte becomes U+FFFD instead of the whole finding being refused.  NULL
+ * only on ENOMEM. */
+static json_t *text_json(const char *text)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t n = strlen(text), o = 0;
+	json_t *j = json_stringn(text, n);
+	char *buf;
+
+	if (j)
+		return j;
+	buf = malloc(n * 3 + 1);
+	if (!buf)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		size_t l = utf8_seq(s + i, n - i);
+
+		if (l) {
+			memcpy(buf + o, s + i, l);
+			o += l;
+			i += l;
+		} else {
+			memcpy(buf + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	j = json_stringn(buf, o);
+	free(buf);
+	return j;
+}
+
 static int host_report_add(kvs_report *rep, const struct kvs_finding *f)
 {
 	json_t *obj = NULL, *refs, *evs;
@@ -226,17 +284,17 @@ static int host_report_add(kvs_report *rep, const struct kvs_finding *f)
 	}
 	refs = json_array();
 	evs = json_array();
-	obj = json_pack("{s:s, s:s, s:s, s:o, s:o}", "rule", f->rule, "severity",
-			severity_name(f->severity), "title", f->title, "references", refs,
+	obj = json_pack("{s:s, s:s, s:o, s:o, s:o}", "rule", f->rule, "severity",
+			severity_name(f->severity), "title", text_json(f->title), "references", refs,
 			"evidence", evs);
 	if (!obj)
 		goto invalid;
-	if (f->rationale && json_object_set_new(obj, "rationale", json_string(f->rationale)) < 0)
+	if (f->rationale && json_object_set_new(obj, "rationale", text_json(f->rationale)) < 0)
 		goto invalid;
-	if (f->action && json_object_set_new(obj, "action", json_string(f->action)) < 0)
+	if (f->action && json_object_set_new(obj, "action", text_json(f->action)) < 0)
 		goto invalid;
 	for (size_t i = 0; i < f->n_references; i++)
-		if (!f->references[i] || json_array_append_new(refs, json_string(f->references[i])) < 0)
+		if (!f->references[i] || json_array_append_new(refs, text_json(f->references[i])) < 0)
 			goto invalid;
 	for (size_t i = 0; i < f->n_evidence; i++) {
 		json_t *e = evidence_json(rep->req, &f->evidence[i]);

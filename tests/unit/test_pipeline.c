@@ -154,6 +154,23 @@ START_TEST(deterministic)
 }
 END_TEST
 
+/* A finding's text cut inside a UTF-8 character (a plugin's "%.40s") is
+ * kept, the broken bytes shown as U+FFFD, instead of failing the plugin. */
+START_TEST(finding_text_cut_in_character)
+{
+	struct engine *en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+				      "plugins: { t_good: { action = \"Vraag het Caf\\xc3\"; }; };\n");
+	json_t *v = tu_screen(en, REQ), *a;
+
+	ck_assert_str_eq(decision(v), "escalate");
+	a = json_object_get(v, "actions");
+	ck_assert_uint_eq(json_array_size(a), 1);
+	ck_assert_str_eq(json_string_value(json_array_get(a, 0)), "Vraag het Caf\xef\xbf\xbd");
+	json_decref(v);
+	engine_unref(en);
+}
+END_TEST
+
 /* deciding is the highest-severity finding, moved to the front of findings;
  * actions list each text once, the deciding finding's first. */
 START_TEST(deciding_and_actions)
@@ -304,6 +321,7 @@ int main(void)
 
 	tcase_add_test(tc, findings_and_evidence);
 	tcase_add_test(tc, deciding_and_actions);
+	tcase_add_test(tc, finding_text_cut_in_character);
 	tcase_add_test(tc, failure_decides);
 	tcase_add_test(tc, policy_from_config);
 	tcase_add_test(tc, screen_failure_fails_closed);

@@ -1000,7 +1000,7 @@ START_TEST(test_options_table)
 			ck_assert(o->min < o->max && d >= o->min && d <= o->max);
 		}
 	}
-	ck_assert_uint_eq(n, 16);
+	ck_assert_uint_eq(n, 17);
 
 	ck_assert_ptr_null(sink_cfg_check(&c, &opt));
 	c.url = "ftp://x";
