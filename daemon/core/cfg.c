@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "load_env.h"
 #include "lists_source.h"
 #include "log.h"
 
@@ -172,13 +173,7 @@ void cfg_arena_free(struct cfg_arena *a)
 
 char *cfg_resolve_path(const char *dir, const char *path)
 {
-	char *out;
-
-	if (path[0] == '/' || !dir || !*dir)
-		return strdup(path);
-	if (asprintf(&out, "%s/%s", dir, path) < 0)
-		return NULL;
-	return out;
+	return load_env_resolve_path(dir, path);
 }
 
 static const char *type_name(enum kvs_opt_type t)
