@@ -3,13 +3,20 @@
  * Built twice, as t_good and t_slow (TPLUG_NAME), never installed.  It
  * reports a finding for every occurrence of `keyword` in any text field, and
  * can be told to sleep, fail in create() or screen(), or report bad evidence.
+ * With gate_file set, screen() of a request whose id starts with "gate-"
+ * blocks until that file exists (at most two minutes), then creates
+ * "GATE_FILE.ID.released": a plugin stuck for as long as the test wants,
+ * which says when it let go.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kvscreen/plugin.h"
 
@@ -24,6 +31,7 @@ struct tconf {
 	int create_fail;
 	int screen_fail;
 	int bad_evidence;
+	const char *gate_file;
 };
 
 struct tstate {
@@ -45,6 +53,8 @@ static const struct kvs_option options[] = {
 	  "make screen() fail", 0, 0, 0 },
 	{ "bad_evidence", KVS_OPT_BOOL, "false", offsetof(struct tconf, bad_evidence),
 	  "report a span outside the field", 0, 0, 0 },
+	{ "gate_file", KVS_OPT_STRING, "", offsetof(struct tconf, gate_file),
+	  "requests with ids gate-* wait for this file", 0, 0, 0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
 };
 
@@ -78,6 +88,21 @@ static int t_create(const struct kvs_host *host, const kvs_config_ctx *ctx, cons
 	return 0;
 }
 
+/* Block until c->gate_file exists (bounded), then say so. */
+static void wait_gate(const struct tconf *c, const char *id)
+{
+	struct timespec ts = { 0, 10 * 1000000 };
+	char done[4096];
+	int fd;
+
+	for (int i = 0; i < 12000 && access(c->gate_file, F_OK) != 0; i++)
+		nanosleep(&ts, NULL);
+	snprintf(done, sizeof(done), "%s.%s.released", c->gate_file, id);
+	fd = open(done, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int t_screen(void *state, const struct kvs_host *host, const kvs_request *req,
 		    kvs_report *rep)
 {
@@ -87,6 +112,8 @@ static int t_screen(void *state, const struct kvs_host *host, const kvs_request 
 	const char *path, *text;
 	size_t len;
 
+	if (st->c->gate_file[0] && strncmp(host->request_id(req), "gate-", 5) == 0)
+		wait_gate(st->c, host->request_id(req));
 	if (st->c->sleep_ms > 0) {
 		struct timespec ts = { st->c->sleep_ms / 1000, (st->c->sleep_ms % 1000) * 1000000 };
 
