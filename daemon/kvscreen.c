@@ -19,6 +19,7 @@
 #include "pipeline.h"
 #include "policy.h"
 #include "sink.h"
+#include "workers.h"
 
 enum {
 	EXIT_OK = 0,
@@ -322,6 +323,7 @@ static int cmd_screen(const char *config, int text, char **files, size_t n_files
 	submit_more(&sc);
 	uv_run(&sc.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&sc.loop);
+	workers_shutdown();
 	engine_unref(sc.en);
 	free(sc.verdicts);
 	free(sc.errors);

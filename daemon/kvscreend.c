@@ -40,6 +40,7 @@
 #include "sink.h"
 #include "spool.h"
 #include "token.h"
+#include "workers.h"
 
 #define DRAIN_DEADLINE_MS 60000
 /* Screenings in flight with none finishing for this long: the thread pool
@@ -867,6 +868,7 @@ int main(int argc, char **argv)
 	engine_unref(d.en);
 	if (uv_loop_close(&loop) < 0)
 		log_warn("the loop still had handles at exit");
+	workers_shutdown();
 	log_notice("stopped");
 	curl_global_cleanup();
 	return d.exit_code;

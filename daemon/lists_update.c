@@ -39,10 +39,9 @@
 
 #include "cfg.h"
 #include "lists.h"
+#include "lists_source.h"
 #include "lists_update.h"
 
-#define MAX_NAME 128
-#define MAX_URL 2048
 #define STAGE_PREFIX ".kvscreen-update."
 
 #define OFAC_EXPORTS "https://sanctionslistservice.ofac.treas.gov/api/PublicationPreview/exports/"
@@ -71,13 +70,6 @@ static const char *const default_sources[] = {
 	NULL
 };
 
-struct source {
-	char name[MAX_NAME];
-	char *urls[LISTS_UPDATE_MAX_FILES];
-	size_t n_urls;
-	int builtin;
-};
-
 /* One list file (or file family) an enabled plugin names. */
 struct target {
 	char *format, *name, *path;
@@ -91,7 +83,7 @@ struct run {
 	const struct lists_update_opts *opts;
 	struct target *t;
 	size_t n_t;
-	struct source *src;
+	struct lists_source *src;
 	size_t n_src;
 };
 
@@ -103,98 +95,6 @@ struct fileset {
 
 /* ---- sources ---- */
 
-static void source_clear(struct source *s)
-{
-	for (size_t i = 0; i < s->n_urls; i++)
-		free(s->urls[i]);
-	memset(s, 0, sizeof(*s));
-}
-
-static int name_char(int c)
-{
-	return isalnum(c) || c == '_' || c == '.' || c == '-';
-}
-
-/* Parse "name = URL..." into *out (URLs malloc'd). */
-static int parse_source(const char *s, int allow_http, struct source *out, char *err,
-			size_t errlen)
-{
-	const char *p = s, *q;
-	size_t n;
-
-	memset(out, 0, sizeof(*out));
-	while (*p == ' ' || *p == '\t')
-		p++;
-	for (q = p; name_char((unsigned char)*q); q++)
-		;
-	n = (size_t)(q - p);
-	if (n == 0 || n >= MAX_NAME) {
-		snprintf(err, errlen, "\"%.64s\" does not start with a list name ([A-Za-z0-9_.-], at most %d characters)",
-			 s, MAX_NAME - 1);
-		return -EINVAL;
-	}
-	memcpy(out->name, p, n);
-	out->name[n] = '\0';
-	p = q;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	if (*p != '=') {
-		snprintf(err, errlen, "\"%.64s\" is not \"name = URL [URL URL]\"", s);
-		return -EINVAL;
-	}
-	p++;
-	for (;;) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (!*p)
-			break;
-		for (q = p; *q && *q != ' ' && *q != '\t'; q++)
-			if ((unsigned char)*q < 0x21 || (unsigned char)*q == 0x7f) {
-				snprintf(err, errlen, "%s: control character in a URL", out->name);
-				goto fail;
-			}
-		n = (size_t)(q - p);
-		if (out->n_urls == LISTS_UPDATE_MAX_FILES) {
-			snprintf(err, errlen, "%s: more than %d URLs", out->name,
-				 LISTS_UPDATE_MAX_FILES);
-			goto fail;
-		}
-		if (n >= MAX_URL) {
-			snprintf(err, errlen, "%s: URL longer than %d bytes", out->name, MAX_URL - 1);
-			goto fail;
-		}
-		if (!(n > 8 && strncasecmp(p, "https://", 8) == 0) &&
-		    !(allow_http && n > 7 && strncasecmp(p, "http://", 7) == 0)) {
-			snprintf(err, errlen, "%s: \"%.*s\": only https:// URLs%s", out->name,
-				 (int)(n > 80 ? 80 : n), p,
-				 allow_http ? " and http:// URLs" : " (lists.allow_http also permits http://)");
-			goto fail;
-		}
-		out->urls[out->n_urls] = strndup(p, n);
-		if (!out->urls[out->n_urls]) {
-			snprintf(err, errlen, "out of memory");
-			source_clear(out);
-			return -ENOMEM;
-		}
-		out->n_urls++;
-		p = q;
-	}
-	return 0;
-fail:
-	source_clear(out);
-	return -EINVAL;
-}
-
-int lists_update_check_source(const char *s, int allow_http, char *err, size_t errlen)
-{
-	struct source src;
-	int rc = parse_source(s, allow_http, &src, err, errlen);
-
-	if (rc == 0)
-		source_clear(&src);
-	return rc;
-}
-
 int lists_update_has_source(const struct cfg_lists *lc, const char *name)
 {
 	for (int pass = 0; pass < 2; pass++) {
@@ -202,14 +102,14 @@ int lists_update_has_source(const struct cfg_lists *lc, const char *name)
 					    : (lc ? (const char *const *)lc->sources : NULL);
 
 		for (size_t i = 0; v && v[i]; i++) {
-			struct source s;
+			struct lists_source s;
 			char err[256];
 			int n;
 
-			if (parse_source(v[i], 1, &s, err, sizeof(err)) < 0)
+			if (lists_source_parse(v[i], 1, &s, err, sizeof(err)) < 0)
 				continue;
 			n = strcmp(s.name, name) == 0 ? (s.n_urls > 0 ? 1 : 0) : -1;
-			source_clear(&s);
+			lists_source_clear(&s);
 			if (n >= 0)
 				return n;
 		}
@@ -217,7 +117,7 @@ int lists_update_has_source(const struct cfg_lists *lc, const char *name)
 	return 0;
 }
 
-static struct source *find_source(struct run *r, const char *name)
+static struct lists_source *find_source(struct run *r, const char *name)
 {
 	for (size_t i = 0; i < r->n_src; i++)
 		if (strcmp(r->src[i].name, name) == 0)
@@ -241,8 +141,8 @@ static int load_sources(struct run *r)
 		const char *const *v = pass ? default_sources : (const char *const *)r->lc->sources;
 
 		for (size_t i = 0; v && v[i]; i++) {
-			struct source s;
-			int rc = parse_source(v[i], 1, &s, err, sizeof(err));
+			struct lists_source s;
+			int rc = lists_source_parse(v[i], 1, &s, err, sizeof(err));
 
 			if (rc < 0) {
 				/* cfg_load() checked them: only ENOMEM. */
@@ -254,7 +154,7 @@ static int load_sources(struct run *r)
 				if (!pass)
 					fprintf(r->opts->err, "kvscreen lists: warning: lists.sources names %s twice; the first entry counts\n",
 						s.name);
-				source_clear(&s);
+				lists_source_clear(&s);
 				continue;
 			}
 			s.builtin = pass;
@@ -754,7 +654,7 @@ static void short_digest(const struct kvs_list *l, char out[17])
 
 /* Update target t from source s.  Returns 1 updated (or would be), 0
  * unchanged, or a negative errno after printing the one-line error. */
-static int update_one(struct run *r, const struct target *t, const struct source *s)
+static int update_one(struct run *r, const struct target *t, const struct lists_source *s)
 {
 	const struct cfg_lists *lc = r->lc;
 	struct lists_load_opts lo = { .strict = 0, .diag = diag_cb };
@@ -969,7 +869,7 @@ static void run_free(struct run *r)
 {
 	free_targets(r);
 	for (size_t i = 0; i < r->n_src; i++)
-		source_clear(&r->src[i]);
+		lists_source_clear(&r->src[i]);
 	free(r->src);
 }
 
@@ -1018,7 +918,7 @@ int lists_update_show(const struct kvs_cfg *cfg, FILE *out, FILE *err)
 
 	for (size_t i = 0; rc == 0 && i < r.n_t; i++) {
 		const struct target *t = &r.t[i];
-		const struct source *s = find_source(&r, t->name);
+		const struct lists_source *s = find_source(&r, t->name);
 
 		fprintf(out, "%s\t%s\t%s\t%s\t", t->name, t->format, lists_severity_name(t->severity),
 			t->path);
@@ -1045,7 +945,7 @@ int lists_update_run(const struct kvs_cfg *cfg, const struct lists_update_opts *
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	for (size_t i = 0; i < r.n_t; i++) {
 		const struct target *t = &r.t[i];
-		const struct source *s = find_source(&r, t->name);
+		const struct lists_source *s = find_source(&r, t->name);
 		int x;
 
 		if (!selected(o, t->name))

@@ -20,8 +20,10 @@
 struct kvs_cfg;
 struct cfg_lists;
 
+#include "lists_source.h"
+
 /* Files of one list a source may name at most (OFAC: primary, alt, add). */
-#define LISTS_UPDATE_MAX_FILES 3
+#define LISTS_UPDATE_MAX_FILES LISTS_SOURCE_MAX_URLS
 
 struct lists_update_opts {
 	int dry_run;               /* download and validate, swap nothing */
@@ -55,12 +57,6 @@ int lists_update_show(const struct kvs_cfg *cfg, FILE *out, FILE *err);
  * overrides), else 0.  A configured list with a source whose file does not
  * exist yet is "not downloaded yet", not a configuration error. */
 int lists_update_has_source(const struct cfg_lists *lc, const char *name);
-
-/* Check one lists.sources entry, "name = URL [URL URL]": a name of
- * [A-Za-z0-9_.-], then up to LISTS_UPDATE_MAX_FILES https:// URLs (http://
- * too when allow_http), or none (never update that list).  Returns 0, or
- * -EINVAL with the reason in err. */
-int lists_update_check_source(const char *s, int allow_http, char *err, size_t errlen);
 
 /* Move the files `names` (n <= LISTS_UPDATE_MAX_FILES) of the folder
  * `stage` over those of `dir` (same filesystem), then fsync `dir`.  For

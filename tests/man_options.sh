@@ -8,7 +8,7 @@
 #    "plugins.denied_party", ...), with its type, "required" when it is, and
 #    its default; and every entry there names a key that exists.
 # 2. The policy keys, the plugin-group keys the host reads and the top-level
-#    groups named in daemon/cfg.c are documented.
+#    groups named in daemon/core/cfg.c are documented.
 # 3. Every man page renders without a warning from groff or man.
 set -eu
 src=${KVS_SRCDIR:-.}
@@ -148,8 +148,8 @@ if [ "$n_plugins" -gt 0 ]; then
 	done < "$tmp/plugin_opts"
 fi
 
-# ---- 2. keys parsed by hand in daemon/cfg.c ----
-cfg="$src/daemon/cfg.c"
+# ---- 2. keys parsed by hand in daemon/core/cfg.c ----
+cfg="$src/daemon/core/cfg.c"
 for k in $(sed -n '/^static int parse_policy/,/^}/p' "$cfg" | grep -o '"[a-z_]*"' | tr -d '"' | sort -u); do
 	case "$k" in
 	weights | decisions | on_plugin_failure | on_no_plugin | clear | review | escalate | deny) ;;

@@ -44,7 +44,16 @@ extern "C" {
 
 /* Name of the one symbol a plugin exports. */
 #define KVS_PLUGIN_SYMBOL "kvs_plugin"
-#define KVS_PLUGIN_DECLARE const struct kvs_plugin kvs_plugin
+/* Defines the descriptor: exported with default visibility (so a plugin
+ * built with -fvisibility=hidden still exports it) and C linkage (in C++ a
+ * namespace-scope const would otherwise have internal linkage). */
+#ifdef __cplusplus
+#define KVS_PLUGIN_LINKAGE extern "C"
+#else
+#define KVS_PLUGIN_LINKAGE
+#endif
+#define KVS_PLUGIN_DECLARE KVS_PLUGIN_LINKAGE __attribute__((visibility("default"))) \
+	const struct kvs_plugin kvs_plugin
 
 /* Request types, used as a bit set in kvs_plugin.types. */
 enum kvs_request_type {
@@ -342,6 +351,12 @@ struct kvs_host {
 	int (*rules_screen_counted)(const kvs_ruleset *rs, const kvs_request *req,
 				    kvs_report *rep, const char *path_prefix, int *counts);
 };
+
+/* Nonzero when the host table h has member m (its size covers it: members
+ * are only ever appended) and m is set.  Check it before calling a member
+ * newer than the oldest host the plugin supports. */
+#define KVS_HOST_HAS(h, m) \
+	((h)->size >= offsetof(struct kvs_host, m) + sizeof((h)->m) && (h)->m != NULL)
 
 /* ---- The descriptor ------------------------------------------------------
  * create() returns 0 and sets *state, or nonzero after reporting the reason

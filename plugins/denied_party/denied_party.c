@@ -425,8 +425,7 @@ static int dp_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	struct dp_state *st;
 	int rc = 0;
 
-	if (host->size < offsetof(struct kvs_host, lists_normalise) +
-			 sizeof(host->lists_normalise)) {
+	if (!KVS_HOST_HAS(host, lists_normalise)) {
 		host->log(ctx, KVS_LOG_ERR, "host has no list service");
 		return -ENOTSUP;
 	}

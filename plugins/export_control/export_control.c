@@ -239,9 +239,8 @@ static int ec_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	struct ec_state *st;
 	int rc = 0;
 
-	if (host->size < offsetof(struct kvs_host, rules_screen_counted) +
-			 sizeof(host->rules_screen_counted) ||
-	    !host->rules_load_paths || !host->rules_screen_counted || !host->rules_free) {
+	if (!KVS_HOST_HAS(host, rules_screen_counted) || !host->rules_load_paths ||
+	    !host->rules_free) {
 		host->config_error(ctx, NULL, NULL, 0,
 				   "the host has no rule engine with rule sets of several paths "
 				   "(too old)");

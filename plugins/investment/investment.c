@@ -274,7 +274,7 @@ static int load_lists(struct inv_state *st, const kvs_config_ctx *ctx)
 
 	if (!specs || !specs[0])
 		return 0;
-	if (host->size < offsetof(struct kvs_host, lists_info) + sizeof(host->lists_info)) {
+	if (!KVS_HOST_HAS(host, lists_info)) {
 		host->config_error(ctx, "lists", NULL, 0,
 				   "lists: this daemon offers no list service to plugins");
 		return -EINVAL;
@@ -366,7 +366,7 @@ static int inv_create(const struct kvs_host *host, const kvs_config_ctx *ctx, co
 	for (int k = 0; k < RS_N; k++)
 		for (size_t i = 0; paths[k] && paths[k][i]; i++)
 			n_paths++;
-	if (n_paths && host->size < offsetof(struct kvs_host, rules_free) + sizeof(host->rules_free)) {
+	if (n_paths && !KVS_HOST_HAS(host, rules_free)) {
 		host->config_error(ctx, rs_opt[0], NULL, 0,
 				   "this daemon offers no rule engine to plugins; remove the *_rules options");
 		goto fail;

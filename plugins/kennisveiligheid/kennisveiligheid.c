@@ -219,14 +219,12 @@ static void bprintf(char *buf, size_t size, const char *fmt, ...)
 
 static int has_lists(const struct kvs_host *h)
 {
-	return h->size >= offsetof(struct kvs_host, lists_normalise) + sizeof(h->lists_normalise) &&
-	       h->lists_load && h->lists_match;
+	return KVS_HOST_HAS(h, lists_normalise) && h->lists_load && h->lists_match;
 }
 
 static int has_rules(const struct kvs_host *h)
 {
-	return h->size >= offsetof(struct kvs_host, rules_scan) + sizeof(h->rules_scan) &&
-	       h->rules_load && h->rules_scan && h->rules_free;
+	return KVS_HOST_HAS(h, rules_scan) && h->rules_load && h->rules_free;
 }
 
 /* ---- Configuration ---- */

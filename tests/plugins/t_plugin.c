@@ -5,13 +5,20 @@
  * can be told to sleep, fail in create() or screen(), or report bad evidence.
  * With `rules` set it hands that path option, as the host resolved it, to
  * rules_load() and screens with the rule set too.
+ * With gate_file set, screen() of a request whose id starts with "gate-"
+ * blocks until that file exists (at most two minutes), then creates
+ * "GATE_FILE.ID.released": a plugin stuck for as long as the test wants,
+ * which says when it let go.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kvscreen/plugin.h"
 
@@ -28,6 +35,7 @@ struct tconf {
 	int bad_evidence;
 	const char *action;
 	const char *rules;
+	const char *gate_file;
 };
 
 struct tstate {
@@ -55,6 +63,8 @@ static const struct kvs_option options[] = {
 	  "the findings' action; empty: none", 0, 0, 0 },
 	{ "rules", KVS_OPT_PATH, NULL, offsetof(struct tconf, rules),
 	  "rule file handed to rules_load() as the host resolved it", 0, 0, 0 },
+	{ "gate_file", KVS_OPT_STRING, "", offsetof(struct tconf, gate_file),
+	  "requests with ids gate-* wait for this file", 0, 0, 0 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
 };
 
@@ -93,6 +103,21 @@ static int t_create(const struct kvs_host *host, const kvs_config_ctx *ctx, cons
 	return 0;
 }
 
+/* Block until c->gate_file exists (bounded), then say so. */
+static void wait_gate(const struct tconf *c, const char *id)
+{
+	struct timespec ts = { 0, 10 * 1000000 };
+	char done[4096];
+	int fd;
+
+	for (int i = 0; i < 12000 && access(c->gate_file, F_OK) != 0; i++)
+		nanosleep(&ts, NULL);
+	snprintf(done, sizeof(done), "%s.%s.released", c->gate_file, id);
+	fd = open(done, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int t_screen(void *state, const struct kvs_host *host, const kvs_request *req,
 		    kvs_report *rep)
 {
@@ -102,6 +127,8 @@ static int t_screen(void *state, const struct kvs_host *host, const kvs_request 
 	const char *path, *text;
 	size_t len;
 
+	if (st->c->gate_file[0] && strncmp(host->request_id(req), "gate-", 5) == 0)
+		wait_gate(st->c, host->request_id(req));
 	if (st->c->sleep_ms > 0) {
 		struct timespec ts = { st->c->sleep_ms / 1000, (st->c->sleep_ms % 1000) * 1000000 };
 

@@ -203,10 +203,10 @@ START_TEST(sources_valid)
 	char err[256];
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		ck_assert_msg(lists_update_check_source(ok[i], 0, err, sizeof(err)) == 0, "%s: %s",
+		ck_assert_msg(lists_source_check(ok[i], 0, err, sizeof(err)) == 0, "%s: %s",
 			      ok[i], err);
-	ck_assert_int_eq(lists_update_check_source("x = http://127.0.0.1:8000/x.csv", 1, err,
-						   sizeof(err)), 0);
+	ck_assert_int_eq(lists_source_check("x = http://127.0.0.1:8000/x.csv", 1, err,
+					    sizeof(err)), 0);
 }
 END_TEST
 
@@ -231,8 +231,8 @@ START_TEST(sources_invalid)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		ck_assert_int_eq(lists_update_check_source(bad[i].s, bad[i].allow_http, err,
-							   sizeof(err)), -EINVAL);
+		ck_assert_int_eq(lists_source_check(bad[i].s, bad[i].allow_http, err,
+						    sizeof(err)), -EINVAL);
 		ck_assert_msg(strstr(err, bad[i].err), "%s: got \"%s\"", bad[i].s, err);
 	}
 }

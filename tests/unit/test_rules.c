@@ -1427,6 +1427,55 @@ START_TEST(test_load_paths)
 }
 END_TEST
 
+/* The load environment: relative paths against base_dir, every file read
+ * recorded for the digest, errors to env->error rather than the host. */
+struct env_log {
+	char files[4][512];
+	int n_files;
+	char errors[1024];
+};
+
+static void env_error(void *arg, const char *file, int line, const char *msg)
+{
+	struct env_log *lg = arg;
+	size_t n = strlen(lg->errors);
+
+	snprintf(lg->errors + n, sizeof(lg->errors) - n, "%s:%d: %s\n", file, line, msg);
+}
+
+static int env_add_file(void *arg, const char *path)
+{
+	struct env_log *lg = arg;
+
+	if (lg->n_files == 4)
+		return -ENOMEM;
+	snprintf(lg->files[lg->n_files++], sizeof(lg->files[0]), "%s", path);
+	return 0;
+}
+
+START_TEST(test_load_env)
+{
+	struct env_log lg = { .n_files = 0 };
+	struct kvs_load_env env = { DATA, env_error, env_add_file, &lg };
+	struct kvs_ruleset *rs = NULL;
+
+	mock_errors[0] = '\0';
+	ck_assert_int_eq(rules_load(&mock_host, &env, "good.conf", &rs), 0);
+	ck_assert_int_eq(lg.n_files, 1);
+	ck_assert_str_eq(lg.files[0], DATA "/good.conf");
+	rules_free(rs);
+	rs = (void *)1;
+	ck_assert_int_eq(rules_load(&mock_host, &env, "bad_regex.conf", &rs), -EINVAL);
+	ck_assert_ptr_null(rs);
+	ck_assert_int_eq(lg.n_files, 2);
+	ck_assert_ptr_nonnull(strstr(lg.errors, DATA "/bad_regex.conf:"));
+	ck_assert_str_eq(mock_errors, "");
+	/* A digest that cannot record the file fails the load. */
+	lg.n_files = 4;
+	ck_assert_int_eq(rules_load(&mock_host, &env, "good.conf", &rs), -ENOMEM);
+}
+END_TEST
+
 /* Concurrent screening with one set: per-thread match data. */
 static void *screen_thread(void *arg)
 {
@@ -1489,6 +1538,7 @@ static Suite *rules_suite(void)
 	tcase_add_test(tc, test_prefilter_equivalence_cordis);
 	tcase_add_test(tc, test_prefilter_equivalence_prefix);
 	tcase_add_test(tc, test_load_paths);
+	tcase_add_test(tc, test_load_env);
 	tcase_add_test(tc, test_prefilter_separators);
 	tcase_add_test(tc, test_prefilter_random);
 	suite_add_tcase(s, tc);

@@ -1,4 +1,4 @@
-/* pipeline.c - runs the plugins of one request on the thread pool and builds its verdict.
+/* pipeline.c - runs the plugins of one request on the screening workers and builds its verdict.
  *
  * Ownership: a job owns one request reference and one engine reference for
  * as long as any of its plugin runs is still executing, even after the
@@ -20,9 +20,10 @@
 #include "log.h"
 #include "pipeline.h"
 #include "policy.h"
+#include "workers.h"
 
 struct run {
-	uv_work_t work;
+	struct workers_job work;
 	struct job *job;
 	struct plugin *p;
 	struct kvs_report rep;
@@ -321,9 +322,12 @@ static void job_maybe_complete(struct job *job)
 		if (r->finished || r->timed_out)
 			continue;
 		if (now >= r->deadline_ns) {
+			struct workers_stats ws;
+
 			r->timed_out = 1;
-			log_warn("request %s: plugin %s exceeded its budget of %lld ms", job->req->id,
-				 r->p->desc->name, r->p->timeout_ms);
+			workers_stats(&ws);
+			log_warn("request %s: plugin %s exceeded its budget of %lld ms; %u of %u screening workers are held past their budget",
+				 job->req->id, r->p->desc->name, r->p->timeout_ms, ws.stuck, ws.threads);
 			continue;
 		}
 		if (!next || r->deadline_ns < next)
@@ -339,9 +343,9 @@ static void job_maybe_complete(struct job *job)
 	job->cb(job->data, verdict);
 }
 
-static void work_cb(uv_work_t *w)
+static void work_cb(struct workers_job *w)
 {
-	struct run *r = w->data;
+	struct run *r = (struct run *)((char *)w - offsetof(struct run, work));
 	struct plugin *p = r->p;
 
 	r->run_ns = now_ns();
@@ -349,15 +353,13 @@ static void work_cb(uv_work_t *w)
 	r->end_ns = now_ns();
 }
 
-static void after_work_cb(uv_work_t *w, int status)
+static void after_work_cb(struct workers_job *w)
 {
-	struct run *r = w->data;
+	struct run *r = (struct run *)((char *)w - offsetof(struct run, work));
 	struct job *job = r->job;
 
 	r->finished = 1;
 	job->n_running--;
-	if (status != 0 && r->rc == 0)
-		r->rc = status;
 	/* A run that returned past its budget is a timeout even if the timer
 	 * has not fired yet: its findings are not used. */
 	if (!job->completed && r->end_ns > r->deadline_ns)
@@ -376,6 +378,18 @@ int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
 
 	for (size_t i = 0; i < ps->n; i++)
 		n += (ps->v[i].desc->types & req->type) != 0;
+	if (n > 0) {
+		struct workers_stats ws;
+		int rc = workers_init((unsigned)en->cfg->daemon.threads);
+
+		if (rc < 0)
+			return rc;
+		/* Every worker is held by a plugin past its budget: refuse now
+		 * rather than answer with a verdict of timeouts. */
+		workers_stats(&ws);
+		if (ws.stuck == ws.threads)
+			return -EBUSY;
+	}
 	job = calloc(1, sizeof(*job) + n * sizeof(struct run));
 	if (!job)
 		return -ENOMEM;
@@ -395,21 +409,25 @@ int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
 		r = &job->runs[job->n_runs++];
 		r->job = job;
 		r->p = &ps->v[i];
-		r->work.data = r;
+		r->work.work = work_cb;
+		r->work.done = after_work_cb;
 		/* The budget counts from submission, so time spent waiting for a
 		 * worker counts too: the verdict's latency stays bounded. */
 		r->start_ns = start;
 		r->deadline_ns = start + (uint64_t)r->p->timeout_ms * 1000000u;
+		r->work.deadline_ns = r->deadline_ns;
 		report_init(&r->rep, req, r->deadline_ns);
 	}
 	for (size_t i = 0; i < job->n_runs; i++) {
 		struct run *r = &job->runs[i];
 
-		if (uv_queue_work(loop, &r->work, work_cb, after_work_cb) == 0) {
+		int rc = workers_submit(loop, &r->work);
+
+		if (rc == 0) {
 			job->n_running++;
 		} else {
 			r->finished = 1;
-			r->rc = -EAGAIN;
+			r->rc = rc;
 		}
 	}
 	/* The callback never runs inside pipeline_submit: with nothing queued,

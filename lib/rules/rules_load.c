@@ -47,8 +47,10 @@ static void rs_error(struct kvs_ruleset *rs, const char *file, int line,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	rs->errors++;
-	if (rs->host && rs->host->config_error)
-		rs->host->config_error(rs->ctx, NULL, file, line, "%s", msg);
+	if (rs->env.error)
+		load_env_error(&rs->env, file, line, msg);
+	else if (rs->host && rs->host->config_error)
+		rs->host->config_error(NULL, NULL, file, line, "%s", msg);
 }
 
 static void patlist_free(struct patlist *p)
@@ -507,7 +509,7 @@ static int load_file(struct kvs_ruleset *rs, const char *file)
 
 	config_init(&lc);
 	/* The file is part of the effective policy, hence of its digest. */
-	if (plugin_ctx_add_file(rs->ctx, file) < 0) {
+	if (load_env_add_file(&rs->env, file) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -570,14 +572,6 @@ static int conf_name(const struct dirent *d)
 	size_t n = strlen(d->d_name);
 
 	return d->d_name[0] != '.' && n > 5 && !strcmp(d->d_name + n - 5, ".conf");
-}
-
-/* Resolve a relative path against the folder of the configuration file. */
-static char *resolve(const kvs_config_ctx *ctx, const char *path)
-{
-	if (ctx && ctx->cfg && ctx->cfg->dir)
-		return cfg_resolve_path(ctx->cfg->dir, path);
-	return strdup(path);
 }
 
 /* Add the literals of pattern `pat` to the automaton: the most selective
@@ -696,7 +690,7 @@ static int load_path(struct kvs_ruleset *rs, const char *path)
 {
 	struct dirent **names = NULL;
 	struct stat st;
-	char *full = resolve(rs->ctx, path);
+	char *full = load_env_resolve(&rs->env, path);
 	int rc = 0, nn = 0;
 
 	if (!full)
@@ -747,7 +741,7 @@ out:
 	return rc;
 }
 
-int rules_load_paths(const struct kvs_host *host, const kvs_config_ctx *ctx,
+int rules_load_paths(const struct kvs_host *host, const struct kvs_load_env *env,
 		     const char *const *paths, size_t n, struct kvs_ruleset **out)
 {
 	struct kvs_ruleset *rs;
@@ -760,7 +754,8 @@ int rules_load_paths(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	if (!rs)
 		return -ENOMEM;
 	rs->host = host;
-	rs->ctx = ctx;
+	if (env)
+		rs->env = *env;
 	rs->prefilter = 1;
 	for (size_t k = 0; k < n; k++) {
 		int prc;
@@ -795,10 +790,10 @@ int rules_load_paths(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	return 0;
 }
 
-int rules_load(const struct kvs_host *host, const kvs_config_ctx *ctx,
+int rules_load(const struct kvs_host *host, const struct kvs_load_env *env,
 	       const char *path, struct kvs_ruleset **out)
 {
-	return rules_load_paths(host, ctx, &path, 1, out);
+	return rules_load_paths(host, env, &path, 1, out);
 }
 
 void rules_set_prefilter(struct kvs_ruleset *rs, int on)

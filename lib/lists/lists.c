@@ -27,14 +27,6 @@
 #include "lists.h"
 #include "namematch.h"
 
-#define ARENA_CHUNK (256u << 10)
-
-struct lists_chunk {
-	struct lists_chunk *next;
-	size_t cap;
-	char data[];
-};
-
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kvs_list *registry;
 
@@ -71,74 +63,6 @@ const char *lists_severity_name(enum kvs_severity s)
 	return (unsigned)s < 5 ? sev_names[s] : "unknown";
 }
 
-static void *arena_alloc(struct lists_arena *a, size_t n)
-{
-	void *p;
-
-	n = (n + 7) & ~(size_t)7;
-	if (!a->head || a->cap - a->used < n) {
-		size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-		struct lists_chunk *c = malloc(sizeof(*c) + cap);
-
-		if (!c) {
-			/* Loaders take NULL for an empty field: remember. */
-			a->failed = 1;
-			return NULL;
-		}
-		c->next = a->head;
-		c->cap = cap;
-		a->head = c;
-		a->used = 0;
-		a->cap = cap;
-	}
-	p = a->head->data + a->used;
-	a->used += n;
-	return p;
-}
-
-static void arena_free(struct lists_arena *a)
-{
-	struct lists_chunk *c = a->head, *next;
-
-	for (; c; c = next) {
-		next = c->next;
-		free(c);
-	}
-	a->head = NULL;
-}
-
-static int is_blank(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-const char *lists_strndup(struct kvs_list *l, const char *s, size_t n)
-{
-	char *p;
-
-	if (!s)
-		return NULL;
-	while (n && is_blank((unsigned char)*s)) {
-		s++;
-		n--;
-	}
-	while (n && is_blank((unsigned char)s[n - 1]))
-		n--;
-	if (!n)
-		return NULL;
-	p = arena_alloc(&l->arena, n + 1);
-	if (!p)
-		return NULL;
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
-const char *lists_strdup(struct kvs_list *l, const char *s)
-{
-	return s ? lists_strndup(l, s, strlen(s)) : NULL;
-}
-
 struct list_entry *lists_add(struct kvs_list *l, const char *id,
 			     const char *name, const char **aliases,
 			     size_t n_aliases)
@@ -164,7 +88,7 @@ struct list_entry *lists_add(struct kvs_list *l, const char *id,
 	if (n_aliases > LISTS_MAX_ALIASES)
 		n_aliases = LISTS_MAX_ALIASES;
 	if (n_aliases) {
-		av = arena_alloc(&l->arena, n_aliases * sizeof(*av));
+		av = list_arena_alloc(&l->arena, n_aliases * sizeof(*av));
 		if (!av)
 			return NULL;
 		for (size_t i = 0; i < n_aliases; i++) {
@@ -319,7 +243,7 @@ void lists_free(struct kvs_list *l)
 	if (!l)
 		return;
 	nm_index_free(l->index);
-	arena_free(&l->arena);
+	list_arena_free(&l->arena);
 	free(l->entries);
 	free(l->name);
 	free(l->format);

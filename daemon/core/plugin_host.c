@@ -316,17 +316,46 @@ static int host_report_expired(const kvs_report *rep)
 	return now_ns() >= rep->deadline_ns;
 }
 
-/* ---- Host table: the rule engine (daemon/rules_load.c, daemon/rules.c) ---- */
+/* ---- Host table: the rule engine (lib/rules/) ---- */
+
+static void env_error(void *arg, const char *file, int line, const char *msg)
+{
+	host_config_error(arg, NULL, file, line, "%s", msg);
+}
+
+static int env_add_file(void *arg, const char *path)
+{
+	return plugin_ctx_add_file(arg, path);
+}
+
+/* What lib/ needs while a plugin's create() loads files: the folder of the
+ * configuration, the plugin's error reporting, and the policy digest. */
+static struct kvs_load_env ctx_env(const kvs_config_ctx *ctx)
+{
+	struct kvs_load_env env = { 0 };
+
+	if (ctx) {
+		env.base_dir = ctx->cfg ? ctx->cfg->dir : NULL;
+		env.error = env_error;
+		env.add_file = env_add_file;
+		env.arg = (void *)ctx;
+	}
+	return env;
+}
 
 static int host_rules_load(const kvs_config_ctx *ctx, const char *path, kvs_ruleset **out)
 {
-	return rules_load(&plugin_host_table, ctx, path, out);
+	struct kvs_load_env env = ctx_env(ctx);
+
+	return rules_load(&plugin_host_table, &env, path, out);
 }
 
 static int host_rules_load_paths(const kvs_config_ctx *ctx, const char *const *paths,
 				 size_t n, kvs_ruleset **out)
 {
-	return rules_load_paths(&plugin_host_table, ctx, paths, n, out);
+	struct kvs_load_env env = ctx_env(ctx);
+
+	return rules_load_paths(&plugin_host_table, &env, paths, n, out);
 }
 
 const struct kvs_host plugin_host_table = {

@@ -11,7 +11,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "plugin_host.h"
+#include "load_env.h"
 #include "rules.h"
 #include "rules_ac.h"
 
@@ -78,7 +78,8 @@ struct rule {
 
 struct kvs_ruleset {
 	const struct kvs_host *host;
-	const kvs_config_ctx *ctx;
+	struct kvs_load_env env;      /* as given to rules_load_paths(); env.error
+				       * NULL: errors go to host->config_error */
 	struct rule *rules;
 	size_t n, cap;
 	struct rules_ac *ac;

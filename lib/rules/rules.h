@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "kvscreen/plugin.h"
+#include "load_env.h"
 
 /* Bounds that keep hostile text from stalling a worker. */
 #define RULES_MATCH_LIMIT 100000u
@@ -23,18 +24,19 @@
 #define RULES_MAX_EVIDENCE 8          /* evidence spans per finding */
 
 /* Load the rule file, or every *.conf file of the folder, at `path` into a
- * new set.  Relative paths are resolved against the folder of the config
- * file holding ctx's plugin group (as given when ctx has none).  Errors are
- * reported through host->config_error(ctx, NULL, file, line, ...) naming the
- * rule id.  Returns 0 and *out, or -EINVAL (errors reported), -ENOENT,
- * -ENOMEM. */
-int rules_load(const struct kvs_host *host, const kvs_config_ctx *ctx,
+ * new set.  Relative paths are resolved against env->base_dir; every file
+ * read is recorded through env->add_file; errors, naming the rule id, go to
+ * env->error with file and line (when env or env->error is NULL, to
+ * host->config_error(NULL, NULL, file, line, ...)).  env is copied: it must
+ * outlive the call only.  `host` is the table the set screens through.
+ * Returns 0 and *out, or -EINVAL (errors reported), -ENOENT, -ENOMEM. */
+int rules_load(const struct kvs_host *host, const struct kvs_load_env *env,
 	       const char *path, struct kvs_ruleset **out);
 
 /* Load the n paths (1 to 256, each as rules_load() loads one) into one set,
  * whose rules remember the index of their path: one prefilter pass per
  * field then serves them all. */
-int rules_load_paths(const struct kvs_host *host, const kvs_config_ctx *ctx,
+int rules_load_paths(const struct kvs_host *host, const struct kvs_load_env *env,
 		     const char *const *paths, size_t n, struct kvs_ruleset **out);
 
 /* Screen every free-text field of req whose JSON pointer starts with

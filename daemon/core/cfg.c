@@ -19,7 +19,8 @@
 #include <unistd.h>
 
 #include "cfg.h"
-#include "lists_update.h"
+#include "load_env.h"
+#include "lists_source.h"
 #include "log.h"
 
 #define D(f) offsetof(struct cfg_daemon, f)
@@ -697,8 +698,8 @@ static int check_list_sources(struct kvs_cfg *cfg, struct cfg_errors *e)
 	for (size_t i = 0; cfg->lists.sources && cfg->lists.sources[i]; i++) {
 		char msg[256];
 
-		if (lists_update_check_source(cfg->lists.sources[i], cfg->lists.allow_http, msg,
-					      sizeof(msg)) == 0)
+		if (lists_source_check(cfg->lists.sources[i], cfg->lists.allow_http, msg,
+				       sizeof(msg)) == 0)
 			continue;
 		if (s)
 			cfg_error_at(e, config_setting_get_elem(s, (unsigned)i),

@@ -2,9 +2,10 @@
  *
  * A pipeline belongs to one configuration generation (struct engine: the
  * config, the loaded plugins and the policy digest).  pipeline_submit() runs
- * on the loop thread; each plugin's screen() runs on the libuv thread pool
- * under its own time budget, and the done callback runs back on the loop
- * thread with the finished verdict.  The engine is reference counted so a
+ * on the loop thread; each plugin's screen() runs on the screening workers
+ * (workers.h, not libuv's pool, which the outbox, spool and sinks use) under
+ * its own time budget, and the done callback runs back on the loop thread
+ * with the finished verdict.  The engine is reference counted so a
  * reload can swap generations while screenings of the old one finish.
  */
 #ifndef KVS_PIPELINE_H
@@ -34,7 +35,8 @@ void engine_unref(struct engine *en);
 typedef void (*pipeline_done_cb)(void *data, json_t *verdict);
 
 /* Screen `req` (a new reference is taken).  Returns 0, or a negative errno
- * and then `cb` is never called. */
+ * and then `cb` is never called: -EBUSY when every screening worker is held
+ * by a plugin past its budget, -ENOMEM. */
 int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
 		    pipeline_done_cb cb, void *data);
 

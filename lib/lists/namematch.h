@@ -44,7 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lists.h"
+#include "list.h"
 
 #define NM_MAX_TOKENS 24
 #define NM_MAX_TOKEN 48          /* code points kept of one token */

@@ -1,0 +1,34 @@
+/* lists_source.h - where a list is downloaded from: "name = URL [URL URL]".
+ *
+ * The syntax of one lists.sources entry, shared by the configuration check
+ * (which only validates) and `kvscreen lists update` (which downloads).
+ */
+#ifndef KVS_LISTS_SOURCE_H
+#define KVS_LISTS_SOURCE_H
+
+#include <stddef.h>
+
+/* Files of one list a source may name at most (OFAC: primary, alt, add). */
+#define LISTS_SOURCE_MAX_URLS 3
+#define LISTS_SOURCE_MAX_NAME 128
+#define LISTS_SOURCE_MAX_URL 2048
+
+struct lists_source {
+	char name[LISTS_SOURCE_MAX_NAME];
+	char *urls[LISTS_SOURCE_MAX_URLS];
+	size_t n_urls;
+	int builtin;               /* a built-in address, not configured */
+};
+
+/* Parse "name = URL..." into *out: a name of [A-Za-z0-9_.-], then up to
+ * LISTS_SOURCE_MAX_URLS https:// URLs (http:// too when allow_http), or
+ * none (never update that list).  Returns 0 (free with lists_source_clear),
+ * -EINVAL with the reason in err, or -ENOMEM. */
+int lists_source_parse(const char *s, int allow_http, struct lists_source *out,
+		       char *err, size_t errlen);
+void lists_source_clear(struct lists_source *s);
+
+/* lists_source_parse() that keeps nothing. */
+int lists_source_check(const char *s, int allow_http, char *err, size_t errlen);
+
+#endif
