@@ -324,6 +324,16 @@ static const char *const boiler_words[] = {
 	"research", "society", "state", "stock", "subsidiary", "unitary",
 };
 
+/* Boilerplate that also makes a name: "Caribe Holding" is the holding
+ * of a group, "Caribe National" or "Caribe Research" a body of its own,
+ * whereas "Joint Stock Company Caribe" is Caribe.  They weigh
+ * NM_BOILER_WEIGHT like all boilerplate, but a query having one besides
+ * a listed name of one distinctive word names something more specific
+ * than it (score_ref).  Sorted for bsearch. */
+static const char *const naming_boiler_words[] = {
+	"holding", "national", "research",
+};
+
 /* Words that make a name an organisation's: only such names get their
  * initials indexed as an acronym.  Sorted for bsearch. */
 static const char *const org_words[] = {
@@ -411,6 +421,17 @@ int nm_is_boilerplate(const uint32_t *cp, size_t n)
 	       in_table(boiler_words, sizeof(boiler_words) / sizeof(*boiler_words), w);
 }
 
+/* 1 when the boilerplate token names a body of its own (see
+ * naming_boiler_words). */
+static int is_naming_boiler(const uint32_t *cp, size_t n)
+{
+	char w[NM_MAX_TOKEN + 1];
+
+	return n <= NM_MAX_TOKEN && cps_ascii(cp, n, w) &&
+	       in_table(naming_boiler_words,
+			sizeof(naming_boiler_words) / sizeof(*naming_boiler_words), w);
+}
+
 static int is_org_word(const uint32_t *cp, size_t n)
 {
 	char w[NM_MAX_TOKEN + 1];
@@ -426,6 +447,11 @@ int nm_tables_sorted(void)
 			return 0;
 	for (size_t i = 1; i < sizeof(org_words) / sizeof(*org_words); i++)
 		if (strcmp(org_words[i - 1], org_words[i]) >= 0)
+			return 0;
+	for (size_t i = 0; i < sizeof(naming_boiler_words) / sizeof(*naming_boiler_words); i++)
+		if ((i && strcmp(naming_boiler_words[i - 1], naming_boiler_words[i]) >= 0) ||
+		    !in_table(boiler_words, sizeof(boiler_words) / sizeof(*boiler_words),
+			      naming_boiler_words[i]))
 			return 0;
 	for (size_t i = 1; i < sizeof(dropped_words) / sizeof(*dropped_words); i++)
 		if (strcmp(dropped_words[i - 1], dropped_words[i]) >= 0)
@@ -898,6 +924,7 @@ struct interner {
 struct nm_tok {
 	float w;                 /* inverse document frequency */
 	uint32_t key[NKEYS];     /* blocking key ids */
+	uint8_t boiler;          /* nm_is_boilerplate() */
 };
 
 /* Blocking keys of a token besides the token itself: its first four code
@@ -964,6 +991,10 @@ struct nm_ref {
 	uint32_t tok;            /* first token id in name_toks */
 	uint32_t ntok;
 	float wsum;              /* sum of its token weights */
+	uint8_t ndist;           /* distinctive (non-boilerplate) tokens,
+				  * at most NM_MAX_TOKENS */
+	uint8_t exact_only;      /* a vessel's or aircraft's name: only an
+				  * exact match of the whole name counts */
 	const char *norm;
 };
 
@@ -977,6 +1008,7 @@ struct nm_rtok {
 	uint32_t first;          /* its first code point */
 	uint8_t len;             /* code points */
 	uint8_t nsig;            /* bits set in sig */
+	uint8_t boiler;          /* nm_is_boilerplate() */
 };
 
 struct nm_index {
@@ -1344,8 +1376,9 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		double df = ix->tok_start[t + 1] - ix->tok_start[t];
 
 		ix->tok[t].w = (float)log(1.0 + (double)ix->nrefs / df);
-		if (nm_is_boilerplate(ix->toks.pool + ix->toks.off[t],
-				      ix->toks.len[t]))
+		ix->tok[t].boiler = (uint8_t)nm_is_boilerplate(
+		    ix->toks.pool + ix->toks.off[t], ix->toks.len[t]);
+		if (ix->tok[t].boiler)
 			ix->tok[t].w = (float)NM_BOILER_WEIGHT;
 	}
 	ix->w_unknown = (float)log(1.0 + (double)ix->nrefs / 0.5);
@@ -1356,10 +1389,19 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 					ix->reach[na][same] |= 1ull << nb;
 	for (size_t r = 0; r < ix->nrefs; r++) {
 		struct nm_ref *ref = &ix->refs[r];
+		const char *kind = l->entries[ref->entry].kind;
+		uint32_t nd = 0;
 
 		ref->wsum = 0;
-		for (uint32_t j = 0; j < ref->ntok; j++)
-			ref->wsum += ix->tok[ix->name_toks[ref->tok + j]].w;
+		for (uint32_t j = 0; j < ref->ntok; j++) {
+			const struct nm_tok *t = &ix->tok[ix->name_toks[ref->tok + j]];
+
+			ref->wsum += t->w;
+			nd += !t->boiler;
+		}
+		ref->ndist = (uint8_t)(nd < NM_MAX_TOKENS ? nd : NM_MAX_TOKENS);
+		ref->exact_only = kind && (strcmp(kind, "vessel") == 0 ||
+					   strcmp(kind, "aircraft") == 0);
 	}
 	rc = -ENOMEM;
 	ix->rtok = malloc((ix->n_name_toks ? ix->n_name_toks : 1) *
@@ -1377,6 +1419,7 @@ int nm_index_build(struct kvs_list *l, struct nm_index **out)
 		t->first = ix->toks.pool[t->off];
 		t->sig = code_sig(ix->toks.pool + t->off, t->len);
 		t->nsig = (uint8_t)popcount64(t->sig);
+		t->boiler = ix->tok[id].boiler;
 	}
 	/* Matching reads the tokens of names from rtok only. */
 	free(ix->name_toks);
@@ -1396,6 +1439,7 @@ fail:
  * (klen 0: no key of that kind). */
 struct qtok {
 	int boiler;              /* nm_is_boilerplate() */
+	int naming;              /* is_naming_boiler() */
 	uint64_t hash;
 	uint64_t sig;            /* code_sig() */
 	size_t nsig;             /* bits set in sig */
@@ -1417,6 +1461,7 @@ static void prepare(const struct nm_name *q, struct prepared *p)
 		struct qtok *t = &p->tok[i];
 
 		t->boiler = nm_is_boilerplate(q->cp[i], q->len[i]);
+		t->naming = t->boiler && is_naming_boiler(q->cp[i], q->len[i]);
 		t->hash = hash_cps(q->cp[i], q->len[i]);
 		t->sig = code_sig(q->cp[i], q->len[i]);
 		t->nsig = popcount64(t->sig);
@@ -1443,6 +1488,7 @@ struct query {
 	uint32_t tid[NM_MAX_TOKENS];     /* token id or UINT32_MAX */
 	float w[NM_MAX_TOKENS];
 	double wsum;
+	size_t ndist;                    /* distinctive (non-boilerplate) tokens */
 };
 
 /* Token similarities of one nm_match() call, by query token and listed
@@ -1479,60 +1525,87 @@ static double memo_similarity(const struct nm_index *ix, const struct query *qq,
 	return e->s;
 }
 
-/* Score one name: sets the coverage of the query and of the name. */
+/* Least similarity of a pair of distinctive words when either name has
+ * only one (a lone word is the whole identity): that of two one-word
+ * names, NM_SINGLE_FLOOR, and equality when either word has at most
+ * NM_ACRONYM_EXACT code points (CARIBE / CARIBO, USTC / UESTC). */
+static double lone_floor(size_t na, size_t nb)
+{
+	return na <= NM_ACRONYM_EXACT || nb <= NM_ACRONYM_EXACT ? 1.0 :
+	       NM_SINGLE_FLOOR;
+}
+
+/* Score one name: sets the coverage of the query and of the name.  Rules
+ * that only lower a score (so the candidate bounds stay bounds):
+ * - where the query or the name has one distinctive word, distinctive
+ *   words pair only at lone_floor(); a name or query of boilerplate only
+ *   counts all its words as distinctive;
+ * - a name of one distinctive word scores at most NM_WEAK_SCORE when the
+ *   query has a word it does not cover other than boilerplate of official
+ *   forms ("Caribe Holding" vs CARIBE; "Joint Stock Company X" is X);
+ * - a vessel's or aircraft's name scores at most NM_WEAK_SCORE unless
+ *   every word on both sides is matched exactly. */
 static double score_ref(const struct nm_index *ix, const struct query *qq,
 			const struct nm_ref *r, struct nm_simmemo *memo,
 			uint32_t gen, double *cov_q, double *cov_c)
 {
 	const struct nm_name *q = qq->p->q;
+	const struct qtok *qt = qq->p->tok;
 	const struct nm_rtok *rt = ix->rtok + r->tok;
 	double bq[NM_MAX_TOKENS] = { 0 }, bc[NM_MAX_TOKENS] = { 0 };
-	double nq = 0, nc_sum = 0, wc = 0;
+	double nq = 0, nc_sum = 0, wc = 0, s;
 	uint32_t nc = r->ntok < NM_MAX_TOKENS ? r->ntok : NM_MAX_TOKENS;
-	/* Two one-word names carry no context: a near miss must be closer. */
-	double floor = q->n == 1 && nc == 1 ? NM_SINGLE_FLOOR : NM_TOKEN_FLOOR;
-
-	/* Two one-word names of which one is short are acronyms or short
-	 * names: a letter more or less is another body (USTC / UESTC). */
-	if (q->n == 1 && nc == 1 &&
-	    (q->len[0] <= NM_ACRONYM_EXACT || rt[0].len <= NM_ACRONYM_EXACT))
-		floor = 1.0;
+	/* Which words are distinctive: all when a side has no other. */
+	int qall = qq->ndist == 0, call = r->ndist == 0;
+	size_t dq = qall ? q->n : qq->ndist, dc = call ? nc : r->ndist;
+	int lone = dq == 1 || dc == 1, exact = 1, weak = 0;
 
 	for (uint32_t j = 0; j < nc; j++) {
 		const struct nm_rtok *t = &rt[j];
+		int cdist = call || !t->boiler;
 
 		for (size_t i = 0; i < q->n; i++) {
-			double s;
+			double sim;
 
 			if (qq->tid[i] == t->id) {
-				s = 1.0;
+				sim = 1.0;
 			} else {
+				double floor = lone && cdist && (qall || !qt[i].boiler) ?
+					lone_floor(q->len[i], t->len) : NM_TOKEN_FLOOR;
+
 				if (!(ix->reach[q->len[i]][q->cp[i][0] == t->first] >>
 				      t->len & 1))
 					continue;
 				/* At NM_TOKEN_FLOOR, exact down to it, so
-				 * also right for the single-word floor. */
-				s = memo_similarity(ix, qq, i, t, memo, gen);
-				if (s < floor)
+				 * also right for the higher floors. */
+				sim = memo_similarity(ix, qq, i, t, memo, gen);
+				if (sim < floor)
 					continue;
 			}
-			if (s > bq[i])
-				bq[i] = s;
-			if (s > bc[j])
-				bc[j] = s;
+			if (sim > bq[i])
+				bq[i] = sim;
+			if (sim > bc[j])
+				bc[j] = sim;
 		}
 	}
-	for (size_t i = 0; i < q->n; i++)
+	for (size_t i = 0; i < q->n; i++) {
 		nq += qq->w[i] * bq[i];
+		exact &= bq[i] == 1.0;
+		weak |= bq[i] == 0 && (!qt[i].boiler || qt[i].naming);
+	}
 	for (uint32_t j = 0; j < nc; j++) {
 		float w = rt[j].w;
 
 		nc_sum += w * bc[j];
 		wc += w;
+		exact &= bc[j] == 1.0;
 	}
 	*cov_q = qq->wsum > 0 ? nq / qq->wsum : 0;
 	*cov_c = wc > 0 ? nc_sum / wc : 0;
-	return NM_QUERY_SHARE * *cov_q + (1.0 - NM_QUERY_SHARE) * *cov_c;
+	s = NM_QUERY_SHARE * *cov_q + (1.0 - NM_QUERY_SHARE) * *cov_c;
+	if (((weak && dc == 1) || (r->exact_only && !exact)) && s > NM_WEAK_SCORE)
+		s = NM_WEAK_SCORE;
+	return s;
 }
 
 /* Insert a hit into hits[0..*n) of capacity max, ordered by score and then
@@ -1921,6 +1994,7 @@ static int match(const struct kvs_list *l, const struct prepared *p,
 				qq.w[i] = (float)NM_BOILER_WEIGHT;
 		}
 		qq.wsum += qq.w[i];
+		qq.ndist += !p->tok[i].boiler;
 	}
 	if (scratch_reserve(sc, ix->nrefs) < 0)
 		return -ENOMEM;

@@ -22,7 +22,13 @@
  * Word order does not matter.  Two one-word names of which one has at most
  * NM_ACRONYM_EXACT code points match only when equal (acronyms), and an
  * organisation's name of NM_ACRONYM_MIN to NM_ACRONYM_MAX words is also
- * indexed under its initials.
+ * indexed under its initials.  Where either name has one distinctive
+ * (non-boilerplate) word, the distinctive words are compared as two
+ * one-word names are ("Caribe Holding" / "CARIBO": a different name); a
+ * listed name of one distinctive word that a query with further words
+ * (other than boilerplate of official forms: "Joint Stock", "Federal
+ * State" ...) contains, and a vessel or aircraft whose name is not exactly
+ * the query's, score at most NM_WEAK_SCORE.
  *
  * The index (built once per list, immutable afterwards, so any number of
  * threads may query it) maps every token, its 4-code-point prefix, the
@@ -67,6 +73,12 @@
 /* The weight of a boilerplate word, whatever its frequency (a word's
  * inverse document frequency is at least ln 2). */
 #define NM_BOILER_WEIGHT 0.2
+/* The most a name scores that is only a weak candidate, below every
+ * default threshold (0.86): a listed name of one distinctive word found
+ * in a query that has other words besides official-form boilerplate
+ * ("Caribe Holding" is not evidently CARIBE), and a vessel or aircraft
+ * whose name is not exactly the query's. */
+#define NM_WEAK_SCORE 0.8
 
 struct nm_scratch;
 

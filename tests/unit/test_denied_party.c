@@ -290,6 +290,45 @@ START_TEST(every_name_screened)
 }
 END_TEST
 
+/* "Caribe Holding BV" is neither the vessel CARIBE nor the vessel CARIBO
+ * (OFAC SDN) nor CARIBEX (a CSL alias): no finding on the acquirer's name,
+ * only on its listed parent; the vessel still matches its exact name. */
+START_TEST(no_false_hits_on_short_names)
+{
+	char *extra;
+	struct engine *en;
+	json_t *v, *f;
+	size_t i;
+
+	ck_assert(asprintf(&extra, ", \"ofac:ofac_sdn:critical:%s/ofac-sdn-2021/sdn.csv\","
+			   " \"csl:us_csl:high:%s/us-csl-2023-subset/csl.csv\"",
+			   shared_dir(), shared_dir()) > 0);
+	en = engine_x(extra, "max_age_days = 36500;");
+	v = tu_screen(en, "{\"id\":\"c1\",\"type\":\"investment\",\"title\":\"stake\",\"parties\":["
+			  "{\"role\":\"acquirer\",\"name\":\"Caribe Holding BV\","
+			  "\"parent\":\"BANCO NACIONAL DE CUBA\"}]}");
+	ck_assert_str_eq(str(v, "decision"), "deny");
+	ck_assert_ptr_nonnull(finding(v, "denied_party.match", 0));
+	for (i = 0; (f = finding(v, "denied_party.match", i)) != NULL; i++)
+		ck_assert_msg(strcmp(str(json_array_get(json_object_get(f, "evidence"), 0), "path"),
+				     "/parties/0/parent") == 0, "%s", str(f, "title"));
+	json_decref(v);
+	v = tu_screen(en, "{\"id\":\"c2\",\"type\":\"export\",\"title\":\"parts\",\"parties\":["
+			  "{\"role\":\"consignee\",\"name\":\"Caribe Trading BV\"},"
+			  "{\"role\":\"end_user\",\"name\":\"Caribo Holding\"}]}");
+	ck_assert_ptr_null(finding(v, "denied_party.match", 0));
+	json_decref(v);
+	v = tu_screen(en, "{\"id\":\"c3\",\"type\":\"export\",\"title\":\"parts\",\"parties\":["
+			  "{\"role\":\"consignee\",\"name\":\"CARIBE\"}]}");
+	f = finding(v, "denied_party.match", 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(strstr(str(f, "title"), "ofac_sdn entry 26642"));
+	json_decref(v);
+	engine_unref(en);
+	free(extra);
+}
+END_TEST
+
 /* The EU consolidated list (FSF XML): a Reg. 833/2014 Annex IV enterprise
  * as end user is a critical match; the list's date is its generationDate. */
 START_TEST(eu_fsf_list)
@@ -559,6 +598,7 @@ int main(void)
 	tcase_add_test(tc, clear_and_stale);
 	tcase_add_test(tc, country_mismatch);
 	tcase_add_test(tc, every_name_screened);
+	tcase_add_test(tc, no_false_hits_on_short_names);
 	tcase_add_test(tc, eu_fsf_list);
 	tcase_add_test(tc, missing_list_in_every_verdict);
 	tcase_add_test(tc, bad_config);
