@@ -61,8 +61,24 @@ if ! "$KVSCREEN" screen -c "$conf" $files > "$tmp/verdicts" 2> "$tmp/err"; then
 	echo "FAIL kvscreen screen: $(cat "$tmp/err")"
 	exit 1
 fi
-sed 's/.*"request_id":"\([^"]*\)".*"decision":"\([a-z]*\)".*/\1 \2/' "$tmp/verdicts" |
-	paste -d ' ' - - > "$tmp/pairs"
+# The decision of each verdict without the findings that only say a list is
+# not downloaded yet (the EU FSF list and Reg. 833/2014 Annex IV are not
+# shipped): they make every verdict of a fresh install at least review, and
+# would hide a clear/review difference between the languages.  The rest is
+# the shipped policy: info and low clear, medium review, high escalate,
+# critical deny, a failed plugin review.
+python3 -c '
+import json, sys
+rank = {"info": 0, "low": 0, "medium": 1, "high": 2, "critical": 3}
+names = ["clear", "review", "escalate", "deny"]
+skip = {"denied_party.list_missing", "EC-SANCTIONS-ANNEX-MISSING"}
+for line in open(sys.argv[1]):
+    v = json.loads(line)
+    d = max([rank[f["severity"]] for f in v["findings"] if f["rule"] not in skip] + [0])
+    if any(p["status"] != "ok" for p in v["plugins"]):
+        d = max(d, 1)
+    print(v["request_id"], names[d])
+' "$tmp/verdicts" | paste -d ' ' - - > "$tmp/pairs"
 agree=0
 total=0
 while read -r en den nl dnl; do
@@ -80,6 +96,12 @@ done < "$tmp/pairs"
 echo "parity: $agree of $total Dutch/English pairs agree"
 if [ "$total" -ne "$n" ] || [ "$n" -lt 100 ]; then
 	echo "FAIL expected $n verdict pairs (at least 100), got $total"
+	exit 1
+fi
+awk "{print \$2}" "$tmp/pairs" | sort | uniq -c | tr -s " " | sed "s/^/decisions (English):/"
+# Pairs that all get one decision would prove nothing.
+if [ "$(awk '{print $2}' "$tmp/pairs" | sort -u | wc -l)" -lt 3 ]; then
+	echo "FAIL fewer than three different decisions among the pairs"
 	exit 1
 fi
 [ "${PARITY_REPORT_ONLY:-0}" = 1 ] && exit 0
