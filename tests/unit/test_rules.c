@@ -824,7 +824,8 @@ START_TEST(test_phrase_table)
 			;
 		if (k == n_seen) {
 			ck_assert_uint_lt(n_seen, sizeof(seen) / sizeof(*seen));
-			snprintf(seen[n_seen].id, sizeof(seen[0].id), "%s", id);
+			ck_assert_uint_lt(strlen(id), sizeof(seen[0].id));
+			snprintf(seen[n_seen].id, sizeof(seen[0].id), "%.63s", id);
 			seen[n_seen].set = set;
 			seen[n_seen++].kinds = 0;
 			covered[set]++;
