@@ -58,6 +58,7 @@ struct ob_item {
 	int status;
 	int fd;			/* the tmp/ file while it is being written */
 	int stage;		/* 0 nowhere, 1 in new/, 2 also in store/ */
+	bool store;		/* outbox_put (new/ and store/), not outbox_post (new/ only) */
 	char digest[DIGEST_LEN + 1];
 	char id[ID_MAX + 1];
 };
@@ -515,6 +516,8 @@ static void batch_commit(struct ob_batch *b)
 			batch_undo(ob, it, rc);
 			continue;
 		}
+		if (!it->store)
+			continue;	/* outbox_post: durable once in new/ */
 		new_name(nname, sizeof(nname), it);
 		store_name(sname, sizeof(sname), it->id, it->digest);
 		if (linkat(ob->new_fd, nname, ob->store_fd, sname, 0) < 0) {
@@ -561,12 +564,12 @@ static void batch_after(uv_work_t *req, int status)
 	ob->stats.batches++;
 	ob->stats.dir_fsyncs += b->dir_fsyncs;
 	for (it = b->head; it; it = it->next) {
-		struct ob_ent *e = index_find(ob, it->id);
+		struct ob_ent *e = it->store ? index_find(ob, it->id) : NULL;
 
 		n++;
 		if (status < 0 && it->status == 0)
 			it->status = status;
-		if (it->status == 0 && it->stage == 2) {
+		if (it->status == 0 && it->stage == (it->store ? 2 : 1)) {
 			if (e)
 				e->pending = false;
 			ok++;
@@ -644,23 +647,14 @@ static void idle_cb(uv_idle_t *h)
 	batch_start(ob);
 }
 
-int outbox_put(struct outbox *ob, const char *id, const char *request_sha256,
-	       const char *verdict, size_t len, outbox_done_cb cb, void *data)
+/* Copy a message into a new item and queue it for the next group commit;
+ * for a stored item, also enter it into the index as pending. */
+static int queue_item(struct outbox *ob, const char *id, const char *request_sha256,
+		      const char *verdict, size_t len, outbox_done_cb cb, void *data)
 {
 	struct ob_item *it;
 	int rc;
 
-	if (ob->closing)
-		return -ESHUTDOWN;
-	if (!outbox_id_valid(id) || !request_sha256 ||
-	    !digest_valid(request_sha256, strlen(request_sha256)) || (!verdict && len))
-		return -EINVAL;
-	if (len > OUTBOX_MAX_VERDICT)
-		return -EMSGSIZE;
-	if (ob->low_space)
-		return -ENOSPC;
-	if (index_find(ob, id))
-		return -EEXIST;
 	it = calloc(1, sizeof(*it));
 	if (!it)
 		return -ENOMEM;
@@ -675,11 +669,14 @@ int outbox_put(struct outbox *ob, const char *id, const char *request_sha256,
 	it->fd = -1;
 	it->cb = cb;
 	it->data = data;
+	it->store = request_sha256 != NULL;
 	strcpy(it->id, id);
-	memcpy(it->digest, request_sha256, DIGEST_LEN + 1);
-	rc = index_add(ob, id, request_sha256, true, NULL);
-	if (rc < 0)
-		goto fail;
+	if (it->store) {
+		memcpy(it->digest, request_sha256, DIGEST_LEN + 1);
+		rc = index_add(ob, id, request_sha256, true, NULL);
+		if (rc < 0)
+			goto fail;
+	}
 	it->seq = ob->next_seq++;
 	*ob->queue_tail = it;
 	ob->queue_tail = &it->next;
@@ -691,6 +688,44 @@ fail:
 	free(it->verdict);
 	free(it);
 	return rc;
+}
+
+/* The checks outbox_put and outbox_post share. */
+static int check_message(const struct outbox *ob, const char *id, const char *msg, size_t len)
+{
+	if (ob->closing)
+		return -ESHUTDOWN;
+	if (!outbox_id_valid(id) || (!msg && len))
+		return -EINVAL;
+	if (len > OUTBOX_MAX_VERDICT)
+		return -EMSGSIZE;
+	if (ob->low_space)
+		return -ENOSPC;
+	return 0;
+}
+
+int outbox_put(struct outbox *ob, const char *id, const char *request_sha256,
+	       const char *verdict, size_t len, outbox_done_cb cb, void *data)
+{
+	int rc = check_message(ob, id, verdict, len);
+
+	if (rc < 0)
+		return rc;
+	if (!request_sha256 || !digest_valid(request_sha256, strlen(request_sha256)))
+		return -EINVAL;
+	if (index_find(ob, id))
+		return -EEXIST;
+	return queue_item(ob, id, request_sha256, verdict, len, cb, data);
+}
+
+int outbox_post(struct outbox *ob, const char *id, const char *msg, size_t len,
+		outbox_done_cb cb, void *data)
+{
+	int rc = check_message(ob, id, msg, len);
+
+	if (rc < 0)
+		return rc;
+	return queue_item(ob, id, NULL, msg, len, cb, data);
 }
 
 /* ---- lookup and reads ---- */

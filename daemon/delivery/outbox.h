@@ -65,6 +65,16 @@ typedef void (*outbox_done_cb)(void *data, int status);
 int outbox_put(struct outbox *ob, const char *id, const char *request_sha256,
 	       const char *verdict, size_t len, outbox_done_cb cb, void *data);
 
+/* Queue a message for delivery only: it goes to outbox/new/ in the same
+ * group commit as verdicts (same order, same durability, same callback
+ * contract) but never into store/ or the index, so an id may be posted any
+ * number of times and outbox_lookup/read do not see it.  For messages that
+ * follow a stored verdict: later verdict versions, officer decisions.  The
+ * caller keeps its own durable record of what it posted.  Returns 0 or
+ * -EINVAL, -EMSGSIZE, -ENOSPC, -ENOMEM, -ESHUTDOWN (cb is then not called). */
+int outbox_post(struct outbox *ob, const char *id, const char *msg, size_t len,
+		outbox_done_cb cb, void *data);
+
 /* Idempotency and lookup.  outbox_lookup() answers from memory whether `id`
  * is known, stored or still queued: 0 and the request digest in digest_out
  * (65 bytes), or -ENOENT (-EINVAL for an invalid id).

@@ -808,6 +808,46 @@ START_TEST(test_crash_keeps_acknowledged)
 }
 END_TEST
 
+/* outbox_post: delivery only, any number of times per id, in put order
+ * with verdicts, never in the store or the index. */
+START_TEST(test_post_delivers_without_store)
+{
+	char names[8][256], path[1024];
+	struct outbox *ob = open_box();
+	struct done d = { 0 };
+	char digest[65];
+	struct stat sb;
+	char *buf;
+
+	ck_assert_int_eq(outbox_put(ob, "case-1", D1, "{\"v\":1}", 7, done_cb, &d), 0);
+	ck_assert_int_eq(outbox_post(ob, "case-1", "{\"v\":2}", 7, done_cb, &d), 0);
+	ck_assert_int_eq(outbox_post(ob, "case-1", "{\"v\":3}", 7, done_cb, &d), 0);
+	ck_assert_int_eq(outbox_post(ob, "..", "{}", 2, done_cb, &d), -EINVAL);
+	run_until(&d.calls, 3);
+	ck_assert_int_eq(d.failures, 0);
+	ck_assert_int_eq(list_dir("outbox/new", names, 8), 3);
+	for (int i = 0; i < 3; i++) {
+		char want[16];
+
+		ck_assert_str_eq(names[i] + 20, ".case-1.json");
+		snprintf(path, sizeof(path), "%s/outbox/new/%.255s", tmpdir, names[i]);
+		buf = slurp(path, &sb);
+		snprintf(want, sizeof(want), "{\"v\":%d}", i + 1);
+		ck_assert_str_eq(buf, want);
+		free(buf);
+	}
+	ck_assert_int_eq(list_dir("store", names, 8), 1);
+	ck_assert_int_eq(outbox_lookup(ob, "case-1", digest), 0);
+	ck_assert_str_eq(digest, D1);
+	ck_assert_int_eq(outbox_lookup(ob, "only-posted", digest), -ENOENT);
+	ck_assert_int_eq(outbox_post(ob, "only-posted", "{}", 2, done_cb, &d), 0);
+	run_until(&d.calls, 4);
+	ck_assert_int_eq(outbox_lookup(ob, "only-posted", digest), -ENOENT);
+	ck_assert_uint_eq(outbox_depth(ob), 4);
+	close_box(ob);
+}
+END_TEST
+
 static Suite *outbox_suite(void)
 {
 	Suite *s = suite_create("outbox");
@@ -831,6 +871,7 @@ static Suite *outbox_suite(void)
 	tcase_add_test(tc, test_close_flushes_queue);
 	tcase_add_test(tc, test_notify_and_shutdown);
 	tcase_add_test(tc, test_crash_keeps_acknowledged);
+	tcase_add_test(tc, test_post_delivers_without_store);
 	suite_add_tcase(s, tc);
 	return s;
 }
