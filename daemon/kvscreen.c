@@ -16,6 +16,7 @@
 
 #include "lists_update.h"
 #include "log.h"
+#include "outbox_reader.h"
 #include "pipeline.h"
 #include "policy.h"
 #include "sink.h"
@@ -54,6 +55,8 @@ static void usage(FILE *f)
 	      "                     download the lists (or only those named), validate each\n"
 	      "                     with the daemon's loader and replace its files atomically;\n"
 	      "                     a list that fails keeps its files as they were\n"
+	      "  outbox list|cat|follow [-c FILE | --state DIR]\n"
+	      "                     the messages of the outbox not yet delivered (read-only)\n"
 	      "\n"
 	      "Options:\n"
 	      "  -c, --config FILE  configuration file (default: $KVSCREEND_CONF or\n"
@@ -512,6 +515,42 @@ out:
 
 /* ---- lists ---- */
 
+/* kvscreen outbox: the state folder from --state or the configuration. */
+static int cmd_outbox(const char *config, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "state", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cfg_errors e = { .out = stderr };
+	struct kvs_cfg *cfg = NULL;
+	const char *state = NULL;
+	int c, rc;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
+		if (c == 'c')
+			config = optarg;
+		else if (c == 'S')
+			state = optarg;
+		else
+			return EXIT_FAILURE_;
+	}
+	if (optind + 1 < argc) {
+		fprintf(stderr, "kvscreen outbox: unexpected argument \"%s\"\n", argv[optind + 1]);
+		return EXIT_FAILURE_;
+	}
+	if (!state) {
+		if (cfg_load(config, &cfg, &e) != 0)
+			return EXIT_CONFIG;
+		state = cfg->daemon.state_dir;
+	}
+	rc = outbox_reader_main(state, optind < argc ? argv[optind] : NULL, stdout, stderr);
+	cfg_free(cfg);
+	return rc;
+}
+
 static int cmd_lists(const char *config, const char *socket_path, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -651,6 +690,8 @@ int main(int argc, char **argv)
 		return cmd_screen(config, text, argv + optind, (size_t)(argc - optind));
 	if (strcmp(cmd, "lists") == 0)
 		return cmd_lists(config, socket_path, argc - optind + 1, argv + optind - 1);
+	if (strcmp(cmd, "outbox") == 0)
+		return cmd_outbox(config, argc - optind + 1, argv + optind - 1);
 	if (optind < argc) {
 		fprintf(stderr, "kvscreen %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
 		return EXIT_FAILURE_;

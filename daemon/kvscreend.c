@@ -485,8 +485,9 @@ static void on_outbox_closed(void *data)
 
 	d->ob = NULL;
 	log_info("outbox closed");
-	/* Deliveries in flight are aborted; their entries stay in outbox/new
-	 * and go out after the next start. */
+	/* Deliveries in flight are aborted; their messages stay after the
+	 * delivery cursor and go out after the next start.  The sink makes no
+	 * call into the outbox once sink_close() has begun. */
 	if (d->sink) {
 		sink_close(d->sink, on_sink_closed, d);
 		return;
@@ -615,7 +616,7 @@ static void on_outbox_batch(void *data)
 		sink_kick(d->sink);
 }
 
-/* The sink unlinked n delivered entries: lower the outbox depth. */
+/* The receiver confirmed n messages: lower the outbox depth. */
 static void on_sink_retired(void *data, size_t n)
 {
 	struct daemon *d = data;
@@ -809,10 +810,7 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		goto fail;
 	{
-		char outbox_dir[PATH_MAX];
-
-		snprintf(outbox_dir, sizeof(outbox_dir), "%s/outbox", d.en->cfg->daemon.state_dir);
-		rc = sink_open(&loop, &d.en->cfg->sink, outbox_dir, &d.sink);
+		rc = sink_open(&loop, &d.en->cfg->sink, d.ob, &d.sink);
 		if (rc < 0) {
 			log_err("sink (%s): %s", d.en->cfg->sink.kind, strerror(-rc));
 			goto fail;

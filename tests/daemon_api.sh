@@ -140,8 +140,10 @@ rid=$(sed -n 's/^X-Request-Id: \([0-9]*\).*/\1/ip' "$D/hdr")
 [ -n "$rid" ] && grep -q "req $rid: id api-1: escalate" "$D/log" || fail "X-Request-Id $rid not in the log"
 ok "X-Request-Id matches the log line"
 cp "$D/body" "$D/first"
-ls "$D"/state/outbox/new/*api-1.json >/dev/null 2>&1 || fail "verdict not in outbox/new"
-ok "verdict is in outbox/new"
+"$KVS_BUILDDIR/kvscreen" outbox list --state "$D/state" | grep -q '^[0-9]\{20\}\.api-1 verdict ' ||
+	fail "verdict not in the outbox: $("$KVS_BUILDDIR/kvscreen" outbox list --state "$D/state")"
+[ "$("$KVS_BUILDDIR/kvscreen" outbox cat --state "$D/state")" = "$(cat "$D/first")" ] || fail "kvscreen outbox cat differs from the answer"
+ok "verdict is in the outbox (kvscreen outbox list, cat)"
 expect 200 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data "$GOOD")" "same id, same request"
 cmp -s "$D/body" "$D/first" || fail "replay differs from the stored verdict"
 ok "replay answers the stored verdict byte for byte"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # daemon_sink.sh - the built kvscreend delivering verdicts to a webhook: every
 # screened request reaches the receiver (with an idempotency key) and leaves
-# outbox/new; while the receiver is down verdicts wait in outbox/new and are
+# the outbox; while the receiver is down verdicts wait in the outbox and are
 # delivered once it is back; /metrics shows the deliveries and the depth.
 set -u
 
@@ -86,19 +86,18 @@ post() { # ID
 		-H "Authorization: Bearer $TOKEN" --data "{\"id\":\"$1\",\"type\":\"export\"}" \
 		"http://127.0.0.1:$PORT/v1/screenings"
 }
-delivered() { # COUNT: deliveries recorded and outbox/new empty
+delivered() { # COUNT: deliveries recorded and the outbox empty
 	[ "$(sort -u "$D/received" 2>/dev/null | wc -l)" -ge "$1" ] &&
-		[ -z "$(ls "$D/state/outbox/new")" ]
+		[ -z "$("$KVS_BUILDDIR/kvscreen" outbox list --state "$D/state")" ]
 }
 
 for i in $(seq 20); do [ "$(post "w-$i")" = 200 ] || fail "POST w-$i"; done
-wait_for 60 delivered 20 || fail "not delivered: $(wc -l < "$D/received" 2>/dev/null) of 20, outbox/new: $(ls "$D/state/outbox/new" | wc -l)"
+wait_for 60 delivered 20 || fail "not delivered: $(wc -l < "$D/received" 2>/dev/null) of 20, the outbox: $("$KVS_BUILDDIR/kvscreen" outbox list --state "$D/state" | wc -l)"
 for i in $(seq 20); do grep -q " w-$i\$" "$D/received" || fail "w-$i never delivered"; done
 grep -q '^[0-9]*\.w-1 w-1$' "$D/received" || fail "no idempotency key SEQ.ID: $(head -2 "$D/received")"
-ok "20 verdicts delivered with idempotency keys, outbox/new empty"
+ok "20 verdicts delivered with idempotency keys, the outbox empty"
 
-# The depth may lag: an entry the sink delivers before the outbox has
-# counted it as durable is corrected by the outbox's recount (every 5 s).
+# The depth follows the confirmations (the sink only sees durable entries).
 depth_zero() {
 	metrics=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/metrics")
 	echo "$metrics" | grep -q '^kvscreend_outbox_depth 0$'
@@ -108,7 +107,7 @@ echo "$metrics" | grep -q '^kvscreend_sink_delivered_total 20$' || fail "sink_de
 echo "$metrics" | grep -q '^kvscreend_outbox_depth 0$' || fail "outbox_depth: $(echo "$metrics" | grep outbox)"
 ok "metrics: 20 delivered, outbox depth 0"
 
-# Receiver down: verdicts wait in outbox/new, then go out when it is back.
+# Receiver down: verdicts wait in the outbox, then go out when it is back.
 kill "$RX"
 wait "$RX" 2>/dev/null
 RX=
@@ -118,11 +117,11 @@ sink_failed() {
 		grep -q '^kvscreend_sink_failures_total [1-9]'
 }
 wait_for 30 sink_failed
-[ "$(ls "$D/state/outbox/new" | wc -l)" = 5 ] || fail "outbox/new holds $(ls "$D/state/outbox/new" | wc -l), want 5"
+[ "$("$KVS_BUILDDIR/kvscreen" outbox list --state "$D/state" | wc -l)" = 5 ] || fail "the outbox holds $("$KVS_BUILDDIR/kvscreen" outbox list --state "$D/state" | wc -l), want 5"
 metrics=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/metrics")
 echo "$metrics" | grep -q '^kvscreend_outbox_depth [56]$' || fail "outbox_depth while down: $(echo "$metrics" | grep outbox)"
 echo "$metrics" | grep -q '^kvscreend_sink_failures_total [1-9]' || fail "no sink failures counted"
-ok "receiver down: 5 verdicts wait in outbox/new, failures counted"
+ok "receiver down: 5 verdicts wait in the outbox, failures counted"
 start_rx "$RXPORT"
 wait_for 60 delivered 25 || fail "not delivered after the receiver came back"
 for i in $(seq 5); do grep -q " d-$i\$" "$D/received" || fail "d-$i never delivered"; done

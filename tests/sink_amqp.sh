@@ -5,11 +5,11 @@
 # broker over the management API (the daemon itself speaks only AMQP), with
 # an exchange and queues named after this run.  It checks that
 #   1. a verdict the broker cannot route (mandatory, basic.return) stays in
-#      outbox/new and is delivered once a queue is bound;
+#      the outbox and is delivered once a queue is bound;
 #   2. every verdict arrives with message_id SEQ.ID, delivery mode 2 and
-#      content type application/json, and outbox/new empties;
+#      content type application/json, and the outbox empties;
 #   3. a verdict the broker refuses (basic.nack: a full queue with
-#      overflow reject-publish) stays in outbox/new, and goes out later;
+#      overflow reject-publish) stays in the outbox, and goes out later;
 #   4. closing the daemon's connection on the broker in mid-stream loses
 #      nothing: the daemon reconnects and delivers every verdict;
 #   5. the heartbeat interval is the configured one, and a group-writable
@@ -85,7 +85,7 @@ wait_until() {
 	done
 	return 1
 }
-outbox_count() { find "$D/state/outbox/new" -name '*.json' | wc -l; }
+outbox_count() { "$BUILD/kvscreen" outbox list --state "$D/state" | wc -l; }
 outbox_empty() { [ "$(outbox_count)" -eq 0 ]; }
 queue_depth() { # QUEUE: messages ready in it (stats lag a little: see queue_has)
 	api GET "/queues/%2F/$1?columns=messages" 2>/dev/null |
@@ -188,12 +188,12 @@ ok "a group-writable password file is refused at start"
 start_daemon
 
 # 1. No queue bound: the broker returns the message (mandatory) and acks it;
-#    the verdict stays in outbox/new.
+#    the verdict stays in the outbox.
 post_many un 3
 wait_until 60 grep -q 'returned a message' "$D/log" || fail "no basic.return seen"
 wait_until 60 failures_above 3 || fail "fewer than 4 failed attempts: $(failures)"
-[ "$(outbox_count)" -eq 3 ] || fail "outbox/new holds $(outbox_count) entries, want the 3 unroutable ones"
-ok "unroutable verdicts (basic.return) stay in outbox/new"
+[ "$(outbox_count)" -eq 3 ] || fail "the outbox holds $(outbox_count) entries, want the 3 unroutable ones"
+ok "unroutable verdicts (basic.return) stay in the outbox"
 api POST "/bindings/%2F/e/$X/q/$Q" '{"routing_key":"verdicts"}' >/dev/null || fail "cannot bind $Q to $X"
 wait_until 60 outbox_empty || fail "unroutable verdicts not delivered after the binding: $(outbox_count) left"
 wait_until 30 collect "$Q" "$D/got1" un 3 || fail "the 3 verdicts are not in $Q: $(cat "$D/got1")"
@@ -201,7 +201,7 @@ ok "once a queue is bound they are delivered"
 
 # 2. Properties of every message.
 post_many ok 40
-wait_until 60 outbox_empty || fail "outbox/new not emptied: $(outbox_count) left"
+wait_until 60 outbox_empty || fail "the outbox not emptied: $(outbox_count) left"
 wait_until 30 collect "$Q" "$D/got2" ok 40 || fail "not all 40 verdicts are in $Q"
 python3 - "$D/got2" "$D/state/outbox" <<'EOF' || fail "wrong message properties"
 import json, re, sys
@@ -221,8 +221,8 @@ grep -c 'basic.nack' "$D/log" > "$D/nacks0" || true
 post_many nack 3
 wait_until 60 failures_above $((f0 + 3)) || fail "no refusals counted: $(failures)"
 grep -q 'refused .*basic.nack' "$D/log" || fail "no basic.nack logged"
-[ "$(outbox_count)" -eq 3 ] || fail "outbox/new holds $(outbox_count) entries, want the 3 refused ones"
-ok "refused verdicts (basic.nack) stay in outbox/new"
+[ "$(outbox_count)" -eq 3 ] || fail "the outbox holds $(outbox_count) entries, want the 3 refused ones"
+ok "refused verdicts (basic.nack) stay in the outbox"
 api DELETE "/bindings/%2F/e/$X/q/$QR/verdicts" >/dev/null || fail "cannot unbind $QR"
 api POST "/bindings/%2F/e/$X/q/$Q" '{"routing_key":"verdicts"}' >/dev/null || fail "cannot bind $Q"
 wait_until 60 outbox_empty || fail "refused verdicts not delivered later: $(outbox_count) left"
@@ -240,7 +240,7 @@ ok "heartbeat 7 s negotiated"
 connects=$(grep -c 'amqp: connected' "$D/log")
 post_many out 40 &
 poster=$!
-wait_until 60 sh -c "[ \$(find '$D/state/outbox/new' -name '*.out-*' | wc -l) -gt 0 ] || ! kill -0 $poster 2>/dev/null"
+wait_until 60 sh -c "'$BUILD/kvscreen' outbox list --state '$D/state' | grep -q '\.out-' || ! kill -0 $poster 2>/dev/null"
 api DELETE "/connections/$(urlenc "$name")" >/dev/null || fail "cannot close connection $name"
 wait "$poster" || fail "posting during the outage failed"
 # The sink connects when it has something to send: on a busy machine all 40
@@ -248,7 +248,7 @@ wait "$poster" || fail "posting during the outage failed"
 post_many after 5
 reconnected() { [ "$(grep -c 'amqp: connected' "$D/log")" -gt "$connects" ]; }
 wait_until 60 reconnected || fail "the daemon did not reconnect"
-wait_until 60 outbox_empty || fail "outbox/new not emptied after the reconnect: $(outbox_count) left"
+wait_until 60 outbox_empty || fail "the outbox not emptied after the reconnect: $(outbox_count) left"
 wait_until 30 collect "$Q" "$D/got4" out 40 || fail "verdicts lost across the closed connection"
 have_ids "$D/got4" after 5 || fail "verdicts posted after the close were lost"
 ok "connection closed by the broker mid-stream: reconnected, all 45 verdicts delivered"

@@ -4,17 +4,20 @@
  *          [--vhost V] [--exchange E] [--routing-key K] [--user U]
  *          [--password-file F] [--count N] [--prefix P] [--wait-ms T]
  *          [--expect delivered|kept] [--ca-file F] [--no-tls-verify]
- * Writes N entries DIR/new/SEQ.P-i.json (SEQ = i, 20 digits; the body is a
- * small verdict naming "P-i"), then runs the sink.  With --expect delivered
- * (the default) it stops once all N were retired and exits 0 if they were,
- * 1 if T ms passed first.  With --expect kept it runs T ms and exits 0 if
- * nothing was retired, at least one attempt failed and all N files are
- * still there.  Prints one line of figures on stdout.
+ * DIR is a state folder: writes N records with keys SEQ.P-i (SEQ = i, 20
+ * digits; the body is a small verdict naming "P-i") into a segment of
+ * DIR/outbox/seg/, then opens the outbox there and runs the sink on it.
+ * With --expect delivered (the default) it stops once all N were delivered
+ * and exits 0 if the delivery cursor is past them all, 1 if T ms passed
+ * first.  With --expect kept it runs T ms and exits 0 if nothing was
+ * delivered, at least one attempt failed and the cursor is before all N.
+ * Prints one line of figures on stdout.
  */
 #include "config.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,10 +26,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "outbox.h"
+#include "outbox_log.h"
 #include "sink.h"
 
 struct drv {
 	uv_loop_t loop;
+	struct outbox *ob;
 	struct sink *sink;
 	uv_timer_t check, limit;
 	int count;
@@ -35,9 +41,16 @@ struct drv {
 	struct sink_stats st;
 };
 
-static void closed_cb(void *data)
+static void ob_closed_cb(void *data)
 {
 	((struct drv *)data)->closed = true;
+}
+
+static void closed_cb(void *data)
+{
+	struct drv *d = data;
+
+	outbox_close(d->ob, ob_closed_cb, d);
 }
 
 static void finish(struct drv *d)
@@ -68,16 +81,21 @@ static void limit_cb(uv_timer_t *t)
 	finish(t->data);
 }
 
-static int count_left(const char *outbox, const char *prefix, int n)
+/* Records the delivery cursor has not passed (their number: all were
+ * written into segment 1 by main). */
+static int count_left(const char *state, int n, const uint64_t *pos)
 {
+	struct outbox_cursor cur;
 	char path[4200];
-	int left = 0;
+	int fd, left = 0;
 
-	for (int i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/new/%020d.%s-%d.json", outbox, i, prefix, i);
-		if (access(path, F_OK) == 0)
-			left++;
-	}
+	snprintf(path, sizeof(path), "%s/outbox", state);
+	fd = open(path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0 || outbox_cursor_load(fd, "cursor", &cur) < 0)
+		return -1;
+	close(fd);
+	for (int i = 0; i < n; i++)
+		left += pos[i] >= cur.pos;
 	return left;
 }
 
@@ -110,6 +128,8 @@ int main(int argc, char **argv)
 	const char *outbox = NULL, *prefix = "drv";
 	char path[4200];
 	struct drv d = { .count = 10 };
+	uint64_t *pos, off = OUTBOX_SEG_HEADER;
+	int fd;
 	long wait_ms = 30000;
 	int c, left, ok;
 
@@ -137,26 +157,48 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: see the comment at the top of sink_driver.c\n");
 		return 2;
 	}
-	snprintf(path, sizeof(path), "%s/new", outbox);
-	if ((mkdir(outbox, 0700) < 0 && errno != EEXIST) ||
-	    (mkdir(path, 0700) < 0 && errno != EEXIST)) {
+	snprintf(path, sizeof(path), "%s/outbox", outbox);
+	if ((mkdir(outbox, 0700) < 0 && errno != EEXIST) || (mkdir(path, 0700) < 0 && errno != EEXIST)) {
+		perror(path);
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/outbox/seg", outbox);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		perror(path);
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/outbox/seg/00000000000000000001.log", outbox);
+	pos = calloc((size_t)d.count, sizeof(*pos));
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (!pos || fd < 0 || outbox_seg_write_header(fd, 1) < 0) {
 		perror(path);
 		return 2;
 	}
 	for (int i = 0; i < d.count; i++) {
-		FILE *f;
+		char body[256], id[128], prefix_buf[OUTBOX_REC_PREFIX_MAX];
+		size_t plen, blen;
 
-		snprintf(path, sizeof(path), "%s/new/%020d.%s-%d.json", outbox, i, prefix, i);
-		f = fopen(path, "w");
-		if (!f || fprintf(f, "{\"id\":\"%s-%d\",\"decision\":\"clear\",\"findings\":[]}",
-				  prefix, i) < 0 || fclose(f) != 0) {
+		snprintf(id, sizeof(id), "%s-%d", prefix, i);
+		blen = (size_t)snprintf(body, sizeof(body),
+					"{\"id\":\"%s-%d\",\"decision\":\"clear\",\"findings\":[]}", prefix, i);
+		plen = outbox_rec_prefix(prefix_buf, OUTBOX_REC_MESSAGE, (unsigned long long)i, 1, NULL,
+					 id, body, blen);
+		pos[i] = OUTBOX_POS(1, off);
+		if (pwrite(fd, prefix_buf, plen, (off_t)off) != (ssize_t)plen ||
+		    pwrite(fd, body, blen, (off_t)(off + plen)) != (ssize_t)blen) {
 			perror(path);
 			return 2;
 		}
+		off += plen + blen;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		perror(path);
+		return 2;
 	}
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (uv_loop_init(&d.loop) < 0 || sink_open(&d.loop, &cfg, outbox, &d.sink) < 0) {
+	if (uv_loop_init(&d.loop) < 0 || outbox_open(&d.loop, outbox, &d.ob) < 0 ||
+	    sink_open(&d.loop, &cfg, d.ob, &d.sink) < 0) {
 		fprintf(stderr, "sink_driver: cannot open the sink\n");
 		return 2;
 	}
@@ -175,7 +217,8 @@ int main(int argc, char **argv)
 	uv_loop_close(&d.loop);
 	curl_global_cleanup();
 
-	left = count_left(outbox, prefix, d.count);
+	left = count_left(outbox, d.count, pos);
+	free(pos);
 	printf("sink_driver: kind=%s count=%d delivered=%llu failures=%llu attempts=%llu "
 	       "left=%d ms=%llu\n", cfg.kind, d.count, d.st.delivered, d.st.failures,
 	       d.st.attempts, left, (unsigned long long)(d.finished - d.started));

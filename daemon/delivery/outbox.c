@@ -1,14 +1,19 @@
-/* outbox.c - the durable outbox and verdict store, with group commit.
+/* outbox.c - the durable outbox and verdict store: an append-only log of segments with group commit.
  *
- * The loop thread owns the index (id -> request digest), the queue of puts
- * and the batch in flight.  A put appends to the queue and, when no batch is
- * running, starts an idle handle; its callback (the next loop turn, with the
- * poll phase not blocking meanwhile) moves the whole queue into one batch and
- * hands it to the thread pool.  The worker only touches the batch and the
- * folder descriptors, which stay open and unchanged until close; the
- * after-work callback updates the index and the counters and runs the
- * callbacks on the loop thread.  Reads of stored verdicts run on the pool
- * too, each on its own request.
+ * The loop thread owns the index (id -> request digest and the verdict's
+ * position), the table of live segments, the queue of puts and the batch
+ * in flight.  A put appends to the queue and, when no batch is running,
+ * starts an idle handle; its callback (the next loop turn) moves the queue
+ * into one batch and hands it to the thread pool.  The worker appends the
+ * batch's records to the active segment with pwritev, makes them durable
+ * with one fdatasync (or one syncfs), and creates the next segment when the
+ * active one is full; the after-work callback updates the index, the
+ * segment table and the counters and runs the callbacks on the loop thread.
+ * While a batch runs only its worker touches the active segment's
+ * descriptor.  Reads (outbox_read, the consumer's list and read) and the
+ * cursor commits run on the pool too; they open segments by number, in
+ * outbox/seg/ or, once retired, in store/seg/ (a rename moves a segment
+ * from one to the other, so one of the two names always exists).
  */
 #include "config.h"
 
@@ -22,28 +27,34 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "outbox.h"
+#include "outbox_log.h"
 
 #define ID_MAX 128
 #define DIGEST_LEN 64
 #define SEQ_DIGITS 20
 #define BATCH_LIMIT_DEFAULT 4096
-#define RECOUNT_MS 5000
-#define SYNC_CHUNK 256
+/* A batch also ends once it holds this many bytes. */
+#define BATCH_BYTES_MAX (64u << 20)
+#define SPACE_MS 5000
+#define IOV_CHUNK 512
 /* Reads on the thread pool at once, so that a flood of GETs cannot take
  * every worker from the group commit and the spool (reliability.md 1.3). */
 #define READS_MAX 2
-/* "SEQ.ID.json" and "ID.DIGEST.json", with room to spare. */
-#define NAME_MAX_LEN (SEQ_DIGITS + 1 + ID_MAX + 1 + DIGEST_LEN + sizeof(".json"))
+/* "ID.DIGEST.json" (a verdict file of the store before segments). */
+#define NAME_MAX_LEN (ID_MAX + 1 + DIGEST_LEN + sizeof(".json"))
+#define CURSOR_NAME "cursor"
 
 struct ob_ent {
 	struct ob_ent *next;
 	uint32_t hash;
 	bool pending;		/* queued or being written, not yet durable */
+	uint64_t pos;		/* the record; 0: a file store/ID.DIGEST.json */
 	char digest[DIGEST_LEN + 1];
 	char id[];
 };
@@ -56,11 +67,19 @@ struct ob_item {
 	char *verdict;
 	size_t len;
 	int status;
-	int fd;			/* the tmp/ file while it is being written */
-	int stage;		/* 0 nowhere, 1 in new/, 2 also in store/ */
-	bool store;		/* outbox_put (new/ and store/), not outbox_post (new/ only) */
+	bool store;		/* outbox_put (indexed), not outbox_post */
+	uint64_t pos;		/* where the record went, once durable */
+	size_t prefix_len;
+	char prefix[OUTBOX_REC_PREFIX_MAX];
 	char digest[DIGEST_LEN + 1];
 	char id[ID_MAX + 1];
+};
+
+/* A segment in outbox/seg/, not yet retired. */
+struct ob_seg {
+	uint64_t no;
+	unsigned long long records, verdicts;
+	bool retiring;
 };
 
 struct ob_batch {
@@ -68,6 +87,14 @@ struct ob_batch {
 	struct outbox *ob;
 	struct ob_item *head;
 	bool use_syncfs;
+	/* in: the active segment (fd -1: none) and whether to start a new one */
+	int seg_fd;
+	uint64_t seg_no, seg_size, new_no, seg_target;
+	int64_t now;		/* the commit time written into each record */
+	bool broken;
+	/* out */
+	bool created;		/* seg_fd, seg_no now name a new segment */
+	int status;
 	unsigned dir_fsyncs;
 	unsigned long long free_bytes;	/* after the batch */
 };
@@ -80,24 +107,49 @@ struct ob_read {
 	outbox_done_cb wait_cb;	/* outbox_when_durable: no file is read */
 	void *data;
 	int status;
+	bool consumer;		/* outbox_consumer_read: not bounded by READS_MAX */
+	uint64_t pos;		/* 0: read the legacy file `name` */
 	char *buf;
 	size_t len;
 	char id[ID_MAX + 1];
 	char name[NAME_MAX_LEN];
 };
 
-struct ob_recount {
+struct ob_list {
 	uv_work_t work;
 	struct outbox *ob;
-	size_t count;
+	uint64_t from;
+	size_t max;
+	uint64_t *segs;		/* live segment numbers >= from's, ascending */
+	size_t nsegs;
+	uint64_t active_no, active_size;	/* durable end of the active one */
+	struct outbox_entry *ents;
+	size_t n;
+	uint64_t next;
 	int status;
+	outbox_list_cb cb;
+	void *data;
+};
+
+struct ob_ack {
+	uv_work_t work;
+	struct outbox *ob;
+	struct outbox_cursor cur;
+	uint64_t *retire;	/* segment numbers to retire */
+	bool *keep;		/* ... moved to store/seg/ (true) or unlinked */
+	size_t nretire;
+	int status;
+};
+
+struct ob_space {
+	uv_work_t work;
+	struct outbox *ob;
 	unsigned long long free_bytes;
-	unsigned long long added, retired;	/* counters when it started */
 };
 
 struct outbox {
 	uv_loop_t *loop;
-	int tmp_fd, new_fd, store_fd;
+	int box_fd, seg_dir_fd, store_fd, store_seg_fd, cursor_fd;
 
 	struct ob_ent **buckets;
 	size_t nbuckets, nentries;
@@ -112,13 +164,26 @@ struct outbox {
 	uv_idle_t idle;
 	unsigned long long next_seq;
 
+	/* The active segment: appended to by the batch worker only. */
+	int seg_fd;
+	uint64_t seg_no, seg_size;	/* durable size */
+	bool seg_broken;		/* a failed batch: start a new one */
+	uint64_t next_seg_no, seg_target;
+	struct ob_seg *segs;		/* live segments, ascending */
+	size_t nsegs, segs_cap;
+
+	/* The delivery cursor. */
+	struct outbox_cursor cursor;	/* durable */
+	uint64_t ack_want;
+	bool ack_running;
+	unsigned lists_running;
+
 	struct ob_read *deferred, **deferred_tail;
-	unsigned reads_running;
+	unsigned reads_running, consumer_reads;
 
 	size_t depth;
-	unsigned long long added_total, retired_total;
-	uv_timer_t recount_timer;
-	bool recount_running;
+	uv_timer_t space_timer;
+	bool space_running;
 
 	struct outbox_stats stats;
 	void (*notify_cb)(void *data);
@@ -135,6 +200,7 @@ static void idle_cb(uv_idle_t *h);
 static void close_maybe_finish(struct outbox *ob);
 static void deferred_dispatch(struct outbox *ob);
 static void space_update(struct outbox *ob, unsigned long long avail);
+static void ack_start(struct outbox *ob);
 
 bool outbox_id_valid(const char *id)
 {
@@ -208,7 +274,7 @@ static int index_grow(struct outbox *ob)
 }
 
 /* The caller has checked that `id` is not in the index. */
-static int index_add(struct outbox *ob, const char *id, const char *digest, bool pending,
+static int index_add(struct outbox *ob, const char *id, const char *digest, bool pending, uint64_t pos,
 		     struct ob_ent **out)
 {
 	size_t len = strlen(id);
@@ -221,6 +287,7 @@ static int index_add(struct outbox *ob, const char *id, const char *digest, bool
 		return -ENOMEM;
 	e->hash = id_hash(id);
 	e->pending = pending;
+	e->pos = pos;
 	memcpy(e->digest, digest, DIGEST_LEN);
 	e->digest[DIGEST_LEN] = '\0';
 	memcpy(e->id, id, len + 1);
@@ -264,32 +331,6 @@ static void index_free(struct outbox *ob)
 
 /* ---- file helpers, safe on any thread ---- */
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* A failed fsync is never retried on the same descriptor: the data it
- * covered may be gone from the page cache, so the caller treats the whole
- * operation as failed. */
-static int sync_fd(int fd, bool data_only)
-{
-	int rc = data_only ? fdatasync(fd) : fsync(fd);
-
-	return rc < 0 ? -errno : 0;
-}
-
 static int open_dir(int at, const char *path, int *out)
 {
 	int fd;
@@ -317,31 +358,6 @@ static DIR *dir_iter(int dirfd)
 	return d;
 }
 
-/* Parse "SEQ.ID.json"; 0 and the sequence, or -EINVAL. */
-static int parse_new_name(const char *name, unsigned long long *seq)
-{
-	size_t len = strlen(name);
-	char id[ID_MAX + 1];
-	unsigned long long v = 0;
-
-	if (len < SEQ_DIGITS + 2 + 5 || name[SEQ_DIGITS] != '.' ||
-	    strcmp(name + len - 5, ".json") != 0 || len - SEQ_DIGITS - 6 > ID_MAX)
-		return -EINVAL;
-	for (int i = 0; i < SEQ_DIGITS; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			return -EINVAL;
-		if (v > (UINT64_MAX - 9) / 10)
-			return -EINVAL;
-		v = v * 10 + (unsigned)(name[i] - '0');
-	}
-	memcpy(id, name + SEQ_DIGITS + 1, len - SEQ_DIGITS - 6);
-	id[len - SEQ_DIGITS - 6] = '\0';
-	if (!outbox_id_valid(id))
-		return -EINVAL;
-	*seq = v;
-	return 0;
-}
-
 /* Parse "ID.DIGEST.json" into id and digest; 0 or -EINVAL. */
 static int parse_store_name(const char *name, char id[ID_MAX + 1], char digest[DIGEST_LEN + 1])
 {
@@ -359,104 +375,24 @@ static int parse_store_name(const char *name, char id[ID_MAX + 1], char digest[D
 	return outbox_id_valid(id) ? 0 : -EINVAL;
 }
 
-static void new_name(char *buf, size_t size, const struct ob_item *it)
-{
-	snprintf(buf, size, "%0*llu.%s.json", SEQ_DIGITS, it->seq, it->id);
-}
-
 static void store_name(char *buf, size_t size, const char *id, const char *digest)
 {
 	snprintf(buf, size, "%s.%s.json", id, digest);
 }
 
-/* ---- group commit ---- */
-
-/* Create and write one verdict in tmp/, and start its writeback without
- * waiting (sync_file_range), so that the fdatasync calls of a whole chunk
- * find their data on its way and share one journal commit.  Leaves the
- * descriptor in it->fd, or sets it->status. */
-static void batch_write_one(struct outbox *ob, struct ob_item *it, bool use_syncfs)
+/* Open segment `no` for reading: in outbox/seg/ or, once retired, in
+ * store/seg/.  A rename moves it atomically, so if the first open misses
+ * it the second finds it. */
+static int seg_open_ro(const struct outbox *ob, uint64_t no)
 {
-	char name[NAME_MAX_LEN];
-	int rc;
+	char name[OUTBOX_SEG_NAME_LEN];
+	int fd;
 
-	new_name(name, sizeof(name), it);
-	it->fd = openat(ob->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (it->fd < 0) {
-		it->status = -errno;
-		return;
-	}
-	rc = write_all(it->fd, it->verdict, it->len);
-	if (rc == 0 && !use_syncfs && it->len && sync_file_range(it->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 &&
-	    errno != ENOSYS && errno != EINVAL)
-		rc = -errno;
-	if (rc < 0) {
-		close(it->fd);
-		it->fd = -1;
-		unlinkat(ob->tmp_fd, name, 0);
-		it->status = rc;
-	}
-}
-
-/* Wait for one verdict's data (fdatasync, unless fs_rc tells how the
- * syncfs of the whole chunk went) and rename it into new/. */
-static void batch_sync_one(struct outbox *ob, struct ob_item *it, bool use_syncfs, int fs_rc)
-{
-	char name[NAME_MAX_LEN];
-	int rc;
-
-	new_name(name, sizeof(name), it);
-	rc = use_syncfs ? fs_rc : sync_fd(it->fd, true);
-	if (close(it->fd) < 0 && rc == 0)
-		rc = -errno;
-	it->fd = -1;
-	if (rc == 0 && renameat(ob->tmp_fd, name, ob->new_fd, name) < 0)
-		rc = -errno;
-	if (rc < 0) {
-		unlinkat(ob->tmp_fd, name, 0);
-		it->status = rc;
-		return;
-	}
-	it->stage = 1;
-}
-
-/* Write the verdict of an item into the store as a file of its own, for
- * when its new/ entry was already delivered and retired.  The caller's
- * fsync of the store folder makes the name durable. */
-static int store_write_copy(struct outbox *ob, struct ob_item *it, const char *sname)
-{
-	int fd, rc;
-
-	fd = openat(ob->store_fd, sname, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	rc = write_all(fd, it->verdict, it->len);
-	if (rc == 0)
-		rc = sync_fd(fd, true);
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc < 0)
-		unlinkat(ob->store_fd, sname, 0);
-	return rc;
-}
-
-/* Undo what a failed item left behind, best effort: it was never
- * acknowledged, so it must not stay in the store; its outbox entry may go
- * too (a delivery of it would be harmless, a duplicate at worst). */
-static void batch_undo(struct outbox *ob, struct ob_item *it, int status)
-{
-	char name[NAME_MAX_LEN];
-
-	if (it->stage >= 2) {
-		store_name(name, sizeof(name), it->id, it->digest);
-		unlinkat(ob->store_fd, name, 0);
-	}
-	if (it->stage >= 1) {
-		new_name(name, sizeof(name), it);
-		unlinkat(ob->new_fd, name, 0);
-	}
-	it->stage = 0;
-	it->status = status;
+	outbox_seg_name(name, no);
+	fd = openat(ob->seg_dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = openat(ob->store_seg_fd, name, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* Free bytes for an unprivileged writer on the state filesystem, or
@@ -470,85 +406,175 @@ static unsigned long long free_bytes(int fd)
 	return (unsigned long long)sv.f_bavail * (unsigned long long)sv.f_frsize;
 }
 
-static void batch_commit(struct ob_batch *b);
+static int64_t wall_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+/* ---- the segment table (loop thread) ---- */
+
+static struct ob_seg *seg_find(struct outbox *ob, uint64_t no)
+{
+	for (size_t i = 0; i < ob->nsegs; i++)
+		if (ob->segs[i].no == no)
+			return &ob->segs[i];
+	return NULL;
+}
+
+/* Add segment `no`, larger than every one in the table. */
+static struct ob_seg *seg_add(struct outbox *ob, uint64_t no)
+{
+	if (ob->nsegs == ob->segs_cap) {
+		size_t cap = ob->segs_cap ? ob->segs_cap * 2 : 16;
+		struct ob_seg *p = realloc(ob->segs, cap * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		ob->segs = p;
+		ob->segs_cap = cap;
+	}
+	ob->segs[ob->nsegs] = (struct ob_seg){ .no = no };
+	return &ob->segs[ob->nsegs++];
+}
+
+static void seg_remove(struct outbox *ob, uint64_t no)
+{
+	for (size_t i = 0; i < ob->nsegs; i++) {
+		if (ob->segs[i].no == no) {
+			memmove(&ob->segs[i], &ob->segs[i + 1], (ob->nsegs - i - 1) * sizeof(*ob->segs));
+			ob->nsegs--;
+			return;
+		}
+	}
+}
+
+/* ---- group commit ---- */
+
+/* Start segment b->new_no: create it, write its header.  Its folder is
+ * fsynced after the batch's data (batch_commit). */
+static int batch_new_segment(struct ob_batch *b)
+{
+	char name[OUTBOX_SEG_NAME_LEN];
+	int fd, rc;
+
+	outbox_seg_name(name, b->new_no);
+	fd = openat(b->ob->seg_dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = outbox_seg_write_header(fd, b->new_no);
+	if (rc < 0) {
+		close(fd);
+		unlinkat(b->ob->seg_dir_fd, name, 0);
+		return rc;
+	}
+	b->seg_fd = fd;
+	b->seg_no = b->new_no;
+	b->seg_size = OUTBOX_SEG_HEADER;
+	b->created = true;
+	return 0;
+}
+
+static int pwritev_all(int fd, struct iovec *iov, int n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwritev(fd, iov, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		off += (uint64_t)w;
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* Append every item of the batch to the active segment (a new one if
+ * there is none, it is broken or full), then make them durable with one
+ * fdatasync or syncfs; a new segment's folder entry is fsynced too.  On any
+ * failure the appended bytes are cut off again (best effort) and every item
+ * fails: a failed fdatasync leaves the page cache in an unknown state, so
+ * the next batch starts a new segment (b->broken). */
+static void batch_commit(struct ob_batch *b)
+{
+	struct iovec iov[2 * IOV_CHUNK];
+	uint64_t start, off, total = 0;
+	struct ob_item *it;
+	int n = 0, rc = 0;
+
+	for (it = b->head; it; it = it->next) {
+		it->prefix_len = outbox_rec_prefix(it->prefix, it->store ? OUTBOX_REC_VERDICT : OUTBOX_REC_MESSAGE,
+						   it->seq, b->now, it->store ? it->digest : NULL, it->id,
+						   it->verdict, it->len);
+		total += it->prefix_len + it->len;
+	}
+	if (b->seg_fd < 0 || b->broken ||
+	    (b->seg_size > OUTBOX_SEG_HEADER && b->seg_size + total > b->seg_target)) {
+		rc = batch_new_segment(b);
+		if (rc < 0)
+			goto fail;
+	}
+	start = off = b->seg_size;
+	for (it = b->head; it; it = it->next) {
+		it->pos = OUTBOX_POS(b->seg_no, off);
+		off += it->prefix_len + it->len;
+		iov[n].iov_base = it->prefix;
+		iov[n++].iov_len = it->prefix_len;
+		if (it->len) {
+			iov[n].iov_base = it->verdict;
+			iov[n++].iov_len = it->len;
+		}
+		if (n >= 2 * IOV_CHUNK - 1 || !it->next) {
+			uint64_t chunk = 0;
+
+			for (int i = 0; i < n; i++)
+				chunk += iov[i].iov_len;
+			rc = pwritev_all(b->seg_fd, iov, n, off - chunk);
+			if (rc < 0)
+				goto undo;
+			n = 0;
+		}
+	}
+	if (b->use_syncfs)
+		rc = syncfs(b->seg_fd) < 0 ? -errno : 0;
+	else
+		rc = fdatasync(b->seg_fd) < 0 ? -errno : 0;
+	if (rc < 0)
+		goto undo;
+	if (b->created) {
+		b->dir_fsyncs++;
+		if (fsync(b->ob->seg_dir_fd) < 0) {
+			rc = -errno;
+			goto undo;
+		}
+	}
+	b->seg_size = off;
+	return;
+undo:
+	if (ftruncate(b->seg_fd, (off_t)start) == 0)
+		(void)fdatasync(b->seg_fd);
+	b->broken = true;
+fail:
+	b->status = rc;
+}
 
 static void batch_work(uv_work_t *req)
 {
 	struct ob_batch *b = req->data;
 
 	batch_commit(b);
-	b->free_bytes = free_bytes(b->ob->new_fd);
-}
-
-static void batch_commit(struct ob_batch *b)
-{
-	struct outbox *ob = b->ob;
-	char nname[NAME_MAX_LEN], sname[NAME_MAX_LEN];
-	bool any = false;
-	int rc;
-
-	/* In chunks, to bound the descriptors held open at once. */
-	for (struct ob_item *chunk = b->head, *end; chunk; chunk = end) {
-		struct ob_item *it;
-		unsigned n = 0;
-		int fs_rc = 0;
-
-		for (it = chunk; it && n < SYNC_CHUNK; it = it->next, n++)
-			batch_write_one(ob, it, b->use_syncfs);
-		end = it;
-		if (b->use_syncfs)
-			fs_rc = syncfs(ob->tmp_fd) < 0 ? -errno : 0;
-		for (it = chunk; it != end; it = it->next) {
-			if (it->fd >= 0)
-				batch_sync_one(ob, it, b->use_syncfs, fs_rc);
-			any |= it->stage == 1;
-		}
-	}
-	if (!any)
-		return;
-	b->dir_fsyncs++;
-	rc = sync_fd(ob->new_fd, false);
-	any = false;
-	for (struct ob_item *it = b->head; it; it = it->next) {
-		if (it->stage != 1)
-			continue;
-		if (rc < 0) {
-			batch_undo(ob, it, rc);
-			continue;
-		}
-		if (!it->store)
-			continue;	/* outbox_post: durable once in new/ */
-		new_name(nname, sizeof(nname), it);
-		store_name(sname, sizeof(sname), it->id, it->digest);
-		if (linkat(ob->new_fd, nname, ob->store_fd, sname, 0) < 0) {
-			int lrc = -errno;
-
-			/* A leftover of an earlier failed batch: replace it. */
-			if (lrc == -EEXIST)
-				lrc = unlinkat(ob->store_fd, sname, 0) < 0 ||
-				      linkat(ob->new_fd, nname, ob->store_fd, sname, 0) < 0
-					      ? -errno : 0;
-			/* A consumer of new/ (the sink) may deliver and retire
-			 * the entry as soon as it is renamed in, before this
-			 * link: the store then gets its own copy. */
-			if (lrc == -ENOENT)
-				lrc = store_write_copy(ob, it, sname);
-			if (lrc < 0) {
-				batch_undo(ob, it, lrc);
-				continue;
-			}
-		}
-		it->stage = 2;
-		any = true;
-	}
-	if (!any)
-		return;
-	b->dir_fsyncs++;
-	rc = sync_fd(ob->store_fd, false);
-	if (rc < 0)
-		for (struct ob_item *it = b->head; it; it = it->next)
-			if (it->stage == 2)
-				batch_undo(ob, it, rc);
+	b->free_bytes = free_bytes(b->ob->seg_dir_fd);
 }
 
 static void batch_after(uv_work_t *req, int status)
@@ -556,38 +582,63 @@ static void batch_after(uv_work_t *req, int status)
 	struct ob_batch *b = req->data;
 	struct outbox *ob = b->ob;
 	struct ob_item *it, *next;
+	struct ob_seg *sg = NULL;
 	unsigned n = 0, ok = 0;
 
 	ob->batch_running = false;
 	if (status == 0)
 		space_update(ob, b->free_bytes);
+	if (status < 0 && b->status == 0)
+		b->status = status;
+	if (b->created) {
+		if (ob->seg_fd >= 0)
+			close(ob->seg_fd);
+		ob->seg_fd = b->seg_fd;
+		ob->seg_no = b->seg_no;
+		ob->next_seg_no = b->seg_no + 1;
+		ob->stats.segments++;
+		sg = seg_add(ob, b->seg_no);
+		if (!sg) {
+			log_err("outbox: out of memory for segment %llu: starting another",
+				(unsigned long long)b->seg_no);
+			b->broken = true;
+		}
+	} else if (b->seg_fd >= 0) {
+		sg = seg_find(ob, b->seg_no);
+	}
+	ob->seg_size = b->seg_size;
+	ob->seg_broken = b->broken;
 	ob->stats.batches++;
 	ob->stats.dir_fsyncs += b->dir_fsyncs;
+	if (b->seg_fd >= 0)
+		ob->stats.data_syncs++;
 	for (it = b->head; it; it = it->next) {
 		struct ob_ent *e = it->store ? index_find(ob, it->id) : NULL;
 
 		n++;
-		if (status < 0 && it->status == 0)
-			it->status = status;
-		if (it->status == 0 && it->stage == (it->store ? 2 : 1)) {
-			if (e)
+		if (b->status == 0) {
+			if (e) {
 				e->pending = false;
+				e->pos = it->pos;
+			}
+			if (sg) {
+				sg->records++;
+				sg->verdicts += it->store;
+			}
 			ok++;
 		} else {
-			if (it->status == 0)
-				it->status = -EIO;
+			it->status = b->status;
 			if (e && e->pending)
 				index_remove(ob, it->id);
-			log_err("outbox: writing the verdict of %s failed: %s", it->id,
-				strerror(-it->status));
 		}
 	}
+	if (b->status < 0)
+		log_err("outbox: writing a batch of %u failed: %s", n, strerror(-b->status));
 	if (n > ob->stats.max_batch)
 		ob->stats.max_batch = n;
 	ob->stats.entries += ok;
 	ob->stats.failures += n - ok;
 	ob->depth += ok;
-	ob->added_total += ok;
 	for (it = b->head; it; it = next) {
 		next = it->next;
 		if (it->cb)
@@ -609,6 +660,8 @@ static void batch_start(struct outbox *ob)
 	struct ob_batch *b;
 	struct ob_item **tail;
 	unsigned n = 0;
+	size_t bytes = 0;
+	int64_t now;
 	int rc;
 
 	if (ob->batch_running || !ob->queue)
@@ -622,9 +675,25 @@ static void batch_start(struct outbox *ob)
 	b->ob = ob;
 	b->use_syncfs = ob->use_syncfs;
 	b->work.data = b;
+	b->seg_fd = ob->seg_fd;
+	b->seg_no = ob->seg_no;
+	b->seg_size = ob->seg_size;
+	b->broken = ob->seg_broken;
+	b->new_no = ob->next_seg_no;
+	b->seg_target = ob->seg_target;
 	b->head = ob->queue;
-	for (tail = &ob->queue; *tail && n < ob->batch_limit; tail = &(*tail)->next)
+	now = wall_ns();
+	for (tail = &ob->queue; *tail && n < ob->batch_limit &&
+	     (n == 0 || bytes + (*tail)->len <= BATCH_BYTES_MAX); tail = &(*tail)->next) {
+		struct ob_item *it = *tail;
+
 		n++;
+		bytes += it->len + OUTBOX_REC_PREFIX_MAX;
+		/* The sequence is given when the batch forms, so that records
+		 * are in sequence order within the log. */
+		it->seq = ob->next_seq++;
+	}
+	b->now = now;
 	ob->queue = *tail;
 	*tail = NULL;
 	if (!ob->queue)
@@ -633,6 +702,8 @@ static void batch_start(struct outbox *ob)
 	rc = uv_queue_work(ob->loop, &b->work, batch_work, batch_after);
 	if (rc < 0) {
 		/* Cannot happen with a valid loop; fail the batch visibly. */
+		b->status = rc;
+		b->seg_fd = -1;
 		batch_after(&b->work, rc);
 		return;
 	}
@@ -666,18 +737,16 @@ static int queue_item(struct outbox *ob, const char *id, const char *request_sha
 	if (len)
 		memcpy(it->verdict, verdict, len);
 	it->len = len;
-	it->fd = -1;
 	it->cb = cb;
 	it->data = data;
 	it->store = request_sha256 != NULL;
 	strcpy(it->id, id);
 	if (it->store) {
 		memcpy(it->digest, request_sha256, DIGEST_LEN + 1);
-		rc = index_add(ob, id, request_sha256, true, NULL);
+		rc = index_add(ob, id, request_sha256, true, 0, NULL);
 		if (rc < 0)
 			goto fail;
 	}
-	it->seq = ob->next_seq++;
 	*ob->queue_tail = it;
 	ob->queue_tail = &it->next;
 	ob->queued++;
@@ -743,17 +812,13 @@ int outbox_lookup(const struct outbox *ob, const char *id, char digest_out[65])
 	return 0;
 }
 
-static void read_work(uv_work_t *req)
+/* A verdict file of the store from before segments. */
+static void read_legacy(struct ob_read *r)
 {
-	struct ob_read *r = req->data;
 	struct stat st;
 	size_t got = 0;
 	int fd;
 
-	if (r->wait_cb) {
-		r->status = 0;
-		return;
-	}
 	fd = openat(r->ob->store_fd, r->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		r->status = -errno;
@@ -792,6 +857,38 @@ out:
 	close(fd);
 }
 
+static void read_work(uv_work_t *req)
+{
+	struct ob_read *r = req->data;
+	struct outbox_rec rec;
+	struct stat st;
+	int fd;
+
+	if (r->wait_cb) {
+		r->status = 0;
+		return;
+	}
+	if (r->pos == 0) {
+		read_legacy(r);
+		return;
+	}
+	fd = seg_open_ro(r->ob, OUTBOX_POS_SEG(r->pos));
+	if (fd < 0) {
+		r->status = fd;
+		return;
+	}
+	if (fstat(fd, &st) < 0)
+		r->status = -errno;
+	else
+		r->status = outbox_seg_read(fd, OUTBOX_POS_SEG(r->pos), (uint64_t)st.st_size,
+					    OUTBOX_POS_OFF(r->pos), &rec, &r->buf);
+	if (r->status == 0)
+		r->len = rec.payload_len;
+	else if (r->status == -ENODATA)
+		r->status = -ENOENT;
+	close(fd);
+}
+
 /* Run r's callback and free it. */
 static void read_complete(struct ob_read *r, int status)
 {
@@ -810,7 +907,12 @@ static void read_after(uv_work_t *req, int status)
 
 	if (status < 0)
 		r->status = status;
-	ob->reads_running--;
+	if (r->consumer)
+		ob->consumer_reads--;
+	else
+		ob->reads_running--;
+	if (r->status < 0 && r->status != -ENOENT && !r->wait_cb)
+		log_err("outbox: reading %s: %s", r->consumer ? "a message" : r->id, strerror(-r->status));
 	read_complete(r, r->status);
 	deferred_dispatch(ob);
 	close_maybe_finish(ob);
@@ -831,7 +933,9 @@ static int read_dispatch(struct outbox *ob, struct ob_read *r)
 		ob->deferred_tail = &r->next;
 		return 0;
 	}
-	store_name(r->name, sizeof(r->name), e->id, e->digest);
+	r->pos = e->pos;
+	if (!e->pos)
+		store_name(r->name, sizeof(r->name), e->id, e->digest);
 	rc = uv_queue_work(ob->loop, &r->work, read_work, read_after);
 	if (rc < 0)
 		return rc;
@@ -892,36 +996,289 @@ int outbox_when_durable(struct outbox *ob, const char *id, outbox_done_cb cb, vo
 	return read_start(ob, id, NULL, cb, data);
 }
 
-/* ---- depth ---- */
+/* ---- the consumer ---- */
 
-static int count_new(int new_fd, size_t *count, unsigned long long *max_seq)
+/* The durable end of the log: the active segment's durable size. */
+static uint64_t durable_end(const struct outbox *ob)
 {
-	DIR *d = dir_iter(new_fd);
-	struct dirent *de;
+	if (ob->seg_fd < 0)
+		return ob->nsegs ? OUTBOX_POS(ob->segs[ob->nsegs - 1].no, UINT32_MAX) : 0;
+	return OUTBOX_POS(ob->seg_no, ob->seg_size);
+}
 
-	if (!d)
-		return -errno;
-	*count = 0;
-	while ((de = readdir(d))) {
-		unsigned long long seq;
+unsigned long long outbox_consumer_start(const struct outbox *ob)
+{
+	return ob->cursor.pos;
+}
 
-		if (parse_new_name(de->d_name, &seq) < 0)
-			continue;
-		(*count)++;
-		if (max_seq && seq > *max_seq)
-			*max_seq = seq;
+static void list_work(uv_work_t *req)
+{
+	struct ob_list *l = req->data;
+
+	l->ents = calloc(l->max, sizeof(*l->ents));
+	if (!l->ents) {
+		l->status = -ENOMEM;
+		return;
 	}
-	closedir(d);
+	l->next = l->from;
+	for (size_t i = 0; i < l->nsegs && l->n < l->max; i++) {
+		uint64_t no = l->segs[i], off, size;
+		struct stat st;
+		int fd = seg_open_ro(l->ob, no);
+
+		if (fd < 0) {
+			if (fd == -ENOENT)
+				continue;	/* retired meanwhile: delivered */
+			l->status = fd;
+			return;
+		}
+		if (fstat(fd, &st) < 0) {
+			l->status = -errno;
+			close(fd);
+			return;
+		}
+		size = (uint64_t)st.st_size;
+		if (no == l->active_no && l->active_size < size)
+			size = l->active_size;
+		off = OUTBOX_POS_SEG(l->from) == no && OUTBOX_POS_OFF(l->from) > OUTBOX_SEG_HEADER
+			      ? OUTBOX_POS_OFF(l->from) : OUTBOX_SEG_HEADER;
+		while (l->n < l->max) {
+			struct outbox_rec rec;
+			struct outbox_entry *e = &l->ents[l->n];
+			int rc = outbox_seg_read(fd, no, size, off, &rec, NULL);
+
+			if (rc == -ENODATA)
+				break;
+			if (rc < 0) {
+				/* Damaged in the middle: nothing after it in
+				 * this segment can be found. */
+				log_err("outbox: segment %llu is damaged at byte %llu (%s): "
+					"its remaining messages cannot be delivered",
+					(unsigned long long)no, (unsigned long long)off, strerror(-rc));
+				off = size;
+				break;
+			}
+			e->pos = rec.pos;
+			e->end = rec.pos + rec.size;
+			e->seq = rec.seq;
+			e->written_ms = rec.time_ns / 1000000;
+			e->len = rec.payload_len;
+			snprintf(e->key, sizeof(e->key), "%0*llu.%s", SEQ_DIGITS, rec.seq, rec.id);
+			off += rec.size;
+			l->n++;
+		}
+		close(fd);
+		l->next = OUTBOX_POS(no, off);
+	}
+}
+
+static void list_after(uv_work_t *req, int status)
+{
+	struct ob_list *l = req->data;
+	struct outbox *ob = l->ob;
+
+	if (status == 0)
+		status = l->status;
+	ob->lists_running--;
+	l->cb(l->data, status, status == 0 ? l->ents : NULL, status == 0 ? l->n : 0,
+	      status == 0 ? l->next : l->from);
+	free(l->ents);
+	free(l->segs);
+	free(l);
+	close_maybe_finish(ob);
+}
+
+int outbox_consumer_list(struct outbox *ob, unsigned long long from, size_t max,
+			 outbox_list_cb cb, void *data)
+{
+	struct ob_list *l;
+	int rc;
+
+	if (ob->closing)
+		return -ESHUTDOWN;
+	if (!cb || max == 0 || max > 65536)
+		return -EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->segs = calloc(ob->nsegs ? ob->nsegs : 1, sizeof(*l->segs));
+	if (!l->segs) {
+		free(l);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < ob->nsegs; i++)
+		if (ob->segs[i].no >= OUTBOX_POS_SEG(from))
+			l->segs[l->nsegs++] = ob->segs[i].no;
+	l->ob = ob;
+	l->work.data = l;
+	l->from = from;
+	l->max = max;
+	l->active_no = ob->seg_fd >= 0 ? ob->seg_no : UINT64_MAX;
+	l->active_size = ob->seg_size;
+	l->cb = cb;
+	l->data = data;
+	rc = uv_queue_work(ob->loop, &l->work, list_work, list_after);
+	if (rc < 0) {
+		free(l->segs);
+		free(l);
+		return rc;
+	}
+	ob->lists_running++;
 	return 0;
 }
 
-static void recount_work(uv_work_t *req)
+int outbox_consumer_read(struct outbox *ob, unsigned long long pos, outbox_read_cb cb, void *data)
 {
-	struct ob_recount *rc = req->data;
+	struct ob_read *r;
+	int rc;
 
-	rc->status = count_new(rc->ob->new_fd, &rc->count, NULL);
-	rc->free_bytes = free_bytes(rc->ob->new_fd);
+	if (ob->closing)
+		return -ESHUTDOWN;
+	if (!cb || pos == 0 || pos >= durable_end(ob))
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->ob = ob;
+	r->work.data = r;
+	r->cb = cb;
+	r->data = data;
+	r->consumer = true;
+	r->pos = pos;
+	rc = uv_queue_work(ob->loop, &r->work, read_work, read_after);
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	ob->consumer_reads++;
+	return 0;
 }
+
+static void ack_work(uv_work_t *req)
+{
+	struct ob_ack *a = req->data;
+	struct outbox *ob = a->ob;
+	bool moved = false, removed = false;
+
+	a->status = outbox_cursor_store(ob->cursor_fd, &a->cur);
+	if (a->status < 0)
+		return;
+	for (size_t i = 0; i < a->nretire; i++) {
+		char name[OUTBOX_SEG_NAME_LEN];
+		int rc;
+
+		outbox_seg_name(name, a->retire[i]);
+		if (a->keep[i])
+			rc = renameat(ob->seg_dir_fd, name, ob->store_seg_fd, name);
+		else
+			rc = unlinkat(ob->seg_dir_fd, name, 0);
+		if (rc < 0 && errno != ENOENT) {
+			log_warn("outbox: cannot retire segment %s: %s", name, strerror(errno));
+			a->keep[i] = false;
+			a->retire[i] = 0;	/* stays; tried again at the next start */
+			continue;
+		}
+		moved |= a->keep[i];
+		removed = true;
+	}
+	/* A lost rename or unlink is redone at the next start. */
+	if (moved)
+		(void)fsync(ob->store_seg_fd);
+	if (removed)
+		(void)fsync(ob->seg_dir_fd);
+}
+
+static void ack_after(uv_work_t *req, int status)
+{
+	struct ob_ack *a = req->data;
+	struct outbox *ob = a->ob;
+
+	ob->ack_running = false;
+	if (status == 0)
+		status = a->status;
+	if (status < 0) {
+		log_err("outbox: writing the delivery cursor: %s", strerror(-status));
+	} else {
+		ob->cursor = a->cur;
+		ob->stats.cursor_writes++;
+		for (size_t i = 0; i < a->nretire; i++) {
+			struct ob_seg *sg = seg_find(ob, a->retire[i]);
+
+			if (!sg)
+				continue;
+			if (a->retire[i]) {
+				seg_remove(ob, a->retire[i]);
+				ob->stats.retired++;
+			} else {
+				sg->retiring = false;
+			}
+		}
+	}
+	/* Any segment marked but not retired (a failed cursor write) is
+	 * tried again with the next ack. */
+	for (size_t i = 0; i < ob->nsegs; i++)
+		ob->segs[i].retiring = false;
+	free(a->retire);
+	free(a->keep);
+	free(a);
+	if (status == 0 && ob->ack_want > ob->cursor.pos)
+		ack_start(ob);
+	close_maybe_finish(ob);
+}
+
+static void ack_start(struct outbox *ob)
+{
+	struct ob_ack *a;
+	uint64_t cur_seg = OUTBOX_POS_SEG(ob->ack_want);
+
+	if (ob->ack_running || ob->ack_want <= ob->cursor.pos)
+		return;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return;		/* tried again with the next ack */
+	a->retire = calloc(ob->nsegs ? ob->nsegs : 1, sizeof(*a->retire));
+	a->keep = calloc(ob->nsegs ? ob->nsegs : 1, sizeof(*a->keep));
+	if (!a->retire || !a->keep)
+		goto fail;
+	a->ob = ob;
+	a->work.data = a;
+	a->cur.gen = ob->cursor.gen + 1;
+	a->cur.pos = ob->ack_want;
+	/* Segments wholly before the cursor, never the active one. */
+	for (size_t i = 0; i < ob->nsegs; i++) {
+		struct ob_seg *sg = &ob->segs[i];
+
+		if (sg->no >= cur_seg || (ob->seg_fd >= 0 && sg->no == ob->seg_no))
+			break;
+		sg->retiring = true;
+		a->keep[a->nretire] = sg->verdicts > 0;
+		a->retire[a->nretire++] = sg->no;
+	}
+	if (uv_queue_work(ob->loop, &a->work, ack_work, ack_after) < 0)
+		goto fail;
+	ob->ack_running = true;
+	return;
+fail:
+	for (size_t i = 0; i < ob->nsegs; i++)
+		ob->segs[i].retiring = false;
+	free(a->retire);
+	free(a->keep);
+	free(a);
+}
+
+int outbox_consumer_ack(struct outbox *ob, unsigned long long pos)
+{
+	if (ob->closing && uv_is_closing((uv_handle_t *)&ob->idle))
+		return -ESHUTDOWN;
+	if (pos > durable_end(ob))
+		return -EINVAL;
+	if (pos > ob->ack_want)
+		ob->ack_want = pos;
+	ack_start(ob);
+	return 0;
+}
+
+/* ---- depth and free space ---- */
 
 static void space_update(struct outbox *ob, unsigned long long avail)
 {
@@ -937,47 +1294,42 @@ static void space_update(struct outbox *ob, unsigned long long avail)
 	ob->low_space = low;
 }
 
-static void recount_after(uv_work_t *req, int status)
+static void space_work(uv_work_t *req)
 {
-	struct ob_recount *rc = req->data;
-	struct outbox *ob = rc->ob;
+	struct ob_space *sp = req->data;
 
-	ob->recount_running = false;
+	sp->free_bytes = free_bytes(sp->ob->seg_dir_fd);
+}
+
+static void space_after(uv_work_t *req, int status)
+{
+	struct ob_space *sp = req->data;
+	struct outbox *ob = sp->ob;
+
+	ob->space_running = false;
 	if (status == 0)
-		space_update(ob, rc->free_bytes);
-	if (status == 0 && rc->status == 0) {
-		/* Entries added or retired while the folder was read may or
-		 * may not be in the count; this is a metric, the error is
-		 * bounded by what happened during one readdir. */
-		unsigned long long plus = ob->added_total - rc->added;
-		unsigned long long minus = ob->retired_total - rc->retired;
-		unsigned long long d = rc->count + plus;
-
-		ob->depth = d > minus ? (size_t)(d - minus) : 0;
-	}
-	free(rc);
+		space_update(ob, sp->free_bytes);
+	free(sp);
 	close_maybe_finish(ob);
 }
 
-static void recount_timer_cb(uv_timer_t *t)
+static void space_timer_cb(uv_timer_t *t)
 {
 	struct outbox *ob = t->data;
-	struct ob_recount *rc;
+	struct ob_space *sp;
 
-	if (ob->recount_running || ob->closing)
+	if (ob->space_running || ob->closing)
 		return;
-	rc = calloc(1, sizeof(*rc));
-	if (!rc)
+	sp = calloc(1, sizeof(*sp));
+	if (!sp)
 		return;
-	rc->ob = ob;
-	rc->work.data = rc;
-	rc->added = ob->added_total;
-	rc->retired = ob->retired_total;
-	if (uv_queue_work(ob->loop, &rc->work, recount_work, recount_after) < 0) {
-		free(rc);
+	sp->ob = ob;
+	sp->work.data = sp;
+	if (uv_queue_work(ob->loop, &sp->work, space_work, space_after) < 0) {
+		free(sp);
 		return;
 	}
-	ob->recount_running = true;
+	ob->space_running = true;
 }
 
 size_t outbox_depth(const struct outbox *ob)
@@ -988,7 +1340,6 @@ size_t outbox_depth(const struct outbox *ob)
 void outbox_retired(struct outbox *ob, size_t n)
 {
 	ob->depth = ob->depth > n ? ob->depth - n : 0;
-	ob->retired_total += n;
 }
 
 void outbox_set_notify(struct outbox *ob, void (*cb)(void *data), void *data)
@@ -1000,6 +1351,11 @@ void outbox_set_notify(struct outbox *ob, void (*cb)(void *data), void *data)
 void outbox_set_batch_limit(struct outbox *ob, unsigned n)
 {
 	ob->batch_limit = n ? n : 1;
+}
+
+void outbox_set_segment_size(struct outbox *ob, unsigned long long bytes)
+{
+	ob->seg_target = bytes < 4096 ? 4096 : bytes;
 }
 
 void outbox_set_min_free(struct outbox *ob, unsigned long long bytes)
@@ -1018,27 +1374,133 @@ void outbox_stats(const struct outbox *ob, struct outbox_stats *out)
 	*out = ob->stats;
 }
 
-/* ---- open and close ---- */
+/* ---- open: recovery and the index ---- */
 
-static int clean_tmp(int tmp_fd)
+static int cmp_u64(const void *a, const void *b)
 {
-	DIR *d = dir_iter(tmp_fd);
-	struct dirent *de;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
+	return x < y ? -1 : x > y;
+}
+
+/* The sorted numbers of the segments in folder `dirfd`. */
+static int list_segments(int dirfd, uint64_t **out, size_t *n)
+{
+	DIR *d = dir_iter(dirfd);
+	struct dirent *de;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		uint64_t no;
+
+		if (outbox_seg_parse(de->d_name, &no) < 0)
 			continue;
-		/* Nothing in tmp/ was ever acknowledged. */
-		if (unlinkat(tmp_fd, de->d_name, 0) < 0)
-			log_warn("outbox: cannot remove tmp/%s: %s", de->d_name, strerror(errno));
+		if (*n == cap) {
+			uint64_t *p = realloc(*out, (cap ? cap * 2 : 16) * sizeof(*p));
+
+			if (!p) {
+				closedir(d);
+				return -ENOMEM;
+			}
+			*out = p;
+			cap = cap ? cap * 2 : 16;
+		}
+		(*out)[(*n)++] = no;
 	}
 	closedir(d);
+	if (*n > 1)
+		qsort(*out, *n, sizeof(**out), cmp_u64);
 	return 0;
 }
 
-static int load_store(struct outbox *ob)
+/* Read segment `no` (open as fd) from its start: index its verdicts,
+ * count its records (those at or after the cursor into the depth), and
+ * raise next_seq.  With `last`, check every record's CRC and cut the file
+ * at the first torn or damaged one (never acknowledged: every batch is
+ * durable before its answers, and only the last segment is appended to);
+ * else stop at a damaged record with an error in the log.  *end gets the
+ * size of the good part. */
+static int scan_segment(struct outbox *ob, int fd, int dirfd, uint64_t no, bool last,
+			struct ob_seg *sg, uint64_t *end)
+{
+	char name[OUTBOX_SEG_NAME_LEN];
+	uint64_t off = OUTBOX_SEG_HEADER, size;
+	struct stat st;
+	int rc;
+
+	outbox_seg_name(name, no);
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	size = (uint64_t)st.st_size;
+	rc = outbox_seg_check_header(fd, no);
+	if (rc < 0) {
+		if (last && size <= OUTBOX_SEG_HEADER + 0u) {
+			/* Created by a batch that never finished. */
+			*end = 0;
+			return 0;
+		}
+		log_err("outbox: %s has a damaged header: ignored", name);
+		if (sg)
+			sg->verdicts++;	/* never removed: kept in store/seg */
+		*end = 0;
+		return rc == -EBADMSG ? 0 : rc;
+	}
+	for (;;) {
+		struct outbox_rec rec;
+		char *payload = NULL;
+
+		rc = outbox_seg_read(fd, no, size, off, &rec, last ? &payload : NULL);
+		free(payload);
+		if (rc == -ENODATA)
+			break;
+		if (rc == -EBADMSG) {
+			if (last) {
+				log_warn("outbox: cutting %llu bytes of a torn or damaged record at the end "
+					 "of %s (never acknowledged)", (unsigned long long)(size - off), name);
+				if (ftruncate(fd, (off_t)off) < 0 || fdatasync(fd) < 0)
+					return -errno;
+			} else {
+				log_err("outbox: %s is damaged at byte %llu: the %llu bytes after it are "
+					"ignored", name, (unsigned long long)off,
+					(unsigned long long)(size - off));
+				if (sg)
+					sg->verdicts++;	/* never removed: kept in store/seg */
+			}
+			break;
+		}
+		if (rc < 0)
+			return rc;
+		if (rec.seq >= ob->next_seq)
+			ob->next_seq = rec.seq + 1;
+		if (sg) {
+			sg->records++;
+			if (rec.pos >= ob->cursor.pos)
+				ob->depth++;
+		}
+		if (rec.kind == OUTBOX_REC_VERDICT) {
+			if (sg)
+				sg->verdicts++;
+			if (index_find(ob, rec.id)) {
+				log_warn("outbox: ignoring a second verdict for %s in %s", rec.id, name);
+			} else {
+				rc = index_add(ob, rec.id, rec.digest, false, rec.pos, NULL);
+				if (rc < 0)
+					return rc;
+			}
+		}
+		off += rec.size;
+	}
+	(void)dirfd;
+	*end = off;
+	return 0;
+}
+
+/* Load the verdict files of the store from before segments. */
+static int load_store_files(struct outbox *ob)
 {
 	DIR *d = dir_iter(ob->store_fd);
 	struct dirent *de;
@@ -1049,7 +1511,7 @@ static int load_store(struct outbox *ob)
 	while ((de = readdir(d))) {
 		char id[ID_MAX + 1], digest[DIGEST_LEN + 1];
 
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "seg") == 0)
 			continue;
 		if (parse_store_name(de->d_name, id, digest) < 0) {
 			log_warn("outbox: ignoring store/%s: not ID.SHA256.json", de->d_name);
@@ -1059,7 +1521,7 @@ static int load_store(struct outbox *ob)
 			log_warn("outbox: ignoring store/%s: a second verdict for %s", de->d_name, id);
 			continue;
 		}
-		rc = index_add(ob, id, digest, false, NULL);
+		rc = index_add(ob, id, digest, false, 0, NULL);
 		if (rc < 0)
 			break;
 	}
@@ -1067,34 +1529,262 @@ static int load_store(struct outbox *ob)
 	return rc;
 }
 
+/* Retire, at open, segments the cursor has passed whose rename or unlink
+ * a crash lost. */
+static int retire_passed(struct outbox *ob, uint64_t *segs, size_t *n)
+{
+	size_t k = 0;
+	bool changed = false;
+
+	for (size_t i = 0; i < *n; i++) {
+		char name[OUTBOX_SEG_NAME_LEN];
+		struct ob_seg *sg = seg_find(ob, segs[i]);
+
+		if (segs[i] >= OUTBOX_POS_SEG(ob->cursor.pos) || i + 1 == *n || !sg) {
+			segs[k++] = segs[i];
+			continue;
+		}
+		outbox_seg_name(name, segs[i]);
+		if ((sg->verdicts ? renameat(ob->seg_dir_fd, name, ob->store_seg_fd, name)
+				  : unlinkat(ob->seg_dir_fd, name, 0)) < 0)
+			return -errno;
+		seg_remove(ob, segs[i]);
+		changed = true;
+	}
+	*n = k;
+	if (changed && (fsync(ob->store_seg_fd) < 0 || fsync(ob->seg_dir_fd) < 0))
+		return -errno;
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One above the largest segment number in outbox/seg and store/seg. */
+static int next_segment_number(struct outbox *ob, uint64_t *out)
+{
+	uint64_t *segs;
+	size_t n;
+	int rc;
+
+	*out = 1;
+	for (int k = 0; k < 2; k++) {
+		rc = list_segments(k ? ob->store_seg_fd : ob->seg_dir_fd, &segs, &n);
+		if (rc < 0)
+			return rc;
+		if (n && segs[n - 1] >= *out)
+			*out = segs[n - 1] + 1;
+		free(segs);
+	}
+	return 0;
+}
+
+/* Entries an earlier version left in outbox/new/ ("SEQ.ID.json", one
+ * verdict each, the store holding its own link): append them, in name
+ * order, as messages to a new segment, make that durable, then remove them.
+ * A crash in between delivers some twice, never none. */
+static int import_legacy_new(struct outbox *ob)
+{
+	DIR *d;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int new_fd, fd = -1, rc = 0;
+	uint64_t off = OUTBOX_SEG_HEADER, no;
+	char segname[OUTBOX_SEG_NAME_LEN];
+
+	new_fd = openat(ob->box_fd, "new", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (new_fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = dir_iter(new_fd);
+	if (!d) {
+		rc = -errno;
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || len < SEQ_DIGITS + 7 || len > SEQ_DIGITS + 1 + ID_MAX + 5 ||
+		    strcmp(de->d_name + len - 5, ".json") != 0 || de->d_name[SEQ_DIGITS] != '.')
+			continue;
+		if (n == cap) {
+			char **p = realloc(names, (cap ? cap * 2 : 64) * sizeof(*p));
+
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			names = p;
+			cap = cap ? cap * 2 : 64;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			rc = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (rc < 0 || n == 0)
+		goto out;
+	qsort(names, n, sizeof(*names), cmp_names);
+	rc = next_segment_number(ob, &no);
+	if (rc < 0)
+		goto out;
+	outbox_seg_name(segname, no);
+	fd = openat(ob->seg_dir_fd, segname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || outbox_seg_write_header(fd, no) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char id[ID_MAX + 1], prefix[OUTBOX_REC_PREFIX_MAX], *buf = NULL;
+		unsigned long long seq = strtoull(names[i], NULL, 10);
+		size_t idlen = strlen(names[i]) - SEQ_DIGITS - 6, plen;
+		struct stat st;
+		int efd = openat(new_fd, names[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+		memcpy(id, names[i] + SEQ_DIGITS + 1, idlen);
+		id[idlen] = '\0';
+		if (efd < 0 || fstat(efd, &st) < 0 || !outbox_id_valid(id) ||
+		    st.st_size > (off_t)OUTBOX_MAX_VERDICT) {
+			log_warn("outbox: leaving outbox/new/%s in place: not a verdict entry", names[i]);
+			if (efd >= 0)
+				close(efd);
+			free(names[i]);
+			names[i] = NULL;
+			continue;
+		}
+		buf = malloc((size_t)st.st_size + 1);
+		if (!buf || pread(efd, buf, (size_t)st.st_size, 0) != st.st_size) {
+			rc = buf ? -EIO : -ENOMEM;
+		} else {
+			plen = outbox_rec_prefix(prefix, OUTBOX_REC_MESSAGE, seq, wall_ns(), NULL, id, buf,
+						 (size_t)st.st_size);
+			if (pwrite(fd, prefix, plen, (off_t)off) != (ssize_t)plen ||
+			    pwrite(fd, buf, (size_t)st.st_size, (off_t)(off + plen)) != st.st_size)
+				rc = -EIO;
+			off += plen + (uint64_t)st.st_size;
+			if (seq >= ob->next_seq)
+				ob->next_seq = seq + 1;
+		}
+		free(buf);
+		close(efd);
+	}
+	if (rc == 0 && (fdatasync(fd) < 0 || fsync(ob->seg_dir_fd) < 0))
+		rc = -errno;
+	if (rc < 0) {
+		unlinkat(ob->seg_dir_fd, segname, 0);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (names[i])
+			unlinkat(new_fd, names[i], 0);
+	(void)fsync(new_fd);
+	log_notice("outbox: moved %zu undelivered entries of outbox/new/ into segment %s", n, segname);
+out:
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	close(new_fd);
+	return rc;
+}
+
 static void close_fds(struct outbox *ob)
 {
-	if (ob->tmp_fd >= 0)
-		close(ob->tmp_fd);
-	if (ob->new_fd >= 0)
-		close(ob->new_fd);
-	if (ob->store_fd >= 0)
-		close(ob->store_fd);
-	ob->tmp_fd = ob->new_fd = ob->store_fd = -1;
+	int *fds[] = { &ob->box_fd, &ob->seg_dir_fd, &ob->store_fd, &ob->store_seg_fd,
+		       &ob->cursor_fd, &ob->seg_fd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+/* Build the index and the segment table from store/seg, the legacy store
+ * files and outbox/seg; recover the last segment and open it for appends. */
+static int load_segments(struct outbox *ob)
+{
+	uint64_t *live = NULL, *old = NULL, end;
+	size_t nlive = 0, nold = 0;
+	int rc;
+
+	rc = list_segments(ob->store_seg_fd, &old, &nold);
+	if (rc == 0)
+		rc = list_segments(ob->seg_dir_fd, &live, &nlive);
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < nold && rc == 0; i++) {
+		int fd = seg_open_ro(ob, old[i]);
+
+		if (fd < 0) {
+			rc = fd;
+			break;
+		}
+		rc = scan_segment(ob, fd, ob->store_seg_fd, old[i], false, NULL, &end);
+		close(fd);
+		if (old[i] >= ob->next_seg_no)
+			ob->next_seg_no = old[i] + 1;
+	}
+	if (rc == 0)
+		rc = load_store_files(ob);
+	for (size_t i = 0; i < nlive && rc == 0; i++) {
+		char name[OUTBOX_SEG_NAME_LEN];
+		bool last = i + 1 == nlive;
+		struct ob_seg *sg = seg_add(ob, live[i]);
+		int fd;
+
+		if (!sg) {
+			rc = -ENOMEM;
+			break;
+		}
+		outbox_seg_name(name, live[i]);
+		fd = openat(ob->seg_dir_fd, name, (last ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		if (fd < 0) {
+			rc = -errno;
+			break;
+		}
+		rc = scan_segment(ob, fd, ob->seg_dir_fd, live[i], last, sg, &end);
+		if (live[i] >= ob->next_seg_no)
+			ob->next_seg_no = live[i] + 1;
+		if (rc == 0 && last && end >= OUTBOX_SEG_HEADER) {
+			ob->seg_fd = fd;
+			ob->seg_no = live[i];
+			ob->seg_size = end;
+		} else {
+			close(fd);
+		}
+	}
+	if (rc == 0)
+		rc = retire_passed(ob, live, &nlive);
+out:
+	free(live);
+	free(old);
+	return rc;
 }
 
 int outbox_open(uv_loop_t *loop, const char *state_dir, struct outbox **out)
 {
 	struct outbox *ob;
-	struct stat st_tmp, st_new, st_store;
-	struct timespec now;
-	unsigned long long max_seq = 0, floor_seq;
-	int state_fd = -1, box_fd = -1, rc;
+	struct stat st_seg, st_store;
+	int state_fd = -1, rc;
+	int64_t floor_seq;
 
 	ob = calloc(1, sizeof(*ob));
 	if (!ob)
 		return -ENOMEM;
 	ob->loop = loop;
-	ob->tmp_fd = ob->new_fd = ob->store_fd = -1;
+	ob->box_fd = ob->seg_dir_fd = ob->store_fd = ob->store_seg_fd = ob->cursor_fd = ob->seg_fd = -1;
 	ob->queue_tail = &ob->queue;
 	ob->deferred_tail = &ob->deferred;
 	ob->batch_limit = BATCH_LIMIT_DEFAULT;
 	ob->min_free = OUTBOX_MIN_FREE_DEFAULT;
+	ob->seg_target = OUTBOX_SEGMENT_DEFAULT;
+	ob->next_seg_no = 1;
 	ob->nbuckets = 1024;
 	ob->buckets = calloc(ob->nbuckets, sizeof(*ob->buckets));
 	if (!ob->buckets) {
@@ -1103,63 +1793,64 @@ int outbox_open(uv_loop_t *loop, const char *state_dir, struct outbox **out)
 	}
 	rc = open_dir(AT_FDCWD, state_dir, &state_fd);
 	if (rc == 0)
-		rc = open_dir(state_fd, "outbox", &box_fd);
+		rc = open_dir(state_fd, "outbox", &ob->box_fd);
 	if (rc == 0)
-		rc = open_dir(box_fd, "tmp", &ob->tmp_fd);
-	if (rc == 0)
-		rc = open_dir(box_fd, "new", &ob->new_fd);
+		rc = open_dir(ob->box_fd, "seg", &ob->seg_dir_fd);
 	if (rc == 0)
 		rc = open_dir(state_fd, "store", &ob->store_fd);
+	if (rc == 0)
+		rc = open_dir(ob->store_fd, "seg", &ob->store_seg_fd);
 	if (rc < 0) {
 		log_err("outbox: cannot open the folders under %s: %s", state_dir, strerror(-rc));
 		goto fail;
 	}
-	if (fstat(ob->tmp_fd, &st_tmp) < 0 || fstat(ob->new_fd, &st_new) < 0 ||
-	    fstat(ob->store_fd, &st_store) < 0) {
+	if (fstat(ob->seg_dir_fd, &st_seg) < 0 || fstat(ob->store_seg_fd, &st_store) < 0) {
 		rc = -errno;
 		goto fail;
 	}
-	if (st_tmp.st_dev != st_new.st_dev || st_new.st_dev != st_store.st_dev) {
-		log_err("outbox: %s/outbox/tmp, outbox/new and store must be on one filesystem",
-			state_dir);
+	if (st_seg.st_dev != st_store.st_dev) {
+		log_err("outbox: %s/outbox/seg and store/seg must be on one filesystem", state_dir);
 		rc = -EXDEV;
 		goto fail;
 	}
-	rc = clean_tmp(ob->tmp_fd);
+	ob->cursor_fd = openat(ob->box_fd, CURSOR_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (ob->cursor_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = outbox_cursor_load(ob->box_fd, CURSOR_NAME, &ob->cursor);
 	if (rc == 0)
-		rc = load_store(ob);
+		rc = import_legacy_new(ob);
 	if (rc == 0)
-		rc = count_new(ob->new_fd, &ob->depth, &max_seq);
+		rc = load_segments(ob);
 	if (rc < 0) {
 		log_err("outbox: cannot read %s: %s", state_dir, strerror(-rc));
 		goto fail;
 	}
-	/* Names must keep sorting in put order across restarts, also after
-	 * the sink emptied new/: start above both the last name and the
-	 * clock in nanoseconds. */
-	clock_gettime(CLOCK_REALTIME, &now);
-	floor_seq = (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec;
-	ob->next_seq = max_seq + 1 > floor_seq ? max_seq + 1 : floor_seq;
-	space_update(ob, free_bytes(ob->new_fd));
+	ob->ack_want = ob->cursor.pos;
+	/* Keys must keep sorting in put order across restarts: start above
+	 * both the last sequence and the clock in nanoseconds. */
+	floor_seq = wall_ns();
+	if ((unsigned long long)floor_seq > ob->next_seq)
+		ob->next_seq = (unsigned long long)floor_seq;
+	space_update(ob, free_bytes(ob->seg_dir_fd));
 
 	uv_idle_init(loop, &ob->idle);
 	ob->idle.data = ob;
-	uv_timer_init(loop, &ob->recount_timer);
-	ob->recount_timer.data = ob;
-	uv_timer_start(&ob->recount_timer, recount_timer_cb, RECOUNT_MS, RECOUNT_MS);
-	uv_unref((uv_handle_t *)&ob->recount_timer);
+	uv_timer_init(loop, &ob->space_timer);
+	ob->space_timer.data = ob;
+	uv_timer_start(&ob->space_timer, space_timer_cb, SPACE_MS, SPACE_MS);
+	uv_unref((uv_handle_t *)&ob->space_timer);
 	ob->handles_open = 2;
-	close(box_fd);
 	close(state_fd);
 	*out = ob;
 	return 0;
 fail:
-	if (box_fd >= 0)
-		close(box_fd);
 	if (state_fd >= 0)
 		close(state_fd);
 	close_fds(ob);
 	index_free(ob);
+	free(ob->segs);
 	free(ob);
 	return rc;
 }
@@ -1172,6 +1863,7 @@ static void handle_closed(uv_handle_t *h)
 		return;
 	close_fds(ob);
 	index_free(ob);
+	free(ob->segs);
 	if (ob->close_cb)
 		ob->close_cb(ob->close_data);
 	free(ob);
@@ -1179,13 +1871,18 @@ static void handle_closed(uv_handle_t *h)
 
 static void close_maybe_finish(struct outbox *ob)
 {
-	if (!ob->closing || ob->batch_running || ob->queue || ob->deferred ||
-	    ob->reads_running || ob->recount_running || ob->handles_open < 2)
+	if (!ob->closing)
+		return;
+	if (!ob->ack_running && ob->ack_want > ob->cursor.pos)
+		ack_start(ob);
+	if (ob->batch_running || ob->queue || ob->deferred || ob->reads_running ||
+	    ob->consumer_reads || ob->lists_running || ob->ack_running || ob->space_running ||
+	    ob->handles_open < 2)
 		return;
 	if (uv_is_closing((uv_handle_t *)&ob->idle))
 		return;
 	uv_close((uv_handle_t *)&ob->idle, handle_closed);
-	uv_close((uv_handle_t *)&ob->recount_timer, handle_closed);
+	uv_close((uv_handle_t *)&ob->space_timer, handle_closed);
 }
 
 void outbox_close(struct outbox *ob, void (*cb)(void *data), void *data)
@@ -1193,6 +1890,6 @@ void outbox_close(struct outbox *ob, void (*cb)(void *data), void *data)
 	ob->closing = true;
 	ob->close_cb = cb;
 	ob->close_data = data;
-	uv_timer_stop(&ob->recount_timer);
+	uv_timer_stop(&ob->space_timer);
 	close_maybe_finish(ob);
 }

@@ -1,25 +1,31 @@
-/* sink.c - the backend-independent half of a sink: which entry, when, and retiring it.
+/* sink.c - the backend-independent half of a sink: which message, when, and the delivery cursor.
  *
- * The sink keeps a window of at most SINK_WINDOW entries of outbox/new, the
- * smallest names, in a sorted array.  Each entry is IDLE (waiting, maybe
- * until a backoff deadline), READING (its file is read on the thread pool),
- * SENDING (with the backend), UNLINKING (confirmed; being removed) or
- * SKIPPED (unreadable in this run; tried again after a restart).
+ * The sink reads the outbox's log through its consumer API (outbox.h) and
+ * keeps a window of at most SINK_WINDOW undelivered messages, in log order.
+ * Each is IDLE (waiting, maybe until a backoff deadline), READING (being
+ * read on the thread pool), SENDING (with the backend) or SKIPPED
+ * (unreadable in this run; tried again after a restart).  A confirmed
+ * message leaves the window; the delivery cursor is then the position of
+ * the first message still in the window (or, when it is empty, the end of
+ * what was listed), and the sink hands it to outbox_consumer_ack(), which
+ * writes it durably and retires the segments before it.  Messages after
+ * the cursor are delivered again after a restart: at least once.
  *
- * Dispatch picks IDLE entries in name order, so first attempts follow the
- * names.  Failures come in two kinds.  When the receiver fails (refused,
+ * Dispatch picks IDLE entries in log order, so first attempts follow it.
+ * Failures come in two kinds.  When the receiver fails (refused,
  * timed out, 5xx, not routed ...), fail_streak counts up and the sink
  * probes with one delivery at a time, spaced by a sink-wide backoff and
- * always with the smallest name, until the first confirmation restores
+ * always with the first message, until the first confirmation restores
  * max_inflight: while a receiver is down only the head entry is tried.
  * When the receiver refuses one message (-EBADMSG: a 4xx about the request),
  * that entry alone steps aside with its own backoff and the others go on,
- * so one bad entry cannot hold up the queue.  Backoff is exponential from
- * backoff_min_ms, capped at backoff_max_ms, drawn uniformly from [d/2, d].
+ * so one bad entry cannot hold up the queue (it holds up the cursor only).
+ * Backoff is exponential from backoff_min_ms, capped at backoff_max_ms,
+ * drawn uniformly from [d/2, d].
  *
- * Everything here runs on the loop thread; scans, reads, the folder fsync
- * (uv_queue_work) and unlinks (uv_fs_unlink) run on the thread pool.  A
- * counter of outstanding requests keeps the sink alive until they finished.
+ * Everything here runs on the loop thread; the outbox lists, reads and
+ * writes the cursor on the thread pool.  A counter of outstanding requests
+ * keeps the sink alive until they finished.
  */
 #include "config.h"
 
@@ -35,68 +41,50 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "outbox.h"
 #include "sink.h"
 
 #define SINK_WINDOW 1024
-/* Largest entry read, as large as the outbox accepts (OUTBOX_MAX_VERDICT). */
-#define SINK_MAX_ENTRY (16u << 20)
-#define SINK_SEQ_DIGITS 20
-#define SINK_NAME_MAX 200
 
-enum entry_state { E_IDLE, E_READING, E_SENDING, E_UNLINKING, E_SKIPPED };
+enum entry_state { E_IDLE, E_READING, E_SENDING, E_SKIPPED };
 
 struct entry {
 	struct sink *sink;
-	char *name;               /* "SEQ.ID.json" */
-	char *key;                /* "SEQ.ID" */
+	uint64_t pos, end;        /* in the outbox's log */
+	char key[SEQ_KEY_MAX];    /* "SEQ.ID" */
 	enum entry_state state;
 	unsigned attempts;
 	unsigned bad_streak;      /* refusals of this message in a row */
 	uint64_t not_before;      /* uv_now() ms; set only after a refusal */
 	char *body;
 	size_t len;
-	int read_err;
-	bool seen;                /* listed by the current merge */
 	int64_t mtime_ms;         /* wall clock when written; 0 unknown */
 	bool dropped;             /* gone from the window while on the pool */
-	uv_work_t work;
-	uv_fs_t fs;
 	struct sink_delivery d;
-};
-
-struct scan {
-	struct sink *sink;
-	uv_work_t work;
-	char **names;             /* sorted, at most SINK_WINDOW */
-	int64_t *mtimes;          /* of names[i], ms; 0 unknown */
-	size_t n;
-	bool truncated;           /* more valid names than the window */
-	int err;
 };
 
 struct sink {
 	uv_loop_t *loop;
 	const struct sink_backend *backend;
 	void *bstate;
-	char *new_dir;
+	struct outbox *ob;
+	uint64_t next_pos;        /* where the next listing starts */
+	uint64_t acked;           /* the last cursor handed to the outbox */
 	uint64_t backoff_min, backoff_max, rescan_ms;
 	unsigned max_inflight;
 
-	struct entry **ents;      /* sorted by name */
+	struct entry **ents;      /* in log order */
 	size_t n_ents;
 
 	uv_timer_t rescan_timer;
 	uv_timer_t retry_timer;
 	bool scanning, scan_again, scan_truncated;
+	size_t list_max;          /* what the listing in flight asked for */
 
 	unsigned busy;            /* entries READING or SENDING */
 	unsigned fail_streak;
 	uint64_t probe_at;
 	uint64_t rng;
-
-	bool fsync_running, fsync_dirty;
-	uv_work_t fsync_work;
-	int fsync_err;
 
 	unsigned pending_reqs;    /* thread-pool requests not yet completed */
 	unsigned open_handles;
@@ -130,7 +118,7 @@ struct sink {
 
 const struct kvs_option sink_options[] = {
 	SINK_OPT("kind", KVS_OPT_STRING, "none", kind,
-		 "where verdicts go besides outbox/new: \"none\", \"webhook\", \"rabbitmq\" or \"amqp\"", 0, 0),
+		 "where verdicts go besides the outbox: \"none\", \"webhook\", \"rabbitmq\" or \"amqp\"", 0, 0),
 	SINK_OPT("url", KVS_OPT_STRING, NULL, url,
 		 "webhook: URL to POST each verdict to; rabbitmq: base URL of the management API "
 		 "(http://127.0.0.1:15672); amqp: the broker (amqp://host:5672/vhost or amqps://...)", 0, 0),
@@ -153,7 +141,7 @@ const struct kvs_option sink_options[] = {
 	SINK_OPT("backoff_max_ms", KVS_OPT_INT, "60000", backoff_max_ms,
 		 "cap of the retry delay", 1, 86400000),
 	SINK_OPT("rescan_ms", KVS_OPT_INT, "2000", rescan_ms,
-		 "period of the rescan of outbox/new", 10, 3600000),
+		 "period of the rescan of the outbox for messages a wake-up missed", 10, 3600000),
 	SINK_OPT("log_interval_ms", KVS_OPT_INT, "30000", log_interval_ms,
 		 "while deliveries fail, one log line per interval with the failures since the "
 		 "last line, the last error, the backlog and the age of the oldest undelivered "
@@ -224,69 +212,22 @@ const char *sink_cfg_check(const struct cfg_sink *c, const char **option)
 
 /* ---- Entries ---- */
 
-/* A name is SEQ.ID.json: 20 digits, a dot, an id of [A-Za-z0-9._:-], ".json". */
-static bool valid_name(const char *n)
-{
-	size_t len = strlen(n);
-
-	if (len < SINK_SEQ_DIGITS + 1 + 1 + 5 || len > SINK_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < SINK_SEQ_DIGITS; i++)
-		if (n[i] < '0' || n[i] > '9')
-			return false;
-	if (n[SINK_SEQ_DIGITS] != '.' || strcmp(n + len - 5, ".json") != 0)
-		return false;
-	for (size_t i = SINK_SEQ_DIGITS + 1; i < len - 5; i++) {
-		char ch = n[i];
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' ||
-		      ch == ':'))
-			return false;
-	}
-	return true;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void entry_free(struct entry *e)
 {
-	free(e->name);
-	free(e->key);
 	free(e->body);
 	free(e);
-}
-
-/* Index of the first entry whose name is >= name. */
-static size_t ents_lower(const struct sink *s, const char *name)
-{
-	size_t lo = 0, hi = s->n_ents;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(s->ents[mid]->name, name) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static void ents_remove_at(struct sink *s, size_t i)
-{
-	memmove(&s->ents[i], &s->ents[i + 1], (s->n_ents - i - 1) * sizeof(s->ents[0]));
-	s->n_ents--;
 }
 
 /* Remove e from the window (it stays allocated if on the pool). */
 static void ents_remove(struct sink *s, struct entry *e)
 {
-	size_t i = ents_lower(s, e->name);
-
-	if (i < s->n_ents && s->ents[i] == e)
-		ents_remove_at(s, i);
+	for (size_t i = 0; i < s->n_ents; i++) {
+		if (s->ents[i] == e) {
+			memmove(&s->ents[i], &s->ents[i + 1], (s->n_ents - i - 1) * sizeof(s->ents[0]));
+			s->n_ents--;
+			return;
+		}
+	}
 }
 
 static uint64_t rng_next(struct sink *s)
@@ -314,67 +255,11 @@ static void dispatch(struct sink *s);
 static void scan_start(struct sink *s);
 static void maybe_finish_close(struct sink *s);
 
-/* ---- Reading an entry on the thread pool ---- */
+/* ---- Reading a message ---- */
 
-static void read_work(uv_work_t *w)
+static void read_done(void *data, int status, const char *body, size_t len)
 {
-	struct entry *e = w->data;
-	struct sink *s = e->sink;
-	char path[4096 + SINK_NAME_MAX + 2];
-	struct stat sb;
-	size_t got = 0;
-	int fd;
-
-	e->read_err = 0;
-	snprintf(path, sizeof(path), "%s/%s", s->new_dir, e->name);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0) {
-		e->read_err = -errno;
-		return;
-	}
-	if (fstat(fd, &sb) < 0) {
-		e->read_err = -errno;
-		goto fail;
-	}
-	e->mtime_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
-	if (!S_ISREG(sb.st_mode)) {
-		e->read_err = -EINVAL;
-		goto fail;
-	}
-	if ((uint64_t)sb.st_size > SINK_MAX_ENTRY) {
-		e->read_err = -EFBIG;
-		goto fail;
-	}
-	e->body = malloc((size_t)sb.st_size + 1);
-	if (!e->body) {
-		e->read_err = -ENOMEM;
-		goto fail;
-	}
-	while (got < (size_t)sb.st_size) {
-		ssize_t r = read(fd, e->body + got, (size_t)sb.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			e->read_err = -errno;
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	e->body[got] = '\0';
-	e->len = got;
-	close(fd);
-	return;
-fail:
-	free(e->body);
-	e->body = NULL;
-	close(fd);
-}
-
-static void read_done(uv_work_t *w, int status)
-{
-	struct entry *e = w->data;
+	struct entry *e = data;
 	struct sink *s = e->sink;
 	int r;
 
@@ -387,24 +272,22 @@ static void read_done(uv_work_t *w, int status)
 		maybe_finish_close(s);
 		return;
 	}
-	if (status == 0)
-		status = e->read_err;
-	if (status == -ENOENT) {
-		/* Retired by someone else, or listed by a scan that raced an unlink. */
-		s->busy--;
-		ents_remove(s, e);
-		entry_free(e);
-		dispatch(s);
-		return;
+	if (status == 0) {
+		e->body = malloc(len + 1);
+		if (!e->body)
+			status = -ENOMEM;
+		else
+			memcpy(e->body, body, len + 1);
 	}
 	if (status < 0) {
-		log_err("sink: cannot read %s/%s: %s; left in place until restart",
-			s->new_dir, e->name, strerror(-status));
+		log_err("sink: cannot read message %s: %s; left for the next start", e->key,
+			strerror(-status));
 		s->busy--;
 		e->state = E_SKIPPED;
 		dispatch(s);
 		return;
 	}
+	e->len = len;
 	e->state = E_SENDING;
 	e->attempts++;
 	s->st.attempts++;
@@ -419,105 +302,44 @@ static void start_read(struct sink *s, struct entry *e)
 	int r;
 
 	e->state = E_READING;
-	e->work.data = e;
 	s->busy++;
-	r = uv_queue_work(s->loop, &e->work, read_work, read_done);
+	r = outbox_consumer_read(s->ob, e->pos, read_done, e);
 	if (r < 0) {
 		s->busy--;
 		e->state = E_IDLE;
 		e->not_before = uv_now(s->loop) + backoff(s, 1);
-		log_err("sink: uv_queue_work: %s", uv_strerror(r));
+		if (r != -ESHUTDOWN)
+			log_err("sink: cannot read message %s: %s", e->key, strerror(-r));
 		return;
 	}
 	s->pending_reqs++;
 }
 
-/* ---- Retiring: unlink, then fsync the folder in batches ---- */
+/* ---- Confirmation: move the cursor ---- */
 
-static void fsync_work(uv_work_t *w)
+/* e was confirmed: it leaves the window, and the cursor moves to the first
+ * message still undelivered. */
+static void entry_confirmed(struct sink *s, struct entry *e)
 {
-	struct sink *s = w->data;
-	int fd = open(s->new_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	s->fsync_err = 0;
-	if (fd < 0) {
-		s->fsync_err = -errno;
-		return;
-	}
-	if (fsync(fd) < 0)
-		s->fsync_err = -errno;
-	close(fd);
-}
-
-static void fsync_start(struct sink *s);
-
-static void fsync_done(uv_work_t *w, int status)
-{
-	struct sink *s = w->data;
-
-	s->pending_reqs--;
-	s->fsync_running = false;
-	if (status == 0)
-		status = s->fsync_err;
-	/* A lost unlink only means a duplicate delivery after a crash. */
-	if (status < 0)
-		log_warn("sink: fsync %s: %s", s->new_dir, strerror(-status));
-	if (s->fsync_dirty)
-		fsync_start(s);
-	maybe_finish_close(s);
-}
-
-static void fsync_start(struct sink *s)
-{
+	uint64_t cursor;
 	int r;
 
-	if (s->fsync_running || !s->fsync_dirty)
-		return;
-	s->fsync_dirty = false;
-	s->fsync_running = true;
-	s->fsync_work.data = s;
-	r = uv_queue_work(s->loop, &s->fsync_work, fsync_work, fsync_done);
-	if (r < 0) {
-		s->fsync_running = false;
-		log_warn("sink: uv_queue_work: %s", uv_strerror(r));
-		return;
-	}
-	s->pending_reqs++;
-}
-
-static void unlink_done(uv_fs_t *req)
-{
-	struct entry *e = req->data;
-	struct sink *s = e->sink;
-	int r = (int)req->result;
-
-	uv_fs_req_cleanup(req);
-	s->pending_reqs--;
-	if (r < 0 && r != UV_ENOENT) {
-		/* Confirmed but still there: do not send it again in this run. */
-		log_err("sink: cannot retire %s/%s: %s", s->new_dir, e->name, uv_strerror(r));
-		e->state = E_SKIPPED;
-		if (e->dropped)
-			entry_free(e);
-		maybe_finish_close(s);
-		return;
-	}
 	s->st.delivered++;
 	if (s->retired_cb)
 		s->retired_cb(s->retired_data, 1);
-	s->fsync_dirty = true;
-	fsync_start(s);
-	if (!e->dropped)
-		ents_remove(s, e);
+	ents_remove(s, e);
 	entry_free(e);
-	if (s->closing) {
-		maybe_finish_close(s);
-		return;
+	cursor = s->n_ents ? s->ents[0]->pos : s->next_pos;
+	if (cursor > s->acked) {
+		r = outbox_consumer_ack(s->ob, cursor);
+		if (r == 0)
+			s->acked = cursor;
+		else if (r != -ESHUTDOWN)
+			log_warn("sink: cannot move the delivery cursor: %s", strerror(-r));
 	}
-	/* The window may have room for entries a truncated scan left out. */
+	/* The window may have room for messages a full listing left out. */
 	if (s->scan_truncated && s->n_ents < SINK_WINDOW / 2)
 		scan_start(s);
-	dispatch(s);
 }
 
 /* ---- The outage reporter ---- */
@@ -539,7 +361,7 @@ static double oldest_age(const struct sink *s)
 	for (size_t i = 0; i < s->n_ents; i++) {
 		const struct entry *e = s->ents[i];
 
-		if (e->state == E_UNLINKING || e->state == E_SKIPPED)
+		if (e->state == E_SKIPPED)
 			continue;
 		return e->mtime_ms && now > e->mtime_ms ? (double)(now - e->mtime_ms) / 1000 : 0;
 	}
@@ -616,8 +438,6 @@ void sink_delivered(struct sink_delivery *d, int status)
 	struct entry *e = (struct entry *)((char *)d - offsetof(struct entry, d));
 	struct sink *s = e->sink;
 	uint64_t now = uv_now(s->loop);
-	char path[4096 + SINK_NAME_MAX + 2];
-	int r;
 
 	s->busy--;
 	free(e->body);
@@ -647,16 +467,7 @@ void sink_delivered(struct sink_delivery *d, int status)
 	}
 	outage_over(s);
 	s->fail_streak = 0;
-	e->state = E_UNLINKING;
-	snprintf(path, sizeof(path), "%s/%s", s->new_dir, e->name);
-	e->fs.data = e;
-	r = uv_fs_unlink(s->loop, &e->fs, path, unlink_done);
-	if (r < 0) {
-		log_err("sink: cannot retire %s: %s", path, uv_strerror(r));
-		e->state = E_SKIPPED;
-	} else {
-		s->pending_reqs++;
-	}
+	entry_confirmed(s, e);
 	dispatch(s);
 }
 
@@ -699,170 +510,47 @@ arm:
 		uv_timer_stop(&s->retry_timer);
 }
 
-/* ---- Scanning outbox/new ---- */
+/* ---- Listing the log ---- */
 
-static void scan_work(uv_work_t *w)
+static void list_done(void *data, int status, const struct outbox_entry *ents, size_t n,
+		      unsigned long long next)
 {
-	struct scan *sc = w->data;
-	size_t cap = 0;
-	struct dirent *de;
-	DIR *dir;
-
-	dir = opendir(sc->sink->new_dir);
-	if (!dir) {
-		sc->err = -errno;
-		return;
-	}
-	/* Keep the SINK_WINDOW smallest valid names; sort and cut when the
-	 * array doubles, so memory stays bounded for any folder size. */
-	while ((de = readdir(dir))) {
-		char *n;
-
-		if (!valid_name(de->d_name))
-			continue;
-		if (sc->n == cap) {
-			if (cap >= 2 * SINK_WINDOW) {
-				qsort(sc->names, sc->n, sizeof(char *), cmp_names);
-				for (size_t i = SINK_WINDOW; i < sc->n; i++)
-					free(sc->names[i]);
-				sc->n = SINK_WINDOW;
-				sc->truncated = true;
-			} else {
-				size_t ncap = cap ? cap * 2 : 64;
-				char **p = realloc(sc->names, ncap * sizeof(char *));
-				if (!p) {
-					sc->err = -ENOMEM;
-					break;
-				}
-				sc->names = p;
-				cap = ncap;
-			}
-		}
-		n = strdup(de->d_name);
-		if (!n) {
-			sc->err = -ENOMEM;
-			break;
-		}
-		sc->names[sc->n++] = n;
-	}
-	closedir(dir);
-	if (sc->n > 1)
-		qsort(sc->names, sc->n, sizeof(char *), cmp_names);
-	if (sc->n > SINK_WINDOW) {
-		for (size_t i = SINK_WINDOW; i < sc->n; i++)
-			free(sc->names[i]);
-		sc->n = SINK_WINDOW;
-		sc->truncated = true;
-	}
-	/* When each was written: the age of the oldest undelivered verdict. */
-	sc->mtimes = calloc(sc->n ? sc->n : 1, sizeof(*sc->mtimes));
-	for (size_t i = 0; sc->mtimes && i < sc->n; i++) {
-		char path[4096 + SINK_NAME_MAX + 2];
-		struct stat sb;
-
-		snprintf(path, sizeof(path), "%s/%s", sc->sink->new_dir, sc->names[i]);
-		if (stat(path, &sb) == 0)
-			sc->mtimes[i] = (int64_t)sb.st_mtim.tv_sec * 1000 +
-					sb.st_mtim.tv_nsec / 1000000;
-	}
-}
-
-static void scan_free(struct scan *sc)
-{
-	for (size_t i = 0; i < sc->n; i++)
-		free(sc->names[i]);
-	free(sc->names);
-	free(sc->mtimes);
-	free(sc);
-}
-
-static struct entry *entry_new(struct sink *s, const char *name)
-{
-	struct entry *e = calloc(1, sizeof(*e));
-
-	if (!e)
-		return NULL;
-	e->sink = s;
-	e->name = strdup(name);
-	e->key = strndup(name, strlen(name) - 5);
-	if (!e->name || !e->key) {
-		entry_free(e);
-		return NULL;
-	}
-	e->state = E_IDLE;
-	return e;
-}
-
-/* Merge a sorted scan into the window: add new names (while there is
- * room), drop idle entries that are no longer in the folder. */
-static void scan_merge(struct sink *s, struct scan *sc)
-{
-	const char *last = sc->n ? sc->names[sc->n - 1] : NULL;
-	struct entry **merged;
-	size_t i = 0, j = 0, n = 0, cap = s->n_ents + sc->n;
-
-	merged = malloc((cap ? cap : 1) * sizeof(*merged));
-	if (!merged) {
-		log_err("sink: out of memory merging a scan");
-		return;
-	}
-	while (i < s->n_ents || j < sc->n) {
-		int c;
-
-		if (i == s->n_ents)
-			c = 1;
-		else if (j == sc->n)
-			c = -1;
-		else
-			c = strcmp(s->ents[i]->name, sc->names[j]);
-		if (c == 0) {
-			if (sc->mtimes && sc->mtimes[j])
-				s->ents[i]->mtime_ms = sc->mtimes[j];
-			merged[n++] = s->ents[i++];
-			j++;
-		} else if (c < 0) {
-			struct entry *e = s->ents[i++];
-			/* Not listed: gone if the scan covered its name. */
-			bool covered = !sc->truncated || (last && strcmp(e->name, last) < 0);
-			if (covered && (e->state == E_IDLE || e->state == E_SKIPPED))
-				entry_free(e);
-			else
-				merged[n++] = e;
-		} else {
-			struct entry *e = n < SINK_WINDOW ? entry_new(s, sc->names[j]) : NULL;
-			if (e) {
-				e->mtime_ms = sc->mtimes ? sc->mtimes[j] : 0;
-				merged[n++] = e;
-			}
-			j++;
-		}
-	}
-	free(s->ents);
-	s->ents = merged;
-	s->n_ents = n;
-}
-
-static void scan_done(uv_work_t *w, int status)
-{
-	struct scan *sc = w->data;
-	struct sink *s = sc->sink;
+	struct sink *s = data;
 
 	s->pending_reqs--;
 	s->scanning = false;
 	if (s->closing) {
-		scan_free(sc);
 		maybe_finish_close(s);
 		return;
 	}
-	if (status == 0)
-		status = sc->err;
 	if (status < 0) {
-		log_err("sink: cannot scan %s: %s", s->new_dir, strerror(-status));
+		log_err("sink: cannot list the outbox: %s", strerror(-status));
 	} else {
-		s->scan_truncated = sc->truncated;
-		scan_merge(s, sc);
+		for (size_t i = 0; i < n; i++) {
+			struct entry *e = calloc(1, sizeof(*e));
+
+			if (!e) {
+				log_err("sink: out of memory listing the outbox");
+				next = ents[i].pos;
+				n = i + 1;	/* truncated */
+				break;
+			}
+			e->sink = s;
+			e->pos = ents[i].pos;
+			e->end = ents[i].end;
+			e->mtime_ms = ents[i].written_ms;
+			e->state = E_IDLE;
+			memcpy(e->key, ents[i].key, sizeof(e->key));
+			s->ents[s->n_ents++] = e;
+		}
+		/* A full listing may have left messages out. */
+		s->scan_truncated = n > 0 && n >= s->list_max;
+		s->next_pos = next;
+		/* Nothing undelivered listed: the cursor may move past
+		 * messages confirmed before (a restart's duplicates). */
+		if (!s->n_ents && next > s->acked && outbox_consumer_ack(s->ob, next) == 0)
+			s->acked = next;
 	}
-	scan_free(sc);
 	if (s->scan_again) {
 		s->scan_again = false;
 		scan_start(s);
@@ -872,7 +560,7 @@ static void scan_done(uv_work_t *w, int status)
 
 static void scan_start(struct sink *s)
 {
-	struct scan *sc;
+	size_t room;
 	int r;
 
 	if (s->closing || !s->backend)
@@ -881,17 +569,16 @@ static void scan_start(struct sink *s)
 		s->scan_again = true;
 		return;
 	}
-	sc = calloc(1, sizeof(*sc));
-	if (!sc) {
-		log_err("sink: out of memory starting a scan");
+	room = SINK_WINDOW - s->n_ents;
+	if (room == 0) {
+		s->scan_truncated = true;
 		return;
 	}
-	sc->sink = s;
-	sc->work.data = sc;
-	r = uv_queue_work(s->loop, &sc->work, scan_work, scan_done);
+	s->list_max = room;
+	r = outbox_consumer_list(s->ob, s->next_pos, room, list_done, s);
 	if (r < 0) {
-		log_err("sink: uv_queue_work: %s", uv_strerror(r));
-		free(sc);
+		if (r != -ESHUTDOWN)
+			log_err("sink: cannot list the outbox: %s", strerror(-r));
 		return;
 	}
 	s->scanning = true;
@@ -917,7 +604,7 @@ void sink_kick(struct sink *s)
 
 /* ---- Life cycle ---- */
 
-int sink_open(uv_loop_t *loop, const struct cfg_sink *cfg, const char *outbox_dir,
+int sink_open(uv_loop_t *loop, const struct cfg_sink *cfg, struct outbox *ob,
 	      struct sink **out)
 {
 	const char *kind = cfg->kind ? cfg->kind : "none";
@@ -930,8 +617,6 @@ int sink_open(uv_loop_t *loop, const struct cfg_sink *cfg, const char *outbox_di
 		log_err("sink: %s: %s", opt, why);
 		return -EINVAL;
 	}
-	if (strlen(outbox_dir) > 4000)
-		return -ENAMETOOLONG;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -943,17 +628,23 @@ int sink_open(uv_loop_t *loop, const struct cfg_sink *cfg, const char *outbox_di
 	s->rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)s;
 	if (!s->rng)
 		s->rng = 1;
-	if (asprintf(&s->new_dir, "%s/new", outbox_dir) < 0) {
-		s->new_dir = NULL;
+	s->ob = ob;
+	s->ents = calloc(SINK_WINDOW, sizeof(*s->ents));
+	if (!s->ents) {
 		r = -ENOMEM;
 		goto fail;
 	}
+	s->next_pos = s->acked = ob ? outbox_consumer_start(ob) : 0;
 	if (strcmp(kind, "webhook") == 0)
 		s->backend = &sink_http_webhook;
 	else if (strcmp(kind, "rabbitmq") == 0)
 		s->backend = &sink_http_rabbitmq;
 	else if (strcmp(kind, "amqp") == 0)
 		s->backend = &sink_amqp;
+	if (s->backend && !ob) {
+		r = -EINVAL;
+		goto fail;
+	}
 	if (s->backend) {
 		r = s->backend->open(loop, cfg, &s->bstate);
 		if (r < 0)
@@ -973,7 +664,7 @@ int sink_open(uv_loop_t *loop, const struct cfg_sink *cfg, const char *outbox_di
 	*out = s;
 	return 0;
 fail:
-	free(s->new_dir);
+	free(s->ents);
 	free(s);
 	return r;
 }
@@ -997,14 +688,10 @@ static void maybe_finish_close(struct sink *s)
 
 	if (!s->closing)
 		return;
-	/* One last fsync for unlinks that finished while closing. */
-	if (s->fsync_dirty && !s->fsync_running)
-		fsync_start(s);
 	if (s->pending_reqs || s->open_handles || !s->backend_closed)
 		return;
 	cb = s->close_cb;
 	data = s->close_data;
-	free(s->new_dir);
 	free(s->ents);
 	free(s);
 	if (cb)
@@ -1044,7 +731,7 @@ void sink_close(struct sink *s, void (*cb)(void *data), void *data)
 	for (size_t i = 0; i < s->n_ents; i++) {
 		struct entry *e = s->ents[i];
 
-		if (e->state == E_READING || e->state == E_UNLINKING)
+		if (e->state == E_READING)
 			e->dropped = true;
 		else if (e->state == E_SENDING)
 			s->ents[k++] = e;

@@ -1,18 +1,20 @@
-/* sink.h - delivery of outbox entries to a queue, one backend per kind.
+/* sink.h - delivery of outbox messages to a queue, one backend per kind.
  *
- * A sink scans outbox/new in name order and delivers each entry at least
- * once, with bounded concurrency, exponential backoff with jitter, and an
- * idempotency key in every message.  An entry is removed from outbox/new
- * only after the receiver confirmed it; the folder is fsynced after unlinks,
- * in batches, on the thread pool.  Entries are never moved or renamed: what
- * is in outbox/new after a crash or a restart is simply delivered again.
+ * A sink reads the outbox's log in order through the consumer API
+ * (outbox_consumer_list/read/ack) and delivers each message at least once,
+ * with bounded concurrency, exponential backoff with jitter, and an
+ * idempotency key in every message.  The durable delivery cursor moves past
+ * a message only after the receiver confirmed it and every message before
+ * it: what is after the cursor after a crash or a restart is delivered
+ * again.
  *
- * The idempotency key of an entry is its file name without ".json"
- * ("SEQ.ID"): the Idempotency-Key header of a webhook and the message_id
- * of a RabbitMQ message.  Consumers deduplicate on it.
+ * The idempotency key of a message is "SEQ.ID" (SEQ its 20-digit sequence
+ * number, as the file names of outbox/new/ had it): the Idempotency-Key
+ * header of a webhook and the message_id of a RabbitMQ message.  Consumers
+ * deduplicate on it.
  *
- * Threads: every function here runs on the loop thread.  Directory scans,
- * file reads, unlinks and fsyncs run on libuv's thread pool; the HTTP
+ * Threads: every function here runs on the loop thread.  The outbox lists,
+ * reads and writes the cursor on libuv's thread pool; the HTTP
  * backend drives libcurl's multi interface from the loop (sink_http.c).
  * The process must have called curl_global_init() before any thread
  * started (i.e. first thing in main()).
@@ -51,7 +53,7 @@ struct cfg_sink {
 	long long max_inflight;    /* deliveries at once */
 	long long backoff_min_ms;  /* first retry delay */
 	long long backoff_max_ms;  /* cap of the retry delay */
-	long long rescan_ms;       /* periodic rescan of outbox/new */
+	long long rescan_ms;       /* periodic rescan of the outbox */
 	long long log_interval_ms; /* during an outage, one summary line per
 	                            * interval (the first failure at once) */
 	int tls_verify;            /* verify peer and host name (default 1) */
@@ -83,23 +85,26 @@ struct sink_stats {
 	                               * succeeds again */
 };
 
-/* Open a sink that delivers the entries of `outbox_dir`/new.  Reads
- * cfg->password_file synchronously (a small local file; call at start-up
- * or reload).  With kind "none" the sink exists but never delivers.
- * The first scan starts at once.  Returns 0 or a negative errno. */
-int sink_open(uv_loop_t *loop, const struct cfg_sink *cfg, const char *outbox_dir,
+/* Open a sink that delivers the messages of the outbox `ob`, from its
+ * cursor on (`ob` must outlive every call into the sink but sink_close,
+ * and may be NULL with kind "none").  Reads cfg->password_file
+ * synchronously (a small local file; call at start-up or reload).  With
+ * kind "none" the sink exists but never delivers.  The first listing
+ * starts at once.  Returns 0 or a negative errno. */
+struct outbox;
+int sink_open(uv_loop_t *loop, const struct cfg_sink *cfg, struct outbox *ob,
 	      struct sink **out);
-/* Call cb(data, n) on the loop thread whenever the sink removed n entries
- * from outbox/new (e.g. outbox_retired() for the depth in /metrics);
- * NULL disables. */
+/* Call cb(data, n) on the loop thread whenever the receiver confirmed n
+ * messages (e.g. outbox_retired() for the depth in /metrics); NULL
+ * disables. */
 void sink_set_retired_cb(struct sink *s, void (*cb)(void *data, size_t n), void *data);
-/* Wake the sink: new entries are in outbox/new.  Cheap; coalesced (e.g.
+/* Wake the sink: new messages are in the outbox.  Cheap; coalesced (e.g.
  * from the outbox_set_notify() callback). */
 void sink_kick(struct sink *s);
 void sink_stats(const struct sink *s, struct sink_stats *out);
-/* Stop delivering: deliveries in flight are aborted (their entries stay in
- * outbox/new and are delivered after the next start), thread-pool work is
- * waited for, the folder is fsynced if entries were retired, and then cb
+/* Stop delivering: deliveries in flight are aborted (their messages stay
+ * after the cursor and are delivered after the next start), thread-pool
+ * work is waited for, and then cb
  * runs once on the loop thread (never from inside sink_close).  The sink
  * is freed before cb runs. */
 void sink_close(struct sink *s, void (*cb)(void *data), void *data);

@@ -67,9 +67,22 @@ export KVS_RUN=$$
 
 echo "kvscreend pid $PID on 127.0.0.1:$PORT, $(grep -o '[0-9]* plugins' "$B/log" | head -1)," \
 	"state in $B/state ($(df -T "$B" | awk 'NR==2 {print $2}'))"
-echo "wrk: $DUR s, $CONNS connections, $THREADS threads, $(nproc) cores"
-wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency -s "$HERE/api.lua" "http://127.0.0.1:$PORT" |
-	grep -E 'screenings/s|requests|latency|Socket errors' || true
+echo "wrk: $DUR s, $CONNS connections, $THREADS threads, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+# The daemon's CPU time (user + system, clock ticks) around the run.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+T0=$(cpu_ticks)
+wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency -s "$HERE/api.lua" "http://127.0.0.1:$PORT" > "$B/wrk.out" || true
+T1=$(cpu_ticks)
+grep -E 'screenings/s|requests|latency|Socket errors' "$B/wrk.out" || true
+N=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$B/wrk.out")
+if [ -n "$N" ] && [ "$N" -gt 0 ]; then
+	awk -v t=$((T1 - T0)) -v hz="$(getconf CLK_TCK)" -v n="$N" -v d="$DUR" \
+		'BEGIN { printf "daemon CPU %.3f ms per screening (%.0f%% of one core)\n", t * 1000 / hz / n, t * 100 / hz / d }'
+fi
 echo "daemon peak RSS $(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$PID/status)," \
 	"now $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$PID/status)"
-echo "verdicts in outbox/new: $(ls "$B/state/outbox/new" | wc -l)"
+if [ -d "$B/state/outbox/new" ] && [ ! -d "$B/state/outbox/seg" ]; then
+	echo "verdicts in outbox/new: $(ls "$B/state/outbox/new" | wc -l)"
+else
+	echo "verdicts in the outbox: $("$KVS_BUILDDIR/kvscreen" outbox list --state "$B/state" | wc -l)"
+fi

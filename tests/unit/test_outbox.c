@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,28 +20,67 @@
 #include <uv.h>
 
 #include "outbox.h"
+#include "outbox_log.h"
 #include "ck_main.h"
 
 static const char D1[] = "1111111111111111111111111111111111111111111111111111111111111111";
 static const char D2[] = "2222222222222222222222222222222222222222222222222222222222222222";
 
 
-/* A consumer of outbox/new (the sink) may deliver and retire an entry the
- * moment it is renamed in, before the group commit links it into the store.
- * With consumer_first set, this linkat() (the outbox code is linked into
- * this program, so its calls come here) plays that consumer: it removes
- * the new/ entry, then lets the real linkat() fail as it would. */
-static volatile int consumer_first;
+/* fdatasync() of the outbox code (linked into this program, so its calls
+ * come here) is wrapped: after the real call returns, the wrapper records
+ * the file's inode and size, so that a callback can check that everything
+ * in the segment was synced before it ran.  With fail_sync set, it fails
+ * with EIO instead, as a disk would. */
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct { ino_t ino; off_t size; } synced[64];
+static int nsynced;
+static volatile int fail_sync;
 
-int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+int fdatasync(int fd)
 {
-	static int (*real)(int, const char *, int, const char *, int);
+	static int (*real)(int);
+	struct stat st;
+	int rc;
 
 	if (!real)
-		real = (int (*)(int, const char *, int, const char *, int))dlsym(RTLD_NEXT, "linkat");
-	if (consumer_first)
-		unlinkat(olddirfd, oldpath, 0);
-	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	if (fail_sync) {
+		errno = EIO;
+		return -1;
+	}
+	rc = real(fd);
+	if (rc == 0 && fstat(fd, &st) == 0) {
+		int i;
+
+		pthread_mutex_lock(&sync_mu);
+		for (i = 0; i < nsynced && synced[i].ino != st.st_ino; i++)
+			;
+		if (i < 64) {
+			synced[i].ino = st.st_ino;
+			synced[i].size = st.st_size;
+			if (i == nsynced)
+				nsynced++;
+		}
+		pthread_mutex_unlock(&sync_mu);
+	}
+	return rc;
+}
+
+/* The size of the file at `path` when fdatasync last returned for it, or -1. */
+static off_t synced_size(const char *path)
+{
+	struct stat st;
+	off_t size = -1;
+
+	if (stat(path, &st) < 0)
+		return -1;
+	pthread_mutex_lock(&sync_mu);
+	for (int i = 0; i < nsynced; i++)
+		if (synced[i].ino == st.st_ino)
+			size = synced[i].size;
+	pthread_mutex_unlock(&sync_mu);
+	return size;
 }
 
 static char tmpdir[256];
@@ -137,29 +177,78 @@ static int list_dir(const char *sub, char names[][256], int max)
 	return k;
 }
 
-static char *slurp(const char *path, struct stat *st)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n;
+/* One record of the log as the tests see it. */
+struct lrec {
+	char key[SEQ_KEY_MAX];
+	char id[130];
+	int kind;
+	uint64_t pos;
+	char *payload;
+};
 
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	ck_assert_int_eq(fstat(fileno(f), st), 0);
-	buf = calloc(1, (size_t)st->st_size + 1);
-	n = fread(buf, 1, (size_t)st->st_size, f);
-	ck_assert_int_eq((long)n, (long)st->st_size);
-	fclose(f);
-	return buf;
+/* Every whole record of the segments in `sub` (relative to tmpdir), in
+ * log order; the caller frees with free_log(). */
+static int read_log(const char *sub, struct lrec *out, int max)
+{
+	char names[256][256], path[1024];
+	int nseg = 0, k = 0;
+	char dir[512];
+	struct dirent **ents;
+
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, sub);
+	int n = scandir(dir, &ents, NULL, alphasort);
+	if (n < 0)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		if (ents[i]->d_name[0] != '.' && nseg < 256)
+			snprintf(names[nseg++], 256, "%s", ents[i]->d_name);
+		free(ents[i]);
+	}
+	free(ents);
+	for (int i = 0; i < nseg; i++) {
+		uint64_t no, off = OUTBOX_SEG_HEADER;
+		struct stat st;
+		int fd;
+
+		ck_assert_int_eq(outbox_seg_parse(names[i], &no), 0);
+		snprintf(path, sizeof(path), "%.511s/%.255s", dir, names[i]);
+		fd = open(path, O_RDONLY);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(fstat(fd, &st), 0);
+		ck_assert_int_eq(st.st_mode & 07777, 0600);
+		for (;;) {
+			struct outbox_rec rec;
+			char *payload = NULL;
+
+			if (outbox_seg_read(fd, no, (uint64_t)st.st_size, off, &rec, &payload) < 0)
+				break;
+			ck_assert_int_lt(k, max);
+			snprintf(out[k].key, sizeof(out[k].key), "%020llu.%s", rec.seq, rec.id);
+			snprintf(out[k].id, sizeof(out[k].id), "%s", rec.id);
+			out[k].kind = rec.kind;
+			out[k].pos = rec.pos;
+			out[k++].payload = payload;
+			off += rec.size;
+		}
+		close(fd);
+	}
+	return k;
 }
 
-START_TEST(test_put_writes_files)
+static void free_log(struct lrec *r, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(r[i].payload);
+}
+
+START_TEST(test_put_appends_records)
 {
 	static const char *ids[] = { "zeta", "alpha", "mid:1.x_y-z" };
-	char verdict[3][64], names[8][256], path[1024];
+	char verdict[3][64], names[8][256];
 	struct outbox *ob = open_box();
 	struct outbox_stats st;
 	struct done d = { 0 };
-	struct stat sb;
+	struct lrec r[8];
 
 	for (int i = 0; i < 3; i++) {
 		snprintf(verdict[i], sizeof(verdict[i]), "{\"request_id\":\"%s\",\"n\":%d}", ids[i], i);
@@ -169,33 +258,26 @@ START_TEST(test_put_writes_files)
 	run_until(&d.calls, 3);
 	ck_assert_int_eq(d.failures, 0);
 
-	/* new/: names sort in put order, content is the verdict, mode 0600 */
-	ck_assert_int_eq(list_dir("outbox/new", names, 8), 3);
+	/* One segment (mode 0600), the records in put order, keys sorting. */
+	ck_assert_int_eq(list_dir("outbox/seg", names, 8), 1);
+	ck_assert_str_eq(names[0], "00000000000000000001.log");
+	ck_assert_int_eq(read_log("outbox/seg", r, 8), 3);
 	for (int i = 0; i < 3; i++) {
-		char *buf, want[200];
-
-		ck_assert_int_eq(strlen(names[i]), 20 + 1 + strlen(ids[i]) + 5);
-		snprintf(want, sizeof(want), ".%s.json", ids[i]);
-		ck_assert_str_eq(names[i] + 20, want);
-		snprintf(path, sizeof(path), "%s/outbox/new/%.255s", tmpdir, names[i]);
-		buf = slurp(path, &sb);
-		ck_assert_str_eq(buf, verdict[i]);
-		ck_assert_int_eq(sb.st_mode & 07777, 0600);
-		free(buf);
-
-		snprintf(path, sizeof(path), "%s/store/%s.%s.json", tmpdir, ids[i], D1);
-		buf = slurp(path, &sb);
-		ck_assert_str_eq(buf, verdict[i]);
-		ck_assert_int_eq(sb.st_mode & 07777, 0600);
-		free(buf);
+		ck_assert_str_eq(r[i].id, ids[i]);
+		ck_assert_int_eq(r[i].kind, OUTBOX_REC_VERDICT);
+		ck_assert_str_eq(r[i].payload, verdict[i]);
+		if (i)
+			ck_assert_int_lt(strcmp(r[i - 1].key, r[i].key), 0);
 	}
-	ck_assert_int_eq(list_dir("outbox/tmp", names, 8), 0);
-	ck_assert_int_eq(list_dir("store", names, 8), 3);
+	free_log(r, 3);
+	ck_assert_int_eq(list_dir("store/seg", names, 8), 0);
 	ck_assert_uint_eq(outbox_depth(ob), 3);
 	outbox_stats(ob, &st);
 	ck_assert_uint_eq(st.batches, 1);
 	ck_assert_uint_eq(st.entries, 3);
-	ck_assert_uint_eq(st.dir_fsyncs, 2);
+	ck_assert_uint_eq(st.data_syncs, 1);
+	ck_assert_uint_eq(st.segments, 1);
+	ck_assert_uint_eq(st.dir_fsyncs, 1);	/* the new segment's name */
 	close_box(ob);
 }
 END_TEST
@@ -216,14 +298,16 @@ START_TEST(test_group_commit_groups)
 	ck_assert_uint_eq(st.batches, 1);
 	ck_assert_uint_eq(st.max_batch, 100);
 	ck_assert_uint_eq(st.entries, 100);
-	ck_assert_uint_eq(st.dir_fsyncs, 2);
+	ck_assert_uint_eq(st.data_syncs, 1);
 	ck_assert_uint_eq(outbox_depth(ob), 100);
 
-	/* A later turn is a second batch. */
+	/* A later turn is a second batch, in the same segment: no folder fsync. */
 	ck_assert_int_eq(outbox_put(ob, "later", D1, "{}", 2, done_cb, &d), 0);
 	run_until(&d.calls, 101);
 	outbox_stats(ob, &st);
 	ck_assert_uint_eq(st.batches, 2);
+	ck_assert_uint_eq(st.data_syncs, 2);
+	ck_assert_uint_eq(st.dir_fsyncs, 1);
 
 	/* With a limit of one entry per batch, every put is its own commit. */
 	outbox_set_batch_limit(ob, 1);
@@ -234,6 +318,7 @@ START_TEST(test_group_commit_groups)
 	run_until(&d.calls, 111);
 	outbox_stats(ob, &st);
 	ck_assert_uint_eq(st.batches, 12);
+	ck_assert_uint_eq(st.data_syncs, 12);
 	ck_assert_int_eq(d.failures, 0);
 	close_box(ob);
 }
@@ -244,7 +329,8 @@ START_TEST(test_syncfs_mode)
 	struct outbox *ob = open_box();
 	struct outbox_stats st;
 	struct done d = { 0 };
-	char id[32], digest[65], names[40][256];
+	char id[32], digest[65];
+	struct lrec r[40];
 
 	outbox_set_syncfs(ob, true);
 	for (int i = 0; i < 30; i++) {
@@ -255,9 +341,8 @@ START_TEST(test_syncfs_mode)
 	ck_assert_int_eq(d.failures, 0);
 	outbox_stats(ob, &st);
 	ck_assert_uint_eq(st.batches, 1);
-	ck_assert_int_eq(list_dir("outbox/new", names, 40), 30);
-	ck_assert_int_eq(list_dir("store", names, 40), 30);
-	ck_assert_int_eq(list_dir("outbox/tmp", names, 40), 0);
+	ck_assert_int_eq(read_log("outbox/seg", r, 40), 30);
+	free_log(r, 30);
 	close_box(ob);
 	ob = open_box();
 	ck_assert_int_eq(outbox_lookup(ob, "fs-29", digest), 0);
@@ -361,32 +446,196 @@ START_TEST(test_lookup_and_read_after_reopen)
 }
 END_TEST
 
-/* An entry delivered and retired from new/ before the commit linked it into
- * the store is still acknowledged, stored and readable: the store gets its
- * own copy (this failed with ENOENT, a 503, on a busy machine). */
-START_TEST(test_consumer_before_store_link)
+/* Every acknowledgement comes after the fdatasync that covers its record:
+ * in each callback, the segment holds nothing that was not synced (the
+ * wrapper records the size as each fdatasync returns).  Acknowledging a
+ * batch before its fdatasync fails this test. */
+struct sync_check {
+	struct done d;
+	char path[600];
+	int unsynced;
+};
+
+static void sync_check_cb(void *data, int status)
+{
+	struct sync_check *c = data;
+	struct stat st;
+
+	done_cb(&c->d, status);
+	ck_assert_int_eq(stat(c->path, &st), 0);
+	if (synced_size(c->path) < st.st_size)
+		c->unsynced++;
+}
+
+START_TEST(test_ack_after_fdatasync)
+{
+	struct outbox *ob = open_box();
+	struct sync_check c = { .d = { 0 } };
+	char id[32];
+
+	snprintf(c.path, sizeof(c.path), "%s/outbox/seg/00000000000000000001.log", tmpdir);
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 40; i++) {
+			snprintf(id, sizeof(id), "s-%d-%d", round, i);
+			ck_assert_int_eq(outbox_put(ob, id, D1, "{\"synced\":true}", 15, sync_check_cb, &c), 0);
+		}
+		run_until(&c.d.calls, 40 * (round + 1));
+	}
+	ck_assert_int_eq(c.d.failures, 0);
+	ck_assert_int_eq(c.unsynced, 0);
+	close_box(ob);
+}
+END_TEST
+
+/* A failing fdatasync fails the whole batch, its records are cut off
+ * again, the next batch goes to a new segment, and nothing of the failed
+ * batch is known after a restart. */
+START_TEST(test_failed_sync_fails_batch)
 {
 	struct outbox *ob = open_box();
 	struct done d = { 0 };
-	struct rd r = { 0 };
-	char digest[65];
-	const char *v = "{\"decision\":\"review\"}";
+	struct outbox_stats st;
+	char digest[65], names[8][256];
+	struct lrec r[8];
 
-	consumer_first = 1;
-	ck_assert_int_eq(outbox_put(ob, "raced", D1, v, strlen(v), done_cb, &d), 0);
+	ck_assert_int_eq(outbox_put(ob, "good", D1, "{}", 2, done_cb, &d), 0);
 	run_until(&d.calls, 1);
-	consumer_first = 0;
-	ck_assert_int_eq(d.failures, 0);
+	fail_sync = 1;
+	ck_assert_int_eq(outbox_put(ob, "bad-1", D1, "{\"lost\":1}", 10, done_cb, &d), 0);
+	ck_assert_int_eq(outbox_post(ob, "bad-2", "{\"lost\":2}", 10, done_cb, &d), 0);
+	run_until(&d.calls, 3);
+	fail_sync = 0;
+	ck_assert_int_eq(d.failures, 2);
+	ck_assert_int_eq(d.last_status, -EIO);
+	ck_assert_int_eq(outbox_lookup(ob, "bad-1", digest), -ENOENT);
+	ck_assert_uint_eq(outbox_depth(ob), 1);
+	ck_assert_int_eq(outbox_put(ob, "after", D1, "{}", 2, done_cb, &d), 0);
+	run_until(&d.calls, 4);
 	ck_assert_int_eq(d.last_status, 0);
-	ck_assert_int_eq(outbox_read(ob, "raced", read_cb, &r), 0);
-	run_until(&r.calls, 1);
-	ck_assert_int_eq(r.status, 0);
-	ck_assert_str_eq(r.text, v);
+	outbox_stats(ob, &st);
+	ck_assert_uint_eq(st.segments, 2);
 	close_box(ob);
+	ck_assert_int_eq(list_dir("outbox/seg", names, 8), 2);
+	ck_assert_int_eq(read_log("outbox/seg", r, 8), 2);
+	ck_assert_str_eq(r[0].id, "good");
+	ck_assert_str_eq(r[1].id, "after");
+	free_log(r, 2);
 	ob = open_box();
-	ck_assert_int_eq(outbox_lookup(ob, "raced", digest), 0);
-	ck_assert_str_eq(digest, D1);
+	ck_assert_int_eq(outbox_lookup(ob, "bad-1", digest), -ENOENT);
+	ck_assert_int_eq(outbox_lookup(ob, "after", digest), 0);
 	close_box(ob);
+}
+END_TEST
+
+/* Damage the last segment the way a crash or a bad disk would, reopen: the
+ * damaged record and what follows it are cut, what precedes it is whole,
+ * and appends go on after the cut. */
+static void damage_and_reopen(void (*damage)(const char *path, off_t rec2, off_t end), int want_left)
+{
+	struct outbox *ob = open_box();
+	struct done d = { 0 };
+	struct rd rr = { 0 };
+	char path[600], digest[65];
+	struct lrec r[8];
+	struct stat st;
+	int n;
+
+	for (int i = 0; i < 3; i++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "t%d", i);
+		ck_assert_int_eq(outbox_put(ob, id, D1, "{\"payload\":\"0123456789\"}", 24, done_cb, &d), 0);
+		run_until(&d.calls, i + 1);	/* one batch each */
+	}
+	close_box(ob);
+	snprintf(path, sizeof(path), "%s/outbox/seg/00000000000000000001.log", tmpdir);
+	ck_assert_int_eq(read_log("outbox/seg", r, 8), 3);
+	ck_assert_int_eq(stat(path, &st), 0);
+	damage(path, (off_t)OUTBOX_POS_OFF(r[2].pos), st.st_size);
+	free_log(r, 3);
+
+	ob = open_box();
+	ck_assert_int_eq(outbox_lookup(ob, "t0", digest), 0);
+	ck_assert_int_eq(outbox_lookup(ob, "t1", digest), 0);
+	ck_assert_int_eq(outbox_lookup(ob, "t2", digest), want_left == 3 ? 0 : -ENOENT);
+	ck_assert_uint_eq(outbox_depth(ob), (size_t)want_left);
+	ck_assert_int_eq(outbox_put(ob, "t3", D1, "{\"after\":\"cut\"}", 15, done_cb, &d), 0);
+	run_until(&d.calls, 4);
+	ck_assert_int_eq(d.failures, 0);
+	ck_assert_int_eq(outbox_read(ob, "t3", read_cb, &rr), 0);
+	run_until(&rr.calls, 1);
+	ck_assert_str_eq(rr.text, "{\"after\":\"cut\"}");
+	close_box(ob);
+	n = read_log("outbox/seg", r, 8);
+	ck_assert_int_eq(n, want_left + 1);
+	ck_assert_str_eq(r[n - 1].id, "t3");
+	free_log(r, n);
+}
+
+static void cut_mid_record(const char *path, off_t rec2, off_t end)
+{
+	/* A torn write: the last record only partly on disk. */
+	ck_assert_int_eq(truncate(path, end - 7), 0);
+	(void)rec2;
+}
+
+static void flip_payload_byte(const char *path, off_t rec2, off_t end)
+{
+	int fd = open(path, O_RDWR);
+	char c;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &c, 1, end - 3), 1);
+	c ^= 0x20;
+	ck_assert_int_eq(pwrite(fd, &c, 1, end - 3), 1);
+	close(fd);
+	(void)rec2;
+}
+
+static void zero_tail(const char *path, off_t rec2, off_t end)
+{
+	/* Size grown but data never written: zeros where a record was. */
+	int fd = open(path, O_RDWR);
+	char z[4096] = { 0 };
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, z, (size_t)(end - rec2), rec2), end - rec2);
+	close(fd);
+}
+
+static void garbage_after(const char *path, off_t rec2, off_t end)
+{
+	/* Half a frame after the last whole record. */
+	int fd = open(path, O_WRONLY | O_APPEND);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "\x40\x00\x00", 3), 3);
+	close(fd);
+	(void)rec2;
+	(void)end;
+}
+
+START_TEST(test_torn_tail_cut)
+{
+	damage_and_reopen(cut_mid_record, 2);
+}
+END_TEST
+
+START_TEST(test_bad_crc_cut)
+{
+	damage_and_reopen(flip_payload_byte, 2);
+}
+END_TEST
+
+START_TEST(test_zero_tail_cut)
+{
+	damage_and_reopen(zero_tail, 2);
+}
+END_TEST
+
+START_TEST(test_partial_frame_cut)
+{
+	damage_and_reopen(garbage_after, 3);
 }
 END_TEST
 
@@ -469,11 +718,11 @@ START_TEST(test_low_space_refuses)
 }
 END_TEST
 
-START_TEST(test_names_sort_across_restarts)
+START_TEST(test_keys_sort_across_restarts)
 {
 	struct outbox *ob = open_box();
 	struct done d = { 0 };
-	char names[4][256];
+	struct lrec r[4];
 
 	ck_assert_int_eq(outbox_put(ob, "b-first", D1, "{}", 2, done_cb, &d), 0);
 	run_until(&d.calls, 1);
@@ -481,10 +730,12 @@ START_TEST(test_names_sort_across_restarts)
 	ob = open_box();
 	ck_assert_int_eq(outbox_put(ob, "a-second", D1, "{}", 2, done_cb, &d), 0);
 	run_until(&d.calls, 2);
-	ck_assert_int_eq(list_dir("outbox/new", names, 4), 2);
-	ck_assert_ptr_nonnull(strstr(names[0], ".b-first.json"));
-	ck_assert_ptr_nonnull(strstr(names[1], ".a-second.json"));
 	close_box(ob);
+	ck_assert_int_eq(read_log("outbox/seg", r, 4), 2);
+	ck_assert_str_eq(r[0].id, "b-first");
+	ck_assert_str_eq(r[1].id, "a-second");
+	ck_assert_int_lt(strcmp(r[0].key, r[1].key), 0);
+	free_log(r, 2);
 }
 END_TEST
 
@@ -519,35 +770,195 @@ START_TEST(test_bad_ids_rejected)
 	ck_assert_int_eq(d.failures, 0);
 	/* Nothing landed anywhere but where it belongs. */
 	ck_assert_int_eq(list_dir("", names, 4), 2);
-	ck_assert_int_eq(list_dir("outbox/new", names, 4), 1);
-	ck_assert_int_eq(list_dir("store", names, 4), 1);
+	ck_assert_int_eq(list_dir("outbox", names, 4), 2);	/* cursor, seg */
+	ck_assert_int_eq(list_dir("outbox/seg", names, 4), 1);
+	ck_assert_int_eq(list_dir("store", names, 4), 1);	/* seg */
+	ck_assert_int_eq(list_dir("store/seg", names, 4), 0);
 	close_box(ob);
 }
 END_TEST
 
-START_TEST(test_open_cleans_tmp_and_ignores_junk)
+/* A state folder of the version before segments: its store files are read
+ * as before, and entries left in outbox/new/ move into the log with their
+ * keys, in name order, and leave new/. */
+START_TEST(test_legacy_folders_migrate)
 {
 	char path[512], names[4][256], digest[65];
-	struct outbox *ob = open_box();
+	struct outbox *ob;
+	struct rd rr = { 0 };
+	struct lrec r[4];
 	FILE *f;
 
-	close_box(ob);
-	snprintf(path, sizeof(path), "%s/outbox/tmp/00000000000000000001.half.json", tmpdir);
+	snprintf(path, sizeof(path), "%s/outbox", tmpdir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/outbox/new", tmpdir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/store", tmpdir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/outbox/new/00000000000000000007.old-b.json", tmpdir);
 	f = fopen(path, "w");
-	fputs("{\"trunc", f);
+	fputs("{\"old\":\"b\"}", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/outbox/new/00000000000000000003.old-a.json", tmpdir);
+	f = fopen(path, "w");
+	fputs("{\"old\":\"a\"}", f);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/store/not-a-store-name.json", tmpdir);
 	f = fopen(path, "w");
 	fclose(f);
-	snprintf(path, sizeof(path), "%s/store/ok.%s.json", tmpdir, D2);
+	snprintf(path, sizeof(path), "%s/store/old-a.%s.json", tmpdir, D2);
 	f = fopen(path, "w");
-	fputs("{}", f);
+	fputs("{\"old\":\"a\"}", f);
 	fclose(f);
 	ob = open_box();
-	ck_assert_int_eq(list_dir("outbox/tmp", names, 4), 0);
-	ck_assert_int_eq(outbox_lookup(ob, "ok", digest), 0);
+	ck_assert_int_eq(list_dir("outbox/new", names, 4), 0);
+	ck_assert_uint_eq(outbox_depth(ob), 2);
+	ck_assert_int_eq(outbox_lookup(ob, "old-a", digest), 0);
 	ck_assert_str_eq(digest, D2);
 	ck_assert_int_eq(outbox_lookup(ob, "not-a-store-name", digest), -ENOENT);
+	ck_assert_int_eq(outbox_read(ob, "old-a", read_cb, &rr), 0);
+	run_until(&rr.calls, 1);
+	ck_assert_str_eq(rr.text, "{\"old\":\"a\"}");
+	close_box(ob);
+	ck_assert_int_eq(read_log("outbox/seg", r, 4), 2);
+	ck_assert_str_eq(r[0].key, "00000000000000000003.old-a");
+	ck_assert_str_eq(r[1].key, "00000000000000000007.old-b");
+	ck_assert_int_eq(r[1].kind, OUTBOX_REC_MESSAGE);
+	ck_assert_str_eq(r[1].payload, "{\"old\":\"b\"}");
+	free_log(r, 2);
+}
+END_TEST
+
+/* The consumer API: list by position, read, ack; the cursor survives a
+ * restart (what was not acked is listed again: at least once). */
+struct lst {
+	int calls, status;
+	size_t n;
+	unsigned long long next;
+	struct outbox_entry e[16];
+};
+
+static void list_cb(void *data, int status, const struct outbox_entry *ents, size_t n,
+		    unsigned long long next)
+{
+	struct lst *l = data;
+
+	l->calls++;
+	l->status = status;
+	l->n = n;
+	l->next = next;
+	if (n)
+		memcpy(l->e, ents, (n < 16 ? n : 16) * sizeof(*ents));
+}
+
+START_TEST(test_consumer_list_read_ack)
+{
+	struct outbox *ob = open_box();
+	struct done d = { 0 };
+	struct lst l = { 0 };
+	struct rd rr = { 0 };
+	unsigned long long start;
+	char id[8];
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		ck_assert_int_eq(outbox_put(ob, id, D1, id, strlen(id), done_cb, &d), 0);
+	}
+	run_until(&d.calls, 5);
+	start = outbox_consumer_start(ob);
+	ck_assert_int_eq(outbox_consumer_list(ob, start, 3, list_cb, &l), 0);
+	run_until(&l.calls, 1);
+	ck_assert_int_eq(l.status, 0);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_ptr_nonnull(strstr(l.e[0].key, ".c0"));
+	ck_assert_uint_eq(l.e[0].end, l.e[1].pos);
+	ck_assert_uint_eq(l.next, l.e[2].end);
+	ck_assert_int_eq(outbox_consumer_read(ob, l.e[1].pos, read_cb, &rr), 0);
+	run_until(&rr.calls, 1);
+	ck_assert_str_eq(rr.text, "c1");
+	/* Two delivered; the third was listed but not acked. */
+	ck_assert_int_eq(outbox_consumer_ack(ob, l.e[2].pos), 0);
+	ck_assert_int_eq(outbox_consumer_ack(ob, l.next + (1ull << 40)), -EINVAL);
+	close_box(ob);
+
+	ob = open_box();
+	ck_assert_uint_eq(outbox_depth(ob), 3);
+	start = outbox_consumer_start(ob);
+	ck_assert_uint_eq(start, l.e[2].pos);
+	ck_assert_int_eq(outbox_consumer_list(ob, start, 16, list_cb, &l), 0);
+	run_until(&l.calls, 2);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_ptr_nonnull(strstr(l.e[0].key, ".c2"));
+	ck_assert_ptr_nonnull(strstr(l.e[2].key, ".c4"));
+	/* The end reached: the next listing finds nothing new. */
+	ck_assert_int_eq(outbox_consumer_list(ob, l.next, 16, list_cb, &l), 0);
+	run_until(&l.calls, 3);
+	ck_assert_uint_eq(l.n, 0);
+	close_box(ob);
+}
+END_TEST
+
+/* Segments wholly before the cursor are retired: those holding verdicts
+ * move into store/seg/ (and are still read from there, also after a
+ * restart), those with messages only are removed. */
+START_TEST(test_retire_delivered_segments)
+{
+	struct outbox *ob = open_box();
+	struct done d = { 0 };
+	struct lst l = { 0 };
+	struct rd rr = { 0 };
+	struct outbox_stats st;
+	char id[16], body[1200], names[16][256], digest[65];
+	int calls = 0;
+
+	memset(body, 'x', sizeof(body));
+	body[0] = '"';
+	body[sizeof(body) - 1] = '"';
+	outbox_set_segment_size(ob, 4096);
+	/* Three records of ~1.3 kB fill a segment of 4 kB.  Segment 1:
+	 * verdicts; segment 2: messages only; segment 3: the active one. */
+	for (int i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "v%d", i);
+		ck_assert_int_eq(outbox_put(ob, id, D1, body, sizeof(body), done_cb, &d), 0);
+		run_until(&d.calls, ++calls);
+	}
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(outbox_post(ob, "m", body, sizeof(body), done_cb, &d), 0);
+		run_until(&d.calls, ++calls);
+	}
+	ck_assert_int_eq(outbox_put(ob, "last", D1, body, sizeof(body), done_cb, &d), 0);
+	run_until(&d.calls, ++calls);
+	ck_assert_int_eq(d.failures, 0);
+	ck_assert_int_eq(list_dir("outbox/seg", names, 16), 3);
+	ck_assert_int_eq(outbox_consumer_list(ob, outbox_consumer_start(ob), 16, list_cb, &l), 0);
+	run_until(&l.calls, 1);
+	ck_assert_uint_eq(l.n, 7);
+	ck_assert_int_eq(outbox_consumer_ack(ob, l.next), 0);
+	uv_update_time(&loop);
+	for (uint64_t end = uv_now(&loop) + (uint64_t)(60000 * ck_timeout_scale());;) {
+		outbox_stats(ob, &st);
+		if (st.retired >= 2)
+			break;
+		ck_assert_msg(uv_now(&loop) < end, "segments not retired");
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+		uv_update_time(&loop);
+	}
+	ck_assert_int_eq(list_dir("outbox/seg", names, 16), 1);	/* the active one */
+	ck_assert_int_eq(list_dir("store/seg", names, 16), 1);
+	ck_assert_str_eq(names[0], "00000000000000000001.log");
+	ck_assert_int_eq(outbox_read(ob, "v2", read_cb, &rr), 0);
+	run_until(&rr.calls, 1);
+	ck_assert_int_eq(rr.status, 0);
+	ck_assert_int_eq(strlen(rr.text), 255);	/* rd keeps 255 bytes */
+	close_box(ob);
+	ob = open_box();
+	ck_assert_uint_eq(outbox_depth(ob), 0);
+	ck_assert_int_eq(outbox_lookup(ob, "v1", digest), 0);
+	ck_assert_int_eq(outbox_read(ob, "v1", read_cb, &rr), 0);
+	run_until(&rr.calls, 2);
+	ck_assert_int_eq(rr.status, 0);
+	ck_assert_int_eq(outbox_put(ob, "v0", D1, "{}", 2, done_cb, &d), -EEXIST);
 	close_box(ob);
 }
 END_TEST
@@ -556,7 +967,8 @@ START_TEST(test_depth_follows_retirement)
 {
 	struct outbox *ob = open_box();
 	struct done d = { 0 };
-	char id[16], names[8][256], path[1024];
+	struct lst l = { 0 };
+	char id[16];
 
 	for (int i = 0; i < 5; i++) {
 		snprintf(id, sizeof(id), "r%d", i);
@@ -565,11 +977,9 @@ START_TEST(test_depth_follows_retirement)
 	run_until(&d.calls, 5);
 	ck_assert_uint_eq(outbox_depth(ob), 5);
 	/* What a sink does after delivery. */
-	ck_assert_int_eq(list_dir("outbox/new", names, 8), 5);
-	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/outbox/new/%.255s", tmpdir, names[i]);
-		ck_assert_int_eq(unlink(path), 0);
-	}
+	ck_assert_int_eq(outbox_consumer_list(ob, outbox_consumer_start(ob), 2, list_cb, &l), 0);
+	run_until(&l.calls, 1);
+	ck_assert_int_eq(outbox_consumer_ack(ob, l.next), 0);
 	outbox_retired(ob, 2);
 	ck_assert_uint_eq(outbox_depth(ob), 3);
 	outbox_retired(ob, 10);
@@ -577,50 +987,6 @@ START_TEST(test_depth_follows_retirement)
 	close_box(ob);
 	ob = open_box();
 	ck_assert_uint_eq(outbox_depth(ob), 3);
-	close_box(ob);
-}
-END_TEST
-
-/* A sink that does not call outbox_retired(): the recount catches up. */
-static int depth_is(struct outbox *ob, size_t want)
-{
-	return outbox_depth(ob) == want;
-}
-
-static void never_cb(uv_timer_t *t)
-{
-	ck_abort_msg("the keep-alive timer fired");
-}
-
-START_TEST(test_depth_recount)
-{
-	struct outbox *ob = open_box();
-	struct done d = { 0 };
-	char names[8][256], path[1024];
-	uv_timer_t alive;
-	int ok = 0;
-
-	/* The recount timer does not keep a loop alive; a daemon's listeners
-	 * do, this timer stands in for them. */
-	uv_timer_init(&loop, &alive);
-	uv_timer_start(&alive, never_cb, 60000, 0);
-	ck_assert_int_eq(outbox_put(ob, "x1", D1, "{}", 2, done_cb, &d), 0);
-	ck_assert_int_eq(outbox_put(ob, "x2", D1, "{}", 2, done_cb, &d), 0);
-	run_until(&d.calls, 2);
-	ck_assert_uint_eq(outbox_depth(ob), 2);
-	ck_assert_int_eq(list_dir("outbox/new", names, 8), 2);
-	snprintf(path, sizeof(path), "%s/outbox/new/%.255s", tmpdir, names[0]);
-	ck_assert_int_eq(unlink(path), 0);
-	uv_update_time(&loop);
-	for (uint64_t end = uv_now(&loop) + (uint64_t)(60000 * ck_timeout_scale());
-	     !ok && uv_now(&loop) < end;) {
-		uv_run(&loop, UV_RUN_NOWAIT);
-		usleep(5000);
-		uv_update_time(&loop);
-		ok = depth_is(ob, 1);
-	}
-	ck_assert_msg(ok, "depth still %zu", outbox_depth(ob));
-	uv_close((uv_handle_t *)&alive, NULL);
 	close_box(ob);
 }
 END_TEST
@@ -670,39 +1036,6 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The ids of the entries in new/, sorted; each entry must be whole. */
-static int list_ids_in_new(char ***out)
-{
-	char path[512], p2[1024];
-	struct dirent *de;
-	char **ids = NULL;
-	int n = 0;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "%s/outbox/new", tmpdir);
-	dir = opendir(path);
-	ck_assert_ptr_nonnull(dir);
-	while ((de = readdir(dir))) {
-		size_t len = strlen(de->d_name);
-		struct stat sb;
-		char *buf;
-
-		if (de->d_name[0] == '.')
-			continue;
-		ck_assert_uint_gt(len, 26);
-		snprintf(p2, sizeof(p2), "%s/%s", path, de->d_name);
-		buf = slurp(p2, &sb);
-		ck_assert_msg(buf[0] == '{' && buf[strlen(buf) - 1] == '}', "torn entry %s", p2);
-		free(buf);
-		ids = realloc(ids, (size_t)(n + 1) * sizeof(*ids));
-		ids[n++] = strndup(de->d_name + 21, len - 21 - 5);
-	}
-	closedir(dir);
-	qsort(ids, (size_t)n, sizeof(*ids), cmp_str);
-	*out = ids;
-	return n;
-}
-
 /* Run the helper from verdict `first` on, kill it with SIGKILL once it has
  * acknowledged `kill_after` verdicts, and add what it acknowledged to
  * acked[*nacked...]. */
@@ -742,82 +1075,68 @@ static void crash_run(const char *first, int kill_after, char **acked, int *nack
 
 /* The crash test: a helper puts verdicts and prints each acknowledged id;
  * it is killed with SIGKILL mid-way, restarted on the same folder and
- * killed again.  Every acknowledged id must be whole in new/ and store/
- * and known after reopen, tmp/ must be empty, and the second run's entries
- * must sort after the first run's. */
+ * killed again.  Every acknowledged id must be whole in the log and known
+ * after reopen, and the second run's keys must sort after the first run's. */
 START_TEST(test_crash_keeps_acknowledged)
 {
-	char path[512], digest[65], names[4][256];
+	char digest[65];
 	char **acked = calloc(200000, sizeof(*acked));
-	int nacked = 0, in_new;
+	struct lrec *r = calloc(300000, sizeof(*r));
+	char **ids;
+	int nacked = 0, n;
 	unsigned long long max_first = 0, min_second = ULLONG_MAX;
-	char **new_ids;
 	struct outbox *ob;
-	struct dirent *de;
-	DIR *dir;
 
 	crash_run("0", 1500, acked, &nacked);
 	crash_run("500000", 800, acked, &nacked);
 
-	snprintf(path, sizeof(path), "%s/outbox/new", tmpdir);
-	dir = opendir(path);
-	ck_assert_ptr_nonnull(dir);
-	while ((de = readdir(dir))) {
-		unsigned long long seq;
-		const char *idp;
+	ob = open_box();	/* recovers the torn tail, if any */
+	close_box(ob);
+	n = read_log("outbox/seg", r, 300000);
+	ids = calloc((size_t)n + 1, sizeof(*ids));
+	for (int i = 0; i < n; i++) {
+		unsigned long long seq = strtoull(r[i].key, NULL, 10);
+		char want[256];
 
-		if (de->d_name[0] == '.')
-			continue;
-		seq = strtoull(de->d_name, NULL, 10);
-		idp = de->d_name + 21;
-		if (atoi(idp + 4) < 500000)
+		if (atoi(r[i].id + 4) < 500000)
 			max_first = seq > max_first ? seq : max_first;
 		else
 			min_second = seq < min_second ? seq : min_second;
+		snprintf(want, sizeof(want), "{\"request_id\":\"%s\",\"n\":%d}", r[i].id, atoi(r[i].id + 4));
+		ck_assert_str_eq(r[i].payload, want);
+		ids[i] = r[i].id;
 	}
-	closedir(dir);
-	ck_assert_msg(max_first < min_second, "names of the second run sort before the first's");
-
+	ck_assert_msg(max_first < min_second, "keys of the second run sort before the first's");
+	qsort(ids, (size_t)n, sizeof(*ids), cmp_str);
 	ob = open_box();
-	ck_assert_int_eq(list_dir("outbox/tmp", names, 4), 0);
-	in_new = list_ids_in_new(&new_ids);
-	ck_assert_uint_eq(outbox_depth(ob), (size_t)in_new);
-	ck_assert_int_ge(in_new, nacked);
+	ck_assert_uint_eq(outbox_depth(ob), (size_t)n);
+	ck_assert_int_ge(n, nacked);
 	for (int i = 0; i < nacked; i++) {
-		char want[256], *buf, *key = acked[i];
-		struct stat sb;
+		char want[256], *key = acked[i];
 
-		ck_assert_msg(bsearch(&key, new_ids, (size_t)in_new, sizeof(*new_ids), cmp_str),
-			      "%s acknowledged but not in new/", acked[i]);
+		ck_assert_msg(bsearch(&key, ids, (size_t)n, sizeof(*ids), cmp_str),
+			      "%s acknowledged but not in the log", acked[i]);
 		ck_assert_int_eq(outbox_lookup(ob, acked[i], digest), 0);
 		snprintf(want, sizeof(want), "%064x", (unsigned)atoi(acked[i] + 4));
 		ck_assert_str_eq(digest, want);
-		snprintf(path, sizeof(path), "%s/store/%s.%s.json", tmpdir, acked[i], digest);
-		buf = slurp(path, &sb);
-		snprintf(want, sizeof(want), "{\"request_id\":\"%s\",\"n\":%d}", acked[i],
-			 atoi(acked[i] + 4));
-		ck_assert_str_eq(buf, want);
-		free(buf);
 		free(acked[i]);
 	}
-	for (int i = 0; i < in_new; i++)
-		free(new_ids[i]);
-	free(new_ids);
+	free_log(r, n);
+	free(r);
+	free(ids);
 	free(acked);
 	close_box(ob);
 }
 END_TEST
 
 /* outbox_post: delivery only, any number of times per id, in put order
- * with verdicts, never in the store or the index. */
+ * with verdicts, never in the index. */
 START_TEST(test_post_delivers_without_store)
 {
-	char names[8][256], path[1024];
 	struct outbox *ob = open_box();
 	struct done d = { 0 };
 	char digest[65];
-	struct stat sb;
-	char *buf;
+	struct lrec r[8];
 
 	ck_assert_int_eq(outbox_put(ob, "case-1", D1, "{\"v\":1}", 7, done_cb, &d), 0);
 	ck_assert_int_eq(outbox_post(ob, "case-1", "{\"v\":2}", 7, done_cb, &d), 0);
@@ -825,23 +1144,25 @@ START_TEST(test_post_delivers_without_store)
 	ck_assert_int_eq(outbox_post(ob, "..", "{}", 2, done_cb, &d), -EINVAL);
 	run_until(&d.calls, 3);
 	ck_assert_int_eq(d.failures, 0);
-	ck_assert_int_eq(list_dir("outbox/new", names, 8), 3);
+	ck_assert_int_eq(read_log("outbox/seg", r, 8), 3);
 	for (int i = 0; i < 3; i++) {
 		char want[16];
 
-		ck_assert_str_eq(names[i] + 20, ".case-1.json");
-		snprintf(path, sizeof(path), "%s/outbox/new/%.255s", tmpdir, names[i]);
-		buf = slurp(path, &sb);
+		ck_assert_str_eq(r[i].id, "case-1");
+		ck_assert_int_eq(r[i].kind, i ? OUTBOX_REC_MESSAGE : OUTBOX_REC_VERDICT);
 		snprintf(want, sizeof(want), "{\"v\":%d}", i + 1);
-		ck_assert_str_eq(buf, want);
-		free(buf);
+		ck_assert_str_eq(r[i].payload, want);
 	}
-	ck_assert_int_eq(list_dir("store", names, 8), 1);
+	free_log(r, 3);
 	ck_assert_int_eq(outbox_lookup(ob, "case-1", digest), 0);
 	ck_assert_str_eq(digest, D1);
 	ck_assert_int_eq(outbox_lookup(ob, "only-posted", digest), -ENOENT);
 	ck_assert_int_eq(outbox_post(ob, "only-posted", "{}", 2, done_cb, &d), 0);
 	run_until(&d.calls, 4);
+	ck_assert_int_eq(outbox_lookup(ob, "only-posted", digest), -ENOENT);
+	ck_assert_uint_eq(outbox_depth(ob), 4);
+	close_box(ob);
+	ob = open_box();
 	ck_assert_int_eq(outbox_lookup(ob, "only-posted", digest), -ENOENT);
 	ck_assert_uint_eq(outbox_depth(ob), 4);
 	close_box(ob);
@@ -854,20 +1175,26 @@ static Suite *outbox_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_put_writes_files);
+	tcase_add_test(tc, test_put_appends_records);
 	tcase_add_test(tc, test_group_commit_groups);
 	tcase_add_test(tc, test_puts_during_batch);
 	tcase_add_test(tc, test_syncfs_mode);
 	tcase_add_test(tc, test_lookup_and_read_after_reopen);
-	tcase_add_test(tc, test_consumer_before_store_link);
+	tcase_add_test(tc, test_ack_after_fdatasync);
+	tcase_add_test(tc, test_failed_sync_fails_batch);
+	tcase_add_test(tc, test_torn_tail_cut);
+	tcase_add_test(tc, test_bad_crc_cut);
+	tcase_add_test(tc, test_zero_tail_cut);
+	tcase_add_test(tc, test_partial_frame_cut);
 	tcase_add_test(tc, test_many_reads);
 	tcase_add_test(tc, test_when_durable);
 	tcase_add_test(tc, test_low_space_refuses);
-	tcase_add_test(tc, test_names_sort_across_restarts);
+	tcase_add_test(tc, test_keys_sort_across_restarts);
 	tcase_add_test(tc, test_bad_ids_rejected);
-	tcase_add_test(tc, test_open_cleans_tmp_and_ignores_junk);
+	tcase_add_test(tc, test_legacy_folders_migrate);
+	tcase_add_test(tc, test_consumer_list_read_ack);
+	tcase_add_test(tc, test_retire_delivered_segments);
 	tcase_add_test(tc, test_depth_follows_retirement);
-	tcase_add_test(tc, test_depth_recount);
 	tcase_add_test(tc, test_close_flushes_queue);
 	tcase_add_test(tc, test_notify_and_shutdown);
 	tcase_add_test(tc, test_crash_keeps_acknowledged);

@@ -4,9 +4,12 @@
  * thread per connection) and is scripted: down (port closed), then up,
  * answering 500 a number of times, then keeping one request unanswered past
  * the sink's time limit, then 200.  On every request it checks, under its
- * lock, that no entry has left outbox/new without having been confirmed
- * (the 200 is recorded before it is written), records the order of first
- * attempts, and checks the Idempotency-Key header and the body.
+ * lock, that the delivery cursor has passed no entry that was not
+ * confirmed (the 200 is recorded before it is written), records the order
+ * of first attempts, and checks the Idempotency-Key header and the body.
+ * Entries are records of the outbox's log: written straight into a segment
+ * (with SEQ = i) while no outbox is open, or posted through the outbox
+ * while the sink runs.
  */
 #include "config.h"
 
@@ -32,6 +35,7 @@
 
 #include "cfg.h"
 #include "outbox.h"
+#include "outbox_log.h"
 #include "sink.h"
 #include "ck_main.h"
 
@@ -50,6 +54,7 @@ struct rx {
 	char dir[256];        /* outbox dir */
 	int n;                /* entries in play */
 	bool lax;             /* names are the outbox's: key any SEQ + ".req-<i>" */
+	bool any_seq;         /* ... key only, the body is still checked */
 	/* script */
 	int fail500;          /* answer 500 this many times */
 	int hang;             /* then keep this many unanswered */
@@ -79,68 +84,113 @@ static void entry_body(char *buf, size_t sz, int i)
 	snprintf(buf, sz, "{\"id\":\"req-%d\",\"decision\":\"clear\",\"note\":\"caf\xc3\xa9 \\\"q\\\"\"}", i);
 }
 
+/* Where entry i was written into the log (0: not written straight). */
+static uint64_t pos_of[MAXN];
+
+static uint64_t cursor_of(const char *dir)
+{
+	struct outbox_cursor cur;
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/outbox", dir);
+	fd = open(path, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(outbox_cursor_load(fd, "cursor", &cur), 0);
+	close(fd);
+	return cur.pos;
+}
+
+/* Entry i is not yet delivered: the cursor has not passed it (entries
+ * posted through the outbox cannot be told here and count as there). */
 static bool entry_exists(const char *dir, int i)
 {
-	char path[512], name[64];
-
-	entry_name(name, sizeof(name), i);
-	snprintf(path, sizeof(path), "%s/new/%s", dir, name);
-	return access(path, F_OK) == 0;
+	return !pos_of[i] || cursor_of(dir) <= pos_of[i];
 }
 
+/* Append entry i to segment 1 (made if missing); no outbox may be open. */
 static void write_entry(const char *dir, int i)
 {
-	char path[512], name[64], body[256];
-	FILE *f;
+	char path[512], body[256], id[32], prefix[OUTBOX_REC_PREFIX_MAX];
+	struct stat st;
+	size_t plen;
+	int fd;
 
-	entry_name(name, sizeof(name), i);
+	snprintf(path, sizeof(path), "%s/outbox/seg/00000000000000000001.log", dir);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	if (st.st_size == 0) {
+		ck_assert_int_eq(outbox_seg_write_header(fd, 1), 0);
+		st.st_size = OUTBOX_SEG_HEADER;
+	}
 	entry_body(body, sizeof(body), i);
-	snprintf(path, sizeof(path), "%s/new/%s", dir, name);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(body, f);
-	ck_assert_int_eq(fclose(f), 0);
+	snprintf(id, sizeof(id), "req-%d", i);
+	plen = outbox_rec_prefix(prefix, OUTBOX_REC_MESSAGE, (unsigned long long)i, 1, NULL, id,
+				 body, strlen(body));
+	ck_assert_int_eq(pwrite(fd, prefix, plen, st.st_size), (ssize_t)plen);
+	ck_assert_int_eq(pwrite(fd, body, strlen(body), st.st_size + (off_t)plen), (ssize_t)strlen(body));
+	close(fd);
+	pos_of[i] = OUTBOX_POS(1, st.st_size);
 }
 
+/* Records of the log the cursor has not passed. */
 static int count_entries(const char *dir)
 {
 	char path[512];
+	uint64_t cur = cursor_of(dir);
 	struct dirent *de;
 	DIR *d;
 	int n = 0;
 
-	snprintf(path, sizeof(path), "%s/new", dir);
+	snprintf(path, sizeof(path), "%s/outbox/seg", dir);
 	d = opendir(path);
 	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			n++;
+	while ((de = readdir(d))) {
+		uint64_t no, off = OUTBOX_SEG_HEADER;
+		char p2[800];
+		struct stat st;
+		int fd;
+
+		if (outbox_seg_parse(de->d_name, &no) < 0)
+			continue;
+		snprintf(p2, sizeof(p2), "%s/%s", path, de->d_name);
+		fd = open(p2, O_RDONLY);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(fstat(fd, &st), 0);
+		for (;;) {
+			struct outbox_rec rec;
+
+			if (outbox_seg_read(fd, no, (uint64_t)st.st_size, off, &rec, NULL) < 0)
+				break;
+			n += rec.pos >= cur;
+			off += rec.size;
+		}
+		close(fd);
+	}
 	closedir(d);
 	return n;
 }
 
+/* A state folder with an empty outbox. */
 static void make_outbox(char *dir, size_t sz)
 {
 	char path[512];
 
 	snprintf(dir, sz, "/tmp/test_sink.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/new", dir);
+	snprintf(path, sizeof(path), "%s/outbox", dir);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/outbox/seg", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	memset(pos_of, 0, sizeof(pos_of));
 }
+
+static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw);
 
 static void remove_outbox(const char *dir)
 {
-	char path[512], name[64];
-
-	for (int i = 0; i < MAXN; i++) {
-		entry_name(name, sizeof(name), i);
-		snprintf(path, sizeof(path), "%s/new/%s", dir, name);
-		unlink(path);
-	}
-	snprintf(path, sizeof(path), "%s/new", dir);
-	rmdir(path);
-	rmdir(dir);
+	ck_assert_int_eq(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
 static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
@@ -258,7 +308,7 @@ static void *conn_main(void *arg)
 
 			snprintf(key, sizeof(key), "%.*s", (int)vlen, v);
 			idx = (int)strtol(key, NULL, 10);
-			if (rx->lax) {
+			if (rx->lax || rx->any_seq) {
 				const char *at = strstr(key, ".req-");
 				idx = at && at == key + 20 ? atoi(at + 5) : -1;
 				if (idx >= rx->n)
@@ -417,6 +467,7 @@ static void rx_down(struct rx *rx)
 
 struct run {
 	uv_loop_t loop;
+	struct outbox *ob;
 	struct sink *sink;
 	struct rx *rx;
 	uv_timer_t up_timer, check_timer;
@@ -462,17 +513,31 @@ static void check_cb(uv_timer_t *t)
 	}
 }
 
+static void later_durable(void *data, int status)
+{
+	struct run *run = data;
+
+	ck_assert_int_eq(status, 0);
+	if (run->later_kick && !run->closed)
+		sink_kick(run->sink);
+}
+
+/* Entries written while the sink runs go through the outbox (which gives
+ * them its own SEQ); a kick, if any, follows their durability. */
 static void later_cb(uv_timer_t *t)
 {
 	struct run *run = t->data;
+	char id[32], body[256];
 
-	for (int i = run->later_from; i < run->later_to; i++)
-		write_entry(run->rx->dir, i);
 	pthread_mutex_lock(&run->rx->mu);
 	run->rx->n = run->later_to;
+	run->rx->any_seq = true;
 	pthread_mutex_unlock(&run->rx->mu);
-	if (run->later_kick)
-		sink_kick(run->sink);
+	for (int i = run->later_from; i < run->later_to; i++) {
+		snprintf(id, sizeof(id), "req-%d", i);
+		entry_body(body, sizeof(body), i);
+		ck_assert_int_eq(outbox_post(run->ob, id, body, strlen(body), later_durable, run), 0);
+	}
 }
 
 static struct cfg_sink webhook_cfg(char *url, size_t sz, int port)
@@ -518,7 +583,9 @@ static struct sink_stats run_sink(struct run *run, const struct cfg_sink *cfg,
 	uv_timer_t limit;
 
 	ck_assert_int_eq(uv_loop_init(&run->loop), 0);
-	ck_assert_int_eq(sink_open(&run->loop, cfg, dir, &run->sink), 0);
+	ck_assert_int_eq(outbox_open(&run->loop, dir, &run->ob), 0);
+	outbox_set_min_free(run->ob, 0);
+	ck_assert_int_eq(sink_open(&run->loop, cfg, run->ob, &run->sink), 0);
 	sink_set_retired_cb(run->sink, retired_cb, run);
 	run->started = uv_now(&run->loop);
 	uv_timer_init(&run->loop, &run->up_timer);
@@ -535,6 +602,7 @@ static struct sink_stats run_sink(struct run *run, const struct cfg_sink *cfg,
 	uv_timer_start(&limit, limit_cb, (uint64_t)limit_ms, 0);
 	while (!run->closed)
 		uv_run(&run->loop, UV_RUN_ONCE);
+	outbox_close(run->ob, NULL, NULL);
 	uv_close((uv_handle_t *)&limit, NULL);
 	uv_run(&run->loop, UV_RUN_DEFAULT);
 	ck_assert_int_eq(uv_loop_close(&run->loop), 0);
@@ -661,6 +729,56 @@ START_TEST(test_restart_resumes)
 }
 END_TEST
 
+/* The delivery cursor is durable: a second sink on the same outbox starts
+ * after what the first one had confirmed (nothing before it is sent again)
+ * and delivers everything after it, at least once. */
+START_TEST(test_cursor_across_restart)
+{
+	enum { N = 10 };
+	struct rx rx;
+	struct run run1 = { .rx = &rx, .up_after_ms = -1, .want = 4 };
+	struct run run2 = { .rx = &rx, .up_after_ms = -1, .want = 1 };
+	struct cfg_sink cfg;
+	char dir[256], url[128];
+	int first_open = 0, again = 0, acked;
+
+	make_outbox(dir, sizeof(dir));
+	for (int i = 0; i < N; i++)
+		write_entry(dir, i);
+	rx_init(&rx, dir, N);
+	rx.delay_ms = 20;
+	rx_up(&rx);
+	cfg = webhook_cfg(url, sizeof(url), rx.port);
+	cfg.timeout_ms = 5000;
+	run_sink(&run1, &cfg, dir, 10000);
+	ck_assert_msg(run1.finished, "the first sink did not deliver 4");
+	pthread_mutex_lock(&rx.mu);
+	while (first_open < N && rx.confirmed[first_open])
+		first_open++;
+	pthread_mutex_unlock(&rx.mu);
+	ck_assert_int_ge(first_open, 4);
+	/* The cursor is past the 4 the sink saw confirmed; one the receiver
+	 * confirmed while the sink was closing may be sent again. */
+	acked = N - count_entries(dir);
+	ck_assert_int_ge(acked, 4);
+	ck_assert_int_le(acked, first_open);
+	run2.want = N - acked;
+	run_sink(&run2, &cfg, dir, 10000);
+	rx_down(&rx);
+	ck_assert_msg(run2.finished, "the second sink did not deliver the rest");
+	ck_assert_int_eq(count_entries(dir), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_msg(rx.confirmed[i], "entry %d never confirmed", i);
+		if (i < acked && rx.got[i] != 1)
+			again++;
+	}
+	ck_assert_int_eq(again, 0);
+	ck_assert_int_eq(rx.unconfirmed_gone, 0);
+	ck_assert_int_eq(rx.bad_key + rx.bad_body, 0);
+	remove_outbox(dir);
+}
+END_TEST
+
 /* A backlog larger than the sink's window (1024 entries) drains
  * completely, each entry once, and the window refills from rescans. */
 START_TEST(test_backlog_beyond_window)
@@ -672,7 +790,7 @@ START_TEST(test_backlog_beyond_window)
 	char dir[256], url[128];
 
 	make_outbox(dir, sizeof(dir));
-	for (int i = N - 1; i >= 0; i--)
+	for (int i = 0; i < N; i++)
 		write_entry(dir, i);
 	rx_init(&rx, dir, N);
 	rx_up(&rx);
@@ -682,7 +800,7 @@ START_TEST(test_backlog_beyond_window)
 	cfg.rescan_ms = 3600000; /* refills come from the drain, not the timer */
 	run_sink(&run, &cfg, dir, 40000);
 	rx_down(&rx);
-	ck_assert_msg(run.finished, "the backlog did not drain");
+	ck_assert_msg(run.finished, "the backlog did not drain: %llu delivered, %llu pending, %d requests", run.at_limit.delivered, run.at_limit.pending, rx.requests);
 	ck_assert_int_eq(count_entries(dir), 0);
 	ck_assert_int_eq(rx.requests, N);
 	ck_assert_int_eq(rx.n_first, N);
@@ -760,11 +878,10 @@ START_TEST(test_fed_by_outbox)
 	struct rx rx;
 	struct chain c = { .rx = &rx, .n = N };
 	struct cfg_sink cfg;
-	char dir[256], outbox_dir[300], url[128], verdict[256], id[32], sha[65];
+	char dir[256], url[128], verdict[256], id[32], sha[65];
 	uv_loop_t loop;
 
 	make_outbox(dir, sizeof(dir)); /* the state folder; outbox/ goes inside */
-	snprintf(outbox_dir, sizeof(outbox_dir), "%s/outbox", dir);
 	rx_init(&rx, dir, N);
 	rx.lax = true;
 	rx_up(&rx);
@@ -774,7 +891,7 @@ START_TEST(test_fed_by_outbox)
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	ck_assert_int_eq(outbox_open(&loop, dir, &c.ob), 0);
 	outbox_set_min_free(c.ob, 0);
-	ck_assert_int_eq(sink_open(&loop, &cfg, outbox_dir, &c.sink), 0);
+	ck_assert_int_eq(sink_open(&loop, &cfg, c.ob, &c.sink), 0);
 	sink_set_retired_cb(c.sink, chain_retired, &c);
 	outbox_set_notify(c.ob, chain_kick, &c);
 	memset(sha, 'a', 64);
@@ -802,7 +919,7 @@ START_TEST(test_fed_by_outbox)
 	for (int i = 0; i < N; i++)
 		ck_assert_msg(rx.confirmed[i], "verdict %d never arrived", i);
 	ck_assert_int_eq(rx.bad_key, 0);
-	ck_assert_int_eq(count_entries(outbox_dir), 0);
+	ck_assert_int_eq(count_entries(dir), 0);
 	ck_assert_uint_eq(c.depth_at_end, 0);
 	ck_assert_int_eq(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
@@ -836,39 +953,6 @@ START_TEST(test_refused_message_steps_aside)
 	/* Everything else went through before the refused entry. */
 	ck_assert_int_eq(rx.confirm_order[N - 1], BAD);
 	ck_assert_int_eq(rx.unconfirmed_gone, 0);
-	remove_outbox(dir);
-}
-END_TEST
-
-/* Files that are not outbox entries are never touched. */
-START_TEST(test_ignores_foreign_files)
-{
-	struct rx rx;
-	struct run run = { .rx = &rx, .up_after_ms = -1, .want = 1 };
-	struct cfg_sink cfg;
-	char dir[256], url[128], path[512];
-	static const char *const junk[] = { "README", ".hidden.json", "123.x.json",
-					    "00000000000000000001.bad name.json",
-					    "00000000000000000002.req-2.json.tmp" };
-
-	make_outbox(dir, sizeof(dir));
-	write_entry(dir, 0);
-	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
-		snprintf(path, sizeof(path), "%s/new/%s", dir, junk[i]);
-		close(open(path, O_WRONLY | O_CREAT, 0600));
-	}
-	rx_init(&rx, dir, 1);
-	rx_up(&rx);
-	cfg = webhook_cfg(url, sizeof(url), rx.port);
-	run_sink(&run, &cfg, dir, 5000);
-	rx_down(&rx);
-	ck_assert(run.finished);
-	ck_assert_int_eq(rx.requests, 1);
-	ck_assert_int_eq(count_entries(dir), (int)(sizeof(junk) / sizeof(junk[0])));
-	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
-		snprintf(path, sizeof(path), "%s/new/%s", dir, junk[i]);
-		ck_assert_int_eq(unlink(path), 0);
-	}
 	remove_outbox(dir);
 }
 END_TEST
@@ -1058,7 +1142,7 @@ START_TEST(test_kind_none)
 	bool closed = false;
 
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
-	ck_assert_int_eq(sink_open(&loop, &cfg, "/nonexistent", &s), 0);
+	ck_assert_int_eq(sink_open(&loop, &cfg, NULL, &s), 0);
 	sink_kick(s);
 	sink_close(s, flag_cb, &closed);
 	ck_assert(!closed);
@@ -1076,10 +1160,10 @@ static Suite *sink_suite(void)
 	tcase_add_test(tc, test_down_up_500_timeout);
 	tcase_add_test(tc, test_bounded_concurrency);
 	tcase_add_test(tc, test_restart_resumes);
+	tcase_add_test(tc, test_cursor_across_restart);
 	tcase_add_test(tc, test_fed_by_outbox);
 	tcase_add_test(tc, test_backlog_beyond_window);
 	tcase_add_test(tc, test_refused_message_steps_aside);
-	tcase_add_test(tc, test_ignores_foreign_files);
 	tcase_add_test(tc, test_kick);
 	tcase_add_test(tc, test_rescan);
 	tcase_add_test(tc, test_options_parse);

@@ -1,0 +1,190 @@
+/* outbox_reader.c - `kvscreen outbox`: list, print or follow the messages of an outbox not yet delivered, read-only.
+ *
+ * Reads the segments of STATE/outbox/seg/ from the delivery cursor
+ * (STATE/outbox/cursor) on, with the functions of outbox_log.c, while
+ * kvscreend may be running: it only ever opens files read-only, shows a
+ * record only once it is whole and its CRC matches, and skips a segment
+ * that is retired while it reads (retired means delivered).  A record
+ * shown may, in the moment before kvscreend made it durable, still vanish
+ * in a crash; its request was then never answered.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "outbox_log.h"
+#include "outbox_reader.h"
+
+#define FOLLOW_MS 200
+
+enum mode { M_LIST, M_CAT, M_FOLLOW };
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorted segment numbers in `dir`; 0 or a negative errno. */
+static int segments(const char *dir, uint64_t **out, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		uint64_t no;
+
+		if (outbox_seg_parse(de->d_name, &no) < 0)
+			continue;
+		if (*n == cap) {
+			uint64_t *p = realloc(*out, (cap ? cap * 2 : 16) * sizeof(*p));
+
+			if (!p) {
+				closedir(d);
+				return -ENOMEM;
+			}
+			*out = p;
+			cap = cap ? cap * 2 : 16;
+		}
+		(*out)[(*n)++] = no;
+	}
+	closedir(d);
+	qsort(*out, *n, sizeof(**out), cmp_u64);
+	return 0;
+}
+
+/* Print the messages from *from on; *from moves past what was printed.
+ * Returns 0 or a negative errno. */
+static int show(const char *segdir, enum mode mode, uint64_t *from, FILE *out)
+{
+	uint64_t *segs;
+	size_t n;
+	int rc = segments(segdir, &segs, &n);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char path[4096 + OUTBOX_SEG_NAME_LEN + 2], name[OUTBOX_SEG_NAME_LEN];
+		uint64_t off;
+		struct stat st;
+		int fd;
+
+		if (segs[i] < OUTBOX_POS_SEG(*from))
+			continue;
+		outbox_seg_name(name, segs[i]);
+		snprintf(path, sizeof(path), "%s/%s", segdir, name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;	/* retired meanwhile: delivered */
+		if (fstat(fd, &st) < 0 || outbox_seg_check_header(fd, segs[i]) < 0) {
+			close(fd);
+			continue;	/* being created */
+		}
+		off = OUTBOX_POS_SEG(*from) == segs[i] && OUTBOX_POS_OFF(*from) > OUTBOX_SEG_HEADER
+			      ? OUTBOX_POS_OFF(*from) : OUTBOX_SEG_HEADER;
+		for (;;) {
+			struct outbox_rec rec;
+			char *payload = NULL;
+
+			rc = outbox_seg_read(fd, segs[i], (uint64_t)st.st_size, off, &rec,
+					     mode == M_LIST ? NULL : &payload);
+			if (rc < 0)
+				break;
+			if (mode == M_LIST)
+				fprintf(out, "%020llu.%s %s %u\n", rec.seq, rec.id,
+					rec.kind == OUTBOX_REC_VERDICT ? "verdict" : "message",
+					rec.payload_len);
+			else
+				fprintf(out, "%s\n", payload);
+			free(payload);
+			off += rec.size;
+		}
+		close(fd);
+		/* The end, or a torn record being written: both end this
+		 * segment for now. */
+		rc = rc == -ENODATA || rc == -EBADMSG ? 0 : rc;
+		*from = OUTBOX_POS(segs[i], off);
+	}
+	free(segs);
+	fflush(out);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: kvscreen outbox list|cat|follow [-c FILE | --state DIR]\n"
+	      "  list    one line per message not yet delivered: KEY KIND BYTES\n"
+	      "          (KEY is SEQ.ID, the idempotency key the sink sends)\n"
+	      "  cat     each such message (verdict JSON), one per line\n"
+	      "  follow  as cat, then every new message as it is written, until killed\n"
+	      "Reads STATE/outbox/ without changing anything; STATE is --state or the\n"
+	      "configuration's daemon.state_dir.\n", f);
+}
+
+int outbox_reader_main(const char *state_dir, const char *cmd, FILE *out, FILE *err)
+{
+	char segdir[4096], boxdir[4096];
+	struct outbox_cursor cur;
+	enum mode mode;
+	uint64_t from;
+	int dfd, rc;
+
+	if (!cmd || strcmp(cmd, "help") == 0) {
+		usage(cmd ? out : err);
+		return cmd ? 0 : 1;
+	}
+	if (strcmp(cmd, "list") == 0)
+		mode = M_LIST;
+	else if (strcmp(cmd, "cat") == 0)
+		mode = M_CAT;
+	else if (strcmp(cmd, "follow") == 0)
+		mode = M_FOLLOW;
+	else {
+		fprintf(err, "kvscreen outbox: unknown subcommand \"%s\"\n", cmd);
+		usage(err);
+		return 1;
+	}
+	if (strlen(state_dir) > 4000) {
+		fprintf(err, "kvscreen outbox: state folder name too long\n");
+		return 1;
+	}
+	snprintf(boxdir, sizeof(boxdir), "%s/outbox", state_dir);
+	snprintf(segdir, sizeof(segdir), "%s/outbox/seg", state_dir);
+	dfd = open(boxdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		fprintf(err, "kvscreen outbox: %s: %s\n", boxdir, strerror(errno));
+		return 1;
+	}
+	rc = outbox_cursor_load(dfd, "cursor", &cur);
+	close(dfd);
+	if (rc < 0) {
+		fprintf(err, "kvscreen outbox: %s/cursor: %s\n", boxdir, strerror(-rc));
+		return 1;
+	}
+	from = cur.pos;
+	for (;;) {
+		rc = show(segdir, mode == M_FOLLOW ? M_CAT : mode, &from, out);
+		if (rc < 0) {
+			fprintf(err, "kvscreen outbox: %s: %s\n", segdir, strerror(-rc));
+			return 1;
+		}
+		if (mode != M_FOLLOW)
+			return 0;
+		nanosleep(&(struct timespec){ .tv_nsec = FOLLOW_MS * 1000000L }, NULL);
+	}
+}
