@@ -66,8 +66,8 @@ for f in v["findings"]:
     ev = f["evidence"][0]["text"] if f["evidence"] else ""
     print("    [%s] %s: %s %s" % (f["severity"], f["rule"], f["title"], ("(\"" + ev + "\")") if ev else ""))'
 	done
-	echo "== durable verdicts, waiting for a queue consumer or the sink, in var/outbox/new/:"
-	ls var/outbox/new | tail -n 4
+	echo "== durable verdicts, waiting for the sink, in var/outbox/ (kvscreen outbox list):"
+	./kvscreen outbox list --state var | tail -n 4
 	echo "== every verdict by request id (GET /v1/screenings/ID) in var/store/:"
 	ls var/store | tail -n 4
 	kill -TERM "$pid"

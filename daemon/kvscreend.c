@@ -633,7 +633,7 @@ static void sink_metrics(void *data, FILE *f)
 	if (!d->sink)
 		return;
 	sink_stats(d->sink, &st);
-	fprintf(f, "# HELP kvscreend_outbox_backlog Verdicts in outbox/new not yet delivered.\n"
+	fprintf(f, "# HELP kvscreend_outbox_backlog Verdicts in the outbox not yet delivered.\n"
 		   "# TYPE kvscreend_outbox_backlog gauge\n"
 		   "kvscreend_outbox_backlog %zu\n"
 		   "# HELP kvscreend_outbox_oldest_age_seconds Age of the oldest verdict not yet delivered (0 when none).\n"

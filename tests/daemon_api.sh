@@ -143,7 +143,9 @@ cp "$D/body" "$D/first"
 "$KVS_BUILDDIR/kvscreen" outbox list --state "$D/state" | grep -q '^[0-9]\{20\}\.api-1 verdict ' ||
 	fail "verdict not in the outbox: $("$KVS_BUILDDIR/kvscreen" outbox list --state "$D/state")"
 [ "$("$KVS_BUILDDIR/kvscreen" outbox cat --state "$D/state")" = "$(cat "$D/first")" ] || fail "kvscreen outbox cat differs from the answer"
-ok "verdict is in the outbox (kvscreen outbox list, cat)"
+[ "$("$KVS_BUILDDIR/kvscreen" outbox list -c "$D/kvscreend.conf")" = "$("$KVS_BUILDDIR/kvscreen" outbox list --state "$D/state")" ] ||
+	fail "kvscreen outbox list -c does not read the configuration's state_dir"
+ok "verdict is in the outbox (kvscreen outbox list, cat; -c or --state)"
 expect 200 "$(req POST /v1/screenings "${JSON[@]}" "${AUTH[@]}" --data "$GOOD")" "same id, same request"
 cmp -s "$D/body" "$D/first" || fail "replay differs from the stored verdict"
 ok "replay answers the stored verdict byte for byte"

@@ -332,7 +332,7 @@ static void *conn_main(void *arg)
 			if (rx->got[idx]++ == 0)
 				rx->first[rx->n_first++] = idx;
 		}
-		/* Nothing may be gone from outbox/new unless it was confirmed
+		/* The cursor may pass nothing that was not confirmed
 		 * (checked on every request for small runs). */
 		for (int i = 0; i < rx->n && rx->n <= 256 && !rx->lax; i++)
 			if (!rx->confirmed[i] && !entry_exists(rx->dir, i))
