@@ -541,7 +541,7 @@ static void damage_and_reopen(void (*damage)(const char *path, off_t rec2, off_t
 	int n;
 
 	for (int i = 0; i < 3; i++) {
-		char id[8];
+		char id[16];
 
 		snprintf(id, sizeof(id), "t%d", i);
 		ck_assert_int_eq(outbox_put(ob, id, D1, "{\"payload\":\"0123456789\"}", 24, done_cb, &d), 0);
@@ -858,7 +858,7 @@ START_TEST(test_consumer_list_read_ack)
 	struct lst l = { 0 };
 	struct rd rr = { 0 };
 	unsigned long long start;
-	char id[8];
+	char id[16];
 
 	for (int i = 0; i < 5; i++) {
 		snprintf(id, sizeof(id), "c%d", i);
@@ -1146,7 +1146,7 @@ START_TEST(test_post_delivers_without_store)
 	ck_assert_int_eq(d.failures, 0);
 	ck_assert_int_eq(read_log("outbox/seg", r, 8), 3);
 	for (int i = 0; i < 3; i++) {
-		char want[16];
+		char want[32];
 
 		ck_assert_str_eq(r[i].id, "case-1");
 		ck_assert_int_eq(r[i].kind, i ? OUTBOX_REC_MESSAGE : OUTBOX_REC_VERDICT);
