@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "country.h"
+#include "jsonw.h"
 #include "request.h"
 
 #define REQUEST_SCHEMA "kvscreen.request/v1"
@@ -571,11 +572,14 @@ static int id_valid(const char *s, size_t len)
 
 void request_limits_default(struct request_limits *lim)
 {
-	lim->max_bytes = 1 << 20;
+	/* A long proposal (1 MiB of description) fits, with room for the rest
+	 * of the request and for JSON escapes; cfg.c keeps
+	 * max_string <= max_text <= max_request_bytes. */
+	lim->max_bytes = 4 << 20;
 	lim->max_depth = 8;
 	lim->max_array = 1000;
-	lim->max_string = 64 * 1024;
-	lim->max_text = 512 * 1024;
+	lim->max_string = 1 << 20;
+	lim->max_text = 2 << 20;
 }
 
 const char *request_type_name(enum kvs_request_type t)
@@ -675,7 +679,9 @@ int request_parse(const char *buf, size_t len, const struct request_limits *lim,
 		r = -ENOMEM;
 		goto fail;
 	}
-	req->canonical = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	/* The text json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS) gives, which
+	 * stored digests were taken over, at memcpy speed for long texts. */
+	req->canonical = jsonw_dump(root, 1, NULL);
 	if (!req->canonical) {
 		r = -ENOMEM;
 		goto fail;
