@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "country.h"
+#include "jsonr.h"
 #include "jsonw.h"
 #include "request.h"
 
@@ -623,7 +624,11 @@ int request_parse(const char *buf, size_t len, const struct request_limits *lim,
 		     lim->max_bytes);
 		return -E2BIG;
 	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* The fast parser gives jansson's tree or leaves the text to jansson,
+	 * which then gives the tree or the error with its position. */
+	root = jsonr_load(buf, len);
+	if (!root)
+		root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		/* jansson ends its reason with " near '<the source text>'":
 		 * give the position and the reason, never the bytes (a spool

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonr.h"
 #include "jsonw.h"
 #include "request.h"
 #include "ck_main.h"
@@ -487,6 +488,92 @@ START_TEST(canonical_text)
 }
 END_TEST
 
+/* jsonr_load must give json_loadb(JSON_REJECT_DUPLICATES)'s tree, or NULL
+ * (then jansson decides); it must never accept what jansson refuses.
+ * Returns 1 when the fast parser took the text. */
+static int same_tree(const char *text, size_t len)
+{
+	json_t *want = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *got = jsonr_load(text, len);
+	int took = got != NULL;
+
+	if (!want) {
+		ck_assert_msg(got == NULL, "jsonr accepts what jansson refuses: %.*s", (int)len, text);
+		return 0;
+	}
+	if (got) {
+		char *a = jsonw_dump(want, 0, NULL), *b = jsonw_dump(got, 0, NULL);
+
+		/* json_equal tells integers from reals; the text tells key order. */
+		ck_assert_msg(json_equal(want, got), "different trees for %.*s", (int)len, text);
+		ck_assert_str_eq(a, b);
+		free(a);
+		free(b);
+	}
+	json_decref(want);
+	json_decref(got);
+	return took;
+}
+
+START_TEST(fast_parser)
+{
+	static const char *const texts[] = {
+		"{}", "[]", " [ 1 , -0 , 0.5 , -1.5e-3 , 1E+2 , 2e400 , 1e-400 , 9223372036854775807 ] ",
+		"[9223372036854775808]", "[-9223372036854775809]", "[01]", "[1.]", "[.5]", "[-]", "[+1]",
+		"[1e]", "[1x]", "[truex]", "[true1]", "[nul]", "[null,false,true]", "{\"a\":1,\"a\":2}",
+		"{\"a\":1,}", "[1,]", "{\"a\" 1}", "{\"a\":}", "{1:2}", "\"str\"", "1", "", " ",
+		"{}x", "{} {}", "\xef\xbb\xbf{}", "[\"\\u0000\"]", "[\"\\ud800\"]", "[\"\\udc00\"]",
+		"[\"\\ud83d\\ude00\"]", "[\"\\ud83d\\u0041\"]", "[\"\\u00e9\\u00E9\\u20ac\"]",
+		"[\"\\x\"]", "[\"\\u12\"]", "[\"\\u12g4\"]", "[\"a\tb\"]", "[\"a\x7f\"]",
+		"[\"\xc3\xa9\xe5\x8c\x97\xf0\x9f\x98\x80\"]", "[\"\xc0\xaf\"]", "[\"\xed\xa0\x80\"]",
+		"[\"\xf4\x90\x80\x80\"]", "[\"\xe5\x8c\"]", "[\"unterminated", "{\"k\\n\\\"\":\"v\\/\"}",
+		"{\"\":\"\"}", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+		"[1]\n", "\t\r\n{\"a\":[true,false,null]}\n", "[\"a\"\"b\"]", "[1 2]",
+	};
+	char path[4096];
+	int took = 0;
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		same_tree(texts[i], strlen(texts[i]));
+	/* Random trees as text, and every cut and many single-byte changes
+	 * of them: the fast parser must agree with jansson on each. */
+	rnd_state = 777;
+	for (int i = 0; i < 2000; i++) {
+		json_t *root = json_pack("{s:o,s:o}", "v", rnd_value(0), "w", rnd_value(0));
+		size_t len;
+		char *text = jsonw_dump(root, 0, &len);
+
+		took += same_tree(text, len);
+		for (int m = 0; m < 8 && len > 0; m++) {
+			size_t at = rnd((unsigned)len);
+			char keep = text[at];
+			static const char bytes[] = "\"\\{}[],:0-.eE \x01\x80\xc3tfnu/";
+
+			same_tree(text, at);
+			text[at] = bytes[rnd(sizeof(bytes) - 1)];
+			same_tree(text, len);
+			text[at] = keep;
+		}
+		free(text);
+		json_decref(root);
+	}
+	ck_assert_int_eq(took, 2000);
+	for (const char **e = (const char *[]){ "export-fpga-board.json", "export-harmless.json",
+			"investment-spinoff.json", "partnership-joint-lab.json", NULL }; *e; e++) {
+		FILE *fp;
+		char buf[65536];
+		size_t n;
+
+		snprintf(path, sizeof(path), "%s/conf/examples/%s", KVS_SRCDIR, *e);
+		fp = fopen(path, "rb");
+		ck_assert_ptr_nonnull(fp);
+		n = fread(buf, 1, sizeof(buf), fp);
+		fclose(fp);
+		ck_assert_int_eq(same_tree(buf, n), 1);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("request");
@@ -504,6 +591,7 @@ int main(void)
 	tcase_add_test(tc, texts_and_pointers);
 	tcase_add_test(tc, investment_block);
 	tcase_add_test(tc, canonical_text);
+	tcase_add_test(tc, fast_parser);
 	suite_add_tcase(s, tc);
 	return ck_main(s);
 }
