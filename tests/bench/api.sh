@@ -80,13 +80,17 @@ echo "wrk: $DUR s, $CONNS connections, $THREADS threads, $(nproc) cores"
 # CPU time of the daemon (user + system, all threads) over the run, from
 # /proc/PID/stat, divided by the screenings answered 200.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+user_ticks() { awk '{ print $14 }' "/proc/$PID/stat"; }
 CPU0=$(cpu_ticks)
+USR0=$(user_ticks)
 wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency -s "$HERE/api.lua" "http://127.0.0.1:$PORT" |
 	grep -E 'screenings/s|requests|latency|Socket errors' > "$B/wrk.out" || true
 CPU1=$(cpu_ticks)
+USR1=$(user_ticks)
 cat "$B/wrk.out"
-awk -v t="$((CPU1 - CPU0))" -v hz="$(getconf CLK_TCK)" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" \
-	'/^requests/ { ok = $2 - $4 } END { if (ok > 0) printf "daemon CPU %.3f ms per screening (%.1f s for %d), load average %s\n", t / hz * 1000 / ok, t / hz, ok, load }' "$B/wrk.out"
+awk -v t="$((CPU1 - CPU0))" -v u="$((USR1 - USR0))" -v hz="$(getconf CLK_TCK)" \
+	-v load="$(cut -d' ' -f1-3 /proc/loadavg)" \
+	'/^requests/ { ok = $2 - $4 } END { if (ok > 0) printf "daemon CPU %.3f ms per screening (user %.3f, system %.3f; %.1f s for %d), load average %s\n", t / hz * 1000 / ok, u / hz * 1000 / ok, (t - u) / hz * 1000 / ok, t / hz, ok, load }' "$B/wrk.out"
 echo "daemon peak RSS $(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$PID/status)," \
 	"now $(awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$PID/status)"
 echo "verdicts in outbox/new: $(ls "$B/state/outbox/new" | wc -l)"
