@@ -38,7 +38,7 @@ if command -v rg >/dev/null 2>&1; then
 		t0=$(date +%s.%N)
 		rg -j1 -c -i $engine -f "$pf" "$tmp/pass.txt" > "$tmp/rg.out" || true
 		t1=$(date +%s.%N)
-		echo "== ripgrep $(rg --version | sed -n 1p | cut -d' ' -f2) ${engine:+(pcre2) }-j1 -c -i -f PATTERNS ($(wc -l < "$pf") patterns, $kind \\b), one pass =="
+		echo "== ripgrep $(rg --version | sed -n 1p | cut -d' ' -f2) ${engine:+(pcre2) }-j1 -c -i -f PATTERNS ($(wc -l < "$pf") patterns, $kind word boundaries), one pass =="
 		echo "$size $t0 $t1 $(cat "$tmp/rg.out")" | awk '{ printf "ripgrep: %7.2f MB/s  (%.2f MB in %.2f s wall, %d matching lines)\n", $1 / 1e6 / ($3 - $2), $1 / 1e6, $3 - $2, $4 }'
 	done
 	echo "== rule engine on the same pass =="
