@@ -78,21 +78,57 @@ struct limits_block {
 };
 #define L(f) offsetof(struct limits_block, req.f)
 const struct kvs_option cfg_limits_options[] = {
-	{ "max_request_bytes", KVS_OPT_INT, "1048576", L(max_bytes),
-	  "bytes of one request document", 0, 64, 67108864 },
+	{ "max_request_bytes", KVS_OPT_INT, "4194304", L(max_bytes),
+	  "bytes of one request document (also the largest HTTP body and spool file accepted)",
+	  0, 64, 67108864 },
 	{ "max_depth", KVS_OPT_INT, "8", L(max_depth),
 	  "nesting depth of a request", 0, 1, 64 },
 	{ "max_array", KVS_OPT_INT, "1000", L(max_array),
 	  "elements of any one array in a request", 0, 1, 1000000 },
-	{ "max_string", KVS_OPT_INT, "65536", L(max_string),
-	  "bytes of any one string in a request", 0, 1, 67108864 },
-	{ "max_text", KVS_OPT_INT, "524288", L(max_text),
+	{ "max_string", KVS_OPT_INT, "1048576", L(max_string),
+	  "bytes of any one string in a request (a description of a long proposal)", 0, 1, 67108864 },
+	{ "max_text", KVS_OPT_INT, "2097152", L(max_text),
 	  "bytes of all strings of a request together", 0, 1, 67108864 },
 	{ "plugin_timeout_ms", KVS_OPT_INT, "2000", offsetof(struct limits_block, plugin_timeout_ms),
 	  "time budget of one plugin on one request", 0, 1, 600000 },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
 };
 #undef L
+
+/* max_string <= max_text <= max_request_bytes, or a limit could never be
+ * reached.  A default that exceeds a smaller value set in the file follows
+ * it down (an older file that sets only max_text = 524288 keeps working);
+ * two values set in the file that contradict each other are an error. */
+static int check_limits(struct kvs_cfg *cfg, struct cfg_errors *e)
+{
+	static const struct { const char *small, *big; size_t off_small, off_big; } pairs[] = {
+		{ "max_text", "max_request_bytes", offsetof(struct request_limits, max_text),
+		  offsetof(struct request_limits, max_bytes) },
+		{ "max_string", "max_text", offsetof(struct request_limits, max_string),
+		  offsetof(struct request_limits, max_text) },
+	};
+	int errors = 0;
+
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		long long *small = (long long *)((char *)&cfg->limits + pairs[i].off_small);
+		long long *big = (long long *)((char *)&cfg->limits + pairs[i].off_big);
+		char key[64];
+		const config_setting_t *s;
+
+		if (*small <= *big)
+			continue;
+		snprintf(key, sizeof(key), "limits.%s", pairs[i].small);
+		s = config_lookup(&cfg->lc, key);
+		if (!s) {
+			*small = *big;
+			continue;
+		}
+		cfg_error_at(e, s, "%s (%lld) exceeds %s (%lld): raise %s or lower %s", pairs[i].small,
+			     *small, pairs[i].big, *big, pairs[i].big, pairs[i].small);
+		errors++;
+	}
+	return errors;
+}
 
 #define LI(f) offsetof(struct cfg_lists, f)
 const struct kvs_option cfg_lists_options[] = {
@@ -799,6 +835,8 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 				    &lb, cfg->dir, NULL, &cfg->arena, e);
 	cfg->limits = lb.req;
 	cfg->plugin_timeout_ms = lb.plugin_timeout_ms;
+	if (!errors)
+		errors += check_limits(cfg, e);
 	if (!errors && log_level_parse(cfg->daemon.log_level) < 0) {
 		cfg_error_at(e, config_lookup(&cfg->lc, "daemon.log_level"),
 			     "log_level: expected err, warning, notice, info or debug");

@@ -245,12 +245,14 @@ static json_t *build_verdict(struct job *job)
 			if (r->timed_out)
 				continue;
 		}
+		/* The run has returned, so its report is no longer written: its
+		 * findings move into the verdict as they are (a reference, not a
+		 * copy), each named after its plugin. */
 		json_array_foreach(r->rep.findings, k, f) {
-			json_t *copy = json_deep_copy(f);
 			int sev = severity_parse(json_string_value(json_object_get(f, "severity")));
 
-			json_object_set_new(copy, "plugin", json_string(name));
-			json_array_append_new(findings, copy);
+			json_object_set_new(f, "plugin", json_string(name));
+			json_array_append(findings, f);
 			policy_add_finding(pol, &pr, (enum kvs_severity)sev);
 		}
 		if (r->rep.truncated) {

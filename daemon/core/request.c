@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "country.h"
+#include "jsonr.h"
+#include "jsonw.h"
 #include "request.h"
 
 #define REQUEST_SCHEMA "kvscreen.request/v1"
@@ -571,11 +573,14 @@ static int id_valid(const char *s, size_t len)
 
 void request_limits_default(struct request_limits *lim)
 {
-	lim->max_bytes = 1 << 20;
+	/* A long proposal (1 MiB of description) fits, with room for the rest
+	 * of the request and for JSON escapes; cfg.c keeps
+	 * max_string <= max_text <= max_request_bytes. */
+	lim->max_bytes = 4 << 20;
 	lim->max_depth = 8;
 	lim->max_array = 1000;
-	lim->max_string = 64 * 1024;
-	lim->max_text = 512 * 1024;
+	lim->max_string = 1 << 20;
+	lim->max_text = 2 << 20;
 }
 
 const char *request_type_name(enum kvs_request_type t)
@@ -619,7 +624,11 @@ int request_parse(const char *buf, size_t len, const struct request_limits *lim,
 		     lim->max_bytes);
 		return -E2BIG;
 	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* The fast parser gives jansson's tree or leaves the text to jansson,
+	 * which then gives the tree or the error with its position. */
+	root = jsonr_load(buf, len);
+	if (!root)
+		root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		/* jansson ends its reason with " near '<the source text>'":
 		 * give the position and the reason, never the bytes (a spool
@@ -675,7 +684,9 @@ int request_parse(const char *buf, size_t len, const struct request_limits *lim,
 		r = -ENOMEM;
 		goto fail;
 	}
-	req->canonical = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	/* The text json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS) gives, which
+	 * stored digests were taken over, at memcpy speed for long texts. */
+	req->canonical = jsonw_dump(root, 1, NULL);
 	if (!req->canonical) {
 		r = -ENOMEM;
 		goto fail;

@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "digest.h"
+#include "jsonw.h"
 #include "log.h"
 #include "policy.h"
 #include "request.h"
@@ -446,14 +447,14 @@ static void on_verdict(void *data, json_t *verdict)
 	api_count_verdict(a, verdict);
 	log_info("req %llu: id %s: %s", (unsigned long long)s->req_no, s->req->id,
 		 json_string_value(json_object_get(verdict, "decision")));
-	s->text = json_dumps(verdict, JSON_COMPACT);
+	/* Serialised once: this text is what is stored, sent and replayed. */
+	s->text = jsonw_dump(verdict, 0, &s->len);
 	json_decref(verdict);
 	if (!s->text) {
 		http_respond_error(s->r, 503, "Retry-After: 1\r\n", "unavailable", "out of memory");
 		screening_free(s);
 		return;
 	}
-	s->len = strlen(s->text);
 	rc = outbox_put(a->ob, s->req->id, s->digest, s->text, s->len, on_durable, s);
 	if (rc == 0)
 		return;

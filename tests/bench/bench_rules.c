@@ -10,6 +10,8 @@
  * as plain text.  -r TREE loads the rules from TREE/conf/rules/ instead of
  * the source tree's; -n skips the pass without the prefilter; -C leaves the
  * list texts out (CORDIS text only), -L the CORDIS texts (list texts only).
+ * -F FILE screens the whole of FILE as one field of one request instead (the
+ * engine's own time on the text of tests/bench/large.sh).
  */
 #include "config.h"
 
@@ -50,6 +52,25 @@ static void add_csv(void *arg, const char *col, const char *text, size_t len)
 }
 
 /* Cut a text file into requests of about 2 kB at blank lines. */
+/* The whole file as one field of one request (at most 64 MB). */
+static int add_whole_file(struct corpus *c, const char *file)
+{
+	FILE *fp = fopen(file, "rb");
+	size_t cap = 64u << 20, n;
+	char *buf;
+
+	if (!fp)
+		return -errno;
+	buf = malloc(cap);
+	if (!buf)
+		abort();
+	n = fread(buf, 1, cap, fp);
+	fclose(fp);
+	add(c, "/description", buf, n);
+	free(buf);
+	return 0;
+}
+
 static int add_text_file(struct corpus *c, const char *file)
 {
 	FILE *fp = fopen(file, "rb");
@@ -107,9 +128,10 @@ int main(int argc, char **argv)
 	struct corpus c = {0};
 	double mb = 50, t0;
 	int opt, counts = 0, only_on = 0, no_lists = 0, no_cordis = 0;
+	const char *whole = NULL;
 	char path[4096];
 
-	while ((opt = getopt(argc, argv, "m:cP:o:r:nCL")) != -1) {
+	while ((opt = getopt(argc, argv, "m:cP:o:r:nCLF:")) != -1) {
 		switch (opt) {
 		case 'm': mb = atof(optarg); break;
 		case 'c': counts = 1; break;
@@ -119,8 +141,9 @@ int main(int argc, char **argv)
 		case 'n': only_on = 1; break;
 		case 'C': no_lists = 1; break;
 		case 'L': no_cordis = 1; break;
+		case 'F': whole = optarg; no_cordis = no_lists = 1; break;
 		default:
-			fprintf(stderr, "usage: %s [-m MB] [-c] [-P PATTERNS] [-o CORPUS] [-r TREE] [-n] [-C | -L]\n",
+			fprintf(stderr, "usage: %s [-m MB] [-c] [-P PATTERNS] [-o CORPUS] [-r TREE] [-n] [-C | -L | -F FILE]\n",
 				argv[0]);
 			return 2;
 		}
@@ -141,6 +164,10 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/norway-export-control-lists-2022/common-military-list-2022.txt", data);
 	if (!no_lists)
 		add_text_file(&c, path);
+	if (whole && add_whole_file(&c, whole) < 0) {
+		fprintf(stderr, "%s: cannot read\n", whole);
+		return 1;
+	}
 	for (size_t k = 0; k < 4; k++) {
 		snprintf(abs_buf[k], sizeof(abs_buf[k]), "%s/%s", base, sets_rel[k]);
 		abs[k] = abs_buf[k];

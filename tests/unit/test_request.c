@@ -3,9 +3,13 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonr.h"
+#include "jsonw.h"
 #include "request.h"
 #include "ck_main.h"
 
@@ -237,11 +241,29 @@ START_TEST(limits)
 	expect("{\"id\":\"a\",\"type\":\"export\",\"title\":\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"}",
 	       "request of 137 bytes exceeds the limit of 100 bytes");
 	request_limits_default(&lim);
+	lim.max_string = 65536;
 	big = malloc(n + 64);
 	strcpy(big, "{\"id\":\"a\",\"type\":\"export\",\"title\":\"");
 	memset(big + strlen(big), 'x', n);
 	strcpy(big + 35 + n, "\"}");
 	expect(big, "/title: string of 71680 bytes exceeds the limit of 65536");
+	free(big);
+	/* The defaults take a description of 1 MiB (a long proposal), not a
+	 * byte more. */
+	request_limits_default(&lim);
+	n = 1 << 20;
+	big = malloc(n + 128);
+	for (size_t k = 0; k < 2; k++) {
+		size_t h;
+
+		strcpy(big, "{\"id\":\"a\",\"type\":\"partnership\",\"description\":\"");
+		h = strlen(big);
+		for (size_t i = 0; i < n + k; i++)
+			big[h + i] = "proposal text "[i % 14];
+		strcpy(big + h + n + k, "\"}");
+		expect(big, k ? "/description: string of 1048577 bytes exceeds the limit of 1048576"
+			      : NULL);
+	}
 	free(big);
 	lim.max_array = 2;
 	expect("{\"id\":\"a\",\"type\":\"partnership\",\"technology\":{\"keywords\":[\"a\",\"b\",\"c\"]}}",
@@ -347,6 +369,211 @@ START_TEST(investment_block)
 }
 END_TEST
 
+/* jsonw_dump must give json_dumps()'s text, byte for byte, sorted or not:
+ * the stored request digests and verdict texts depend on it. */
+static void same_text(const json_t *j)
+{
+	for (int sort = 0; sort <= 1; sort++) {
+		char *want = json_dumps(j, JSON_COMPACT | (sort ? JSON_SORT_KEYS : 0));
+		size_t len = 12345;
+		char *got = jsonw_dump(j, sort, &len);
+
+		if (!want) {
+			ck_assert_msg(got == NULL, "jansson refuses, jsonw gave %s", got);
+			continue;
+		}
+		ck_assert_msg(got != NULL, "jsonw refused %s", want);
+		ck_assert_str_eq(got, want);
+		ck_assert_uint_eq(len, strlen(want));
+		free(want);
+		free(got);
+	}
+}
+
+static unsigned rnd_state = 12345;
+static unsigned rnd(unsigned n)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return (rnd_state >> 8) % n;
+}
+
+/* A random string: plain text, every control character, quotes,
+ * backslashes, slashes, DEL and two- to four-byte UTF-8. */
+static json_t *rnd_string(void)
+{
+	static const char *const parts[] = { "a", "Z", " ", "/", "\"", "\\", "\x7f", "\n", "\t",
+		"\x01", "\x1f", "\b", "\f", "\r", "\xc3\xbc", "\xe5\x8c\x97", "\xf0\x9f\x98\x80",
+		"\xe2\x80\xa8", "plain words ", "\xef\xbf\xbf" };
+	char buf[512];
+	size_t n = 0, k = rnd(24);
+
+	for (size_t i = 0; i < k; i++) {
+		const char *p = parts[rnd(sizeof(parts) / sizeof(parts[0]))];
+
+		memcpy(buf + n, p, strlen(p));
+		n += strlen(p);
+	}
+	buf[n] = '\0';
+	return json_stringn(buf, n);
+}
+
+static json_t *rnd_value(int depth)
+{
+	static const double reals[] = { 0.1, -0.0, 5.0, 1e300, -2.5e-300, 123456789.125, 1.0 / 3,
+		4.940656458412465e-324, 100.0, 1e21, 1e-7 };
+	json_t *j;
+	size_t n;
+
+	switch (rnd(depth > 3 ? 6 : 8)) {
+	case 0: return rnd_string();
+	case 1: return json_integer((json_int_t)rnd(1000000) - 500000);
+	case 2: return json_integer(rnd(2) ? INT64_MAX : INT64_MIN);
+	case 3: return json_real(reals[rnd(sizeof(reals) / sizeof(reals[0]))]);
+	case 4: return rnd(2) ? json_true() : json_false();
+	case 5: return json_null();
+	case 6:
+		j = json_array();
+		for (n = rnd(5); n > 0; n--)
+			json_array_append_new(j, rnd_value(depth + 1));
+		return j;
+	default:
+		j = json_object();
+		for (n = rnd(40); n > 0; n--) {
+			json_t *key = rnd_string();
+
+			json_object_set_new(j, json_string_value(key), rnd_value(depth + 1));
+			json_decref(key);
+		}
+		return j;
+	}
+}
+
+START_TEST(canonical_text)
+{
+	static const char *const examples[] = { "export-fpga-board.json", "export-harmless.json",
+		"investment-spinoff.json", "partnership-joint-lab.json" };
+	char path[4096];
+	json_t *j;
+
+	for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
+		snprintf(path, sizeof(path), "%s/conf/examples/%s", KVS_SRCDIR, examples[i]);
+		j = json_load_file(path, 0, NULL);
+		ck_assert_msg(j != NULL, "%s", path);
+		same_text(j);
+		json_decref(j);
+	}
+	for (int i = 0; i < 3000; i++) {
+		json_t *root = json_object();
+
+		json_object_set_new(root, "v", rnd_value(0));
+		json_object_set_new(root, "w", rnd_value(0));
+		same_text(root);
+		same_text(json_object_get(root, "v"));
+		json_decref(root);
+	}
+	/* Empty containers, a key with every kind of escape, and what
+	 * json_dumps refuses: a bare value, a string that is not UTF-8. */
+	j = json_pack("{s:{}, s:[], s:[[],{}], s:s}", "a", "b", "c", "q\"\\\n\x01/", "\xc3\xa9");
+	same_text(j);
+	json_decref(j);
+	j = json_string("x");
+	same_text(j);
+	json_decref(j);
+	j = json_pack("{s:o}", "bad", json_stringn_nocheck("\xc3(", 2));
+	same_text(j);
+	json_decref(j);
+	j = json_pack("{s:o}", "cut", json_stringn_nocheck("ab\xe5\x8c", 4));
+	same_text(j);
+	json_decref(j);
+}
+END_TEST
+
+/* jsonr_load must give json_loadb(JSON_REJECT_DUPLICATES)'s tree, or NULL
+ * (then jansson decides); it must never accept what jansson refuses.
+ * Returns 1 when the fast parser took the text. */
+static int same_tree(const char *text, size_t len)
+{
+	json_t *want = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *got = jsonr_load(text, len);
+	int took = got != NULL;
+
+	if (!want) {
+		ck_assert_msg(got == NULL, "jsonr accepts what jansson refuses: %.*s", (int)len, text);
+		return 0;
+	}
+	if (got) {
+		char *a = jsonw_dump(want, 0, NULL), *b = jsonw_dump(got, 0, NULL);
+
+		/* json_equal tells integers from reals; the text tells key order. */
+		ck_assert_msg(json_equal(want, got), "different trees for %.*s", (int)len, text);
+		ck_assert_str_eq(a, b);
+		free(a);
+		free(b);
+	}
+	json_decref(want);
+	json_decref(got);
+	return took;
+}
+
+START_TEST(fast_parser)
+{
+	static const char *const texts[] = {
+		"{}", "[]", " [ 1 , -0 , 0.5 , -1.5e-3 , 1E+2 , 2e400 , 1e-400 , 9223372036854775807 ] ",
+		"[9223372036854775808]", "[-9223372036854775809]", "[01]", "[1.]", "[.5]", "[-]", "[+1]",
+		"[1e]", "[1x]", "[truex]", "[true1]", "[nul]", "[null,false,true]", "{\"a\":1,\"a\":2}",
+		"{\"a\":1,}", "[1,]", "{\"a\" 1}", "{\"a\":}", "{1:2}", "\"str\"", "1", "", " ",
+		"{}x", "{} {}", "\xef\xbb\xbf{}", "[\"\\u0000\"]", "[\"\\ud800\"]", "[\"\\udc00\"]",
+		"[\"\\ud83d\\ude00\"]", "[\"\\ud83d\\u0041\"]", "[\"\\u00e9\\u00E9\\u20ac\"]",
+		"[\"\\x\"]", "[\"\\u12\"]", "[\"\\u12g4\"]", "[\"a\tb\"]", "[\"a\x7f\"]",
+		"[\"\xc3\xa9\xe5\x8c\x97\xf0\x9f\x98\x80\"]", "[\"\xc0\xaf\"]", "[\"\xed\xa0\x80\"]",
+		"[\"\xf4\x90\x80\x80\"]", "[\"\xe5\x8c\"]", "[\"unterminated", "{\"k\\n\\\"\":\"v\\/\"}",
+		"{\"\":\"\"}", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+		"[1]\n", "\t\r\n{\"a\":[true,false,null]}\n", "[\"a\"\"b\"]", "[1 2]",
+	};
+	char path[4096];
+	int took = 0;
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		same_tree(texts[i], strlen(texts[i]));
+	/* Random trees as text, and every cut and many single-byte changes
+	 * of them: the fast parser must agree with jansson on each. */
+	rnd_state = 777;
+	for (int i = 0; i < 2000; i++) {
+		json_t *root = json_pack("{s:o,s:o}", "v", rnd_value(0), "w", rnd_value(0));
+		size_t len;
+		char *text = jsonw_dump(root, 0, &len);
+
+		took += same_tree(text, len);
+		for (int m = 0; m < 8 && len > 0; m++) {
+			size_t at = rnd((unsigned)len);
+			char keep = text[at];
+			static const char bytes[] = "\"\\{}[],:0-.eE \x01\x80\xc3tfnu/";
+
+			same_tree(text, at);
+			text[at] = bytes[rnd(sizeof(bytes) - 1)];
+			same_tree(text, len);
+			text[at] = keep;
+		}
+		free(text);
+		json_decref(root);
+	}
+	ck_assert_int_eq(took, 2000);
+	for (const char **e = (const char *[]){ "export-fpga-board.json", "export-harmless.json",
+			"investment-spinoff.json", "partnership-joint-lab.json", NULL }; *e; e++) {
+		FILE *fp;
+		char buf[65536];
+		size_t n;
+
+		snprintf(path, sizeof(path), "%s/conf/examples/%s", KVS_SRCDIR, *e);
+		fp = fopen(path, "rb");
+		ck_assert_ptr_nonnull(fp);
+		n = fread(buf, 1, sizeof(buf), fp);
+		fclose(fp);
+		ck_assert_int_eq(same_tree(buf, n), 1);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("request");
@@ -363,6 +590,8 @@ int main(void)
 	tcase_add_test(tc, utf8);
 	tcase_add_test(tc, texts_and_pointers);
 	tcase_add_test(tc, investment_block);
+	tcase_add_test(tc, canonical_text);
+	tcase_add_test(tc, fast_parser);
 	suite_add_tcase(s, tc);
 	return ck_main(s);
 }

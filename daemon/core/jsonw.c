@@ -1,0 +1,261 @@
+/* jsonw.c - serialises a jansson tree to compact JSON text, byte for byte as json_dumps() would.
+ *
+ * json_dumps() keeps a table of the containers it is inside (to refuse
+ * loops), formatting each one's address into a key and allocating for it,
+ * and escapes strings one code point at a time through a callback.  The
+ * trees written here (verdicts, parsed requests) are built by the daemon and
+ * cannot hold loops, so this writer walks them directly into one growing
+ * buffer and copies runs of plain bytes with memcpy.  The output is the
+ * same: `"` and `\` escaped, control characters as \b \f \n \r \t or \u00XX
+ * (upper-case hex), everything else, '/' and non-ASCII included, as it is;
+ * integers as %lld; reals as jansson formats them (done by jansson itself:
+ * they are rare).  tests/unit/test_jsonw compares both on many trees.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+
+struct wbuf {
+	char *p;
+	size_t n, cap;
+	int failed;
+};
+
+static int grow(struct wbuf *b, size_t more)
+{
+	size_t cap = b->cap ? b->cap : 256;
+	char *p;
+
+	if (b->failed)
+		return -1;
+	while (cap - b->n < more + 1) {
+		if (cap > SIZE_MAX / 2) {
+			b->failed = 1;
+			return -1;
+		}
+		cap *= 2;
+	}
+	if (cap == b->cap)
+		return 0;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->failed = 1;
+		return -1;
+	}
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+static void put(struct wbuf *b, const char *s, size_t len)
+{
+	if (b->cap - b->n < len + 1 && grow(b, len) < 0)
+		return;
+	memcpy(b->p + b->n, s, len);
+	b->n += len;
+}
+
+static void putc1(struct wbuf *b, char c)
+{
+	if (b->cap - b->n < 2 && grow(b, 1) < 0)
+		return;
+	b->p[b->n++] = c;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most `left` bytes), or 0:
+ * what jansson accepts (no overlong forms, no surrogates, up to U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t left)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return n;
+}
+
+static void put_string(struct wbuf *b, const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t run = 0, i = 0;
+
+	/* The quotes and the plain bytes at once: most strings need no escape. */
+	if (b->cap - b->n < len + 3 && grow(b, len + 2) < 0)
+		return;
+	b->p[b->n++] = '"';
+	while (i < len) {
+		unsigned char c = s[i];
+		char esc[8];
+		size_t el, k;
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0x80) {
+			k = utf8_len(s + i, len - i);
+			if (!k) {
+				b->failed = 1;
+				return;
+			}
+			i += k;
+			continue;
+		}
+		put(b, str + run, i - run);
+		switch (c) {
+		case '"': el = 2, memcpy(esc, "\\\"", 2); break;
+		case '\\': el = 2, memcpy(esc, "\\\\", 2); break;
+		case '\b': el = 2, memcpy(esc, "\\b", 2); break;
+		case '\f': el = 2, memcpy(esc, "\\f", 2); break;
+		case '\n': el = 2, memcpy(esc, "\\n", 2); break;
+		case '\r': el = 2, memcpy(esc, "\\r", 2); break;
+		case '\t': el = 2, memcpy(esc, "\\t", 2); break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04X", (unsigned)c);
+			el = 6;
+			break;
+		}
+		put(b, esc, el);
+		i++;
+		run = i;
+	}
+	put(b, str + run, len - run);
+	putc1(b, '"');
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void put_value(struct wbuf *b, const json_t *j, int sort_keys);
+
+static void put_object(struct wbuf *b, const json_t *j, int sort_keys)
+{
+	size_t n = json_object_size(j), k = 0;
+	const char *key;
+	json_t *val;
+
+	putc1(b, '{');
+	if (sort_keys && n > 1) {
+		const char *few[32], **keys = n <= 32 ? few : malloc(n * sizeof(*keys));
+
+		if (!keys) {
+			b->failed = 1;
+			return;
+		}
+		json_object_foreach((json_t *)j, key, val)
+			keys[k++] = key;
+		qsort(keys, n, sizeof(*keys), cmp_key);
+		for (k = 0; k < n && !b->failed; k++) {
+			if (k)
+				putc1(b, ',');
+			put_string(b, keys[k], strlen(keys[k]));
+			putc1(b, ':');
+			put_value(b, json_object_get(j, keys[k]), sort_keys);
+		}
+		if (keys != few)
+			free(keys);
+	} else {
+		json_object_foreach((json_t *)j, key, val) {
+			if (k++)
+				putc1(b, ',');
+			put_string(b, key, strlen(key));
+			putc1(b, ':');
+			put_value(b, val, sort_keys);
+			if (b->failed)
+				return;
+		}
+	}
+	putc1(b, '}');
+}
+
+static void put_value(struct wbuf *b, const json_t *j, int sort_keys)
+{
+	char num[32];
+	size_t i;
+	int n;
+
+	if (b->failed)
+		return;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		put_object(b, j, sort_keys);
+		return;
+	case JSON_ARRAY:
+		putc1(b, '[');
+		for (i = 0; i < json_array_size(j) && !b->failed; i++) {
+			if (i)
+				putc1(b, ',');
+			put_value(b, json_array_get(j, i), sort_keys);
+		}
+		putc1(b, ']');
+		return;
+	case JSON_STRING:
+		put_string(b, json_string_value(j), json_string_length(j));
+		return;
+	case JSON_INTEGER:
+		n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+		put(b, num, (size_t)n);
+		return;
+	case JSON_REAL: {
+		char *t = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		if (!t) {
+			b->failed = 1;
+			return;
+		}
+		put(b, t, strlen(t));
+		free(t);
+		return;
+	}
+	case JSON_TRUE:
+		put(b, "true", 4);
+		return;
+	case JSON_FALSE:
+		put(b, "false", 5);
+		return;
+	case JSON_NULL:
+		put(b, "null", 4);
+		return;
+	}
+	b->failed = 1;
+}
+
+char *jsonw_dump(const json_t *j, int sort_keys, size_t *len)
+{
+	struct wbuf b = { 0 };
+
+	if (!json_is_object(j) && !json_is_array(j))
+		return NULL;
+	put_value(&b, j, sort_keys);
+	if (b.failed || grow(&b, 0) < 0) {
+		free(b.p);
+		return NULL;
+	}
+	b.p[b.n] = '\0';
+	if (len)
+		*len = b.n;
+	return b.p;
+}
