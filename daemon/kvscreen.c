@@ -354,6 +354,9 @@ static const char *opt_type_name(enum kvs_opt_type t)
 	case KVS_OPT_BOOL: return "boolean";
 	case KVS_OPT_REAL: return "number";
 	case KVS_OPT_STRINGS: return "list of strings";
+	case KVS_OPT_SEVERITY: return "severity";
+	case KVS_OPT_ENUM: return "one of";
+	case KVS_OPT_LISTS: return "lists, format:name:severity:path";
 	}
 	return "?";
 }
@@ -380,10 +383,14 @@ static int cmd_plugins(const char *config, int verbose)
 		if (!verbose)
 			continue;
 		printf("    file: %s\n    budget: %lld ms\n", p->cp->path, p->timeout_ms);
-		for (const struct kvs_option *o = d->options; o && o->name; o++)
-			printf("    %s (%s%s%s%s): %s\n", o->name, opt_type_name(o->type),
-			       o->required ? ", required" : "", o->def ? ", default " : "",
-			       o->def ? o->def : "", o->help ? o->help : "");
+		for (const struct kvs_option *o = p->options; o && o->name; o++) {
+			printf("    %s (%s", o->name, opt_type_name(o->type));
+			for (size_t k = 0; o->type == KVS_OPT_ENUM && o->values && o->values[k]; k++)
+				printf("%s%s", k ? "|" : " ", o->values[k]);
+			printf("%s%s%s): %s\n", o->required ? ", required" : "",
+			       o->def ? ", default " : "", o->def ? o->def : "",
+			       o->help ? o->help : "");
+		}
 	}
 	engine_unref(en);
 	return EXIT_OK;
