@@ -356,7 +356,7 @@ static const char *opt_type_name(enum kvs_opt_type t)
 	case KVS_OPT_STRINGS: return "list of strings";
 	case KVS_OPT_SEVERITY: return "severity";
 	case KVS_OPT_ENUM: return "one of";
-	case KVS_OPT_LISTS: return "lists, format:name:severity:path";
+	case KVS_OPT_LISTS: return "lists";
 	}
 	return "?";
 }

@@ -10,7 +10,7 @@
  * "GATE_FILE.ID.released": a plugin stuck for as long as the test wants,
  * which says when it let go.
  * It declares one option of each ABI 3 type: severity (a severity), mode
- * (an enum), lists (lists the host loads; with `lists_strict` a bad row is
+ * (an enum), watch_lists (lists the host loads; with watch_lists_strict a bad row is
  * an error).  With value_evidence set to a JSON pointer it adds a finding
  * "t.value" whose evidence is the whole value there (a number or boolean).
  */
@@ -77,10 +77,10 @@ static const struct kvs_option options[] = {
 	  "requests with ids gate-* wait for this file", 0, 0, 0, NULL, NULL },
 	{ "mode", KVS_OPT_ENUM, "all", offsetof(struct tconf, mode),
 	  "report every occurrence of the keyword, or only the first", 0, 0, 0, mode_names, NULL },
-	{ "lists", KVS_OPT_LISTS, NULL, offsetof(struct tconf, lists),
+	{ "watch_lists", KVS_OPT_LISTS, NULL, offsetof(struct tconf, lists),
 	  "lists to load (format:name:severity:path); a finding t.lists names them", 0, 0, 0,
-	  NULL, "lists_strict" },
-	{ "lists_strict", KVS_OPT_BOOL, "false", offsetof(struct tconf, lists_strict),
+	  NULL, "watch_lists_strict" },
+	{ "watch_lists_strict", KVS_OPT_BOOL, "false", offsetof(struct tconf, lists_strict),
 	  "a malformed list row is an error", 0, 0, 0, NULL, NULL },
 	{ "value_evidence", KVS_OPT_STRING, "", offsetof(struct tconf, value_evidence),
 	  "JSON pointer of a value to report as whole-value evidence", 0, 0, 0, NULL, NULL },
