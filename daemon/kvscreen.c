@@ -176,12 +176,23 @@ static void print_text(const json_t *v)
 		       json_string_value(json_object_get(f, "title")));
 		if (json_object_get(f, "rationale"))
 			printf("      %s\n", json_string_value(json_object_get(f, "rationale")));
-		json_array_foreach(json_object_get(f, "evidence"), k, ev)
+		json_array_foreach(json_object_get(f, "evidence"), k, ev) {
+			json_t *val = json_object_get(ev, "value");
+
+			if (val) {     /* a whole number or boolean (ABI 3) */
+				char *txt = json_dumps(val, JSON_ENCODE_ANY);
+
+				printf("      at %s: %s\n", json_string_value(json_object_get(ev, "path")),
+				       txt ? txt : "?");
+				free(txt);
+				continue;
+			}
 			printf("      at %s [%lld,%lld): \"%s\"\n",
 			       json_string_value(json_object_get(ev, "path")),
 			       (long long)json_integer_value(json_object_get(ev, "start")),
 			       (long long)json_integer_value(json_object_get(ev, "end")),
 			       json_string_value(json_object_get(ev, "text")));
+		}
 		json_array_foreach(refs, k, p)
 			printf("      ref: %s\n", json_string_value(p));
 		if (json_object_get(f, "action"))
