@@ -318,27 +318,25 @@ static json_t *text_json(const char *text)
 
 /* The plugin's finding f read with its size (no byte beyond it), members it
  * does not know zeroed. */
-static void finding_copy(const kvs_report *rep, const struct kvs_finding *f,
-			 struct kvs_finding *out)
+static void finding_copy(size_t n, const struct kvs_finding *f, struct kvs_finding *out)
 {
-	size_t n = rep->finding_size ? rep->finding_size : sizeof(*out);
 
 	memset(out, 0, sizeof(*out));
 	memcpy(out, f, n < sizeof(*out) ? n : sizeof(*out));
 }
 
 /* Evidence i of the plugin's array (stepped by the plugin's size). */
-static struct kvs_evidence evidence_at(const kvs_report *rep, const struct kvs_evidence *v,
-				       size_t i)
+static struct kvs_evidence evidence_at(size_t n, const struct kvs_evidence *v, size_t i)
 {
-	size_t n = rep->evidence_size ? rep->evidence_size : sizeof(*v);
 	struct kvs_evidence ev = { 0 };
 
 	memcpy(&ev, (const char *)v + i * n, n < sizeof(ev) ? n : sizeof(ev));
 	return ev;
 }
 
-static int host_report_add(kvs_report *rep, const struct kvs_finding *pf)
+/* report_add with the finding and evidence read with the given sizes. */
+static int report_add_sized(kvs_report *rep, const struct kvs_finding *pf, size_t fsize,
+			    size_t esize)
 {
 	json_t *obj = NULL, *refs, *evs;
 	struct kvs_finding fc, *f = &fc;
@@ -350,7 +348,7 @@ static int host_report_add(kvs_report *rep, const struct kvs_finding *pf)
 		snprintf(why, sizeof(why), "no finding");
 		goto invalid;
 	}
-	finding_copy(rep, pf, &fc);
+	finding_copy(fsize, pf, &fc);
 	if (!f->rule || !f->title || (unsigned)f->severity > KVS_SEV_CRITICAL ||
 	    (f->n_references && !f->references) || (f->n_evidence && !f->evidence)) {
 		snprintf(why, sizeof(why), "%s", !f->rule ? "no rule id" : !f->title ? "no title"
@@ -386,7 +384,7 @@ static int host_report_add(kvs_report *rep, const struct kvs_finding *pf)
 		goto invalid;
 	}
 	for (size_t i = 0; i < f->n_evidence; i++) {
-		struct kvs_evidence ev = evidence_at(rep, f->evidence, i);
+		struct kvs_evidence ev = evidence_at(esize, f->evidence, i);
 		char what[200] = "out of memory";
 		json_t *e = evidence_json(rep->req, &ev, what, sizeof(what));
 
@@ -411,6 +409,21 @@ invalid:
 	}
 	rep->invalid = 1;
 	return -EINVAL;
+}
+
+/* A plugin's finding: read with the sizes its descriptor states. */
+static int host_report_add(kvs_report *rep, const struct kvs_finding *f)
+{
+	return report_add_sized(rep, f, rep->finding_size ? rep->finding_size : sizeof(*f),
+				rep->evidence_size ? rep->evidence_size
+						   : sizeof(struct kvs_evidence));
+}
+
+/* A finding the host itself made (the rule engine, for a plugin's report):
+ * in the host's own layout, whatever the plugin's sizes. */
+static int host_report_add_native(kvs_report *rep, const struct kvs_finding *f)
+{
+	return report_add_sized(rep, f, sizeof(*f), sizeof(struct kvs_evidence));
 }
 
 static int host_report_expired(const kvs_report *rep)
@@ -445,11 +458,13 @@ static struct kvs_load_env ctx_env(const kvs_config_ctx *ctx)
 	return env;
 }
 
+static const struct kvs_host plugin_host_internal;
+
 static int host_rules_load(const kvs_config_ctx *ctx, const char *path, kvs_ruleset **out)
 {
 	struct kvs_load_env env = ctx_env(ctx);
 
-	return rules_load(&plugin_host_table, &env, path, out);
+	return rules_load(&plugin_host_internal, &env, path, out);
 }
 
 static int host_rules_load_paths(const kvs_config_ctx *ctx, const char *const *paths,
@@ -457,36 +472,45 @@ static int host_rules_load_paths(const kvs_config_ctx *ctx, const char *const *p
 {
 	struct kvs_load_env env = ctx_env(ctx);
 
-	return rules_load_paths(&plugin_host_table, &env, paths, n, out);
+	return rules_load_paths(&plugin_host_internal, &env, paths, n, out);
 }
 
-const struct kvs_host plugin_host_table = {
-	.abi_version = KVS_ABI_VERSION,
-	.size = sizeof(struct kvs_host),
-	.log = host_log,
-	.config_error = host_config_error,
-	.request_id = host_request_id,
-	.request_type = host_request_type,
-	.value_kind = host_value_kind,
-	.get_string = host_get_string,
-	.get_int = host_get_int,
-	.get_real = host_get_real,
-	.get_bool = host_get_bool,
-	.get_size = host_get_size,
-	.text_next = host_text_next,
-	.report_add = host_report_add,
-	.report_expired = host_report_expired,
-	.lists_load = lists_host_load,
-	.lists_release = lists_host_release,
-	.lists_match = lists_host_match,
-	.lists_info = lists_host_info,
-	.lists_normalise = lists_host_normalise,
-	.rules_load = host_rules_load,
-	.rules_screen = rules_screen,
-	.rules_free = rules_free,
-	.rules_scan = rules_scan,
-	.rules_load_paths = host_rules_load_paths,
+#define HOST_TABLE_COMMON \
+	.abi_version = KVS_ABI_VERSION, \
+	.size = sizeof(struct kvs_host), \
+	.log = host_log, \
+	.config_error = host_config_error, \
+	.request_id = host_request_id, \
+	.request_type = host_request_type, \
+	.value_kind = host_value_kind, \
+	.get_string = host_get_string, \
+	.get_int = host_get_int, \
+	.get_real = host_get_real, \
+	.get_bool = host_get_bool, \
+	.get_size = host_get_size, \
+	.text_next = host_text_next, \
+	.report_expired = host_report_expired, \
+	.lists_load = lists_host_load, \
+	.lists_release = lists_host_release, \
+	.lists_match = lists_host_match, \
+	.lists_info = lists_host_info, \
+	.lists_normalise = lists_host_normalise, \
+	.rules_load = host_rules_load, \
+	.rules_screen = rules_screen, \
+	.rules_free = rules_free, \
+	.rules_scan = rules_scan, \
+	.rules_load_paths = host_rules_load_paths, \
 	.rules_screen_counted = rules_screen_counted,
+
+const struct kvs_host plugin_host_table = {
+	HOST_TABLE_COMMON
+	.report_add = host_report_add,
+};
+
+/* The table the rule engine gets: its findings are in the host's layout. */
+static const struct kvs_host plugin_host_internal = {
+	HOST_TABLE_COMMON
+	.report_add = host_report_add_native,
 };
 
 /* ---- Loading ---- */
