@@ -179,12 +179,23 @@ static void print_text(const json_t *v)
 		       json_string_value(json_object_get(f, "title")));
 		if (json_object_get(f, "rationale"))
 			printf("      %s\n", json_string_value(json_object_get(f, "rationale")));
-		json_array_foreach(json_object_get(f, "evidence"), k, ev)
+		json_array_foreach(json_object_get(f, "evidence"), k, ev) {
+			json_t *val = json_object_get(ev, "value");
+
+			if (val) {     /* a whole number or boolean (ABI 3) */
+				char *txt = json_dumps(val, JSON_ENCODE_ANY);
+
+				printf("      at %s: %s\n", json_string_value(json_object_get(ev, "path")),
+				       txt ? txt : "?");
+				free(txt);
+				continue;
+			}
 			printf("      at %s [%lld,%lld): \"%s\"\n",
 			       json_string_value(json_object_get(ev, "path")),
 			       (long long)json_integer_value(json_object_get(ev, "start")),
 			       (long long)json_integer_value(json_object_get(ev, "end")),
 			       json_string_value(json_object_get(ev, "text")));
+		}
 		json_array_foreach(refs, k, p)
 			printf("      ref: %s\n", json_string_value(p));
 		if (json_object_get(f, "action"))
@@ -357,6 +368,9 @@ static const char *opt_type_name(enum kvs_opt_type t)
 	case KVS_OPT_BOOL: return "boolean";
 	case KVS_OPT_REAL: return "number";
 	case KVS_OPT_STRINGS: return "list of strings";
+	case KVS_OPT_SEVERITY: return "severity";
+	case KVS_OPT_ENUM: return "one of";
+	case KVS_OPT_LISTS: return "lists";
 	}
 	return "?";
 }
@@ -383,10 +397,14 @@ static int cmd_plugins(const char *config, int verbose)
 		if (!verbose)
 			continue;
 		printf("    file: %s\n    budget: %lld ms\n", p->cp->path, p->timeout_ms);
-		for (const struct kvs_option *o = d->options; o && o->name; o++)
-			printf("    %s (%s%s%s%s): %s\n", o->name, opt_type_name(o->type),
-			       o->required ? ", required" : "", o->def ? ", default " : "",
-			       o->def ? o->def : "", o->help ? o->help : "");
+		for (const struct kvs_option *o = p->options; o && o->name; o++) {
+			printf("    %s (%s", o->name, opt_type_name(o->type));
+			for (size_t k = 0; o->type == KVS_OPT_ENUM && o->values && o->values[k]; k++)
+				printf("%s%s", k ? "|" : " ", o->values[k]);
+			printf("%s%s%s): %s\n", o->required ? ", required" : "",
+			       o->def ? ", default " : "", o->def ? o->def : "",
+			       o->help ? o->help : "");
+		}
 	}
 	engine_unref(en);
 	return EXIT_OK;

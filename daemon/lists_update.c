@@ -38,6 +38,7 @@
 #include <curl/curl.h>
 
 #include "cfg.h"
+#include "plugin_host.h"
 #include "lists.h"
 #include "lists_source.h"
 #include "lists_update.h"
@@ -179,7 +180,7 @@ static void free_targets(struct run *r)
 	r->n_t = 0;
 }
 
-static int add_target(struct run *r, const char *spec, const char *plugin,
+static int add_target(struct run *r, const char *spec, const char *plugin, const char *key,
 		      const config_setting_t *at, struct cfg_errors *e)
 {
 	const char *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -190,8 +191,8 @@ static int add_target(struct run *r, const char *spec, const char *plugin,
 	int s;
 
 	if (!c3 || c1 == spec || c2 == c1 + 1 || !c3[1] || (size_t)(c3 - c2 - 1) >= sizeof(sev)) {
-		cfg_error_at(e, at, "plugins.%s.lists: \"%s\" is not format:name:severity:path",
-			     plugin, spec);
+		cfg_error_at(e, at, "plugins.%s.%s: \"%s\" is not format:name:severity:path",
+			     plugin, key, spec);
 		return -EINVAL;
 	}
 	memcpy(sev, c2 + 1, (size_t)(c3 - c2 - 1));
@@ -203,7 +204,7 @@ static int add_target(struct run *r, const char *spec, const char *plugin,
 	if (!t.format || !t.name || !t.path)
 		goto nomem;
 	if (s < 0 || !lists_format_find(t.format)) {
-		cfg_error_at(e, at, "plugins.%s.lists: \"%s\": %s", plugin, spec,
+		cfg_error_at(e, at, "plugins.%s.%s: \"%s\": %s", plugin, key, spec,
 			     s < 0 ? "unknown severity" : "unknown list format");
 		free(t.format);
 		free(t.name);
@@ -233,24 +234,20 @@ nomem:
 	return -ENOMEM;
 }
 
-static int collect_targets(struct run *r)
+/* The lists one option of plugin cp names (its KVS_OPT_LISTS options). */
+static int collect_option(struct run *r, const struct cfg_plugin *cp, const char *key,
+			  struct cfg_errors *ep)
 {
-	struct cfg_errors e = { .out = r->opts->err };
-	int rc = 0;
+	const config_setting_t *l = config_setting_get_member(cp->group, key);
+	int rc = 0, n, t;
 
-	for (size_t i = 0; i < r->cfg->n_plugins; i++) {
-		const struct cfg_plugin *cp = &r->cfg->plugins[i];
-		const config_setting_t *l = cp->enabled ? config_setting_get_member(cp->group, "lists")
-							 : NULL;
-		int n, t;
-
+	{
 		if (!l)
-			continue;
+			return 0;
 		t = config_setting_type(l);
 		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
-			cfg_error_at(&e, l, "plugins.%s.lists: expected a list of strings", cp->name);
-			rc = -EINVAL;
-			continue;
+			cfg_error_at(ep, l, "plugins.%s.%s: expected a list of strings", cp->name, key);
+			return -EINVAL;
 		}
 		n = config_setting_length(l);
 		for (int k = 0; k < n; k++) {
@@ -259,16 +256,54 @@ static int collect_targets(struct run *r)
 			int x;
 
 			if (!spec) {
-				cfg_error_at(&e, el, "plugins.%s.lists[%d]: expected a string", cp->name, k);
+				cfg_error_at(ep, el, "plugins.%s.%s[%d]: expected a string", cp->name,
+					     key, k);
 				rc = -EINVAL;
 				continue;
 			}
-			x = add_target(r, spec, cp->name, el, &e);
+			x = add_target(r, spec, cp->name, key, el, ep);
 			if (x == -ENOMEM)
 				return x;
 			if (x < 0)
 				rc = x;
 		}
+	}
+	return rc;
+}
+
+/* The lists to update: those named by the options of type KVS_OPT_LISTS
+ * that each enabled plugin's descriptor declares (read without running
+ * plugin code), whatever the options are called. */
+static int collect_targets(struct run *r)
+{
+	struct cfg_errors e = { .out = r->opts->err };
+	int rc = 0;
+
+	for (size_t i = 0; i < r->cfg->n_plugins; i++) {
+		const struct cfg_plugin *cp = &r->cfg->plugins[i];
+		const struct kvs_plugin *desc;
+		struct kvs_option *opts;
+		char err[1024];
+		void *dl;
+		int x = 0;
+
+		if (!cp->enabled)
+			continue;
+		if (plugin_open(cp->path, &dl, &desc, err, sizeof(err)) < 0) {
+			cfg_error_at(&e, cp->group, "plugin %s: %s", cp->name, err);
+			rc = -EINVAL;
+			continue;
+		}
+		opts = plugin_options(desc);
+		for (const struct kvs_option *o = opts; o && o->name && x != -ENOMEM; o++)
+			if (o->type == KVS_OPT_LISTS && (x = collect_option(r, cp, o->name, &e)) < 0)
+				rc = x;
+		if (!opts)
+			rc = x = -ENOMEM;
+		free(opts);
+		plugin_close(dl);
+		if (x == -ENOMEM)
+			return x;
 	}
 	return rc;
 }

@@ -1,7 +1,8 @@
 /* lists_update.h - `kvscreen lists update`: fetch the configured lists, validate them, swap them in.
  *
  * The lists to update are the ones the enabled plugins of a configuration
- * name ("format:name:severity:path" strings in their `lists` option); where
+ * name ("format:name:severity:path" strings in the options their descriptors
+ * declare of type KVS_OPT_LISTS, whatever those are called); where
  * each comes from is the `lists.sources` entry for its name, else the
  * built-in official address for that name, else nowhere (not updated).
  * Each download is validated by loading it with the list service's own

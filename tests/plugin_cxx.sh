@@ -24,7 +24,7 @@ static int cx_screen(void *, const struct kvs_host *, const kvs_request *, kvs_r
 	return 0;
 }
 
-static void cx_destroy(void *) {}
+static void cx_destroy(void *, const struct kvs_host *) {}
 
 KVS_PLUGIN_DECLARE = {
 	KVS_PLUGIN_INIT,

@@ -4,9 +4,10 @@
 # only pkg-config, loads, its findings show in the verdict, and it installs
 # into the plugin folder pkg-config names.
 #
-# The tree is installed with `make install DESTDIR=...`; a copy of the
-# installed kvscreen-plugin.pc with its paths moved into DESTDIR makes both
-# --cflags and --variable=plugindir point there.  Blocks opened with
+# The tree is installed with `make install DESTDIR=...` and found as the
+# guide tells: PKG_CONFIG_SYSROOT_DIR=DESTDIR and PKG_CONFIG_LIBDIR its
+# pkgconfig folder, so --cflags, --libs and (pkgconf) --variable=plugindir
+# point into DESTDIR.  Blocks opened with
 # ```LANG file=NAME are written to NAME (blocks naming the same file are
 # appended in order); ```sh run blocks are run in order, in one shell with
 # `set -eu`, in the folder of those files.
@@ -21,12 +22,13 @@ make -s -C "$build" install DESTDIR="$tmp/root" > "$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log"; echo "FAIL: make install"; exit 1; }
 pc=$(find "$tmp/root" -name kvscreen-plugin.pc | head -n 1)
 [ -n "$pc" ] || { echo "FAIL: make install put no kvscreen-plugin.pc under DESTDIR"; exit 1; }
-mkdir "$tmp/pc" "$tmp/work"
-# Absolute paths of prefix, exec_prefix, includedir and libdir move into DESTDIR.
-sed -E "s#^(prefix|exec_prefix|includedir|libdir)=/#\\1=$tmp/root/#" "$pc" > "$tmp/pc/kvscreen-plugin.pc"
-PKG_CONFIG_PATH="$tmp/pc"
-PKG_CONFIG_LIBDIR="$tmp/pc"
-export PKG_CONFIG_PATH PKG_CONFIG_LIBDIR
+[ -f "$(dirname "$pc")/kvscreen-plugin-test.pc" ] ||
+	{ echo "FAIL: make install put no kvscreen-plugin-test.pc beside kvscreen-plugin.pc"; exit 1; }
+mkdir "$tmp/work"
+PKG_CONFIG_SYSROOT_DIR="$tmp/root"
+PKG_CONFIG_LIBDIR=$(dirname "$pc")
+PKG_CONFIG_PATH=
+export PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR PKG_CONFIG_PATH
 plugindir=$(pkg-config --variable=plugindir kvscreen-plugin)
 case "$plugindir" in
 "$tmp/root/"*) ;;
@@ -69,9 +71,10 @@ awk -v dir="$tmp/work" -v script="$tmp/guide-steps.sh" '
 ' "$guide"
 grep -q '^echo "== guide step' "$tmp/guide-steps.sh" || { echo "FAIL: no sh run block in the guide"; exit 1; }
 [ -f "$tmp/work/project_codes.c" ] || { echo "FAIL: the guide writes no project_codes.c"; exit 1; }
+[ -f "$tmp/work/test_project_codes.c" ] || { echo "FAIL: the guide writes no test with the test harness"; exit 1; }
 
 # The plugin must build from the installed header alone, not the source tree.
-if grep -q "$src/include" "$tmp/pc/kvscreen-plugin.pc"; then
+if grep -q "$src/include" "$pc"; then
 	echo "FAIL: the .pc points into the source tree"; exit 1
 fi
 (cd "$tmp/work" && sh -eu "$tmp/guide-steps.sh") || { echo "FAIL: a step of the guide failed"; exit 1; }

@@ -20,55 +20,56 @@
 
 #include "cfg.h"
 #include "load_env.h"
+#include "lists.h"
 #include "lists_source.h"
 #include "log.h"
 
 #define D(f) offsetof(struct cfg_daemon, f)
 const struct kvs_option cfg_daemon_options[] = {
 	{ "listen", KVS_OPT_STRING, "127.0.0.1:8710", D(listen),
-	  "TCP address:port of the HTTP API (loopback by default); empty disables TCP", 0, 0, 0 },
+	  "TCP address:port of the HTTP API (loopback by default); empty disables TCP", 0, 0, 0, NULL, NULL },
 	{ "socket", KVS_OPT_STRING, "/run/kvscreend/kvscreend.sock", D(socket),
-	  "path of the HTTP API's Unix socket; empty disables it", 0, 0, 0 },
+	  "path of the HTTP API's Unix socket; empty disables it", 0, 0, 0, NULL, NULL },
 	{ "socket_mode", KVS_OPT_STRING, "0660", D(socket_mode),
-	  "file mode of the Unix socket, in octal as a string", 0, 0, 0 },
+	  "file mode of the Unix socket, in octal as a string", 0, 0, 0, NULL, NULL },
 	{ "socket_group", KVS_OPT_STRING, "", D(socket_group),
-	  "group owning the Unix socket; empty keeps the daemon's group", 0, 0, 0 },
+	  "group owning the Unix socket; empty keeps the daemon's group", 0, 0, 0, NULL, NULL },
 	{ "state_dir", KVS_OPT_STRING, "/var/lib/kvscreend", D(state_dir),
-	  "folder of the spool, the outbox and the verdict store", 0, 0, 0 },
+	  "folder of the spool, the outbox and the verdict store", 0, 0, 0, NULL, NULL },
 	{ "token_file", KVS_OPT_STRING, "", D(token_file),
-	  "file of bearer tokens for the TCP API; empty creates STATE_DIR/api-token", 0, 0, 0 },
+	  "file of bearer tokens for the TCP API; empty creates STATE_DIR/api-token", 0, 0, 0, NULL, NULL },
 	{ "threads", KVS_OPT_INT, "4", D(threads),
-	  "worker threads that run plugins", 0, 1, 256 },
+	  "worker threads that run plugins", 0, 1, 256, NULL, NULL },
 	{ "log_level", KVS_OPT_STRING, "info", D(log_level),
-	  "err, warning, notice, info or debug", 0, 0, 0 },
+	  "err, warning, notice, info or debug", 0, 0, 0, NULL, NULL },
 	{ "max_connections", KVS_OPT_INT, "1024", D(max_connections),
 	  "concurrent HTTP connections; when full, a new connection closes the idlest one",
-	  0, 1, 65536 },
+	  0, 1, 65536, NULL, NULL },
 	{ "max_connections_per_client", KVS_OPT_INT, "64", D(max_connections_per_client),
 	  "concurrent TCP connections of one client IP address; past it a new connection is "
-	  "answered 503 (the Unix socket is not capped per client)", 0, 1, 65536 },
+	  "answered 503 (the Unix socket is not capped per client)", 0, 1, 65536, NULL, NULL },
 	{ "max_inflight", KVS_OPT_INT, "256", D(max_inflight),
-	  "screenings in flight before the API answers 503", 0, 1, 65536 },
+	  "screenings in flight before the API answers 503", 0, 1, 65536, NULL, NULL },
 	{ "header_timeout_ms", KVS_OPT_INT, "10000", D(header_timeout_ms),
-	  "time a client has to send the request line and headers", 0, 100, 600000 },
+	  "time a client has to send the request line and headers", 0, 100, 600000, NULL, NULL },
 	{ "body_timeout_ms", KVS_OPT_INT, "10000", D(body_timeout_ms),
-	  "time a client has to send the body", 0, 100, 600000 },
+	  "time a client has to send the body", 0, 100, 600000, NULL, NULL },
 	{ "idle_timeout_ms", KVS_OPT_INT, "5000", D(idle_timeout_ms),
-	  "idle keep-alive time before a connection is closed", 0, 100, 600000 },
+	  "idle keep-alive time before a connection is closed", 0, 100, 600000, NULL, NULL },
 	{ "max_header_bytes", KVS_OPT_INT, "16384", D(max_header_bytes),
-	  "bytes of request line and headers", 0, 1024, 1048576 },
+	  "bytes of request line and headers", 0, 1024, 1048576, NULL, NULL },
 	{ "spool_rescan_ms", KVS_OPT_INT, "5000", D(spool_rescan_ms),
-	  "interval of the periodic rescan of spool/incoming", 0, 100, 3600000 },
+	  "interval of the periodic rescan of spool/incoming", 0, 100, 3600000, NULL, NULL },
 	{ "plugin_dir", KVS_OPT_STRING, KVS_PLUGINDIR, D(plugin_dir),
-	  "folder where plugins named without a path are found", 0, 0, 0 },
+	  "folder where plugins named without a path are found", 0, 0, 0, NULL, NULL },
 	{ "outbox_syncfs", KVS_OPT_BOOL, "false", D(outbox_syncfs),
 	  "make each outbox batch durable with one syncfs(2) of the state filesystem instead of "
 	  "one fdatasync per verdict: much faster when the disk is busy, but it also flushes "
-	  "what other programs wrote to that filesystem", 0, 0, 0 },
+	  "what other programs wrote to that filesystem", 0, 0, 0, NULL, NULL },
 	{ "outbox_min_free_mb", KVS_OPT_INT, "64", D(outbox_min_free_mb),
 	  "free space (MiB) the state filesystem must keep: below it new verdicts are refused "
-	  "(503) until space is freed; 0 never refuses", 0, 0, 16777216 },
-	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
+	  "(503) until space is freed; 0 never refuses", 0, 0, 16777216, NULL, NULL },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 #undef D
 
@@ -80,18 +81,18 @@ struct limits_block {
 const struct kvs_option cfg_limits_options[] = {
 	{ "max_request_bytes", KVS_OPT_INT, "4194304", L(max_bytes),
 	  "bytes of one request document (also the largest HTTP body and spool file accepted)",
-	  0, 64, 67108864 },
+	  0, 64, 67108864, NULL, NULL },
 	{ "max_depth", KVS_OPT_INT, "8", L(max_depth),
-	  "nesting depth of a request", 0, 1, 64 },
+	  "nesting depth of a request", 0, 1, 64, NULL, NULL },
 	{ "max_array", KVS_OPT_INT, "1000", L(max_array),
-	  "elements of any one array in a request", 0, 1, 1000000 },
+	  "elements of any one array in a request", 0, 1, 1000000, NULL, NULL },
 	{ "max_string", KVS_OPT_INT, "1048576", L(max_string),
-	  "bytes of any one string in a request (a description of a long proposal)", 0, 1, 67108864 },
+	  "bytes of any one string in a request (a description of a long proposal)", 0, 1, 67108864, NULL, NULL },
 	{ "max_text", KVS_OPT_INT, "2097152", L(max_text),
-	  "bytes of all strings of a request together", 0, 1, 67108864 },
+	  "bytes of all strings of a request together", 0, 1, 67108864, NULL, NULL },
 	{ "plugin_timeout_ms", KVS_OPT_INT, "2000", offsetof(struct limits_block, plugin_timeout_ms),
-	  "time budget of one plugin on one request", 0, 1, 600000 },
-	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
+	  "time budget of one plugin on one request", 0, 1, 600000, NULL, NULL },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 #undef L
 
@@ -135,27 +136,27 @@ const struct kvs_option cfg_lists_options[] = {
 	{ "sources", KVS_OPT_STRINGS, NULL, LI(sources),
 	  "where `kvscreen lists update` fetches lists: \"name = URL\" per list (OFAC lists: "
 	  "\"name = PRIMARY ALT ADD\"; \"name =\" never updates that list); lists not named "
-	  "here use the built-in official address for their name", 0, 0, 0 },
+	  "here use the built-in official address for their name", 0, 0, 0, NULL, NULL },
 	{ "allow_http", KVS_OPT_BOOL, "false", LI(allow_http),
 	  "also accept plain http:// addresses (a local mirror or a test server); else https:// only",
-	  0, 0, 0 },
+	  0, 0, 0, NULL, NULL },
 	{ "max_download_bytes", KVS_OPT_INT, "268435456", LI(max_download_bytes),
-	  "bytes of one downloaded file", 0, 1024, 268435456 },
+	  "bytes of one downloaded file", 0, 1024, 268435456, NULL, NULL },
 	{ "connect_timeout_ms", KVS_OPT_INT, "15000", LI(connect_timeout_ms),
-	  "time to connect to a list's server", 0, 100, 600000 },
+	  "time to connect to a list's server", 0, 100, 600000, NULL, NULL },
 	{ "timeout_ms", KVS_OPT_INT, "300000", LI(timeout_ms),
-	  "time of one whole download, connecting included", 0, 100, 3600000 },
+	  "time of one whole download, connecting included", 0, 100, 3600000, NULL, NULL },
 	{ "max_redirects", KVS_OPT_INT, "5", LI(max_redirects),
-	  "HTTP redirects followed per download (to https only, unless allow_http)", 0, 0, 20 },
+	  "HTTP redirects followed per download (to https only, unless allow_http)", 0, 0, 20, NULL, NULL },
 	{ "max_shrink_percent", KVS_OPT_INT, "50", LI(max_shrink_percent),
 	  "refuse a download with more than this percentage fewer entries than the current file",
-	  0, 0, 100 },
+	  0, 0, 100, NULL, NULL },
 	{ "max_malformed_rows", KVS_OPT_INT, "0", LI(max_malformed_rows),
 	  "refuse a download with more malformed rows than this and than the current file has",
-	  0, 0, 1000000 },
+	  0, 0, 1000000, NULL, NULL },
 	{ "ca_file", KVS_OPT_PATH, NULL, LI(ca_file),
-	  "CA bundle to verify the lists' servers with instead of the system's", 0, 0, 0 },
-	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
+	  "CA bundle to verify the lists' servers with instead of the system's", 0, 0, 0, NULL, NULL },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 #undef LI
 
@@ -297,6 +298,9 @@ static const char *type_name(enum kvs_opt_type t)
 	case KVS_OPT_BOOL: return "a boolean (true or false)";
 	case KVS_OPT_REAL: return "a number";
 	case KVS_OPT_STRINGS: return "a list of strings";
+	case KVS_OPT_SEVERITY: return "a severity (" KVS_SEVERITY_CHOICES ")";
+	case KVS_OPT_ENUM: return "one of its names (a string)";
+	case KVS_OPT_LISTS: return "a list of \"format:name:severity:path\" strings";
 	}
 	return "?";
 }
@@ -331,7 +335,40 @@ static int set_option(const struct kvs_option *o, const config_setting_t *s, con
 		memcpy(slot, &copy, sizeof(copy));
 		return 0;
 	}
-	case KVS_OPT_STRINGS: {
+	case KVS_OPT_SEVERITY:
+	case KVS_OPT_ENUM: {
+		const char *v = s ? config_setting_get_string(s) : def;
+		int k = -1;
+
+		if (!v) {
+			cfg_error_at(e, s ? s : group, "%s: expected %s", o->name, type_name(o->type));
+			return 1;
+		}
+		if (o->type == KVS_OPT_SEVERITY)
+			k = kvs_severity_parse(v);
+		for (int i = 0; o->type == KVS_OPT_ENUM && o->values && o->values[i] && i < 1024; i++)
+			if (strcmp(o->values[i], v) == 0)
+				k = i;
+		if (k < 0) {
+			char names[512] = "";
+			size_t len = 0;
+
+			for (int i = 0; o->type == KVS_OPT_ENUM && o->values && o->values[i] &&
+					len < sizeof(names); i++)
+				len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+							i ? ", " : "", o->values[i]);
+			cfg_error_at(e, s ? s : group, "%s: \"%s\" is not %s%s%s", o->name, v,
+				     o->type == KVS_OPT_SEVERITY ? "a severity (" KVS_SEVERITY_CHOICES
+								   : "one of ",
+				     o->type == KVS_OPT_SEVERITY ? "" : names,
+				     o->type == KVS_OPT_SEVERITY ? ")" : "");
+			return 1;
+		}
+		memcpy(slot, &k, sizeof(k));
+		return 0;
+	}
+	case KVS_OPT_STRINGS:
+	case KVS_OPT_LISTS: {
 		int n = s ? config_setting_length(s) : 0;
 		const char **v;
 
@@ -352,6 +389,15 @@ static int set_option(const struct kvs_option *o, const config_setting_t *s, con
 			if (!str) {
 				cfg_error_at(e, el, "%s[%d]: expected a string", o->name, i);
 				return 1;
+			}
+			if (o->type == KVS_OPT_LISTS) {
+				struct lists_spec sp;
+				const char *why;
+
+				if (lists_spec_parse(str, &sp, &why) < 0) {
+					cfg_error_at(e, el, "%s[%d]: \"%s\" %s", o->name, i, str, why);
+					return 1;
+				}
 			}
 			v[i] = cfg_arena_keep(arena, strdup(str));
 			if (!v[i])
@@ -539,7 +585,7 @@ static int parse_policy(struct kvs_cfg *cfg, const config_setting_t *g, struct c
 		n = config_setting_length(s);
 		for (int i = 0; i < n; i++) {
 			const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
-			int sev = severity_parse(config_setting_name(el));
+			int sev = kvs_severity_parse(config_setting_name(el));
 
 			if (sev < 0) {
 				cfg_error_at(e, el, "policy.%s: unknown severity \"%s\" (expected info, low, medium, high or critical)",

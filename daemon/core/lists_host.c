@@ -138,8 +138,10 @@ int lists_host_load(const kvs_config_ctx *ctx, const char *format,
 			"unknown list format \"%s\" (ofac, csl, un, eu, eu_fsf, aspi, kvs, table, opensanctions)",
 			format);
 	else if (rc < 0)
-		plugin_host_table.config_error(ctx, NULL, abs, 0,
-			"list \"%s\" not loaded: %s", list_name, strerror(-rc));
+		/* At the configuration entry naming it when the host loads it
+		 * for a KVS_OPT_LISTS option, else at the file. */
+		plugin_host_table.config_error(ctx, NULL, ctx && ctx->at ? NULL : abs, 0,
+			"list \"%s\" (%s) not loaded: %s", list_name, abs, strerror(-rc));
 	else
 		add_to_digest(ctx, abs);
 	free(abs);
@@ -187,9 +189,10 @@ static struct nm_scratch *scratch_get(void)
 	return tls_scratch = sc;
 }
 
-int lists_host_match(const struct kvs_list *const *lists, size_t n,
-		     const char *name, size_t len, double threshold,
-		     struct kvs_list_match *out, size_t max_out)
+/* Matches into an array of the host's struct kvs_list_match. */
+static int match_into(const struct kvs_list *const *lists, size_t n,
+		      const char *name, size_t len, double threshold,
+		      struct kvs_list_match *out, size_t max_out)
 {
 	struct nm_hit hits[MATCH_MAX_PER_LIST];
 	struct nm_scratch *sc = scratch_get();
@@ -214,6 +217,7 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 		for (int k = 0; k < rc && k < MATCH_MAX_PER_LIST; k++) {
 			const struct nm_hit *h = &hits[k];
 			struct kvs_list_match m = {
+				.size = sizeof(struct kvs_list_match),
 				.list = l->name,
 				.entry_id = h->entry->id ? h->entry->id : "",
 				.primary_name = h->entry->name,
@@ -247,20 +251,68 @@ int lists_host_match(const struct kvs_list *const *lists, size_t n,
 	return total;
 }
 
-void lists_host_info(const struct kvs_list *l, struct kvs_list_info *out)
+#define MATCH_MAX_OUT 4096
+
+int lists_host_match(const struct kvs_list *const *lists, size_t n,
+		     const char *name, size_t len, double threshold,
+		     struct kvs_list_match *out, size_t max_out)
 {
-	memset(out, 0, sizeof(*out));
-	out->name = l->name;
-	out->format = l->format;
-	out->path = l->path;
-	out->version = l->version;
-	out->date = l->date;
-	out->digest = l->digest;
-	out->entries = l->n_entries;
-	out->names = l->n_names;
-	out->skipped = l->n_skipped;
-	out->severity = l->severity;
-	out->mtime = l->mtime_ns / 1000000000LL;
+	struct kvs_list_match *tmp;
+	size_t stride;
+	int rc;
+
+	if (!max_out)
+		return match_into(lists, n, name, len, threshold, out, 0);
+	stride = out->size;
+	if (stride < KVS_ABI3_LIST_MATCH_SIZE)
+		return -EINVAL;
+	if (stride == sizeof(*out))
+		return match_into(lists, n, name, len, threshold, out, max_out);
+	/* A plugin built with another size: match into the host's layout, then
+	 * write each element with the plugin's size (no byte beyond it). */
+	if (max_out > MATCH_MAX_OUT)
+		max_out = MATCH_MAX_OUT;
+	tmp = calloc(max_out, sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	rc = match_into(lists, n, name, len, threshold, tmp, max_out);
+	for (size_t i = 0; rc > 0 && i < max_out && i < (size_t)rc; i++) {
+		char *dst = (char *)out + i * stride;
+
+		tmp[i].size = (uint32_t)stride;
+		memcpy(dst, &tmp[i], stride < sizeof(*tmp) ? stride : sizeof(*tmp));
+		if (stride > sizeof(*tmp))
+			memset(dst + sizeof(*tmp), 0, stride - sizeof(*tmp));
+	}
+	free(tmp);
+	return rc;
+}
+
+int lists_host_info(const struct kvs_list *l, struct kvs_list_info *out)
+{
+	struct kvs_list_info in = { .size = sizeof(in) };
+	size_t size = out->size;
+
+	if (size < KVS_ABI3_LIST_INFO_SIZE)
+		return -EINVAL;
+	in.name = l->name;
+	in.format = l->format;
+	in.path = l->path;
+	in.version = l->version;
+	in.date = l->date;
+	in.digest = l->digest;
+	in.entries = l->n_entries;
+	in.names = l->n_names;
+	in.skipped = l->n_skipped;
+	in.severity = l->severity;
+	in.mtime = l->mtime_ns / 1000000000LL;
+	/* No byte beyond the plugin's size; members the host does not know
+	 * are zeroed. */
+	in.size = (uint32_t)size;
+	memcpy(out, &in, size < sizeof(in) ? size : sizeof(in));
+	if (size > sizeof(in))
+		memset((char *)out + sizeof(in), 0, size - sizeof(in));
+	return 0;
 }
 
 int lists_host_normalise(const char *name, size_t len, char *buf,

@@ -13,7 +13,7 @@ void lists_host_release(struct kvs_list *list);
 int lists_host_match(const struct kvs_list *const *lists, size_t n,
 		     const char *name, size_t len, double threshold,
 		     struct kvs_list_match *out, size_t max_out);
-void lists_host_info(const struct kvs_list *list, struct kvs_list_info *out);
+int lists_host_info(const struct kvs_list *list, struct kvs_list_info *out);
 int lists_host_normalise(const char *name, size_t len, char *buf,
 			 size_t buflen);
 

@@ -134,7 +134,7 @@ static long deciding_index(const json_t *findings)
 	json_t *f;
 
 	json_array_foreach(findings, i, f) {
-		int sev = severity_parse(json_string_value(json_object_get(f, "severity")));
+		int sev = kvs_severity_parse(json_string_value(json_object_get(f, "severity")));
 		int act = json_is_string(json_object_get(f, "action"));
 
 		if (sev > best_sev || (sev == best_sev && best >= 0 && act && !best_act)) {
@@ -184,16 +184,24 @@ static void add_action(json_t *out, const json_t *f)
 static json_t *collect_actions(const json_t *findings, int has_deciding)
 {
 	json_t *out = json_array(), *f;
-	size_t i;
+	size_t i, n = json_array_size(findings);
+	signed char *sevs = malloc(n ? n : 1);
 
-	if (!out)
+	if (!out || !sevs) {
+		free(sevs);
+		json_decref(out);
 		return NULL;
+	}
+	/* Each finding's severity parsed once, then one pass per severity. */
+	json_array_foreach(findings, i, f)
+		sevs[i] = (signed char)kvs_severity_parse(json_string_value(json_object_get(f, "severity")));
 	if (has_deciding)
 		add_action(out, json_array_get(findings, 0));
 	for (int sev = KVS_SEV_CRITICAL; sev >= KVS_SEV_INFO; sev--)
 		json_array_foreach(findings, i, f)
-			if (severity_parse(json_string_value(json_object_get(f, "severity"))) == sev)
+			if (sevs[i] == sev)
 				add_action(out, f);
+	free(sevs);
 	return out;
 }
 
@@ -231,8 +239,8 @@ static json_t *build_verdict(struct job *job)
 				snprintf(msg, sizeof(msg), "plugin %s did not finish within its budget of %lld ms; its findings are unknown, so the request needs review",
 					 name, r->p->timeout_ms);
 			else if (r->rep.invalid)
-				snprintf(msg, sizeof(msg), "plugin %s reported an invalid finding; its result cannot be trusted, so the request needs review",
-					 name);
+				snprintf(msg, sizeof(msg), "plugin %s reported an invalid finding (%s); its result cannot be trusted, so the request needs review",
+					 name, r->rep.why);
 			else
 				snprintf(msg, sizeof(msg), "plugin %s failed (%s); its findings are unknown, so the request needs review",
 					 name, strerror(r->rc < 0 ? -r->rc : EIO));
@@ -249,7 +257,7 @@ static json_t *build_verdict(struct job *job)
 		 * findings move into the verdict as they are (a reference, not a
 		 * copy), each named after its plugin. */
 		json_array_foreach(r->rep.findings, k, f) {
-			int sev = severity_parse(json_string_value(json_object_get(f, "severity")));
+			int sev = kvs_severity_parse(json_string_value(json_object_get(f, "severity")));
 
 			json_object_set_new(f, "plugin", json_string(name));
 			json_array_append(findings, f);
@@ -419,6 +427,7 @@ int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
 		r->deadline_ns = start + (uint64_t)r->p->timeout_ms * 1000000u;
 		r->work.deadline_ns = r->deadline_ns;
 		report_init(&r->rep, req, r->deadline_ns);
+		report_set_plugin(&r->rep, ps->v[i].desc);
 	}
 	for (size_t i = 0; i < job->n_runs; i++) {
 		struct run *r = &job->runs[i];

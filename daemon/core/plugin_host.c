@@ -23,6 +23,7 @@
 #include "lists_host.h"
 #include "policy.h"
 #include "rules.h"
+#include "lists.h"
 
 uint64_t now_ns(void)
 {
@@ -56,7 +57,7 @@ static void host_config_error(const kvs_config_ctx *ctx, const char *option, con
 	c->failed = 1;
 	if (!file && c->cp && c->cp->group) {
 		const config_setting_t *s = option ? config_setting_get_member(c->cp->group, option)
-						   : NULL;
+						   : c->at;
 
 		if (!s)
 			s = c->cp->group;
@@ -169,6 +170,13 @@ static int host_text_next(const kvs_request *req, struct kvs_text_iter *it, cons
 {
 	const struct request_text *t;
 
+	/* An iterator not made with KVS_TEXT_ITER_INIT (size too small for the
+	 * position) is never written to. */
+	if (it->size < KVS_ABI3_TEXT_ITER_SIZE) {
+		log_err("plugin text iterator of %u bytes: not made with KVS_TEXT_ITER_INIT",
+			it->size);
+		return 0;
+	}
 	if (it->pos >= req->n_texts)
 		return 0;
 	t = &req->texts[it->pos++];
@@ -194,21 +202,60 @@ void report_clear(struct kvs_report *rep)
 	rep->findings = NULL;
 }
 
-/* Checks one evidence span against the request and returns its JSON, or
- * NULL when the span does not point into a string of the request. */
-static json_t *evidence_json(const struct kvs_request *req, const struct kvs_evidence *ev)
+void report_set_plugin(struct kvs_report *rep, const struct kvs_plugin *desc)
 {
-	json_t *s;
+	rep->plugin = desc->name;
+	rep->finding_size = desc->finding_size;
+	rep->evidence_size = desc->evidence_size;
+}
 
-	if (!ev->path)
+/* Checks one piece of evidence against the request and returns its JSON, or
+ * NULL with the reason in why: a span must lie in a string of the request
+ * (and not cut a UTF-8 character); a whole value must be a number, a
+ * boolean or a string. */
+static json_t *evidence_json(const struct kvs_request *req, const struct kvs_evidence *ev,
+			     char *why, size_t whylen)
+{
+	json_t *s, *j;
+
+	if (!ev->path) {
+		snprintf(why, whylen, "no path");
 		return NULL;
+	}
 	s = request_lookup(req, ev->path);
-	if (!json_is_string(s) || ev->start > ev->end || ev->end > json_string_length(s))
+	if (!s) {
+		snprintf(why, whylen, "%.80s is not in the request", ev->path);
 		return NULL;
+	}
+	if (ev->whole) {
+		if (json_is_number(s) || json_is_boolean(s))
+			return json_pack("{s:s, s:O}", "path", ev->path, "value", s);
+		if (json_is_string(s))
+			return json_pack("{s:s, s:I, s:I, s:O}", "path", ev->path, "start",
+					 (json_int_t)0, "end", (json_int_t)json_string_length(s),
+					 "text", s);
+		snprintf(why, whylen, "%.80s is an %s, not a number, boolean or string", ev->path,
+			 json_is_array(s) ? "array" : json_is_object(s) ? "object" : "null");
+		return NULL;
+	}
+	if (!json_is_string(s)) {
+		snprintf(why, whylen, "%.80s is not a string (a span needs one; "
+			 "set whole for a number or boolean)", ev->path);
+		return NULL;
+	}
+	if (ev->start > ev->end || ev->end > json_string_length(s)) {
+		snprintf(why, whylen, "span [%zu, %zu) of %.80s lies outside its %zu bytes",
+			 ev->start, ev->end, ev->path, json_string_length(s));
+		return NULL;
+	}
 	/* json_stringn refuses a span that cuts a UTF-8 sequence. */
-	return json_pack("{s:s, s:I, s:I, s:s%}", "path", ev->path, "start", (json_int_t)ev->start,
-			 "end", (json_int_t)ev->end, "text", json_string_value(s) + ev->start,
-			 ev->end - ev->start);
+	j = json_pack("{s:s, s:I, s:I, s:s%}", "path", ev->path, "start", (json_int_t)ev->start,
+		      "end", (json_int_t)ev->end, "text", json_string_value(s) + ev->start,
+		      ev->end - ev->start);
+	if (!j)
+		snprintf(why, whylen, "span [%zu, %zu) of %.80s cuts a UTF-8 character",
+			 ev->start, ev->end, ev->path);
+	return j;
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
@@ -269,15 +316,47 @@ static json_t *text_json(const char *text)
 	return j;
 }
 
-static int host_report_add(kvs_report *rep, const struct kvs_finding *f)
+/* The plugin's finding f read with its size (no byte beyond it), members it
+ * does not know zeroed. */
+static void finding_copy(size_t n, const struct kvs_finding *f, struct kvs_finding *out)
+{
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out, f, n < sizeof(*out) ? n : sizeof(*out));
+}
+
+/* Evidence i of the plugin's array (stepped by the plugin's size). */
+static struct kvs_evidence evidence_at(size_t n, const struct kvs_evidence *v, size_t i)
+{
+	struct kvs_evidence ev = { 0 };
+
+	memcpy(&ev, (const char *)v + i * n, n < sizeof(ev) ? n : sizeof(ev));
+	return ev;
+}
+
+/* report_add with the finding and evidence read with the given sizes. */
+static int report_add_sized(kvs_report *rep, const struct kvs_finding *pf, size_t fsize,
+			    size_t esize)
 {
 	json_t *obj = NULL, *refs, *evs;
+	struct kvs_finding fc, *f = &fc;
+	char why[256] = "";
 
 	if (!rep->findings)
 		return -ENOMEM;
-	if (!f || !f->rule || !f->title || (unsigned)f->severity > KVS_SEV_CRITICAL ||
-	    (f->n_references && !f->references) || (f->n_evidence && !f->evidence))
+	if (!pf) {
+		snprintf(why, sizeof(why), "no finding");
 		goto invalid;
+	}
+	finding_copy(fsize, pf, &fc);
+	if (!f->rule || !f->title || (unsigned)f->severity > KVS_SEV_CRITICAL ||
+	    (f->n_references && !f->references) || (f->n_evidence && !f->evidence)) {
+		snprintf(why, sizeof(why), "%s", !f->rule ? "no rule id" : !f->title ? "no title"
+			 : (unsigned)f->severity > KVS_SEV_CRITICAL ? "severity out of range"
+			 : f->n_references ? "n_references without references"
+			 : "n_evidence without evidence");
+		goto invalid;
+	}
 	if (json_array_size(rep->findings) >= REPORT_MAX_FINDINGS) {
 		rep->truncated = 1;
 		return -E2BIG;
@@ -285,30 +364,66 @@ static int host_report_add(kvs_report *rep, const struct kvs_finding *f)
 	refs = json_array();
 	evs = json_array();
 	obj = json_pack("{s:s, s:s, s:o, s:o, s:o}", "rule", f->rule, "severity",
-			severity_name(f->severity), "title", text_json(f->title), "references", refs,
+			kvs_severity_name(f->severity), "title", text_json(f->title), "references", refs,
 			"evidence", evs);
-	if (!obj)
+	if (!obj) {
+		snprintf(why, sizeof(why), "rule id is not UTF-8, or out of memory");
 		goto invalid;
+	}
 	if (f->rationale && json_object_set_new(obj, "rationale", text_json(f->rationale)) < 0)
 		goto invalid;
 	if (f->action && json_object_set_new(obj, "action", text_json(f->action)) < 0)
 		goto invalid;
 	for (size_t i = 0; i < f->n_references; i++)
-		if (!f->references[i] || json_array_append_new(refs, text_json(f->references[i])) < 0)
+		if (!f->references[i] || json_array_append_new(refs, text_json(f->references[i])) < 0) {
+			snprintf(why, sizeof(why), "references[%zu] is NULL", i);
 			goto invalid;
+		}
+	if (f->n_evidence > 1000) {
+		snprintf(why, sizeof(why), "%zu pieces of evidence (at most 1000)", f->n_evidence);
+		goto invalid;
+	}
 	for (size_t i = 0; i < f->n_evidence; i++) {
-		json_t *e = evidence_json(rep->req, &f->evidence[i]);
+		struct kvs_evidence ev = evidence_at(esize, f->evidence, i);
+		char what[200] = "out of memory";
+		json_t *e = evidence_json(rep->req, &ev, what, sizeof(what));
 
-		if (!e || json_array_append_new(evs, e) < 0)
+		if (!e || json_array_append_new(evs, e) < 0) {
+			snprintf(why, sizeof(why), "evidence[%zu]: %s", i, what);
 			goto invalid;
+		}
 	}
 	return json_array_append_new(rep->findings, obj) < 0 ? -ENOMEM : 0;
 invalid:
 	/* A plugin that reports garbage has failed: the pipeline records it as
-	 * an error, which forces at least review. */
+	 * an error, which forces at least review, and says why. */
 	json_decref(obj);
+	if (!why[0])
+		snprintf(why, sizeof(why), "a text is NULL, or out of memory");
+	if (!rep->invalid) {
+		snprintf(rep->why, sizeof(rep->why), "finding %.64s: %s",
+			 pf && f->rule ? f->rule : "?", why);
+		log_warn("plugin %s, request %s: invalid finding dropped: %s",
+			    rep->plugin ? rep->plugin : "?", rep->req ? rep->req->id : "?",
+			    rep->why);
+	}
 	rep->invalid = 1;
 	return -EINVAL;
+}
+
+/* A plugin's finding: read with the sizes its descriptor states. */
+static int host_report_add(kvs_report *rep, const struct kvs_finding *f)
+{
+	return report_add_sized(rep, f, rep->finding_size ? rep->finding_size : sizeof(*f),
+				rep->evidence_size ? rep->evidence_size
+						   : sizeof(struct kvs_evidence));
+}
+
+/* A finding the host itself made (the rule engine, for a plugin's report):
+ * in the host's own layout, whatever the plugin's sizes. */
+static int host_report_add_native(kvs_report *rep, const struct kvs_finding *f)
+{
+	return report_add_sized(rep, f, sizeof(*f), sizeof(struct kvs_evidence));
 }
 
 static int host_report_expired(const kvs_report *rep)
@@ -343,11 +458,13 @@ static struct kvs_load_env ctx_env(const kvs_config_ctx *ctx)
 	return env;
 }
 
+static const struct kvs_host plugin_host_internal;
+
 static int host_rules_load(const kvs_config_ctx *ctx, const char *path, kvs_ruleset **out)
 {
 	struct kvs_load_env env = ctx_env(ctx);
 
-	return rules_load(&plugin_host_table, &env, path, out);
+	return rules_load(&plugin_host_internal, &env, path, out);
 }
 
 static int host_rules_load_paths(const kvs_config_ctx *ctx, const char *const *paths,
@@ -355,36 +472,45 @@ static int host_rules_load_paths(const kvs_config_ctx *ctx, const char *const *p
 {
 	struct kvs_load_env env = ctx_env(ctx);
 
-	return rules_load_paths(&plugin_host_table, &env, paths, n, out);
+	return rules_load_paths(&plugin_host_internal, &env, paths, n, out);
 }
 
-const struct kvs_host plugin_host_table = {
-	.abi_version = KVS_ABI_VERSION,
-	.size = sizeof(struct kvs_host),
-	.log = host_log,
-	.config_error = host_config_error,
-	.request_id = host_request_id,
-	.request_type = host_request_type,
-	.value_kind = host_value_kind,
-	.get_string = host_get_string,
-	.get_int = host_get_int,
-	.get_real = host_get_real,
-	.get_bool = host_get_bool,
-	.get_size = host_get_size,
-	.text_next = host_text_next,
-	.report_add = host_report_add,
-	.report_expired = host_report_expired,
-	.lists_load = lists_host_load,
-	.lists_release = lists_host_release,
-	.lists_match = lists_host_match,
-	.lists_info = lists_host_info,
-	.lists_normalise = lists_host_normalise,
-	.rules_load = host_rules_load,
-	.rules_screen = rules_screen,
-	.rules_free = rules_free,
-	.rules_scan = rules_scan,
-	.rules_load_paths = host_rules_load_paths,
+#define HOST_TABLE_COMMON \
+	.abi_version = KVS_ABI_VERSION, \
+	.size = sizeof(struct kvs_host), \
+	.log = host_log, \
+	.config_error = host_config_error, \
+	.request_id = host_request_id, \
+	.request_type = host_request_type, \
+	.value_kind = host_value_kind, \
+	.get_string = host_get_string, \
+	.get_int = host_get_int, \
+	.get_real = host_get_real, \
+	.get_bool = host_get_bool, \
+	.get_size = host_get_size, \
+	.text_next = host_text_next, \
+	.report_expired = host_report_expired, \
+	.lists_load = lists_host_load, \
+	.lists_release = lists_host_release, \
+	.lists_match = lists_host_match, \
+	.lists_info = lists_host_info, \
+	.lists_normalise = lists_host_normalise, \
+	.rules_load = host_rules_load, \
+	.rules_screen = rules_screen, \
+	.rules_free = rules_free, \
+	.rules_scan = rules_scan, \
+	.rules_load_paths = host_rules_load_paths, \
 	.rules_screen_counted = rules_screen_counted,
+
+const struct kvs_host plugin_host_table = {
+	HOST_TABLE_COMMON
+	.report_add = host_report_add,
+};
+
+/* The table the rule engine gets: its findings are in the host's layout. */
+static const struct kvs_host plugin_host_internal = {
+	HOST_TABLE_COMMON
+	.report_add = host_report_add_native,
 };
 
 /* ---- Loading ---- */
@@ -398,8 +524,34 @@ static int option_size(enum kvs_opt_type t)
 	case KVS_OPT_INT: return sizeof(long long);
 	case KVS_OPT_BOOL: return sizeof(int);
 	case KVS_OPT_REAL: return sizeof(double);
+	case KVS_OPT_SEVERITY:
+	case KVS_OPT_ENUM: return sizeof(int);
+	case KVS_OPT_LISTS: return sizeof(struct kvs_list *const *);
 	}
 	return -1;
+}
+
+/* Entry i of the plugin's option table, read with its option_size. */
+static struct kvs_option option_at(const struct kvs_plugin *d, size_t i)
+{
+	struct kvs_option o = { 0 };
+	size_t n = d->option_size < sizeof(o) ? d->option_size : sizeof(o);
+
+	memcpy(&o, (const char *)d->options + i * d->option_size, n);
+	return o;
+}
+
+struct kvs_option *plugin_options(const struct kvs_plugin *d)
+{
+	struct kvs_option *v;
+	size_t n = 0;
+
+	while (d->options && n < PLUGIN_MAX_OPTIONS && option_at(d, n).name)
+		n++;
+	v = calloc(n + 1, sizeof(*v));
+	for (size_t i = 0; v && i < n; i++)
+		v[i] = option_at(d, i);
+	return v;
 }
 
 static int check_descriptor(const struct kvs_plugin *d, char *err, size_t errlen)
@@ -414,6 +566,14 @@ static int check_descriptor(const struct kvs_plugin *d, char *err, size_t errlen
 	if (d->size < sizeof(struct kvs_plugin)) {
 		snprintf(err, errlen, "descriptor of %u bytes, expected at least %zu", d->size,
 			 sizeof(struct kvs_plugin));
+		return -EINVAL;
+	}
+	if (d->option_size < KVS_ABI3_OPTION_SIZE || d->finding_size < KVS_ABI3_FINDING_SIZE ||
+	    d->evidence_size < KVS_ABI3_EVIDENCE_SIZE) {
+		snprintf(err, errlen, "descriptor gives struct sizes option %u, finding %u, evidence "
+			 "%u, expected at least %zu, %zu, %zu (fill it with KVS_PLUGIN_INIT)",
+			 d->option_size, d->finding_size, d->evidence_size, KVS_ABI3_OPTION_SIZE,
+			 KVS_ABI3_FINDING_SIZE, KVS_ABI3_EVIDENCE_SIZE);
 		return -EINVAL;
 	}
 	if (!d->name || !d->version || !d->screen) {
@@ -431,12 +591,23 @@ static int check_descriptor(const struct kvs_plugin *d, char *err, size_t errlen
 		snprintf(err, errlen, "invalid request types 0x%x", d->types);
 		return -EINVAL;
 	}
-	for (const struct kvs_option *o = d->options; o && o->name; o++) {
-		int sz = option_size(o->type);
+	for (size_t i = 0; d->options; i++) {
+		struct kvs_option o = option_at(d, i);
+		int sz = option_size(o.type);
 
-		if (sz < 0 || o->offset + (size_t)sz > d->config_size) {
+		if (!o.name)
+			break;
+		if (i == PLUGIN_MAX_OPTIONS) {
+			snprintf(err, errlen, "more than %d options", PLUGIN_MAX_OPTIONS);
+			return -EINVAL;
+		}
+		if (sz < 0 || o.offset + (size_t)sz > d->config_size) {
 			snprintf(err, errlen, "option \"%.64s\" lies outside the %zu-byte config block",
-				 o->name, d->config_size);
+				 o.name, d->config_size);
+			return -EINVAL;
+		}
+		if (o.type == KVS_OPT_ENUM && (!o.values || !o.values[0])) {
+			snprintf(err, errlen, "enum option \"%.64s\" declares no values", o.name);
 			return -EINVAL;
 		}
 	}
@@ -488,6 +659,11 @@ static void plugin_close_dl(void *dl)
 		dlclose(dl);
 }
 
+void plugin_close(void *dl)
+{
+	plugin_close_dl(dl);
+}
+
 void plugin_set_free(struct plugin_set *ps)
 {
 	if (!ps)
@@ -496,13 +672,66 @@ void plugin_set_free(struct plugin_set *ps)
 		struct plugin *p = &ps->v[i];
 
 		if (p->state && p->desc->destroy)
-			p->desc->destroy(p->state);
+			p->desc->destroy(p->state, &plugin_host_table);
+		for (size_t k = 0; k < p->n_lists; k++)
+			lists_host_release(p->lists[k]);
+		free(p->lists);
+		free(p->options);
 		free(p->config);
 		plugin_close_dl(p->dl);
 	}
 	free(ps->v);
 	cfg_arena_free(&ps->arena);
 	free(ps);
+}
+
+/* Load the lists of every KVS_OPT_LISTS option (already checked by
+ * cfg_parse_options) and put the NULL-terminated handle array in its slot,
+ * in place of the strings.  Returns the number of errors reported. */
+static int load_list_options(struct plugin *p, struct cfg_arena *arena)
+{
+	int errors = 0;
+
+	for (const struct kvs_option *o = p->options; o->name; o++) {
+		const config_setting_t *s = config_setting_get_member(p->cp->group, o->name);
+		const char *const *specs;
+		struct kvs_list **v, **grown;
+		int strict = 0;
+		size_t n = 0;
+
+		if (o->type != KVS_OPT_LISTS)
+			continue;
+		memcpy(&specs, (char *)p->config + o->offset, sizeof(specs));
+		for (const struct kvs_option *b = p->options; o->strict_key && b->name; b++)
+			if (b->type == KVS_OPT_BOOL && strcmp(b->name, o->strict_key) == 0)
+				memcpy(&strict, (char *)p->config + b->offset, sizeof(strict));
+		while (specs && specs[n])
+			n++;
+		v = cfg_arena_keep(arena, calloc(n + 1, sizeof(*v)));
+		grown = realloc(p->lists, (p->n_lists + n + 1) * sizeof(*grown));
+		if (!v || !grown) {
+			free(grown);
+			cfg_error_at(p->ctx.errors, p->cp->group, "%s: out of memory", o->name);
+			return errors + 1;
+		}
+		p->lists = grown;
+		for (size_t i = 0; i < n; i++) {
+			struct lists_spec sp;
+			const char *why;
+
+			p->ctx.at = s ? config_setting_get_elem(s, (unsigned)i) : NULL;
+			if (lists_spec_parse(specs[i], &sp, &why) < 0 ||
+			    lists_host_load(&p->ctx, sp.format, sp.path, sp.name, sp.severity, strict,
+					    &v[i]) < 0) {
+				errors++;
+				break;
+			}
+			p->lists[p->n_lists++] = v[i];
+		}
+		p->ctx.at = NULL;
+		memcpy((char *)p->config + o->offset, &v, sizeof(v));
+	}
+	return errors;
 }
 
 int plugin_set_load(struct kvs_cfg *cfg, struct plugin_set **out, struct cfg_errors *e)
@@ -544,17 +773,20 @@ int plugin_set_load(struct kvs_cfg *cfg, struct plugin_set **out, struct cfg_err
 			continue;
 		}
 		p->config = calloc(1, p->desc->config_size ? p->desc->config_size : 1);
-		if (!p->config) {
+		p->options = plugin_options(p->desc);
+		if (!p->config || !p->options) {
 			cfg_error_at(e, cp->group, "plugin %s: out of memory", cp->name);
 			errors++;
 			continue;
 		}
-		nerr = cfg_parse_options(cp->group, p->desc->options, p->config, cfg->dir, host_keys,
+		nerr = cfg_parse_options(cp->group, p->options, p->config, cfg->dir, host_keys,
 					 &ps->arena, e);
+		if (!nerr)
+			nerr = load_list_options(p, &ps->arena);
 		errors += nerr;
 		if (nerr)
 			continue;
-		for (const struct kvs_option *o = p->desc->options; o && o->name; o++) {
+		for (const struct kvs_option *o = p->options; o->name; o++) {
 			const char *v;
 
 			if (o->type != KVS_OPT_PATH)

@@ -14,15 +14,30 @@ struct kvs_config_ctx {
 	const struct cfg_plugin *cp;     /* its configuration group */
 	struct kvs_cfg *cfg;             /* the configuration being loaded */
 	struct cfg_errors *errors;       /* errors during create(), else NULL */
+	const config_setting_t *at;      /* where an error without a file is, or NULL */
 	int failed;
 };
+
+/* The smallest sizes of the structs of ABI 3 (the members ABI 3 has): a
+ * plugin's structs are at least this big; later members are appended. */
+#define KVS_ABI3_OPTION_SIZE (offsetof(struct kvs_option, strict_key) + sizeof(const char *))
+#define KVS_ABI3_FINDING_SIZE (offsetof(struct kvs_finding, action) + sizeof(const char *))
+#define KVS_ABI3_EVIDENCE_SIZE (offsetof(struct kvs_evidence, whole) + sizeof(int))
+#define KVS_ABI3_LIST_MATCH_SIZE \
+	(offsetof(struct kvs_list_match, nationality) + sizeof(const char *))
+#define KVS_ABI3_LIST_INFO_SIZE (offsetof(struct kvs_list_info, mtime) + sizeof(long long))
+#define KVS_ABI3_TEXT_ITER_SIZE (offsetof(struct kvs_text_iter, pos) + sizeof(size_t))
+#define PLUGIN_MAX_OPTIONS 1024
 
 struct plugin {
 	void *dl;                        /* dlopen handle */
 	const struct kvs_plugin *desc;
 	struct kvs_config_ctx ctx;
 	struct cfg_plugin *cp;
+	struct kvs_option *options;      /* desc->options in the host's layout */
 	void *config;                    /* parsed options, desc->config_size */
+	struct kvs_list **lists;         /* every list of its KVS_OPT_LISTS options */
+	size_t n_lists;
 	void *state;                     /* from create() */
 	long long timeout_ms;
 };
@@ -44,6 +59,12 @@ void plugin_set_free(struct plugin_set *ps);
  * 0, or -EINVAL with a message naming the file in err. */
 int plugin_open(const char *path, void **dl, const struct kvs_plugin **desc,
 		char *err, size_t errlen);
+/* The option table of a (checked) descriptor in the host's struct layout:
+ * each entry read with the plugin's option_size, members the plugin does
+ * not know zeroed; NULL-terminated, malloc'd; NULL only on ENOMEM. */
+struct kvs_option *plugin_options(const struct kvs_plugin *d);
+/* Unload what plugin_open() loaded. */
+void plugin_close(void *dl);
 
 /* Record a file a plugin or a host service read while creating, so it is
  * part of the policy digest. */
@@ -57,11 +78,17 @@ struct kvs_report {
 	uint64_t deadline_ns;            /* CLOCK_MONOTONIC */
 	int invalid;                     /* the plugin reported something invalid */
 	int truncated;                   /* more findings than the cap */
+	/* The reporting plugin (report_set_plugin): its name for the log, and
+	 * the sizes of its findings and evidence (0: the host's). */
+	const char *plugin;
+	uint32_t finding_size, evidence_size;
+	char why[384];                   /* the first invalid finding's reason */
 };
 #define REPORT_MAX_FINDINGS 1000
 
 void report_init(struct kvs_report *rep, const struct kvs_request *req, uint64_t deadline_ns);
 void report_clear(struct kvs_report *rep);
+void report_set_plugin(struct kvs_report *rep, const struct kvs_plugin *desc);
 uint64_t now_ns(void);
 
 #endif

@@ -19,14 +19,6 @@ static const char *const decision_names[] = {
 	[DECISION_DENY] = "deny",
 };
 
-static const char *const severity_names[] = {
-	[KVS_SEV_INFO] = "info",
-	[KVS_SEV_LOW] = "low",
-	[KVS_SEV_MEDIUM] = "medium",
-	[KVS_SEV_HIGH] = "high",
-	[KVS_SEV_CRITICAL] = "critical",
-};
-
 void policy_default(struct policy *p)
 {
 	static const enum decision dec[] = {
@@ -50,19 +42,6 @@ int decision_parse(const char *name)
 {
 	for (int i = DECISION_CLEAR; i <= DECISION_DENY; i++)
 		if (strcmp(name, decision_names[i]) == 0)
-			return i;
-	return -EINVAL;
-}
-
-const char *severity_name(enum kvs_severity s)
-{
-	return (unsigned)s <= KVS_SEV_CRITICAL ? severity_names[s] : "?";
-}
-
-int severity_parse(const char *name)
-{
-	for (int i = KVS_SEV_INFO; i <= KVS_SEV_CRITICAL; i++)
-		if (strcmp(name, severity_names[i]) == 0)
 			return i;
 	return -EINVAL;
 }

@@ -21,8 +21,8 @@ struct policy {
 void policy_default(struct policy *p);
 const char *decision_name(enum decision d);
 int decision_parse(const char *name);          /* -EINVAL if unknown */
-const char *severity_name(enum kvs_severity s);
-int severity_parse(const char *name);          /* -EINVAL if unknown */
+/* Severity names: kvs_severity_name() and kvs_severity_parse() of
+ * kvscreen/plugin.h, the one table of them. */
 
 /* Accumulates findings into a decision; start with policy_result_init. */
 struct policy_result {

@@ -23,12 +23,19 @@
  *             as "timeout" and its late findings are discarded; it should
  *             poll host->report_expired() in long loops and return early.
  *   destroy() runs once, after the last screen() of that generation has
- *             returned, on any thread.
+ *             returned, on any thread; it receives the host table (ABI 3)
+ *             so it may release what it took from the host.
  * A plugin never writes to stdout or stderr (use host->log), never calls
  * exit(), and never installs signal handlers.
  *
  * Members of every struct here are only ever appended; KVS_ABI_VERSION is
- * raised when a change would break an existing plugin.
+ * raised when a change would break an existing plugin.  So that appending
+ * needs no new ABI number, every struct the host writes into plugin memory
+ * (kvs_list_match, kvs_list_info, kvs_text_iter) starts with a `size` the
+ * plugin sets to the sizeof it was compiled with (the _INIT macros do it),
+ * and the host writes no byte beyond it; the descriptor states the sizes of
+ * the structs the host reads from the plugin (options, findings, evidence),
+ * and the host reads no byte beyond those (KVS_PLUGIN_INIT fills them in).
  */
 #ifndef KVSCREEN_PLUGIN_H
 #define KVSCREEN_PLUGIN_H
@@ -40,7 +47,7 @@
 extern "C" {
 #endif
 
-#define KVS_ABI_VERSION 2u
+#define KVS_ABI_VERSION 3u
 
 /* Name of the one symbol a plugin exports. */
 #define KVS_PLUGIN_SYMBOL "kvs_plugin"
@@ -69,6 +76,34 @@ enum kvs_severity {
 	KVS_SEV_HIGH,
 	KVS_SEV_CRITICAL,
 };
+
+/* The one table of severity names, for the host and plugins alike. */
+#define KVS_SEVERITY_NAMES { "info", "low", "medium", "high", "critical" }
+#define KVS_SEVERITY_CHOICES "info, low, medium, high or critical"
+
+/* Name of severity s ("info".."critical"), or "?" when out of range. */
+static inline const char *kvs_severity_name(enum kvs_severity s)
+{
+	static const char *const names[] = KVS_SEVERITY_NAMES;
+
+	return (unsigned)s <= KVS_SEV_CRITICAL ? names[s] : "?";
+}
+
+/* The severity named `name` (exactly, lower case), or -1. */
+static inline int kvs_severity_parse(const char *name)
+{
+	static const char *const names[] = KVS_SEVERITY_NAMES;
+
+	for (int i = KVS_SEV_INFO; name && i <= KVS_SEV_CRITICAL; i++) {
+		const char *a = name, *b = names[i];
+
+		while (*a && *a == *b)
+			a++, b++;
+		if (!*a && !*b)
+			return i;
+	}
+	return -1;
+}
 
 enum kvs_log_level {
 	KVS_LOG_ERR = 3,
@@ -110,6 +145,20 @@ typedef struct kvs_ruleset kvs_ruleset;
  *   KVS_OPT_BOOL    int (0 or 1)
  *   KVS_OPT_REAL    double
  *   KVS_OPT_STRINGS const char *const * (NULL-terminated array, host-owned)
+ * ABI 3:
+ *   KVS_OPT_SEVERITY enum kvs_severity (one of KVS_SEVERITY_NAMES)
+ *   KVS_OPT_ENUM    int: the index into `values` (NULL-terminated array of
+ *                   the allowed names) of the name given
+ *   KVS_OPT_LISTS   struct kvs_list *const * (NULL-terminated, host-owned):
+ *                   a list of "format:name:severity:path" strings, which the
+ *                   host parses and loads with lists_load() (see there)
+ *                   before create(), and releases after destroy().  When
+ *                   `strict_key` names a KVS_OPT_BOOL option of the same
+ *                   table that is true, a malformed list row is an error.
+ *                   `kvscreen lists update` finds the lists to download
+ *                   through the options of this type.
+ * Errors in these (an unknown severity or name, a malformed list entry, a
+ * list that does not load) are reported with file:line.
  * `def` is the default written as it would appear in the config, or NULL for
  * "no default" (strings then stay NULL, numbers 0).  With `required` set, a
  * missing key is an error.  `min`/`max` bound KVS_OPT_INT and KVS_OPT_REAL
@@ -121,6 +170,9 @@ enum kvs_opt_type {
 	KVS_OPT_BOOL,
 	KVS_OPT_REAL,
 	KVS_OPT_STRINGS,
+	KVS_OPT_SEVERITY,      /* ABI 3 */
+	KVS_OPT_ENUM,          /* ABI 3 */
+	KVS_OPT_LISTS,         /* ABI 3 */
 };
 
 struct kvs_option {
@@ -132,16 +184,27 @@ struct kvs_option {
 	int required;
 	double min;
 	double max;
+	/* ABI 3 */
+	const char *const *values;  /* KVS_OPT_ENUM: the allowed names */
+	const char *strict_key;     /* KVS_OPT_LISTS: see above, or NULL */
 };
 
 /* ---- Findings -----------------------------------------------------------
  * Evidence points at bytes [start, end) of the string at JSON pointer `path`
- * of the request. */
+ * of the request; or, with `whole` set (ABI 3), at the whole value at `path`,
+ * which may then also be a number or a boolean (e.g. "/investment/
+ * stake_percent"): start and end are ignored and the verdict shows the
+ * value.  Evidence that points at nothing in the request makes the finding
+ * invalid: it is dropped, the plugin's run counts as failed (so the verdict
+ * is at least "review") and the reason is logged and put in the verdict. */
 struct kvs_evidence {
 	const char *path;
 	size_t start;
 	size_t end;
+	int whole;                     /* ABI 3 */
 };
+/* Evidence of the whole value at JSON pointer p. */
+#define KVS_EVIDENCE_VALUE(p) { .path = (p), .start = 0, .end = 0, .whole = 1 }
 
 struct kvs_finding {
 	const char *rule;              /* stable rule id, required */
@@ -162,9 +225,10 @@ struct kvs_finding {
  * item descriptions, end use, names, keywords ...), in document order.
  * Initialise with KVS_TEXT_ITER_INIT; do not touch the members. */
 struct kvs_text_iter {
+	uint32_t size;                 /* ABI 3: sizeof(struct kvs_text_iter) */
 	size_t pos;
 };
-#define KVS_TEXT_ITER_INIT {0}
+#define KVS_TEXT_ITER_INIT { sizeof(struct kvs_text_iter), 0 }
 
 /* ---- Lists: the shared sanctions / restricted-party list service ---------
  * The host loads lists (OFAC, CSL, UN, EU, ASPI, kvscreen CSV) once and
@@ -175,7 +239,12 @@ struct kvs_text_iter {
  * list and stay valid while the plugin holds its reference. */
 struct kvs_list;
 
+/* lists_match() writes an array of these: the plugin sets `size` of the
+ * first element (out[0].size = sizeof(struct kvs_list_match)); the host
+ * steps through the array by that size and writes no more of each element
+ * (setting `size` of each element it writes). */
 struct kvs_list_match {
+	uint32_t size;             /* ABI 3 */
 	const char *list;          /* the list's configured name */
 	const char *entry_id;      /* the list's own id of the entry */
 	const char *primary_name;
@@ -194,7 +263,9 @@ struct kvs_list_match {
 	const char *nationality;   /* ISO 3166-1 alpha-2 codes, ';'-separated, or NULL */
 };
 
+/* Initialise with KVS_LIST_INFO_INIT (sets size) before lists_info(). */
 struct kvs_list_info {
+	uint32_t size;             /* ABI 3: sizeof(struct kvs_list_info) */
 	const char *name, *format, *path;
 	const char *version;       /* as the file states it, or NULL */
 	const char *date;          /* date of the data, or NULL */
@@ -203,6 +274,7 @@ struct kvs_list_info {
 	enum kvs_severity severity;
 	long long mtime;           /* the file's modification time (Unix s) */
 };
+#define KVS_LIST_INFO_INIT { .size = sizeof(struct kvs_list_info) }
 
 /* ---- The host function table --------------------------------------------
  * Every function here is safe to call from screen() on any worker thread.
@@ -280,13 +352,15 @@ struct kvs_host {
 	 * matching name of every entry scoring at least `threshold` (0..1) to
 	 * out, at most max_out, best first (ties in list order), and returns
 	 * how many entries qualified (may exceed max_out), or a negative errno.
-	 * Safe from screen() on any thread. */
+	 * Safe from screen() on any thread.  -EINVAL when max_out > 0 and
+	 * out[0].size is smaller than ABI 3's struct kvs_list_match. */
 	int (*lists_match)(const struct kvs_list *const *lists, size_t n,
 			   const char *name, size_t len, double threshold,
 			   struct kvs_list_match *out, size_t max_out);
-	/* Version data of a list, for findings and verdicts. */
-	void (*lists_info)(const struct kvs_list *list,
-			   struct kvs_list_info *out);
+	/* Version data of a list, for findings and verdicts: 0, or -EINVAL
+	 * (nothing written) when out->size is smaller than ABI 3's struct. */
+	int (*lists_info)(const struct kvs_list *list,
+			  struct kvs_list_info *out);
 	/* The matcher's normalised form of `name` into buf (NUL-terminated,
 	 * truncated to buflen); returns 0, or -EINVAL when nothing of the name
 	 * is left (e.g. only punctuation). */
@@ -366,6 +440,11 @@ struct kvs_host {
 struct kvs_plugin {
 	uint32_t abi_version;  /* KVS_ABI_VERSION */
 	uint32_t size;         /* sizeof(struct kvs_plugin) */
+	/* ABI 3: the sizes of the structs the host reads from the plugin, as
+	 * the plugin was compiled (KVS_PLUGIN_INIT). */
+	uint32_t option_size;  /* sizeof(struct kvs_option): the table's stride */
+	uint32_t finding_size; /* sizeof(struct kvs_finding) */
+	uint32_t evidence_size; /* sizeof(struct kvs_evidence): the stride */
 	const char *name;      /* [a-z0-9_]+, equals the config group name */
 	const char *version;
 	const char *description;
@@ -377,11 +456,14 @@ struct kvs_plugin {
 		      const void *config, void **state);
 	int (*screen)(void *state, const struct kvs_host *host,
 		      const kvs_request *req, kvs_report *rep);
-	void (*destroy)(void *state);
+	void (*destroy)(void *state, const struct kvs_host *host); /* ABI 3: host */
 };
 
 #define KVS_PLUGIN_INIT .abi_version = KVS_ABI_VERSION, \
-	.size = sizeof(struct kvs_plugin)
+	.size = sizeof(struct kvs_plugin), \
+	.option_size = sizeof(struct kvs_option), \
+	.finding_size = sizeof(struct kvs_finding), \
+	.evidence_size = sizeof(struct kvs_evidence)
 
 #ifdef __cplusplus
 }

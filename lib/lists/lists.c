@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,21 +47,63 @@ const struct lists_format *lists_format_find(const char *name)
 	return NULL;
 }
 
-static const char *const sev_names[] = {
-	"info", "low", "medium", "high", "critical",
-};
-
+/* List files may write a severity in any case ("High"); the names are
+ * kvscreen/plugin.h's. */
 int lists_severity_parse(const char *s)
 {
-	for (int i = 0; s && i < 5; i++)
-		if (strcasecmp(s, sev_names[i]) == 0)
-			return i;
-	return -EINVAL;
+	char low[16];
+	size_t i;
+
+	for (i = 0; s && s[i] && i < sizeof(low) - 1; i++)
+		low[i] = (char)tolower((unsigned char)s[i]);
+	if (!s || s[i])
+		return -EINVAL;
+	low[i] = '\0';
+	return kvs_severity_parse(low) < 0 ? -EINVAL : kvs_severity_parse(low);
+}
+
+int lists_spec_parse(const char *spec, struct lists_spec *out, const char **why)
+{
+	const char *c1 = spec ? strchr(spec, ':') : NULL;
+	const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	const char *c3 = c2 ? strchr(c2 + 1, ':') : NULL;
+	char sev[16];
+	int s;
+
+	memset(out, 0, sizeof(*out));
+	if (!c3 || c1 == spec || c2 == c1 + 1 || !c3[1]) {
+		*why = "is not format:name:severity:path";
+		return -EINVAL;
+	}
+	if ((size_t)(c1 - spec) >= sizeof(out->format) ||
+	    (size_t)(c2 - c1 - 1) >= sizeof(out->name)) {
+		*why = "has a format or name that is too long";
+		return -EINVAL;
+	}
+	memcpy(out->format, spec, (size_t)(c1 - spec));
+	memcpy(out->name, c1 + 1, (size_t)(c2 - c1 - 1));
+	if (!lists_format_find(out->format)) {
+		*why = "has an unknown list format (ofac, csl, un, eu, eu_fsf, aspi, kvs, table, opensanctions)";
+		return -EINVAL;
+	}
+	s = (size_t)(c3 - c2 - 1) < sizeof(sev) ? 0 : -1;
+	if (s == 0) {
+		memcpy(sev, c2 + 1, (size_t)(c3 - c2 - 1));
+		sev[c3 - c2 - 1] = '\0';
+		s = kvs_severity_parse(sev);
+	}
+	if (s < 0) {
+		*why = "has an unknown severity (" KVS_SEVERITY_CHOICES ")";
+		return -EINVAL;
+	}
+	out->severity = (enum kvs_severity)s;
+	out->path = c3 + 1;
+	return 0;
 }
 
 const char *lists_severity_name(enum kvs_severity s)
 {
-	return (unsigned)s < 5 ? sev_names[s] : "unknown";
+	return (unsigned)s <= KVS_SEV_CRITICAL ? kvs_severity_name(s) : "unknown";
 }
 
 struct list_entry *lists_add(struct kvs_list *l, const char *id,

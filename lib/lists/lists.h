@@ -136,6 +136,18 @@ void lists_identity_add_text_date(char *buf, size_t cap, const char *s, size_t n
 const char *lists_identity_from_remarks(struct kvs_list *l, const char *remarks,
 					 const char **nationality);
 
+/* One list of a KVS_OPT_LISTS option, "format:name:severity:path", split.
+ * format and name are copied (bounded); path points into the spec. */
+struct lists_spec {
+	char format[32];
+	char name[128];
+	enum kvs_severity severity;
+	const char *path;
+};
+/* 0, or -EINVAL with *why (a static string) saying what is wrong: the shape,
+ * an unknown format, an unknown severity, a name or format too long. */
+int lists_spec_parse(const char *spec, struct lists_spec *out, const char **why);
+
 /* Severity names: "info".."critical"; -EINVAL for others. */
 int lists_severity_parse(const char *s);
 const char *lists_severity_name(enum kvs_severity s);

@@ -604,7 +604,7 @@ static int report_hits(const struct kvs_ruleset *rs, struct hits *h,
 		       h->v[j].limit == limit) {
 			if (ne < RULES_MAX_EVIDENCE)
 				ev[ne++] = (struct kvs_evidence){ h->v[j].path,
-					h->v[j].start, h->v[j].end };
+					h->v[j].start, h->v[j].end, 0 };
 			j++;
 		}
 		f.references = (const char *const *)r->refs.v;

@@ -24,10 +24,6 @@
 
 #include "rules_int.h"
 
-static const char *const severity_names[] = {
-	"info", "low", "medium", "high", "critical",
-};
-
 static const char *const rule_keys[] = {
 	"id", "list", "entry", "title", "rationale", "patterns", "context",
 	"context_window", "exclude", "exclude_window", "fields", "severity",
@@ -426,11 +422,8 @@ static int parse_rule(struct kvs_ruleset *rs, const config_setting_t *g,
 			erc = get_negators(rs, e, file, rid, &r.negators);
 		else if (!strcmp(name, "severity")) {
 			const char *v = config_setting_get_string(e);
-			int found = -1;
+			int found = kvs_severity_parse(v);
 
-			for (int k = 0; v && k <= KVS_SEV_CRITICAL; k++)
-				if (!strcmp(v, severity_names[k]))
-					found = k;
 			if (found < 0) {
 				rs_error(rs, setting_file(e, file),
 					 config_setting_source_line(e),

@@ -1,7 +1,7 @@
 /* denied_party.c - screens every party and person of a request against
  * sanctions and restricted-party lists through the host's list service.
  *
- * create() loads the configured lists (host->lists_load, shared with other
+ * The host loads the configured lists (a KVS_OPT_LISTS option, shared with other
  * plugins) and the allow-list of decided false positives; both are
  * immutable afterwards, so screen() runs concurrently without locks.
  * screen() matches every party (partner, funder, end user, consignee,
@@ -35,7 +35,7 @@
 #define DP_MAX_LINE 4096
 
 struct dp_config {
-	const char *const *lists;
+	struct kvs_list *const *lists;
 	double threshold;
 	int strict;
 	const char *allow_list;
@@ -45,8 +45,8 @@ struct dp_config {
 	double identity_penalty;
 	double identity_bonus;
 	const char *const *list_dates;
-	const char *stale_severity;
-	const char *missing_severity;
+	enum kvs_severity stale_severity;
+	enum kvs_severity missing_severity;
 };
 
 struct dp_allow {
@@ -60,69 +60,68 @@ struct dp_allow {
 struct dp_state {
 	const struct kvs_host *host;
 	const struct dp_config *cfg;
-	struct kvs_list *lists[DP_MAX_LISTS];
+	struct kvs_list *lists[DP_MAX_LISTS]; /* the host's, from the options */
 	size_t n_lists;
 	struct dp_allow *allow;
 	size_t n_allow;
 	char *versions;          /* rationale of the list-versions finding */
 	char *missing;           /* the lists not downloaded yet, or NULL */
-	int missing_severity;
+	enum kvs_severity missing_severity;
 	time_t data_time[DP_MAX_LISTS]; /* date of each list's data */
-	int stale_severity;
+	enum kvs_severity stale_severity;
 };
 
 static const struct kvs_option dp_options[] = {
-	{ "lists", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, lists),
+	{ "lists", KVS_OPT_LISTS, NULL, offsetof(struct dp_config, lists),
 	  "lists to screen against, each \"format:name:severity:path\" with "
 	  "format ofac|csl|un|eu|eu_fsf|aspi|kvs|table|opensanctions, severity info..critical, path "
-	  "relative to the configuration file", 1, 0, 0 },
+	  "relative to the configuration file", 1, 0, 0, NULL, "strict" },
 	{ "threshold", KVS_OPT_REAL, "0.86", offsetof(struct dp_config, threshold),
-	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0 },
+	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0, NULL, NULL },
 	{ "strict", KVS_OPT_BOOL, "false", offsetof(struct dp_config, strict),
-	  "a malformed list row fails the load instead of being skipped", 0, 0, 0 },
+	  "a malformed list row fails the load instead of being skipped", 0, 0, 0, NULL, NULL },
 	{ "allow_list", KVS_OPT_PATH, NULL, offsetof(struct dp_config, allow_list),
-	  "CSV of decided false positives: entry_id,name,decided_by,reason", 0, 0, 0 },
+	  "CSV of decided false positives: entry_id,name,decided_by,reason", 0, 0, 0, NULL, NULL },
 	{ "max_hits", KVS_OPT_INT, "5", offsetof(struct dp_config, max_hits),
-	  "findings reported per screened name at most", 0, 1, DP_MAX_HITS },
+	  "findings reported per screened name at most", 0, 1, DP_MAX_HITS, NULL, NULL },
 	{ "max_age_days", KVS_OPT_INT, "31", offsetof(struct dp_config, max_age_days),
-	  "a list whose data is older than this many days is a finding", 0, 1, 36500 },
+	  "a list whose data is older than this many days is a finding", 0, 1, 36500, NULL, NULL },
 	{ "country_penalty", KVS_OPT_REAL, "0.05",
 	  offsetof(struct dp_config, country_penalty),
 	  "subtracted from the score when the request gives the party's country "
-	  "and the list entry's ISO country code differs", 0, 0.0, 1.0 },
+	  "and the list entry's ISO country code differs", 0, 0.0, 1.0, NULL, NULL },
 	{ "identity_penalty", KVS_OPT_REAL, "0.2",
 	  offsetof(struct dp_config, identity_penalty),
 	  "subtracted from the score of a hit on a person when the request's date "
 	  "of birth or nationality contradicts the list entry's; the hit becomes an "
-	  "info finding (denied_party.namesake)", 0, 0.0, 1.0 },
+	  "info finding (denied_party.namesake)", 0, 0.0, 1.0, NULL, NULL },
 	{ "identity_bonus", KVS_OPT_REAL, "0.03",
 	  offsetof(struct dp_config, identity_bonus),
 	  "added to the score of a hit on a person for each of date of birth and "
-	  "nationality that agrees with the list entry", 0, 0.0, 0.2 },
+	  "nationality that agrees with the list entry", 0, 0.0, 0.2, NULL, NULL },
 	{ "list_dates", KVS_OPT_STRINGS, NULL, offsetof(struct dp_config, list_dates),
 	  "\"name=YYYY-MM-DD\" or \"name=YYYY-MM-DD@SHA256\": the date of a list "
 	  "whose files carry none (OFAC's legacy CSV), for max_age_days; with a "
 	  "digest (8 to 64 hex digits of the list's sha256, as verdicts show it) only "
 	  "while the list is that file, so an updated list counts from its file's "
-	  "modification time", 0, 0, 0 },
-	{ "stale_severity", KVS_OPT_STRING, "medium", offsetof(struct dp_config, stale_severity),
+	  "modification time", 0, 0, 0, NULL, NULL },
+	{ "stale_severity", KVS_OPT_SEVERITY, "medium", offsetof(struct dp_config, stale_severity),
 	  "severity of the finding on a list older than max_age_days (info..critical)",
-	  0, 0, 0 },
-	{ "missing_severity", KVS_OPT_STRING, "medium",
+	  0, 0, 0, NULL, NULL },
+	{ "missing_severity", KVS_OPT_SEVERITY, "medium",
 	  offsetof(struct dp_config, missing_severity),
 	  "severity of the finding, in every verdict, on a configured list that "
-	  "is not downloaded yet (info..critical)", 0, 0, 0 },
-	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
+	  "is not downloaded yet (info..critical)", 0, 0, 0, NULL, NULL },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL },
 };
 
-static void dp_destroy(void *p)
+static void dp_destroy(void *p, const struct kvs_host *host)
 {
 	struct dp_state *st = p;
 
+	(void)host;
 	if (!st)
 		return;
-	for (size_t i = 0; i < st->n_lists; i++)
-		st->host->lists_release(st->lists[i]);
 	for (size_t i = 0; i < st->n_allow; i++) {
 		free(st->allow[i].entry_id);
 		free(st->allow[i].norm);
@@ -133,18 +132,6 @@ static void dp_destroy(void *p)
 	free(st->versions);
 	free(st->missing);
 	free(st);
-}
-
-static int parse_severity(const char *s)
-{
-	static const char *const names[] = {
-		"info", "low", "medium", "high", "critical",
-	};
-
-	for (int i = 0; i < 5; i++)
-		if (strcmp(s, names[i]) == 0)
-			return i;
-	return -1;
 }
 
 /* Split off the next comma-separated field of *p (no quoting: the last
@@ -324,7 +311,7 @@ static int describe_lists(struct dp_state *st)
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < st->n_lists; i++) {
-		struct kvs_list_info in;
+		struct kvs_list_info in = KVS_LIST_INFO_INIT;
 
 		st->host->lists_info(st->lists[i], &in);
 		st->data_time[i] = data_time(st->cfg, &in);
@@ -344,7 +331,7 @@ static int describe_lists(struct dp_state *st)
 	o = 0;
 	buf[0] = '\0';
 	for (size_t i = 0; i < st->n_lists; i++) {
-		struct kvs_list_info in;
+		struct kvs_list_info in = KVS_LIST_INFO_INIT;
 
 		st->host->lists_info(st->lists[i], &in);
 		if (in.entries || o >= sizeof(buf))
@@ -402,7 +389,7 @@ static int report_stale(const struct dp_state *st, kvs_report *rep)
 
 	why[0] = '\0';
 	for (size_t i = 0; i < st->n_lists; i++) {
-		struct kvs_list_info in;
+		struct kvs_list_info in = KVS_LIST_INFO_INIT;
 		long age = (long)((now - st->data_time[i]) / 86400);
 
 		if (age <= st->cfg->max_age_days || o >= sizeof(why))
@@ -435,40 +422,12 @@ static int dp_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	st->host = host;
 	st->cfg = cfg;
 	for (size_t i = 0; cfg->lists && cfg->lists[i]; i++) {
-		char *spec = strdup(cfg->lists[i]), *p = spec;
-		char *fmt, *name, *sev, *path;
-		int s;
-
-		if (!spec) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		fmt = strsep(&p, ":");
-		name = strsep(&p, ":");
-		sev = strsep(&p, ":");
-		path = p;
-		if (!fmt || !name || !sev || !path || !*path || !*name) {
-			host->config_error(ctx, "lists", NULL, 0,
-				"\"%s\" is not format:name:severity:path", cfg->lists[i]);
-			free(spec);
+		if (st->n_lists == DP_MAX_LISTS) {
+			host->config_error(ctx, "lists", NULL, 0, "more than %d lists", DP_MAX_LISTS);
 			rc = -EINVAL;
 			goto fail;
 		}
-		s = parse_severity(sev);
-		if (s < 0 || st->n_lists == DP_MAX_LISTS) {
-			host->config_error(ctx, "lists", NULL, 0, s < 0
-				? "\"%s\": severity is not info, low, medium, high or critical"
-				: "\"%s\": too many lists", cfg->lists[i]);
-			free(spec);
-			rc = -EINVAL;
-			goto fail;
-		}
-		rc = host->lists_load(ctx, fmt, path, name, (enum kvs_severity)s,
-				      cfg->strict, &st->lists[st->n_lists]);
-		free(spec);
-		if (rc < 0)
-			goto fail;
-		st->n_lists++;
+		st->lists[st->n_lists++] = cfg->lists[i];
 	}
 	for (size_t i = 0; cfg->list_dates && cfg->list_dates[i]; i++) {
 		const char *dg;
@@ -483,22 +442,8 @@ static int dp_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 			goto fail;
 		}
 	}
-	st->stale_severity = parse_severity(cfg->stale_severity);
-	if (st->stale_severity < 0) {
-		host->config_error(ctx, "stale_severity", NULL, 0,
-				   "\"%s\" is not info, low, medium, high or critical",
-				   cfg->stale_severity);
-		rc = -EINVAL;
-		goto fail;
-	}
-	st->missing_severity = parse_severity(cfg->missing_severity);
-	if (st->missing_severity < 0) {
-		host->config_error(ctx, "missing_severity", NULL, 0,
-				   "\"%s\" is not info, low, medium, high or critical",
-				   cfg->missing_severity);
-		rc = -EINVAL;
-		goto fail;
-	}
+	st->stale_severity = cfg->stale_severity;
+	st->missing_severity = cfg->missing_severity;
 	if (!st->n_lists) {
 		host->config_error(ctx, "lists", NULL, 0, "no lists configured");
 		rc = -EINVAL;
@@ -512,7 +457,7 @@ static int dp_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	*state = st;
 	return 0;
 fail:
-	dp_destroy(st);
+	dp_destroy(st, host);
 	return rc;
 }
 
@@ -640,6 +585,7 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 		return 0;
 	if (max > DP_MAX_HITS)
 		max = DP_MAX_HITS;
+	m[0].size = sizeof(m[0]);
 	n = h->lists_match((const struct kvs_list *const *)st->lists,
 			   st->n_lists, s, len, st->cfg->threshold, m, max);
 	if (n <= 0)

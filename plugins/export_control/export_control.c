@@ -87,28 +87,28 @@ static const char *const def_embargoed[] = {
 #define OFF(m) offsetof(struct ec_config, m)
 static const struct kvs_option ec_options[] = {
 	{ "rules", KVS_OPT_STRINGS, NULL, OFF(rules),
-	  "dual-use rule files or folders of *.conf files (default rules/export_control/dual-use)", 0, 0, 0 },
+	  "dual-use rule files or folders of *.conf files (default rules/export_control/dual-use)", 0, 0, 0, NULL, NULL },
 	{ "military_rules", KVS_OPT_STRINGS, NULL, OFF(military_rules),
-	  "Common Military List rule files (default rules/export_control/military.conf)", 0, 0, 0 },
+	  "Common Military List rule files (default rules/export_control/military.conf)", 0, 0, 0, NULL, NULL },
 	{ "catch_all_rules", KVS_OPT_STRINGS, NULL, OFF(catch_all_rules),
-	  "Article 4/5 end-use rule files (default rules/export_control/catch-all.conf)", 0, 0, 0 },
+	  "Article 4/5 end-use rule files (default rules/export_control/catch-all.conf)", 0, 0, 0, NULL, NULL },
 	{ "exemption_rules", KVS_OPT_STRINGS, NULL, OFF(exemption_rules),
-	  "claimed-exemption rule files (default rules/export_control/exemptions.conf)", 0, 0, 0 },
+	  "claimed-exemption rule files (default rules/export_control/exemptions.conf)", 0, 0, 0, NULL, NULL },
 	{ "entries", KVS_OPT_PATH, "rules/export_control/annex-i-entries.txt", OFF(entries),
-	  "file listing every Annex I entry, one per line, for checking claimed classifications", 0, 0, 0 },
+	  "file listing every Annex I entry, one per line, for checking claimed classifications", 0, 0, 0, NULL, NULL },
 	{ "eu_countries", KVS_OPT_STRINGS, NULL, OFF(eu_countries),
-	  "EU member states (ISO alpha-2); default EU-27", 0, 0, 0 },
+	  "EU member states (ISO alpha-2); default EU-27", 0, 0, 0, NULL, NULL },
 	{ "eu001_countries", KVS_OPT_STRINGS, NULL, OFF(eu001_countries),
-	  "destinations of general authorisation EU001; default Annex II Section A", 0, 0, 0 },
+	  "destinations of general authorisation EU001; default Annex II Section A", 0, 0, 0, NULL, NULL },
 	{ "embargoed", KVS_OPT_STRINGS, NULL, OFF(embargoed),
-	  "arms-embargoed destinations as \"CC: legal basis\"; default the EU embargoes of 2022", 0, 0, 0 },
+	  "arms-embargoed destinations as \"CC: legal basis\"; default the EU embargoes of 2022", 0, 0, 0, NULL, NULL },
 	{ "intangible_is_export", KVS_OPT_BOOL, "true", OFF(intangible_is_export),
-	  "treat electronic, intangible and deemed transfers of listed software or technology as exports", 0, 0, 0 },
+	  "treat electronic, intangible and deemed transfers of listed software or technology as exports", 0, 0, 0, NULL, NULL },
 	{ "home_country", KVS_OPT_STRING, "NL", OFF(home_country),
-	  "the institute's own country: parties there are not a destination", 0, 0, 0 },
+	  "the institute's own country: parties there are not a destination", 0, 0, 0, NULL, NULL },
 	{ "sanctions", KVS_OPT_PATH, "rules/export_control/sanctions.conf", OFF(sanctions),
-	  "sanctions bans (prohibitions, not licences): countries, goods, annexes and legal basis", 0, 0, 0 },
-	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
+	  "sanctions bans (prohibitions, not licences): countries, goods, annexes and legal basis", 0, 0, 0, NULL, NULL },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL },
 };
 
 enum ec_group { G_DUAL, G_MIL, G_CATCH, G_EXEMPT, G_N };
@@ -141,10 +141,11 @@ static const char *const *or_default(const char *const *v, const char *const *de
 	return v && v[0] ? v : def;
 }
 
-static void ec_destroy(void *p)
+static void ec_destroy(void *p, const struct kvs_host *host)
 {
 	struct ec_state *st = p;
 
+	(void)host;
 	if (!st)
 		return;
 	if (st->rules)
@@ -282,7 +283,7 @@ static int ec_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	if (rc == 0 && c->sanctions)
 		rc = sanctions_load(host, ctx, c->sanctions, &st->sanctions);
 	if (rc < 0) {
-		ec_destroy(st);
+		ec_destroy(st, host);
 		return rc;
 	}
 	*state = st;
@@ -311,7 +312,7 @@ static int add_act(const struct kvs_host *h, kvs_report *rep, const char *rule,
 		   const char *const *refs, size_t n_refs, const char *path, size_t len,
 		   const char *action)
 {
-	struct kvs_evidence ev = { path, 0, len };
+	struct kvs_evidence ev = { path, 0, len, 0 };
 	struct kvs_finding f = {
 		.rule = rule, .severity = sev, .title = title, .rationale = why,
 		.references = refs, .n_references = n_refs,

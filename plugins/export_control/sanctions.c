@@ -269,16 +269,6 @@ static int check_covers(struct ld *l, const config_setting_t *g, const struct sn
 	return 0;
 }
 
-static int severity_of(const char *s)
-{
-	static const char *const names[] = { "info", "low", "medium", "high", "critical" };
-
-	for (int i = 0; s && i < 5; i++)
-		if (!strcmp(s, names[i]))
-			return i;
-	return -1;
-}
-
 /* Read a whole file (bounded). */
 static int slurp(const char *path, char **buf, size_t *len)
 {
@@ -463,7 +453,7 @@ static int load_end_users(struct ld *l, const config_setting_t *g, struct sn_ban
 	}
 	b->missing_severity = KVS_SEV_MEDIUM;
 	if ((m = config_setting_get_member(g, "missing_severity"))) {
-		b->missing_severity = severity_of(config_setting_get_string(m));
+		b->missing_severity = kvs_severity_parse(config_setting_get_string(m));
 		if (b->missing_severity < 0)
 			return ERR(l, m, "missing_severity must be info, low, medium, high or critical");
 	}
@@ -885,7 +875,7 @@ static int report(const struct sanctions *s, kvs_report *rep, const struct sn_ba
 {
 	const char *refs[SN_MAX_LIST + 2];
 	size_t n = 0;
-	struct kvs_evidence ev = { path, 0, end };
+	struct kvs_evidence ev = { path, 0, end, 0 };
 	struct kvs_finding f = {
 		.rule = rule, .severity = sev, .title = title, .rationale = why,
 		.references = refs, .evidence = path ? &ev : NULL, .n_evidence = path ? 1 : 0,
@@ -1006,7 +996,11 @@ static const struct kvs_list_match *match_name(const struct sanctions *s, const 
 					       struct kvs_list_match *m, size_t max, int *rc)
 {
 	const struct kvs_list *const lists[1] = { b->list };
-	int n = s->h->lists_match(lists, 1, name, len, b->threshold, m, max);
+	int n;
+
+	if (max)
+		m[0].size = sizeof(m[0]);
+	n = s->h->lists_match(lists, 1, name, len, b->threshold, m, max);
 
 	*rc = n < 0 ? n : 0;
 	for (int i = 0; i < n && i < (int)max; i++)
@@ -1229,7 +1223,7 @@ static int screen_programme(struct req_facts *rf, const struct sn_ban *b, kvs_re
 	}
 	if (x.exception[0]) {
 		char rule[128];
-		struct kvs_evidence ev[2] = { { party, 0, plen }, { x.exception, x.exc_start, x.exc_end } };
+		struct kvs_evidence ev[2] = { { party, 0, plen, 0 }, { x.exception, x.exc_start, x.exc_end, 0 } };
 		const char *refs[SN_MAX_LIST + 1];
 		size_t nr = 0;
 		struct kvs_finding f = {

@@ -56,78 +56,78 @@ struct inv_conf {
 	int merger_is_control;
 	int assume_target_nl;
 	const char *eu_countries;
-	const char *notify_severity;
-	const char *incomplete_severity;
-	const char *state_control_severity;
-	const char *state_control_eu_severity;
-	const char *state_funding_severity;
-	const char *opaque_ownership_severity;
-	const char *opaque_unnotified_severity;
-	const char *security_history_severity;
-	const char *third_country_severity;
-	const char *const *lists;
+	enum kvs_severity notify_severity;
+	enum kvs_severity incomplete_severity;
+	enum kvs_severity state_control_severity;
+	enum kvs_severity state_control_eu_severity;
+	enum kvs_severity state_funding_severity;
+	enum kvs_severity opaque_ownership_severity;
+	enum kvs_severity opaque_unnotified_severity;
+	enum kvs_severity security_history_severity;
+	enum kvs_severity third_country_severity;
+	struct kvs_list *const *lists;
 	double list_threshold;
 	int lists_strict;
-	const char *listed_severity;
-	const char *listed_notify_severity;
+	enum kvs_severity listed_severity;
+	enum kvs_severity listed_notify_severity;
 };
 
 #define O(f) offsetof(struct inv_conf, f)
 static const struct kvs_option inv_options[] = {
 	{ "highly_sensitive_rules", KVS_OPT_STRINGS, NULL, O(highly_sensitive_rules),
 	  "rule files or folders whose hits put a target in highly sensitive technology "
-	  "(Besluit toepassingsbereik sensitieve technologie, Stb. 2023, 172)", 0, 0, 0 },
+	  "(Besluit toepassingsbereik sensitieve technologie, Stb. 2023, 172)", 0, 0, 0, NULL, NULL },
 	{ "military_rules", KVS_OPT_STRINGS, NULL, O(military_rules),
-	  "rule files or folders whose hits put a target in military goods", 0, 0, 0 },
+	  "rule files or folders whose hits put a target in military goods", 0, 0, 0, NULL, NULL },
 	{ "dual_use_rules", KVS_OPT_STRINGS, NULL, O(dual_use_rules),
-	  "rule files or folders whose hits put a target in dual-use items", 0, 0, 0 },
+	  "rule files or folders whose hits put a target in dual-use items", 0, 0, 0, NULL, NULL },
 	{ "control_percent", KVS_OPT_REAL, "50", O(control_percent),
-	  "votes strictly above this share are control (competition-law concept)", 0, 0, 100 },
+	  "votes strictly above this share are control (competition-law concept)", 0, 0, 100, NULL, NULL },
 	{ "influence_thresholds", KVS_OPT_STRING, "10, 20, 25", O(influence_thresholds),
 	  "shares of the votes whose reaching is significant influence in highly sensitive "
-	  "technology, comma separated, ascending", 0, 0, 0 },
+	  "technology, comma separated, ascending", 0, 0, 0, NULL, NULL },
 	{ "board_member_is_influence", KVS_OPT_BOOL, "true", O(board_member_is_influence),
-	  "a first right to appoint a board member is significant influence", 0, 0, 0 },
+	  "a first right to appoint a board member is significant influence", 0, 0, 0, NULL, NULL },
 	{ "merger_is_control", KVS_OPT_BOOL, "true", O(merger_is_control),
-	  "instrument \"merger\" counts as acquisition of control", 0, 0, 0 },
+	  "instrument \"merger\" counts as acquisition of control", 0, 0, 0, NULL, NULL },
 	{ "assume_target_nl", KVS_OPT_BOOL, "true", O(assume_target_nl),
-	  "a target without a country is taken as established in the Netherlands", 0, 0, 0 },
+	  "a target without a country is taken as established in the Netherlands", 0, 0, 0, NULL, NULL },
 	{ "eu_countries", KVS_OPT_STRING,
 	  "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE",
-	  O(eu_countries), "member states; any other country is a third country", 0, 0, 0 },
-	{ "notify_severity", KVS_OPT_STRING, "high", O(notify_severity),
-	  "severity of a notification duty", 0, 0, 0 },
-	{ "incomplete_severity", KVS_OPT_STRING, "medium", O(incomplete_severity),
-	  "severity when the request lacks what the decision needs", 0, 0, 0 },
-	{ "state_control_severity", KVS_OPT_STRING, "high", O(state_control_severity),
-	  "acquirer controlled by a third-country (or unknown) government", 0, 0, 0 },
-	{ "state_control_eu_severity", KVS_OPT_STRING, "low", O(state_control_eu_severity),
-	  "acquirer controlled by an EU government", 0, 0, 0 },
-	{ "state_funding_severity", KVS_OPT_STRING, "medium", O(state_funding_severity),
-	  "state-linked funding from a third country", 0, 0, 0 },
-	{ "opaque_ownership_severity", KVS_OPT_STRING, "medium", O(opaque_ownership_severity),
+	  O(eu_countries), "member states; any other country is a third country", 0, 0, 0, NULL, NULL },
+	{ "notify_severity", KVS_OPT_SEVERITY, "high", O(notify_severity),
+	  "severity of a notification duty", 0, 0, 0, NULL, NULL },
+	{ "incomplete_severity", KVS_OPT_SEVERITY, "medium", O(incomplete_severity),
+	  "severity when the request lacks what the decision needs", 0, 0, 0, NULL, NULL },
+	{ "state_control_severity", KVS_OPT_SEVERITY, "high", O(state_control_severity),
+	  "acquirer controlled by a third-country (or unknown) government", 0, 0, 0, NULL, NULL },
+	{ "state_control_eu_severity", KVS_OPT_SEVERITY, "low", O(state_control_eu_severity),
+	  "acquirer controlled by an EU government", 0, 0, 0, NULL, NULL },
+	{ "state_funding_severity", KVS_OPT_SEVERITY, "medium", O(state_funding_severity),
+	  "state-linked funding from a third country", 0, 0, 0, NULL, NULL },
+	{ "opaque_ownership_severity", KVS_OPT_SEVERITY, "medium", O(opaque_ownership_severity),
 	  "acquirer company without a parent or ultimate beneficial owner, in a transaction "
-	  "that must be notified or established outside the EU", 0, 0, 0 },
-	{ "opaque_unnotified_severity", KVS_OPT_STRING, "low", O(opaque_unnotified_severity),
+	  "that must be notified or established outside the EU", 0, 0, 0, NULL, NULL },
+	{ "opaque_unnotified_severity", KVS_OPT_SEVERITY, "low", O(opaque_unnotified_severity),
 	  "the same for an EU acquirer when no notification is due (know-your-investor, for "
-	  "the file)", 0, 0, 0 },
-	{ "security_history_severity", KVS_OPT_STRING, "high", O(security_history_severity),
-	  "acquirer with recorded activities against security or public order", 0, 0, 0 },
-	{ "third_country_severity", KVS_OPT_STRING, "info", O(third_country_severity),
-	  "acquirer established outside the EU", 0, 0, 0 },
-	{ "lists", KVS_OPT_STRINGS, NULL, O(lists),
+	  "the file)", 0, 0, 0, NULL, NULL },
+	{ "security_history_severity", KVS_OPT_SEVERITY, "high", O(security_history_severity),
+	  "acquirer with recorded activities against security or public order", 0, 0, 0, NULL, NULL },
+	{ "third_country_severity", KVS_OPT_SEVERITY, "info", O(third_country_severity),
+	  "acquirer established outside the EU", 0, 0, 0, NULL, NULL },
+	{ "lists", KVS_OPT_LISTS, NULL, O(lists),
 	  "sanctions or restricted lists to match acquirers, parents and UBOs against, each "
 	  "\"format:name:severity:path\" as for denied_party (shared with it when the same file)",
-	  0, 0, 0 },
+	  0, 0, 0, NULL, "lists_strict" },
 	{ "list_threshold", KVS_OPT_REAL, "0.86", O(list_threshold),
-	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0 },
+	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0, NULL, NULL },
 	{ "lists_strict", KVS_OPT_BOOL, "false", O(lists_strict),
-	  "a malformed list row fails the load instead of being skipped", 0, 0, 0 },
-	{ "listed_severity", KVS_OPT_STRING, "high", O(listed_severity),
-	  "acquirer, parent or UBO on a list", 0, 0, 0 },
-	{ "listed_notify_severity", KVS_OPT_STRING, "critical", O(listed_notify_severity),
-	  "acquirer, parent or UBO on a list in a transaction that must be notified", 0, 0, 0 },
-	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
+	  "a malformed list row fails the load instead of being skipped", 0, 0, 0, NULL, NULL },
+	{ "listed_severity", KVS_OPT_SEVERITY, "high", O(listed_severity),
+	  "acquirer, parent or UBO on a list", 0, 0, 0, NULL, NULL },
+	{ "listed_notify_severity", KVS_OPT_SEVERITY, "critical", O(listed_notify_severity),
+	  "acquirer, parent or UBO on a list in a transaction that must be notified", 0, 0, 0, NULL, NULL },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 #undef O
 
@@ -196,18 +196,6 @@ struct inv_state {
 
 /* ---- create / destroy ---------------------------------------------------- */
 
-static int parse_severity(const char *s, enum kvs_severity *out)
-{
-	static const char *const names[] = { "info", "low", "medium", "high", "critical" };
-
-	for (int i = 0; i <= KVS_SEV_CRITICAL; i++)
-		if (s && strcmp(s, names[i]) == 0) {
-			*out = (enum kvs_severity)i;
-			return 0;
-		}
-	return -EINVAL;
-}
-
 /* "10, 20, 25": up to INV_MAX_THRESHOLDS ascending shares in (0, 100]. */
 static int parse_thresholds(struct inv_state *st, const kvs_config_ctx *ctx, const char *s)
 {
@@ -266,49 +254,23 @@ static int parse_eu(struct inv_state *st, const kvs_config_ctx *ctx, const char 
 	return 0;
 }
 
-/* Load the `lists` option: "format:name:severity:path" each. */
+/* The lists of the `lists` option, loaded by the host. */
 static int load_lists(struct inv_state *st, const kvs_config_ctx *ctx)
 {
-	const struct kvs_host *host = st->host;
-	const char *const *specs = st->c->lists;
+	struct kvs_list *const *l = st->c->lists;
 
-	if (!specs || !specs[0])
-		return 0;
-	if (!KVS_HOST_HAS(host, lists_info)) {
-		host->config_error(ctx, "lists", NULL, 0,
-				   "lists: this daemon offers no list service to plugins");
-		return -EINVAL;
-	}
-	for (size_t i = 0; specs[i]; i++) {
-		char *spec = strdup(specs[i]), *p = spec, *fmt, *name, *sev, *path;
-		enum kvs_severity s;
-		int r;
-
-		if (!spec)
-			return -ENOMEM;
-		fmt = strsep(&p, ":");
-		name = strsep(&p, ":");
-		sev = strsep(&p, ":");
-		path = p;
-		if (!name || !sev || !path || !*fmt || !*name || !*path ||
-		    parse_severity(sev, &s) < 0 || st->n_lists == INV_MAX_LISTS) {
-			host->config_error(ctx, "lists", NULL, 0,
-					   "lists: \"%s\" is not format:name:severity:path (severity "
-					   "info..critical, at most %d lists)", specs[i], INV_MAX_LISTS);
-			free(spec);
+	for (size_t i = 0; l && l[i]; i++) {
+		if (st->n_lists == INV_MAX_LISTS) {
+			st->host->config_error(ctx, "lists", NULL, 0, "lists: more than %d lists",
+					       INV_MAX_LISTS);
 			return -EINVAL;
 		}
-		r = host->lists_load(ctx, fmt, path, name, s, st->c->lists_strict,
-				     &st->lists[st->n_lists]);
-		free(spec);
-		if (r < 0)
-			return r;
-		st->n_lists++;
+		st->lists[st->n_lists++] = l[i];
 	}
 	return 0;
 }
 
-static void inv_destroy(void *state)
+static void inv_destroy(void *state, const struct kvs_host *host)
 {
 	struct inv_state *st = state;
 
@@ -317,8 +279,7 @@ static void inv_destroy(void *state)
 	for (int k = 0; k < RS_N; k++)
 		for (size_t i = 0; i < st->n_rs[k]; i++)
 			st->host->rules_free(st->rs[k][i]);
-	for (size_t i = 0; i < st->n_lists; i++)
-		st->host->lists_release(st->lists[i]);
+	(void)host;
 	free(st);
 }
 
@@ -330,19 +291,18 @@ static int inv_create(const struct kvs_host *host, const kvs_config_ctx *ctx, co
 	const struct inv_conf *c = config;
 	const char *const *paths[RS_N] = { c->highly_sensitive_rules, c->military_rules,
 					   c->dual_use_rules };
-	const struct { const char *name, *value; } sevs[SEV_N] = {
-		[SEV_NOTIFY] = { "notify_severity", c->notify_severity },
-		[SEV_INCOMPLETE] = { "incomplete_severity", c->incomplete_severity },
-		[SEV_STATE] = { "state_control_severity", c->state_control_severity },
-		[SEV_STATE_EU] = { "state_control_eu_severity", c->state_control_eu_severity },
-		[SEV_FUNDING] = { "state_funding_severity", c->state_funding_severity },
-		[SEV_OPAQUE] = { "opaque_ownership_severity", c->opaque_ownership_severity },
-		[SEV_HISTORY] = { "security_history_severity", c->security_history_severity },
-		[SEV_THIRD] = { "third_country_severity", c->third_country_severity },
-		[SEV_LISTED] = { "listed_severity", c->listed_severity },
-		[SEV_LISTED_NOTIFY] = { "listed_notify_severity", c->listed_notify_severity },
-		[SEV_OPAQUE_UNNOTIFIED] = { "opaque_unnotified_severity",
-					    c->opaque_unnotified_severity },
+	const enum kvs_severity sevs[SEV_N] = {
+		[SEV_NOTIFY] = c->notify_severity,
+		[SEV_INCOMPLETE] = c->incomplete_severity,
+		[SEV_STATE] = c->state_control_severity,
+		[SEV_STATE_EU] = c->state_control_eu_severity,
+		[SEV_FUNDING] = c->state_funding_severity,
+		[SEV_OPAQUE] = c->opaque_ownership_severity,
+		[SEV_HISTORY] = c->security_history_severity,
+		[SEV_THIRD] = c->third_country_severity,
+		[SEV_LISTED] = c->listed_severity,
+		[SEV_LISTED_NOTIFY] = c->listed_notify_severity,
+		[SEV_OPAQUE_UNNOTIFIED] = c->opaque_unnotified_severity,
 	};
 	struct inv_state *st;
 	int r = -EINVAL;
@@ -353,13 +313,7 @@ static int inv_create(const struct kvs_host *host, const kvs_config_ctx *ctx, co
 		return -ENOMEM;
 	st->host = host;
 	st->c = c;
-	for (int i = 0; i < SEV_N; i++)
-		if (parse_severity(sevs[i].value, &st->sev[i]) < 0) {
-			host->config_error(ctx, sevs[i].name, NULL, 0,
-					   "%s: expected info, low, medium, high or critical, got \"%s\"",
-					   sevs[i].name, sevs[i].value ? sevs[i].value : "");
-			goto fail;
-		}
+	memcpy(st->sev, sevs, sizeof(sevs));
 	if (parse_thresholds(st, ctx, c->influence_thresholds) < 0 ||
 	    parse_eu(st, ctx, c->eu_countries) < 0)
 		goto fail;
@@ -398,7 +352,7 @@ static int inv_create(const struct kvs_host *host, const kvs_config_ctx *ctx, co
 	*state = st;
 	return 0;
 fail:
-	inv_destroy(st);
+	inv_destroy(st, host);
 	return r < 0 ? r : -EINVAL;
 }
 
@@ -598,7 +552,7 @@ static int screen_target(const struct inv_state *st, const kvs_request *req, kvs
 {
 	const struct kvs_host *h = st->host;
 	const char *refs[2 + N_CATS + 1];
-	struct kvs_evidence ev;
+	struct kvs_evidence ev = { 0 }, evs[2];
 	struct crossing x;
 	struct sbuf title = { .n = 0 }, why = { .n = 0 };
 	unsigned declared = 0, cats;
@@ -712,9 +666,18 @@ static int screen_target(const struct inv_state *st, const kvs_request *req, kvs
 		if (cats & inv_cats[i].bit)
 			refs[n_refs++] = inv_cats[i].reference;
 	*notified = 1;
+	/* The evidence: the target's name, and the share of the votes that
+	 * crossed the threshold (a number: evidence of the whole value). */
+	evs[0] = ev;
+	if (h->value_kind(req, "/investment/voting_rights_percent") == KVS_KIND_INT ||
+	    h->value_kind(req, "/investment/voting_rights_percent") == KVS_KIND_REAL)
+		evs[n_ev++] = (struct kvs_evidence)KVS_EVIDENCE_VALUE("/investment/voting_rights_percent");
+	else if (h->value_kind(req, "/investment/stake_percent") == KVS_KIND_INT ||
+		 h->value_kind(req, "/investment/stake_percent") == KVS_KIND_REAL)
+		evs[n_ev++] = (struct kvs_evidence)KVS_EVIDENCE_VALUE("/investment/stake_percent");
 	return report_act(st, rep, x.control ? "vifo.notify.control" :
 			  "vifo.notify.significant_influence", st->sev[SEV_NOTIFY], title.s, why.s,
-			  refs, n_refs, n_ev ? &ev : NULL, n_ev,
+			  refs, n_refs, n_ev ? evs : NULL, n_ev,
 			  "Notify the BTI (Bureau Toetsing Investeringen) under the Vifo act before "
 			  "closing, together with the acquirer; do not close before the Minister's "
 			  "decision (standstill)");
@@ -742,7 +705,7 @@ static int acquirer_listed(const struct inv_state *st, const kvs_request *req, s
 		n = strcmp(what[w], "aliases") && h->value_kind(req, base) != KVS_KIND_ARRAY
 			    ? 1 : h->get_size(req, base);
 		for (size_t k = 0; k < n && k < 64; k++) {
-			struct kvs_list_match m;
+			struct kvs_list_match m = { .size = sizeof(struct kvs_list_match) };
 			struct sbuf title = { .n = 0 }, why = { .n = 0 };
 			enum kvs_severity sev;
 			struct kvs_evidence ev;

@@ -63,7 +63,7 @@ static const char *const level_names[4] = { "low", "medium", "high", "very high"
 struct kv_config {
 	const char *taxonomy;
 	const char *countries;
-	const char *const *lists;
+	struct kvs_list *const *lists;
 	double threshold;
 	const char *const *csl_programs;
 	const char *const *signal_weights;
@@ -73,7 +73,7 @@ struct kv_config {
 	double raise_one, raise_two;
 	long long long_months;
 	double funding_share;
-	const char *sev[4];
+	enum kvs_severity sev[4];
 	int screen_export, screen_investment;
 	long long max_area_findings;
 };
@@ -104,7 +104,7 @@ struct kv_state {
 	kvs_ruleset *taxonomy;
 	struct kvs_list *lists[KV_MAX_LISTS];
 	int is_csl[KV_MAX_LISTS];
-	char *list_names[KV_MAX_LISTS];
+	const char *list_names[KV_MAX_LISTS]; /* borrowed from the lists */
 	size_t n_lists;
 	struct kv_signal *signals;
 	size_t n_signals;
@@ -131,76 +131,59 @@ static const struct kv_factor factor_defaults[] = {
 #define OFF(m) offsetof(struct kv_config, m)
 static const struct kvs_option kv_options[] = {
 	{ "taxonomy", KVS_OPT_PATH, "rules/kennisveiligheid/taxonomy.conf", OFF(taxonomy),
-	  "rule file or folder of the knowledge-area taxonomy", 0, 0, 0 },
+	  "rule file or folder of the knowledge-area taxonomy", 0, 0, 0, NULL, NULL },
 	{ "countries", KVS_OPT_PATH, "kennisveiligheid/countries.conf", OFF(countries),
-	  "country profiles with sourced signals (libconfig)", 0, 0, 0 },
-	{ "lists", KVS_OPT_STRINGS, NULL, OFF(lists),
+	  "country profiles with sourced signals (libconfig)", 0, 0, 0, NULL, NULL },
+	{ "lists", KVS_OPT_LISTS, NULL, OFF(lists),
 	  "research-security lists, each \"format:name:severity:path\" (format "
-	  "ofac|csl|un|eu|aspi|kvs); may be empty", 0, 0, 0 },
+	  "ofac|csl|un|eu|aspi|kvs); may be empty", 0, 0, 0, NULL, NULL },
 	{ "threshold", KVS_OPT_REAL, "0.92", OFF(threshold),
-	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0 },
+	  "minimum similarity (0..1) of a name to a listed name", 0, 0.5, 1.0, NULL, NULL },
 	{ "csl_programs", KVS_OPT_STRINGS, NULL, OFF(csl_programs),
 	  "for csl lists, the programmes that count (substrings, e.g. \"Entity List\"); "
-	  "empty: all", 0, 0, 0 },
+	  "empty: all", 0, 0, 0, NULL, NULL },
 	{ "signal_weights", KVS_OPT_STRINGS, NULL, OFF(signal_weights),
-	  "overrides of signal weights, each \"signal=weight\" (0..100)", 0, 0, 0 },
+	  "overrides of signal weights, each \"signal=weight\" (0..100)", 0, 0, 0, NULL, NULL },
 	{ "country_medium", KVS_OPT_INT, "20", OFF(country_medium),
-	  "country score from which its level is medium", 0, 1, 100 },
+	  "country score from which its level is medium", 0, 1, 100, NULL, NULL },
 	{ "country_high", KVS_OPT_INT, "50", OFF(country_high),
-	  "country score from which its level is high", 0, 1, 100 },
+	  "country score from which its level is high", 0, 1, 100, NULL, NULL },
 	{ "country_very_high", KVS_OPT_INT, "90", OFF(country_very_high),
-	  "country score from which its level is very high", 0, 1, 100 },
+	  "country score from which its level is very high", 0, 1, 100, NULL, NULL },
 	{ "matrix", KVS_OPT_STRINGS, NULL, OFF(matrix),
 	  "4 rows (area not sensitive, medium, high, critical) of 4 letters "
-	  "L/M/H/V (counterparty low .. very high)", 0, 0, 0 },
+	  "L/M/H/V (counterparty low .. very high)", 0, 0, 0, NULL, NULL },
 	{ "factors", KVS_OPT_STRINGS, NULL, OFF(factors),
-	  "cooperation factors, each \"key=factor\" (e.g. \"form.joint_lab=1.5\")", 0, 0, 0 },
+	  "cooperation factors, each \"key=factor\" (e.g. \"form.joint_lab=1.5\")", 0, 0, 0, NULL, NULL },
 	{ "raise_one", KVS_OPT_REAL, "1.5", OFF(raise_one),
-	  "cooperation product from which the risk rises one level", 0, 1.0, 100.0 },
+	  "cooperation product from which the risk rises one level", 0, 1.0, 100.0, NULL, NULL },
 	{ "raise_two", KVS_OPT_REAL, "2.5", OFF(raise_two),
-	  "cooperation product from which the risk rises two levels", 0, 1.0, 100.0 },
+	  "cooperation product from which the risk rises two levels", 0, 1.0, 100.0, NULL, NULL },
 	{ "long_months", KVS_OPT_INT, "36", OFF(long_months),
-	  "duration from which duration.long applies", 0, 1, 1200 },
+	  "duration from which duration.long applies", 0, 1, 1200, NULL, NULL },
 	{ "funding_share", KVS_OPT_REAL, "0.5", OFF(funding_share),
 	  "share of the budget paid by state-linked foreign funding from which "
-	  "funding.major_share applies", 0, 0.0, 1.0 },
-	{ "severity_low", KVS_OPT_STRING, "info", OFF(sev[0]),
-	  "finding severity of a low risk", 0, 0, 0 },
-	{ "severity_medium", KVS_OPT_STRING, "medium", OFF(sev[1]),
-	  "finding severity of a medium risk", 0, 0, 0 },
-	{ "severity_high", KVS_OPT_STRING, "high", OFF(sev[2]),
-	  "finding severity of a high risk", 0, 0, 0 },
-	{ "severity_very_high", KVS_OPT_STRING, "high", OFF(sev[3]),
-	  "finding severity of a very high risk", 0, 0, 0 },
+	  "funding.major_share applies", 0, 0.0, 1.0, NULL, NULL },
+	{ "severity_low", KVS_OPT_SEVERITY, "info", OFF(sev[0]),
+	  "finding severity of a low risk", 0, 0, 0, NULL, NULL },
+	{ "severity_medium", KVS_OPT_SEVERITY, "medium", OFF(sev[1]),
+	  "finding severity of a medium risk", 0, 0, 0, NULL, NULL },
+	{ "severity_high", KVS_OPT_SEVERITY, "high", OFF(sev[2]),
+	  "finding severity of a high risk", 0, 0, 0, NULL, NULL },
+	{ "severity_very_high", KVS_OPT_SEVERITY, "high", OFF(sev[3]),
+	  "finding severity of a very high risk", 0, 0, 0, NULL, NULL },
 	{ "screen_export", KVS_OPT_BOOL, "true", OFF(screen_export),
-	  "also weigh country and partner of export requests", 0, 0, 0 },
+	  "also weigh country and partner of export requests", 0, 0, 0, NULL, NULL },
 	{ "screen_investment", KVS_OPT_BOOL, "false", OFF(screen_investment),
-	  "also weigh country and partner of investment requests", 0, 0, 0 },
+	  "also weigh country and partner of investment requests", 0, 0, 0, NULL, NULL },
 	{ "max_area_findings", KVS_OPT_INT, "5", OFF(max_area_findings),
-	  "knowledge-area findings reported at most (most sensitive first)", 0, 1, 50 },
-	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 },
+	  "knowledge-area findings reported at most (most sensitive first)", 0, 1, 50, NULL, NULL },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL },
 };
 
 static const char *const default_matrix[4] = { "LLLM", "LLMH", "LMMV", "LMHV" };
 
 /* ---- Small helpers ---- */
-
-static int sev_parse(const char *s)
-{
-	static const char *const n[] = { "info", "low", "medium", "high", "critical" };
-
-	for (int i = 0; s && i < 5; i++)
-		if (!strcmp(s, n[i]))
-			return i;
-	return -EINVAL;
-}
-
-static const char *sev_name(enum kvs_severity s)
-{
-	static const char *const n[] = { "info", "low", "medium", "high", "critical" };
-
-	return (unsigned)s < 5 ? n[s] : "?";
-}
 
 /* Append printf output to a bounded buffer; truncates silently. */
 static void bprintf(char *buf, size_t size, const char *fmt, ...)
@@ -229,7 +212,7 @@ static int has_rules(const struct kvs_host *h)
 
 /* ---- Configuration ---- */
 
-static void kv_destroy(void *p)
+static void kv_destroy(void *p, const struct kvs_host *host)
 {
 	struct kv_state *st = p;
 
@@ -237,10 +220,7 @@ static void kv_destroy(void *p)
 		return;
 	if (st->taxonomy)
 		st->host->rules_free(st->taxonomy);
-	for (size_t i = 0; i < st->n_lists; i++) {
-		st->host->lists_release(st->lists[i]);
-		free(st->list_names[i]);
-	}
+	(void)host;
 	for (size_t i = 0; i < st->n_signals; i++) {
 		free(st->signals[i].id);
 		free(st->signals[i].title);
@@ -566,14 +546,7 @@ static int parse_matrix_and_factors(struct kv_state *st, const kvs_config_ctx *c
 	for (int i = 0; i < 4; i++) {
 		static const char *const opt[4] = { "severity_low", "severity_medium",
 			"severity_high", "severity_very_high" };
-		int s = sev_parse(cfg->sev[i]);
-
-		if (s < 0) {
-			st->host->config_error(ctx, opt[i], NULL, 0,
-				"\"%s\" is not info, low, medium, high or critical", cfg->sev[i]);
-			return -EINVAL;
-		}
-		st->sev[i] = (enum kvs_severity)s;
+		st->sev[i] = cfg->sev[i];
 		if (i && st->sev[i] < st->sev[i - 1]) {
 			st->host->config_error(ctx, opt[i], NULL, 0,
 				"severities must not fall as the risk rises");
@@ -583,43 +556,25 @@ static int parse_matrix_and_factors(struct kv_state *st, const kvs_config_ctx *c
 	return 0;
 }
 
-/* Load the research-security lists: "format:name:severity:path" each. */
+/* The research-security lists, loaded by the host from the `lists` option:
+ * their names, and which are CSL lists (filtered by csl_programs). */
 static int load_lists(struct kv_state *st, const kvs_config_ctx *ctx)
 {
 	const struct kv_config *cfg = st->cfg;
-	int rc = 0;
 
 	for (size_t i = 0; cfg->lists && cfg->lists[i]; i++) {
-		char *spec = strdup(cfg->lists[i]), *p = spec;
-		char *fmt, *name, *sev, *path;
-		int s;
+		struct kvs_list_info in = KVS_LIST_INFO_INIT;
 
-		if (!spec)
-			return -ENOMEM;
-		fmt = strsep(&p, ":");
-		name = strsep(&p, ":");
-		sev = strsep(&p, ":");
-		path = p;
-		s = sev ? sev_parse(sev) : -EINVAL;
-		if (!fmt || !name || !*name || !sev || !path || !*path || s < 0 ||
-		    st->n_lists == KV_MAX_LISTS) {
-			st->host->config_error(ctx, "lists", NULL, 0,
-				st->n_lists == KV_MAX_LISTS ? "\"%s\": more than 16 lists"
-				: "\"%s\" is not format:name:severity:path (severity info..critical)",
-				cfg->lists[i]);
-			free(spec);
+		if (st->n_lists == KV_MAX_LISTS) {
+			st->host->config_error(ctx, "lists", NULL, 0, "more than %d lists",
+					       KV_MAX_LISTS);
 			return -EINVAL;
 		}
-		st->list_names[st->n_lists] = strdup(name);
-		st->is_csl[st->n_lists] = !strcmp(fmt, "csl");
-		rc = st->list_names[st->n_lists] ? st->host->lists_load(ctx, fmt, path, name,
-			(enum kvs_severity)s, 0, &st->lists[st->n_lists]) : -ENOMEM;
-		if (rc < 0) {
-			free(st->list_names[st->n_lists]);
-			free(spec);
-			return rc;
-		}
-		free(spec);
+		if (st->host->lists_info(cfg->lists[i], &in) < 0)
+			return -EINVAL;
+		st->lists[st->n_lists] = cfg->lists[i];
+		st->list_names[st->n_lists] = in.name;
+		st->is_csl[st->n_lists] = !strcmp(in.format, "csl");
 		st->n_lists++;
 	}
 	return 0;
@@ -677,7 +632,7 @@ static int kv_create(const struct kvs_host *host, const kvs_config_ctx *ctx,
 	*state = st;
 	return 0;
 fail:
-	kv_destroy(st);
+	kv_destroy(st, host);
 	return rc;
 }
 
@@ -797,6 +752,7 @@ static int match_name(const struct kv_state *st, const char *name, size_t len,
 	struct kvs_list_match m[8];
 	int n;
 
+	m[0].size = sizeof(m[0]);
 	if (!st->n_lists || !name || !len)
 		return 0;
 	n = st->host->lists_match((const struct kvs_list *const *)st->lists, st->n_lists,
@@ -849,7 +805,7 @@ static void kv_partner_check(const struct kv_state *st, const kvs_request *req,
 			     struct kv_cp *cp, const char *base, int country_level, int area)
 {
 	const struct kvs_host *h = st->host;
-	struct kvs_list_match m;
+	struct kvs_list_match m = { .size = sizeof(struct kvs_list_match) };
 	char p[96];
 	const char *s;
 	size_t len;
@@ -1014,7 +970,7 @@ static void coop_apply(struct kv_eval *ev, const char *key, const char *path, co
 		if (ev->st->host->get_string(ev->req, path, &len)) {
 			snprintf(ev->coop_paths[ev->n_coop_ev], 64, "%s", path);
 			ev->coop_ev[ev->n_coop_ev] = (struct kvs_evidence){
-				ev->coop_paths[ev->n_coop_ev], 0, len };
+				ev->coop_paths[ev->n_coop_ev], 0, len, 0 };
 			ev->n_coop_ev++;
 		}
 	}
@@ -1149,9 +1105,9 @@ static int report_area(struct kv_eval *ev, enum kvs_severity risk_sev)
 
 		snprintf(rule, sizeof(rule), "kv.area.%s", n->id);
 		snprintf(title, sizeof(title), "Knowledge area (5.1): %s, sensitivity %s",
-			 n->title, sev_name(n->sens));
+			 n->title, kvs_severity_name(n->sens));
 		bprintf(why, sizeof(why), "Taxonomy node %s (sensitivity %s) matched ", n->id,
-			sev_name(n->sens));
+			kvs_severity_name(n->sens));
 		for (size_t k = 0; k < n->n_ev && k < 3; k++) {
 			if (k)
 				bprintf(why, sizeof(why), ", ");
@@ -1209,7 +1165,7 @@ static int report_countries(struct kv_eval *ev, enum kvs_severity risk_sev)
 			c->score, st->cfg->country_medium, st->cfg->country_high,
 			st->cfg->country_very_high, level_names[c->level]);
 		st->host->get_string(ev->req, cp->country_path, &len);
-		e = (struct kvs_evidence){ cp->country_path, 0, len };
+		e = (struct kvs_evidence){ cp->country_path, 0, len, 0 };
 		rc = report(ev, rule, cap(factor_sev(c->level), risk_sev), title, why, refs, nr, &e, 1);
 		if (rc < 0)
 			return rc;
@@ -1234,7 +1190,7 @@ static int report_partners(struct kv_eval *ev, enum kvs_severity risk_sev)
 			 (int)(cp->name_len > 120 ? 120 : cp->name_len), cp->name ? cp->name : "",
 			 level_names[cp->partner_level]);
 		ev->st->host->get_string(ev->req, p, &len);
-		e = (struct kvs_evidence){ p, 0, len };
+		e = (struct kvs_evidence){ p, 0, len, 0 };
 		rc = report(ev, cp->rule, cap(factor_sev(cp->partner_level), risk_sev), title,
 			    cp->why, refs, 2, &e, len ? 1 : 0);
 		if (rc < 0)
@@ -1300,7 +1256,7 @@ static int report_risk(struct kv_eval *ev, enum kvs_severity sev)
 		const char *p = ev->worst->match_path[0] ? ev->worst->match_path : ev->worst->name_path;
 
 		if (st->host->get_string(ev->req, p, &len))
-			evs[ne++] = (struct kvs_evidence){ p, 0, len };
+			evs[ne++] = (struct kvs_evidence){ p, 0, len, 0 };
 	}
 	/* The next step by level: low needs none. */
 	static const char *const actions[4] = {

@@ -9,6 +9,10 @@
  * blocks until that file exists (at most two minutes), then creates
  * "GATE_FILE.ID.released": a plugin stuck for as long as the test wants,
  * which says when it let go.
+ * It declares one option of each ABI 3 type: severity (a severity), mode
+ * (an enum), watch_lists (lists the host loads; with watch_lists_strict a bad row is
+ * an error).  With value_evidence set to a JSON pointer it adds a finding
+ * "t.value" whose evidence is the whole value there (a number or boolean).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,7 +32,7 @@
 
 struct tconf {
 	const char *keyword;
-	const char *severity;
+	enum kvs_severity severity;
 	long long sleep_ms;
 	int create_fail;
 	int screen_fail;
@@ -36,7 +40,13 @@ struct tconf {
 	const char *action;
 	const char *rules;
 	const char *gate_file;
+	int mode;                        /* index into mode_names */
+	struct kvs_list *const *lists;
+	int lists_strict;
+	const char *value_evidence;
 };
+
+static const char *const mode_names[] = { "all", "first", NULL };
 
 struct tstate {
 	const struct tconf *c;
@@ -48,30 +58,38 @@ struct tstate {
 
 static const struct kvs_option options[] = {
 	{ "keyword", KVS_OPT_STRING, "forbidden", offsetof(struct tconf, keyword),
-	  "word to report", 0, 0, 0 },
-	{ "severity", KVS_OPT_STRING, "high", offsetof(struct tconf, severity),
-	  "severity of each finding", 0, 0, 0 },
+	  "word to report", 0, 0, 0, NULL, NULL },
+	{ "severity", KVS_OPT_SEVERITY, "high", offsetof(struct tconf, severity),
+	  "severity of each finding", 0, 0, 0, NULL, NULL },
 	{ "sleep_ms", KVS_OPT_INT, "0", offsetof(struct tconf, sleep_ms),
-	  "time to sleep in screen()", 0, 0, 60000 },
+	  "time to sleep in screen()", 0, 0, 60000, NULL, NULL },
 	{ "create_fail", KVS_OPT_BOOL, "false", offsetof(struct tconf, create_fail),
-	  "make create() fail", 0, 0, 0 },
+	  "make create() fail", 0, 0, 0, NULL, NULL },
 	{ "screen_fail", KVS_OPT_BOOL, "false", offsetof(struct tconf, screen_fail),
-	  "make screen() fail", 0, 0, 0 },
+	  "make screen() fail", 0, 0, 0, NULL, NULL },
 	{ "bad_evidence", KVS_OPT_BOOL, "false", offsetof(struct tconf, bad_evidence),
-	  "report a span outside the field", 0, 0, 0 },
+	  "report a span outside the field", 0, 0, 0, NULL, NULL },
 	{ "action", KVS_OPT_STRING, "", offsetof(struct tconf, action),
-	  "the findings' action; empty: none", 0, 0, 0 },
+	  "the findings' action; empty: none", 0, 0, 0, NULL, NULL },
 	{ "rules", KVS_OPT_PATH, NULL, offsetof(struct tconf, rules),
-	  "rule file handed to rules_load() as the host resolved it", 0, 0, 0 },
+	  "rule file handed to rules_load() as the host resolved it", 0, 0, 0, NULL, NULL },
 	{ "gate_file", KVS_OPT_STRING, "", offsetof(struct tconf, gate_file),
-	  "requests with ids gate-* wait for this file", 0, 0, 0 },
-	{ NULL, 0, NULL, 0, NULL, 0, 0, 0 }
+	  "requests with ids gate-* wait for this file", 0, 0, 0, NULL, NULL },
+	{ "mode", KVS_OPT_ENUM, "all", offsetof(struct tconf, mode),
+	  "report every occurrence of the keyword, or only the first", 0, 0, 0, mode_names, NULL },
+	{ "watch_lists", KVS_OPT_LISTS, NULL, offsetof(struct tconf, lists),
+	  "lists to load (format:name:severity:path); a finding t.lists names them", 0, 0, 0,
+	  NULL, "watch_lists_strict" },
+	{ "watch_lists_strict", KVS_OPT_BOOL, "false", offsetof(struct tconf, lists_strict),
+	  "a malformed list row is an error", 0, 0, 0, NULL, NULL },
+	{ "value_evidence", KVS_OPT_STRING, "", offsetof(struct tconf, value_evidence),
+	  "JSON pointer of a value to report as whole-value evidence", 0, 0, 0, NULL, NULL },
+	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 
 static int t_create(const struct kvs_host *host, const kvs_config_ctx *ctx, const void *config,
 		    void **state)
 {
-	static const char *const sev[] = { "info", "low", "medium", "high", "critical" };
 	const struct tconf *c = config;
 	struct tstate *st;
 
@@ -85,13 +103,9 @@ static int t_create(const struct kvs_host *host, const kvs_config_ctx *ctx, cons
 	st->c = c;
 	st->host = host;
 	st->kwlen = strlen(c->keyword);
-	st->sev = KVS_SEV_CRITICAL + 1;
-	for (int i = 0; i <= KVS_SEV_CRITICAL; i++)
-		if (strcmp(c->severity, sev[i]) == 0)
-			st->sev = (enum kvs_severity)i;
-	if (st->sev > KVS_SEV_CRITICAL || st->kwlen == 0) {
-		host->config_error(ctx, st->kwlen ? "severity" : "keyword", NULL, 0,
-				   "%s: invalid value", st->kwlen ? "severity" : "keyword");
+	st->sev = c->severity;
+	if (st->kwlen == 0) {
+		host->config_error(ctx, "keyword", NULL, 0, "keyword: invalid value");
 		free(st);
 		return -EINVAL;
 	}
@@ -143,7 +157,7 @@ static int t_screen(void *state, const struct kvs_host *host, const kvs_request 
 
 		while ((p = memmem(p, len - (size_t)(p - text), st->c->keyword, st->kwlen))) {
 			struct kvs_evidence ev = { path, (size_t)(p - text),
-						   (size_t)(p - text) + st->kwlen };
+						   (size_t)(p - text) + st->kwlen, 0 };
 			struct kvs_finding f = {
 				.rule = "t.keyword", .severity = st->sev, .title = "Keyword found",
 				.rationale = "the test keyword occurs", .references = refs,
@@ -154,18 +168,47 @@ static int t_screen(void *state, const struct kvs_host *host, const kvs_request 
 			if (st->c->bad_evidence)
 				ev.end = len + 10;
 			host->report_add(rep, &f);
+			if (st->c->mode == 1)
+				goto lists;
 			p += st->kwlen;
 		}
+	}
+lists:
+	for (size_t i = 0; st->c->lists && st->c->lists[i]; i++) {
+		struct kvs_list_info in = KVS_LIST_INFO_INIT;
+		char title[256];
+		struct kvs_finding f = {
+			.rule = "t.lists", .severity = KVS_SEV_INFO, .title = title,
+		};
+
+		if (host->lists_info(st->c->lists[i], &in) < 0)
+			return -EINVAL;
+		snprintf(title, sizeof(title), "list %s (%s, %s) of %zu entries", in.name, in.format,
+			 kvs_severity_name(in.severity), in.entries);
+		host->report_add(rep, &f);
+	}
+	if (st->c->value_evidence[0]) {
+		struct kvs_evidence ev = KVS_EVIDENCE_VALUE(st->c->value_evidence);
+		struct kvs_finding f = {
+			.rule = "t.value", .severity = KVS_SEV_LOW, .title = "Value as evidence",
+			.evidence = &ev, .n_evidence = 1,
+		};
+
+		host->report_add(rep, &f);
 	}
 	return 0;
 }
 
-static void t_destroy(void *state)
+static void t_destroy(void *state, const struct kvs_host *host)
 {
 	struct tstate *st = state;
 
+	/* ABI 3: destroy() gets the host; it must be the one create() got. */
+	if (st && host != st->host)
+		abort();
+
 	if (st && st->rules)
-		st->host->rules_free(st->rules);
+		host->rules_free(st->rules);
 	free(state);
 }
 

@@ -259,7 +259,7 @@ static char *write_list(int n)
 
 static int match(const struct kvs_list *l, const char *name, char *out, size_t size)
 {
-	struct kvs_list_match m[16];
+	struct kvs_list_match m[16] = { { .size = sizeof(struct kvs_list_match) } };
 	int rc = lists_host_match(&l, 1, name, strlen(name), 0.8, m, 16);
 	size_t o = 0;
 

@@ -64,7 +64,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	desc->destroy(state);
+	desc->destroy(state, &mock_host);
 	free(config);
 	dlclose(dl);
 }

@@ -862,7 +862,7 @@ START_TEST(config_errors)
 	expect_config_error("influence_thresholds = \"10, 20x\";", "influence_thresholds:");
 	expect_config_error("influence_thresholds = \"0\";", "influence_thresholds: expected");
 	expect_config_error("notify_severity = \"urgent\";",
-			    "notify_severity: expected info, low, medium, high or critical, got \"urgent\"");
+			    "kvscreend.conf:7: notify_severity: \"urgent\" is not a severity (info, low, medium, high or critical)");
 	expect_config_error("eu_countries = \"NL de\";", "eu_countries: expected");
 	expect_config_error("control_percent = 120.0;", "control_percent");
 	expect_config_error("military_rules = [ \"/nonexistent/military.conf\" ];",
@@ -878,7 +878,7 @@ START_TEST(config_errors)
 		free(bad);
 	}
 	expect_config_error("colour = \"blue\";", "colour");
-	expect_config_error("lists = [ \"kvs:own:urgent:x.csv\" ];", "lists: \"kvs:own:urgent:x.csv\" is not");
+	expect_config_error("lists = [ \"kvs:own:urgent:x.csv\" ];", "kvscreend.conf:7: lists[0]: \"kvs:own:urgent:x.csv\" has an unknown severity (" KVS_SEVERITY_CHOICES ")");
 }
 END_TEST
 

@@ -469,7 +469,7 @@ START_TEST(config_errors)
 		     "row 3 \"LMXV\": 'X' is not L, M, H or V");
 	expect_error(" signal_weights = [ \"no_such_signal=5\" ];", "no such signal");
 	expect_error(" factors = [ \"form.joint_lab=abc\" ];", "factor must be a number");
-	expect_error(" severity_high = \"severe\";", "is not info, low, medium, high or critical");
+	expect_error(" severity_high = \"severe\";", "kvscreend.conf:11: severity_high: \"severe\" is not a severity (info, low, medium, high or critical)");
 	expect_error(" lists = [ \"kvs:x\" ];", "is not format:name:severity:path");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	ck_assert(asprintf(&bad, "%s/countries.conf", dir) > 0);

@@ -257,7 +257,7 @@ START_TEST(abi_mismatch)
 	expect_load_error("daemon: { plugin_dir = \"@PLUGINS@\"; };\nplugins: {\n t_abi: { };\n};\n",
 			  "kvscreend.conf:3: plugin t_abi: ");
 	expect_load_error("daemon: { plugin_dir = \"@PLUGINS@\"; };\nplugins: {\n t_abi: { };\n};\n",
-			  "t_abi.so: plugin ABI version 100, but this kvscreend speaks version 2");
+			  "t_abi.so: plugin ABI version 101, but this kvscreend speaks version 3");
 }
 END_TEST
 

@@ -72,7 +72,7 @@ static void setup(void)
 static void teardown(void)
 {
 	if (state)
-		desc->destroy(state);
+		desc->destroy(state, &mock_host);
 	free(config);
 	dlclose(dl);
 }
