@@ -340,6 +340,8 @@ static void amqp_reject(struct amqp_intake_msg *msg, const char *code, const cha
 			      "path", path);
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
+	log_notice("intake: amqp: message rejected to the dead-letter exchange: %s%s%s (%s)", path,
+		   path[0] ? ": " : "", message, code);
 	if (text)
 		amqp_intake_settle(msg, AMQP_INTAKE_REJECT, text);
 	else
@@ -462,9 +464,6 @@ static void on_amqp_message(void *data, struct amqp_intake_msg *msg, const char 
 		return;
 	}
 	if (rc < 0) {
-		log_notice("intake: amqp: message%s%s rejected: %s%s%s", message_id ? " " : "",
-			   message_id ? message_id : "", err.path, err.path[0] ? ": " : "",
-			   err.message);
 		amqp_reject(msg, err.code[0] ? err.code : "invalid_request", err.message, err.path);
 		amqp_job_free(j);
 		return;

@@ -33,6 +33,9 @@
 #define MAX_CONTENT_TYPE 127
 /* Longest wait of the worker between two calls into rabbitmq-c. */
 #define MAX_IDLE_MS 1000
+/* A message requeued after a transient failure (workers busy, disk low) is
+ * held this long first, so that it does not come straight back. */
+#define REQUEUE_DELAY_MS 1000
 
 struct amqp_intake_msg {
 	struct amqp_intake *in;
@@ -40,6 +43,7 @@ struct amqp_intake_msg {
 	uint64_t gen;                 /* connection it arrived on */
 	uint64_t tag;                 /* its delivery tag there */
 	uint64_t pub_tag;             /* publish number of its dead-letter copy */
+	uint64_t due_ms;              /* a delayed requeue: when */
 	enum amqp_intake_outcome outcome;
 	bool counted;                 /* in the loop's inflight */
 	bool oversize;                /* body not read: larger than max_bytes */
@@ -90,6 +94,7 @@ struct amqp_intake {
 	uint64_t gen, next_pub;
 	struct amqp_intake_msg *cur;  /* being received */
 	struct msg_list confirming;   /* dead-letter copies, in publish order */
+	struct msg_list delayed;      /* requeues waiting for due_ms, in order */
 };
 
 /* ---- Configuration ---- */
@@ -242,6 +247,7 @@ static void conn_drop(struct amqp_intake *a, bool graceful)
 	msg_free(a->cur);
 	a->cur = NULL;
 	list_free(&a->confirming);
+	list_free(&a->delayed);
 	set_connected(a, 0);
 }
 
@@ -621,11 +627,24 @@ static void worker(void *arg)
 		todo = list_take(&a->to_worker);
 		stop = a->stop;
 		uv_mutex_unlock(&a->mu);
+		now = now_ms();
 		for (struct amqp_intake_msg *m = todo.head, *next; m; m = next) {
 			next = m->next;
+			if (m->outcome == AMQP_INTAKE_REQUEUE && !stop && a->conn) {
+				m->due_ms = now + REQUEUE_DELAY_MS;
+				list_push(&a->delayed, m);
+			} else {
+				settle(a, m);
+			}
+		}
+		while (a->delayed.head && (stop || a->delayed.head->due_ms <= now)) {
+			struct amqp_intake_msg *m = a->delayed.head;
+
+			a->delayed.head = m->next;
+			if (!a->delayed.head)
+				a->delayed.tail = NULL;
 			settle(a, m);
 		}
-		now = now_ms();
 		if (stop) {
 			/* Wait (bounded) for the dead-letter copies in flight. */
 			if (!stop_by)
@@ -655,6 +674,13 @@ static void worker(void *arg)
 		if (a->conn) {
 			if (a->cc.heartbeat_s > 0 && a->cc.heartbeat_s * 500 < timeout)
 				timeout = a->cc.heartbeat_s * 500;
+			if (a->delayed.head) {
+				now = now_ms();
+				if (a->delayed.head->due_ms <= now)
+					timeout = 0;
+				else if (a->delayed.head->due_ms - now < (uint64_t)timeout)
+					timeout = (int)(a->delayed.head->due_ms - now);
+			}
 		} else if (!stop) {
 			now = now_ms();
 			timeout = next_try <= now ? 0
@@ -668,6 +694,7 @@ static void worker(void *arg)
 		 * requeued by the broker. */
 		conn_drop(a, true);
 	}
+	list_free(&a->delayed);
 	uv_mutex_lock(&a->mu);
 	a->worker_done = true;
 	uv_mutex_unlock(&a->mu);

@@ -15,8 +15,11 @@
  *                        the broker refuses the copy (basic.nack) the
  *                        original is rejected (requeue false), so the broker
  *                        dead-letters it itself, without the header.
- *   AMQP_INTAKE_REQUEUE  a transient failure (outbox full, disk low,
- *                        shutting down): basic.nack with requeue.
+ *   AMQP_INTAKE_REQUEUE  a transient failure (outbox full, disk low, every
+ *                        screening worker stuck): basic.nack with requeue,
+ *                        after holding the message for a second so that it
+ *                        does not come straight back (at once while the
+ *                        intake closes).
  * A message larger than limits.max_request_bytes is rejected by the worker
  * without being read into memory.  A lost connection (missed heartbeat,
  * closed by the broker, network) is reopened with exponential backoff;
