@@ -8,7 +8,8 @@
 #      dead-letter queue with x-kvscreen-error; a message over
 #      limits.max_request_bytes is dead-lettered by the broker (x-death);
 #      a redelivered duplicate is acked from the store, not screened again;
-#      /metrics counts all of it.
+#      /metrics counts all of it; a deleted request queue (basic.cancel) is
+#      declared again.
 #   2. the broker closes every connection while the daemon holds unacked
 #      messages (the test plugin t_slow blocks gate-* ids): the daemon
 #      reconnects, and every request gets one stored verdict and a message.
@@ -219,12 +220,21 @@ print(sum(json.loads(json.loads(l)["body"]).get("request_id") == sys.argv[2] for
 wait_for 30 queue_idle requests || fail "the request queue is not empty"
 ok "a duplicate is acked from the store, not screened again; /metrics counts 40 consumed"
 
+# A queue deleted under the daemon (basic.cancel) is declared again.
+api DELETE "/queues/$V/requests" >/dev/null || fail "cannot delete the request queue"
+wait_for 60 grep -q 'cancelled the consumer' "$D/d1/log" || fail "no basic.cancel seen"
+wait_for 60 metric_at_least d1 amqp_intake_connects_total 2 || fail "the intake did not consume again"
+publish --prefix again --count 1
+wait_for 60 metric_at_least d1 amqp_intake_acked_total 37 || fail "the request after the cancel was not acked"
+take verdicts "$D/v1b" 1 && every_id "$D/v1b" again 1 || fail "no verdict after the queue was declared again"
+ok "a deleted request queue cancels the consumer; the daemon declares it again and goes on"
+
 # ---- 2. the broker closes the connections mid-stream ----
 rm -f "$D/d1/gate"
 c0=$(metric d1 amqp_intake_connects_total)
 publish --prefix gate --count 40
 # t_slow holds gate-* ids: the daemon has a full prefetch window unacked.
-wait_for 60 metric_at_least d1 amqp_intake_consumed_total $((40 + 16)) || fail "the prefetch window did not fill"
+wait_for 60 metric_at_least d1 amqp_intake_consumed_total $((41 + 16)) || fail "the prefetch window did not fill"
 has_unacked() { [ "$(queue_stat requests messages_unacknowledged)" -gt 0 ]; }
 wait_for 30 has_unacked || fail "the broker shows no unacked messages before the close"
 api GET "/vhosts/$V/connections" | python3 -c 'import json, sys; [print(c["name"]) for c in json.load(sys.stdin)]' > "$D/conns"

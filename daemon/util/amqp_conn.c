@@ -112,8 +112,12 @@ int amqp_conn_open(const struct amqp_conn_cfg *c, const char *name, amqp_channel
 			       .tv_usec = (c->connect_timeout_ms % 1000) * 1000 };
 	struct timeval rtv = { .tv_sec = c->timeout_ms / 1000,
 			       .tv_usec = (c->timeout_ms % 1000) * 1000 };
-	amqp_table_entry_t prop;
-	amqp_table_t props = { .num_entries = 1, .entries = &prop };
+	/* consumer_cancel_notify: the broker tells a consumer whose queue was
+	 * deleted (basic.cancel) instead of going quiet. */
+	amqp_table_entry_t cap = { .key = amqp_cstring_bytes("consumer_cancel_notify"),
+				   .value = { .kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1 } };
+	amqp_table_entry_t prop[2];
+	amqp_table_t props = { .num_entries = 2, .entries = prop };
 	amqp_connection_state_t conn;
 	amqp_socket_t *sock;
 	int st, r;
@@ -155,9 +159,12 @@ int amqp_conn_open(const struct amqp_conn_cfg *c, const char *name, amqp_channel
 	}
 	amqp_set_rpc_timeout(conn, &rtv);
 	/* The name operators see in the management UI and rabbitmqctl. */
-	prop.key = amqp_cstring_bytes("connection_name");
-	prop.value.kind = AMQP_FIELD_KIND_UTF8;
-	prop.value.value.bytes = amqp_cstring_bytes(name);
+	prop[0].key = amqp_cstring_bytes("connection_name");
+	prop[0].value.kind = AMQP_FIELD_KIND_UTF8;
+	prop[0].value.value.bytes = amqp_cstring_bytes(name);
+	prop[1].key = amqp_cstring_bytes("capabilities");
+	prop[1].value.kind = AMQP_FIELD_KIND_TABLE;
+	prop[1].value.value.table = (amqp_table_t){ .num_entries = 1, .entries = &cap };
 	r = amqp_conn_reply(c, amqp_login_with_properties(conn, c->vhost, 0, AMQP_CONN_FRAME_MAX,
 							  c->heartbeat_s, &props,
 							  AMQP_SASL_METHOD_PLAIN, c->user,
