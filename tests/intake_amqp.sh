@@ -9,7 +9,8 @@
 #      limits.max_request_bytes is dead-lettered by the broker (x-death);
 #      a redelivered duplicate is acked from the store, not screened again;
 #      /metrics counts all of it; a deleted request queue (basic.cancel) is
-#      declared again.
+#      declared again; a verdict the outbox refuses (disk low) sends its
+#      message back to the queue until the outbox takes verdicts again.
 #   2. the broker closes every connection while the daemon holds unacked
 #      messages (the test plugin t_slow blocks gate-* ids): the daemon
 #      reconnects, and every request gets one stored verdict and a message.
@@ -253,6 +254,24 @@ for i in $(seq 40); do [ "$(stored d1 "gate-$i")" = 1 ] || fail "gate-$i stored 
 ok "connections closed by the broker with 16 messages unacked: reconnected, 50 verdicts, each id stored once"
 kill -TERM "${PID_OF[d1]}"
 wait "${PID_OF[d1]}" || fail "d1 exit status $? after SIGTERM"
+
+# ---- 2b. a transient failure: the outbox refuses verdicts (disk "low") ----
+# The message goes back to the queue (d0 is its only consumer now) until a
+# reload lowers outbox_min_free_mb; then it is screened.
+new_daemon d0
+sed -i 's|^daemon: {|daemon: {\n  outbox_min_free_mb = 16777216;|' "$D/d0/kvscreend.conf"
+touch "$D/d0/gate"
+run_daemon d0
+publish --prefix low --count 1
+wait_for 60 metric_at_least d0 amqp_intake_requeued_total 2 || fail "the refused verdict's message was not requeued"
+[ "$(metric d0 amqp_intake_acked_total)" = 0 ] || fail "acked while the outbox refused verdicts"
+sed -i 's|outbox_min_free_mb = 16777216;|outbox_min_free_mb = 0;|' "$D/d0/kvscreend.conf"
+kill -HUP "${PID_OF[d0]}"
+wait_for 60 metric_at_least d0 amqp_intake_acked_total 1 || fail "not acked once the outbox took verdicts again"
+take verdicts "$D/v0" 1 && every_id "$D/v0" low 1 || fail "no verdict for the requeued request"
+ok "outbox refusing verdicts (disk low): the message is requeued, and screened once the disk is fine"
+kill -TERM "${PID_OF[d0]}"
+wait "${PID_OF[d0]}" || fail "d0 exit status $? after SIGTERM"
 
 # ---- 3. three daemons on one queue, one killed with -9 ----
 N=300
