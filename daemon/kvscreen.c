@@ -423,6 +423,7 @@ static int cmd_options(void)
 		{ "limits", cfg_limits_options },
 		{ "sink", sink_options },
 		{ "lists", cfg_lists_options },
+		{ "intake.amqp", amqp_intake_options },
 	};
 
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)

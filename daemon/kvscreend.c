@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "amqp_intake.h"
 #include "api.h"
 #include "digest.h"
 #include "http.h"
@@ -56,6 +57,7 @@ struct daemon {
 	struct api *api;
 	struct http_server *srv;
 	struct spool *spool;
+	struct amqp_intake *amqp;	/* intake.amqp, or NULL */
 	struct sink *sink;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t watchdog;
@@ -311,6 +313,184 @@ static void on_spool_file(void *data, struct spool_item *item, const char *name,
 	}
 }
 
+/* ---- the AMQP intake: messages screened like spool files (amqp_intake.h) ---- */
+
+struct amqp_job {
+	struct daemon *d;
+	struct amqp_intake_msg *msg;
+	struct engine *en;
+	struct kvs_request *req;
+	char digest[65];
+	char *text;
+};
+
+static void amqp_job_free(struct amqp_job *j)
+{
+	free(j->text);
+	request_unref(j->req);
+	engine_unref(j->en);
+	free(j);
+}
+
+/* Dead-letter msg with the error, as JSON in x-kvscreen-error. */
+static void amqp_reject(struct amqp_intake_msg *msg, const char *code, const char *message,
+			const char *path)
+{
+	json_t *j = json_pack("{s:{s:s,s:s,s:s}}", "error", "code", code, "message", message,
+			      "path", path);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	log_notice("intake: amqp: message rejected to the dead-letter exchange: %s%s%s (%s)", path,
+		   path[0] ? ": " : "", message, code);
+	if (text)
+		amqp_intake_settle(msg, AMQP_INTAKE_REJECT, text);
+	else
+		amqp_intake_settle(msg, AMQP_INTAKE_REQUEUE, NULL);
+	free(text);
+	json_decref(j);
+}
+
+static void on_amqp_known_durable(void *data, int status)
+{
+	/* -ENOENT: the batch of the earlier screening failed; screen again later. */
+	amqp_intake_settle(data, status < 0 ? AMQP_INTAKE_REQUEUE : AMQP_INTAKE_ACK, NULL);
+}
+
+/* The id is stored or queued with the same request: ack once it is durable. */
+static void amqp_ack_when_durable(struct daemon *d, struct amqp_intake_msg *msg, const char *id)
+{
+	if (outbox_when_durable(d->ob, id, on_amqp_known_durable, msg) < 0)
+		amqp_intake_settle(msg, AMQP_INTAKE_REQUEUE, NULL);
+}
+
+static void on_amqp_durable(void *data, int status)
+{
+	struct amqp_job *j = data;
+
+	if (status < 0)
+		log_err("intake: amqp: id %s: verdict not stored (%s); the message is requeued",
+			j->req->id, strerror(-status));
+	amqp_intake_settle(j->msg, status < 0 ? AMQP_INTAKE_REQUEUE : AMQP_INTAKE_ACK, NULL);
+	amqp_job_free(j);
+}
+
+static void on_amqp_verdict(void *data, json_t *verdict)
+{
+	struct amqp_job *j = data;
+	struct daemon *d = j->d;
+	char stored[65];
+	int rc;
+
+	api_count_verdict(d->api, verdict);
+	j->text = json_dumps(verdict, JSON_COMPACT);
+	json_decref(verdict);
+	if (!j->text || !d->ob) {
+		amqp_intake_settle(j->msg, AMQP_INTAKE_REQUEUE, NULL);
+		amqp_job_free(j);
+		return;
+	}
+	rc = outbox_put(d->ob, j->req->id, j->digest, j->text, strlen(j->text), on_amqp_durable, j);
+	if (rc == 0)
+		return;
+	if (rc == -EEXIST) {
+		/* Screened meanwhile (another intake, a redelivery): done or a conflict. */
+		if (outbox_lookup(d->ob, j->req->id, stored) == 0 && strcmp(stored, j->digest) != 0)
+			amqp_reject(j->msg, "conflict",
+				    "a different request with this id was screened before", "/id");
+		else
+			amqp_ack_when_durable(d, j->msg, j->req->id);
+	} else {
+		/* -ENOSPC (disk low), -ESHUTDOWN, -ENOMEM: transient. */
+		log_warn("intake: amqp: id %s: the outbox refused the verdict (%s); requeued",
+			 j->req->id, strerror(-rc));
+		amqp_intake_settle(j->msg, AMQP_INTAKE_REQUEUE, NULL);
+	}
+	amqp_job_free(j);
+}
+
+/* A request without "id" takes the message's message_id: parse it again
+ * with that id added.  Returns request_parse()'s result. */
+static int amqp_parse_with_id(const char *body, size_t len, const char *message_id,
+			      const struct request_limits *lim, struct kvs_request **out,
+			      struct request_error *err)
+{
+	json_t *root = json_loadb(body, len, 0, NULL);
+	char *text = NULL;
+	int rc = -EINVAL;
+
+	if (json_is_object(root) && !json_object_get(root, "id") &&
+	    json_object_set_new(root, "id", json_string(message_id)) == 0 &&
+	    (text = json_dumps(root, JSON_COMPACT)) != NULL)
+		rc = request_parse(text, strlen(text), lim, out, err);
+	free(text);
+	json_decref(root);
+	return rc;
+}
+
+static void on_amqp_message(void *data, struct amqp_intake_msg *msg, const char *message_id,
+			    const char *body, size_t len)
+{
+	struct daemon *d = data;
+	struct request_error err;
+	struct amqp_job *j;
+	char stored[65];
+	int rc;
+
+	if (d->stopping || !d->ob) {
+		amqp_intake_settle(msg, AMQP_INTAKE_REQUEUE, NULL);
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		amqp_intake_settle(msg, AMQP_INTAKE_REQUEUE, NULL);
+		return;
+	}
+	j->d = d;
+	j->msg = msg;
+	j->en = engine_ref(d->en);
+	rc = request_parse(body, len, &j->en->cfg->limits, &j->req, &err);
+	if (rc == -EINVAL && message_id && strcmp(err.path, "/id") == 0) {
+		struct request_error err2;
+
+		if (amqp_parse_with_id(body, len, message_id, &j->en->cfg->limits, &j->req,
+				       &err2) == 0)
+			rc = 0;
+		else if (strcmp(err2.path, "/id") != 0 || outbox_id_valid(message_id))
+			err = err2;
+	}
+	if (rc == -ENOMEM) {
+		amqp_intake_settle(msg, AMQP_INTAKE_REQUEUE, NULL);
+		amqp_job_free(j);
+		return;
+	}
+	if (rc < 0) {
+		amqp_reject(msg, err.code[0] ? err.code : "invalid_request", err.message, err.path);
+		amqp_job_free(j);
+		return;
+	}
+	if (digest_buffer(j->req->canonical, strlen(j->req->canonical), j->digest) < 0) {
+		amqp_intake_settle(msg, AMQP_INTAKE_REQUEUE, NULL);
+		amqp_job_free(j);
+		return;
+	}
+	if (outbox_lookup(d->ob, j->req->id, stored) == 0) {
+		/* A redelivery after a crash or a lost ack, or the same request
+		 * through another intake. */
+		if (strcmp(stored, j->digest) == 0)
+			amqp_ack_when_durable(d, msg, j->req->id);
+		else
+			amqp_reject(msg, "conflict",
+				    "a different request with this id was screened before", "/id");
+		amqp_job_free(j);
+		return;
+	}
+	rc = pipeline_submit(d->loop, j->en, j->req, on_amqp_verdict, j);
+	if (rc < 0) {
+		amqp_intake_settle(msg, AMQP_INTAKE_REQUEUE, NULL);
+		amqp_job_free(j);
+	}
+}
+
 /* ---- reload ---- */
 
 static void reload_work(uv_work_t *w)
@@ -531,6 +711,14 @@ static void on_spool_closed(void *data)
 	on_part_closed(d);
 }
 
+static void on_amqp_closed(void *data)
+{
+	struct daemon *d = data;
+
+	d->amqp = NULL;
+	on_part_closed(d);
+}
+
 /* Intake is closed and every accepted screening answered: flush the outbox. */
 static void drain_step(struct daemon *d)
 {
@@ -566,6 +754,10 @@ static void start_drain(struct daemon *d, const char *why)
 	if (d->spool) {
 		d->pending_closes++;
 		spool_close(d->spool, on_spool_closed, d);
+	}
+	if (d->amqp) {
+		d->pending_closes++;
+		amqp_intake_close(d->amqp, on_amqp_closed, d);
 	}
 	on_part_closed(d);
 }
@@ -630,6 +822,8 @@ static void sink_metrics(void *data, FILE *f)
 	struct daemon *d = data;
 	struct sink_stats st;
 
+	if (d->amqp)
+		amqp_intake_metrics(d->amqp, f);
 	if (!d->sink)
 		return;
 	sink_stats(d->sink, &st);
@@ -836,6 +1030,14 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 	}
+	if (*d.en->cfg->intake_amqp.url) {
+		rc = amqp_intake_open(&loop, &d.en->cfg->intake_amqp,
+				      (size_t)d.en->cfg->limits.max_bytes, on_amqp_message, &d, &d.amqp);
+		if (rc < 0) {
+			log_err("intake.amqp: %s", strerror(-rc));
+			goto fail;
+		}
+	}
 	uv_signal_init(&loop, &d.sig_term);
 	uv_signal_init(&loop, &d.sig_int);
 	uv_signal_init(&loop, &d.sig_hup);
@@ -876,6 +1078,8 @@ fail:
 	 * closes are done. */
 	if (d.spool)
 		spool_close(d.spool, NULL, NULL);
+	if (d.amqp)
+		amqp_intake_close(d.amqp, NULL, NULL);
 	if (d.srv)
 		http_server_close(d.srv, NULL, NULL);
 	if (d.ob)

@@ -102,7 +102,7 @@ check() {
 awk -F '\t' '{ print $1 "\t" $2 "\t" ($3 == "" ? "<empty>" : $3) }' "$tmp/host" > "$tmp/host3"
 while IFS='	' read -r gk t def; do
 	[ "$def" = "<empty>" ] && def=""
-	check "${gk%%.*}" "${gk#*.}" "$t" 0 "$def"
+	check "${gk%.*}" "${gk##*.}" "$t" 0 "$def"
 done < "$tmp/host3"
 
 # ---- 1b. plugin options, with every plugin built in the tree loaded ----

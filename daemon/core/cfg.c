@@ -793,6 +793,35 @@ static int check_list_sources(struct kvs_cfg *cfg, struct cfg_errors *e)
 	return errors;
 }
 
+/* The intake group: only intake.amqp so far (amqp_intake.h). */
+static int parse_intake(struct kvs_cfg *cfg, const config_setting_t *g, struct cfg_errors *e)
+{
+	static const struct kvs_option none[] = { { .name = NULL } };
+	static const char *const groups[] = { "amqp", NULL };
+	const config_setting_t *ag = g ? config_setting_get_member(g, "amqp") : NULL;
+	const char *opt = NULL, *msg;
+	int errors;
+
+	errors = cfg_parse_options(g, none, &cfg->intake_amqp, cfg->dir, groups, &cfg->arena, e);
+	if (ag && !config_setting_is_group(ag)) {
+		cfg_error_at(e, ag, "intake.amqp: expected a group { ... }");
+		return errors + 1;
+	}
+	errors += cfg_parse_options(ag, amqp_intake_options, &cfg->intake_amqp, cfg->dir, NULL,
+				    &cfg->arena, e);
+	if (errors)
+		return errors;
+	msg = amqp_intake_cfg_check(&cfg->intake_amqp, &opt);
+	if (!msg)
+		return 0;
+	{
+		const config_setting_t *at = opt ? config_setting_get_member(ag, opt) : NULL;
+
+		cfg_error_at(e, at ? at : ag, "intake.amqp: %s", msg);
+	}
+	return 1;
+}
+
 /* Resolve a daemon path setting (may be empty) against the config folder. */
 static int resolve_daemon_path(struct kvs_cfg *cfg, const char **slot)
 {
@@ -809,7 +838,7 @@ static int resolve_daemon_path(struct kvs_cfg *cfg, const char **slot)
 
 int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 {
-	static const char *const top_keys[] = { "daemon", "limits", "policy", "plugins", "sink", "lists", NULL };
+	static const char *const top_keys[] = { "daemon", "limits", "policy", "plugins", "sink", "lists", "intake", NULL };
 	struct limits_block lb;
 	struct kvs_cfg *cfg;
 	config_setting_t *root;
@@ -864,7 +893,7 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 		for (const char *const *k = top_keys; *k; k++)
 			ok |= strcmp(*k, config_setting_name(s)) == 0;
 		if (!ok) {
-			cfg_error_at(e, s, "unknown setting \"%s\" (expected daemon, limits, policy, plugins, sink or lists)",
+			cfg_error_at(e, s, "unknown setting \"%s\" (expected daemon, limits, policy, plugins, sink, lists or intake)",
 				     config_setting_name(s));
 			errors++;
 		} else if (!config_setting_is_group(s)) {
@@ -925,6 +954,7 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 			errors++;
 		}
 	}
+	errors += parse_intake(cfg, config_setting_get_member(root, "intake"), e);
 	errors += cfg_parse_options(config_setting_get_member(root, "lists"), cfg_lists_options,
 				    &cfg->lists, cfg->dir, NULL, &cfg->arena, e);
 	if (!errors)

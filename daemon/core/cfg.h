@@ -9,6 +9,7 @@
 #include "request.h"
 #include "policy.h"
 #include "sink.h"
+#include "amqp_intake.h"
 
 /* Error sink: every configuration error is one "file:line: message" line. */
 struct cfg_errors {
@@ -108,6 +109,7 @@ struct kvs_cfg {
 	struct policy policy;
 	struct cfg_sink sink;         /* the sink group (sink.h) */
 	struct cfg_lists lists;       /* the lists group */
+	struct cfg_intake_amqp intake_amqp; /* intake { amqp { ... } } */
 	struct cfg_plugin *plugins;
 	size_t n_plugins;
 	char **files;                /* every file the config names, for the

@@ -35,12 +35,7 @@
 #include "config.h"
 
 #include <amqp.h>
-#include <amqp_ssl_socket.h>
-#include <amqp_tcp_socket.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <openssl/x509.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,19 +43,16 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "amqp_conn.h"
 #include "log.h"
 #include "sink.h"
 
 #define AMQP_CHANNEL 1
-#define AMQP_FRAME_MAX 131072
 /* Deliveries queued for the worker at once (sink.c keeps at most
  * max_inflight, itself at most 256, in flight). */
 #define AMQP_MAX_QUEUE 1024
-#define AMQP_MAX_PASSWORD 1024
-#define AMQP_MAX_URL 4096
 /* Longest wait of the worker between two calls into rabbitmq-c. */
 #define AMQP_MAX_IDLE_MS 1000
 
@@ -80,11 +72,8 @@ struct job_list {
 
 struct amqp {
 	/* Settings, read-only once the worker runs. */
-	char *host, *vhost, *user, *password, *exchange, *routing_key, *ca_file;
-	int port;
-	bool tls, tls_verify;
-	int heartbeat_s;
-	long timeout_ms, connect_timeout_ms;
+	struct amqp_conn_cfg cc;  /* broker, credentials, TLS, timeouts */
+	char *exchange, *routing_key;
 
 	/* Loop thread only. */
 	uv_loop_t *loop;
@@ -162,92 +151,6 @@ static void report_all(struct amqp *a, struct job_list *l, int status)
 
 /* ---- Worker: the connection ---- */
 
-static const char *bytes_text(amqp_bytes_t b, char *buf, size_t len)
-{
-	size_t n = b.len < len - 1 ? b.len : len - 1;
-
-	memcpy(buf, b.bytes ? b.bytes : "", n);
-	buf[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-			buf[i] = '?';
-	return buf;
-}
-
-static int status_errno(int st)
-{
-	switch (st) {
-	case AMQP_STATUS_NO_MEMORY:
-		return -ENOMEM;
-	case AMQP_STATUS_TIMEOUT:
-	case AMQP_STATUS_HEARTBEAT_TIMEOUT:
-		return -ETIMEDOUT;
-	case AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED:
-		return -EHOSTUNREACH;
-	case AMQP_STATUS_CONNECTION_CLOSED:
-	case AMQP_STATUS_SOCKET_CLOSED:
-		return -ECONNRESET;
-	case AMQP_STATUS_SOCKET_ERROR:
-		return -ECONNREFUSED;
-	default:
-		return -EPROTO;
-	}
-}
-
-/* The broker's reply code (connection.close / channel.close) as an errno. */
-static int reply_code_errno(int code)
-{
-	switch (code) {
-	case AMQP_ACCESS_REFUSED:
-	case AMQP_NOT_ALLOWED:
-		return -EACCES;
-	case AMQP_NOT_FOUND:
-		return -ENOENT;
-	case AMQP_CONNECTION_FORCED:
-		return -ECONNRESET;
-	case AMQP_RESOURCE_ERROR:
-		return -ENOBUFS;
-	default:
-		return -EPROTO;
-	}
-}
-
-/* 0 when the RPC succeeded, else a logged negative errno. */
-static int check_reply(const struct amqp *a, amqp_rpc_reply_t r, const char *what)
-{
-	char text[256];
-
-	switch (r.reply_type) {
-	case AMQP_RESPONSE_NORMAL:
-		return 0;
-	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-		log_info("sink: amqp %s:%d: %s: %s", a->host, a->port, what,
-			 amqp_error_string2(r.library_error));
-		return status_errno(r.library_error);
-	case AMQP_RESPONSE_SERVER_EXCEPTION:
-		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-			const amqp_connection_close_t *m = r.reply.decoded;
-			log_info("sink: amqp %s:%d: %s: the broker closed the connection: %u %s",
-				 a->host, a->port, what, m->reply_code,
-				 bytes_text(m->reply_text, text, sizeof(text)));
-			return reply_code_errno(m->reply_code);
-		}
-		if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-			const amqp_channel_close_t *m = r.reply.decoded;
-			log_info("sink: amqp %s:%d: %s: the broker closed the channel: %u %s",
-				 a->host, a->port, what, m->reply_code,
-				 bytes_text(m->reply_text, text, sizeof(text)));
-			return reply_code_errno(m->reply_code);
-		}
-		log_info("sink: amqp %s:%d: %s: unexpected method 0x%08x", a->host, a->port,
-			 what, (unsigned)r.reply.id);
-		return -EPROTO;
-	default:
-		log_info("sink: amqp %s:%d: %s: no reply", a->host, a->port, what);
-		return -EPROTO;
-	}
-}
-
 /* Drop the connection (connection.close first when graceful) and fail
  * every delivery waiting for a confirmation with err. */
 static void conn_drop(struct amqp *a, int err, bool graceful)
@@ -271,85 +174,29 @@ static void conn_drop(struct amqp *a, int err, bool graceful)
 
 static int conn_open(struct amqp *a)
 {
-	struct timeval ctv = { .tv_sec = a->connect_timeout_ms / 1000,
-			       .tv_usec = (a->connect_timeout_ms % 1000) * 1000 };
-	struct timeval rtv = { .tv_sec = a->timeout_ms / 1000,
-			       .tv_usec = (a->timeout_ms % 1000) * 1000 };
-	amqp_table_entry_t prop;
-	amqp_table_t props = { .num_entries = 1, .entries = &prop };
 	char name[64];
-	amqp_socket_t *sock;
-	int st, r;
+	int r;
 
-	a->conn = amqp_new_connection();
-	if (!a->conn)
-		return -ENOMEM;
-	sock = a->tls ? amqp_ssl_socket_new(a->conn) : amqp_tcp_socket_new(a->conn);
-	if (!sock) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	if (a->tls) {
-		/* rabbitmq-c trusts no CA by default: use OpenSSL's default
-		 * bundle (SSL_CERT_FILE or the system's) unless ca_file is set. */
-		const char *env = getenv(X509_get_default_cert_file_env());
-		const char *ca = a->ca_file ? a->ca_file
-					    : (env && *env ? env : X509_get_default_cert_file());
-
-		amqp_ssl_socket_set_verify_peer(sock, a->tls_verify);
-		amqp_ssl_socket_set_verify_hostname(sock, a->tls_verify);
-		if (a->tls_verify || a->ca_file) {
-			st = amqp_ssl_socket_set_cacert(sock, ca);
-			if (st != AMQP_STATUS_OK) {
-				log_err("sink: amqp: cannot load CA bundle %s: %s", ca,
-					amqp_error_string2(st));
-				r = -EPROTO;
-				goto fail;
-			}
-		}
-	}
-	amqp_set_handshake_timeout(a->conn, &ctv);
-	st = amqp_socket_open_noblock(sock, a->host, a->port, &ctv);
-	if (st != AMQP_STATUS_OK) {
-		log_info("sink: amqp: cannot connect to %s:%d: %s", a->host, a->port,
-			 amqp_error_string2(st));
-		r = status_errno(st);
-		goto fail;
-	}
-	amqp_set_rpc_timeout(a->conn, &rtv);
-	/* The name operators see in the management UI and rabbitmqctl. */
 	snprintf(name, sizeof(name), "kvscreend sink (pid %ld)", (long)getpid());
-	prop.key = amqp_cstring_bytes("connection_name");
-	prop.value.kind = AMQP_FIELD_KIND_UTF8;
-	prop.value.value.bytes = amqp_cstring_bytes(name);
-	r = check_reply(a, amqp_login_with_properties(a->conn, a->vhost, 0, AMQP_FRAME_MAX,
-						      a->heartbeat_s, &props,
-						      AMQP_SASL_METHOD_PLAIN, a->user,
-						      a->password),
-			"login");
+	r = amqp_conn_open(&a->cc, name, AMQP_CHANNEL, &a->conn);
 	if (r < 0)
-		goto fail;
-	amqp_channel_open(a->conn, AMQP_CHANNEL);
-	r = check_reply(a, amqp_get_rpc_reply(a->conn), "channel.open");
-	if (r < 0)
-		goto fail;
+		return r;
 	amqp_confirm_select(a->conn, AMQP_CHANNEL);
-	r = check_reply(a, amqp_get_rpc_reply(a->conn), "confirm.select");
-	if (r < 0)
-		goto fail;
+	r = amqp_conn_reply(&a->cc, amqp_get_rpc_reply(a->conn), "confirm.select");
+	if (r < 0) {
+		amqp_destroy_connection(a->conn);
+		a->conn = NULL;
+		return r;
+	}
 	a->next_tag = 0;
 	a->return_pending = false;
 	a->body_left = 0;
 	uv_mutex_lock(&a->mu);
 	a->sockfd = amqp_get_sockfd(a->conn);
 	uv_mutex_unlock(&a->mu);
-	log_notice("sink: amqp: connected to %s:%d%s, vhost \"%s\", heartbeat %ds", a->host,
-		   a->port, a->tls ? " (TLS)" : "", a->vhost, amqp_get_heartbeat(a->conn));
+	log_notice("sink: amqp: connected to %s:%d%s, vhost \"%s\", heartbeat %ds", a->cc.host,
+		   a->cc.port, a->cc.tls ? " (TLS)" : "", a->cc.vhost, amqp_get_heartbeat(a->conn));
 	return 0;
-fail:
-	amqp_destroy_connection(a->conn);
-	a->conn = NULL;
-	return r;
 }
 
 /* Publish j; on 0 it waits in unacked for its confirmation. */
@@ -367,13 +214,13 @@ static int publish(struct amqp *a, struct job *j)
 	st = amqp_basic_publish(a->conn, AMQP_CHANNEL, amqp_cstring_bytes(a->exchange),
 				amqp_cstring_bytes(a->routing_key), 1, 0, &p, body);
 	if (st != AMQP_STATUS_OK) {
-		log_info("sink: amqp %s:%d: publishing %s: %s", a->host, a->port, j->d->key,
+		log_info("sink: amqp %s:%d: publishing %s: %s", a->cc.host, a->cc.port, j->d->key,
 			 amqp_error_string2(st));
-		return status_errno(st);
+		return amqp_conn_status_errno(st);
 	}
 	j->tag = ++a->next_tag;
 	j->returned = false;
-	j->deadline_ms = now_ms() + (uint64_t)a->timeout_ms;
+	j->deadline_ms = now_ms() + (uint64_t)a->cc.timeout_ms;
 	list_push(&a->unacked, j);
 	return 0;
 }
@@ -437,7 +284,7 @@ static int on_frame(struct amqp *a, const amqp_frame_t *f, bool *graceful)
 			const amqp_basic_return_t *m = f->payload.method.decoded;
 			log_info("sink: amqp: the broker returned a message: %u %s (exchange \"%s\", "
 				 "routing key \"%s\": is a queue bound?)", m->reply_code,
-				 bytes_text(m->reply_text, text, sizeof(text)), a->exchange,
+				 amqp_conn_text(m->reply_text, text, sizeof(text)), a->exchange,
 				 a->routing_key);
 			a->return_pending = true;
 			return 0;
@@ -445,29 +292,29 @@ static int on_frame(struct amqp *a, const amqp_frame_t *f, bool *graceful)
 		case AMQP_CHANNEL_CLOSE_METHOD: {
 			const amqp_channel_close_t *m = f->payload.method.decoded;
 			amqp_channel_close_ok_t ok = { 0 };
-			log_warn("sink: amqp %s:%d: the broker closed the channel: %u %s", a->host,
-				 a->port, m->reply_code, bytes_text(m->reply_text, text, sizeof(text)));
+			log_warn("sink: amqp %s:%d: the broker closed the channel: %u %s", a->cc.host,
+				 a->cc.port, m->reply_code, amqp_conn_text(m->reply_text, text, sizeof(text)));
 			amqp_send_method(a->conn, AMQP_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
 			*graceful = true;
-			return reply_code_errno(m->reply_code);
+			return amqp_conn_code_errno(m->reply_code);
 		}
 		case AMQP_CONNECTION_CLOSE_METHOD: {
 			const amqp_connection_close_t *m = f->payload.method.decoded;
 			amqp_connection_close_ok_t ok = { 0 };
-			log_warn("sink: amqp %s:%d: the broker closed the connection: %u %s", a->host,
-				 a->port, m->reply_code, bytes_text(m->reply_text, text, sizeof(text)));
+			log_warn("sink: amqp %s:%d: the broker closed the connection: %u %s", a->cc.host,
+				 a->cc.port, m->reply_code, amqp_conn_text(m->reply_text, text, sizeof(text)));
 			amqp_send_method(a->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-			return reply_code_errno(m->reply_code);
+			return amqp_conn_code_errno(m->reply_code);
 		}
 		case AMQP_CONNECTION_BLOCKED_METHOD: {
 			const amqp_connection_blocked_t *m = f->payload.method.decoded;
-			log_warn("sink: amqp %s:%d: the broker blocks publishing: %s", a->host, a->port,
-				 bytes_text(m->reason, text, sizeof(text)));
+			log_warn("sink: amqp %s:%d: the broker blocks publishing: %s", a->cc.host, a->cc.port,
+				 amqp_conn_text(m->reason, text, sizeof(text)));
 			return 0;
 		}
 		case AMQP_CONNECTION_UNBLOCKED_METHOD:
-			log_notice("sink: amqp %s:%d: the broker accepts publishing again", a->host,
-				   a->port);
+			log_notice("sink: amqp %s:%d: the broker accepts publishing again", a->cc.host,
+				   a->cc.port);
 			return 0;
 		default:
 			log_debug("sink: amqp: ignoring method 0x%08x", (unsigned)f->payload.method.id);
@@ -504,8 +351,8 @@ static int read_frames(struct amqp *a)
 		if (st == AMQP_STATUS_TIMEOUT)
 			break;
 		if (st != AMQP_STATUS_OK) {
-			log_info("sink: amqp %s:%d: %s", a->host, a->port, amqp_error_string2(st));
-			r = status_errno(st);
+			log_info("sink: amqp %s:%d: %s", a->cc.host, a->cc.port, amqp_error_string2(st));
+			r = amqp_conn_status_errno(st);
 			conn_drop(a, r, false);
 			return r;
 		}
@@ -519,29 +366,16 @@ static int read_frames(struct amqp *a)
 	return 0;
 }
 
-static void drain_wake(struct amqp *a)
-{
-	uint64_t v;
-
-	while (read(a->wake_fd, &v, sizeof(v)) > 0)
-		;
-}
-
 /* Wait until the broker sent something, the loop woke us, or the next
  * heartbeat or confirmation deadline is near. */
 static void wait_events(struct amqp *a)
 {
-	struct pollfd p[2] = { { .fd = a->wake_fd, .events = POLLIN },
-			       { .fd = -1, .events = POLLIN } };
 	int timeout = -1;
 
 	if (a->conn) {
-		if (amqp_frames_enqueued(a->conn) || amqp_data_in_buffer(a->conn))
-			return;
-		p[1].fd = amqp_get_sockfd(a->conn);
 		timeout = AMQP_MAX_IDLE_MS;
-		if (a->heartbeat_s > 0 && a->heartbeat_s * 500 < timeout)
-			timeout = a->heartbeat_s * 500;
+		if (a->cc.heartbeat_s > 0 && a->cc.heartbeat_s * 500 < timeout)
+			timeout = a->cc.heartbeat_s * 500;
 		if (a->unacked.head) {
 			uint64_t now = now_ms(), due = a->unacked.head->deadline_ms;
 			if (due <= now)
@@ -550,8 +384,7 @@ static void wait_events(struct amqp *a)
 				timeout = (int)(due - now);
 		}
 	}
-	if (poll(p, 2, timeout) > 0 && (p[0].revents & POLLIN))
-		drain_wake(a);
+	amqp_conn_wait(a->conn, a->wake_fd, timeout);
 }
 
 static void worker(void *arg)
@@ -597,8 +430,8 @@ static void worker(void *arg)
 		if (a->conn)
 			read_frames(a);
 		if (a->conn && a->unacked.head && a->unacked.head->deadline_ms <= now_ms()) {
-			log_info("sink: amqp %s:%d: no confirmation of %s within %ld ms", a->host,
-				 a->port, a->unacked.head->d->key, a->timeout_ms);
+			log_info("sink: amqp %s:%d: no confirmation of %s within %ld ms", a->cc.host,
+				 a->cc.port, a->unacked.head->d->key, a->cc.timeout_ms);
 			conn_drop(a, -ETIMEDOUT, false);
 		}
 		wait_events(a);
@@ -621,15 +454,9 @@ static void worker(void *arg)
 
 static void amqp_free(struct amqp *a)
 {
-	if (a->password)
-		explicit_bzero(a->password, strlen(a->password));
-	free(a->password);
-	free(a->host);
-	free(a->vhost);
-	free(a->user);
+	amqp_conn_free(&a->cc);
 	free(a->exchange);
 	free(a->routing_key);
-	free(a->ca_file);
 	if (a->wake_fd >= 0)
 		close(a->wake_fd);
 	free(a);
@@ -722,7 +549,7 @@ static void on_kill(uv_timer_t *t)
 	uv_mutex_lock(&a->mu);
 	if (a->sockfd >= 0) {
 		log_warn("sink: amqp %s:%d: the connection did not close in time; shutting it down",
-			 a->host, a->port);
+			 a->cc.host, a->cc.port);
 		shutdown(a->sockfd, SHUT_RDWR);
 	}
 	uv_mutex_unlock(&a->mu);
@@ -739,174 +566,38 @@ static void amqp_close(void *state, void (*cb)(void *data), void *data)
 	a->stop = true;
 	uv_mutex_unlock(&a->mu);
 	wake(a);
-	uv_timer_start(&a->kill_timer, on_kill, (uint64_t)a->timeout_ms, 0);
+	uv_timer_start(&a->kill_timer, on_kill, (uint64_t)a->cc.timeout_ms, 0);
 }
 
 /* ---- Configuration ---- */
 
-/* The password: first line of path, which must be a regular file that is
- * not group- or world-writable (the checks of the API token file). */
-static int read_password(const char *path, char **out)
-{
-	char buf[AMQP_MAX_PASSWORD + 1];
-	struct stat sb;
-	size_t got = 0;
-	int fd, r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0) {
-		r = -errno;
-		log_err("sink: cannot read password_file %s: %s", path, strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &sb) < 0) {
-		r = -errno;
-		log_err("sink: password_file %s: %s", path, strerror(-r));
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		r = -EINVAL;
-		log_err("sink: password_file %s: not a regular file", path);
-		goto out;
-	}
-	if (sb.st_mode & 022) {
-		r = -EPERM;
-		log_err("sink: password_file %s is group- or world-writable (mode %04o); refusing it",
-			path, (unsigned)(sb.st_mode & 07777));
-		goto out;
-	}
-	while (got < sizeof(buf) - 1) {
-		ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			log_err("sink: cannot read password_file %s: %s", path, strerror(-r));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	*out = strdup(buf);
-	if (!*out)
-		r = -ENOMEM;
-out:
-	explicit_bzero(buf, sizeof(buf));
-	close(fd);
-	return r;
-}
-
-/* The parts of an amqp[s]:// URL.  *has_vhost tells whether it names a
- * vhost (a non-empty path); *has_password whether it holds a password. */
-struct url_parts {
-	char *buf;                /* amqp_parse_url() points into it */
-	struct amqp_connection_info ci;
-	bool has_user, has_password, has_vhost;
-};
-
-static const char *url_parse(const char *url, struct url_parts *u)
-{
-	const char *rest, *at, *slash;
-
-	memset(u, 0, sizeof(*u));
-	if (!url || strlen(url) >= AMQP_MAX_URL || strpbrk(url, " \r\n\t"))
-		return "an amqp:// or amqps:// URL without blanks is required";
-	if (strncmp(url, "amqp://", 7) == 0)
-		rest = url + 7;
-	else if (strncmp(url, "amqps://", 8) == 0)
-		rest = url + 8;
-	else
-		return "an amqp:// or amqps:// URL is required (amqp://host:5672/vhost)";
-	slash = strchr(rest, '/');
-	at = strchr(rest, '@');
-	if (at && (!slash || at < slash)) {
-		const char *colon = memchr(rest, ':', (size_t)(at - rest));
-		u->has_user = true;
-		u->has_password = colon != NULL;
-	}
-	u->has_vhost = slash && slash[1] != '\0';
-	u->buf = strdup(url);
-	if (!u->buf)
-		return "out of memory";
-	amqp_default_connection_info(&u->ci);
-	if (amqp_parse_url(u->buf, &u->ci) != AMQP_STATUS_OK || !*u->ci.host) {
-		free(u->buf);
-		u->buf = NULL;
-		return "not a valid amqp:// URL (amqp://[user@]host[:port][/vhost], vhost \"/\" is %2f)";
-	}
-	return NULL;
-}
-
 const char *sink_amqp_check(const struct cfg_sink *c, const char **option)
 {
-	struct url_parts u;
-	const char *why;
-
-	*option = "url";
-	why = url_parse(c->url, &u);
-	if (why)
-		return why;
-	free(u.buf);
-	if (u.has_password)
-		return "the URL holds a password: put it in password_file instead";
-	if (u.has_user && !(c->user && *c->user) && (!c->password_file || !*c->password_file)) {
-		*option = "password_file";
-		return "the URL names a user but password_file is not set";
-	}
-	*option = NULL;
-	return NULL;
+	return amqp_conn_check(c->url, c->user, c->password_file, option);
 }
 
 static int amqp_open(uv_loop_t *loop, const struct cfg_sink *cfg, void **state)
 {
-	struct url_parts u = { 0 };
-	const char *why, *opt;
 	struct amqp *a;
 	int r = -ENOMEM;
 
-	why = sink_amqp_check(cfg, &opt);
-	if (why) {
-		log_err("sink: %s: %s", opt, why);
-		return -EINVAL;
-	}
-	if (url_parse(cfg->url, &u))
-		return -ENOMEM;
 	a = calloc(1, sizeof(*a));
-	if (!a) {
-		free(u.buf);
+	if (!a)
 		return -ENOMEM;
-	}
 	a->wake_fd = -1;
 	a->sockfd = -1;
 	a->loop = loop;
-	a->tls = u.ci.ssl;
-	a->port = u.ci.port;
-	a->tls_verify = cfg->tls_verify != 0;
-	a->heartbeat_s = (int)cfg->heartbeat_s;
-	a->timeout_ms = (long)cfg->timeout_ms;
-	a->connect_timeout_ms = (long)cfg->connect_timeout_ms;
-	a->host = strdup(u.ci.host);
-	a->vhost = strdup(u.has_vhost ? u.ci.vhost : (cfg->vhost ? cfg->vhost : "/"));
-	a->user = strdup(cfg->user && *cfg->user ? cfg->user : u.ci.user);
+	r = amqp_conn_setup(&a->cc, "sink", cfg->url, cfg->vhost, cfg->user, cfg->password_file,
+			    cfg->tls_verify != 0, cfg->ca_file, (int)cfg->heartbeat_s,
+			    (long)cfg->timeout_ms, (long)cfg->connect_timeout_ms);
+	if (r < 0)
+		goto fail;
+	r = -ENOMEM;
 	/* "amq.default" names the default exchange, whose AMQP name is "". */
 	a->exchange = strdup(strcmp(cfg->exchange, "amq.default") == 0 ? "" : cfg->exchange);
 	a->routing_key = strdup(cfg->routing_key ? cfg->routing_key : "");
-	if (!a->host || !a->vhost || !a->user || !a->exchange || !a->routing_key)
+	if (!a->exchange || !a->routing_key)
 		goto fail;
-	if (cfg->ca_file && !(a->ca_file = strdup(cfg->ca_file)))
-		goto fail;
-	if (cfg->password_file && *cfg->password_file) {
-		r = read_password(cfg->password_file, &a->password);
-		if (r < 0)
-			goto fail;
-	} else if (!(a->password = strdup(u.ci.password))) {
-		/* No user anywhere: rabbitmq-c's default guest/guest. */
-		r = -ENOMEM;
-		goto fail;
-	}
 	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (a->wake_fd < 0) {
 		r = -errno;
@@ -928,16 +619,13 @@ static int amqp_open(uv_loop_t *loop, const struct cfg_sink *cfg, void **state)
 		a->open_handles = 2;
 		uv_close((uv_handle_t *)&a->async, handle_closed);
 		uv_close((uv_handle_t *)&a->kill_timer, handle_closed);
-		free(u.buf);
 		return r;
 	}
-	free(u.buf);
 	*state = a;
 	return 0;
 fail_mutex:
 	uv_mutex_destroy(&a->mu);
 fail:
-	free(u.buf);
 	amqp_free(a);
 	return r;
 }
