@@ -413,7 +413,7 @@ static void reload_done(uv_work_t *w, int status)
 		/* A new policy digest (also new list files) re-screens the open
 		 * cases in the background. */
 		rescreen_set_limits(d->rs, (double)n->rescreen_rate, n->case_retention_days,
-				    2 * (unsigned)o->threads);
+				    4 * (unsigned)o->threads);
 		rescreen_set_engine(d->rs, en);
 		log_notice("reloaded %s: policy %.12s, %zu plugins", d->config_path, en->digest,
 			   en->plugins->n);
@@ -856,7 +856,7 @@ int main(int argc, char **argv)
 		goto fail;
 	rescreen_set_limits(d.rs, (double)d.en->cfg->daemon.rescreen_rate,
 			    d.en->cfg->daemon.case_retention_days,
-			    2 * (unsigned)d.en->cfg->daemon.threads);
+			    4 * (unsigned)d.en->cfg->daemon.threads);
 	rc = api_new(&loop, d.en, d.ob, &ts, (unsigned)d.en->cfg->daemon.max_inflight, &d.api);
 	explicit_bzero(&ts, sizeof(ts));
 	if (rc < 0)
