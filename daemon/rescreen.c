@@ -110,14 +110,16 @@ char *rescreen_summary(const json_t *verdict)
 	if (!keys)
 		return NULL;
 	json_array_foreach(json_object_get(verdict, "findings"), i, f) {
-		char refs[2048], paths[1024], key[4096];
+		char refs[2048], key[4096];
 
+		/* A finding is identified by plugin, rule, severity and its
+		 * references: the same match found in two fields of the
+		 * request is one finding of the set. */
 		join_refs(json_object_get(f, "references"), NULL, refs, sizeof(refs));
-		join_refs(json_object_get(f, "evidence"), "path", paths, sizeof(paths));
-		snprintf(key, sizeof(key), "%s|%s|%s|%s|%s",
+		snprintf(key, sizeof(key), "%s|%s|%s|%s",
 			 json_string_value(json_object_get(f, "plugin")) ?: "",
 			 json_string_value(json_object_get(f, "rule")) ?: "",
-			 json_string_value(json_object_get(f, "severity")) ?: "", refs, paths);
+			 json_string_value(json_object_get(f, "severity")) ?: "", refs);
 		json_array_append_new(keys, json_string(key));
 	}
 	n = json_array_size(keys);
@@ -185,12 +187,12 @@ static json_t *list_versions(const json_t *verdict)
 /* {plugin, rule, severity, references} of a summary key. */
 static json_t *key_object(const char *key)
 {
-	char part[5][2048];
+	char part[4][2048];
 	const char *p = key;
 	json_t *refs = json_array();
 
-	for (int i = 0; i < 5; i++) {
-		size_t n = i < 4 ? strcspn(p, "|") : strlen(p);
+	for (int i = 0; i < 4; i++) {
+		size_t n = i < 3 ? strcspn(p, "|") : strlen(p);
 
 		snprintf(part[i], sizeof(part[i]), "%.*s", (int)n, p);
 		p += n + (p[n] == '|');

@@ -16,8 +16,8 @@
  *     of the policy, so `kvscreen lists update --reload` changes it);
  *   - on demand, rescreen_start(), for every open case or the ids given.
  * Each result is compared with the case's current version: the decision
- * and the set of findings (plugin, rule, severity, references, evidence
- * paths).  Unchanged: a "checked" record (so a crash does not screen it
+ * and the set of findings (plugin, rule, severity, references; the same
+ * finding in several fields of the request counts once).  Unchanged: a "checked" record (so a crash does not screen it
  * again) and nothing posted.  Changed: version n+1 with "version",
  * "supersedes" (the digest of version n's text) and "reason" is appended
  * to the journal and, once durable, posted with outbox_post(); a "posted"
