@@ -38,6 +38,15 @@ struct batch {
 	int status;
 };
 
+/* Summaries are interned: cases screened alike share one copy. */
+#define POOL_BUCKETS 65536
+struct pool_ent {
+	struct pool_ent *next;
+	uint64_t h;
+	uint32_t refs;
+	char s[];
+};
+
 struct policy_lists {
 	char p[65];
 	char *lists;
@@ -53,6 +62,7 @@ struct cases {
 	size_t tabcap;
 	struct policy_lists *pol;
 	size_t n_pol;
+	struct pool_ent **pool;   /* POOL_BUCKETS chains */
 	/* queued for the next batch */
 	char *q;
 	size_t qlen, qcap;
@@ -183,11 +193,52 @@ static struct kcase *case_new(struct cases *cs, const char *id)
 	return c;
 }
 
-static void versions_clear(struct kcase *c)
+/* An interned copy of s (a reference), or NULL. */
+static char *pool_get(struct cases *cs, const char *s)
+{
+	uint64_t h = hash_id(s);
+	struct pool_ent **b = &cs->pool[h % POOL_BUCKETS], *e;
+	size_t n;
+
+	for (e = *b; e; e = e->next)
+		if (e->h == h && strcmp(e->s, s) == 0) {
+			e->refs++;
+			return e->s;
+		}
+	n = strlen(s);
+	e = malloc(sizeof(*e) + n + 1);
+	if (!e)
+		return NULL;
+	e->h = h;
+	e->refs = 1;
+	memcpy(e->s, s, n + 1);
+	e->next = *b;
+	*b = e;
+	return e->s;
+}
+
+static void pool_put(struct cases *cs, char *s)
+{
+	struct pool_ent *e, **pp;
+
+	if (!s)
+		return;
+	e = (struct pool_ent *)(s - offsetof(struct pool_ent, s));
+	if (--e->refs)
+		return;
+	for (pp = &cs->pool[e->h % POOL_BUCKETS]; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	free(e);
+}
+
+static void versions_clear(struct cases *cs, struct kcase *c)
 {
 	for (size_t i = 0; i < c->n_v; i++) {
 		free(c->v[i].msg);
-		free(c->v[i].summary);
+		pool_put(cs, c->v[i].summary);
 	}
 	c->n_v = 0;
 }
@@ -298,21 +349,21 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size)
 		if (!is_hex64(rd) || !req || !is_hex64(vd) || !is_hex64(p) || !s)
 			return -EINVAL;
 		reqc = strdup(req);
-		sc = strdup(s);
+		sc = pool_get(cs, s);
 		if (!reqc || !sc) {
 			free(reqc);
-			free(sc);
+			pool_put(cs, sc);
 			return -ENOMEM;
 		}
 		if (!c)
 			c = case_new(cs, id);
 		if (!c) {
 			free(reqc);
-			free(sc);
+			pool_put(cs, sc);
 			return -ENOMEM;
 		}
 		cs->st.dead_bytes += c->open_bytes + c->chk_bytes;
-		versions_clear(c);
+		versions_clear(cs, c);
 		free(c->request);
 		c->request = reqc;
 		snprintf(c->req_digest, sizeof(c->req_digest), "%s", rd);
@@ -323,7 +374,7 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size)
 		c->chk_bytes = 0;
 		v = version_push(c);
 		if (!v) {
-			free(sc);
+			pool_put(cs, sc);
 			return -ENOMEM;
 		}
 		v->n = 1;
@@ -345,10 +396,10 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size)
 			return -ENOMEM;
 		v->n = (unsigned)n;
 		v->msg = strdup(m);
-		v->summary = strdup(s);
+		v->summary = pool_get(cs, s);
 		if (!v->msg || !v->summary) {
 			free(v->msg);
-			free(v->summary);
+			pool_put(cs, v->summary);
 			c->n_v--;
 			return -ENOMEM;
 		}
@@ -930,6 +981,12 @@ int cases_open(uv_loop_t *loop, const char *state_dir, struct cases **out, char 
 	}
 	cs->fd = cs->dirfd = -1;
 	cs->loop = loop;
+	cs->pool = calloc(POOL_BUCKETS, sizeof(*cs->pool));
+	if (!cs->pool) {
+		free(cs);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	if (snprintf(dir, sizeof(dir), "%s/cases", state_dir) >= (int)sizeof(dir) ||
 	    snprintf(cs->path, sizeof(cs->path), "%s/journal", dir) >= (int)sizeof(cs->path) ||
 	    snprintf(cs->tmp, sizeof(cs->tmp), "%s/journal.tmp", dir) >= (int)sizeof(cs->tmp)) {
@@ -998,7 +1055,7 @@ void cases_free(struct cases *cs)
 	if (!cs)
 		return;
 	for (size_t i = 0; i < cs->n; i++) {
-		versions_clear(cs->vec[i]);
+		versions_clear(cs, cs->vec[i]);
 		free(cs->vec[i]->v);
 		free(cs->vec[i]->request);
 		free(cs->vec[i]);
@@ -1006,6 +1063,7 @@ void cases_free(struct cases *cs)
 	for (size_t i = 0; i < cs->n_pol; i++)
 		free(cs->pol[i].lists);
 	free(cs->pol);
+	free(cs->pool);
 	free(cs->vec);
 	free(cs->tab);
 	free(cs->q);

@@ -58,7 +58,8 @@ struct case_version {
 	char policy[65];         /* policy digest it was made under */
 	char *msg;               /* the verdict text; NULL for version 1 (in the
 				  * outbox's store: outbox_read) */
-	char *summary;           /* opaque, as given */
+	char *summary;           /* opaque, as given; shared between cases
+				  * with equal summaries (read-only) */
 	bool posted;             /* durable in the outbox (always for 1) */
 };
 
