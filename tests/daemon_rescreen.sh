@@ -6,7 +6,8 @@
 # 2, supersedes = sha256 of version 1, reason naming the list and its
 # versions) reaches the receiver.  Also: a re-screen with nothing changed
 # (on demand, and after a reload that changes the policy digest but no
-# finding) posts nothing; a closed case is not screened again; GET returns
+# finding) posts nothing; a closed case is not screened again, nor one
+# older than case_retention_days (expired); GET returns
 # the latest version and ?history=1 all; /metrics shows the backlog;
 # `kvscreen rescreen --dry-run` counts without posting.
 set -u
@@ -216,15 +217,37 @@ grep -q '^kvscreend_rescreen_backlog 0$' "$D/metrics" && grep -q '^kvscreend_res
 	grep -q '^kvscreend_cases{state="closed"} 1$' "$D/metrics" || fail "metrics: $(grep -E 'rescreen|cases' "$D/metrics")"
 ok "/metrics: backlog 0, rate, 1 version posted, 1 closed case"
 
-# A restart changes nothing: no run, nothing posted again.
+# A restart changes nothing: no run, nothing posted again.  Retention: the
+# case of p-other is made 2 days old (its open record appended again with
+# an older "at", framed as the journal frames it) and case_retention_days
+# set to 1, so the restart's first run expires it.
 n=$(wc -l < "$D/received")
 kill -TERM "$PID"
 wait "$PID" || fail "exit status $? after SIGTERM"
+python3 - "$D/state/cases/journal" <<'EOF2' || fail "cannot age p-other"
+import json, struct, sys, time, zlib
+data = open(sys.argv[1], "rb").read()
+off, rec = 0, None
+while off + 8 <= len(data):
+    n, crc = struct.unpack("<II", data[off:off + 8])
+    r = json.loads(data[off + 8:off + 8 + n])
+    if r.get("t") == "o" and r.get("id") == "p-other":
+        rec = r
+    off += 8 + n
+rec["at"] = int(time.time()) - 2 * 86400
+p = json.dumps(rec, separators=(",", ":")).encode()
+with open(sys.argv[1], "ab") as f:
+    f.write(struct.pack("<II", len(p), zlib.crc32(p)) + p)
+EOF2
+sed -i 's/rescreen_rate = 500;/rescreen_rate = 500; case_retention_days = 1;/' "$D/kvscreend.conf"
 start_daemon
 "$KVSCREEN" rescreen --socket "$D/sock" > "$D/rs2" 2>&1 || fail "rescreen after restart: $(cat "$D/rs2")"
-grep -q '2 unchanged, 0 errors' "$D/rs2" || fail "after restart: $(cat "$D/rs2")"
+grep -q '^rescreen: 1 screened, .* 1 unchanged, 0 errors' "$D/rs2" || fail "after restart: $(cat "$D/rs2")"
 [ "$(wc -l < "$D/received")" = "$n" ] || fail "deliveries after the restart: $(tail -2 "$D/received")"
+api '/v1/screenings/p-other?history=1' | grep -q '"state":"expired"' ||
+	fail "p-other not expired: $(api '/v1/screenings/p-other?history=1' | head -c 200)"
 ok "after a restart the cases are still there, unchanged, nothing posted again"
+ok "case_retention_days: a case older than the retention period is expired, not screened again"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/v1/admin/rescreen")
 [ "$code" = 403 ] || fail "admin rescreen over TCP answered $code"
 ok "POST /v1/admin/rescreen is refused over TCP (403)"
