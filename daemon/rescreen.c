@@ -642,8 +642,12 @@ static void pump(struct rescreen *rs)
 		/* The run ends when its own jobs are done. */
 		left = rs->p.total - rs->p.done;
 		if (left == 0) {
+			/* Only a policy that changed during the run starts the
+			 * next one: cases that failed (a plugin timing out) wait
+			 * for the next change or start, rather than loop. */
 			run_end(rs);
-			digest_run(rs);
+			if (rs->pending_digest)
+				digest_run(rs);
 		}
 	}
 	if (!rs->running && !rs->inflight && rs->timer_on) {

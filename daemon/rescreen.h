@@ -24,7 +24,9 @@
  * record follows.  Versions still unposted at start-up (a crash between the
  * journal and the outbox) are posted again with their journal text, so a
  * version is never posted with two contents.  A screening with a failed or
- * timed-out plugin changes nothing and counts as an error.
+ * timed-out plugin changes nothing and counts as an error; the case stays
+ * in the backlog until the next policy change, start or on-demand run (a
+ * run never starts itself again, so a failing plugin cannot loop it).
  *
  * Retention: an open case older than the retention period is closed
  * ("expired") when a run is built.
