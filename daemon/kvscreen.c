@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -49,6 +51,11 @@ static void usage(FILE *f)
 	      "  reload [-c FILE] [--socket PATH]\n"
 	      "                     ask the running kvscreend to reload its configuration\n"
 	      "                     and wait until the new one is in effect or refused\n"
+	      "  rescreen [-c FILE] [--socket PATH] [--dry-run] [ID...]\n"
+	      "                     screen the open cases (or those named) again in the\n"
+	      "                     running kvscreend; changed verdicts are posted as new\n"
+	      "                     versions (none with --dry-run); a progress bar on a\n"
+	      "                     terminal, then a summary\n"
 	      "  lists [show] [-c FILE]\n"
 	      "                     the lists the plugins use and where each is updated from\n"
 	      "  lists update [-c FILE] [--dry-run] [--reload [--socket PATH]] [NAME...]\n"
@@ -532,6 +539,163 @@ out:
 	return rc;
 }
 
+/* ---- rescreen ---- */
+
+/* The daemon's socket: --socket, else daemon.socket of the configuration.
+ * Returns a malloc'd path or NULL (and *rc). */
+static char *daemon_socket(const char *config, const char *socket_path, const char *cmd, int *rc)
+{
+	struct cfg_errors e = { .out = stderr };
+	struct kvs_cfg *cfg = NULL;
+	char *sock;
+
+	if (socket_path)
+		return strdup(socket_path);
+	if (cfg_load(config, &cfg, &e) != 0) {
+		fprintf(stderr, "kvscreen %s: cannot find the daemon's socket in an invalid configuration (use --socket)\n", cmd);
+		*rc = EXIT_CONFIG;
+		return NULL;
+	}
+	if (!cfg->daemon.socket || !*cfg->daemon.socket) {
+		fprintf(stderr, "kvscreen %s: %s has no daemon.socket (use --socket)\n", cmd, config);
+		cfg_free(cfg);
+		*rc = EXIT_FAILURE_;
+		return NULL;
+	}
+	sock = strdup(cfg->daemon.socket);
+	cfg_free(cfg);
+	return sock;
+}
+
+/* One request to the daemon's Unix socket: *status and the JSON answer
+ * (NULL if none).  Returns 0 or -1 (printed). */
+static int admin_call(CURL *c, const char *sock, const char *path, const char *post,
+		      long *status, json_t **out)
+{
+	struct body b = { NULL, 0 };
+	char url[256];
+	CURLcode cc;
+
+	snprintf(url, sizeof(url), "http://localhost%s", path);
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (post) {
+		struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+		cc = curl_easy_perform(c);
+		curl_slist_free_all(h);
+	} else {
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+		cc = curl_easy_perform(c);
+	}
+	if (cc != CURLE_OK) {
+		fprintf(stderr, "kvscreen rescreen: cannot reach kvscreend on %s: %s\n", sock,
+			curl_easy_strerror(cc));
+		free(b.buf);
+		return -1;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	*out = b.buf ? json_loads(b.buf, 0, NULL) : NULL;
+	free(b.buf);
+	return 0;
+}
+
+static long long jint(const json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static void progress_bar(const json_t *p)
+{
+	long long total = jint(p, "total"), done = jint(p, "done");
+	int width = 40, fill = total > 0 ? (int)(done * width / total) : width;
+
+	printf("\r[%.*s%*s] %lld/%lld  %.0f/s  changed %lld  errors %lld ", fill,
+	       "########################################", width - fill, "", done, total,
+	       json_real_value(json_object_get(p, "rate")),
+	       jint(p, "changed_up") + jint(p, "changed_down") + jint(p, "changed_findings"),
+	       jint(p, "errors"));
+	fflush(stdout);
+}
+
+static int cmd_rescreen(const char *config, const char *socket_path, int dry_run, char **ids,
+			size_t n_ids)
+{
+	int rc = EXIT_FAILURE_, tty = isatty(STDOUT_FILENO);
+	json_t *req = json_pack("{s:b,s:[]}", "dry_run", dry_run, "ids"), *ans = NULL;
+	long long run = 0;
+	char *sock, *body = NULL;
+	long status = 0;
+	CURL *c = NULL;
+
+	sock = daemon_socket(config, socket_path, "rescreen", &rc);
+	if (!sock)
+		goto out;
+	for (size_t i = 0; i < n_ids; i++)
+		json_array_append_new(json_object_get(req, "ids"), json_string(ids[i]));
+	body = json_dumps(req, JSON_COMPACT);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	c = curl_easy_init();
+	if (!c || !body) {
+		fprintf(stderr, "kvscreen rescreen: out of memory\n");
+		goto out;
+	}
+	if (admin_call(c, sock, "/v1/admin/rescreen", body, &status, &ans) < 0)
+		goto out;
+	if (status != 202) {
+		const json_t *err = json_object_get(ans, "error");
+
+		fprintf(stderr, "kvscreen rescreen: %s%s%s (HTTP %ld)\n",
+			json_string_value(json_object_get(err, "message")) ?: "refused",
+			json_object_get(err, "id") ? ": " : "",
+			json_string_value(json_object_get(err, "id")) ?: "", status);
+		goto out;
+	}
+	run = jint(ans, "run");
+	for (;;) {
+		json_t *p = NULL;
+		struct timespec ts = { 0, 200 * 1000000 };
+
+		if (tty)
+			progress_bar(ans);
+		if (!json_is_true(json_object_get(ans, "running")) || jint(ans, "run") != run)
+			break;
+		nanosleep(&ts, NULL);
+		if (admin_call(c, sock, "/v1/admin/rescreen", NULL, &status, &p) < 0)
+			goto out;
+		json_decref(ans);
+		ans = p;
+	}
+	if (tty)
+		putchar('\n');
+	printf("rescreen%s: %lld screened, %lld changed up, %lld changed down, %lld changed "
+	       "findings, %lld unchanged, %lld errors\n", dry_run ? " (dry run, nothing posted)" : "",
+	       jint(ans, "done") - jint(ans, "skipped"), jint(ans, "changed_up"),
+	       jint(ans, "changed_down"), jint(ans, "changed_findings"), jint(ans, "unchanged"),
+	       jint(ans, "errors"));
+	rc = jint(ans, "errors") ? EXIT_FAILURE_ : EXIT_OK;
+out:
+	if (c)
+		curl_easy_cleanup(c);
+	if (sock)
+		curl_global_cleanup();
+	json_decref(ans);
+	json_decref(req);
+	free(body);
+	free(sock);
+	return rc;
+}
+
 /* ---- lists ---- */
 
 /* kvscreen outbox: the state folder from --state or the configuration. */
@@ -656,13 +820,14 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *config = cfg_default_path();
 	const char *cmd = NULL, *socket_path = NULL;
-	int text = 0, verbose = 0, c;
+	int text = 0, verbose = 0, dry_run = 0, c;
 
 	log_set_level(KVS_LOG_WARNING);
 	/* Options may come before or after the command. */
@@ -690,6 +855,9 @@ int main(int argc, char **argv)
 		case 's':
 			socket_path = optarg;
 			break;
+		case 'n':
+			dry_run = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
@@ -711,6 +879,9 @@ int main(int argc, char **argv)
 		return cmd_lists(config, socket_path, argc - optind + 1, argv + optind - 1);
 	if (strcmp(cmd, "outbox") == 0)
 		return cmd_outbox(config, argc - optind + 1, argv + optind - 1);
+	if (strcmp(cmd, "rescreen") == 0)
+		return cmd_rescreen(config, socket_path, dry_run, argv + optind,
+				    (size_t)(argc - optind));
 	if (optind < argc) {
 		fprintf(stderr, "kvscreen %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
 		return EXIT_FAILURE_;

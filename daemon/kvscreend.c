@@ -38,6 +38,7 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "request.h"
+#include "rescreen.h"
 #include "sink.h"
 #include "spool.h"
 #include "token.h"
@@ -54,6 +55,8 @@ struct daemon {
 	const char *config_path;
 	struct engine *en;
 	struct outbox *ob;
+	struct cases *cs;
+	struct rescreen *rs;
 	struct api *api;
 	struct http_server *srv;
 	struct spool *spool;
@@ -241,16 +244,20 @@ static void on_spool_verdict(void *data, json_t *verdict)
 
 	api_count_verdict(d->api, verdict);
 	j->text = json_dumps(verdict, JSON_COMPACT);
-	json_decref(verdict);
 	if (!j->text) {
+		json_decref(verdict);
 		spool_finish(j->item, -ENOMEM, NULL);
 		spool_job_free(j);
 		return;
 	}
-	rc = outbox_put(d->ob, j->req->id, j->digest, j->text, strlen(j->text), on_spool_durable, j);
+	rc = rescreen_store(d->rs, j->req, j->digest, verdict, j->text, strlen(j->text),
+			    on_spool_durable, j);
+	json_decref(verdict);
 	if (rc == 0)
 		return;
-	if (rc == -EEXIST) {
+	if (rc == -EBUSY) {
+		spool_finish(j->item, -EAGAIN, NULL);
+	} else if (rc == -EEXIST) {
 		/* Screened meanwhile through the API: done (or a conflict). */
 		char stored[65];
 
@@ -383,13 +390,17 @@ static void on_amqp_verdict(void *data, json_t *verdict)
 
 	api_count_verdict(d->api, verdict);
 	j->text = json_dumps(verdict, JSON_COMPACT);
-	json_decref(verdict);
 	if (!j->text || !d->ob) {
+		json_decref(verdict);
 		amqp_intake_settle(j->msg, AMQP_INTAKE_REQUEUE, NULL);
 		amqp_job_free(j);
 		return;
 	}
-	rc = outbox_put(d->ob, j->req->id, j->digest, j->text, strlen(j->text), on_amqp_durable, j);
+	/* Through the case journal, like the API and the spool: an AMQP
+	 * request is an open case that is screened again on list changes. */
+	rc = rescreen_store(d->rs, j->req, j->digest, verdict, j->text, strlen(j->text),
+			    on_amqp_durable, j);
+	json_decref(verdict);
 	if (rc == 0)
 		return;
 	if (rc == -EEXIST) {
@@ -583,6 +594,11 @@ static void reload_done(uv_work_t *w, int status)
 		api_set_engine(d->api, en);
 		engine_unref(d->en);
 		d->en = en;
+		/* A new policy digest (also new list files) re-screens the open
+		 * cases in the background. */
+		rescreen_set_limits(d->rs, (double)n->rescreen_rate, n->case_retention_days,
+				    4 * (unsigned)o->threads);
+		rescreen_set_engine(d->rs, en);
 		log_notice("reloaded %s: policy %.12s, %zu plugins", d->config_path, en->digest,
 			   en->plugins->n);
 		notify_sendf("READY=1\nSTATUS=ready; policy %.12s", en->digest);
@@ -659,12 +675,30 @@ static void on_sink_closed(void *data)
 	close_own_handles(d);
 }
 
+static void on_cases_closed(void *data)
+{
+	struct daemon *d = data;
+
+	log_info("case journal closed");
+	/* Deliveries in flight are aborted; their entries stay in outbox/new
+	 * and go out after the next start. */
+	if (d->sink) {
+		sink_close(d->sink, on_sink_closed, d);
+		return;
+	}
+	close_own_handles(d);
+}
+
 static void on_outbox_closed(void *data)
 {
 	struct daemon *d = data;
 
 	d->ob = NULL;
 	log_info("outbox closed");
+	if (d->cs) {
+		cases_shutdown(d->cs, on_cases_closed, d);
+		return;
+	}
 	/* Deliveries in flight are aborted; their messages stay after the
 	 * delivery cursor and go out after the next start.  The sink makes no
 	 * call into the outbox once sink_close() has begun. */
@@ -719,11 +753,19 @@ static void on_amqp_closed(void *data)
 	on_part_closed(d);
 }
 
-/* Intake is closed and every accepted screening answered: flush the outbox. */
+static void on_rescreen_stopped(void *data)
+{
+	struct daemon *d = data;
+
+	log_info("intake drained, re-screening stopped; closing the outbox");
+	outbox_close(d->ob, on_outbox_closed, d);
+}
+
+/* Intake is closed and every accepted screening answered: let re-screens
+ * in flight finish, then flush the outbox and the case journal. */
 static void drain_step(struct daemon *d)
 {
-	log_info("intake drained; closing the outbox");
-	outbox_close(d->ob, on_outbox_closed, d);
+	rescreen_stop(d->rs, on_rescreen_stopped, d);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -999,10 +1041,26 @@ int main(int argc, char **argv)
 		log_err("outbox in %s: %s", d.en->cfg->daemon.state_dir, strerror(-rc));
 		goto fail;
 	}
+	{
+		char err[PATH_MAX + 128];
+
+		rc = cases_open(&loop, d.en->cfg->daemon.state_dir, &d.cs, err, sizeof(err));
+		if (rc < 0) {
+			log_err("case journal: %s", err);
+			goto fail;
+		}
+	}
+	rc = rescreen_new(&loop, d.ob, d.cs, &d.rs);
+	if (rc < 0)
+		goto fail;
+	rescreen_set_limits(d.rs, (double)d.en->cfg->daemon.rescreen_rate,
+			    d.en->cfg->daemon.case_retention_days,
+			    4 * (unsigned)d.en->cfg->daemon.threads);
 	rc = api_new(&loop, d.en, d.ob, &ts, (unsigned)d.en->cfg->daemon.max_inflight, &d.api);
 	explicit_bzero(&ts, sizeof(ts));
 	if (rc < 0)
 		goto fail;
+	api_set_cases(d.api, d.cs, d.rs);
 	{
 		rc = sink_open(&loop, &d.en->cfg->sink, d.ob, &d.sink);
 		if (rc < 0) {
@@ -1056,6 +1114,9 @@ int main(int argc, char **argv)
 			uv_timer_start(&d.watchdog, on_watchdog, wd, wd);
 	}
 	api_set_state(d.api, API_READY);
+	/* Resume a re-screen a crash or a stop interrupted, or start one if
+	 * the policy changed while the daemon was down. */
+	rescreen_set_engine(d.rs, d.en);
 	log_notice("kvscreend %s ready: policy %.12s, %zu plugins, %lld worker threads",
 		   PACKAGE_VERSION, d.en->digest, d.en->plugins->n, d.en->cfg->daemon.threads);
 	notify_sendf("READY=1\nSTATUS=ready; policy %.12s", d.en->digest);
@@ -1063,6 +1124,8 @@ int main(int argc, char **argv)
 	uv_run(&loop, UV_RUN_DEFAULT);
 
 	api_free(d.api);
+	rescreen_free(d.rs);
+	cases_free(d.cs);
 	free(d.waiters.v);
 	free(d.waiters_next.v);
 	engine_unref(d.en);
@@ -1091,6 +1154,8 @@ fail:
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	api_free(d.api);
+	rescreen_free(d.rs);
+	cases_free(d.cs);
 	free(d.waiters.v);
 	free(d.waiters_next.v);
 	engine_unref(d.en);

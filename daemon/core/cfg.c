@@ -69,6 +69,12 @@ const struct kvs_option cfg_daemon_options[] = {
 	{ "outbox_min_free_mb", KVS_OPT_INT, "64", D(outbox_min_free_mb),
 	  "free space (MiB) the state filesystem must keep: below it new verdicts are refused "
 	  "(503) until space is freed; 0 never refuses", 0, 0, 16777216, NULL, NULL },
+	{ "rescreen_rate", KVS_OPT_INT, "1000", D(rescreen_rate),
+	  "open cases screened again per second at most after a policy or list change, in the "
+	  "background behind live requests", 0, 1, 1000000, NULL, NULL },
+	{ "case_retention_days", KVS_OPT_INT, "1825", D(case_retention_days),
+	  "an open case never closed is expired (kept, no longer screened again) this many days "
+	  "after its request; 0 keeps it open for ever", 0, 0, 36500, NULL, NULL },
 	{ NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL }
 };
 #undef D

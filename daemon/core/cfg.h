@@ -67,6 +67,8 @@ struct cfg_daemon {
 	const char *plugin_dir;        /* where bare plugin names are found */
 	int outbox_syncfs;             /* one syncfs per outbox batch (outbox.h) */
 	long long outbox_min_free_mb;  /* refuse verdicts below this free space */
+	long long rescreen_rate;       /* re-screens per second (rescreen.h) */
+	long long case_retention_days; /* open cases expire after this; 0 never */
 };
 
 extern const struct kvs_option cfg_daemon_options[];

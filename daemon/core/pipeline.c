@@ -378,8 +378,8 @@ static void after_work_cb(struct workers_job *w)
 	job_free_if_idle(job);
 }
 
-int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
-		    pipeline_done_cb cb, void *data)
+static int submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
+		  pipeline_done_cb cb, void *data, int background)
 {
 	struct plugin_set *ps = en->plugins;
 	struct job *job;
@@ -426,6 +426,7 @@ int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
 		r->start_ns = start;
 		r->deadline_ns = start + (uint64_t)r->p->timeout_ms * 1000000u;
 		r->work.deadline_ns = r->deadline_ns;
+		r->work.background = background;
 		report_init(&r->rep, req, r->deadline_ns);
 		report_set_plugin(&r->rep, ps->v[i].desc);
 	}
@@ -446,4 +447,16 @@ int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
 	if (job->n_running == 0)
 		uv_timer_start(&job->timer, timer_cb, 0, 0);
 	return 0;
+}
+
+int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
+		    pipeline_done_cb cb, void *data)
+{
+	return submit(loop, en, req, cb, data, 0);
+}
+
+int pipeline_submit_background(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
+			       pipeline_done_cb cb, void *data)
+{
+	return submit(loop, en, req, cb, data, 1);
 }

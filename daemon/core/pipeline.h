@@ -39,5 +39,9 @@ typedef void (*pipeline_done_cb)(void *data, json_t *verdict);
  * by a plugin past its budget, -ENOMEM. */
 int pipeline_submit(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
 		    pipeline_done_cb cb, void *data);
+/* The same for re-screening: the plugin runs wait behind every live one
+ * (workers.h, background). */
+int pipeline_submit_background(uv_loop_t *loop, struct engine *en, struct kvs_request *req,
+			       pipeline_done_cb cb, void *data);
 
 #endif

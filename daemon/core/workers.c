@@ -24,8 +24,9 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static struct slot *slots;
 static unsigned n_threads;
-static struct workers_job *head, *tail;
-static unsigned n_queued, max_queued;
+static struct workers_job *head, *tail;        /* live jobs */
+static struct workers_job *bg_head, *bg_tail;  /* background jobs */
+static unsigned n_queued, n_bg, max_queued;
 static int stopping;
 
 static uint64_t mono_ns(void)
@@ -44,14 +45,22 @@ static void *thread_main(void *arg)
 	for (;;) {
 		struct workers_job *j;
 
-		while (!head && !stopping)
+		while (!head && !bg_head && !stopping)
 			pthread_cond_wait(&wake, &lock);
 		if (stopping)
 			break;
-		j = head;
-		head = j->next;
-		if (!head)
-			tail = NULL;
+		if (head) {
+			j = head;
+			head = j->next;
+			if (!head)
+				tail = NULL;
+		} else {
+			j = bg_head;
+			bg_head = j->next;
+			if (!bg_head)
+				bg_tail = NULL;
+			n_bg--;
+		}
 		n_queued--;
 		s->job = j;
 		pthread_mutex_unlock(&lock);
@@ -145,11 +154,20 @@ int workers_submit(uv_loop_t *loop, struct workers_job *j)
 	j->async.data = j;
 	j->next = NULL;
 	pthread_mutex_lock(&lock);
-	if (tail)
-		tail->next = j;
-	else
-		head = j;
-	tail = j;
+	if (j->background) {
+		if (bg_tail)
+			bg_tail->next = j;
+		else
+			bg_head = j;
+		bg_tail = j;
+		n_bg++;
+	} else {
+		if (tail)
+			tail->next = j;
+		else
+			head = j;
+		tail = j;
+	}
 	n_queued++;
 	pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
@@ -167,6 +185,7 @@ void workers_stats(struct workers_stats *out)
 		out->busy += slots[i].job != NULL;
 	out->stuck = slots ? count_stuck(now) : 0;
 	out->queued = n_queued;
+	out->queued_background = n_bg;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -188,6 +207,7 @@ void workers_shutdown(void)
 	slots = NULL;
 	n_threads = 0;
 	head = tail = NULL;
-	n_queued = 0;
+	bg_head = bg_tail = NULL;
+	n_queued = n_bg = 0;
 	pthread_mutex_unlock(&lock);
 }

@@ -16,6 +16,10 @@
  * never grows to replace it: while every thread is stuck, workers_submit()
  * refuses (-EBUSY) rather than queue work nobody can run, and the queue is
  * bounded (-EAGAIN when full).
+ *
+ * Priority: jobs marked `background` (re-screening, rescreen.h) wait in a
+ * queue of their own; a thread takes one only while no live job is queued,
+ * so live screenings never wait behind re-screening.
  */
 #ifndef KVS_WORKERS_H
 #define KVS_WORKERS_H
@@ -30,6 +34,8 @@ struct workers_job {
 	void (*work)(struct workers_job *j);  /* pool thread */
 	void (*done)(struct workers_job *j);  /* loop thread, once */
 	uint64_t deadline_ns;                 /* CLOCK_MONOTONIC; 0: none */
+	int background;                       /* re-screening: runs only when no
+					       * live job is queued */
 	/* Private to the pool. */
 	uv_async_t async;
 	struct workers_job *next;
@@ -40,6 +46,7 @@ struct workers_stats {
 	unsigned busy;     /* running a job */
 	unsigned stuck;    /* running a job past its deadline */
 	unsigned queued;
+	unsigned queued_background;  /* of queued */
 };
 
 /* Start the pool of `threads` (1..WORKERS_MAX_THREADS) if it is not

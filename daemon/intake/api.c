@@ -21,6 +21,7 @@
 #include "log.h"
 #include "policy.h"
 #include "request.h"
+#include "rescreen.h"
 
 #define MAX_PLUGIN_STATS 64
 
@@ -58,6 +59,8 @@ struct api {
 	void *metrics_data;
 	api_reload_cb reload_cb;
 	void *reload_data;
+	struct cases *cs;             /* NULL: no case journal (tests) */
+	struct rescreen *rs;
 	/* failed authentications per client, the least recently failing
 	 * client's slot reused when the table is full */
 	struct auth_slot auth[API_AUTH_CLIENTS];
@@ -88,6 +91,8 @@ struct lookup {
 	struct api *a;
 	struct http_req *r;
 	int is_replay;
+	int history;                  /* ?history=1: every version */
+	char id[129];
 };
 
 int api_new(uv_loop_t *loop, struct engine *en, struct outbox *ob,
@@ -286,6 +291,8 @@ static void render_metrics(struct api *a, FILE *f)
 	fprintf(f, "# HELP kvscreend_ready 1 when the daemon is ready.\n"
 		   "# TYPE kvscreend_ready gauge\n"
 		   "kvscreend_ready %d\n", a->state == API_READY);
+	if (a->rs)
+		rescreen_metrics(a->rs, f);
 	if (a->metrics_cb)
 		a->metrics_cb(a->metrics_data, f);
 }
@@ -360,11 +367,41 @@ static void get_plugins(struct api *a, struct http_req *r)
 	respond_json(r, 200, json_pack("{s:o,s:s}", "plugins", arr, "policy_digest", a->en->digest));
 }
 
+static void add_version(void *data, const struct case_version *v)
+{
+	json_t *arr = data;
+
+	if (v->msg)
+		json_array_append_new(arr, json_loads(v->msg, 0, NULL));
+}
+
+/* {"request_id", "state", "versions": [verdict 1 (stored), 2, ...]} */
+static void respond_history(struct lookup *lk, const char *json, size_t len)
+{
+	struct kcase *c = lk->a->cs ? cases_get(lk->a->cs, lk->id) : NULL;
+	json_t *v1 = json_loadb(json, len, 0, NULL), *arr = json_array();
+
+	if (!v1 || !arr) {
+		json_decref(v1);
+		json_decref(arr);
+		http_respond_error(lk->r, 500, NULL, "internal", "the stored verdict cannot be read");
+		return;
+	}
+	json_object_set_new(v1, "version", json_integer(1));
+	json_array_append_new(arr, v1);
+	if (c)
+		cases_history(lk->a->cs, lk->id, add_version, arr);
+	respond_json(lk->r, 200, json_pack("{s:s,s:s?,s:o}", "request_id", lk->id, "state",
+					   c ? cases_state_name(c->state) : NULL, "versions", arr));
+}
+
 static void on_lookup_read(void *data, int status, const char *json, size_t len)
 {
 	struct lookup *lk = data;
 
-	if (status == 0)
+	if (status == 0 && lk->history)
+		respond_history(lk, json, len);
+	else if (status == 0)
 		http_respond(lk->r, 200, NULL, "application/json", json, len);
 	else if (status == -ENOENT && !lk->is_replay)
 		http_respond_error(lk->r, 404, NULL, "not_found", "no verdict with this id");
@@ -374,11 +411,24 @@ static void on_lookup_read(void *data, int status, const char *json, size_t len)
 	free(lk);
 }
 
-/* Answer r with the stored verdict of id (404 if there is none). */
-static void answer_stored(struct api *a, struct http_req *r, const char *id, int is_replay)
+/* Answer r with the stored verdict of id (404 if there is none): its
+ * latest version, or with `history` every version. */
+static void answer_stored_ex(struct api *a, struct http_req *r, const char *id, int is_replay,
+			     int history)
 {
-	struct lookup *lk = calloc(1, sizeof(*lk));
+	struct kcase *c = a->cs && !is_replay ? cases_get(a->cs, id) : NULL;
+	struct lookup *lk;
+	char stored[65];
 	int rc;
+
+	if (c && !history && c->n_v > 1 && outbox_lookup(a->ob, id, stored) == 0 &&
+	    strcmp(stored, c->req_digest) == 0) {
+		const char *m = c->v[c->n_v - 1].msg;
+
+		http_respond(r, 200, NULL, "application/json", m, strlen(m));
+		return;
+	}
+	lk = calloc(1, sizeof(*lk));
 
 	if (!lk) {
 		http_respond_error(r, 503, "Retry-After: 1\r\n", "unavailable", "out of memory");
@@ -387,6 +437,8 @@ static void answer_stored(struct api *a, struct http_req *r, const char *id, int
 	lk->a = a;
 	lk->r = r;
 	lk->is_replay = is_replay;
+	lk->history = history;
+	snprintf(lk->id, sizeof(lk->id), "%s", id);
 	rc = outbox_read(a->ob, id, on_lookup_read, lk);
 	if (rc == 0)
 		return;
@@ -396,6 +448,11 @@ static void answer_stored(struct api *a, struct http_req *r, const char *id, int
 	else
 		http_respond_error(r, 503, "Retry-After: 1\r\n", "unavailable",
 				   "the stored verdict cannot be read now");
+}
+
+static void answer_stored(struct api *a, struct http_req *r, const char *id, int is_replay)
+{
+	answer_stored_ex(a, r, id, is_replay, 0);
 }
 
 static void screening_free(struct screening *s)
@@ -449,18 +506,25 @@ static void on_verdict(void *data, json_t *verdict)
 		 json_string_value(json_object_get(verdict, "decision")));
 	/* Serialised once: this text is what is stored, sent and replayed. */
 	s->text = jsonw_dump(verdict, 0, &s->len);
-	json_decref(verdict);
 	if (!s->text) {
+		json_decref(verdict);
 		http_respond_error(s->r, 503, "Retry-After: 1\r\n", "unavailable", "out of memory");
 		screening_free(s);
 		return;
 	}
-	rc = outbox_put(a->ob, s->req->id, s->digest, s->text, s->len, on_durable, s);
+	if (a->rs)
+		rc = rescreen_store(a->rs, s->req, s->digest, verdict, s->text, s->len, on_durable, s);
+	else
+		rc = outbox_put(a->ob, s->req->id, s->digest, s->text, s->len, on_durable, s);
+	json_decref(verdict);
 	if (rc == 0)
 		return;
 	if (rc == -EEXIST && outbox_lookup(a->ob, s->req->id, stored) == 0) {
 		/* The same id was screened meanwhile by a concurrent request. */
 		answer_known(a, s->r, s->req->id, s->digest, stored);
+	} else if (rc == -EBUSY) {
+		http_respond_error(s->r, 503, "Retry-After: 1\r\n", "unavailable",
+				   "a request with this id is being stored; retry");
 	} else {
 		log_err("req %llu: id %s: verdict not queued: %s", (unsigned long long)s->req_no,
 			s->req->id, strerror(-rc));
@@ -634,6 +698,124 @@ static int is_get(const struct http_req *r)
 	return strcmp(r->method, "GET") == 0;
 }
 
+/* ---- cases: close, re-screen ---- */
+
+struct closing {
+	struct http_req *r;
+	char id[129];
+};
+
+static void on_closed(void *data, int status)
+{
+	struct closing *cl = data;
+
+	if (status == 0)
+		respond_json(cl->r, 200, json_pack("{s:s,s:s}", "request_id", cl->id, "state",
+						   "closed"));
+	else
+		http_respond_error(cl->r, 503, "Retry-After: 1\r\n", "unavailable",
+				   "the case could not be closed");
+	free(cl);
+}
+
+/* POST /v1/screenings/{id}/close: the case is kept, never screened again. */
+static void post_close(struct api *a, struct http_req *r, const char *id, size_t n)
+{
+	struct closing *cl;
+	struct kcase *c;
+	char stored[65];
+	int rc;
+
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		http_respond_error(r, 503, "Retry-After: 1\r\n", "unavailable", "out of memory");
+		return;
+	}
+	cl->r = r;
+	snprintf(cl->id, sizeof(cl->id), "%.*s", (int)(n < sizeof(cl->id) ? n : 0), id);
+	c = outbox_id_valid(cl->id) ? cases_get(a->cs, cl->id) : NULL;
+	if (!c || outbox_lookup(a->ob, cl->id, stored) != 0) {
+		free(cl);
+		http_respond_error(r, 404, NULL, "not_found", "no case with this id");
+		return;
+	}
+	rc = cases_close(a->cs, c, CASE_CLOSED, on_closed, cl);
+	if (rc == 0)
+		return;
+	if (rc == -EALREADY)
+		respond_json(r, 200, json_pack("{s:s,s:s}", "request_id", cl->id, "state",
+					       cases_state_name(c->state)));
+	else
+		http_respond_error(r, 503, "Retry-After: 1\r\n", "unavailable",
+				   "the case could not be closed");
+	free(cl);
+}
+
+/* GET /v1/admin/rescreen: progress; POST: start a run, body optional
+ * {"ids": [...], "dry_run": bool}. */
+static void admin_rescreen(struct api *a, struct http_req *r)
+{
+	const char **ids = NULL, *bad = NULL;
+	json_t *body = NULL, *arr, *e;
+	size_t n = 0, i;
+	int rc, dry;
+
+	if (is_get(r)) {
+		respond_json(r, 200, rescreen_progress_json(a->rs));
+		return;
+	}
+	if (r->body_len) {
+		body = json_loadb(r->body, r->body_len, 0, NULL);
+		if (!json_is_object(body)) {
+			json_decref(body);
+			http_respond_error(r, 400, NULL, "invalid_request",
+					   "the body must be a JSON object");
+			return;
+		}
+	}
+	dry = json_is_true(json_object_get(body, "dry_run"));
+	arr = json_object_get(body, "ids");
+	if (json_array_size(arr)) {
+		ids = calloc(json_array_size(arr), sizeof(*ids));
+		if (!ids) {
+			json_decref(body);
+			http_respond_error(r, 503, NULL, "unavailable", "out of memory");
+			return;
+		}
+		json_array_foreach(arr, i, e) {
+			if (!json_is_string(e)) {
+				free(ids);
+				json_decref(body);
+				http_respond_error(r, 400, NULL, "invalid_request",
+						   "ids must be strings");
+				return;
+			}
+			ids[n++] = json_string_value(e);
+		}
+	}
+	rc = rescreen_start(a->rs, ids ? ids : NULL, n, dry, &bad);
+	if (rc == 0)
+		respond_json(r, 202, rescreen_progress_json(a->rs));
+	else if (rc == -EBUSY)
+		respond_json(r, 409, json_pack("{s:{s:s,s:s},s:o}", "error", "code", "busy",
+					       "message", "a re-screen is running",
+					       "progress", rescreen_progress_json(a->rs)));
+	else if (rc == -ENOENT)
+		respond_json(r, 404, json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "not_found",
+					       "message", "no case with this id", "id", bad));
+	else
+		http_respond_error(r, 503, "Retry-After: 1\r\n", "unavailable",
+				   "cannot re-screen now");
+	free(ids);
+	json_decref(body);
+}
+
+void api_set_cases(struct api *a, struct cases *cs, struct rescreen *rs)
+{
+	a->cs = cs;
+	a->rs = rs;
+}
+
 void api_handle(struct http_req *r, void *data)
 {
 	static const char prefix[] = "/v1/screenings/";
@@ -674,6 +856,16 @@ void api_handle(struct http_req *r, void *data)
 			post_screening(a, r);
 		return;
 	}
+	if (strncmp(p, prefix, sizeof(prefix) - 1) == 0 && a->cs && strlen(p) > 6 &&
+	    strcmp(p + strlen(p) - 6, "/close") == 0) {
+		if (strcmp(r->method, "POST") != 0) {
+			method_not_allowed(r, "POST");
+			return;
+		}
+		if (authorized(a, r))
+			post_close(a, r, p + sizeof(prefix) - 1, strlen(p) - sizeof(prefix) + 1 - 6);
+		return;
+	}
 	if (strncmp(p, prefix, sizeof(prefix) - 1) == 0) {
 		const char *id = p + sizeof(prefix) - 1;
 
@@ -687,7 +879,20 @@ void api_handle(struct http_req *r, void *data)
 			http_respond_error(r, 404, NULL, "not_found", "no verdict with this id");
 			return;
 		}
-		answer_stored(a, r, id, 0);
+		answer_stored_ex(a, r, id, 0, r->query && strstr(r->query, "history=1") != NULL);
+		return;
+	}
+	if (strcmp(p, "/v1/admin/rescreen") == 0 && a->rs) {
+		if (!is_get(r) && strcmp(r->method, "POST") != 0) {
+			method_not_allowed(r, "GET, POST");
+			return;
+		}
+		if (!r->via_unix) {
+			http_respond_error(r, 403, NULL, "forbidden",
+					   "re-screening is only offered on the Unix socket");
+			return;
+		}
+		admin_rescreen(a, r);
 		return;
 	}
 	if (strcmp(p, "/v1/plugins") == 0) {

@@ -2,7 +2,11 @@
  *
  *   POST /v1/screenings        screen a request; 200 with the verdict once
  *                              it is durable in the outbox
- *   GET  /v1/screenings/{id}   the stored verdict, 404 if unknown
+ *   GET  /v1/screenings/{id}   the latest verdict version, 404 if unknown;
+ *                              ?history=1 every version
+ *   POST /v1/screenings/{id}/close  close the case: no more re-screening
+ *   GET, POST /v1/admin/rescreen    Unix socket only: re-screen progress,
+ *                              start a run
  *   GET  /v1/plugins           the loaded plugins
  *   GET  /healthz              200 while the loop runs
  *   GET  /readyz               200 when ready, 503 while starting, reloading
@@ -80,6 +84,13 @@ void api_set_reload_cb(struct api *a, api_reload_cb cb, void *data);
 /* Answer a reload request: errors NULL when the new configuration is in
  * effect, else the file:line error text. */
 void api_reload_answer(struct http_req *r, const char *digest, const char *errors);
+/* The case journal and re-screener (rescreen.h): new verdicts are stored
+ * through them, and GET ?history=1, POST /v1/screenings/{id}/close and the
+ * Unix socket's /v1/admin/rescreen (GET progress, POST start) are served.
+ * Both borrowed; NULL disables. */
+struct cases;
+struct rescreen;
+void api_set_cases(struct api *a, struct cases *cs, struct rescreen *rs);
 /* Count a verdict made outside the API (the spool) in /metrics. */
 void api_count_verdict(struct api *a, const json_t *verdict);
 unsigned api_inflight(const struct api *a);
