@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "audit.h"
 #include "digest.h"
 #include "http.h"
 #include "log.h"
@@ -53,6 +54,7 @@ struct daemon {
 	const char *config_path;
 	struct engine *en;
 	struct outbox *ob;
+	struct audit *audit;
 	struct api *api;
 	struct http_server *srv;
 	struct spool *spool;
@@ -534,6 +536,11 @@ static void on_spool_closed(void *data)
 static void drain_step(struct daemon *d)
 {
 	log_info("intake drained; closing the outbox");
+	if (d->audit) {
+		api_set_audit(d->api, NULL, "the daemon is stopping");
+		audit_close(d->audit, NULL, NULL);
+		d->audit = NULL;
+	}
 	outbox_close(d->ob, on_outbox_closed, d);
 }
 
@@ -809,6 +816,21 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		goto fail;
 	{
+		char err[1024];
+
+		/* A broken chain stops decisions (503 with the reason), not screening. */
+		rc = audit_open(&loop, d.en->cfg->daemon.state_dir, &d.audit, err, sizeof(err));
+		if (rc == -EBADMSG) {
+			log_err("audit log: %s; officer decisions are refused until it is repaired", err);
+			api_set_audit(d.api, NULL, err);
+		} else if (rc < 0) {
+			log_err("audit log: %s", err);
+			goto fail;
+		} else {
+			api_set_audit(d.api, d.audit, NULL);
+		}
+	}
+	{
 		char outbox_dir[PATH_MAX];
 
 		snprintf(outbox_dir, sizeof(outbox_dir), "%s/outbox", d.en->cfg->daemon.state_dir);
@@ -880,6 +902,8 @@ fail:
 		spool_close(d.spool, NULL, NULL);
 	if (d.srv)
 		http_server_close(d.srv, NULL, NULL);
+	if (d.audit)
+		audit_close(d.audit, NULL, NULL);
 	if (d.ob)
 		outbox_close(d.ob, NULL, NULL);
 	if (d.sink)
