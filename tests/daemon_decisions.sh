@@ -53,6 +53,16 @@ chmod 600 "$D/tokens"
 mkdir -p "$D/run"
 
 . "$(dirname "$0")/daemon_lib.sh"
+# stop_daemon: SIGTERM, then the exit status must be 0 (a sanitizer's
+# report at exit makes it nonzero).
+stop_daemon() {
+	local rc
+	kill -TERM "$PID"
+	wait "$PID"
+	rc=$?
+	PID=
+	[ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
+}
 start_daemon
 TOKEN=shared-token-0123456789
 OTOKEN=officer-token-abcdef
@@ -150,7 +160,7 @@ grep -q 'A. Officer' "$D/r.html" || fail "CLI report lacks the decision"
 ok "kvscreen audit verify: intact; kvscreen report ID shows the decisions"
 
 # Restart: the log is read back; the chain goes on.
-kill -TERM "$PID"; wait "$PID"; PID=
+stop_daemon
 start_daemon
 TOKEN=shared-token-0123456789
 [ "$(get /v1/screenings/case-1)" = 200 ] && [ "$(jq_ 'len(j["decisions"])')" = 2 ] ||
@@ -158,7 +168,7 @@ TOKEN=shared-token-0123456789
 [ "$(post $DEC '{"decision":"approve","reason":"after all","officer":"B"}')" = 201 ] ||
 	fail "decision after restart"
 [ "$(jq_ 'j["decision"]["seq"]')" = 3 ] || fail "seq after restart"
-kill -TERM "$PID"; wait "$PID"; PID=
+stop_daemon
 ok "decisions survive a restart, the chain continues at record 3"
 
 LOG="$D/state/audit/decisions.jsonl"
@@ -204,7 +214,7 @@ TOKEN=shared-token-0123456789
 grep -q 'record 2 is broken' "$D/log" || fail "no error about the broken log"
 [ "$(post $DEC '{"decision":"approve","reason":"x","officer":"B"}')" = 503 ] || fail "decision on a broken log"
 [ "$(get /v1/screenings/case-1)" = 200 ] || fail "GET with a broken log"
-kill -TERM "$PID"; wait "$PID"; PID=
+stop_daemon
 cmp -s "$LOG" "$D/t1.jsonl" || fail "the broken log was changed"
 ok "a broken chain refuses decisions (503) and is left as it is"
 
@@ -218,6 +228,6 @@ TOKEN=shared-token-0123456789
 grep -q 'record 4 is incomplete' "$D/log" || fail "no warning about the torn record"
 [ "$(post $DEC '{"decision":"reject","reason":"final","officer":"C"}')" = 201 ] || fail "decision after torn tail"
 [ "$(jq_ 'j["decision"]["seq"]')" = 4 ] || fail "seq after torn tail"
-kill -TERM "$PID"; wait "$PID"; PID=
+stop_daemon
 "$CLI" audit verify "$LOG" | grep -q ': 4 records, chain intact' || fail "chain after torn tail"
 ok "an unterminated last line (never acknowledged) is cut off at start"
