@@ -12,6 +12,9 @@ PACKAGES="build-essential autoconf automake libtool pkg-config libuv1-dev libcur
 libjansson-dev libpcre2-dev libconfig-dev libssl-dev libhttp-parser-dev check libsubunit-dev
 libutf8proc-dev libxml2-dev librabbitmq-dev
 curl python3 ca-certificates openssl rabbitmq-server groff-base man-db systemd"
+# Only for the test suite: the case reports are checked in a real browser
+# (tests/report_browser.sh; kvscreen report --pdf uses it too where installed).
+TEST_PACKAGES="chromium"
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -19,7 +22,7 @@ as_root() {
 
 deps() {
 	missing=""
-	for p in $PACKAGES; do
+	for p in $PACKAGES ${WITH_TEST_PACKAGES:+$TEST_PACKAGES}; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing="$missing $p"
 	done
@@ -84,7 +87,7 @@ demo)
 	demo
 	;;
 test)
-	deps
+	WITH_TEST_PACKAGES=1 deps
 	build
 	# One loopback-only RabbitMQ for the sink tests (they skip without it).
 	tests/rabbitmq-start.sh

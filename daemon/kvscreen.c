@@ -21,6 +21,7 @@
 #include "outbox_reader.h"
 #include "pipeline.h"
 #include "policy.h"
+#include "report_cli.h"
 #include "sink.h"
 #include "workers.h"
 
@@ -56,6 +57,13 @@ static void usage(FILE *f)
 	      "                     running kvscreend; changed verdicts are posted as new\n"
 	      "                     versions (none with --dry-run); a progress bar on a\n"
 	      "                     terminal, then a summary\n"
+	      "  report [-c FILE] [-o REPORT.html] [--pdf REPORT.pdf] [--request REQ.json] ID|FILE\n"
+	      "                     the case report of a stored verdict (by request id), a\n"
+	      "                     verdict file, or a request file (screened here) as one\n"
+	      "                     HTML page (stdout without -o); --pdf prints it with\n"
+	      "                     headless Chromium\n"
+	      "  audit verify [-c FILE] [LOG]\n"
+	      "                     check the hash chain of the officer decisions' audit log\n"
 	      "  lists [show] [-c FILE]\n"
 	      "                     the lists the plugins use and where each is updated from\n"
 	      "  lists update [-c FILE] [--dry-run] [--reload [--socket PATH]] [NAME...]\n"
@@ -74,7 +82,8 @@ static void usage(FILE *f)
 	      "Exit status: 0 success; 1 usage or operating error (for reload: the\n"
 	      "daemon cannot be reached); 2 invalid configuration (for reload: the\n"
 	      "daemon refused the new one and runs the old); 3 at least one request\n"
-	      "was rejected as invalid; 4 at least one list was not updated.\n"
+	      "was rejected as invalid; 4 at least one list was not updated; 5 the\n"
+	      "audit log's chain is broken (audit verify).\n"
 	      "The decision of a verdict does not change the exit status.\n",
 	      f);
 }
@@ -836,6 +845,9 @@ int main(int argc, char **argv)
 			if (cmd)
 				break;
 			cmd = argv[optind++];
+			/* These parse their own options (report_cli.c). */
+			if (strcmp(cmd, "report") == 0 || strcmp(cmd, "audit") == 0)
+				break;
 			continue;
 		}
 		switch (c) {
@@ -882,6 +894,10 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "rescreen") == 0)
 		return cmd_rescreen(config, socket_path, dry_run, argv + optind,
 				    (size_t)(argc - optind));
+	if (strcmp(cmd, "report") == 0)
+		return report_cli_report(config, argc - optind + 1, argv + optind - 1);
+	if (strcmp(cmd, "audit") == 0)
+		return report_cli_audit(config, argc - optind + 1, argv + optind - 1);
 	if (optind < argc) {
 		fprintf(stderr, "kvscreen %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
 		return EXIT_FAILURE_;

@@ -31,6 +31,7 @@
 
 #include "amqp_intake.h"
 #include "api.h"
+#include "audit.h"
 #include "digest.h"
 #include "http.h"
 #include "log.h"
@@ -57,6 +58,7 @@ struct daemon {
 	struct outbox *ob;
 	struct cases *cs;
 	struct rescreen *rs;
+	struct audit *audit;
 	struct api *api;
 	struct http_server *srv;
 	struct spool *spool;
@@ -758,6 +760,11 @@ static void on_rescreen_stopped(void *data)
 	struct daemon *d = data;
 
 	log_info("intake drained, re-screening stopped; closing the outbox");
+	if (d->audit) {
+		api_set_audit(d->api, NULL, "the daemon is stopping");
+		audit_close(d->audit, NULL, NULL);
+		d->audit = NULL;
+	}
 	outbox_close(d->ob, on_outbox_closed, d);
 }
 
@@ -1062,6 +1069,21 @@ int main(int argc, char **argv)
 		goto fail;
 	api_set_cases(d.api, d.cs, d.rs);
 	{
+		char err[1024];
+
+		/* A broken chain stops decisions (503 with the reason), not screening. */
+		rc = audit_open(&loop, d.en->cfg->daemon.state_dir, &d.audit, err, sizeof(err));
+		if (rc == -EBADMSG) {
+			log_err("audit log: %s; officer decisions are refused until it is repaired", err);
+			api_set_audit(d.api, NULL, err);
+		} else if (rc < 0) {
+			log_err("audit log: %s", err);
+			goto fail;
+		} else {
+			api_set_audit(d.api, d.audit, NULL);
+		}
+	}
+	{
 		rc = sink_open(&loop, &d.en->cfg->sink, d.ob, &d.sink);
 		if (rc < 0) {
 			log_err("sink (%s): %s", d.en->cfg->sink.kind, strerror(-rc));
@@ -1145,6 +1167,8 @@ fail:
 		amqp_intake_close(d.amqp, NULL, NULL);
 	if (d.srv)
 		http_server_close(d.srv, NULL, NULL);
+	if (d.audit)
+		audit_close(d.audit, NULL, NULL);
 	if (d.ob)
 		outbox_close(d.ob, NULL, NULL);
 	if (d.sink)

@@ -188,3 +188,67 @@ int outbox_reader_main(const char *state_dir, const char *cmd, FILE *out, FILE *
 		nanosleep(&(struct timespec){ .tv_nsec = FOLLOW_MS * 1000000L }, NULL);
 	}
 }
+
+/* Search the segments of one folder for verdict records of `id`; the last
+ * one found replaces *json.  Returns 0 or a negative errno. */
+static int find_in(const char *segdir, const char *id, char **json)
+{
+	uint64_t *segs;
+	size_t n;
+	int rc = segments(segdir, &segs, &n);
+
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	for (size_t i = 0; i < n; i++) {
+		char path[4096 + OUTBOX_SEG_NAME_LEN + 2], name[OUTBOX_SEG_NAME_LEN];
+		uint64_t off = OUTBOX_SEG_HEADER;
+		struct outbox_rec rec;
+		struct stat st;
+		int fd;
+
+		outbox_seg_name(name, segs[i]);
+		snprintf(path, sizeof(path), "%s/%s", segdir, name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;	/* retired meanwhile: found in store/seg then */
+		if (fstat(fd, &st) < 0 || outbox_seg_check_header(fd, segs[i]) < 0) {
+			close(fd);
+			continue;
+		}
+		while (outbox_seg_read(fd, segs[i], (uint64_t)st.st_size, off, &rec, NULL) == 0) {
+			if (rec.kind == OUTBOX_REC_VERDICT && strcmp(rec.id, id) == 0) {
+				char *payload = NULL;
+
+				if (outbox_seg_read(fd, segs[i], (uint64_t)st.st_size, off, &rec,
+						    &payload) == 0) {
+					free(*json);
+					*json = payload;
+				}
+			}
+			off += rec.size;
+		}
+		close(fd);
+	}
+	free(segs);
+	return 0;
+}
+
+int outbox_reader_find(const char *state_dir, const char *id, char **json)
+{
+	char dir[4096 + 16];
+	int rc;
+
+	*json = NULL;
+	snprintf(dir, sizeof(dir), "%s/store/seg", state_dir);
+	rc = find_in(dir, id, json);
+	if (rc == 0) {
+		snprintf(dir, sizeof(dir), "%s/outbox/seg", state_dir);
+		rc = find_in(dir, id, json);
+	}
+	if (rc < 0) {
+		free(*json);
+		*json = NULL;
+		return rc;
+	}
+	return *json ? 0 : -ENOENT;
+}

@@ -10,4 +10,9 @@
  * error. */
 int outbox_reader_main(const char *state_dir, const char *cmd, FILE *out, FILE *err);
 
+/* The stored verdict of `id` (read-only, from the segments under
+ * state_dir/store/seg and state_dir/outbox/seg): 0 and a malloc'ed,
+ * NUL-terminated copy in *json, -ENOENT, or another negative errno. */
+int outbox_reader_find(const char *state_dir, const char *id, char **json);
+
 #endif

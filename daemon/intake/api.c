@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "api_case.h"
 #include "digest.h"
 #include "jsonw.h"
 #include "log.h"
@@ -55,6 +56,7 @@ struct api {
 	unsigned long long completed;
 	enum api_state state;
 	struct http_server *srv;
+	struct api_case *cases;   /* the routes under /v1/screenings/{id} */
 	api_metrics_cb metrics_cb;
 	void *metrics_data;
 	api_reload_cb reload_cb;
@@ -100,8 +102,10 @@ int api_new(uv_loop_t *loop, struct engine *en, struct outbox *ob,
 {
 	struct api *a = calloc(1, sizeof(*a));
 
-	if (!a)
+	if (!a || api_case_new(loop, ob, &a->cases) < 0) {
+		free(a);
 		return -ENOMEM;
+	}
 	a->loop = loop;
 	a->en = engine_ref(en);
 	a->ob = ob;
@@ -124,6 +128,11 @@ void api_set_engine(struct api *a, struct engine *en)
 void api_set_tokens(struct api *a, const struct token_set *tokens)
 {
 	a->tokens = *tokens;
+}
+
+void api_set_audit(struct api *a, struct audit *au, const char *error)
+{
+	api_case_set_audit(a->cases, au, error);
 }
 
 void api_set_max_inflight(struct api *a, unsigned max_inflight)
@@ -162,6 +171,7 @@ void api_free(struct api *a)
 	if (!a)
 		return;
 	engine_unref(a->en);
+	api_case_free(a->cases);
 	explicit_bzero(&a->tokens, sizeof(a->tokens));
 	free(a);
 }
@@ -628,15 +638,19 @@ static struct auth_slot *auth_slot(struct api *a, const struct http_peer *peer, 
 	return lru;
 }
 
-/* 1 if r may go on; else it has been answered (401, 403 or 429). */
-static int authorized(struct api *a, struct http_req *r)
+/* 1 if r may go on; else it has been answered (401, 403 or 429).  With
+ * `name`, *name is set to the officer the token names (NULL: none). */
+static int authorized_as(struct api *a, struct http_req *r, const char **name)
 {
 	static const char challenge[] = "WWW-Authenticate: Bearer realm=\"kvscreend\"\r\n";
 	uint64_t sec = uv_now(a->loop) / 1000;
 	struct auth_slot *sl;
 	char who[64];
 	const char *tok;
+	int idx;
 
+	if (name)
+		*name = NULL;
 	if (r->via_unix)
 		return 1;
 	if (r->origin) {
@@ -658,8 +672,11 @@ static int authorized(struct api *a, struct http_req *r)
 		tok += 7;
 		while (*tok == ' ')
 			tok++;
-		if (*tok && token_check(&a->tokens, tok, strlen(tok)))
+		if (*tok && (idx = token_find(&a->tokens, tok, strlen(tok))) >= 0) {
+			if (name && a->tokens.name[idx][0])
+				*name = a->tokens.name[idx];
 			return 1;
+		}
 	}
 	/* An unknown peer (family 0) gets a slot of its own each time it
 	 * fails, so it is never throttled together with another. */
@@ -683,6 +700,11 @@ static int authorized(struct api *a, struct http_req *r)
 			   r->authorization ? "the bearer token is not valid"
 					    : "a bearer token is required");
 	return 0;
+}
+
+static int authorized(struct api *a, struct http_req *r)
+{
+	return authorized_as(a, r, NULL);
 }
 
 static void method_not_allowed(struct http_req *r, const char *allow)
@@ -812,6 +834,7 @@ static void admin_rescreen(struct api *a, struct http_req *r)
 
 void api_set_cases(struct api *a, struct cases *cs, struct rescreen *rs)
 {
+	api_case_set_cases(a->cases, cs);
 	a->cs = cs;
 	a->rs = rs;
 }
@@ -867,19 +890,38 @@ void api_handle(struct http_req *r, void *data)
 		return;
 	}
 	if (strncmp(p, prefix, sizeof(prefix) - 1) == 0) {
-		const char *id = p + sizeof(prefix) - 1;
+		char id[130];
+		const char *sub = strchr(p + sizeof(prefix) - 1, '/'), *who;
+		size_t n = sub ? (size_t)(sub - p) - (sizeof(prefix) - 1) : strlen(p + sizeof(prefix) - 1);
+		int post = sub && strcmp(sub, "/decisions") == 0;
 
-		if (!is_get(r)) {
-			method_not_allowed(r, "GET");
+		if (sub && !post && strcmp(sub, "/report") != 0) {
+			http_respond_error(r, 404, NULL, "not_found", "no such resource");
 			return;
 		}
-		if (!authorized(a, r))
+		if (post ? strcmp(r->method, "POST") != 0 : !is_get(r)) {
+			method_not_allowed(r, post ? "POST" : "GET");
 			return;
-		if (!outbox_id_valid(id)) {
+		}
+		if (!authorized_as(a, r, &who))
+			return;
+		snprintf(id, sizeof(id), "%.*s", (int)(n < sizeof(id) - 1 ? n : sizeof(id) - 1),
+			 p + sizeof(prefix) - 1);
+		if (n >= sizeof(id) - 1 || !outbox_id_valid(id)) {
 			http_respond_error(r, 404, NULL, "not_found", "no verdict with this id");
 			return;
 		}
-		answer_stored_ex(a, r, id, 0, r->query && strstr(r->query, "history=1") != NULL);
+		if (post && !media_type_is_json(r->content_type))
+			http_respond_error(r, 415, NULL, "unsupported_media_type",
+					   "Content-Type must be application/json");
+		else if (post)
+			api_case_decide(a->cases, r, id, who);
+		else if (sub)
+			api_case_report(a->cases, r, id);
+		else if (r->query && strstr(r->query, "history=1"))
+			answer_stored_ex(a, r, id, 0, 1);
+		else
+			api_case_get(a->cases, r, id);
 		return;
 	}
 	if (strcmp(p, "/v1/admin/rescreen") == 0 && a->rs) {

@@ -2,9 +2,13 @@
  *
  *   POST /v1/screenings        screen a request; 200 with the verdict once
  *                              it is durable in the outbox
- *   GET  /v1/screenings/{id}   the latest verdict version, 404 if unknown;
+ *   GET  /v1/screenings/{id}   the latest verdict version with the officer
+ *                              decisions (api_case.h), 404 if unknown;
  *                              ?history=1 every version
  *   POST /v1/screenings/{id}/close  close the case: no more re-screening
+ *   GET  /v1/screenings/{id}/report, POST /v1/screenings/{id}/decisions
+ *                              the case report and officer decisions
+ *                              (api_case.h)
  *   GET, POST /v1/admin/rescreen    Unix socket only: re-screen progress,
  *                              start a run
  *   GET  /v1/plugins           the loaded plugins
@@ -72,6 +76,10 @@ void api_handle(struct http_req *r, void *data);
 void api_set_engine(struct api *a, struct engine *en);
 void api_set_tokens(struct api *a, const struct token_set *tokens);
 void api_set_max_inflight(struct api *a, unsigned max_inflight);
+/* The audit log of officer decisions (borrowed; NULL with the reason while
+ * it cannot be used: decisions then answer 503). */
+struct audit;
+void api_set_audit(struct api *a, struct audit *au, const char *error);
 void api_set_state(struct api *a, enum api_state st);
 /* The server whose statistics /metrics shows (NULL once it is closed). */
 void api_set_http(struct api *a, struct http_server *srv);

@@ -124,16 +124,48 @@ int token_load(const char *path, int create, struct token_set *out, int *created
 			p++;
 		if (p == end || *p == '#')
 			continue;
-		if ((size_t)(end - p) > TOKEN_MAX_LEN || out->n == TOKEN_MAX) {
+		if (out->n == TOKEN_MAX) {
 			rc = -EINVAL;
-			snprintf(err, errlen, "%s:%d: %s", path, line,
-				 out->n == TOKEN_MAX ? "too many tokens" : "token too long");
+			snprintf(err, errlen, "%s:%d: too many tokens", path, line);
+			goto fail;
+		}
+		/* "TOKEN NAME": the rest of the line after a blank names the holder. */
+		for (char *q = p; q < end; q++) {
+			if (*q == ' ' || *q == '\t') {
+				const char *nm = q;
+				size_t namelen;
+
+				while (nm < end && (*nm == ' ' || *nm == '\t'))
+					nm++;
+				namelen = (size_t)(end - nm);
+				if (namelen > TOKEN_NAME_MAX) {
+					rc = -EINVAL;
+					snprintf(err, errlen, "%s:%d: the name after the token is longer "
+						 "than %d bytes", path, line, TOKEN_NAME_MAX);
+					goto fail;
+				}
+				for (const char *k = nm; k < end; k++)
+					if ((unsigned char)*k < ' ' || *k == 0x7f) {
+						rc = -EINVAL;
+						snprintf(err, errlen, "%s:%d: the name after the token "
+							 "contains a control character", path, line);
+						goto fail;
+					}
+				memcpy(out->name[out->n], nm, namelen);
+				out->name[out->n][namelen] = '\0';
+				end = q;
+				break;
+			}
+		}
+		if ((size_t)(end - p) > TOKEN_MAX_LEN) {
+			rc = -EINVAL;
+			snprintf(err, errlen, "%s:%d: token too long", path, line);
 			goto fail;
 		}
 		for (const char *q = p; q < end; q++) {
 			if (*q <= ' ' || *q == 0x7f) {
 				rc = -EINVAL;
-				snprintf(err, errlen, "%s:%d: token contains a blank or a control character",
+				snprintf(err, errlen, "%s:%d: token contains a control character",
 					 path, line);
 				goto fail;
 			}
@@ -157,15 +189,21 @@ fail:
 	return rc;
 }
 
-int token_check(const struct token_set *ts, const char *token, size_t len)
+int token_find(const struct token_set *ts, const char *token, size_t len)
 {
 	unsigned char d[32];
-	int ok = 0;
+	int found = -1;
 
 	if (sha256(token, len, d) < 0)
-		return 0;
+		return -1;
 	/* Compare against every token, without stopping at a match. */
 	for (size_t i = 0; i < ts->n; i++)
-		ok |= CRYPTO_memcmp(d, ts->digest[i], sizeof(d)) == 0;
-	return ok;
+		if (CRYPTO_memcmp(d, ts->digest[i], sizeof(d)) == 0)
+			found = (int)i;
+	return found;
+}
+
+int token_check(const struct token_set *ts, const char *token, size_t len)
+{
+	return token_find(ts, token, len) >= 0;
 }

@@ -4,7 +4,9 @@
  * with '#' are ignored); only SHA-256 digests of the tokens are kept in
  * memory.  A presented token is hashed and compared with every digest in
  * constant time (CRYPTO_memcmp), so neither its length nor its content
- * leaks through timing.
+ * leaks through timing.  A line may name the token's holder after the token
+ * and a blank ("TOKEN Jan de Vries"): an officer's own token, whose name
+ * the API records as the officer of each decision made with it.
  */
 #ifndef KVS_TOKEN_H
 #define KVS_TOKEN_H
@@ -13,9 +15,11 @@
 
 #define TOKEN_MAX 16           /* tokens in one file */
 #define TOKEN_MAX_LEN 256      /* bytes of one token */
+#define TOKEN_NAME_MAX 128     /* bytes of a holder's name */
 
 struct token_set {
 	unsigned char digest[TOKEN_MAX][32];
+	char name[TOKEN_MAX][TOKEN_NAME_MAX + 1];   /* "" when the line names no one */
 	size_t n;
 };
 
@@ -28,5 +32,8 @@ int token_load(const char *path, int create, struct token_set *out, int *created
 	       char *err, size_t errlen);
 /* 1 if `token` (len bytes) is one of the set, else 0. */
 int token_check(const struct token_set *ts, const char *token, size_t len);
+/* The index of `token` in the set (see ts->name), or -1; compares with
+ * every token, like token_check(). */
+int token_find(const struct token_set *ts, const char *token, size_t len);
 
 #endif

@@ -101,10 +101,42 @@ START_TEST(refused_files)
 	write_file(path, "# only a comment\n", 0600);
 	ck_assert_int_eq(token_load(path, 0, &ts, NULL, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "no token"));
-	write_file(path, "two words\n", 0600);
+	write_file(path, "tok\001en\n", 0600);
 	ck_assert_int_eq(token_load(path, 0, &ts, NULL, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, ":1: "));
+	write_file(path, "token name\001\n", 0600);
+	ck_assert_int_eq(token_load(path, 0, &ts, NULL, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":1: the name after the token contains a control"));
 	ck_assert_int_eq(token_load(dir, 0, &ts, NULL, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
+/* "TOKEN NAME": an officer's own token; the name is not part of the token. */
+START_TEST(named_tokens)
+{
+	struct token_set ts;
+	char path[128], err[256], longname[200];
+
+	snprintf(path, sizeof(path), "%s/t", dir);
+	write_file(path, "shared-token\nofficer-token   Jan de Vries  \n", 0600);
+	ck_assert_int_eq(token_load(path, 0, &ts, NULL, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ts.n, 2);
+	ck_assert_int_eq(token_find(&ts, "shared-token", 12), 0);
+	ck_assert_str_eq(ts.name[0], "");
+	ck_assert_int_eq(token_find(&ts, "officer-token", 13), 1);
+	ck_assert_str_eq(ts.name[1], "Jan de Vries");
+	ck_assert_int_eq(token_find(&ts, "officer-token Jan de Vries", 26), -1);
+	ck_assert_int_eq(token_check(&ts, "officer-token", 13), 1);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	{
+		char text[300];
+
+		snprintf(text, sizeof(text), "tok %s\n", longname);
+		write_file(path, text, 0600);
+	}
+	ck_assert_int_eq(token_load(path, 0, &ts, NULL, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "longer than 128 bytes"));
 }
 END_TEST
 
@@ -117,6 +149,7 @@ int main(void)
 	tcase_add_test(tc, created_when_missing);
 	tcase_add_test(tc, several_tokens_and_comments);
 	tcase_add_test(tc, refused_files);
+	tcase_add_test(tc, named_tokens);
 	suite_add_tcase(s, tc);
 	return ck_main(s);
 }
