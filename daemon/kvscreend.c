@@ -729,7 +729,9 @@ static void set_threadpool_size(long long threads)
 	setenv("UV_THREADPOOL_SIZE", buf, 1);
 }
 
-int main(int argc, char **argv)
+/* Parse the command line into d->config_path and *check.  Returns -1 to
+ * go on, or the exit code (after --help, --version or a usage error). */
+static int parse_args(int argc, char **argv, struct daemon *d, int *check)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -738,24 +740,15 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon d = { .exit_code = 0 };
-	struct cfg_errors e = { .out = stderr };
-	struct token_set ts = { .n = 0 };
-	uv_loop_t loop;
-	int check = 0, opt, rc;
+	int opt;
 
-	/* Before any thread exists (libcurl's requirement). */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		fprintf(stderr, "kvscreend: curl_global_init failed\n");
-		return 1;
-	}
 	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			d.config_path = optarg;
+			d->config_path = optarg;
 			break;
 		case 'k':
-			check = 1;
+			*check = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -772,8 +765,132 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!d.config_path)
-		d.config_path = cfg_default_path();
+	if (!d->config_path)
+		d->config_path = cfg_default_path();
+	return -1;
+}
+
+/* The durable path and the API behind it: the state folder, the bearer
+ * tokens, the outbox, the API and the sink that drains the outbox.
+ * Returns 0, or -1 after logging (what was opened is in d). */
+static int open_delivery(struct daemon *d)
+{
+	const struct kvs_cfg *cfg = d->en->cfg;
+	struct token_set ts = { .n = 0 };
+	char outbox_dir[PATH_MAX];
+	int rc;
+
+	rc = mkdir_p(cfg->daemon.state_dir, 0750);
+	if (rc < 0) {
+		log_err("%s: daemon.state_dir %s: %s", d->config_path, cfg->daemon.state_dir,
+			strerror(-rc));
+		return -1;
+	}
+	if (cfg->daemon.listen && *cfg->daemon.listen && load_tokens(cfg, &ts) < 0)
+		return -1;
+	rc = outbox_open(d->loop, cfg->daemon.state_dir, &d->ob);
+	if (rc < 0) {
+		log_err("outbox in %s: %s", cfg->daemon.state_dir, strerror(-rc));
+		return -1;
+	}
+	rc = api_new(d->loop, d->en, d->ob, &ts, (unsigned)cfg->daemon.max_inflight, &d->api);
+	explicit_bzero(&ts, sizeof(ts));
+	if (rc < 0)
+		return -1;
+	snprintf(outbox_dir, sizeof(outbox_dir), "%s/outbox", cfg->daemon.state_dir);
+	rc = sink_open(d->loop, &cfg->sink, outbox_dir, &d->sink);
+	if (rc < 0) {
+		log_err("sink (%s): %s", cfg->sink.kind, strerror(-rc));
+		return -1;
+	}
+	outbox_set_notify(d->ob, on_outbox_batch, d);
+	outbox_set_syncfs(d->ob, cfg->daemon.outbox_syncfs);
+	outbox_set_min_free(d->ob, (unsigned long long)cfg->daemon.outbox_min_free_mb << 20);
+	sink_set_retired_cb(d->sink, on_sink_retired, d);
+	api_set_metrics_cb(d->api, sink_metrics, d);
+	return 0;
+}
+
+/* The intake: the HTTP listeners and the spool folder.  Returns 0, or -1
+ * after logging (what was opened is in d). */
+static int open_intake(struct daemon *d)
+{
+	const struct kvs_cfg *cfg = d->en->cfg;
+	char spool_dir[PATH_MAX];
+	int rc;
+
+	api_set_reload_cb(d->api, on_reload_request, d);
+	if (open_listeners(d) < 0)
+		return -1;
+	snprintf(spool_dir, sizeof(spool_dir), "%s/spool", cfg->daemon.state_dir);
+	rc = spool_open(d->loop, spool_dir, (size_t)cfg->limits.max_bytes,
+			(unsigned)cfg->daemon.spool_rescan_ms,
+			(unsigned)cfg->daemon.max_inflight, on_spool_file, d, &d->spool);
+	if (rc < 0) {
+		log_err("spool %s: %s", spool_dir, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Signals (SIGTERM and SIGINT drain, SIGHUP reloads), the drain deadline
+ * timer and the systemd watchdog. */
+static void start_signals(struct daemon *d)
+{
+	uint64_t wd = notify_watchdog_interval_ms();
+
+	uv_signal_init(d->loop, &d->sig_term);
+	uv_signal_init(d->loop, &d->sig_int);
+	uv_signal_init(d->loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, on_signal, SIGINT);
+	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+	uv_timer_init(d->loop, &d->deadline);
+	uv_timer_init(d->loop, &d->watchdog);
+	d->watchdog.data = d;
+	d->wd_progress_at = uv_now(d->loop);
+	if (wd)
+		uv_timer_start(&d->watchdog, on_watchdog, wd, wd);
+}
+
+/* Start-up failed: close what was opened, run the loop until the closes
+ * are done, and free the rest. */
+static void close_failed_start(struct daemon *d)
+{
+	if (d->spool)
+		spool_close(d->spool, NULL, NULL);
+	if (d->srv)
+		http_server_close(d->srv, NULL, NULL);
+	if (d->ob)
+		outbox_close(d->ob, NULL, NULL);
+	if (d->sink)
+		sink_close(d->sink, NULL, NULL);
+	uv_run(d->loop, UV_RUN_DEFAULT);
+	uv_walk(d->loop, close_walk, NULL);
+	uv_run(d->loop, UV_RUN_DEFAULT);
+	uv_loop_close(d->loop);
+	api_free(d->api);
+	free(d->waiters.v);
+	free(d->waiters_next.v);
+	engine_unref(d->en);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { .exit_code = 0 };
+	struct cfg_errors e = { .out = stderr };
+	uv_loop_t loop;
+	int check = 0, rc;
+
+	/* Before any thread exists (libcurl's requirement). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "kvscreend: curl_global_init failed\n");
+		return 1;
+	}
+	rc = parse_args(argc, argv, &d, &check);
+	if (rc >= 0)
+		return rc;
 	if (engine_open(d.config_path, &d.en, &e) != 0) {
 		fprintf(stderr, "kvscreend: %s: configuration not valid\n", d.config_path);
 		return 1;
@@ -790,71 +907,12 @@ int main(int argc, char **argv)
 	if (uv_loop_init(&loop) < 0)
 		return 1;
 	d.loop = &loop;
-	rc = mkdir_p(d.en->cfg->daemon.state_dir, 0750);
-	if (rc < 0) {
-		log_err("%s: daemon.state_dir %s: %s", d.config_path, d.en->cfg->daemon.state_dir,
-			strerror(-rc));
-		goto fail;
+	if (open_delivery(&d) < 0 || open_intake(&d) < 0) {
+		close_failed_start(&d);
+		curl_global_cleanup();
+		return 1;
 	}
-	if (d.en->cfg->daemon.listen && *d.en->cfg->daemon.listen &&
-	    load_tokens(d.en->cfg, &ts) < 0)
-		goto fail;
-	rc = outbox_open(&loop, d.en->cfg->daemon.state_dir, &d.ob);
-	if (rc < 0) {
-		log_err("outbox in %s: %s", d.en->cfg->daemon.state_dir, strerror(-rc));
-		goto fail;
-	}
-	rc = api_new(&loop, d.en, d.ob, &ts, (unsigned)d.en->cfg->daemon.max_inflight, &d.api);
-	explicit_bzero(&ts, sizeof(ts));
-	if (rc < 0)
-		goto fail;
-	{
-		char outbox_dir[PATH_MAX];
-
-		snprintf(outbox_dir, sizeof(outbox_dir), "%s/outbox", d.en->cfg->daemon.state_dir);
-		rc = sink_open(&loop, &d.en->cfg->sink, outbox_dir, &d.sink);
-		if (rc < 0) {
-			log_err("sink (%s): %s", d.en->cfg->sink.kind, strerror(-rc));
-			goto fail;
-		}
-		outbox_set_notify(d.ob, on_outbox_batch, &d);
-		outbox_set_syncfs(d.ob, d.en->cfg->daemon.outbox_syncfs);
-		outbox_set_min_free(d.ob, (unsigned long long)d.en->cfg->daemon.outbox_min_free_mb << 20);
-		sink_set_retired_cb(d.sink, on_sink_retired, &d);
-		api_set_metrics_cb(d.api, sink_metrics, &d);
-	}
-	api_set_reload_cb(d.api, on_reload_request, &d);
-	if (open_listeners(&d) < 0)
-		goto fail;
-	{
-		char spool_dir[PATH_MAX];
-
-		snprintf(spool_dir, sizeof(spool_dir), "%s/spool", d.en->cfg->daemon.state_dir);
-		rc = spool_open(&loop, spool_dir, (size_t)d.en->cfg->limits.max_bytes,
-				(unsigned)d.en->cfg->daemon.spool_rescan_ms,
-				(unsigned)d.en->cfg->daemon.max_inflight, on_spool_file, &d, &d.spool);
-		if (rc < 0) {
-			log_err("spool %s: %s", spool_dir, strerror(-rc));
-			goto fail;
-		}
-	}
-	uv_signal_init(&loop, &d.sig_term);
-	uv_signal_init(&loop, &d.sig_int);
-	uv_signal_init(&loop, &d.sig_hup);
-	d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
-	uv_signal_start(&d.sig_term, on_signal, SIGTERM);
-	uv_signal_start(&d.sig_int, on_signal, SIGINT);
-	uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
-	uv_timer_init(&loop, &d.deadline);
-	uv_timer_init(&loop, &d.watchdog);
-	{
-		uint64_t wd = notify_watchdog_interval_ms();
-
-		d.watchdog.data = &d;
-		d.wd_progress_at = uv_now(&loop);
-		if (wd)
-			uv_timer_start(&d.watchdog, on_watchdog, wd, wd);
-	}
+	start_signals(&d);
 	api_set_state(d.api, API_READY);
 	log_notice("kvscreend %s ready: policy %.12s, %zu plugins, %lld worker threads",
 		   PACKAGE_VERSION, d.en->digest, d.en->plugins->n, d.en->cfg->daemon.threads);
@@ -872,26 +930,4 @@ int main(int argc, char **argv)
 	log_notice("stopped");
 	curl_global_cleanup();
 	return d.exit_code;
-
-fail:
-	/* Start-up failed: close what was opened and run the loop until the
-	 * closes are done. */
-	if (d.spool)
-		spool_close(d.spool, NULL, NULL);
-	if (d.srv)
-		http_server_close(d.srv, NULL, NULL);
-	if (d.ob)
-		outbox_close(d.ob, NULL, NULL);
-	if (d.sink)
-		sink_close(d.sink, NULL, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_walk(&loop, close_walk, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	api_free(d.api);
-	free(d.waiters.v);
-	free(d.waiters_next.v);
-	engine_unref(d.en);
-	curl_global_cleanup();
-	return 1;
 }
