@@ -725,21 +725,13 @@ static int resolve_daemon_path(struct kvs_cfg *cfg, const char **slot)
 	return 0;
 }
 
-int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
+/* Read the file at path into cfg->lc, with cfg->path the name as given
+ * and cfg->dir its canonical folder.  Returns 0 or -1 after reporting. */
+static int cfg_read(struct kvs_cfg *cfg, const char *path, struct cfg_errors *e)
 {
-	static const char *const top_keys[] = { "daemon", "limits", "policy", "plugins", "sink", "lists", NULL };
-	struct limits_block lb;
-	struct kvs_cfg *cfg;
-	config_setting_t *root;
-	int errors = 0, n;
+	const char *slash = strrchr(path, '/');
+	char *dir;
 
-	*out = NULL;
-	cfg = calloc(1, sizeof(*cfg));
-	if (!cfg) {
-		cfg_error(e, path, 0, "out of memory");
-		return 1;
-	}
-	config_init(&cfg->lc);
 	/* Messages name the file as it was given; every path in it is resolved
 	 * against the canonical folder, so the policy is the same however the
 	 * file was named (-c conf/x.conf, -c $PWD/conf/x.conf, a symlinked
@@ -747,34 +739,37 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 	cfg->path = strdup(path);
 	if (!cfg->path) {
 		cfg_error(e, path, 0, "out of memory");
-		goto fail;
+		return -1;
 	}
-	{
-		const char *slash = strrchr(path, '/');
-		char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
-				  : strdup(".");
-
-		cfg->dir = dir ? realpath(dir, NULL) : NULL;
-		if (!cfg->dir) {
-			cfg_error(e, path, 0, "cannot read the configuration: %s",
-				  dir ? strerror(errno) : "out of memory");
-			free(dir);
-			goto fail;
-		}
+	dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	cfg->dir = dir ? realpath(dir, NULL) : NULL;
+	if (!cfg->dir) {
+		cfg_error(e, path, 0, "cannot read the configuration: %s",
+			  dir ? strerror(errno) : "out of memory");
 		free(dir);
+		return -1;
 	}
+	free(dir);
 	config_set_include_dir(&cfg->lc, cfg->dir);
 	if (access(path, R_OK) != 0) {
 		cfg_error(e, path, 0, "cannot read the configuration: %s", strerror(errno));
-		goto fail;
+		return -1;
 	}
 	if (config_read_file(&cfg->lc, path) != CONFIG_TRUE) {
 		cfg_error(e, config_error_file(&cfg->lc) ? config_error_file(&cfg->lc) : path,
 			  config_error_line(&cfg->lc), "%s", config_error_text(&cfg->lc));
-		goto fail;
+		return -1;
 	}
-	root = config_root_setting(&cfg->lc);
-	n = config_setting_length(root);
+	return 0;
+}
+
+/* Every top-level setting is one of the known groups; returns the number
+ * of errors reported. */
+static int check_top_keys(const config_setting_t *root, struct cfg_errors *e)
+{
+	static const char *const top_keys[] = { "daemon", "limits", "policy", "plugins", "sink", "lists", NULL };
+	int errors = 0, n = config_setting_length(root);
+
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
 		int ok = 0;
@@ -790,6 +785,71 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 			errors++;
 		}
 	}
+	return errors;
+}
+
+/* The daemon settings the option table cannot check: the log level and
+ * the socket mode (into cfg->daemon.socket_perm); returns the number of
+ * errors reported. */
+static int check_daemon(struct kvs_cfg *cfg, struct cfg_errors *e)
+{
+	char *end;
+	unsigned long m;
+
+	if (log_level_parse(cfg->daemon.log_level) < 0) {
+		cfg_error_at(e, config_lookup(&cfg->lc, "daemon.log_level"),
+			     "log_level: expected err, warning, notice, info or debug");
+		return 1;
+	}
+	m = strtoul(cfg->daemon.socket_mode, &end, 8);
+	cfg->daemon.socket_perm = (unsigned)m;
+	if (!*cfg->daemon.socket_mode || *end || m > 0777) {
+		cfg_error_at(e, config_lookup(&cfg->lc, "daemon.socket_mode"),
+			     "socket_mode: expected an octal file mode such as \"0660\"");
+		return 1;
+	}
+	return 0;
+}
+
+/* The sink's own check of its settings, reported at the setting it names
+ * (else at the sink group); returns the number of errors reported. */
+static int check_sink(const struct kvs_cfg *cfg, struct cfg_errors *e)
+{
+	const char *opt = NULL, *msg = sink_cfg_check(&cfg->sink, &opt);
+	char key[128];
+	const config_setting_t *at;
+
+	if (!msg)
+		return 0;
+	snprintf(key, sizeof(key), "sink.%s", opt ? opt : "");
+	at = opt ? config_lookup(&cfg->lc, key) : NULL;
+	if (!at)
+		at = config_lookup(&cfg->lc, "sink");
+	if (at)
+		cfg_error_at(e, at, "sink: %s", msg);
+	else
+		cfg_error(e, cfg->path, 0, "sink: %s", msg);
+	return 1;
+}
+
+int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
+{
+	struct limits_block lb;
+	struct kvs_cfg *cfg;
+	config_setting_t *root;
+	int errors = 0;
+
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		cfg_error(e, path, 0, "out of memory");
+		return 1;
+	}
+	config_init(&cfg->lc);
+	if (cfg_read(cfg, path, e) < 0)
+		goto fail;
+	root = config_root_setting(&cfg->lc);
+	errors = check_top_keys(root, e);
 	if (errors)
 		goto fail;
 	errors += cfg_parse_options(config_setting_get_member(root, "daemon"), cfg_daemon_options,
@@ -799,22 +859,8 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 				    &lb, cfg->dir, NULL, &cfg->arena, e);
 	cfg->limits = lb.req;
 	cfg->plugin_timeout_ms = lb.plugin_timeout_ms;
-	if (!errors && log_level_parse(cfg->daemon.log_level) < 0) {
-		cfg_error_at(e, config_lookup(&cfg->lc, "daemon.log_level"),
-			     "log_level: expected err, warning, notice, info or debug");
-		errors++;
-	}
-	if (!errors) {
-		char *end;
-		unsigned long m = strtoul(cfg->daemon.socket_mode, &end, 8);
-
-		if (!*cfg->daemon.socket_mode || *end || m > 0777) {
-			cfg_error_at(e, config_lookup(&cfg->lc, "daemon.socket_mode"),
-				     "socket_mode: expected an octal file mode such as \"0660\"");
-			errors++;
-		}
-		cfg->daemon.socket_perm = (unsigned)m;
-	}
+	if (!errors)
+		errors += check_daemon(cfg, e);
 	if (resolve_daemon_path(cfg, &cfg->daemon.socket) < 0 ||
 	    resolve_daemon_path(cfg, &cfg->daemon.state_dir) < 0 ||
 	    resolve_daemon_path(cfg, &cfg->daemon.token_file) < 0) {
@@ -823,24 +869,8 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 	}
 	errors += cfg_parse_options(config_setting_get_member(root, "sink"), sink_options,
 				    &cfg->sink, cfg->dir, NULL, &cfg->arena, e);
-	if (!errors) {
-		const char *opt = NULL, *msg = sink_cfg_check(&cfg->sink, &opt);
-
-		if (msg) {
-			char key[128];
-			const config_setting_t *at;
-
-			snprintf(key, sizeof(key), "sink.%s", opt ? opt : "");
-			at = opt ? config_lookup(&cfg->lc, key) : NULL;
-			if (!at)
-				at = config_lookup(&cfg->lc, "sink");
-			if (at)
-				cfg_error_at(e, at, "sink: %s", msg);
-			else
-				cfg_error(e, path, 0, "sink: %s", msg);
-			errors++;
-		}
-	}
+	if (!errors)
+		errors += check_sink(cfg, e);
 	errors += cfg_parse_options(config_setting_get_member(root, "lists"), cfg_lists_options,
 				    &cfg->lists, cfg->dir, NULL, &cfg->arena, e);
 	if (!errors)
