@@ -687,204 +687,268 @@ static void short_digest(const struct kvs_list *l, char out[17])
 	snprintf(out, 17, "%.16s", l ? l->digest : "none");
 }
 
+/* One list's update, from lock to swap: what its phases share.  why and
+ * url name the problem and the download it concerns once a phase fails. */
+struct update {
+	struct run *r;
+	const struct target *t;
+	const struct lists_source *s;
+	struct fileset fs;
+	char dir[PATH_MAX], stage[PATH_MAX], why[768];
+	const char *url;
+	struct lists_load_opts lo;
+	struct diag dnew, dcur;
+	struct kvs_list *nu, *cur;  /* the staged and the current list */
+	long long total;            /* bytes downloaded */
+	double t0;
+	int lockfd, staged;
+};
+
+/* The list's folder u->dir, made if missing, locked (u->lockfd), and a
+ * fresh staging folder u->stage in it. */
+static int update_stage(struct update *u)
+{
+	const struct target *t = u->t;
+	const char *base;
+
+	if (target_files(t, &u->fs, &base) < 0) {
+		snprintf(u->why, sizeof(u->why), "bad file name in %.400s", t->path);
+		return -EINVAL;
+	}
+	if (u->s->n_urls > u->fs.n) {
+		snprintf(u->why, sizeof(u->why), "lists.sources gives %zu URLs; format %s takes %zu file%s",
+			 u->s->n_urls, t->format, u->fs.n, u->fs.n == 1 ? "" : "s");
+		return -EINVAL;
+	}
+	if ((size_t)(base - t->path) >= sizeof(u->dir)) {
+		snprintf(u->why, sizeof(u->why), "path too long");
+		return -ENAMETOOLONG;
+	}
+	if (base == t->path) {
+		strcpy(u->dir, ".");
+	} else {
+		memcpy(u->dir, t->path, (size_t)(base - t->path - 1));
+		u->dir[base - t->path - 1] = '\0';
+		if (!u->dir[0])
+			strcpy(u->dir, "/");
+	}
+	/* A list never downloaded (eu_fsf on a fresh install) may lack its
+	 * own folder: make it, the folder above must exist. */
+	if (mkdir(u->dir, 0755) == 0)
+		fprintf(u->r->opts->err, "kvscreen lists update: %s: made the folder %s\n", t->name,
+			u->dir);
+	u->lockfd = open(u->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (u->lockfd < 0) {
+		int rc = -errno;
+
+		snprintf(u->why, sizeof(u->why), "cannot open the folder %.400s: %s", u->dir,
+			 strerror(-rc));
+		return rc;
+	}
+	if (flock(u->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		int rc = -errno;
+
+		snprintf(u->why, sizeof(u->why), "another kvscreen lists update is working in %.400s",
+			 u->dir);
+		return rc;
+	}
+	remove_stale_stages(u->dir, u->r->opts->err);
+	if ((size_t)snprintf(u->stage, sizeof(u->stage), "%s/" STAGE_PREFIX "XXXXXX", u->dir) >=
+	    sizeof(u->stage))
+		errno = ENAMETOOLONG;
+	else if (mkdtemp(u->stage))
+		u->staged = 1;
+	if (!u->staged) {
+		int rc = -errno;
+
+		snprintf(u->why, sizeof(u->why), "cannot make a staging folder in %.400s: %s", u->dir,
+			 strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* Download every file the source names into the staging folder; the
+ * others of the set (an OFAC source with fewer URLs) are linked in as
+ * they are. */
+static int update_download(struct update *u)
+{
+	for (size_t i = 0; i < u->fs.n; i++) {
+		char cur_p[PATH_MAX], new_p[PATH_MAX];
+		struct stat st;
+		int have, rc;
+
+		if (join(cur_p, sizeof(cur_p), u->dir, u->fs.names[i]) < 0 ||
+		    join(new_p, sizeof(new_p), u->stage, u->fs.names[i]) < 0) {
+			snprintf(u->why, sizeof(u->why), "path too long");
+			return -ENAMETOOLONG;
+		}
+		have = stat(cur_p, &st) == 0 && S_ISREG(st.st_mode);
+		if (i < u->s->n_urls) {
+			long long got = 0;
+
+			u->url = u->s->urls[i];
+			rc = download(u->r->lc, u->url, new_p, have ? &st : NULL, &got, u->why,
+				      sizeof(u->why));
+			if (rc < 0)
+				return rc;
+			u->total += got;
+		} else if (have && link(cur_p, new_p) < 0) {
+			rc = -errno;
+			snprintf(u->why, sizeof(u->why), "cannot link %.400s into the staging folder: %s",
+				 cur_p, strerror(errno));
+			return rc;
+		}
+	}
+	u->url = u->s->urls[0];
+	return 0;
+}
+
+/* The staged list must load with the daemon's loader (u->nu), and a cut-off
+ * OFAC file, which can still load, is refused by its missing end mark. */
+static int update_load(struct update *u)
+{
+	const struct target *t = u->t;
+	const struct lists_source *s = u->s;
+	char staged_path[PATH_MAX];
+	int rc;
+
+	if (join(staged_path, sizeof(staged_path), u->stage, u->fs.names[0]) < 0) {
+		snprintf(u->why, sizeof(u->why), "path too long");
+		return -ENAMETOOLONG;
+	}
+	u->dnew.stage = u->stage;
+	u->dnew.fs = &u->fs;
+	u->dnew.n_urls = s->n_urls;
+	u->lo.diag_arg = &u->dnew;
+	rc = lists_load_private(t->format, staged_path, t->name, t->severity, &u->lo, &u->nu);
+	if (rc < 0) {
+		if (u->dnew.n && u->dnew.which >= 0)
+			u->url = s->urls[u->dnew.which];
+		snprintf(u->why, sizeof(u->why), "does not load as format %s: %s", t->format,
+			 u->dnew.first[0] ? u->dnew.first : strerror(-rc));
+		return rc;
+	}
+	for (size_t i = 0; strcmp(t->format, "ofac") == 0 && i < s->n_urls; i++) {
+		char cur_p[PATH_MAX], new_p[PATH_MAX];
+
+		if (join(cur_p, sizeof(cur_p), u->dir, u->fs.names[i]) == 0 &&
+		    join(new_p, sizeof(new_p), u->stage, u->fs.names[i]) == 0 &&
+		    has_eof_mark(cur_p) && !has_eof_mark(new_p)) {
+			u->url = s->urls[i];
+			snprintf(u->why, sizeof(u->why),
+				 "refused: no end-of-file byte 0x1A at its end, which OFAC writes and the current %s has (cut off)",
+				 u->fs.names[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Compare the staged list with the current one (u->cur, if it loads):
+ * refuse one that shrank by more than lists.max_shrink_percent or has
+ * more malformed rows than lists.max_malformed_rows and the current. */
+static int update_compare(struct update *u)
+{
+	const struct cfg_lists *lc = u->r->lc;
+	const struct target *t = u->t;
+	const struct kvs_list *nu, *cur;
+
+	if (access(t->path, F_OK) == 0) {
+		u->lo.diag_arg = &u->dcur;
+		if (lists_load_private(t->format, t->path, t->name, t->severity, &u->lo, &u->cur) < 0)
+			fprintf(u->r->opts->err, "kvscreen lists update: %s: warning: the current %s does not load (%s); it is replaced\n",
+				t->name, t->path, u->dcur.first[0] ? u->dcur.first : "?");
+	}
+	nu = u->nu;
+	cur = u->cur;
+	u->url = u->s->urls[0];
+	if (cur && cur->n_entries > 0 &&
+	    (long double)nu->n_entries * 100 <
+		    (long double)cur->n_entries * (long double)(100 - lc->max_shrink_percent)) {
+		snprintf(u->why, sizeof(u->why),
+			 "refused: %zu entries where the current file has %zu (more than lists.max_shrink_percent = %lld%% fewer)",
+			 nu->n_entries, cur->n_entries, lc->max_shrink_percent);
+		return -EINVAL;
+	}
+	if ((long long)nu->n_skipped > lc->max_malformed_rows &&
+	    (!cur || nu->n_skipped > cur->n_skipped)) {
+		if (u->dnew.which >= 0)
+			u->url = u->s->urls[u->dnew.which];
+		snprintf(u->why, sizeof(u->why),
+			 "refused: %zu malformed rows (lists.max_malformed_rows = %lld, current file %zu), the first at %s",
+			 nu->n_skipped, lc->max_malformed_rows, cur ? cur->n_skipped : 0,
+			 u->dnew.first);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Swap the staged files in (unless a dry run or unchanged) and report.
+ * Returns 1 updated (or would be), 0 unchanged, or a negative errno. */
+static int update_apply(struct update *u)
+{
+	const struct lists_update_opts *o = u->r->opts;
+	const struct target *t = u->t;
+	const struct kvs_list *nu = u->nu, *cur = u->cur;
+	char a[17], b[17];
+
+	short_digest(cur, a);
+	short_digest(nu, b);
+	if (cur && strcmp(cur->digest, nu->digest) == 0) {
+		fprintf(o->out, "%s: unchanged: %zu entries, sha256 %s (%lld bytes in %.1f s)\n",
+			t->name, nu->n_entries, b, u->total, now_s() - u->t0);
+		return 0;
+	}
+	if (!o->dry_run) {
+		const char *names[LISTS_UPDATE_MAX_FILES];
+		int rc;
+
+		for (size_t i = 0; i < u->s->n_urls; i++)
+			names[i] = u->fs.names[i];
+		rc = lists_update_swap(u->dir, u->stage, names, u->s->n_urls, u->why, sizeof(u->why));
+		if (rc < 0)
+			return rc;
+	}
+	fprintf(o->out,
+		"%s: %s: %zu -> %zu entries, %zu -> %zu names, sha256 %s -> %s, %s (%lld bytes in %.1f s)\n",
+		t->name, o->dry_run ? "would update (dry run)" : "updated",
+		cur ? cur->n_entries : 0, nu->n_entries, cur ? cur->n_names : 0, nu->n_names, a, b,
+		t->path, u->total, now_s() - u->t0);
+	if (!o->dry_run && !nu->date)
+		warn_list_dates(u->r, t->name);
+	return 1;
+}
+
 /* Update target t from source s.  Returns 1 updated (or would be), 0
  * unchanged, or a negative errno after printing the one-line error. */
 static int update_one(struct run *r, const struct target *t, const struct lists_source *s)
 {
-	const struct cfg_lists *lc = r->lc;
-	struct lists_load_opts lo = { .strict = 0, .diag = diag_cb };
-	struct diag dnew = { 0 }, dcur = { 0 };
-	struct kvs_list *nu = NULL, *cur = NULL;
-	char dir[PATH_MAX], stage[PATH_MAX], why[768] = "", a[17], b[17];
-	const char *url = s->urls[0], *base;
-	struct fileset fs;
-	long long total = 0;
-	double t0 = now_s();
-	int lockfd = -1, staged = 0, rc;
+	struct update upd = { .r = r, .t = t, .s = s, .url = s->urls[0],
+			      .lo = { .strict = 0, .diag = diag_cb }, .t0 = now_s(), .lockfd = -1 };
+	struct update *u = &upd;
+	int rc;
 
-	if (target_files(t, &fs, &base) < 0) {
-		snprintf(why, sizeof(why), "bad file name in %.400s", t->path);
-		rc = -EINVAL;
-		goto fail;
+	rc = update_stage(u);
+	if (rc == 0)
+		rc = update_download(u);
+	if (rc == 0)
+		rc = update_load(u);
+	if (rc == 0)
+		rc = update_compare(u);
+	if (rc == 0)
+		rc = update_apply(u);
+	if (rc < 0) {
+		one_line(u->why);
+		fprintf(r->opts->err, "kvscreen lists update: %s: %s: %s; the current files are unchanged\n",
+			t->name, u->url, u->why);
 	}
-	if (s->n_urls > fs.n) {
-		snprintf(why, sizeof(why), "lists.sources gives %zu URLs; format %s takes %zu file%s",
-			 s->n_urls, t->format, fs.n, fs.n == 1 ? "" : "s");
-		rc = -EINVAL;
-		goto fail;
-	}
-	if ((size_t)(base - t->path) >= sizeof(dir)) {
-		snprintf(why, sizeof(why), "path too long");
-		rc = -ENAMETOOLONG;
-		goto fail;
-	}
-	if (base == t->path) {
-		strcpy(dir, ".");
-	} else {
-		memcpy(dir, t->path, (size_t)(base - t->path - 1));
-		dir[base - t->path - 1] = '\0';
-		if (!dir[0])
-			strcpy(dir, "/");
-	}
-	/* A list never downloaded (eu_fsf on a fresh install) may lack its
-	 * own folder: make it, the folder above must exist. */
-	if (mkdir(dir, 0755) == 0)
-		fprintf(r->opts->err, "kvscreen lists update: %s: made the folder %s\n", t->name, dir);
-	lockfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (lockfd < 0) {
-		rc = -errno;
-		snprintf(why, sizeof(why), "cannot open the folder %.400s: %s", dir, strerror(errno));
-		goto fail;
-	}
-	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-		rc = -errno;
-		snprintf(why, sizeof(why), "another kvscreen lists update is working in %.400s", dir);
-		goto fail;
-	}
-	remove_stale_stages(dir, r->opts->err);
-	if ((size_t)snprintf(stage, sizeof(stage), "%s/" STAGE_PREFIX "XXXXXX", dir) >= sizeof(stage))
-		errno = ENAMETOOLONG;
-	else if (mkdtemp(stage))
-		staged = 1;
-	if (!staged) {
-		rc = -errno;
-		snprintf(why, sizeof(why), "cannot make a staging folder in %.400s: %s", dir,
-			 strerror(errno));
-		goto fail;
-	}
-
-	/* Download every file the source names; the others of the set (an
-	 * OFAC source with fewer URLs) are linked in as they are. */
-	for (size_t i = 0; i < fs.n; i++) {
-		char cur_p[PATH_MAX], new_p[PATH_MAX];
-		struct stat st;
-		int have;
-
-		if (join(cur_p, sizeof(cur_p), dir, fs.names[i]) < 0 ||
-		    join(new_p, sizeof(new_p), stage, fs.names[i]) < 0) {
-			rc = -ENAMETOOLONG;
-			snprintf(why, sizeof(why), "path too long");
-			goto fail;
-		}
-		have = stat(cur_p, &st) == 0 && S_ISREG(st.st_mode);
-		if (i < s->n_urls) {
-			long long got = 0;
-
-			url = s->urls[i];
-			rc = download(lc, url, new_p, have ? &st : NULL, &got, why, sizeof(why));
-			if (rc < 0)
-				goto fail;
-			total += got;
-		} else if (have && link(cur_p, new_p) < 0) {
-			rc = -errno;
-			snprintf(why, sizeof(why), "cannot link %.400s into the staging folder: %s", cur_p,
-				 strerror(errno));
-			goto fail;
-		}
-	}
-	url = s->urls[0];
-
-	/* Validate: the staged list must load with the daemon's loader. */
-	{
-		char staged_path[PATH_MAX];
-
-		if (join(staged_path, sizeof(staged_path), stage, fs.names[0]) < 0) {
-			rc = -ENAMETOOLONG;
-			snprintf(why, sizeof(why), "path too long");
-			goto fail;
-		}
-		dnew.stage = stage;
-		dnew.fs = &fs;
-		dnew.n_urls = s->n_urls;
-		lo.diag_arg = &dnew;
-		rc = lists_load_private(t->format, staged_path, t->name, t->severity, &lo, &nu);
-		if (rc < 0) {
-			if (dnew.n && dnew.which >= 0)
-				url = s->urls[dnew.which];
-			snprintf(why, sizeof(why), "does not load as format %s: %s", t->format,
-				 dnew.first[0] ? dnew.first : strerror(-rc));
-			goto fail;
-		}
-	}
-	/* A cut-off OFAC file can still load; its missing end mark tells. */
-	for (size_t i = 0; strcmp(t->format, "ofac") == 0 && i < s->n_urls; i++) {
-		char cur_p[PATH_MAX], new_p[PATH_MAX];
-
-		if (join(cur_p, sizeof(cur_p), dir, fs.names[i]) == 0 &&
-		    join(new_p, sizeof(new_p), stage, fs.names[i]) == 0 &&
-		    has_eof_mark(cur_p) && !has_eof_mark(new_p)) {
-			url = s->urls[i];
-			snprintf(why, sizeof(why),
-				 "refused: no end-of-file byte 0x1A at its end, which OFAC writes and the current %s has (cut off)",
-				 fs.names[i]);
-			rc = -EINVAL;
-			goto fail;
-		}
-	}
-	if (access(t->path, F_OK) == 0) {
-		lo.diag_arg = &dcur;
-		if (lists_load_private(t->format, t->path, t->name, t->severity, &lo, &cur) < 0)
-			fprintf(r->opts->err, "kvscreen lists update: %s: warning: the current %s does not load (%s); it is replaced\n",
-				t->name, t->path, dcur.first[0] ? dcur.first : "?");
-	}
-	url = s->urls[0];
-	if (cur && cur->n_entries > 0 &&
-	    (long double)nu->n_entries * 100 <
-		    (long double)cur->n_entries * (long double)(100 - lc->max_shrink_percent)) {
-		snprintf(why, sizeof(why),
-			 "refused: %zu entries where the current file has %zu (more than lists.max_shrink_percent = %lld%% fewer)",
-			 nu->n_entries, cur->n_entries, lc->max_shrink_percent);
-		rc = -EINVAL;
-		goto fail;
-	}
-	if ((long long)nu->n_skipped > lc->max_malformed_rows &&
-	    (!cur || nu->n_skipped > cur->n_skipped)) {
-		if (dnew.which >= 0)
-			url = s->urls[dnew.which];
-		snprintf(why, sizeof(why),
-			 "refused: %zu malformed rows (lists.max_malformed_rows = %lld, current file %zu), the first at %s",
-			 nu->n_skipped, lc->max_malformed_rows, cur ? cur->n_skipped : 0,
-			 dnew.first);
-		rc = -EINVAL;
-		goto fail;
-	}
-	short_digest(cur, a);
-	short_digest(nu, b);
-	if (cur && strcmp(cur->digest, nu->digest) == 0) {
-		fprintf(r->opts->out, "%s: unchanged: %zu entries, sha256 %s (%lld bytes in %.1f s)\n",
-			t->name, nu->n_entries, b, total, now_s() - t0);
-		rc = 0;
-		goto out;
-	}
-	if (!r->opts->dry_run) {
-		const char *names[LISTS_UPDATE_MAX_FILES];
-
-		for (size_t i = 0; i < s->n_urls; i++)
-			names[i] = fs.names[i];
-		rc = lists_update_swap(dir, stage, names, s->n_urls, why, sizeof(why));
-		if (rc < 0)
-			goto fail;
-	}
-	fprintf(r->opts->out,
-		"%s: %s: %zu -> %zu entries, %zu -> %zu names, sha256 %s -> %s, %s (%lld bytes in %.1f s)\n",
-		t->name, r->opts->dry_run ? "would update (dry run)" : "updated",
-		cur ? cur->n_entries : 0, nu->n_entries, cur ? cur->n_names : 0, nu->n_names, a, b,
-		t->path, total, now_s() - t0);
-	if (!r->opts->dry_run && !nu->date)
-		warn_list_dates(r, t->name);
-	rc = 1;
-	goto out;
-fail:
-	one_line(why);
-	fprintf(r->opts->err, "kvscreen lists update: %s: %s: %s; the current files are unchanged\n",
-		t->name, url, why);
-out:
-	lists_free(nu);
-	lists_free(cur);
-	if (staged)
-		remove_stage(stage);
-	if (lockfd >= 0)
-		close(lockfd);
+	lists_free(u->nu);
+	lists_free(u->cur);
+	if (u->staged)
+		remove_stage(u->stage);
+	if (u->lockfd >= 0)
+		close(u->lockfd);
 	return rc;
 }
 

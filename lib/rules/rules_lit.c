@@ -1111,207 +1111,261 @@ static int join_group(struct parser *p, const struct run *r, size_t g, struct ls
 	return 0;
 }
 
+/* What one step of parse_seq did with the atom at p->i. */
+enum seq_step {
+	SEQ_NEXT,    /* consumed it; go on with the next atom */
+	SEQ_LITERAL, /* consumed it; it is the literal character handed back */
+	SEQ_STOP,    /* syntax we do not follow: p->fail is set */
+};
+
+/* An escape at p->s[p->i] == '\\'.  A class escape (\d, \b, \x41, \p{..},
+ * a back reference ...) ends the run; an escaped punctuation character is
+ * the literal *c. */
+static enum seq_step seq_escape(struct parser *p, struct run *r, struct lset *best, int *err,
+				unsigned char *c)
+{
+	const char *s = p->s;
+	unsigned char n = (unsigned char)s[p->i + 1];
+
+	/* \K moves the start of a match past text it consumed. */
+	if (!n || n == 'Q' || n == 'E' || n == 'K') {
+		p->fail = 1;
+		return SEQ_STOP;
+	}
+	if (n == 's' && sep_atom(p, r, p->i + 2))
+		return SEQ_NEXT;
+	if (is_alnum(n)) {
+		run_commit(p, r, best, err);
+		p->i += 2;
+		p->ws = n == 'b';
+		if (s[p->i] == '{' && strchr("xopNPpgk", n)) {
+			const char *e = strchr(s + p->i, '}');
+
+			p->i = e ? (size_t)(e - s) + 1 : strlen(s);
+		} else if ((n == 'g' || n == 'k') &&
+			   (s[p->i] == '<' || s[p->i] == '\'')) {
+			const char *e = strpbrk(s + p->i + 1, ">'");
+
+			p->i = e ? (size_t)(e - s) + 1 : strlen(s);
+		} else if (n == 'x') {
+			for (int k = 0; k < 2 && strchr("0123456789abcdefABCDEF", s[p->i]) && s[p->i]; k++)
+				p->i++;
+		} else if (n >= '0' && n <= '9') {
+			while (s[p->i] >= '0' && s[p->i] <= '9')
+				p->i++;
+		} else if (n == 'c' && s[p->i]) {
+			p->i++;
+		}
+		bs_esc(&p->cls, n);
+		if (atom(p, esc_width(n)))
+			p->ws = 0;
+		return SEQ_NEXT;
+	}
+	p->i += 2;
+	*c = n;
+	p->ws_next = p->ws;
+	p->ws = 0;
+	return SEQ_LITERAL;
+}
+
+/* A group at p->s[p->i] == '(': a plain group of words continues the run,
+ * any other ends it (joined with the group's leading literals where that
+ * gives a candidate).  Returns 0 or a negative errno. */
+static int seq_group(struct parser *p, struct run *r, struct lset *best)
+{
+	const char *s = p->s;
+	size_t g = p->i, e = skip_group(s, g), na;
+	char *alt[RULES_LITERAL_MAX_SET];
+	int plain = 0, err = 0;
+
+	/* A plain group of words that occurs once, or at most
+	 * once (an empty alternative more), continues the run
+	 * (run_extend); parse_group still counts its width. */
+	if (s[e - 1] == ')' && (!is_quant(s[e]) || (s[e] == '?' && s[e + 1] != '?')))
+		plain = plain_group(s, g, alt, &na, RULES_LITERAL_MAX_SET - 1);
+	if (plain > 0 && s[e] == '?') {
+		alt[na] = strdup("");
+		plain = alt[na] ? (na++, 1) : -ENOMEM;
+		if (plain < 0)
+			while (na)
+				free(alt[--na]);
+	}
+	if (plain > 0)
+		plain = run_extend(p, r, alt, na, p->ws);
+	if (plain < 0)
+		return plain;
+	if (plain) {
+		/* Its literals are the run's now, not ones that
+		 * every later set must take along (p->first). */
+		p->in_run = 1;
+		err = parse_group(p, best);
+		p->in_run = 0;
+		return err;
+	}
+	/* A run right before another group: also the run
+	 * followed by each literal that starts the group. */
+	if ((r->n || r->n_alt) && p->depth == 0 && !p->no_join)
+		err = join_group(p, r, g, best);
+	if (!err)
+		run_commit(p, r, best, &err);
+	if (!err)
+		err = parse_group(p, best);
+	return err;
+}
+
+/* A character class at p->s[p->i] == '[' that is not [0-9]: a separator
+ * class, or a small class of ASCII letters and digits that occurs once,
+ * continues the run; any other ends it. */
+static void seq_class(struct parser *p, struct run *r, struct lset *best, int *err)
+{
+	const char *s = p->s;
+
+	if (sep_class(s, p->i) && sep_atom(p, r, skip_class(s, p->i)))
+		return;
+	if (!is_quant(s[skip_class(s, p->i)])) {
+		/* A small class of ASCII letters and digits that occurs
+		 * once continues the run as a plain group would. */
+		char *alt[RULES_CLASS_ALTS];
+		int rc = small_class(s, p->i, alt);
+
+		if (rc > 0)
+			rc = run_extend(p, r, alt, (size_t)rc, p->ws_next);
+		if (rc < 0) {
+			*err = rc;
+			return;
+		}
+		if (rc > 0) {
+			bs_class(&p->cls, s, p->i);
+			p->i = skip_class(s, p->i);
+			atom(p, W_CHAR);
+			return;
+		}
+	}
+	run_commit(p, r, best, err);
+	bs_class(&p->cls, s, p->i);
+	p->i = skip_class(s, p->i);
+	atom(p, W_CHAR);
+}
+
+/* A quantifier (?, *, +, {..}) of the last literal character: an optional
+ * one leaves the run, {n} repeats it n times, {n,m} at least n times and
+ * ends the run. */
+static void seq_quant(struct parser *p, struct run *r, struct lset *best, int *err)
+{
+	const char *s = p->s;
+	unsigned char c = (unsigned char)s[p->i];
+	char *e;
+	unsigned long n = c == '{' ? strtoul(s + p->i + 1, &e, 10) : 0;
+	int counted = c == '{' && e > s + p->i + 1 && (*e == '}' || *e == ',');
+	int present;
+	size_t more;
+
+	if (counted && n >= 1 && r->last && r->n) {
+		for (unsigned long k = 1; k < n && r->n < LIT_MAX; k++, r->n++)
+			r->buf[r->n] = r->buf[r->n - 1];
+	} else if (c != '+' && r->last && r->n) {
+		r->n--;
+	}
+	skip_quant(p, &present, &more);
+	p->pre = pre_add(p->pre, pre_mul(p->lastw, more));
+	if (!(counted && *e == '}'))
+		run_commit(p, r, best, err);
+}
+
+/* The literal character c, already consumed (digit: it came from [0-9]
+ * and stands as '#'): appended to the run if it can be part of one, else
+ * the run ends. */
+static void seq_literal(struct parser *p, struct run *r, struct lset *best, int *err,
+			unsigned char c, int digit)
+{
+	struct bset cls_before;
+
+	p->pre_next = p->pre;
+	p->lastw = lit_width(c);
+	p->pre = pre_add(p->pre, p->lastw);
+	cls_before = p->cls;
+	if (digit)
+		bs_range(&p->cls, '0', '9');
+	else
+		bs_char(&p->cls, c);
+	if (c >= 'A' && c <= 'Z')
+		c = (unsigned char)(c - 'A' + 'a');
+	/* '#' in a literal stands for [0-9]; the character itself is none. */
+	if (lit_char(c) && (c != '#' || digit) && r->n < LIT_MAX) {
+		if (r->n == 0 && !r->n_alt) {
+			r->ws = p->ws_next;
+			r->pre = p->pre_next;
+			r->cls = cls_before;
+		}
+		r->buf[r->n++] = (char)c;
+		r->last = 1;
+	} else {
+		run_commit(p, r, best, err);
+	}
+}
+
+/* One sequence (up to '|', ')' or the end): the best literal set every
+ * match of it must contain, built from runs of literal characters. */
 static int parse_seq(struct parser *p, struct lset *best)
 {
-	struct run *rp = malloc(sizeof(*rp));
+	struct run *r = malloc(sizeof(*r));
 	struct lset first = { NULL, 0, 1 }, *outer = p->first;
 	const char *s = p->s;
 	int err = 0;
 
-	if (!rp)
+	if (!r)
 		return -ENOMEM;
 	p->first = &first;
-#define r (*rp)
-	r.n = 0;
-	r.n_alt = 0;
-	r.last = 0;
-	r.ws = 0;
-	r.pre = 0;
+	r->n = 0;
+	r->n_alt = 0;
+	r->last = 0;
+	r->ws = 0;
+	r->pre = 0;
 	best->ok = 1;
 	while (s[p->i] && s[p->i] != '|' && s[p->i] != ')' && !p->fail && !err) {
 		unsigned char c = (unsigned char)s[p->i];
-		struct bset cls_before;
-		size_t more;
-		int present, digit = 0;
+		int digit = 0;
 
 		if (c == '\\') {
-			unsigned char n = (unsigned char)s[p->i + 1];
+			enum seq_step step = seq_escape(p, r, best, &err, &c);
 
-			/* \K moves the start of a match past text it consumed. */
-			if (!n || n == 'Q' || n == 'E' || n == 'K') {
-				p->fail = 1;
+			if (step == SEQ_STOP)
 				break;
-			}
-			if (n == 's' && sep_atom(p, &r, p->i + 2))
+			if (step == SEQ_NEXT)
 				continue;
-			if (is_alnum(n)) {
-				run_commit(p, &r, best, &err);
-				p->i += 2;
-				p->ws = n == 'b';
-				if (s[p->i] == '{' && strchr("xopNPpgk", n)) {
-					const char *e = strchr(s + p->i, '}');
-
-					p->i = e ? (size_t)(e - s) + 1 : strlen(s);
-				} else if ((n == 'g' || n == 'k') &&
-					   (s[p->i] == '<' || s[p->i] == '\'')) {
-					const char *e = strpbrk(s + p->i + 1, ">'");
-
-					p->i = e ? (size_t)(e - s) + 1 : strlen(s);
-				} else if (n == 'x') {
-					for (int k = 0; k < 2 && strchr("0123456789abcdefABCDEF", s[p->i]) && s[p->i]; k++)
-						p->i++;
-				} else if (n >= '0' && n <= '9') {
-					while (s[p->i] >= '0' && s[p->i] <= '9')
-						p->i++;
-				} else if (n == 'c' && s[p->i]) {
-					p->i++;
-				}
-				bs_esc(&p->cls, n);
-				if (atom(p, esc_width(n)))
-					p->ws = 0;
-				continue;
-			}
-			p->i += 2;
-			c = n;
+		} else if (c == '(') {
+			err = seq_group(p, r, best);
+			continue;
+		} else {
 			p->ws_next = p->ws;
 			p->ws = 0;
-			goto literal;
-		}
-		if (c == '(') {
-			size_t g = p->i, e = skip_group(s, g), na;
-			char *alt[RULES_LITERAL_MAX_SET];
-			int plain = 0;
-
-			/* A plain group of words that occurs once, or at most
-			 * once (an empty alternative more), continues the run
-			 * (run_extend); parse_group still counts its width. */
-			if (s[e - 1] == ')' && (!is_quant(s[e]) || (s[e] == '?' && s[e + 1] != '?')))
-				plain = plain_group(s, g, alt, &na, RULES_LITERAL_MAX_SET - 1);
-			if (plain > 0 && s[e] == '?') {
-				alt[na] = strdup("");
-				plain = alt[na] ? (na++, 1) : -ENOMEM;
-				if (plain < 0)
-					while (na)
-						free(alt[--na]);
-			}
-			if (plain > 0)
-				plain = run_extend(p, &r, alt, na, p->ws);
-			if (plain < 0) {
-				err = plain;
+			if (c == '[' && !strncmp(s + p->i, "[0-9]", 5)) {
+				/* An ASCII digit: the literal character '#'. */
+				p->i += 5;
+				c = '#';
+				digit = 1;
+			} else if (c == '[') {
+				seq_class(p, r, best, &err);
 				continue;
-			}
-			if (plain) {
-				/* Its literals are the run's now, not ones that
-				 * every later set must take along (p->first). */
-				p->in_run = 1;
-				err = parse_group(p, best);
-				p->in_run = 0;
+			} else if (c == '.' || c == '^' || c == '$') {
+				run_commit(p, r, best, &err);
+				if (c == '.')
+					bs_all(&p->cls);
+				p->i++;
+				atom(p, c == '.' ? W_CHAR : 0);
 				continue;
-			}
-			/* A run right before another group: also the run
-			 * followed by each literal that starts the group. */
-			if ((r.n || r.n_alt) && p->depth == 0 && !p->no_join)
-				err = join_group(p, &r, g, best);
-			if (!err)
-				run_commit(p, &r, best, &err);
-			if (!err)
-				err = parse_group(p, best);
-			continue;
-		}
-		p->ws_next = p->ws;
-		p->ws = 0;
-		if (c == '[' && !strncmp(s + p->i, "[0-9]", 5)) {
-			/* An ASCII digit: the literal character '#'. */
-			p->i += 5;
-			c = '#';
-			digit = 1;
-			goto literal;
-		}
-		if (c == '[' && sep_class(s, p->i) && sep_atom(p, &r, skip_class(s, p->i)))
-			continue;
-		if (c == '[' && !is_quant(s[skip_class(s, p->i)])) {
-			/* A small class of ASCII letters and digits that occurs
-			 * once continues the run as a plain group would. */
-			char *alt[RULES_CLASS_ALTS];
-			int rc = small_class(s, p->i, alt);
-
-			if (rc > 0)
-				rc = run_extend(p, &r, alt, (size_t)rc, p->ws_next);
-			if (rc < 0) {
-				err = rc;
+			} else if (c == '?' || c == '*' || c == '{' || c == '+') {
+				seq_quant(p, r, best, &err);
 				continue;
-			}
-			if (rc > 0) {
-				bs_class(&p->cls, s, p->i);
-				p->i = skip_class(s, p->i);
-				atom(p, W_CHAR);
-				continue;
+			} else {
+				p->i++;
 			}
 		}
-		if (c == '[') {
-			run_commit(p, &r, best, &err);
-			bs_class(&p->cls, s, p->i);
-			p->i = skip_class(s, p->i);
-			atom(p, W_CHAR);
-			continue;
-		}
-		if (c == '.' || c == '^' || c == '$') {
-			run_commit(p, &r, best, &err);
-			if (c == '.')
-				bs_all(&p->cls);
-			p->i++;
-			atom(p, c == '.' ? W_CHAR : 0);
-			continue;
-		}
-		if (c == '?' || c == '*' || c == '{' || c == '+') {
-			/* A quantifier of the last literal character: an
-			 * optional one leaves the run, {n} repeats it n times,
-			 * {n,m} at least n times and ends the run. */
-			char *e;
-			unsigned long n = c == '{' ? strtoul(s + p->i + 1, &e, 10) : 0;
-			int counted = c == '{' && e > s + p->i + 1 && (*e == '}' || *e == ',');
-
-			if (counted && n >= 1 && r.last && r.n) {
-				for (unsigned long k = 1; k < n && r.n < LIT_MAX; k++, r.n++)
-					r.buf[r.n] = r.buf[r.n - 1];
-			} else if (c != '+' && r.last && r.n) {
-				r.n--;
-			}
-			skip_quant(p, &present, &more);
-			p->pre = pre_add(p->pre, pre_mul(p->lastw, more));
-			if (!(counted && *e == '}'))
-				run_commit(p, &r, best, &err);
-			continue;
-		}
-		p->i++;
-literal:
-		p->pre_next = p->pre;
-		p->lastw = lit_width(c);
-		p->pre = pre_add(p->pre, p->lastw);
-		cls_before = p->cls;
-		if (digit)
-			bs_range(&p->cls, '0', '9');
-		else
-			bs_char(&p->cls, c);
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		/* '#' in a literal stands for [0-9]; the character itself is none. */
-		if (lit_char(c) && (c != '#' || digit) && r.n < LIT_MAX) {
-			if (r.n == 0 && !r.n_alt) {
-				r.ws = p->ws_next;
-				r.pre = p->pre_next;
-				r.cls = cls_before;
-			}
-			r.buf[r.n++] = (char)c;
-			r.last = 1;
-		} else {
-			run_commit(p, &r, best, &err);
-		}
+		seq_literal(p, r, best, &err, c, digit);
 	}
-	run_commit(p, &r, best, &err);
-	run_clear_alts(&r);
-#undef r
-	free(rp);
+	run_commit(p, r, best, &err);
+	run_clear_alts(r);
+	free(r);
 	lset_clear(&first);
 	p->first = outer;
 	if (!best->n)

@@ -340,6 +340,68 @@ static int rules_grow(struct kvs_ruleset *rs)
 	return 0;
 }
 
+/* The checks that span a rule's keys, once all are read: reports each
+ * problem and returns -EINVAL if there was one, else 0. */
+static int rule_check(struct kvs_ruleset *rs, const struct rule *r, const config_setting_t *g,
+		      const char *file, const char *rid)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < r->fields.n; i++)
+		if (r->fields.v[i][0] != '/') {
+			rs_error(rs, file, r->line,
+				 "rule %s: field \"%s\" is not a JSON pointer (starts with /)",
+				 rid, r->fields.v[i]);
+			rc = -EINVAL;
+		}
+	if (r->negators.n && !r->neg_window) {
+		rs_error(rs, file, r->line, "rule %s: \"negators\" needs \"negation_window\"", rid);
+		rc = -EINVAL;
+	}
+	if (!config_setting_get_member(g, "patterns")) {
+		rs_error(rs, file, r->line, "rule %s: missing \"patterns\"", rid);
+		rc = -EINVAL;
+	}
+	if (!r->title) {
+		rs_error(rs, file, r->line, "rule %s: missing \"title\"", rid);
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+/* Fill in what a checked rule derives (its file, limit finding, pattern
+ * sources, default rationale) and append it to rs, which then owns it.
+ * Returns 0, or -ENOMEM or -E2BIG with *r still the caller's to free. */
+static int rule_add(struct kvs_ruleset *rs, struct rule *r, const char *file)
+{
+	int rc;
+
+	r->group = rs->group;
+	r->file = strdup(file);
+	if (asprintf(&r->limit_id, "%s.limit", r->id) < 0)
+		r->limit_id = NULL;
+	if (asprintf(&r->limit_title, "rule limit reached: %s", r->id) < 0)
+		r->limit_title = NULL;
+	r->srcs = calloc(r->pats.n + 1, sizeof(char *));
+	for (size_t i = 0; r->srcs && i < r->pats.n; i++)
+		r->srcs[i] = r->pats.v[i].src;
+	if (!r->file || !r->limit_id || !r->limit_title || !r->srcs)
+		return -ENOMEM;
+	if (!r->rationale) {
+		if (asprintf(&r->rationale, "The text matches rule %s for %s%s%s.",
+			     r->id, r->list ? r->list : "the rule list",
+			     r->entry ? " entry " : "", r->entry ? r->entry : "") < 0) {
+			r->rationale = NULL;
+			return -ENOMEM;
+		}
+	}
+	rc = rules_grow(rs);
+	if (rc < 0)
+		return rc;
+	rs->rules[rs->n++] = *r;
+	return 0;
+}
+
 /* Parse one rule group.  On error the rule is not added; errors have been
  * reported.  Returns 0, -EINVAL or -ENOMEM. */
 static int parse_rule(struct kvs_ruleset *rs, const config_setting_t *g,
@@ -441,53 +503,13 @@ static int parse_rule(struct kvs_ruleset *rs, const config_setting_t *g,
 		if (erc < 0)
 			rc = -EINVAL;
 	}
-	for (size_t i = 0; i < r.fields.n; i++)
-		if (r.fields.v[i][0] != '/') {
-			rs_error(rs, file, r.line,
-				 "rule %s: field \"%s\" is not a JSON pointer (starts with /)",
-				 rid, r.fields.v[i]);
-			rc = -EINVAL;
-		}
-	if (r.negators.n && !r.neg_window) {
-		rs_error(rs, file, r.line, "rule %s: \"negators\" needs \"negation_window\"", rid);
+	if (rule_check(rs, &r, g, file, rid) < 0)
 		rc = -EINVAL;
-	}
-	if (!config_setting_get_member(g, "patterns")) {
-		rs_error(rs, file, r.line, "rule %s: missing \"patterns\"", rid);
-		rc = -EINVAL;
-	}
-	if (!r.title) {
-		rs_error(rs, file, r.line, "rule %s: missing \"title\"", rid);
-		rc = -EINVAL;
-	}
 	if (rc < 0)
 		goto fail;
-	r.group = rs->group;
-	r.file = strdup(file);
-	if (asprintf(&r.limit_id, "%s.limit", r.id) < 0)
-		r.limit_id = NULL;
-	if (asprintf(&r.limit_title, "rule limit reached: %s", r.id) < 0)
-		r.limit_title = NULL;
-	r.srcs = calloc(r.pats.n + 1, sizeof(char *));
-	for (size_t i = 0; r.srcs && i < r.pats.n; i++)
-		r.srcs[i] = r.pats.v[i].src;
-	if (!r.file || !r.limit_id || !r.limit_title || !r.srcs) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	if (!r.rationale) {
-		if (asprintf(&r.rationale, "The text matches rule %s for %s%s%s.",
-			     r.id, r.list ? r.list : "the rule list",
-			     r.entry ? " entry " : "", r.entry ? r.entry : "") < 0) {
-			r.rationale = NULL;
-			rc = -ENOMEM;
-			goto fail;
-		}
-	}
-	rc = rules_grow(rs);
+	rc = rule_add(rs, &r, file);
 	if (rc < 0)
 		goto fail;
-	rs->rules[rs->n++] = r;
 	return 0;
 fail:
 	rule_free(&r);

@@ -567,6 +567,45 @@ static void explain_tokens(const char *a, const char *b, char *out, size_t len)
 		 ob ? both : "none", oq ? qa : "none", ol ? lb : "none");
 }
 
+/* A person's match m: compare the request's date of birth and nationality
+ * with the list's (*dob, *nat: 1 agrees, -1 disagrees, 0 not compared),
+ * describe that in idm, and adjust *score and *sev: a disagreement makes
+ * a namesake (info), agreement raises the score, and without an agreeing
+ * date of birth the match is a name only (*name_only), at most high. */
+static void weigh_identity(const struct dp_state *st, const struct dp_subject *sub,
+			   const struct kvs_list_match *m, double *score, enum kvs_severity *sev,
+			   int *dob, int *nat, int *name_only, char *idm, size_t idm_len)
+{
+	*dob = dob_agrees(sub->birth_date, m->birthdate);
+	*nat = nationality_agrees(sub->nationality, m->nationality);
+	snprintf(idm, idm_len,
+		 "; person: date of birth %s (request %s, list %s), "
+		 "nationality %s (request %s, list %s)",
+		 *dob > 0 ? "agrees" : *dob < 0 ? "DISAGREES" : "not compared",
+		 sub->birth_date ? sub->birth_date : "none",
+		 m->birthdate ? m->birthdate : "none",
+		 *nat > 0 ? "agrees" : *nat < 0 ? "DISAGREES" : "not compared",
+		 sub->nationality ? sub->nationality : "none",
+		 m->nationality ? m->nationality : "none");
+	if (*dob < 0 || *nat < 0) {
+		/* A namesake: below the threshold, an info finding. */
+		*score -= st->cfg->identity_penalty;
+		*sev = KVS_SEV_INFO;
+		return;
+	}
+	*score += st->cfg->identity_bonus * (*dob + *nat);
+	if (*score > 1.0)
+		*score = 1.0;
+	/* Only an agreeing date of birth identifies a person; a name (and
+	 * nationality) alone is at most escalate. */
+	if (*dob <= 0 && *sev > KVS_SEV_HIGH) {
+		*sev = KVS_SEV_HIGH;
+		*name_only = 1;
+	} else if (*dob <= 0) {
+		*name_only = 1;
+	}
+}
+
 /* Screen the string at `path`, if any, and report its hits; `sub` says
  * whom it names. */
 static int screen_name(const struct dp_state *st, const kvs_request *req,
@@ -609,37 +648,9 @@ static int screen_name(const struct dp_state *st, const kvs_request *req,
 		enum kvs_severity sev = m[i].severity;
 
 		cm[0] = idm[0] = '\0';
-		if (person) {
-			dob = dob_agrees(sub->birth_date, m[i].birthdate);
-			nat = nationality_agrees(sub->nationality, m[i].nationality);
-			snprintf(idm, sizeof(idm),
-				 "; person: date of birth %s (request %s, list %s), "
-				 "nationality %s (request %s, list %s)",
-				 dob > 0 ? "agrees" : dob < 0 ? "DISAGREES" : "not compared",
-				 sub->birth_date ? sub->birth_date : "none",
-				 m[i].birthdate ? m[i].birthdate : "none",
-				 nat > 0 ? "agrees" : nat < 0 ? "DISAGREES" : "not compared",
-				 sub->nationality ? sub->nationality : "none",
-				 m[i].nationality ? m[i].nationality : "none");
-			if (dob < 0 || nat < 0) {
-				/* A namesake: below the threshold, an info finding. */
-				score -= st->cfg->identity_penalty;
-				sev = KVS_SEV_INFO;
-			} else {
-				score += st->cfg->identity_bonus * (dob + nat);
-				if (score > 1.0)
-					score = 1.0;
-				/* Only an agreeing date of birth identifies a
-				 * person; a name (and nationality) alone is at
-				 * most escalate. */
-				if (dob <= 0 && sev > KVS_SEV_HIGH) {
-					sev = KVS_SEV_HIGH;
-					name_only = 1;
-				} else if (dob <= 0) {
-					name_only = 1;
-				}
-			}
-		}
+		if (person)
+			weigh_identity(st, sub, &m[i], &score, &sev, &dob, &nat, &name_only,
+				       idm, sizeof(idm));
 		if (is_iso2(country) && is_iso2(m[i].country) &&
 		    strcmp(country, m[i].country) != 0) {
 			score -= st->cfg->country_penalty;

@@ -544,6 +544,64 @@ static void sb_cats(struct sbuf *b, unsigned cats)
 		}
 }
 
+/* The categories (bits) of the activities party idx declares. */
+static unsigned declared_activities(const struct kvs_host *h, const kvs_request *req, long idx)
+{
+	char path[64];
+	unsigned declared = 0;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/parties/%ld/activities", idx);
+	n = h->get_size(req, path);
+	for (size_t i = 0; i < n; i++) {
+		char ap[96];
+		const char *a;
+
+		snprintf(ap, sizeof(ap), "/parties/%ld/activities/%zu", idx, i);
+		a = h->get_string(req, ap, NULL);
+		for (size_t c = 0; a && c < N_CATS; c++)
+			if (strcmp(a, inv_cats[c].activity) == 0)
+				declared |= inv_cats[c].bit;
+	}
+	return declared;
+}
+
+/* The sentences of a notification's rationale that say what transaction d
+ * does (votes, board seats) and which of x's crossings make it control or
+ * (with influence) significant influence. */
+static void sb_deal(struct sbuf *why, const struct deal *d, const struct crossing *x,
+		    int influence)
+{
+	sb_add(why, ". The transaction ");
+	if (d->has_votes) {
+		sb_add(why, "takes the acquirer's votes from ");
+		sb_pct(why, d->votes0);
+		sb_add(why, " to ");
+		sb_pct(why, d->votes);
+	} else {
+		sb_add(why, "gives no share of the votes");
+	}
+	if (d->seats)
+		sb_add(why, " and gives the right to appoint %lld board member(s) (before: %lld%s)",
+		       d->seats, d->seats0, d->board ? "" : "; board size not given");
+	if (d->board)
+		sb_add(why, " of a board of %lld", d->board);
+	sb_add(why, ".");
+	if (x->control)
+		sb_add(why, " It acquires control: %s.", x->control_how);
+	if (influence) {
+		sb_add(why, " It acquires significant influence in highly sensitive technology:");
+		for (size_t i = 0; i < x->n_thr; i++) {
+			sb_add(why, "%s reaching ", i ? "," : "");
+			sb_pct(why, x->thr[i]);
+			sb_add(why, " of the votes");
+		}
+		if (x->board_member)
+			sb_add(why, "%s the right to appoint a board member", x->n_thr ? " and" : "");
+		sb_add(why, ".");
+	}
+}
+
 /* One target: the notification finding, if the transaction triggers one.
  * `idx` is the party index or -1 for a target not named as a party.
  * Sets *notified when a duty was reported. */
@@ -562,22 +620,9 @@ static int screen_target(const struct inv_state *st, const kvs_request *req, kvs
 	int assumed_nl = 0, influence;
 
 	if (idx >= 0) {
-		size_t n;
-
 		name = party_str(h, req, (size_t)idx, "name", &len);
 		country = party_str(h, req, (size_t)idx, "country", NULL);
-		snprintf(path, sizeof(path), "/parties/%ld/activities", idx);
-		n = h->get_size(req, path);
-		for (size_t i = 0; i < n; i++) {
-			char ap[96];
-			const char *a;
-
-			snprintf(ap, sizeof(ap), "/parties/%ld/activities/%zu", idx, i);
-			a = h->get_string(req, ap, NULL);
-			for (size_t c = 0; a && c < N_CATS; c++)
-				if (strcmp(a, inv_cats[c].activity) == 0)
-					declared |= inv_cats[c].bit;
-		}
+		declared = declared_activities(h, req, idx);
 		snprintf(path, sizeof(path), "/parties/%ld/name", idx);
 		ev = (struct kvs_evidence){ .path = path, .start = 0, .end = len };
 		n_ev = 1;
@@ -627,34 +672,7 @@ static int screen_target(const struct inv_state *st, const kvs_request *req, kvs
 	else
 		sb_add(&why, " (inferred from the request text by the %s rules; see their findings)",
 		       (cats & CAT_HIGHLY_SENSITIVE) ? "sensitive-technology" : "investment");
-	sb_add(&why, ". The transaction ");
-	if (d->has_votes) {
-		sb_add(&why, "takes the acquirer's votes from ");
-		sb_pct(&why, d->votes0);
-		sb_add(&why, " to ");
-		sb_pct(&why, d->votes);
-	} else {
-		sb_add(&why, "gives no share of the votes");
-	}
-	if (d->seats)
-		sb_add(&why, " and gives the right to appoint %lld board member(s) (before: %lld%s)",
-		       d->seats, d->seats0, d->board ? "" : "; board size not given");
-	if (d->board)
-		sb_add(&why, " of a board of %lld", d->board);
-	sb_add(&why, ".");
-	if (x.control)
-		sb_add(&why, " It acquires control: %s.", x.control_how);
-	if (influence) {
-		sb_add(&why, " It acquires significant influence in highly sensitive technology:");
-		for (size_t i = 0; i < x.n_thr; i++) {
-			sb_add(&why, "%s reaching ", i ? "," : "");
-			sb_pct(&why, x.thr[i]);
-			sb_add(&why, " of the votes");
-		}
-		if (x.board_member)
-			sb_add(&why, "%s the right to appoint a board member", x.n_thr ? " and" : "");
-		sb_add(&why, ".");
-	}
+	sb_deal(&why, d, &x, influence);
 	sb_add(&why, " Acquirer and target must both notify the Bureau Toetsing Investeringen "
 	       "before closing, and the transaction may not be completed until the Minister has "
 	       "decided (standstill). An unnotified transaction risks a fine of up to 10%% of "

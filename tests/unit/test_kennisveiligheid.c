@@ -707,7 +707,7 @@ static void tally_print(void)
 START_TEST(cordis_china_partner_projects)
 {
 	const char *data = shared_data();
-	char pf[1024], of[1024];
+	char pf[2200], of[2200];	/* shared_data_dir() may be 2047 bytes long */
 	struct project *v;
 	size_t n, count[4] = {0}, listed_sensitive = 0;
 	struct engine *en;
@@ -758,7 +758,7 @@ END_TEST
 START_TEST(cordis_horizon_sample)
 {
 	const char *data = shared_data();
-	char pf[1024], of[1024];
+	char pf[2200], of[2200];
 	struct project *v;
 	size_t n, trusted = 0, clear = 0;
 	struct engine *en;
@@ -828,7 +828,7 @@ START_TEST(speed)
 	const int runs = 50;
 
 	if (data) {
-		char pf[1024], *buf, *h[64], *f[64];
+		char pf[2200], *buf, *h[64], *f[64];
 		struct csv c;
 		size_t nh, nf;
 		int io;
