@@ -211,6 +211,28 @@ python3 -c 'import json,sys; h=json.load(open(sys.argv[1])); assert [v["version"
 api '/v1/screenings/p-closed?history=1' | grep -q '"state":"closed"' || fail "closed state not in the history"
 ok "GET answers version 2; ?history=1 both versions and the case state"
 
+# Officer decisions (issue 21) follow the versions: one on the superseded
+# version 1 is refused, one naming version 2 is recorded; the case report
+# shows the request the case journal keeps and both versions.
+dec() { # VERSION -> HTTP status
+	api /v1/screenings/p-listed/decisions -o "$D/dec" -w '%{http_code}' -X POST \
+		-H 'Content-Type: application/json' \
+		-d "{\"decision\":\"reject\",\"reason\":\"partner listed\",\"officer\":\"A. Officer\",\"verdict_version\":$1}"
+}
+[ "$(dec 1)" = 409 ] || fail "a decision on superseded version 1 was not refused: $(cat "$D/dec")"
+[ "$(dec 2)" = 201 ] || fail "a decision on the current version 2 was refused: $(cat "$D/dec")"
+api /v1/screenings/p-listed | grep -q '"decisions"' || fail "GET does not show the decision"
+api /v1/screenings/p-listed/report > "$D/report.html"
+grep -q 'the request itself is' "$D/report.html" && fail "the report lacks the request the case journal keeps"
+grep -q 'Zeta Optics Institute' "$D/report.html" || fail "the report does not show the partner"
+python3 - "$D/report.html" <<'PY' || fail "the report's history does not list versions 1 and 2"
+import re, sys
+page = open(sys.argv[1], encoding="utf-8").read()
+table = page[page.index("Verdict versions"):page.index("Officer decisions")]
+assert re.findall(r"<tr><td>(\d+)</td>", table) == ["1", "2"], table[:400]
+PY
+ok "decisions: 409 on the superseded version, 201 on version 2; the report shows the request and both versions"
+
 api /metrics > "$D/metrics"
 grep -q '^kvscreend_rescreen_backlog 0$' "$D/metrics" && grep -q '^kvscreend_rescreen_rate ' "$D/metrics" &&
 	grep -q '^kvscreend_rescreen_versions_posted_total 1$' "$D/metrics" &&
