@@ -45,32 +45,6 @@
 
 #define STAGE_PREFIX ".kvscreen-update."
 
-#define OFAC_EXPORTS "https://sanctionslistservice.ofac.treas.gov/api/PublicationPreview/exports/"
-
-/* The EU Financial Sanctions Files consolidated list (FSF, XML 1.1): the
- * public download of the Commission's FSF platform, its token public. */
-#define EU_FSF "https://webgate.ec.europa.eu/fsd/fsf/public/files/xmlFullSanctionsList_1_1/content?token=dG9rZW4tMjAxNw"
-/* OpenSanctions' per-dataset exports (format opensanctions): the DoD and
- * UK lists are published by their governments as PDF or in formats of
- * their own; OpenSanctions republishes them in one CSV shape. */
-#define OPENSANCTIONS "https://data.opensanctions.org/datasets/latest/"
-
-/* Official addresses by the list names of the shipped configuration;
- * documented in kvscreend.conf(5) (LISTS). */
-static const char *const default_sources[] = {
-	"ofac_sdn = " OFAC_EXPORTS "SDN.CSV " OFAC_EXPORTS "ALT.CSV " OFAC_EXPORTS "ADD.CSV",
-	"ofac_nonsdn = " OFAC_EXPORTS "CONS_PRIM.CSV " OFAC_EXPORTS "CONS_ALT.CSV "
-		OFAC_EXPORTS "CONS_ADD.CSV",
-	"us_csl = https://data.trade.gov/downloadable_consolidated_screening_list/v1/consolidated.csv",
-	"un_sc = https://scsanctions.un.org/resources/xml/en/consolidated.xml",
-	"bis_dpl = https://www.bis.doc.gov/dpl/dpl.txt",
-	"eu_fsf = " EU_FSF,
-	"dod_1260h = " OPENSANCTIONS "us_dod_chinese_milcorps/targets.simple.csv",
-	"dod_1286 = " OPENSANCTIONS "us_special_leg/targets.simple.csv",
-	"uk_sanctions = " OPENSANCTIONS "gb_fcdo_sanctions/targets.simple.csv",
-	NULL
-};
-
 /* One list file (or file family) an enabled plugin names. */
 struct target {
 	char *format, *name, *path;
@@ -96,28 +70,6 @@ struct fileset {
 
 /* ---- sources ---- */
 
-int lists_update_has_source(const struct cfg_lists *lc, const char *name)
-{
-	for (int pass = 0; pass < 2; pass++) {
-		const char *const *v = pass ? default_sources
-					    : (lc ? (const char *const *)lc->sources : NULL);
-
-		for (size_t i = 0; v && v[i]; i++) {
-			struct lists_source s;
-			char err[256];
-			int n;
-
-			if (lists_source_parse(v[i], 1, &s, err, sizeof(err)) < 0)
-				continue;
-			n = strcmp(s.name, name) == 0 ? (s.n_urls > 0 ? 1 : 0) : -1;
-			lists_source_clear(&s);
-			if (n >= 0)
-				return n;
-		}
-	}
-	return 0;
-}
-
 static struct lists_source *find_source(struct run *r, const char *name)
 {
 	for (size_t i = 0; i < r->n_src; i++)
@@ -134,12 +86,14 @@ static int load_sources(struct run *r)
 
 	for (size_t i = 0; r->lc->sources && r->lc->sources[i]; i++)
 		cap++;
-	cap += sizeof(default_sources) / sizeof(default_sources[0]);
+	for (size_t i = 0; lists_source_defaults[i]; i++)
+		cap++;
+	cap++;
 	r->src = calloc(cap, sizeof(*r->src));
 	if (!r->src)
 		return -ENOMEM;
 	for (int pass = 0; pass < 2; pass++) {
-		const char *const *v = pass ? default_sources : (const char *const *)r->lc->sources;
+		const char *const *v = pass ? lists_source_defaults : (const char *const *)r->lc->sources;
 
 		for (size_t i = 0; v && v[i]; i++) {
 			struct lists_source s;

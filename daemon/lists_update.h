@@ -19,7 +19,6 @@
 #include <stdio.h>
 
 struct kvs_cfg;
-struct cfg_lists;
 
 #include "lists_source.h"
 
@@ -52,12 +51,6 @@ int lists_update_run(const struct kvs_cfg *cfg, const struct lists_update_opts *
 /* Print every list the enabled plugins use: name, format, path and where
  * `lists update` fetches it.  Returns 0, -EINVAL or -ENOMEM as above. */
 int lists_update_show(const struct kvs_cfg *cfg, FILE *out, FILE *err);
-
-/* 1 when `kvscreen lists update` has an address for the list called
- * `name` (a lists.sources entry with URLs, or a built-in one that no entry
- * overrides), else 0.  A configured list with a source whose file does not
- * exist yet is "not downloaded yet", not a configuration error. */
-int lists_update_has_source(const struct cfg_lists *lc, const char *name);
 
 /* Move the files `names` (n <= LISTS_UPDATE_MAX_FILES) of the folder
  * `stage` over those of `dir` (same filesystem), then fsync `dir`.  For

@@ -105,27 +105,16 @@ else
 	bad=1
 fi
 
-# 4. No include circles between units.  lists_host is the list half of the
-# plugin host's function table and uses the host's context and log: a
-# circle known in issue 15, to be folded into plugin_host; any other fails.
-known="daemon/core/lists_host daemon/core/plugin_host"
+# 4. No include circles between units: lib/ takes what it needs of its
+# caller through a load environment, the list service through lists_host_env.
 n_edges=$(edges "$src" | wc -l)
 found=$(edges "$src" | circles)
 if [ -z "$found" ]; then
 	echo "ok - no include circles ($n_edges include edges between units)"
-	echo "note: the known circle is gone: remove it from tests/layout.sh"
 else
 	echo "$found" | while read -r c; do
-		if [ "$c" = "$known" ]; then
-			echo "known circle (issue 15): $c"
-		else
-			echo "FAIL: include circle: $c"
-		fi
+		echo "FAIL: include circle: $c"
 	done
-	if echo "$found" | grep -vxF "$known" > /dev/null; then
-		bad=1
-	else
-		echo "ok - no include circles besides the known one ($n_edges include edges between units)"
-	fi
+	bad=1
 fi
 exit "$bad"

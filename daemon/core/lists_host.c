@@ -3,34 +3,63 @@
  * Thin adapters from the struct kvs_host lists_* members to lists.c and
  * namematch.c: paths resolved against the plugin's configuration file,
  * diagnostics turned into host log lines or configuration errors, and
- * matches of several lists merged into one best-first array.
+ * matches of several lists merged into one best-first array.  What it
+ * needs of the plugin host comes through struct lists_host_env, so this
+ * file includes nothing of the host.
  */
 #include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
-#include <libgen.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <libconfig.h>
-
 #include "lists.h"
 #include "lists_host.h"
-#include "lists_update.h"
-#include "cfg.h"
 #include "namematch.h"
-#include "plugin_host.h"
 
 #define MATCH_MAX_PER_LIST 64
 
 struct diag_arg {
-	const kvs_config_ctx *ctx;
+	const struct lists_host_env *env;
 	int strict;
 };
+
+static void env_error(const struct lists_host_env *env, const char *file, int line,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void env_error(const struct lists_host_env *env, const char *file, int line,
+		      const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!env || !env->load.error)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	env->load.error(env->load.arg, file, line, msg);
+}
+
+static void env_warn(const struct lists_host_env *env, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void env_warn(const struct lists_host_env *env, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!env || !env->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	env->warn(env->load.arg, msg);
+}
 
 static void host_diag(void *arg, const char *file, int line, int fatal,
 		      const char *msg)
@@ -38,47 +67,23 @@ static void host_diag(void *arg, const char *file, int line, int fatal,
 	struct diag_arg *d = arg;
 
 	if (fatal)
-		plugin_host_table.config_error(d->ctx, NULL, file, line, "%s", msg);
+		env_error(d->env, file, line, "%s", msg);
 	else
-		plugin_host_table.log(d->ctx, KVS_LOG_WARNING,
-				      "%s:%d: %s (row skipped)", file, line, msg);
-}
-
-/* `path` made absolute against the folder of the file holding the plugin's
- * configuration group; malloc'd. */
-static char *resolve(const kvs_config_ctx *ctx, const char *path)
-{
-	const char *src = NULL;
-	char *copy, *dir, *out;
-
-	if (path[0] == '/')
-		return strdup(path);
-	if (ctx && ctx->cp && ctx->cp->group)
-		src = config_setting_source_file(ctx->cp->group);
-	if (!src)
-		return strdup(path);
-	copy = strdup(src);
-	if (!copy)
-		return NULL;
-	dir = dirname(copy);
-	if (asprintf(&out, "%s/%s", dir, path) < 0)
-		out = NULL;
-	free(copy);
-	return out;
+		env_warn(d->env, "%s:%d: %s (row skipped)", file, line, msg);
 }
 
 /* A list is policy: its file, or every file of its folder, goes into the
  * policy digest. */
-static void add_to_digest(const kvs_config_ctx *ctx, const char *abs)
+static void add_to_digest(const struct lists_host_env *env, const char *abs)
 {
 	struct dirent **names;
 	struct stat st;
 	int n;
 
-	if (stat(abs, &st) != 0)
+	if (!env || !env->load.add_file || stat(abs, &st) != 0)
 		return;
 	if (S_ISREG(st.st_mode)) {
-		plugin_ctx_add_file(ctx, abs);
+		(void)env->load.add_file(env->load.arg, abs);
 		return;
 	}
 	if (!S_ISDIR(st.st_mode))
@@ -90,7 +95,7 @@ static void add_to_digest(const kvs_config_ctx *ctx, const char *abs)
 		if (names[i]->d_name[0] != '.' &&
 		    asprintf(&p, "%s/%s", abs, names[i]->d_name) >= 0) {
 			if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
-				plugin_ctx_add_file(ctx, p);
+				(void)env->load.add_file(env->load.arg, p);
 			free(p);
 		}
 		free(names[i]);
@@ -99,12 +104,12 @@ static void add_to_digest(const kvs_config_ctx *ctx, const char *abs)
 		free(names);
 }
 
-int lists_host_load(const kvs_config_ctx *ctx, const char *format,
+int lists_host_load(const struct lists_host_env *env, const char *format,
 		    const char *path, const char *list_name,
 		    enum kvs_severity severity, int strict,
 		    struct kvs_list **out)
 {
-	struct diag_arg d = { .ctx = ctx, .strict = strict };
+	struct diag_arg d = { .env = env, .strict = strict };
 	struct lists_load_opts opts = {
 		.strict = strict, .diag = host_diag, .diag_arg = &d,
 	};
@@ -114,7 +119,7 @@ int lists_host_load(const kvs_config_ctx *ctx, const char *format,
 	*out = NULL;
 	if (!format || !path || !list_name)
 		return -EINVAL;
-	abs = resolve(ctx, path);
+	abs = load_env_resolve_path(env ? env->load.base_dir : NULL, path);
 	if (!abs)
 		return -ENOMEM;
 	/* A list `kvscreen lists update` can fetch but has not fetched yet
@@ -122,10 +127,10 @@ int lists_host_load(const kvs_config_ctx *ctx, const char *format,
 	 * refuse the configuration: it stands in as an empty placeholder, and
 	 * the plugins say in every verdict that it is missing. */
 	if (access(abs, F_OK) < 0 && errno == ENOENT && lists_format_find(format) &&
-	    ctx && ctx->cfg && lists_update_has_source(&ctx->cfg->lists, list_name)) {
+	    env && env->has_source && env->has_source(env->load.arg, list_name)) {
 		rc = lists_placeholder(format, abs, list_name, severity, out);
 		if (rc == 0)
-			plugin_host_table.log(ctx, KVS_LOG_WARNING,
+			env_warn(env,
 				"list \"%s\" (%s) is not downloaded yet: nothing is screened "
 				"against it (denied_party says so in every verdict) until "
 				"\"kvscreen lists update\" has fetched it", list_name, abs);
@@ -134,16 +139,16 @@ int lists_host_load(const kvs_config_ctx *ctx, const char *format,
 	}
 	rc = lists_load(format, abs, list_name, severity, &opts, out);
 	if (rc == -ENOTSUP)
-		plugin_host_table.config_error(ctx, NULL, NULL, 0,
+		env_error(env, NULL, 0,
 			"unknown list format \"%s\" (ofac, csl, un, eu, eu_fsf, aspi, kvs, table, opensanctions)",
 			format);
 	else if (rc < 0)
 		/* At the configuration entry naming it when the host loads it
 		 * for a KVS_OPT_LISTS option, else at the file. */
-		plugin_host_table.config_error(ctx, NULL, ctx && ctx->at ? NULL : abs, 0,
+		env_error(env, env && env->at_entry ? NULL : abs, 0,
 			"list \"%s\" (%s) not loaded: %s", list_name, abs, strerror(-rc));
 	else
-		add_to_digest(ctx, abs);
+		add_to_digest(env, abs);
 	free(abs);
 	return rc;
 }

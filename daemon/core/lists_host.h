@@ -4,8 +4,30 @@
 #define KVS_LISTS_HOST_H
 
 #include "kvscreen/plugin.h"
+#include "load_env.h"
 
-int lists_host_load(const kvs_config_ctx *ctx, const char *format,
+#include <stddef.h>
+
+/* The smallest sizes of the list structs of ABI 3 (see plugin_host.h). */
+#define KVS_ABI3_LIST_MATCH_SIZE \
+	(offsetof(struct kvs_list_match, nationality) + sizeof(const char *))
+#define KVS_ABI3_LIST_INFO_SIZE (offsetof(struct kvs_list_info, mtime) + sizeof(long long))
+
+/* What loading a list needs of its caller (the plugin host): load.base_dir
+ * is the folder of the plugin's configuration file; every member may be
+ * NULL or 0, and env itself may be NULL. */
+struct lists_host_env {
+	struct kvs_load_env load;  /* base folder, errors, policy digest */
+	int at_entry;              /* errors point at the configuration entry
+				    * (file NULL), not at the list file */
+	/* 1 when `kvscreen lists update` has an address for the list `name`:
+	 * a missing file of such a list is loaded as an empty placeholder. */
+	int (*has_source)(void *arg, const char *name);
+	void (*warn)(void *arg, const char *msg);
+};
+
+/* Load a list for a plugin: host->lists_load() without the context. */
+int lists_host_load(const struct lists_host_env *env, const char *format,
 		    const char *path, const char *list_name,
 		    enum kvs_severity severity, int strict,
 		    struct kvs_list **out);

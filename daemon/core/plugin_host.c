@@ -24,6 +24,7 @@
 #include "policy.h"
 #include "rules.h"
 #include "lists.h"
+#include "lists_source.h"
 
 uint64_t now_ns(void)
 {
@@ -458,6 +459,48 @@ static struct kvs_load_env ctx_env(const kvs_config_ctx *ctx)
 	return env;
 }
 
+/* ---- Host table: the list service (lists_host.c) ---- */
+
+static void env_warn(void *arg, const char *msg)
+{
+	host_log(arg, KVS_LOG_WARNING, "%s", msg);
+}
+
+static int env_has_source(void *arg, const char *name)
+{
+	const kvs_config_ctx *ctx = arg;
+
+	return lists_source_has((const char *const *)ctx->cfg->lists.sources, name);
+}
+
+/* host->lists_load(): relative paths against the folder of the file holding
+ * the plugin's configuration group; a list `kvscreen lists update` can fetch
+ * may be missing only when a configuration is being loaded. */
+static int host_lists_load(const kvs_config_ctx *ctx, const char *format, const char *path,
+			   const char *list_name, enum kvs_severity severity, int strict,
+			   struct kvs_list **out)
+{
+	struct lists_host_env env = { .load = ctx_env(ctx) };
+	const char *src = ctx && ctx->cp && ctx->cp->group ?
+			  config_setting_source_file(ctx->cp->group) : NULL;
+	char dir[4096];
+	const char *slash;
+
+	env.load.base_dir = NULL;
+	if (src && (slash = strrchr(src, '/')) && (size_t)(slash - src) < sizeof(dir)) {
+		memcpy(dir, src, (size_t)(slash - src));
+		dir[slash - src] = '\0';
+		env.load.base_dir = slash == src ? "/" : dir;
+	}
+	if (ctx) {
+		env.at_entry = ctx->at != NULL;
+		env.warn = env_warn;
+		if (ctx->cfg)
+			env.has_source = env_has_source;
+	}
+	return lists_host_load(&env, format, path, list_name, severity, strict, out);
+}
+
 static const struct kvs_host plugin_host_internal;
 
 static int host_rules_load(const kvs_config_ctx *ctx, const char *path, kvs_ruleset **out)
@@ -490,7 +533,7 @@ static int host_rules_load_paths(const kvs_config_ctx *ctx, const char *const *p
 	.get_size = host_get_size, \
 	.text_next = host_text_next, \
 	.report_expired = host_report_expired, \
-	.lists_load = lists_host_load, \
+	.lists_load = host_lists_load, \
 	.lists_release = lists_host_release, \
 	.lists_match = lists_host_match, \
 	.lists_info = lists_host_info, \
@@ -721,7 +764,7 @@ static int load_list_options(struct plugin *p, struct cfg_arena *arena)
 
 			p->ctx.at = s ? config_setting_get_elem(s, (unsigned)i) : NULL;
 			if (lists_spec_parse(specs[i], &sp, &why) < 0 ||
-			    lists_host_load(&p->ctx, sp.format, sp.path, sp.name, sp.severity, strict,
+			    host_lists_load(&p->ctx, sp.format, sp.path, sp.name, sp.severity, strict,
 					    &v[i]) < 0) {
 				errors++;
 				break;

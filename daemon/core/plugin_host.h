@@ -23,9 +23,6 @@ struct kvs_config_ctx {
 #define KVS_ABI3_OPTION_SIZE (offsetof(struct kvs_option, strict_key) + sizeof(const char *))
 #define KVS_ABI3_FINDING_SIZE (offsetof(struct kvs_finding, action) + sizeof(const char *))
 #define KVS_ABI3_EVIDENCE_SIZE (offsetof(struct kvs_evidence, whole) + sizeof(int))
-#define KVS_ABI3_LIST_MATCH_SIZE \
-	(offsetof(struct kvs_list_match, nationality) + sizeof(const char *))
-#define KVS_ABI3_LIST_INFO_SIZE (offsetof(struct kvs_list_info, mtime) + sizeof(long long))
 #define KVS_ABI3_TEXT_ITER_SIZE (offsetof(struct kvs_text_iter, pos) + sizeof(size_t))
 #define PLUGIN_MAX_OPTIONS 1024
 

@@ -1,7 +1,8 @@
 /* lists_source.h - where a list is downloaded from: "name = URL [URL URL]".
  *
  * The syntax of one lists.sources entry, shared by the configuration check
- * (which only validates) and `kvscreen lists update` (which downloads).
+ * (which only validates) and `kvscreen lists update` (which downloads), and
+ * the built-in addresses of the lists the shipped configuration names.
  */
 #ifndef KVS_LISTS_SOURCE_H
 #define KVS_LISTS_SOURCE_H
@@ -30,5 +31,15 @@ void lists_source_clear(struct lists_source *s);
 
 /* lists_source_parse() that keeps nothing. */
 int lists_source_check(const char *s, int allow_http, char *err, size_t errlen);
+
+/* The official addresses of the lists of the shipped configuration, by
+ * list name ("name = URL..."), NULL-terminated; a lists.sources entry of
+ * the same name overrides one.  Documented in kvscreend.conf(5) (LISTS). */
+extern const char *const lists_source_defaults[];
+
+/* 1 when the list called `name` has an address: an entry of `configured`
+ * (lists.sources, NULL-terminated, or NULL) with URLs, or else a built-in
+ * one; 0 when it has none or the configured entry names no URL. */
+int lists_source_has(const char *const *configured, const char *name);
 
 #endif
