@@ -61,6 +61,8 @@ struct span {
 	size_t start, end;
 	unsigned f, e;               /* finding and evidence numbers (1-based) */
 	const char *leaf;            /* the request string it lies in, or NULL */
+	const json_t *node;          /* the request number or boolean it marks
+				      * whole (evidence with a "value"), or NULL */
 	const char *why;             /* why it could not be placed */
 };
 
@@ -172,6 +174,29 @@ static int utf8_boundary(const char *s, size_t len, size_t off)
 	return off == len || ((unsigned char)s[off] & 0xc0) != 0x80;
 }
 
+/* Why evidence quoting `value` at request value target cannot be placed,
+ * or NULL when it can (the whole value is marked). */
+static const char *scalar_evidence(const json_t *target, const json_t *value)
+{
+	if (!json_is_number(target) && !json_is_boolean(target))
+		return "the path does not name a number or boolean of the request";
+	if (json_is_number(target) && json_is_number(value) ?
+	    json_number_value(target) != json_number_value(value) : !json_equal(target, value))
+		return "the value at its path differs from the quoted evidence";
+	return NULL;
+}
+
+/* A number, boolean or null of the request or of evidence, as JSON. */
+static void scalar(FILE *f, const json_t *v)
+{
+	if (json_is_integer(v))
+		fprintf(f, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		fprintf(f, "%g", json_real_value(v));
+	else
+		fputs(json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null", f);
+}
+
 /* Collect every evidence span of the verdict and decide where it goes. */
 static int collect_spans(struct ctx *c)
 {
@@ -198,6 +223,11 @@ static int collect_spans(struct ctx *c)
 				continue;
 			}
 			target = pointer(c->req, str(ev, "path"));
+			if (json_object_get(ev, "value")) {
+				s->why = scalar_evidence(target, json_object_get(ev, "value"));
+				s->node = s->why ? NULL : target;
+				continue;
+			}
 			if (!json_is_string(target)) {
 				s->why = "the path does not name a text of the request";
 				continue;
@@ -299,6 +329,49 @@ static void marked_text(struct ctx *c, const char *s, size_t len)
 		}
 	}
 	free(cut);
+}
+
+/* Write number or boolean v of the request, marked whole by its evidence. */
+static void marked_scalar(struct ctx *c, const json_t *v)
+{
+	unsigned opened = 0, last_f = 0;
+
+	for (size_t i = 0; i < c->n_spans; i++)
+		if (c->spans[i].node == v) {
+			fprintf(c->out, "<mark id=\"ev-%u-%u\"", c->spans[i].f, c->spans[i].e);
+			finding_title_attr(c, c->spans[i].f);
+			fputc('>', c->out);
+			opened++;
+		}
+	scalar(c->out, v);
+	while (opened--)
+		fputs("</mark>", c->out);
+	for (size_t i = 0; i < c->n_spans; i++)
+		if (c->spans[i].node == v && c->spans[i].f != last_f) {
+			last_f = c->spans[i].f;
+			fprintf(c->out, "<sup class=\"ref\"><a href=\"#f-%u\" "
+				"aria-label=\"finding %u\">[%u]</a></sup>", last_f, last_f, last_f);
+		}
+}
+
+/* One evidence item as the verdict quotes it: "text" [start, end) in a
+ * string, or the value of a number or boolean. */
+static void quoted_evidence(FILE *f, const json_t *ev)
+{
+	const json_t *val = json_object_get(ev, "value");
+
+	fputs("&ldquo;", f);
+	if (val)
+		scalar(f, val);
+	else
+		esc(f, str(ev, "text"));
+	fputs("&rdquo; in <code>", f);
+	esc(f, str(ev, "path"));
+	fputs("</code>", f);
+	if (!val)
+		fprintf(f, " [%lld, %lld)",
+			(long long)json_integer_value(json_object_get(ev, "start")),
+			(long long)json_integer_value(json_object_get(ev, "end")));
 }
 
 /* ---- sections ---- */
@@ -603,13 +676,9 @@ static void finding(struct ctx *c, const json_t *fd, size_t i, int deciding)
 	if (json_array_size(json_object_get(fd, "evidence"))) {
 		fputs("<p>Evidence:</p><ul class=\"evidence\">", f);
 		json_array_foreach(json_object_get(fd, "evidence"), k, ev) {
-			fprintf(f, "<li><a href=\"#ev-%zu-%zu\">&ldquo;", i + 1, k + 1);
-			esc(f, str(ev, "text"));
-			fputs("&rdquo;</a> in <code>", f);
-			esc(f, str(ev, "path"));
-			fprintf(f, "</code> [%lld, %lld)</li>",
-				(long long)json_integer_value(json_object_get(ev, "start")),
-				(long long)json_integer_value(json_object_get(ev, "end")));
+			fprintf(f, "<li><a href=\"#ev-%zu-%zu\">", i + 1, k + 1);
+			quoted_evidence(f, ev);
+			fputs("</a></li>", f);
 		}
 		fputs("</ul>", f);
 	}
@@ -727,12 +796,8 @@ static void request_leaf(struct ctx *c, const json_t *v, char *path, size_t plen
 	fputs("</code></dt><dd>", f);
 	if (json_is_string(v)) {
 		marked_text(c, json_string_value(v), json_string_length(v));
-	} else if (json_is_integer(v)) {
-		fprintf(f, "%lld", (long long)json_integer_value(v));
-	} else if (json_is_real(v)) {
-		fprintf(f, "%g", json_real_value(v));
 	} else {
-		fputs(json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null", f);
+		marked_scalar(c, v);
 	}
 	fputs("</dd>", f);
 }
@@ -754,7 +819,7 @@ static void request_text(struct ctx *c)
 		fputs("</dl>", f);
 	}
 	for (size_t i = 0; i < c->n_spans; i++)
-		unplaced += !c->spans[i].leaf;
+		unplaced += !c->spans[i].leaf && !c->spans[i].node;
 	if (unplaced) {
 		fprintf(f, "<h3>Evidence %s</h3><ul class=\"evidence\">",
 			c->req ? "that could not be placed in the request" : "as quoted in the verdict");
@@ -762,18 +827,24 @@ static void request_text(struct ctx *c)
 			const struct span *s = &c->spans[i];
 			const json_t *ev;
 
-			if (s->leaf)
+			if (s->leaf || s->node)
 				continue;
 			ev = json_array_get(json_object_get(json_array_get(json_object_get(c->v,
 				"findings"), s->f - 1), "evidence"), s->e - 1);
 			fputs("<li><code>", f);
 			esc(f, str(ev, "path"));
-			fprintf(f, "</code> [%lld, %lld): &ldquo;<mark id=\"ev-%u-%u\"",
-				(long long)json_integer_value(json_object_get(ev, "start")),
-				(long long)json_integer_value(json_object_get(ev, "end")), s->f, s->e);
+			fputs("</code>", f);
+			if (!json_object_get(ev, "value"))
+				fprintf(f, " [%lld, %lld)",
+					(long long)json_integer_value(json_object_get(ev, "start")),
+					(long long)json_integer_value(json_object_get(ev, "end")));
+			fprintf(f, ": &ldquo;<mark id=\"ev-%u-%u\"", s->f, s->e);
 			finding_title_attr(c, s->f);
 			fputc('>', f);
-			esc(f, str(ev, "text"));
+			if (json_object_get(ev, "value"))
+				scalar(f, json_object_get(ev, "value"));
+			else
+				esc(f, str(ev, "text"));
 			fprintf(f, "</mark>&rdquo;<sup class=\"ref\"><a href=\"#f-%u\" aria-label=\"finding "
 				"%u\">[%u]</a></sup>", s->f, s->f, s->f);
 			if (c->req) {

@@ -115,6 +115,37 @@ START_TEST(spans_validated)
 }
 END_TEST
 
+/* Evidence pointing at a number or boolean marks the whole value; a value
+ * that differs from the request's, or a path to a text, is not placed. */
+START_TEST(values_marked_whole)
+{
+	const char *req = "{\"id\":\"n\",\"type\":\"investment\",\"investment\":"
+		"{\"stake_percent\":24,\"board_seat\":true,\"target\":\"Q B.V.\"}}";
+	const char *v = "{\"schema\":\"kvscreen.verdict/v1\",\"request_id\":\"n\",\"decision\":\"review\","
+		"\"findings\":[{\"plugin\":\"p\",\"rule\":\"r\",\"severity\":\"high\",\"title\":\"t\","
+		"\"evidence\":["
+		"{\"path\":\"/investment/stake_percent\",\"value\":24.0},"
+		"{\"path\":\"/investment/board_seat\",\"value\":true},"
+		"{\"path\":\"/investment/stake_percent\",\"value\":25},"
+		"{\"path\":\"/investment/target\",\"value\":1}]}]}";
+	char *html = render(v, req, NULL);
+
+	ck_assert_ptr_nonnull(strstr(html, "<dd><mark id=\"ev-1-1\" title=\"finding 1: t\">24</mark>"));
+	ck_assert_ptr_nonnull(strstr(html, "<dd><mark id=\"ev-1-2\" title=\"finding 1: t\">true</mark>"));
+	ck_assert_ptr_nonnull(strstr(html, "<a href=\"#ev-1-1\">&ldquo;24&rdquo; in "
+					   "<code>/investment/stake_percent</code></a>"));
+	ck_assert_ptr_nonnull(strstr(html, "differs from the quoted evidence"));
+	ck_assert_ptr_nonnull(strstr(html, "does not name a number or boolean"));
+	for (int e = 1; e <= 4; e++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "id=\"ev-1-%d\"", e);
+		ck_assert_int_eq(count(html, id), 1);
+	}
+	free(html);
+}
+END_TEST
+
 /* Without the request every span is quoted from the verdict, and said so. */
 START_TEST(without_request)
 {
@@ -179,6 +210,7 @@ int main(void)
 
 	tcase_add_test(tc, escapes_everything);
 	tcase_add_test(tc, spans_validated);
+	tcase_add_test(tc, values_marked_whole);
 	tcase_add_test(tc, without_request);
 	tcase_add_test(tc, audit_chain);
 	suite_add_tcase(s, tc);
