@@ -66,13 +66,13 @@ demo() {
 v = json.load(sys.stdin)
 print("%-16s %-9s score %3d" % (v["request_id"], v["decision"], v["score"]))
 for f in v["findings"]:
-    ev = f["evidence"][0]["text"] if f["evidence"] else ""
+    ev = str(f["evidence"][0].get("text", f["evidence"][0].get("value", ""))) if f["evidence"] else ""
     print("    [%s] %s: %s %s" % (f["severity"], f["rule"], f["title"], ("(\"" + ev + "\")") if ev else ""))'
 	done
 	echo "== durable verdicts, waiting for the sink, in var/outbox/ (kvscreen outbox list):"
 	./kvscreen outbox list --state var | tail -n 4
-	echo "== every verdict by request id (GET /v1/screenings/ID) in var/store/:"
-	ls var/store | tail -n 4
+	echo "== every verdict by request id (GET /v1/screenings/ID), in var/store/ (kvscreen outbox stored):"
+	./kvscreen outbox stored --state var | tail -n 4
 	kill -TERM "$pid"
 	wait "$pid" || true
 	trap - EXIT

@@ -23,6 +23,7 @@ set -u
 SRC=${KVS_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${KVS_BUILDDIR:-$SRC}
 DAEMON=$BUILD/kvscreend
+CLI=$BUILD/kvscreen
 TOOL=$BUILD/tests/amqp_tool
 PLUGINS=$BUILD/tests/plugins
 MGMT=${KVS_RABBITMQ_MGMT_PORT:-15672}
@@ -150,7 +151,8 @@ metric_at_least() { local v; v=$(metric "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$
 publish() { "$TOOL" publish --url "$URL" --queue requests "$@" || fail "publish $*"; }
 # take QUEUE FILE N: consume N distinct messages of QUEUE into FILE.
 take() { "$TOOL" get --url "$URL" --queue "$1" --count "$3" --wait-ms "$(scaled_ms 60)" >> "$2" 2>> "$D/take.err"; }
-stored() { ls "$D/$1/state/store/" 2>/dev/null | grep -c "^$2\." ; }
+# stored DAEMON ID: how many verdicts of ID that daemon's store holds.
+stored() { "$CLI" outbox stored --state "$D/$1/state" | grep -c "^$2 " ; }
 # every_id FILE PREFIX N: each PREFIX-i has a verdict message in FILE.
 every_id() {
 	python3 - "$@" <<'EOF'
@@ -290,14 +292,14 @@ redelivered() { [ "$(queue_stat requests message_stats.redeliver)" -gt 0 ]; }
 wait_for 30 redelivered || fail "the broker redelivered nothing"
 : > "$D/v3"
 take verdicts "$D/v3" $N || fail "$N verdicts not in the verdict queue: $(cat "$D/take.err")"
-python3 - "$D" "$D/v3" $N <<'EOF' || fail "ids lost"
-import json, os, sys
-d, vfile, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for k in k1 k2 k3; do
+	"$CLI" outbox stored --state "$D/$k/state" >> "$D/stored3" || fail "kvscreen outbox stored $k"
+done
+python3 - "$D/stored3" "$D/v3" $N <<'EOF' || fail "ids lost"
+import json, sys
+sfile, vfile, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ids = ["gate-%d" % i for i in range(1001, 1001 + n)]
-stored = set()
-for k in ("k1", "k2", "k3"):
-    for f in os.listdir(os.path.join(d, k, "state", "store")):
-        stored.add(f.split(".")[0] if f.count(".") == 2 else f.rsplit(".", 2)[0])
+stored = {l.split()[0] for l in open(sfile)}
 got = {json.loads(json.loads(l)["body"])["request_id"] for l in open(vfile)}
 lost = [i for i in ids if i not in stored]
 unsent = [i for i in ids if i not in got]

@@ -1,4 +1,4 @@
-/* outbox_reader.c - `kvscreen outbox`: list, print or follow the messages of an outbox not yet delivered, read-only.
+/* outbox_reader.c - `kvscreen outbox`: list, print or follow the messages of an outbox not yet delivered, or list the stored verdicts, read-only.
  *
  * Reads the segments of STATE/outbox/seg/ from the delivery cursor
  * (STATE/outbox/cursor) on, with the functions of outbox_log.c, while
@@ -125,15 +125,83 @@ static int show(const char *segdir, enum mode mode, uint64_t *from, FILE *out)
 	return rc;
 }
 
+/* Print "ID SEQ BYTES" for each verdict record of segment `no` in segdir.
+ * Returns 0, 1 when the file is not there (retired meanwhile), or a
+ * negative errno. */
+static int stored_in(const char *segdir, uint64_t no, FILE *out)
+{
+	char path[4096 + OUTBOX_SEG_NAME_LEN + 2], name[OUTBOX_SEG_NAME_LEN];
+	uint64_t off = OUTBOX_SEG_HEADER;
+	struct outbox_rec rec;
+	struct stat st;
+	int fd;
+
+	outbox_seg_name(name, no);
+	snprintf(path, sizeof(path), "%s/%s", segdir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -errno;
+	if (fstat(fd, &st) < 0 || outbox_seg_check_header(fd, no) < 0) {
+		close(fd);
+		return 0;	/* being created: nothing in it is durable */
+	}
+	while (outbox_seg_read(fd, no, (uint64_t)st.st_size, off, &rec, NULL) == 0) {
+		if (rec.kind == OUTBOX_REC_VERDICT)
+			fprintf(out, "%s %020llu %u\n", rec.id, rec.seq, rec.payload_len);
+		off += rec.size;
+	}
+	close(fd);
+	return 0;
+}
+
+static int has_u64(const uint64_t *v, size_t n, uint64_t x)
+{
+	return bsearch(&x, v, n, sizeof(*v), cmp_u64) != NULL;
+}
+
+/* Every verdict record of the store and the outbox, each segment once
+ * although kvscreend may retire one (move it from outbox/seg to store/seg)
+ * while this reads.  Returns 0 or a negative errno. */
+static int stored(const char *state_dir, FILE *out)
+{
+	char store[4096 + 16], box[4096 + 16];
+	uint64_t *a = NULL, *b = NULL;
+	size_t na = 0, nb = 0;
+	int rc;
+
+	snprintf(store, sizeof(store), "%s/store/seg", state_dir);
+	snprintf(box, sizeof(box), "%s/outbox/seg", state_dir);
+	rc = segments(store, &a, &na);
+	if (rc == -ENOENT)
+		rc = 0;
+	for (size_t i = 0; i < na && rc >= 0; i++)
+		rc = stored_in(store, a[i], out);
+	if (rc >= 0)
+		rc = segments(box, &b, &nb);
+	for (size_t i = 0; i < nb && rc >= 0; i++) {
+		if (has_u64(a, na, b[i]))
+			continue;
+		rc = stored_in(box, b[i], out);
+		if (rc == 1)
+			rc = stored_in(store, b[i], out);
+	}
+	free(a);
+	free(b);
+	fflush(out);
+	return rc < 0 ? rc : 0;
+}
+
 static void usage(FILE *f)
 {
-	fputs("Usage: kvscreen outbox list|cat|follow [-c FILE | --state DIR]\n"
+	fputs("Usage: kvscreen outbox list|cat|follow|stored [-c FILE | --state DIR]\n"
 	      "  list    one line per message not yet delivered: KEY KIND BYTES\n"
 	      "          (KEY is SEQ.ID, the idempotency key the sink sends)\n"
 	      "  cat     each such message (verdict JSON), one per line\n"
 	      "  follow  as cat, then every new message as it is written, until killed\n"
-	      "Reads STATE/outbox/ without changing anything; STATE is --state or the\n"
-	      "configuration's daemon.state_dir.\n", f);
+	      "  stored  one line per verdict in the store, delivered or not: ID SEQ BYTES\n"
+	      "          (an id is stored once; a line per version 1 the daemon wrote)\n"
+	      "Reads STATE/outbox/ and STATE/store/ without changing anything; STATE is\n"
+	      "--state or the configuration's daemon.state_dir.\n", f);
 }
 
 int outbox_reader_main(const char *state_dir, const char *cmd, FILE *out, FILE *err)
@@ -154,7 +222,16 @@ int outbox_reader_main(const char *state_dir, const char *cmd, FILE *out, FILE *
 		mode = M_CAT;
 	else if (strcmp(cmd, "follow") == 0)
 		mode = M_FOLLOW;
-	else {
+	else if (strcmp(cmd, "stored") == 0) {
+		if (strlen(state_dir) > 4000) {
+			fprintf(err, "kvscreen outbox: state folder name too long\n");
+			return 1;
+		}
+		rc = stored(state_dir, out);
+		if (rc < 0)
+			fprintf(err, "kvscreen outbox: %s: %s\n", state_dir, strerror(-rc));
+		return rc < 0;
+	} else {
 		fprintf(err, "kvscreen outbox: unknown subcommand \"%s\"\n", cmd);
 		usage(err);
 		return 1;
