@@ -120,7 +120,8 @@ st=$(curl -s -o "$D/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
 [ ! -s "$D/state/audit/decisions.jsonl" ] || fail "a refused decision reached the audit log"
 ok "413, 415, 405, 404, 401 and 409 (not the current verdict version) record nothing"
 
-NEW_BEFORE=$(ls "$D/state/outbox/new" | wc -l)
+queued() { "$CLI" outbox list --state "$D/state" | wc -l; }
+NEW_BEFORE=$(queued)
 st=$(post $DEC '{"decision":"approve_with_conditions","conditions":"no access to the cleanroom","reason":"partner checked","officer":"A. Officer","verdict_version":1}')
 [ "$st" = 201 ] || fail "first decision: $st"
 [ "$(jq_ 'j["decision"]["seq"], j["decision"]["officer"], j["decision"]["officer_source"], j["queued"]')" = \
@@ -135,10 +136,15 @@ st=$(post $DEC '{"decision":"reject","reason":"second look"}' $OTOKEN)
   "2 Jan de Vries token" ] || fail "named token's officer"
 ok "officer from a named token (and 403 when the body names another), or from the body"
 
-[ "$(ls "$D/state/outbox/new" | wc -l)" -eq $((NEW_BEFORE + 2)) ] || fail "decisions not queued"
-grep -l '"schema":"kvscreen.decision/v1"' "$D"/state/outbox/new/* | wc -l | grep -qx 2 ||
-	fail "queued decision messages"
-ok "each decision is delivered to the queue (outbox/new) with its seq and hash"
+[ "$(queued)" -eq $((NEW_BEFORE + 2)) ] || fail "decisions not queued: $("$CLI" outbox list --state "$D/state")"
+"$CLI" outbox cat --state "$D/state" | python3 -c '
+import json, sys
+d = [json.loads(l) for l in sys.stdin if l.strip()]
+d = [m for m in d if m.get("schema") == "kvscreen.decision/v1"]
+assert [(m["seq"], m["decision"], len(m["hash"])) for m in d] == \
+	[(1, "approve_with_conditions", 64), (2, "reject", 64)], d
+' || fail "queued decision messages"
+ok "each decision is queued in the outbox (kvscreen outbox cat) with its seq and hash"
 
 [ "$(get /v1/screenings/case-1)" = 200 ] || fail "GET verdict"
 [ "$(jq_ '[d["decision"] for d in j["decisions"]], j["decision"]')" = \
