@@ -41,6 +41,12 @@ if api_up; then
 	exit 0
 fi
 
+# A node this script started earlier that does not answer as it should (a
+# management API that refuses guest, or none): stop it and start anew.
+if [ -f "$D/env" ] && epmd -names 2>/dev/null | grep -q '^name rabbit at'; then
+	echo "rabbitmq-start: the node started in $D does not answer guest on 127.0.0.1:$MGMT; stopping it"
+	( . "$D/env" && "$B/rabbitmqctl" -q shutdown >/dev/null 2>&1 ) || true
+fi
 # A node that is still shutting down keeps its name in epmd, and a new
 # node of the same name refuses to boot (dist_port_already_used).
 i=0
@@ -48,7 +54,8 @@ while epmd -names 2>/dev/null | grep -q '^name rabbit at'; do
 	i=$((i + 1))
 	if [ "$i" -gt 60 ]; then
 		echo "rabbitmq-start: a node named rabbit is registered with epmd but its management" \
-			"API does not answer on 127.0.0.1:$MGMT" >&2
+			"API does not answer guest on 127.0.0.1:$MGMT (the system's rabbitmq-server?" \
+			"stop it: service rabbitmq-server stop)" >&2
 		exit 1
 	fi
 	sleep 0.25
