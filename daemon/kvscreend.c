@@ -973,7 +973,9 @@ static void set_threadpool_size(long long threads)
 	setenv("UV_THREADPOOL_SIZE", buf, 1);
 }
 
-int main(int argc, char **argv)
+/* Parse the command line into d->config_path and *check.  Returns -1 to
+ * go on, or the exit status (after --help, --version or a usage error). */
+static int parse_args(int argc, char **argv, struct daemon *d, int *check)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -982,24 +984,15 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon d = { .exit_code = 0 };
-	struct cfg_errors e = { .out = stderr };
-	struct token_set ts = { .n = 0 };
-	uv_loop_t loop;
-	int check = 0, opt, rc;
+	int opt;
 
-	/* Before any thread exists (libcurl's requirement). */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		fprintf(stderr, "kvscreend: curl_global_init failed\n");
-		return 1;
-	}
 	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			d.config_path = optarg;
+			d->config_path = optarg;
 			break;
 		case 'k':
-			check = 1;
+			*check = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1016,8 +1009,183 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!d.config_path)
-		d.config_path = cfg_default_path();
+	if (!d->config_path)
+		d->config_path = cfg_default_path();
+	return -1;
+}
+
+/* The stores of the state folder: the outbox (with the verdict store), the
+ * case journal and the re-screener on them.  0, or -1 (logged). */
+static int open_stores(struct daemon *d)
+{
+	const struct kvs_cfg *cfg = d->en->cfg;
+	char err[PATH_MAX + 128];
+	int rc = mkdir_p(cfg->daemon.state_dir, 0750);
+
+	if (rc < 0) {
+		log_err("%s: daemon.state_dir %s: %s", d->config_path, cfg->daemon.state_dir,
+			strerror(-rc));
+		return -1;
+	}
+	rc = outbox_open(d->loop, cfg->daemon.state_dir, &d->ob);
+	if (rc < 0) {
+		log_err("outbox in %s: %s", cfg->daemon.state_dir, strerror(-rc));
+		return -1;
+	}
+	outbox_set_notify(d->ob, on_outbox_batch, d);
+	outbox_set_syncfs(d->ob, cfg->daemon.outbox_syncfs);
+	outbox_set_min_free(d->ob, (unsigned long long)cfg->daemon.outbox_min_free_mb << 20);
+	rc = cases_open(d->loop, cfg->daemon.state_dir, &d->cs, err, sizeof(err));
+	if (rc < 0) {
+		log_err("case journal: %s", err);
+		return -1;
+	}
+	rc = rescreen_new(d->loop, d->ob, d->cs, &d->rs);
+	if (rc < 0) {
+		log_err("re-screening: %s", strerror(-rc));
+		return -1;
+	}
+	rescreen_set_limits(d->rs, (double)cfg->daemon.rescreen_rate, cfg->daemon.case_retention_days,
+			    4 * (unsigned)cfg->daemon.threads);
+	return 0;
+}
+
+/* The API (with its tokens), the officers' audit log and the sink.  A
+ * broken audit chain stops decisions (503 with the reason), not screening.
+ * 0, or -1 (logged). */
+static int open_api(struct daemon *d)
+{
+	const struct kvs_cfg *cfg = d->en->cfg;
+	struct token_set ts = { .n = 0 };
+	char err[1024];
+	int rc;
+
+	if (cfg->daemon.listen && *cfg->daemon.listen && load_tokens(cfg, &ts) < 0)
+		return -1;
+	rc = api_new(d->loop, d->en, d->ob, &ts, (unsigned)cfg->daemon.max_inflight, &d->api);
+	explicit_bzero(&ts, sizeof(ts));
+	if (rc < 0)
+		return -1;
+	api_set_cases(d->api, d->cs, d->rs);
+	api_set_reload_cb(d->api, on_reload_request, d);
+	rc = audit_open(d->loop, cfg->daemon.state_dir, &d->audit, err, sizeof(err));
+	if (rc == -EBADMSG) {
+		log_err("audit log: %s; officer decisions are refused until it is repaired", err);
+		api_set_audit(d->api, NULL, err);
+	} else if (rc < 0) {
+		log_err("audit log: %s", err);
+		return -1;
+	} else {
+		api_set_audit(d->api, d->audit, NULL);
+	}
+	rc = sink_open(d->loop, &cfg->sink, d->ob, &d->sink);
+	if (rc < 0) {
+		log_err("sink (%s): %s", cfg->sink.kind, strerror(-rc));
+		return -1;
+	}
+	sink_set_retired_cb(d->sink, on_sink_retired, d);
+	api_set_metrics_cb(d->api, sink_metrics, d);
+	return 0;
+}
+
+/* The intake: HTTP listeners, the spool folder and the AMQP consumer.
+ * 0, or -1 (logged). */
+static int open_intake(struct daemon *d)
+{
+	const struct kvs_cfg *cfg = d->en->cfg;
+	char spool_dir[PATH_MAX];
+	int rc;
+
+	if (open_listeners(d) < 0)
+		return -1;
+	snprintf(spool_dir, sizeof(spool_dir), "%s/spool", cfg->daemon.state_dir);
+	rc = spool_open(d->loop, spool_dir, (size_t)cfg->limits.max_bytes,
+			(unsigned)cfg->daemon.spool_rescan_ms, (unsigned)cfg->daemon.max_inflight,
+			on_spool_file, d, &d->spool);
+	if (rc < 0) {
+		log_err("spool %s: %s", spool_dir, strerror(-rc));
+		return -1;
+	}
+	if (*cfg->intake_amqp.url) {
+		rc = amqp_intake_open(d->loop, &cfg->intake_amqp, (size_t)cfg->limits.max_bytes,
+				      on_amqp_message, d, &d->amqp);
+		if (rc < 0) {
+			log_err("intake.amqp: %s", strerror(-rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Signals (TERM and INT stop, HUP reloads), the stop deadline and the
+ * systemd watchdog. */
+static void start_signals(struct daemon *d)
+{
+	uint64_t wd = notify_watchdog_interval_ms();
+
+	uv_signal_init(d->loop, &d->sig_term);
+	uv_signal_init(d->loop, &d->sig_int);
+	uv_signal_init(d->loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, on_signal, SIGINT);
+	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+	uv_timer_init(d->loop, &d->deadline);
+	uv_timer_init(d->loop, &d->watchdog);
+	d->watchdog.data = d;
+	d->wd_progress_at = uv_now(d->loop);
+	if (wd)
+		uv_timer_start(&d->watchdog, on_watchdog, wd, wd);
+}
+
+/* What is not a loop handle. */
+static void free_daemon(struct daemon *d)
+{
+	api_free(d->api);
+	rescreen_free(d->rs);
+	cases_free(d->cs);
+	free(d->waiters.v);
+	free(d->waiters_next.v);
+	engine_unref(d->en);
+}
+
+/* Start-up failed: close what was opened and run the loop until the
+ * closes are done. */
+static void close_after_failure(struct daemon *d)
+{
+	if (d->spool)
+		spool_close(d->spool, NULL, NULL);
+	if (d->amqp)
+		amqp_intake_close(d->amqp, NULL, NULL);
+	if (d->srv)
+		http_server_close(d->srv, NULL, NULL);
+	if (d->audit)
+		audit_close(d->audit, NULL, NULL);
+	if (d->ob)
+		outbox_close(d->ob, NULL, NULL);
+	if (d->sink)
+		sink_close(d->sink, NULL, NULL);
+	uv_run(d->loop, UV_RUN_DEFAULT);
+	uv_walk(d->loop, close_walk, NULL);
+	uv_run(d->loop, UV_RUN_DEFAULT);
+	uv_loop_close(d->loop);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { .exit_code = 0 };
+	struct cfg_errors e = { .out = stderr };
+	uv_loop_t loop;
+	int check = 0, rc;
+
+	/* Before any thread exists (libcurl's requirement). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "kvscreend: curl_global_init failed\n");
+		return 1;
+	}
+	rc = parse_args(argc, argv, &d, &check);
+	if (rc >= 0)
+		return rc;
 	if (engine_open(d.config_path, &d.en, &e) != 0) {
 		fprintf(stderr, "kvscreend: %s: configuration not valid\n", d.config_path);
 		return 1;
@@ -1030,111 +1198,16 @@ int main(int argc, char **argv)
 	log_set_level(log_level_parse(d.en->cfg->daemon.log_level));
 	set_threadpool_size(d.en->cfg->daemon.threads);
 	signal(SIGPIPE, SIG_IGN);
-
 	if (uv_loop_init(&loop) < 0)
 		return 1;
 	d.loop = &loop;
-	rc = mkdir_p(d.en->cfg->daemon.state_dir, 0750);
-	if (rc < 0) {
-		log_err("%s: daemon.state_dir %s: %s", d.config_path, d.en->cfg->daemon.state_dir,
-			strerror(-rc));
-		goto fail;
+	if (open_stores(&d) < 0 || open_api(&d) < 0 || open_intake(&d) < 0) {
+		close_after_failure(&d);
+		free_daemon(&d);
+		curl_global_cleanup();
+		return 1;
 	}
-	if (d.en->cfg->daemon.listen && *d.en->cfg->daemon.listen &&
-	    load_tokens(d.en->cfg, &ts) < 0)
-		goto fail;
-	rc = outbox_open(&loop, d.en->cfg->daemon.state_dir, &d.ob);
-	if (rc < 0) {
-		log_err("outbox in %s: %s", d.en->cfg->daemon.state_dir, strerror(-rc));
-		goto fail;
-	}
-	{
-		char err[PATH_MAX + 128];
-
-		rc = cases_open(&loop, d.en->cfg->daemon.state_dir, &d.cs, err, sizeof(err));
-		if (rc < 0) {
-			log_err("case journal: %s", err);
-			goto fail;
-		}
-	}
-	rc = rescreen_new(&loop, d.ob, d.cs, &d.rs);
-	if (rc < 0)
-		goto fail;
-	rescreen_set_limits(d.rs, (double)d.en->cfg->daemon.rescreen_rate,
-			    d.en->cfg->daemon.case_retention_days,
-			    4 * (unsigned)d.en->cfg->daemon.threads);
-	rc = api_new(&loop, d.en, d.ob, &ts, (unsigned)d.en->cfg->daemon.max_inflight, &d.api);
-	explicit_bzero(&ts, sizeof(ts));
-	if (rc < 0)
-		goto fail;
-	api_set_cases(d.api, d.cs, d.rs);
-	{
-		char err[1024];
-
-		/* A broken chain stops decisions (503 with the reason), not screening. */
-		rc = audit_open(&loop, d.en->cfg->daemon.state_dir, &d.audit, err, sizeof(err));
-		if (rc == -EBADMSG) {
-			log_err("audit log: %s; officer decisions are refused until it is repaired", err);
-			api_set_audit(d.api, NULL, err);
-		} else if (rc < 0) {
-			log_err("audit log: %s", err);
-			goto fail;
-		} else {
-			api_set_audit(d.api, d.audit, NULL);
-		}
-	}
-	{
-		rc = sink_open(&loop, &d.en->cfg->sink, d.ob, &d.sink);
-		if (rc < 0) {
-			log_err("sink (%s): %s", d.en->cfg->sink.kind, strerror(-rc));
-			goto fail;
-		}
-		outbox_set_notify(d.ob, on_outbox_batch, &d);
-		outbox_set_syncfs(d.ob, d.en->cfg->daemon.outbox_syncfs);
-		outbox_set_min_free(d.ob, (unsigned long long)d.en->cfg->daemon.outbox_min_free_mb << 20);
-		sink_set_retired_cb(d.sink, on_sink_retired, &d);
-		api_set_metrics_cb(d.api, sink_metrics, &d);
-	}
-	api_set_reload_cb(d.api, on_reload_request, &d);
-	if (open_listeners(&d) < 0)
-		goto fail;
-	{
-		char spool_dir[PATH_MAX];
-
-		snprintf(spool_dir, sizeof(spool_dir), "%s/spool", d.en->cfg->daemon.state_dir);
-		rc = spool_open(&loop, spool_dir, (size_t)d.en->cfg->limits.max_bytes,
-				(unsigned)d.en->cfg->daemon.spool_rescan_ms,
-				(unsigned)d.en->cfg->daemon.max_inflight, on_spool_file, &d, &d.spool);
-		if (rc < 0) {
-			log_err("spool %s: %s", spool_dir, strerror(-rc));
-			goto fail;
-		}
-	}
-	if (*d.en->cfg->intake_amqp.url) {
-		rc = amqp_intake_open(&loop, &d.en->cfg->intake_amqp,
-				      (size_t)d.en->cfg->limits.max_bytes, on_amqp_message, &d, &d.amqp);
-		if (rc < 0) {
-			log_err("intake.amqp: %s", strerror(-rc));
-			goto fail;
-		}
-	}
-	uv_signal_init(&loop, &d.sig_term);
-	uv_signal_init(&loop, &d.sig_int);
-	uv_signal_init(&loop, &d.sig_hup);
-	d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
-	uv_signal_start(&d.sig_term, on_signal, SIGTERM);
-	uv_signal_start(&d.sig_int, on_signal, SIGINT);
-	uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
-	uv_timer_init(&loop, &d.deadline);
-	uv_timer_init(&loop, &d.watchdog);
-	{
-		uint64_t wd = notify_watchdog_interval_ms();
-
-		d.watchdog.data = &d;
-		d.wd_progress_at = uv_now(&loop);
-		if (wd)
-			uv_timer_start(&d.watchdog, on_watchdog, wd, wd);
-	}
+	start_signals(&d);
 	api_set_state(d.api, API_READY);
 	/* Resume a re-screen a crash or a stop interrupted, or start one if
 	 * the policy changed while the daemon was down. */
@@ -1145,44 +1218,11 @@ int main(int argc, char **argv)
 
 	uv_run(&loop, UV_RUN_DEFAULT);
 
-	api_free(d.api);
-	rescreen_free(d.rs);
-	cases_free(d.cs);
-	free(d.waiters.v);
-	free(d.waiters_next.v);
-	engine_unref(d.en);
+	free_daemon(&d);
 	if (uv_loop_close(&loop) < 0)
 		log_warn("the loop still had handles at exit");
 	workers_shutdown();
 	log_notice("stopped");
 	curl_global_cleanup();
 	return d.exit_code;
-
-fail:
-	/* Start-up failed: close what was opened and run the loop until the
-	 * closes are done. */
-	if (d.spool)
-		spool_close(d.spool, NULL, NULL);
-	if (d.amqp)
-		amqp_intake_close(d.amqp, NULL, NULL);
-	if (d.srv)
-		http_server_close(d.srv, NULL, NULL);
-	if (d.audit)
-		audit_close(d.audit, NULL, NULL);
-	if (d.ob)
-		outbox_close(d.ob, NULL, NULL);
-	if (d.sink)
-		sink_close(d.sink, NULL, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_walk(&loop, close_walk, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	api_free(d.api);
-	rescreen_free(d.rs);
-	cases_free(d.cs);
-	free(d.waiters.v);
-	free(d.waiters_next.v);
-	engine_unref(d.en);
-	curl_global_cleanup();
-	return 1;
 }
