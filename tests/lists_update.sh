@@ -524,9 +524,11 @@ v = json.loads(open(sys.argv[1]).readline())
 f = [f for f in v["findings"] if f["rule"] == "denied_party.list_missing"]
 assert v["decision"] in ("review", "escalate", "deny"), v["decision"]
 assert f and "eu_fsf" in f[0]["rationale"] and "kvscreen lists update" in f[0]["action"], f
+p = {x["name"]: x for x in v["plugins"]}
+assert p["denied_party"].get("lists_missing") == ["eu_fsf"], v["plugins"]
 EOF2
 then
-	ok "fresh install: a harmless request gets review, with denied_party.list_missing and its action"
+	ok "fresh install: a harmless request gets review, with denied_party.list_missing and its action, and lists_missing in its plugin entry"
 else
 	fail "fresh install verdict: $(cat "$T/fsf-v0")"
 fi
@@ -542,6 +544,9 @@ if grep -q "^lists-fsf-1: deny" "$T/fsf-v1" &&
    grep -q 'denied_party.match: .*matches eu_fsf entry EU.833.[0-9]* "Admiralty Shipyard JSC"' "$T/fsf-v1" &&
    ! grep -q "list_missing" "$T/fsf-v1"; then
 	ok "after the update the EU list screens: an Annex IV end user is denied, nothing missing"
+	"$KVSCREEN" screen -c "$C/kvscreend.conf" "$T/fsf-req.json" 2>/dev/null |
+		python3 -c 'import json, sys; v = json.load(sys.stdin); assert not [p for p in v["plugins"] if "lists_missing" in p], v["plugins"]' ||
+		fail "a plugin entry still names a missing list after the update"
 else
 	fail "eu_fsf after update: $(grep -v '^      ' "$T/fsf-v1")"
 fi

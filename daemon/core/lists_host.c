@@ -132,7 +132,7 @@ int lists_host_load(const struct lists_host_env *env, const char *format,
 		if (rc == 0)
 			env_warn(env,
 				"list \"%s\" (%s) is not downloaded yet: nothing is screened "
-				"against it (denied_party says so in every verdict) until "
+				"against it (every verdict names it in the plugin's lists_missing) until "
 				"\"kvscreen lists update\" has fetched it", list_name, abs);
 		free(abs);
 		return rc;

@@ -476,15 +476,32 @@ static int env_has_source(void *arg, const char *name)
 /* host->lists_load(): relative paths against the folder of the file holding
  * the plugin's configuration group; a list `kvscreen lists update` can fetch
  * may be missing only when a configuration is being loaded. */
+/* A list the plugin loaded is not downloaded yet (an empty placeholder):
+ * remember its name once, for the plugin's entry in every verdict. */
+static void note_missing(struct kvs_config_ctx *c, const char *name)
+{
+	size_t i;
+	json_t *x;
+
+	if (!c->lists_missing && !(c->lists_missing = json_array()))
+		return;
+	json_array_foreach(c->lists_missing, i, x)
+		if (strcmp(json_string_value(x), name) == 0)
+			return;
+	json_array_append_new(c->lists_missing, json_string(name));
+}
+
 static int host_lists_load(const kvs_config_ctx *ctx, const char *format, const char *path,
 			   const char *list_name, enum kvs_severity severity, int strict,
 			   struct kvs_list **out)
 {
 	struct lists_host_env env = { .load = ctx_env(ctx) };
+	struct kvs_list_info info = KVS_LIST_INFO_INIT;
 	const char *src = ctx && ctx->cp && ctx->cp->group ?
 			  config_setting_source_file(ctx->cp->group) : NULL;
 	char dir[4096];
 	const char *slash;
+	int rc;
 
 	env.load.base_dir = NULL;
 	if (src && (slash = strrchr(src, '/')) && (size_t)(slash - src) < sizeof(dir)) {
@@ -498,7 +515,10 @@ static int host_lists_load(const kvs_config_ctx *ctx, const char *format, const 
 		if (ctx->cfg)
 			env.has_source = env_has_source;
 	}
-	return lists_host_load(&env, format, path, list_name, severity, strict, out);
+	rc = lists_host_load(&env, format, path, list_name, severity, strict, out);
+	if (rc == 0 && ctx && lists_host_info(*out, &info) == 0 && info.entries == 0)
+		note_missing((struct kvs_config_ctx *)ctx, list_name);
+	return rc;
 }
 
 static const struct kvs_host plugin_host_internal;
@@ -719,6 +739,7 @@ void plugin_set_free(struct plugin_set *ps)
 		for (size_t k = 0; k < p->n_lists; k++)
 			lists_host_release(p->lists[k]);
 		free(p->lists);
+		json_decref(p->ctx.lists_missing);
 		free(p->options);
 		free(p->config);
 		plugin_close_dl(p->dl);

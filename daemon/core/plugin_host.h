@@ -16,6 +16,9 @@ struct kvs_config_ctx {
 	struct cfg_errors *errors;       /* errors during create(), else NULL */
 	const config_setting_t *at;      /* where an error without a file is, or NULL */
 	int failed;
+	json_t *lists_missing;           /* names of the lists it loaded that are
+					  * not downloaded yet (placeholders), or
+					  * NULL; every verdict lists them */
 };
 
 /* The smallest sizes of the structs of ABI 3 (the members ABI 3 has): a

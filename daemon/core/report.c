@@ -902,6 +902,16 @@ static void basis(struct ctx *c)
 		esc(f, str(p, "version"));
 		fputs("</td><td>", f);
 		esc(f, str(p, "status"));
+		if (json_array_size(json_object_get(p, "lists_missing"))) {
+			const json_t *m;
+			size_t k;
+
+			fputs("; <strong>screened without</strong> (not downloaded):", f);
+			json_array_foreach(json_object_get(p, "lists_missing"), k, m) {
+				fputs(k ? ", " : " ", f);
+				esc(f, json_string_value(m));
+			}
+		}
 		fprintf(f, "</td><td>%lld</td></tr>",
 			(long long)json_integer_value(json_object_get(p, "duration_us")));
 	}

@@ -127,7 +127,9 @@ START_TEST(values_marked_whole)
 		"{\"path\":\"/investment/stake_percent\",\"value\":24.0},"
 		"{\"path\":\"/investment/board_seat\",\"value\":true},"
 		"{\"path\":\"/investment/stake_percent\",\"value\":25},"
-		"{\"path\":\"/investment/target\",\"value\":1}]}]}";
+		"{\"path\":\"/investment/target\",\"value\":1}]}],"
+		"\"plugins\":[{\"name\":\"p\",\"version\":\"1\",\"status\":\"ok\",\"duration_us\":1,"
+		"\"lists_missing\":[\"eu_fsf\",\"<b>x\"]}]}";
 	char *html = render(v, req, NULL);
 
 	ck_assert_ptr_nonnull(strstr(html, "<dd><mark id=\"ev-1-1\" title=\"finding 1: t\">24</mark>"));
@@ -136,6 +138,9 @@ START_TEST(values_marked_whole)
 					   "<code>/investment/stake_percent</code></a>"));
 	ck_assert_ptr_nonnull(strstr(html, "differs from the quoted evidence"));
 	ck_assert_ptr_nonnull(strstr(html, "does not name a number or boolean"));
+	/* The plugin's entry says which lists it screened without. */
+	ck_assert_ptr_nonnull(strstr(html, "<strong>screened without</strong> (not downloaded): "
+					   "eu_fsf, &lt;b&gt;x</td>"));
 	for (int e = 1; e <= 4; e++) {
 		char id[32];
 
