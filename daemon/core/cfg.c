@@ -842,56 +842,45 @@ static int resolve_daemon_path(struct kvs_cfg *cfg, const char **slot)
 	return 0;
 }
 
-int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
+/* Read the file at path into cfg->lc, with cfg->path and cfg->dir (the
+ * canonical folder every relative path is resolved against, so the policy
+ * is the same however the file was named: -c conf/x.conf, -c
+ * $PWD/conf/x.conf, a symlinked folder).  0, or -1 after reporting. */
+static int read_file(struct kvs_cfg *cfg, const char *path, struct cfg_errors *e)
 {
-	static const char *const top_keys[] = { "daemon", "limits", "policy", "plugins", "sink", "lists", "intake", NULL };
-	struct limits_block lb;
-	struct kvs_cfg *cfg;
-	config_setting_t *root;
-	int errors = 0, n;
+	const char *slash = strrchr(path, '/');
+	char *dir;
 
-	*out = NULL;
-	cfg = calloc(1, sizeof(*cfg));
-	if (!cfg) {
-		cfg_error(e, path, 0, "out of memory");
-		return 1;
-	}
-	config_init(&cfg->lc);
-	/* Messages name the file as it was given; every path in it is resolved
-	 * against the canonical folder, so the policy is the same however the
-	 * file was named (-c conf/x.conf, -c $PWD/conf/x.conf, a symlinked
-	 * folder). */
 	cfg->path = strdup(path);
-	if (!cfg->path) {
-		cfg_error(e, path, 0, "out of memory");
-		goto fail;
-	}
-	{
-		const char *slash = strrchr(path, '/');
-		char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
-				  : strdup(".");
-
-		cfg->dir = dir ? realpath(dir, NULL) : NULL;
-		if (!cfg->dir) {
-			cfg_error(e, path, 0, "cannot read the configuration: %s",
-				  dir ? strerror(errno) : "out of memory");
-			free(dir);
-			goto fail;
-		}
+	dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (!cfg->path || !dir) {
 		free(dir);
+		cfg_error(e, path, 0, "out of memory");
+		return -1;
+	}
+	cfg->dir = realpath(dir, NULL);
+	free(dir);
+	if (!cfg->dir || access(path, R_OK) != 0) {
+		cfg_error(e, path, 0, "cannot read the configuration: %s", strerror(errno));
+		return -1;
 	}
 	config_set_include_dir(&cfg->lc, cfg->dir);
-	if (access(path, R_OK) != 0) {
-		cfg_error(e, path, 0, "cannot read the configuration: %s", strerror(errno));
-		goto fail;
-	}
 	if (config_read_file(&cfg->lc, path) != CONFIG_TRUE) {
 		cfg_error(e, config_error_file(&cfg->lc) ? config_error_file(&cfg->lc) : path,
 			  config_error_line(&cfg->lc), "%s", config_error_text(&cfg->lc));
-		goto fail;
+		return -1;
 	}
-	root = config_root_setting(&cfg->lc);
-	n = config_setting_length(root);
+	return 0;
+}
+
+/* Every top-level setting is one of the known groups.  Returns the number
+ * of errors reported. */
+static int check_top_keys(const config_setting_t *root, struct cfg_errors *e)
+{
+	static const char *const top_keys[] = { "daemon", "limits", "policy", "plugins", "sink",
+						"lists", "intake", NULL };
+	int errors = 0, n = config_setting_length(root);
+
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
 		int ok = 0;
@@ -907,10 +896,18 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 			errors++;
 		}
 	}
-	if (errors)
-		goto fail;
-	errors += cfg_parse_options(config_setting_get_member(root, "daemon"), cfg_daemon_options,
-				    &cfg->daemon, cfg->dir, NULL, &cfg->arena, e);
+	return errors;
+}
+
+/* The daemon and limits groups: options, then the checks across them.
+ * Returns the number of errors reported, or -1 when out of memory. */
+static int parse_daemon(struct kvs_cfg *cfg, const config_setting_t *root, struct cfg_errors *e)
+{
+	struct limits_block lb;
+	int errors;
+
+	errors = cfg_parse_options(config_setting_get_member(root, "daemon"), cfg_daemon_options,
+				   &cfg->daemon, cfg->dir, NULL, &cfg->arena, e);
 	memset(&lb, 0, sizeof(lb));
 	errors += cfg_parse_options(config_setting_get_member(root, "limits"), cfg_limits_options,
 				    &lb, cfg->dir, NULL, &cfg->arena, e);
@@ -937,29 +934,60 @@ int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
 	if (resolve_daemon_path(cfg, &cfg->daemon.socket) < 0 ||
 	    resolve_daemon_path(cfg, &cfg->daemon.state_dir) < 0 ||
 	    resolve_daemon_path(cfg, &cfg->daemon.token_file) < 0) {
+		cfg_error(e, cfg->path, 0, "out of memory");
+		return -1;
+	}
+	return errors;
+}
+
+/* The sink group, checked as a whole by the sink's own rules.  Returns the
+ * number of errors reported. */
+static int parse_sink(struct kvs_cfg *cfg, const config_setting_t *root, struct cfg_errors *e)
+{
+	const char *opt = NULL, *msg;
+	const config_setting_t *at;
+	char key[128];
+	int errors;
+
+	errors = cfg_parse_options(config_setting_get_member(root, "sink"), sink_options, &cfg->sink,
+				   cfg->dir, NULL, &cfg->arena, e);
+	if (errors || !(msg = sink_cfg_check(&cfg->sink, &opt)))
+		return errors;
+	snprintf(key, sizeof(key), "sink.%s", opt ? opt : "");
+	at = opt ? config_lookup(&cfg->lc, key) : NULL;
+	if (!at)
+		at = config_lookup(&cfg->lc, "sink");
+	if (at)
+		cfg_error_at(e, at, "sink: %s", msg);
+	else
+		cfg_error(e, cfg->path, 0, "sink: %s", msg);
+	return 1;
+}
+
+int cfg_load(const char *path, struct kvs_cfg **out, struct cfg_errors *e)
+{
+	struct kvs_cfg *cfg;
+	config_setting_t *root;
+	int errors = 0, rc;
+
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
 		cfg_error(e, path, 0, "out of memory");
+		return 1;
+	}
+	config_init(&cfg->lc);
+	if (read_file(cfg, path, e) < 0)
 		goto fail;
-	}
-	errors += cfg_parse_options(config_setting_get_member(root, "sink"), sink_options,
-				    &cfg->sink, cfg->dir, NULL, &cfg->arena, e);
-	if (!errors) {
-		const char *opt = NULL, *msg = sink_cfg_check(&cfg->sink, &opt);
-
-		if (msg) {
-			char key[128];
-			const config_setting_t *at;
-
-			snprintf(key, sizeof(key), "sink.%s", opt ? opt : "");
-			at = opt ? config_lookup(&cfg->lc, key) : NULL;
-			if (!at)
-				at = config_lookup(&cfg->lc, "sink");
-			if (at)
-				cfg_error_at(e, at, "sink: %s", msg);
-			else
-				cfg_error(e, path, 0, "sink: %s", msg);
-			errors++;
-		}
-	}
+	root = config_root_setting(&cfg->lc);
+	errors = check_top_keys(root, e);
+	if (errors)
+		goto fail;
+	rc = parse_daemon(cfg, root, e);
+	if (rc < 0)
+		goto fail;
+	errors += rc;
+	errors += parse_sink(cfg, root, e);
 	errors += parse_intake(cfg, config_setting_get_member(root, "intake"), e);
 	errors += cfg_parse_options(config_setting_get_member(root, "lists"), cfg_lists_options,
 				    &cfg->lists, cfg->dir, NULL, &cfg->arena, e);
