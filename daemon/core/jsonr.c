@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "jsonr.h"
+#include "utf8.h"
 
 #define JSONR_MAX_DEPTH 64
 
@@ -30,32 +31,6 @@ static void skip_ws(struct rd *r)
 		r->p++;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most `left` bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t left)
-{
-	size_t n;
-	unsigned cp;
-
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		n = 2, cp = s[0] & 0x1F;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		n = 3, cp = s[0] & 0x0F;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return n;
-}
 
 static int hex4(const unsigned char *s, unsigned *out)
 {
@@ -105,7 +80,7 @@ static int scan_string(struct rd *r, const char **out, size_t *outlen, int *in_t
 		if (*s < 0x80) {
 			s++;
 		} else {
-			size_t k = utf8_len(s, (size_t)(r->end - s));
+			size_t k = utf8_seq_len(s, (size_t)(r->end - s));
 
 			if (!k)
 				return -1;
@@ -181,7 +156,7 @@ static int scan_string(struct rd *r, const char **out, size_t *outlen, int *in_t
 		if (*s < 0x80) {
 			r->tmp[n++] = (char)*s++;
 		} else {
-			size_t k = utf8_len(s, (size_t)(r->end - s));
+			size_t k = utf8_seq_len(s, (size_t)(r->end - s));
 
 			if (!k)
 				return -1;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "jsonw.h"
+#include "utf8.h"
 
 struct wbuf {
 	char *p;
@@ -67,33 +68,6 @@ static void putc1(struct wbuf *b, char c)
 	b->p[b->n++] = c;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most `left` bytes), or 0:
- * what jansson accepts (no overlong forms, no surrogates, up to U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t left)
-{
-	size_t n;
-	uint32_t cp;
-
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		n = 2, cp = s[0] & 0x1F;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		n = 3, cp = s[0] & 0x0F;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return n;
-}
 
 static void put_string(struct wbuf *b, const char *str, size_t len)
 {
@@ -114,7 +88,7 @@ static void put_string(struct wbuf *b, const char *str, size_t len)
 			continue;
 		}
 		if (c >= 0x80) {
-			k = utf8_len(s + i, len - i);
+			k = utf8_seq_len(s + i, len - i);
 			if (!k) {
 				b->failed = 1;
 				return;

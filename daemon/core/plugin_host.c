@@ -25,6 +25,7 @@
 #include "rules.h"
 #include "lists.h"
 #include "lists_source.h"
+#include "utf8.h"
 
 uint64_t now_ns(void)
 {
@@ -259,29 +260,6 @@ static json_t *evidence_json(const struct kvs_request *req, const struct kvs_evi
 	return j;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len;
-	unsigned lo = 0x80, hi = 0xbf;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
-	else
-		return 0;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
 
 /* A finding's text as a JSON string.  Plugins often cut request text to a
  * byte count ("%.40s") and so may split a UTF-8 character: each invalid
@@ -300,7 +278,7 @@ static json_t *text_json(const char *text)
 	if (!buf)
 		return NULL;
 	for (size_t i = 0; i < n;) {
-		size_t l = utf8_seq(s + i, n - i);
+		size_t l = utf8_seq_len(s + i, n - i);
 
 		if (l) {
 			memcpy(buf + o, s + i, l);

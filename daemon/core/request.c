@@ -18,6 +18,7 @@
 #include "jsonr.h"
 #include "jsonw.h"
 #include "request.h"
+#include "utf8.h"
 
 #define REQUEST_SCHEMA "kvscreen.request/v1"
 
@@ -196,41 +197,15 @@ static int clip(const char *s, int max)
 	return (int)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (1 to 4), or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	size_t n;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		n = 2, cp = s[0] & 0x1F;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		n = 3, cp = s[0] & 0x0F;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return n;
-}
 
 /* Drop from s every byte that is not part of a valid UTF-8 sequence (a
  * message cut by its buffer mid-character), so it can go into JSON. */
 static void utf8_scrub(char *s)
 {
-	unsigned char *r = (unsigned char *)s, *w = r;
+	unsigned char *r = (unsigned char *)s, *w = r, *end = r + strlen(s);
 
-	while (*r) {
-		size_t n = utf8_seq(r);
+	while (r < end) {
+		size_t n = utf8_seq_len(r, (size_t)(end - r));
 
 		if (!n) {
 			r++;
