@@ -1376,46 +1376,6 @@ void outbox_stats(const struct outbox *ob, struct outbox_stats *out)
 
 /* ---- open: recovery and the index ---- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The sorted numbers of the segments in folder `dirfd`. */
-static int list_segments(int dirfd, uint64_t **out, size_t *n)
-{
-	DIR *d = dir_iter(dirfd);
-	struct dirent *de;
-	size_t cap = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		uint64_t no;
-
-		if (outbox_seg_parse(de->d_name, &no) < 0)
-			continue;
-		if (*n == cap) {
-			uint64_t *p = realloc(*out, (cap ? cap * 2 : 16) * sizeof(*p));
-
-			if (!p) {
-				closedir(d);
-				return -ENOMEM;
-			}
-			*out = p;
-			cap = cap ? cap * 2 : 16;
-		}
-		(*out)[(*n)++] = no;
-	}
-	closedir(d);
-	if (*n > 1)
-		qsort(*out, *n, sizeof(**out), cmp_u64);
-	return 0;
-}
 
 /* Read segment `no` (open as fd) from its start: index its verdicts,
  * count its records (those at or after the cursor into the depth), and
@@ -1571,7 +1531,7 @@ static int next_segment_number(struct outbox *ob, uint64_t *out)
 
 	*out = 1;
 	for (int k = 0; k < 2; k++) {
-		rc = list_segments(k ? ob->store_seg_fd : ob->seg_dir_fd, &segs, &n);
+		rc = outbox_seg_list(k ? ob->store_seg_fd : ob->seg_dir_fd, &segs, &n);
 		if (rc < 0)
 			return rc;
 		if (n && segs[n - 1] >= *out)
@@ -1713,9 +1673,9 @@ static int load_segments(struct outbox *ob)
 	size_t nlive = 0, nold = 0;
 	int rc;
 
-	rc = list_segments(ob->store_seg_fd, &old, &nold);
+	rc = outbox_seg_list(ob->store_seg_fd, &old, &nold);
 	if (rc == 0)
-		rc = list_segments(ob->seg_dir_fd, &live, &nlive);
+		rc = outbox_seg_list(ob->seg_dir_fd, &live, &nlive);
 	if (rc < 0)
 		goto out;
 	for (size_t i = 0; i < nold && rc == 0; i++) {

@@ -1,6 +1,7 @@
 /* outbox_log.c - encoding, decoding and checking of outbox segments and the delivery cursor (format in outbox_log.h). */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -284,4 +285,53 @@ int outbox_cursor_store(int fd, const struct outbox_cursor *cur)
 	if (n != (ssize_t)sizeof(p))
 		return -EIO;
 	return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int outbox_seg_list(int dirfd, uint64_t **out, size_t *n)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!d) {
+		int err = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	while ((de = readdir(d))) {
+		uint64_t no;
+
+		if (outbox_seg_parse(de->d_name, &no) < 0)
+			continue;
+		if (*n == cap) {
+			uint64_t *p = realloc(*out, (cap ? cap * 2 : 16) * sizeof(*p));
+
+			if (!p) {
+				closedir(d);
+				free(*out);
+				*out = NULL;
+				*n = 0;
+				return -ENOMEM;
+			}
+			*out = p;
+			cap = cap ? cap * 2 : 16;
+		}
+		(*out)[(*n)++] = no;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(*out, *n, sizeof(**out), cmp_u64);
+	return 0;
 }

@@ -72,6 +72,9 @@ size_t outbox_rec_prefix(char *buf, enum outbox_rec_kind kind, unsigned long lon
 void outbox_seg_name(char buf[OUTBOX_SEG_NAME_LEN], uint64_t seg);
 /* 0 and the number if `name` is a segment name, else -EINVAL. */
 int outbox_seg_parse(const char *name, uint64_t *seg);
+/* The numbers of the segments in folder dirfd, ascending, in a malloc'ed
+ * array (NULL when there are none): 0, or a negative errno. */
+int outbox_seg_list(int dirfd, uint64_t **out, size_t *n);
 /* Write the header of a new segment (at offset 0 of `fd`). */
 int outbox_seg_write_header(int fd, uint64_t seg);
 

@@ -10,7 +10,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -28,44 +27,18 @@
 
 enum mode { M_LIST, M_CAT, M_FOLLOW };
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Sorted segment numbers in `dir`; 0 or a negative errno. */
 static int segments(const char *dir, uint64_t **out, size_t *n)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t cap = 0;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
 
 	*out = NULL;
 	*n = 0;
-	if (!d)
+	if (dfd < 0)
 		return -errno;
-	while ((de = readdir(d))) {
-		uint64_t no;
-
-		if (outbox_seg_parse(de->d_name, &no) < 0)
-			continue;
-		if (*n == cap) {
-			uint64_t *p = realloc(*out, (cap ? cap * 2 : 16) * sizeof(*p));
-
-			if (!p) {
-				closedir(d);
-				return -ENOMEM;
-			}
-			*out = p;
-			cap = cap ? cap * 2 : 16;
-		}
-		(*out)[(*n)++] = no;
-	}
-	closedir(d);
-	qsort(*out, *n, sizeof(**out), cmp_u64);
-	return 0;
+	rc = outbox_seg_list(dfd, out, n);
+	close(dfd);
+	return rc;
 }
 
 /* Print the messages from *from on; *from moves past what was printed.
@@ -156,7 +129,10 @@ static int stored_in(const char *segdir, uint64_t no, FILE *out)
 
 static int has_u64(const uint64_t *v, size_t n, uint64_t x)
 {
-	return bsearch(&x, v, n, sizeof(*v), cmp_u64) != NULL;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return 1;
+	return 0;
 }
 
 /* Every verdict record of the store and the outbox, each segment once
