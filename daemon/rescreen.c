@@ -128,7 +128,8 @@ char *rescreen_summary(const json_t *verdict)
 		goto out;
 	for (i = 0; i < n; i++)
 		v[i] = json_array_get(keys, i);
-	qsort(v, n, sizeof(*v), cmp_str);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_str);
 	out = json_pack("{s:s?,s:[]}", "d", json_string_value(json_object_get(verdict, "decision")),
 			"k");
 	for (i = 0; out && i < n; i++)

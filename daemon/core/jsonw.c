@@ -141,7 +141,8 @@ static void put_object(struct wbuf *b, const json_t *j, int sort_keys)
 		}
 		json_object_foreach((json_t *)j, key, val)
 			keys[k++] = key;
-		qsort(keys, n, sizeof(*keys), cmp_key);
+		if (n > 1)
+			qsort(keys, n, sizeof(*keys), cmp_key);
 		for (k = 0; k < n && !b->failed; k++) {
 			if (k)
 				putc1(b, ',');

@@ -177,7 +177,8 @@ static int eu_load(struct lists_ctx *ctx, const char *path)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = eu_file(ctx, names[i], av);

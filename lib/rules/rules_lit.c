@@ -1472,7 +1472,8 @@ int rules_literals_extra(const char *pattern, const struct rules_literals *skip,
 	 * occurrences would cost more than the runs they save. */
 	if (rc == 0 && !p.fail && pattern[p.i] == '\0' && p.top_alts == 0 &&
 	    (!l.ok || !l.n || lset_score(&l, 0) < RULES_EXTRA_BELOW_SCORE)) {
-		qsort(p.pool, p.n_pool, sizeof(*p.pool), lset_cmp_score);
+		if (p.n_pool > 1)
+			qsort(p.pool, p.n_pool, sizeof(*p.pool), lset_cmp_score);
 		for (size_t i = 0; i < p.n_pool && n < max; i++) {
 			int dup = 0;
 

@@ -198,7 +198,8 @@ static int load_entries(struct ec_state *st, const kvs_config_ctx *ctx, const ch
 		memcpy(st->entries[st->n_entries++], line, 6);
 	}
 	fclose(fp);
-	qsort(st->entries, st->n_entries, sizeof(*st->entries), entry_cmp);
+	if (st->n_entries > 1)
+		qsort(st->entries, st->n_entries, sizeof(*st->entries), entry_cmp);
 	return rc;
 }
 

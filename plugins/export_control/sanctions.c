@@ -418,7 +418,8 @@ static int annex_ids(struct ld *l, const config_setting_t *g, struct sn_ban *b)
 	if (rc == 0 && !b->n_annex_ids)
 		rc = ERR(l, config_setting_get_member(g, "path"), "%s has no rows of annex %s",
 			 b->path, b->annex);
-	qsort(b->annex_ids, b->n_annex_ids, sizeof(*b->annex_ids), cmp_str);
+	if (b->n_annex_ids > 1)
+		qsort(b->annex_ids, b->n_annex_ids, sizeof(*b->annex_ids), cmp_str);
 	return rc;
 }
 
@@ -987,7 +988,7 @@ static int matches_annex(const struct sanctions *s, const struct sn_ban *b, cons
 	const char *p = norm;
 
 	return name && s->h->lists_normalise(name, strlen(name), norm, sizeof(norm)) == 0 &&
-	       bsearch(&p, b->annex_ids, b->n_annex_ids, sizeof(*b->annex_ids), cmp_str);
+	       b->n_annex_ids && bsearch(&p, b->annex_ids, b->n_annex_ids, sizeof(*b->annex_ids), cmp_str);
 }
 
 /* The first annex entry a name matches, or NULL. */

@@ -1300,7 +1300,8 @@ static int kv_screen(void *state, const struct kvs_host *host, const kvs_request
 		if (rc < 0)
 			goto out;
 	}
-	qsort(ev->nodes, ev->n_nodes, sizeof(*ev->nodes), node_cmp);
+	if (ev->n_nodes > 1)
+		qsort(ev->nodes, ev->n_nodes, sizeof(*ev->nodes), node_cmp);
 	ev->area = ev->n_nodes ? area_level(ev->nodes[0].sens) : 0;
 	collect_counterparties(ev);
 	for (size_t i = 0; i < ev->n_cp; i++) {
