@@ -313,160 +313,186 @@ static const char *type_name(enum kvs_opt_type t)
 
 /* Store one value of option o; `s` is the setting (NULL: apply the default
  * text `def`).  Returns 0 or the number of errors reported. */
+/* One option being set: its descriptor, its setting (NULL: the default
+ * def applies), the slot in the parsed struct, and where errors go. */
+struct opt_at {
+	const struct kvs_option *o;
+	const config_setting_t *s, *group;
+	const char *def, *dir;
+	char *slot;
+	struct cfg_arena *arena;
+	struct cfg_errors *e;
+};
+
+/* The setting if there is one, else the group: where an error points. */
+static const config_setting_t *opt_where(const struct opt_at *a)
+{
+	return a->s ? a->s : a->group;
+}
+
+static int opt_type_error(const struct opt_at *a)
+{
+	cfg_error_at(a->e, opt_where(a), "%s: expected %s", a->o->name, type_name(a->o->type));
+	return 1;
+}
+
+/* KVS_OPT_STRING and KVS_OPT_PATH (resolved against dir, must exist). */
+static int set_string(const struct opt_at *a)
+{
+	const char *v = a->s ? config_setting_get_string(a->s) : a->def;
+	char *copy;
+
+	if (!v)
+		return opt_type_error(a);
+	copy = a->o->type == KVS_OPT_PATH ? cfg_resolve_path(a->dir, v) : strdup(v);
+	if (!cfg_arena_keep(a->arena, copy)) {
+		cfg_error_at(a->e, opt_where(a), "%s: out of memory", a->o->name);
+		return 1;
+	}
+	if (a->o->type == KVS_OPT_PATH && check_file(a->o->name, copy, opt_where(a), a->e))
+		return 1;
+	memcpy(a->slot, &copy, sizeof(copy));
+	return 0;
+}
+
+/* KVS_OPT_SEVERITY and KVS_OPT_ENUM: a name, stored as its number. */
+static int set_choice(const struct opt_at *a)
+{
+	const struct kvs_option *o = a->o;
+	const char *v = a->s ? config_setting_get_string(a->s) : a->def;
+	char names[512] = "";
+	size_t len = 0;
+	int k = -1;
+
+	if (!v)
+		return opt_type_error(a);
+	if (o->type == KVS_OPT_SEVERITY)
+		k = kvs_severity_parse(v);
+	for (int i = 0; o->type == KVS_OPT_ENUM && o->values && o->values[i] && i < 1024; i++)
+		if (strcmp(o->values[i], v) == 0)
+			k = i;
+	if (k >= 0) {
+		memcpy(a->slot, &k, sizeof(k));
+		return 0;
+	}
+	for (int i = 0; o->type == KVS_OPT_ENUM && o->values && o->values[i] && len < sizeof(names);
+	     i++)
+		len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ", " : "",
+					o->values[i]);
+	cfg_error_at(a->e, opt_where(a), "%s: \"%s\" is not %s%s%s", o->name, v,
+		     o->type == KVS_OPT_SEVERITY ? "a severity (" KVS_SEVERITY_CHOICES : "one of ",
+		     o->type == KVS_OPT_SEVERITY ? "" : names,
+		     o->type == KVS_OPT_SEVERITY ? ")" : "");
+	return 1;
+}
+
+/* KVS_OPT_STRINGS and KVS_OPT_LISTS (each a format:name:severity:path
+ * spec): a NULL-terminated array. */
+static int set_strings(const struct opt_at *a)
+{
+	const struct kvs_option *o = a->o;
+	int n = a->s ? config_setting_length(a->s) : 0;
+	const char **v;
+
+	if (a->s && config_setting_type(a->s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(a->s) != CONFIG_TYPE_LIST)
+		return opt_type_error(a);
+	v = cfg_arena_keep(a->arena, calloc((size_t)n + 1, sizeof(*v)));
+	if (!v) {
+		cfg_error_at(a->e, a->group, "%s: out of memory", o->name);
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *el = config_setting_get_elem(a->s, (unsigned)i);
+		const char *str = config_setting_get_string(el);
+		struct lists_spec sp;
+		const char *why;
+
+		if (!str) {
+			cfg_error_at(a->e, el, "%s[%d]: expected a string", o->name, i);
+			return 1;
+		}
+		if (o->type == KVS_OPT_LISTS && lists_spec_parse(str, &sp, &why) < 0) {
+			cfg_error_at(a->e, el, "%s[%d]: \"%s\" %s", o->name, i, str, why);
+			return 1;
+		}
+		v[i] = cfg_arena_keep(a->arena, strdup(str));
+		if (!v[i])
+			return 1;
+	}
+	memcpy(a->slot, &v, sizeof(v));
+	return 0;
+}
+
+/* KVS_OPT_BOOL, KVS_OPT_INT and KVS_OPT_REAL (numbers within min..max
+ * when min < max). */
+static int set_scalar(const struct opt_at *a)
+{
+	const struct kvs_option *o = a->o;
+	int t = a->s ? config_setting_type(a->s) : CONFIG_TYPE_NONE;
+	long long iv = 0;
+	double dv = 0;
+	int b;
+
+	switch (o->type) {
+	case KVS_OPT_BOOL:
+		if (a->s && t != CONFIG_TYPE_BOOL)
+			return opt_type_error(a);
+		b = a->s ? config_setting_get_bool(a->s) : a->def && strcmp(a->def, "true") == 0;
+		memcpy(a->slot, &b, sizeof(b));
+		return 0;
+	case KVS_OPT_INT:
+		if (a->s && t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+			return opt_type_error(a);
+		iv = a->s ? config_setting_get_int64(a->s) : a->def ? strtoll(a->def, NULL, 0) : 0;
+		if (o->min < o->max && (iv < o->min || iv > o->max)) {
+			cfg_error_at(a->e, opt_where(a), "%s: %lld is out of range %.0f..%.0f", o->name,
+				     iv, o->min, o->max);
+			return 1;
+		}
+		memcpy(a->slot, &iv, sizeof(iv));
+		return 0;
+	default:
+		if (a->s && t != CONFIG_TYPE_FLOAT && t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+			return opt_type_error(a);
+		if (a->s)
+			dv = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(a->s)
+						    : (double)config_setting_get_int64(a->s);
+		else if (a->def)
+			dv = strtod(a->def, NULL);
+		if (o->min < o->max && (dv < o->min || dv > o->max)) {
+			cfg_error_at(a->e, opt_where(a), "%s: %g is out of range %g..%g", o->name, dv,
+				     o->min, o->max);
+			return 1;
+		}
+		memcpy(a->slot, &dv, sizeof(dv));
+		return 0;
+	}
+}
+
 static int set_option(const struct kvs_option *o, const config_setting_t *s, const char *def,
 		      void *out, const char *dir, const config_setting_t *group,
 		      struct cfg_arena *arena, struct cfg_errors *e)
 {
-	char *slot = (char *)out + o->offset;
-	long long iv = 0;
-	double dv = 0;
+	const struct opt_at a = {
+		.o = o, .s = s, .group = group, .def = def, .dir = dir,
+		.slot = (char *)out + o->offset, .arena = arena, .e = e,
+	};
 
 	switch (o->type) {
 	case KVS_OPT_STRING:
-	case KVS_OPT_PATH: {
-		const char *v = s ? config_setting_get_string(s) : def;
-		char *copy;
-
-		if (!v) {
-			cfg_error_at(e, s, "%s: expected %s", o->name, type_name(o->type));
-			return 1;
-		}
-		copy = o->type == KVS_OPT_PATH ? cfg_resolve_path(dir, v) : strdup(v);
-		if (!cfg_arena_keep(arena, copy)) {
-			cfg_error_at(e, s ? s : group, "%s: out of memory", o->name);
-			return 1;
-		}
-		if (o->type == KVS_OPT_PATH && check_file(o->name, copy, s ? s : group, e))
-			return 1;
-		memcpy(slot, &copy, sizeof(copy));
-		return 0;
-	}
+	case KVS_OPT_PATH:
+		return set_string(&a);
 	case KVS_OPT_SEVERITY:
-	case KVS_OPT_ENUM: {
-		const char *v = s ? config_setting_get_string(s) : def;
-		int k = -1;
-
-		if (!v) {
-			cfg_error_at(e, s ? s : group, "%s: expected %s", o->name, type_name(o->type));
-			return 1;
-		}
-		if (o->type == KVS_OPT_SEVERITY)
-			k = kvs_severity_parse(v);
-		for (int i = 0; o->type == KVS_OPT_ENUM && o->values && o->values[i] && i < 1024; i++)
-			if (strcmp(o->values[i], v) == 0)
-				k = i;
-		if (k < 0) {
-			char names[512] = "";
-			size_t len = 0;
-
-			for (int i = 0; o->type == KVS_OPT_ENUM && o->values && o->values[i] &&
-					len < sizeof(names); i++)
-				len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
-							i ? ", " : "", o->values[i]);
-			cfg_error_at(e, s ? s : group, "%s: \"%s\" is not %s%s%s", o->name, v,
-				     o->type == KVS_OPT_SEVERITY ? "a severity (" KVS_SEVERITY_CHOICES
-								   : "one of ",
-				     o->type == KVS_OPT_SEVERITY ? "" : names,
-				     o->type == KVS_OPT_SEVERITY ? ")" : "");
-			return 1;
-		}
-		memcpy(slot, &k, sizeof(k));
-		return 0;
-	}
+	case KVS_OPT_ENUM:
+		return set_choice(&a);
 	case KVS_OPT_STRINGS:
-	case KVS_OPT_LISTS: {
-		int n = s ? config_setting_length(s) : 0;
-		const char **v;
-
-		if (s && config_setting_type(s) != CONFIG_TYPE_ARRAY &&
-		    config_setting_type(s) != CONFIG_TYPE_LIST) {
-			cfg_error_at(e, s, "%s: expected %s", o->name, type_name(o->type));
-			return 1;
-		}
-		v = cfg_arena_keep(arena, calloc((size_t)n + 1, sizeof(*v)));
-		if (!v) {
-			cfg_error_at(e, group, "%s: out of memory", o->name);
-			return 1;
-		}
-		for (int i = 0; i < n; i++) {
-			const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
-			const char *str = config_setting_get_string(el);
-
-			if (!str) {
-				cfg_error_at(e, el, "%s[%d]: expected a string", o->name, i);
-				return 1;
-			}
-			if (o->type == KVS_OPT_LISTS) {
-				struct lists_spec sp;
-				const char *why;
-
-				if (lists_spec_parse(str, &sp, &why) < 0) {
-					cfg_error_at(e, el, "%s[%d]: \"%s\" %s", o->name, i, str, why);
-					return 1;
-				}
-			}
-			v[i] = cfg_arena_keep(arena, strdup(str));
-			if (!v[i])
-				return 1;
-		}
-		memcpy(slot, &v, sizeof(v));
-		return 0;
-	}
-	case KVS_OPT_BOOL: {
-		int b;
-
-		if (s) {
-			if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-				cfg_error_at(e, s, "%s: expected %s", o->name, type_name(o->type));
-				return 1;
-			}
-			b = config_setting_get_bool(s);
-		} else {
-			b = def && strcmp(def, "true") == 0;
-		}
-		memcpy(slot, &b, sizeof(b));
-		return 0;
-	}
+	case KVS_OPT_LISTS:
+		return set_strings(&a);
+	case KVS_OPT_BOOL:
 	case KVS_OPT_INT:
-		if (s) {
-			if (config_setting_type(s) != CONFIG_TYPE_INT &&
-			    config_setting_type(s) != CONFIG_TYPE_INT64) {
-				cfg_error_at(e, s, "%s: expected %s", o->name, type_name(o->type));
-				return 1;
-			}
-			iv = config_setting_get_int64(s);
-		} else if (def) {
-			iv = strtoll(def, NULL, 0);
-		}
-		if (o->min < o->max && (iv < o->min || iv > o->max)) {
-			cfg_error_at(e, s ? s : group, "%s: %lld is out of range %.0f..%.0f", o->name,
-				     iv, o->min, o->max);
-			return 1;
-		}
-		memcpy(slot, &iv, sizeof(iv));
-		return 0;
 	case KVS_OPT_REAL:
-		if (s) {
-			int t = config_setting_type(s);
-
-			if (t == CONFIG_TYPE_FLOAT)
-				dv = config_setting_get_float(s);
-			else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
-				dv = (double)config_setting_get_int64(s);
-			else {
-				cfg_error_at(e, s, "%s: expected %s", o->name, type_name(o->type));
-				return 1;
-			}
-		} else if (def) {
-			dv = strtod(def, NULL);
-		}
-		if (o->min < o->max && (dv < o->min || dv > o->max)) {
-			cfg_error_at(e, s ? s : group, "%s: %g is out of range %g..%g", o->name, dv,
-				     o->min, o->max);
-			return 1;
-		}
-		memcpy(slot, &dv, sizeof(dv));
-		return 0;
+		return set_scalar(&a);
 	}
 	return 0;
 }
