@@ -18,6 +18,9 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#ifdef HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
@@ -973,6 +976,26 @@ static void set_threadpool_size(long long threads)
 	setenv("UV_THREADPOOL_SIZE", buf, 1);
 }
 
+/* The allocator the daemon runs on, for --version and the ready line. */
+static const char *allocator(void)
+{
+#ifdef HAVE_JEMALLOC
+	static char name[64];
+	const char *v = NULL;
+	size_t len = sizeof(v);
+
+	if (!name[0]) {
+		if (mallctl("version", &v, &len, NULL, 0) != 0 || !v)
+			v = "(version unknown)";
+		/* "5.3.0-0-g54eaed1d..." -> "5.3.0" */
+		snprintf(name, sizeof(name), "jemalloc %.*s", (int)strcspn(v, "-"), v);
+	}
+	return name;
+#else
+	return "glibc malloc";
+#endif
+}
+
 /* Parse the command line into d->config_path and *check.  Returns -1 to
  * go on, or the exit status (after --help, --version or a usage error). */
 static int parse_args(int argc, char **argv, struct daemon *d, int *check)
@@ -998,7 +1021,7 @@ static int parse_args(int argc, char **argv, struct daemon *d, int *check)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("kvscreend %s\n", PACKAGE_VERSION);
+			printf("kvscreend %s (%s)\n", PACKAGE_VERSION, allocator());
 			return 0;
 		default:
 			usage(stderr);
@@ -1212,8 +1235,9 @@ int main(int argc, char **argv)
 	/* Resume a re-screen a crash or a stop interrupted, or start one if
 	 * the policy changed while the daemon was down. */
 	rescreen_set_engine(d.rs, d.en);
-	log_notice("kvscreend %s ready: policy %.12s, %zu plugins, %lld worker threads",
-		   PACKAGE_VERSION, d.en->digest, d.en->plugins->n, d.en->cfg->daemon.threads);
+	log_notice("kvscreend %s ready: policy %.12s, %zu plugins, %lld worker threads, %s",
+		   PACKAGE_VERSION, d.en->digest, d.en->plugins->n, d.en->cfg->daemon.threads,
+		   allocator());
 	notify_sendf("READY=1\nSTATUS=ready; policy %.12s", d.en->digest);
 
 	uv_run(&loop, UV_RUN_DEFAULT);

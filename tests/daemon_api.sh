@@ -116,6 +116,14 @@ grep -q "created the API token file $D/state/api-token" "$D/log" || fail "token 
 [ "$(head -c 64 "$D/state/api-token" | tr -d '0-9a-f' | wc -c)" = 0 ] || fail "token not hex"
 ok "api-token created 0600, 64 hex digits, logged"
 
+# The allocator it was built with (configure: jemalloc where installed).
+if grep -q '^#define HAVE_JEMALLOC 1' "$KVS_BUILDDIR/config.h"; then want='jemalloc [0-9]'; else want='glibc malloc'; fi
+"$DAEMON" --version | grep -q "^kvscreend [0-9.]* ($want" || fail "--version: $("$DAEMON" --version)"
+grep -q " ready: .*worker threads, $want" "$D/log" || fail "the ready line does not name the allocator ($want)"
+ldd "$KVS_BUILDDIR/.libs/kvscreend" "$DAEMON" 2>/dev/null | grep -q libjemalloc ||
+	[ "$want" = 'glibc malloc' ] || fail "kvscreend says jemalloc but is not linked with it"
+ok "--version and the ready line name the allocator ($want)"
+
 # ---- health ----
 expect 200 "$(req GET /healthz)" "healthz without a token"
 expect 200 "$(req GET /readyz)" "readyz without a token"
