@@ -1,10 +1,13 @@
 -- rescreen.lua - wrk script for tests/bench/rescreen.sh: POST /v1/screenings
 -- of conf/examples/partnership-joint-lab.json with unique ids.  KVS_PHASE
 -- "load": each thread stores KVS_PER_THREAD requests (one in 100 with the
--- partner "Bench Listed Institute"), then only asks GET /healthz; "live":
+-- partner "Bench Listed Institute"; counted by their 200 answers, so a
+-- request lost with a refused connection is made again under a new id),
+-- then only asks GET /healthz; "live":
 -- unique ids without end, one request per connection every KVS_DELAY_MS.
 local body
 local counter = 0
+local stored = 0
 local thread_id = 0
 local next_thread = 0
 local threads = {}
@@ -30,7 +33,7 @@ end
 
 function request()
 	counter = counter + 1
-	if phase == "load" and counter > per_thread then
+	if phase == "load" and stored >= per_thread then
 		return wrk.format("GET", "/healthz", nil, nil)
 	end
 	local id = string.format("%s-%d-%d", phase, thread_id, counter)
@@ -48,6 +51,8 @@ end
 function response(status, headers, body)
 	if status ~= 200 then
 		non200 = non200 + 1
+	elseif phase == "load" and #body > 0 and body:sub(1, 1) == "{" then
+		stored = stored + 1
 	end
 end
 
