@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "report.h"
+#include "request.h"
 
 static const char css[] =
 	":root{color-scheme:light}"
@@ -127,48 +128,6 @@ static void sev_badge(FILE *f, const char *s)
 
 /* ---- evidence spans ---- */
 
-/* The value at JSON pointer `path` in root, or NULL. */
-static const json_t *pointer(const json_t *root, const char *path)
-{
-	const json_t *cur = root;
-	char tok[256];
-
-	if (!path || *path != '/')
-		return NULL;
-	while (cur && *path == '/') {
-		size_t n = 0;
-
-		path++;
-		while (*path && *path != '/') {
-			char c = *path++;
-
-			if (c == '~') {
-				c = *path == '0' ? '~' : *path == '1' ? '/' : 0;
-				if (!c)
-					return NULL;
-				path++;
-			}
-			if (n + 1 >= sizeof(tok))
-				return NULL;
-			tok[n++] = c;
-		}
-		tok[n] = '\0';
-		if (json_is_object(cur)) {
-			cur = json_object_get(cur, tok);
-		} else if (json_is_array(cur)) {
-			char *end;
-			unsigned long idx = strtoul(tok, &end, 10);
-
-			if (!n || *end || (n > 1 && tok[0] == '0'))
-				return NULL;
-			cur = json_array_get(cur, idx);
-		} else {
-			return NULL;
-		}
-	}
-	return *path ? NULL : cur;
-}
-
 static int utf8_boundary(const char *s, size_t len, size_t off)
 {
 	return off == len || ((unsigned char)s[off] & 0xc0) != 0x80;
@@ -222,7 +181,7 @@ static int collect_spans(struct ctx *c)
 				s->why = "the request is not available";
 				continue;
 			}
-			target = pointer(c->req, str(ev, "path"));
+			target = json_pointer_get(c->req, str(ev, "path"));
 			if (json_object_get(ev, "value")) {
 				s->why = scalar_evidence(target, json_object_get(ev, "value"));
 				s->node = s->why ? NULL : target;

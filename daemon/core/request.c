@@ -709,7 +709,12 @@ void request_error_format(const struct request_error *err, char *buf, size_t siz
 
 json_t *request_lookup(const struct kvs_request *req, const char *ptr)
 {
-	json_t *cur = req->root;
+	return json_pointer_get(req->root, ptr);
+}
+
+json_t *json_pointer_get(const json_t *root, const char *ptr)
+{
+	json_t *cur = (json_t *)root;
 	char tok[256];
 
 	if (!ptr || !*ptr)

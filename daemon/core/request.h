@@ -53,7 +53,10 @@ int request_type_parse(const char *name);      /* -EINVAL if unknown */
 /* Format err as "path: message" (or just message for the root). */
 void request_error_format(const struct request_error *err, char *buf, size_t size);
 
-/* JSON pointer lookup (RFC 6901); NULL when absent. */
+/* JSON pointer lookup (RFC 6901) in the request; NULL when absent. */
 json_t *request_lookup(const struct kvs_request *req, const char *ptr);
+/* The same in any tree: "" is root itself; array indexes are decimal
+ * without a leading zero; a token over 255 bytes finds nothing. */
+json_t *json_pointer_get(const json_t *root, const char *ptr);
 
 #endif
