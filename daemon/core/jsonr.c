@@ -31,7 +31,6 @@ static void skip_ws(struct rd *r)
 		r->p++;
 }
 
-
 static int hex4(const unsigned char *s, unsigned *out)
 {
 	unsigned v = 0;

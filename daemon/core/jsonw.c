@@ -68,7 +68,6 @@ static void putc1(struct wbuf *b, char c)
 	b->p[b->n++] = c;
 }
 
-
 static void put_string(struct wbuf *b, const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;

@@ -260,7 +260,6 @@ static json_t *evidence_json(const struct kvs_request *req, const struct kvs_evi
 	return j;
 }
 
-
 /* A finding's text as a JSON string.  Plugins often cut request text to a
  * byte count ("%.40s") and so may split a UTF-8 character: each invalid
  * byte becomes U+FFFD instead of the whole finding being refused.  NULL
@@ -451,9 +450,6 @@ static int env_has_source(void *arg, const char *name)
 	return lists_source_has((const char *const *)ctx->cfg->lists.sources, name);
 }
 
-/* host->lists_load(): relative paths against the folder of the file holding
- * the plugin's configuration group; a list `kvscreen lists update` can fetch
- * may be missing only when a configuration is being loaded. */
 /* A list the plugin loaded is not downloaded yet (an empty placeholder):
  * remember its name once, for the plugin's entry in every verdict. */
 static void note_missing(struct kvs_config_ctx *c, const char *name)
@@ -469,6 +465,9 @@ static void note_missing(struct kvs_config_ctx *c, const char *name)
 	json_array_append_new(c->lists_missing, json_string(name));
 }
 
+/* host->lists_load(): relative paths against the folder of the file holding
+ * the plugin's configuration group; a list `kvscreen lists update` can fetch
+ * may be missing only when a configuration is being loaded. */
 static int host_lists_load(const kvs_config_ctx *ctx, const char *format, const char *path,
 			   const char *list_name, enum kvs_severity severity, int strict,
 			   struct kvs_list **out)

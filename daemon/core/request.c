@@ -197,7 +197,6 @@ static int clip(const char *s, int max)
 	return (int)n;
 }
 
-
 /* Drop from s every byte that is not part of a valid UTF-8 sequence (a
  * message cut by its buffer mid-character), so it can go into JSON. */
 static void utf8_scrub(char *s)
