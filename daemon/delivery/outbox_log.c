@@ -9,37 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "outbox_log.h"
-
-/* CRC-32C, reflected polynomial 0x82F63B78, one table of 256 entries built
- * on first use (idempotent, so a race between threads only builds it twice
- * with the same values). */
-static uint32_t crc_table[256];
-static volatile int crc_ready;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-		crc_table[i] = c;
-	}
-	__atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
-}
-
-uint32_t outbox_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE))
-		crc_init();
-	crc = ~crc;
-	while (len--)
-		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
 
 static void put32(unsigned char *p, uint32_t v)
 {
@@ -92,9 +63,9 @@ size_t outbox_rec_prefix(char *buf, enum outbox_rec_kind kind, unsigned long lon
 	memcpy(p + n, id, idlen);
 	n += idlen;
 	put32(p, (uint32_t)(n - OUTBOX_REC_FRAME + payload_len));
-	crc = outbox_crc32c(0, p, 4);
-	crc = outbox_crc32c(crc, p + OUTBOX_REC_FRAME, n - OUTBOX_REC_FRAME);
-	crc = outbox_crc32c(crc, payload, payload_len);
+	crc = crc32c(0, p, 4);
+	crc = crc32c(crc, p + OUTBOX_REC_FRAME, n - OUTBOX_REC_FRAME);
+	crc = crc32c(crc, payload, payload_len);
 	put32(p + 4, crc);
 	return n;
 }
@@ -223,8 +194,8 @@ int outbox_seg_read(int fd, uint64_t seg, uint64_t size, uint64_t off, struct ou
 	rc = pread_all(fd, buf, rec->size, off);
 	if (rc < 0)
 		goto fail;
-	crc = outbox_crc32c(0, buf, 4);
-	crc = outbox_crc32c(crc, buf + OUTBOX_REC_FRAME, len);
+	crc = crc32c(0, buf, 4);
+	crc = crc32c(crc, buf + OUTBOX_REC_FRAME, len);
 	if (crc != want) {
 		rc = -EBADMSG;
 		goto fail;
@@ -261,7 +232,7 @@ int outbox_cursor_load(int dirfd, const char *name, struct outbox_cursor *out)
 
 		if (n < (s + 1) * CURSOR_SLOT)
 			break;
-		if (get32(p + 16) != outbox_crc32c(0, p, 16))
+		if (get32(p + 16) != crc32c(0, p, 16))
 			continue;
 		if (get64(p) > out->gen || (out->gen == 0 && get64(p) == 0)) {
 			out->gen = get64(p);
@@ -278,7 +249,7 @@ int outbox_cursor_store(int fd, const struct outbox_cursor *cur)
 
 	put64(p, cur->gen);
 	put64(p + 8, cur->pos);
-	put32(p + 16, outbox_crc32c(0, p, 16));
+	put32(p + 16, crc32c(0, p, 16));
 	n = pwrite(fd, p, sizeof(p), (off_t)((cur->gen & 1) * CURSOR_SLOT));
 	if (n < 0)
 		return -errno;

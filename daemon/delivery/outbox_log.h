@@ -59,8 +59,6 @@ struct outbox_rec {
 	uint32_t payload_len;
 };
 
-uint32_t outbox_crc32c(uint32_t crc, const void *buf, size_t len);
-
 /* Encode a record's prefix (frame, fixed fields, digest, id) into `buf`
  * (OUTBOX_REC_PREFIX_MAX bytes) for the payload that follows it; digest is
  * NULL for a message.  Returns the prefix length; the whole record is that

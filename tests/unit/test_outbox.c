@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "crc32c.h"
 #include "outbox.h"
 #include "outbox_log.h"
 #include "ck_main.h"
@@ -240,6 +241,31 @@ static void free_log(struct lrec *r, int n)
 	for (int i = 0; i < n; i++)
 		free(r[i].payload);
 }
+
+/* The record checksum: the iSCSI check value, and the crc32 instruction
+ * giving what the table gives for every length, alignment and split. */
+START_TEST(test_crc32c_values)
+{
+	unsigned char buf[300];
+	uint32_t seed = 12345;
+
+	ck_assert_uint_eq(crc32c(0, "123456789", 9), 0xE3069283u);
+	ck_assert_uint_eq(crc32c_table(0, "123456789", 9), 0xE3069283u);
+	ck_assert_uint_eq(crc32c(0, "", 0), 0);
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (unsigned char)(seed >> 16);
+	}
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 0; len + off <= sizeof(buf); len += 7) {
+			uint32_t want = crc32c_table(0, buf + off, len);
+
+			ck_assert_uint_eq(crc32c(0, buf + off, len), want);
+			ck_assert_uint_eq(crc32c(crc32c(0, buf + off, len / 3), buf + off + len / 3,
+						 len - len / 3), want);
+		}
+}
+END_TEST
 
 START_TEST(test_put_appends_records)
 {
@@ -1175,6 +1201,7 @@ static Suite *outbox_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_crc32c_values);
 	tcase_add_test(tc, test_put_appends_records);
 	tcase_add_test(tc, test_group_commit_groups);
 	tcase_add_test(tc, test_puts_during_batch);
