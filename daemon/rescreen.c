@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "digest.h"
+#include "jsonw.h"
 #include "log.h"
 #include "policy.h"
 #include "request.h"
@@ -135,7 +136,7 @@ char *rescreen_summary(const json_t *verdict)
 	for (i = 0; out && i < n; i++)
 		if (i == 0 || strcmp(json_string_value(v[i]), json_string_value(v[i - 1])) != 0)
 			json_array_append(json_object_get(out, "k"), v[i]);
-	text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+	text = out ? jsonw_dump(out, 0, &n) : NULL;
 	json_decref(out);
 out:
 	free(v);

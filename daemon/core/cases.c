@@ -21,6 +21,7 @@
 
 #include "cases.h"
 #include "digest.h"
+#include "jsonw.h"
 #include "log.h"
 
 struct cb_ent {
@@ -584,12 +585,11 @@ static int append_ex(struct cases *cs, json_t *r, cases_done_cb cb, void *data, 
 		json_decref(r);
 		return -ESHUTDOWN;
 	}
-	text = r ? json_dumps(r, JSON_COMPACT) : NULL;
+	text = r ? jsonw_dump(r, 0, &n) : NULL;
 	if (!text) {
 		json_decref(r);
 		return -ENOMEM;
 	}
-	n = strlen(text);
 	if ((cb || adding) && cs->qn == cs->qcbcap) {
 		size_t cap = cs->qcbcap ? cs->qcbcap * 2 : 64;
 		struct cb_ent *v = realloc(cs->qcbs, cap * sizeof(*v));
@@ -778,6 +778,18 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* Frame record r (stolen) into buf. */
+static int frame_record(char **buf, size_t *len, size_t *cap, json_t *r)
+{
+	size_t n;
+	char *t = r ? jsonw_dump(r, 0, &n) : NULL;
+	int rc = t ? frame(buf, len, cap, t, n) : -ENOMEM;
+
+	free(t);
+	json_decref(r);
+	return rc;
+}
+
 /* Serialise the live state as compact records into buf. */
 static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap)
 {
@@ -787,17 +799,12 @@ static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap
 		json_t *l = json_loads(cs->pol[i].lists, 0, NULL);
 		json_t *r = json_pack("{s:s,s:s,s:o}", "t", "p", "p", cs->pol[i].p, "l",
 				      l ? l : json_object());
-		char *t = r ? json_dumps(r, JSON_COMPACT) : NULL;
-
-		rc = t ? frame(buf, len, cap, t, strlen(t)) : -ENOMEM;
-		free(t);
-		json_decref(r);
+		rc = frame_record(buf, len, cap, r);
 	}
 	for (size_t i = 0; rc == 0 && i < cs->n; i++) {
 		const struct kcase *c = cs->vec[i];
 		const struct case_version *v1 = &c->v[0];
 		json_t *r;
-		char *t;
 
 		if (!c->n_v)
 			continue;
@@ -807,36 +814,24 @@ static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap
 			      c->req_digest, "r", c->request, "at", (json_int_t)c->opened_at, "p",
 			      c->n_v > 1 ? v1->policy : c->policy, "vd", v1->digest, "s",
 			      v1->summary);
-		t = r ? json_dumps(r, JSON_COMPACT) : NULL;
-		rc = t ? frame(buf, len, cap, t, strlen(t)) : -ENOMEM;
-		free(t);
-		json_decref(r);
+		rc = frame_record(buf, len, cap, r);
 		for (size_t k = 1; rc == 0 && k < c->n_v; k++) {
 			const struct case_version *v = &c->v[k];
 
 			r = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:b}", "t", "v", "id", c->id, "n",
 				      (json_int_t)v->n, "p", v->policy, "vd", v->digest, "m", v->msg,
 				      "s", v->summary, "posted", v->posted);
-			t = r ? json_dumps(r, JSON_COMPACT) : NULL;
-			rc = t ? frame(buf, len, cap, t, strlen(t)) : -ENOMEM;
-			free(t);
-			json_decref(r);
+			rc = frame_record(buf, len, cap, r);
 		}
 		if (rc == 0 && c->n_v > 1 && strcmp(c->policy, c->v[c->n_v - 1].policy) != 0) {
 			r = json_pack("{s:s,s:s,s:s}", "t", "c", "id", c->id, "p", c->policy);
-			t = r ? json_dumps(r, JSON_COMPACT) : NULL;
-			rc = t ? frame(buf, len, cap, t, strlen(t)) : -ENOMEM;
-			free(t);
-			json_decref(r);
+			rc = frame_record(buf, len, cap, r);
 		}
 		if (rc == 0 && c->state != CASE_OPEN) {
 			r = json_pack("{s:s,s:s,s:I,s:s}", "t", "z", "id", c->id, "at",
 				      (json_int_t)c->closed_at, "why",
 				      c->state == CASE_EXPIRED ? "retention" : "closed");
-			t = r ? json_dumps(r, JSON_COMPACT) : NULL;
-			rc = t ? frame(buf, len, cap, t, strlen(t)) : -ENOMEM;
-			free(t);
-			json_decref(r);
+			rc = frame_record(buf, len, cap, r);
 		}
 	}
 	return rc;
