@@ -41,6 +41,29 @@ static int segments(const char *dir, uint64_t **out, size_t *n)
 	return rc;
 }
 
+/* Open segment `no` of segdir read-only and check its header: the fd and
+ * the segment's size in *size, -ENOENT when it is not there (retired
+ * meanwhile), -EAGAIN when its header is not whole yet (being created:
+ * nothing in it is durable), or another negative errno. */
+static int seg_open(const char *segdir, uint64_t no, uint64_t *size)
+{
+	char path[4096 + OUTBOX_SEG_NAME_LEN + 2], name[OUTBOX_SEG_NAME_LEN];
+	struct stat st;
+	int fd;
+
+	outbox_seg_name(name, no);
+	snprintf(path, sizeof(path), "%s/%s", segdir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || outbox_seg_check_header(fd, no) < 0) {
+		close(fd);
+		return -EAGAIN;
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
 /* Print the messages from *from on; *from moves past what was printed.
  * Returns 0 or a negative errno. */
 static int show(const char *segdir, enum mode mode, uint64_t *from, FILE *out)
@@ -52,29 +75,21 @@ static int show(const char *segdir, enum mode mode, uint64_t *from, FILE *out)
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		char path[4096 + OUTBOX_SEG_NAME_LEN + 2], name[OUTBOX_SEG_NAME_LEN];
-		uint64_t off;
-		struct stat st;
+		uint64_t off, size;
 		int fd;
 
 		if (segs[i] < OUTBOX_POS_SEG(*from))
 			continue;
-		outbox_seg_name(name, segs[i]);
-		snprintf(path, sizeof(path), "%s/%s", segdir, name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = seg_open(segdir, segs[i], &size);
 		if (fd < 0)
-			continue;	/* retired meanwhile: delivered */
-		if (fstat(fd, &st) < 0 || outbox_seg_check_header(fd, segs[i]) < 0) {
-			close(fd);
-			continue;	/* being created */
-		}
+			continue;	/* retired meanwhile (delivered), or being created */
 		off = OUTBOX_POS_SEG(*from) == segs[i] && OUTBOX_POS_OFF(*from) > OUTBOX_SEG_HEADER
 			      ? OUTBOX_POS_OFF(*from) : OUTBOX_SEG_HEADER;
 		for (;;) {
 			struct outbox_rec rec;
 			char *payload = NULL;
 
-			rc = outbox_seg_read(fd, segs[i], (uint64_t)st.st_size, off, &rec,
+			rc = outbox_seg_read(fd, segs[i], size, off, &rec,
 					     mode == M_LIST ? NULL : &payload);
 			if (rc < 0)
 				break;
@@ -98,33 +113,32 @@ static int show(const char *segdir, enum mode mode, uint64_t *from, FILE *out)
 	return rc;
 }
 
-/* Print "ID SEQ BYTES" for each verdict record of segment `no` in segdir.
- * Returns 0, 1 when the file is not there (retired meanwhile), or a
- * negative errno. */
-static int stored_in(const char *segdir, uint64_t no, FILE *out)
-{
-	char path[4096 + OUTBOX_SEG_NAME_LEN + 2], name[OUTBOX_SEG_NAME_LEN];
-	uint64_t off = OUTBOX_SEG_HEADER;
-	struct outbox_rec rec;
-	struct stat st;
-	int fd;
+/* Called for each verdict record `rec` of the open segment fd (`no`, of
+ * `size` bytes); returns 0 to go on or a negative errno to stop. */
+typedef int (*rec_fn)(void *arg, int fd, uint64_t no, uint64_t size, const struct outbox_rec *rec,
+		      uint64_t off);
 
-	outbox_seg_name(name, no);
-	snprintf(path, sizeof(path), "%s/%s", segdir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+/* Walk the verdict records of segment `no` of segdir.  Returns 0, 1 when
+ * the file is not there (retired meanwhile), or a negative errno. */
+static int walk_seg(const char *segdir, uint64_t no, rec_fn fn, void *arg)
+{
+	uint64_t off = OUTBOX_SEG_HEADER, size;
+	struct outbox_rec rec;
+	int fd = seg_open(segdir, no, &size), rc = 0;
+
+	if (fd == -ENOENT)
+		return 1;
+	if (fd == -EAGAIN)
+		return 0;
 	if (fd < 0)
-		return errno == ENOENT ? 1 : -errno;
-	if (fstat(fd, &st) < 0 || outbox_seg_check_header(fd, no) < 0) {
-		close(fd);
-		return 0;	/* being created: nothing in it is durable */
-	}
-	while (outbox_seg_read(fd, no, (uint64_t)st.st_size, off, &rec, NULL) == 0) {
+		return fd;
+	while (rc == 0 && outbox_seg_read(fd, no, size, off, &rec, NULL) == 0) {
 		if (rec.kind == OUTBOX_REC_VERDICT)
-			fprintf(out, "%s %020llu %u\n", rec.id, rec.seq, rec.payload_len);
+			rc = fn(arg, fd, no, size, &rec, off);
 		off += rec.size;
 	}
 	close(fd);
-	return 0;
+	return rc;
 }
 
 static int has_u64(const uint64_t *v, size_t n, uint64_t x)
@@ -135,10 +149,11 @@ static int has_u64(const uint64_t *v, size_t n, uint64_t x)
 	return 0;
 }
 
-/* Every verdict record of the store and the outbox, each segment once
+/* Walk every verdict record of the store and the outbox, each segment once
  * although kvscreend may retire one (move it from outbox/seg to store/seg)
- * while this reads.  Returns 0 or a negative errno. */
-static int stored(const char *state_dir, FILE *out)
+ * between the two listings: a segment gone from outbox/seg is read in
+ * store/seg.  Returns 0 or a negative errno. */
+static int walk_stored(const char *state_dir, rec_fn fn, void *arg)
 {
 	char store[4096 + 16], box[4096 + 16];
 	uint64_t *a = NULL, *b = NULL;
@@ -151,20 +166,28 @@ static int stored(const char *state_dir, FILE *out)
 	if (rc == -ENOENT)
 		rc = 0;
 	for (size_t i = 0; i < na && rc >= 0; i++)
-		rc = stored_in(store, a[i], out);
+		rc = walk_seg(store, a[i], fn, arg);
 	if (rc >= 0)
 		rc = segments(box, &b, &nb);
 	for (size_t i = 0; i < nb && rc >= 0; i++) {
 		if (has_u64(a, na, b[i]))
 			continue;
-		rc = stored_in(box, b[i], out);
+		rc = walk_seg(box, b[i], fn, arg);
 		if (rc == 1)
-			rc = stored_in(store, b[i], out);
+			rc = walk_seg(store, b[i], fn, arg);
 	}
 	free(a);
 	free(b);
-	fflush(out);
 	return rc < 0 ? rc : 0;
+}
+
+/* `stored`: "ID SEQ BYTES" for each verdict record. */
+static int print_stored(void *arg, int fd, uint64_t no, uint64_t size,
+			const struct outbox_rec *rec, uint64_t off)
+{
+	(void)fd, (void)no, (void)size, (void)off;
+	fprintf(arg, "%s %020llu %u\n", rec->id, rec->seq, rec->payload_len);
+	return 0;
 }
 
 static void usage(FILE *f)
@@ -203,7 +226,8 @@ int outbox_reader_main(const char *state_dir, const char *cmd, FILE *out, FILE *
 			fprintf(err, "kvscreen outbox: state folder name too long\n");
 			return 1;
 		}
-		rc = stored(state_dir, out);
+		rc = walk_stored(state_dir, print_stored, out);
+		fflush(out);
 		if (rc < 0)
 			fprintf(err, "kvscreen outbox: %s: %s\n", state_dir, strerror(-rc));
 		return rc < 0;
@@ -242,66 +266,40 @@ int outbox_reader_main(const char *state_dir, const char *cmd, FILE *out, FILE *
 	}
 }
 
-/* Search the segments of one folder for verdict records of `id`; the last
- * one found replaces *json.  Returns 0 or a negative errno. */
-static int find_in(const char *segdir, const char *id, char **json)
+struct find {
+	const char *id;
+	unsigned long long seq;   /* of the record in json */
+	char *json;
+};
+
+/* Keep the verdict of f->id with the highest sequence number. */
+static int find_rec(void *arg, int fd, uint64_t no, uint64_t size, const struct outbox_rec *rec,
+		    uint64_t off)
 {
-	uint64_t *segs;
-	size_t n;
-	int rc = segments(segdir, &segs, &n);
+	struct find *f = arg;
+	struct outbox_rec r;
+	char *payload = NULL;
 
-	if (rc < 0)
-		return rc == -ENOENT ? 0 : rc;
-	for (size_t i = 0; i < n; i++) {
-		char path[4096 + OUTBOX_SEG_NAME_LEN + 2], name[OUTBOX_SEG_NAME_LEN];
-		uint64_t off = OUTBOX_SEG_HEADER;
-		struct outbox_rec rec;
-		struct stat st;
-		int fd;
-
-		outbox_seg_name(name, segs[i]);
-		snprintf(path, sizeof(path), "%s/%s", segdir, name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;	/* retired meanwhile: found in store/seg then */
-		if (fstat(fd, &st) < 0 || outbox_seg_check_header(fd, segs[i]) < 0) {
-			close(fd);
-			continue;
-		}
-		while (outbox_seg_read(fd, segs[i], (uint64_t)st.st_size, off, &rec, NULL) == 0) {
-			if (rec.kind == OUTBOX_REC_VERDICT && strcmp(rec.id, id) == 0) {
-				char *payload = NULL;
-
-				if (outbox_seg_read(fd, segs[i], (uint64_t)st.st_size, off, &rec,
-						    &payload) == 0) {
-					free(*json);
-					*json = payload;
-				}
-			}
-			off += rec.size;
-		}
-		close(fd);
+	if (strcmp(rec->id, f->id) != 0 || (f->json && rec->seq <= f->seq))
+		return 0;
+	if (outbox_seg_read(fd, no, size, off, &r, &payload) == 0) {
+		free(f->json);
+		f->json = payload;
+		f->seq = rec->seq;
 	}
-	free(segs);
 	return 0;
 }
 
 int outbox_reader_find(const char *state_dir, const char *id, char **json)
 {
-	char dir[4096 + 16];
-	int rc;
+	struct find f = { id, 0, NULL };
+	int rc = walk_stored(state_dir, find_rec, &f);
 
-	*json = NULL;
-	snprintf(dir, sizeof(dir), "%s/store/seg", state_dir);
-	rc = find_in(dir, id, json);
-	if (rc == 0) {
-		snprintf(dir, sizeof(dir), "%s/outbox/seg", state_dir);
-		rc = find_in(dir, id, json);
-	}
 	if (rc < 0) {
-		free(*json);
+		free(f.json);
 		*json = NULL;
 		return rc;
 	}
-	return *json ? 0 : -ENOENT;
+	*json = f.json;
+	return f.json ? 0 : -ENOENT;
 }

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "crc32c.h"
 #include "outbox.h"
 #include "outbox_log.h"
+#include "outbox_reader.h"
 #include "ck_main.h"
 
 static const char D1[] = "1111111111111111111111111111111111111111111111111111111111111111";
@@ -90,6 +92,36 @@ static uv_loop_t loop;
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return remove(path);
+}
+
+/* open() is wrapped too: with retire_path set, opening that segment
+ * first moves it to retire_to and then fails with ENOENT, as when
+ * kvscreend retires a segment between a reader's listing and its open. */
+static char retire_path[4200], retire_to[4200];
+static int retired_by_open;
+
+int open(const char *path, int flags, ...)
+{
+	static int (*real)(const char *, int, ...);
+	mode_t mode = 0;
+
+	if (!real)
+		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	if (retire_path[0] && strcmp(path, retire_path) == 0) {
+		retire_path[0] = '\0';
+		if (rename(path, retire_to) == 0)
+			retired_by_open++;
+		errno = ENOENT;
+		return -1;
+	}
+	return real(path, flags, mode);
 }
 
 static void setup(void)
@@ -264,6 +296,50 @@ START_TEST(test_crc32c_values)
 			ck_assert_uint_eq(crc32c(crc32c(0, buf + off, len / 3), buf + off + len / 3,
 						 len - len / 3), want);
 		}
+}
+END_TEST
+
+/* `kvscreen report ID` and `kvscreen outbox stored` read a running
+ * daemon's segments: a segment retired (moved from outbox/seg to
+ * store/seg) after the listing is read in store/seg, once. */
+START_TEST(test_reader_follows_retired_segment)
+{
+	struct outbox *ob = open_box();
+	struct done d = { 0 };
+	char *json = NULL, out[4096] = "";
+	FILE *f;
+
+	ck_assert_int_eq(outbox_put(ob, "v0", D1, "{\"a\":1}", 7, done_cb, &d), 0);
+	run_until(&d.calls, 1);
+	ck_assert_int_eq(outbox_put(ob, "v0x", D2, "{\"a\":2}", 7, done_cb, &d), 0);
+	run_until(&d.calls, 2);
+	ck_assert_int_eq(d.failures, 0);
+	close_box(ob);
+	ck_assert_int_eq(outbox_reader_find(tmpdir, "v0", &json), 0);
+	ck_assert_str_eq(json, "{\"a\":1}");
+	free(json);
+	ck_assert_int_eq(outbox_reader_find(tmpdir, "nope", &json), -ENOENT);
+	ck_assert_ptr_null(json);
+
+	snprintf(retire_path, sizeof(retire_path), "%s/outbox/seg/00000000000000000001.log", tmpdir);
+	snprintf(retire_to, sizeof(retire_to), "%s/store/seg/00000000000000000001.log", tmpdir);
+	retired_by_open = 0;
+	ck_assert_int_eq(outbox_reader_find(tmpdir, "v0x", &json), 0);
+	ck_assert_int_eq(retired_by_open, 1);
+	ck_assert_str_eq(json, "{\"a\":2}");
+	free(json);
+
+	/* And back, to list while it moves: each verdict once. */
+	snprintf(retire_path, sizeof(retire_path), "%s/outbox/seg/00000000000000000001.log", tmpdir);
+	ck_assert_int_eq(rename(retire_to, retire_path), 0);
+	retired_by_open = 0;
+	f = fmemopen(out, sizeof(out) - 1, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(outbox_reader_main(tmpdir, "stored", f, stderr), 0);
+	fclose(f);
+	ck_assert_int_eq(retired_by_open, 1);
+	ck_assert_msg(strncmp(out, "v0 ", 3) == 0 && strstr(out, "\nv0x ") &&
+		      !strchr(strstr(out, "\nv0x ") + 1, '\n')[1], "stored listed: %s", out);
 }
 END_TEST
 
@@ -1203,6 +1279,7 @@ static Suite *outbox_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_crc32c_values);
 	tcase_add_test(tc, test_put_appends_records);
+	tcase_add_test(tc, test_reader_follows_retired_segment);
 	tcase_add_test(tc, test_group_commit_groups);
 	tcase_add_test(tc, test_puts_during_batch);
 	tcase_add_test(tc, test_syncfs_mode);
