@@ -478,7 +478,7 @@ static int submit_one(struct rescreen *rs, struct kcase *c)
 {
 	struct request_error err;
 	struct job *j;
-	char stored[65];
+	char stored[65], *text;
 	int rc;
 
 	if (c->state != CASE_OPEN || c->busy || c->adding || !c->n_v ||
@@ -487,7 +487,13 @@ static int submit_one(struct rescreen *rs, struct kcase *c)
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -EAGAIN;
-	rc = request_parse(c->request, strlen(c->request), &rs->en->cfg->limits, &j->req, &err);
+	rc = cases_request(rs->cs, c, &text);
+	if (rc < 0) {
+		free(j);
+		return rc == -ENOMEM ? -EAGAIN : 2;	/* -EIO: logged */
+	}
+	rc = request_parse(text, strlen(text), &rs->en->cfg->limits, &j->req, &err);
+	free(text);
 	if (rc < 0) {
 		log_warn("id %s: the stored request no longer passes the limits: %s%s%s", c->id,
 			 err.path, err.path[0] ? ": " : "", err.message);

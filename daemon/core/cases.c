@@ -163,13 +163,88 @@ struct kcase *cases_get(const struct cases *cs, const char *id)
 	return NULL;
 }
 
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	for (size_t got = 0; got < len;) {
+		ssize_t k = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+static const char *sget(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+int cases_request(const struct cases *cs, const struct kcase *c, char **out)
+{
+	unsigned char hdr[8];
+	char *payload = NULL;
+	const char *why, *req;
+	json_t *r = NULL;
+	uint32_t len;
+	int rc;
+
+	*out = NULL;
+	if (c->pending_request) {
+		*out = strdup(c->pending_request);
+		return *out ? 0 : -ENOMEM;
+	}
+	rc = pread_all(cs->fd, hdr, sizeof(hdr), c->open_off);
+	if (rc < 0) {
+		why = strerror(-rc);
+		goto bad;
+	}
+	len = get_u32(hdr);
+	if (len < 2 || len > CASES_MAX_RECORD) {
+		why = "bad length";
+		goto bad;
+	}
+	payload = malloc(len);
+	if (!payload)
+		return -ENOMEM;
+	rc = pread_all(cs->fd, payload, len, c->open_off + 8);
+	if (rc < 0) {
+		why = strerror(-rc);
+		goto bad;
+	}
+	if (crc32_buf(payload, len) != get_u32(hdr + 4)) {
+		why = "bad CRC";
+		goto bad;
+	}
+	r = json_loadb(payload, len, 0, NULL);
+	req = r && strcmp(sget(r, "t") ?: "", "o") == 0 && strcmp(sget(r, "id") ?: "", c->id) == 0
+		      ? sget(r, "r") : NULL;
+	if (!req) {
+		why = "not an open record of this case";
+		goto bad;
+	}
+	*out = strdup(req);
+	rc = *out ? 0 : -ENOMEM;
+	goto out;
+bad:
+	log_err("%s: the request of case %s at byte %llu: %s", cs->path, c->id,
+		(unsigned long long)c->open_off, why);
+	rc = -EIO;
+out:
+	json_decref(r);
+	free(payload);
+	return rc;
+}
+
 /* A new, empty case of id (which must be unknown). */
 static struct kcase *case_new(struct cases *cs, const char *id)
 {
 	struct kcase *c;
-	size_t k;
+	size_t k, n = strlen(id);
 
-	if (strlen(id) >= sizeof(c->id))
+	if (n > CASES_MAX_ID)
 		return NULL;
 	if ((cs->n + 1) * 2 > cs->tabcap && tab_grow(cs) < 0)
 		return NULL;
@@ -182,10 +257,10 @@ static struct kcase *case_new(struct cases *cs, const char *id)
 		cs->vec = v;
 		cs->cap = cap;
 	}
-	c = calloc(1, sizeof(*c));
+	c = calloc(1, sizeof(*c) + n + 1);
 	if (!c)
 		return NULL;
-	snprintf(c->id, sizeof(c->id), "%s", id);
+	memcpy(c->id, id, n + 1);
 	cs->vec[cs->n++] = c;
 	k = hash_id(id) & (cs->tabcap - 1);
 	while (cs->tab[k])
@@ -247,7 +322,7 @@ static void versions_clear(struct cases *cs, struct kcase *c)
 static struct case_version *version_push(struct kcase *c)
 {
 	if (c->n_v == c->cap_v) {
-		size_t cap = c->cap_v ? c->cap_v * 2 : 2;
+		size_t cap = c->cap_v ? c->cap_v * 2 : 1;	/* most cases keep one */
 		struct case_version *v = realloc(c->v, cap * sizeof(*v));
 
 		if (!v)
@@ -312,14 +387,11 @@ static int set_policy_lists(struct cases *cs, const char *p, const char *lists)
 	return 0;
 }
 
-static const char *sget(const json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
-/* Apply one record to memory; `size` is its framed size.  Returns 0, or
+/* Apply one record to memory; `size` is its framed size, `off` where it
+ * starts in the journal; with `pending` (an append, not durable yet) an
+ * open record's request is kept in memory until it is.  Returns 0, or
  * -EINVAL for a record that does not fit the state (skipped at replay). */
-static int apply(struct cases *cs, const json_t *r, uint32_t size)
+static int apply(struct cases *cs, const json_t *r, uint32_t size, uint64_t off, int pending)
 {
 	const char *t = sget(r, "t"), *id = sget(r, "id"), *p = sget(r, "p");
 	struct kcase *c = id ? cases_get(cs, id) : NULL;
@@ -349,9 +421,9 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size)
 
 		if (!is_hex64(rd) || !req || !is_hex64(vd) || !is_hex64(p) || !s)
 			return -EINVAL;
-		reqc = strdup(req);
+		reqc = pending ? strdup(req) : NULL;
 		sc = pool_get(cs, s);
-		if (!reqc || !sc) {
+		if ((pending && !reqc) || !sc) {
 			free(reqc);
 			pool_put(cs, sc);
 			return -ENOMEM;
@@ -365,8 +437,9 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size)
 		}
 		cs->st.dead_bytes += c->open_bytes + c->chk_bytes;
 		versions_clear(cs, c);
-		free(c->request);
-		c->request = reqc;
+		free(c->pending_request);
+		c->pending_request = reqc;
+		c->open_off = off;
 		snprintf(c->req_digest, sizeof(c->req_digest), "%s", rd);
 		snprintf(c->policy, sizeof(c->policy), "%s", p);
 		c->opened_at = (int64_t)json_integer_value(json_object_get(r, "at"));
@@ -519,9 +592,17 @@ static void batch_done(uv_work_t *w, int status)
 	}
 	cs->st.batches++;
 	cs->st.bytes += st < 0 ? 0 : b->len;
-	for (size_t i = 0; i < b->n_cbs; i++)
-		if (b->cbs[i].adding)
-			b->cbs[i].adding->adding--;
+	for (size_t i = 0; i < b->n_cbs; i++) {
+		struct kcase *c = b->cbs[i].adding;
+
+		if (!c)
+			continue;
+		c->adding--;
+		if (st == 0 && !c->adding) {
+			free(c->pending_request);	/* on disk now */
+			c->pending_request = NULL;
+		}
+	}
 	for (size_t i = 0; i < b->n_cbs; i++)
 		if (b->cbs[i].cb)
 			b->cbs[i].cb(b->cbs[i].data, st);
@@ -569,10 +650,18 @@ static void on_timer(uv_timer_t *t)
 	flush(cs);
 }
 
+/* Where the next queued record will start in the file: batches are
+ * written in order, each after the one in flight. */
+static uint64_t queue_end(const struct cases *cs)
+{
+	return cs->st.bytes + (cs->in_flight ? cs->b.len : 0) + cs->qlen;
+}
+
 /* Queue record r (stolen) with cb; apply it to memory first.  With
  * `adding`, r opens a case that stays marked until the batch is durable. */
 static int append_ex(struct cases *cs, json_t *r, cases_done_cb cb, void *data, int adding)
 {
+	uint64_t off;
 	char *text;
 	size_t n;
 	int rc;
@@ -601,10 +690,11 @@ static int append_ex(struct cases *cs, json_t *r, cases_done_cb cb, void *data, 
 		cs->qcbs = v;
 		cs->qcbcap = cap;
 	}
+	off = queue_end(cs);
 	rc = frame(&cs->q, &cs->qlen, &cs->qcap, text, n);
 	if (rc < 0)
 		goto out;
-	rc = apply(cs, r, (uint32_t)(n + 8));
+	rc = apply(cs, r, (uint32_t)(n + 8), off, 1);
 	if (rc < 0) {
 		cs->qlen -= n + 8;
 		goto out;
@@ -645,7 +735,7 @@ int cases_add(struct cases *cs, const char *id, const char *req_digest, const ch
 	if (c && c->adding)
 		return -EBUSY;
 	if (!is_hex64(req_digest) || !is_hex64(policy) || !is_hex64(verdict_digest) || !request ||
-	    !summary || strlen(id) > 128)
+	    !summary || strlen(id) > CASES_MAX_ID)
 		return -EINVAL;
 	r = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s}", "t", "o", "id", id, "rd", req_digest,
 		      "r", request, "at", (json_int_t)time(NULL), "p", policy, "vd", verdict_digest,
@@ -791,7 +881,8 @@ static int frame_record(char **buf, size_t *len, size_t *cap, json_t *r)
 }
 
 /* Serialise the live state as compact records into buf. */
-static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap)
+static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap,
+		    uint64_t *offs)
 {
 	int rc = 0;
 
@@ -804,16 +895,22 @@ static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap
 	for (size_t i = 0; rc == 0 && i < cs->n; i++) {
 		const struct kcase *c = cs->vec[i];
 		const struct case_version *v1 = &c->v[0];
+		char *req;
 		json_t *r;
 
 		if (!c->n_v)
 			continue;
+		rc = cases_request(cs, c, &req);
+		if (rc < 0)
+			break;
 		/* The open record carries the last policy: "c" records fold in,
 		 * and a version record after it sets it again anyway. */
 		r = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s}", "t", "o", "id", c->id, "rd",
-			      c->req_digest, "r", c->request, "at", (json_int_t)c->opened_at, "p",
+			      c->req_digest, "r", req, "at", (json_int_t)c->opened_at, "p",
 			      c->n_v > 1 ? v1->policy : c->policy, "vd", v1->digest, "s",
 			      v1->summary);
+		free(req);
+		offs[i] = *len;
 		rc = frame_record(buf, len, cap, r);
 		for (size_t k = 1; rc == 0 && k < c->n_v; k++) {
 			const struct case_version *v = &c->v[k];
@@ -843,12 +940,13 @@ static int compact(struct cases *cs)
 {
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
+	uint64_t *offs = calloc(cs->n ? cs->n : 1, sizeof(*offs));
 	int fd = -1, rc;
 
-	rc = snapshot(cs, &buf, &len, &cap);
+	rc = offs ? snapshot(cs, &buf, &len, &cap, offs) : -ENOMEM;
 	if (rc < 0)
 		goto fail;
-	fd = open(cs->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(cs->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		goto fail;
@@ -867,16 +965,18 @@ static int compact(struct cases *cs)
 		goto fail;
 	}
 	close(cs->fd);
-	/* The new file was opened write-only: append mode is not needed, as
-	 * only this process writes, always at the end. */
+	/* Append mode is not needed: only this process writes, always at the
+	 * end; it reads requests back with pread. */
 	cs->fd = fd;
 	cs->st.bytes = len;
 	cs->st.dead_bytes = 0;
 	for (size_t i = 0; i < cs->n; i++) {
 		cs->vec[i]->open_bytes = 0;
 		cs->vec[i]->chk_bytes = 0;
+		cs->vec[i]->open_off = offs[i];
 	}
 	cs->st.compacted = 1;
+	free(offs);
 	free(buf);
 	return 0;
 fail:
@@ -884,6 +984,7 @@ fail:
 		close(fd);
 		unlink(cs->tmp);
 	}
+	free(offs);
 	free(buf);
 	return rc;
 }
@@ -937,7 +1038,7 @@ static int replay(struct cases *cs, char *err, size_t errlen)
 			continue;
 		}
 		r = json_loadb((const char *)buf + off + 8, len, 0, NULL);
-		if (!r || apply(cs, r, len + 8) < 0) {
+		if (!r || apply(cs, r, len + 8, off, 0) < 0) {
 			log_warn("%s: record at byte %zu does not fit; skipped", cs->path, off);
 			cs->st.corrupt++;
 			cs->st.dead_bytes += 8 + len;
@@ -1052,7 +1153,7 @@ void cases_free(struct cases *cs)
 	for (size_t i = 0; i < cs->n; i++) {
 		versions_clear(cs, cs->vec[i]);
 		free(cs->vec[i]->v);
-		free(cs->vec[i]->request);
+		free(cs->vec[i]->pending_request);
 		free(cs->vec[i]);
 	}
 	for (size_t i = 0; i < cs->n_pol; i++)

@@ -33,6 +33,10 @@
  * rewritten compactly (journal.tmp, fdatasync, rename, fsync of the folder)
  * before use.
  *
+ * Memory holds every case's index entry, versions and summaries, but not
+ * its request: that is read back from the open record (cases_request()),
+ * 1-2 KB per case that would otherwise stay resident for the case's life.
+ *
  * Everything runs on the loop thread.
  */
 #ifndef KVS_CASES_H
@@ -42,6 +46,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+/* The longest id of a case (as the API allows). */
+#define CASES_MAX_ID 128
 
 /* A request larger than this is not kept (the API refuses it earlier). */
 #define CASES_MAX_RECORD (32u << 20)
@@ -65,9 +72,7 @@ struct case_version {
 
 /* One case.  Read-only outside cases.c; valid until cases_free(). */
 struct kcase {
-	char id[129];
 	char req_digest[65];
-	char *request;           /* canonical request JSON */
 	int64_t opened_at, closed_at;
 	enum case_state state;
 	char policy[65];         /* last policy it was screened under */
@@ -75,8 +80,13 @@ struct kcase {
 	size_t n_v, cap_v;
 	unsigned adding;         /* an open of this id is not durable yet */
 	unsigned busy;           /* owned by a re-screen in flight (rescreen.c) */
-	/* private to cases.c: bytes of its records that compaction keeps */
+	/* private to cases.c: bytes of its records that compaction keeps;
+	 * where its open record starts in the journal; its request until that
+	 * record is durable (then read back with cases_request()) */
 	uint32_t open_bytes, chk_bytes;
+	uint64_t open_off;
+	char *pending_request;
+	char id[];               /* at most CASES_MAX_ID bytes */
 };
 
 struct cases_stats {
@@ -132,6 +142,11 @@ const char *cases_policy_lists(const struct cases *cs, const char *policy);
 
 /* Lookup: the case of id, or NULL. */
 struct kcase *cases_get(const struct cases *cs, const char *id);
+/* The canonical request of case c, malloc'ed and NUL-terminated in *out:
+ * read back from its open record in the journal (checked against its CRC
+ * and id), so that memory does not hold every case's request.  Returns 0,
+ * -EIO (the record is not there or damaged; logged) or -ENOMEM. */
+int cases_request(const struct cases *cs, const struct kcase *c, char **out);
 /* Cases in the order they were first opened: 0 <= i < cases_count(). */
 size_t cases_count(const struct cases *cs);
 struct kcase *cases_nth(const struct cases *cs, size_t i);

@@ -335,7 +335,8 @@ static void on_read(void *data, int status, const char *json, size_t len)
 		j->text[len] = '\0';
 		j->len = len;
 		j->decisions = decisions_of(j->c, j->id);
-		if (k && k->request && !(j->request = strdup(k->request))) {
+		/* Without the request (-EIO, logged) the report says so. */
+		if (k && cases_request(j->c->cs, k, &j->request) == -ENOMEM) {
 			http_respond_error(j->r, 503, "Retry-After: 1\r\n", "unavailable", "out of memory");
 			break;
 		}

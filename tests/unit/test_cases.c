@@ -113,6 +113,17 @@ static void fill(struct cases *cs)
 	ck_assert_int_eq(done_status, 0);
 }
 
+/* The request of c reads back as want (from the journal, not memory). */
+static void check_request(struct cases *cs, const struct kcase *c, const char *want)
+{
+	char *req = NULL;
+
+	ck_assert_ptr_null(c->pending_request);
+	ck_assert_int_eq(cases_request(cs, c, &req), 0);
+	ck_assert_str_eq(req, want);
+	free(req);
+}
+
 static void check_filled(struct cases *cs)
 {
 	struct kcase *a = cases_get(cs, "a"), *b = cases_get(cs, "b");
@@ -122,7 +133,8 @@ static void check_filled(struct cases *cs)
 
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
-	ck_assert_str_eq(a->request, "{\"id\":\"a\"}");
+	check_request(cs, a, "{\"id\":\"a\"}");
+	check_request(cs, b, "{\"id\":\"b\"}");
 	ck_assert_uint_eq(a->n_v, 2);
 	ck_assert_str_eq(a->v[1].msg, "{\"version\":2}");
 	ck_assert(a->v[1].posted);
@@ -272,6 +284,9 @@ START_TEST(mostly_dead_journal_is_compacted)
 	cases_stats(cs, &st);
 	ck_assert_int_eq(st.compacted, 1);
 	ck_assert_int_lt(file_size(journal), before / 10);
+	/* The requests are read from where compaction put them. */
+	check_request(cs, cases_get(cs, "a"), "{\"id\":\"a\"}");
+	check_request(cs, cases_get(cs, "b"), "{\"id\":\"b\"}");
 	ck_assert_str_eq(cases_get(cs, "a")->policy, P1);
 	ck_assert_uint_eq(cases_get(cs, "a")->n_v, 2);
 	close_cases(cs);
@@ -284,6 +299,45 @@ START_TEST(mostly_dead_journal_is_compacted)
 	ck_assert_str_eq(cases_get(cs, "a")->v[1].msg, "{\"version\":2}");
 	ck_assert(cases_get(cs, "a")->v[1].posted);
 	ck_assert_int_eq(cases_get(cs, "b")->state, CASE_CLOSED);
+	close_cases(cs);
+}
+END_TEST
+
+/* A request stays in memory only until its open record is durable; then
+ * it is read back, and a damaged record gives -EIO, not a wrong request. */
+START_TEST(request_read_back_from_journal)
+{
+	struct cases *cs = open_cases();
+	struct kcase *c;
+	char *req = NULL;
+	int fd;
+
+	ck_assert_int_eq(cases_add(cs, "r1", RD, "{\"id\":\"r1\"}", P1, VD, "{}", on_done, NULL),
+			 0);
+	c = cases_get(cs, "r1");
+	ck_assert_ptr_nonnull(c->pending_request);
+	ck_assert_int_eq(cases_request(cs, c, &req), 0);
+	ck_assert_str_eq(req, "{\"id\":\"r1\"}");
+	free(req);
+	/* A second case queued behind it: its offset counts the first. */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(cases_add(cs, "r2", RD, "{\"id\":\"r2\"}", P1, VD, "{}", on_done, NULL),
+			 0);
+	ck_assert_int_eq(cases_add(cs, "r3", RD, "{\"id\":\"r3\"}", P1, VD, "{}", on_done, NULL),
+			 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(done_status, 0);
+	check_request(cs, c, "{\"id\":\"r1\"}");
+	check_request(cs, cases_get(cs, "r2"), "{\"id\":\"r2\"}");
+	check_request(cs, cases_get(cs, "r3"), "{\"id\":\"r3\"}");
+	/* One byte of r2's record changed on disk. */
+	fd = open(journal, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "X", 1, (off_t)cases_get(cs, "r2")->open_off + 20), 1);
+	close(fd);
+	ck_assert_int_eq(cases_request(cs, cases_get(cs, "r2"), &req), -EIO);
+	ck_assert_ptr_null(req);
+	check_request(cs, cases_get(cs, "r3"), "{\"id\":\"r3\"}");
 	close_cases(cs);
 }
 END_TEST
@@ -331,6 +385,7 @@ int main(void)
 	tcase_add_test(tc, torn_tail_is_cut);
 	tcase_add_test(tc, bad_crc_is_skipped_or_cut);
 	tcase_add_test(tc, mostly_dead_journal_is_compacted);
+	tcase_add_test(tc, request_read_back_from_journal);
 	tcase_add_test(tc, unposted_version_stays_unposted);
 	tcase_add_test(tc, policy_lists_survive);
 	suite_add_tcase(s, tc);
