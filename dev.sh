@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config libuv1-dev libcurl4-openssl-dev
 libjansson-dev libpcre2-dev libconfig-dev libssl-dev libhttp-parser-dev check libsubunit-dev
-libutf8proc-dev libxml2-dev librabbitmq-dev libjemalloc-dev
+libutf8proc-dev libxml2-dev librabbitmq-dev libjemalloc-dev zlib1g-dev
 curl python3 ca-certificates openssl rabbitmq-server groff-base man-db systemd"
 # Only for the test suite: the case reports are checked in a real browser
 # (tests/report_browser.sh; kvscreen report --pdf uses it too where installed).

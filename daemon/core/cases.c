@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "cases.h"
 #include "digest.h"
@@ -77,31 +78,14 @@ struct cases {
 	struct cases_stats st;
 };
 
-/* ---- CRC-32 (IEEE 802.3, reflected) ---- */
-
-static uint32_t crc_table[256];
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-		crc_table[i] = c;
-	}
-}
+/* ---- CRC-32 (IEEE 802.3, as zlib's crc32()) ---- */
 
 static uint32_t crc32_buf(const void *buf, size_t len)
 {
-	const unsigned char *p = buf;
-	uint32_t c = 0xFFFFFFFFu;
+	uLong c = crc32(0L, Z_NULL, 0);
 
-	if (!crc_table[1])
-		crc_init();
-	while (len--)
-		c = crc_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFu;
+	/* zlib takes uInt lengths; records are at most CASES_MAX_RECORD. */
+	return (uint32_t)crc32(c, buf, (uInt)len);
 }
 
 static void put_u32(unsigned char *p, uint32_t v)
