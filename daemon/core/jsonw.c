@@ -68,6 +68,20 @@ static void putc1(struct wbuf *b, char c)
 	b->p[b->n++] = c;
 }
 
+/* Whether the 8 bytes at p are all printable ASCII other than '"' and
+ * '\\' (copied as they are), eight at a time: a byte < 0x20, >= 0x80, or
+ * equal to '"' or '\\' sets a high bit in the test (exact as a yes/no). */
+static inline int plain8(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t v, q, bs;
+
+	memcpy(&v, p, 8);
+	q = v ^ (ones * '"');
+	bs = v ^ (ones * '\\');
+	return !((v | ((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high);
+}
+
 static void put_string(struct wbuf *b, const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -78,10 +92,15 @@ static void put_string(struct wbuf *b, const char *str, size_t len)
 		return;
 	b->p[b->n++] = '"';
 	while (i < len) {
-		unsigned char c = s[i];
+		unsigned char c;
 		char esc[8];
 		size_t el, k;
 
+		while (len - i >= 8 && plain8(s + i))
+			i += 8;
+		if (i == len)
+			break;
+		c = s[i];
 		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
 			i++;
 			continue;

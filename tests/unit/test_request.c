@@ -397,13 +397,15 @@ static unsigned rnd(unsigned n)
 	return (rnd_state >> 8) % n;
 }
 
-/* A random string: plain text, every control character, quotes,
- * backslashes, slashes, DEL and two- to four-byte UTF-8. */
+/* A random string: plain text (runs longer than the 8 bytes jsonw tests
+ * at once), every control character, quotes, backslashes and their
+ * neighbours, slashes, DEL and two- to four-byte UTF-8. */
 static json_t *rnd_string(void)
 {
 	static const char *const parts[] = { "a", "Z", " ", "/", "\"", "\\", "\x7f", "\n", "\t",
 		"\x01", "\x1f", "\b", "\f", "\r", "\xc3\xbc", "\xe5\x8c\x97", "\xf0\x9f\x98\x80",
-		"\xe2\x80\xa8", "plain words ", "\xef\xbf\xbf" };
+		"\xe2\x80\xa8", "plain words ", "\xef\xbf\xbf", "!", "#", "[", "]", "~",
+		"the eight-byte runs of jsonw " };
 	char buf[512];
 	size_t n = 0, k = rnd(24);
 
