@@ -294,11 +294,25 @@ static void pool_put(struct cases *cs, char *s)
 	free(e);
 }
 
+/* Point *slot at the pool's copy of s, releasing what it held: policy
+ * digests are few, and a case and each version name one. */
+static int set_interned(struct cases *cs, char **slot, const char *s)
+{
+	char *n = pool_get(cs, s);
+
+	if (!n)
+		return -ENOMEM;
+	pool_put(cs, *slot);
+	*slot = n;
+	return 0;
+}
+
 static void versions_clear(struct cases *cs, struct kcase *c)
 {
 	for (size_t i = 0; i < c->n_v; i++) {
 		free(c->v[i].msg);
 		pool_put(cs, c->v[i].summary);
+		pool_put(cs, c->v[i].policy);
 	}
 	c->n_v = 0;
 }
@@ -425,20 +439,24 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size, uint64_t off,
 		c->pending_request = reqc;
 		c->open_off = off;
 		snprintf(c->req_digest, sizeof(c->req_digest), "%s", rd);
-		snprintf(c->policy, sizeof(c->policy), "%s", p);
+		if (set_interned(cs, &c->policy, p) < 0) {
+			pool_put(cs, sc);
+			return -ENOMEM;
+		}
 		c->opened_at = (int64_t)json_integer_value(json_object_get(r, "at"));
 		c->state = CASE_OPEN;
 		c->open_bytes = size;
 		c->chk_bytes = 0;
 		v = version_push(c);
-		if (!v) {
+		if (!v || set_interned(cs, &v->policy, p) < 0) {
+			if (v)
+				c->n_v--;
 			pool_put(cs, sc);
 			return -ENOMEM;
 		}
 		v->n = 1;
 		v->posted = true;
 		snprintf(v->digest, sizeof(v->digest), "%s", vd);
-		snprintf(v->policy, sizeof(v->policy), "%s", p);
 		v->summary = sc;
 		return 0;
 	}
@@ -455,16 +473,16 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size, uint64_t off,
 		v->n = (unsigned)n;
 		v->msg = strdup(m);
 		v->summary = pool_get(cs, s);
-		if (!v->msg || !v->summary) {
+		v->policy = pool_get(cs, p);
+		if (!v->msg || !v->summary || !v->policy || set_interned(cs, &c->policy, p) < 0) {
 			free(v->msg);
 			pool_put(cs, v->summary);
+			pool_put(cs, v->policy);
 			c->n_v--;
 			return -ENOMEM;
 		}
 		v->posted = json_is_true(json_object_get(r, "posted"));
 		snprintf(v->digest, sizeof(v->digest), "%s", vd);
-		snprintf(v->policy, sizeof(v->policy), "%s", p);
-		snprintf(c->policy, sizeof(c->policy), "%s", p);
 		cs->st.dead_bytes += c->chk_bytes;
 		c->chk_bytes = 0;
 		return 0;
@@ -472,7 +490,8 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size, uint64_t off,
 	case 'c':
 		if (!c || !is_hex64(p))
 			return -EINVAL;
-		snprintf(c->policy, sizeof(c->policy), "%s", p);
+		if (set_interned(cs, &c->policy, p) < 0)
+			return -ENOMEM;
 		cs->st.dead_bytes += c->chk_bytes;
 		c->chk_bytes = size;
 		return 0;
@@ -1136,6 +1155,7 @@ void cases_free(struct cases *cs)
 		return;
 	for (size_t i = 0; i < cs->n; i++) {
 		versions_clear(cs, cs->vec[i]);
+		pool_put(cs, cs->vec[i]->policy);
 		free(cs->vec[i]->v);
 		free(cs->vec[i]->pending_request);
 		free(cs->vec[i]);

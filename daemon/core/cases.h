@@ -62,7 +62,8 @@ enum case_state {
 struct case_version {
 	unsigned n;              /* 1, 2, ... */
 	char digest[65];         /* sha256 of the verdict text */
-	char policy[65];         /* policy digest it was made under */
+	char *policy;            /* policy digest it was made under (interned:
+				  * shared between cases, read-only) */
 	char *msg;               /* the verdict text; NULL for version 1 (in the
 				  * outbox's store: outbox_read) */
 	char *summary;           /* opaque, as given; shared between cases
@@ -75,7 +76,7 @@ struct kcase {
 	char req_digest[65];
 	int64_t opened_at, closed_at;
 	enum case_state state;
-	char policy[65];         /* last policy it was screened under */
+	char *policy;            /* last policy it was screened under (interned) */
 	struct case_version *v;  /* v[0] is version 1 */
 	size_t n_v, cap_v;
 	unsigned adding;         /* an open of this id is not durable yet */
