@@ -976,6 +976,14 @@ static void set_threadpool_size(long long threads)
 	setenv("UV_THREADPOOL_SIZE", buf, 1);
 }
 
+#ifdef HAVE_JEMALLOC
+/* jemalloc's options for the daemon (MALLOC_CONF still adds to them): a
+ * background thread returns freed pages to the kernel, so the memory of
+ * loading the lists (at start and at each reload) does not stay resident
+ * while the daemon idles, and purging is off the screening threads. */
+const char *malloc_conf = "background_thread:true";
+#endif
+
 /* The allocator the daemon runs on, for --version and the ready line. */
 static const char *allocator(void)
 {
