@@ -1,7 +1,7 @@
 /* lists_un.c - loader for the UN Security Council consolidated list XML.
  *
- * Parsed with libxml2 with network access off, no DTD loading and no entity
- * substitution (XML_PARSE_NONET, no XML_PARSE_NOENT/DTDLOAD) and libxml2's
+ * Parsed with libxml2's streaming reader, one entry at a time, with network
+ * access off, no DTD loading and no entity substitution (XML_PARSE_NONET, no XML_PARSE_NOENT/DTDLOAD) and libxml2's
  * default size limits (no XML_PARSE_HUGE).  Every INDIVIDUAL and ENTITY
  * becomes an entry: id REFERENCE_NUMBER (e.g. "KPe.001"), name the
  * FIRST..FOURTH_NAME parts joined, aliases the ALIAS_NAMEs of quality other
@@ -12,11 +12,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/xmlreader.h>
 
 #include "lists.h"
 
@@ -145,15 +147,53 @@ static int add_one(struct lists_ctx *ctx, const char *path, const xmlNode *n,
 	return 0;
 }
 
+struct un_err {
+	char msg[256];               /* the first XML error */
+	int line;
+};
+
+static void on_error(void *arg, const xmlError *e)
+{
+	struct un_err *ue = arg;
+
+	if (ue->msg[0] || !e)
+		return;
+	snprintf(ue->msg, sizeof(ue->msg), "%s", e->message ? e->message : "unknown");
+	ue->msg[strcspn(ue->msg, "\n")] = '\0';
+	ue->line = e->line;
+}
+
+/* The root's dateGenerated as the list date; -EINVAL when the root is not
+ * CONSOLIDATED_LIST. */
+static int read_root(struct lists_ctx *ctx, const char *path, xmlTextReaderPtr r)
+{
+	xmlChar *date;
+	int rc = 0;
+
+	if (strcmp((const char *)xmlTextReaderConstLocalName(r), "CONSOLIDATED_LIST") != 0) {
+		lists_diag(ctx, path, 0, "root element is not CONSOLIDATED_LIST");
+		return -EINVAL;
+	}
+	date = xmlTextReaderGetAttribute(r, (const xmlChar *)"dateGenerated");
+	if (date) {
+		rc = lists_set_date(ctx->list, (const char *)date);
+		xmlFree(date);
+	}
+	return rc;
+}
+
+/* Read with libxml2's streaming reader: each INDIVIDUAL and ENTITY is
+ * expanded into a tree of its own, handed to add_one() and freed as the
+ * reader moves on, so the document is never a tree as a whole (which took
+ * ten times the file's size while loading). */
 static int un_load(struct lists_ctx *ctx, const char *path)
 {
 	const char **av = malloc(LISTS_MAX_ALIASES * sizeof(*av));
-	xmlDoc *doc = NULL;
-	const xmlNode *root;
-	xmlChar *date;
+	xmlTextReaderPtr r = NULL;
+	struct un_err ue = { "", 0 };
+	int rc, x, group = 0, seen_root = 0; /* group: 1 INDIVIDUALS, 2 ENTITIES */
 	char *buf = NULL;
 	size_t len;
-	int rc;
 
 	if (!av)
 		return -ENOMEM;
@@ -164,47 +204,59 @@ static int un_load(struct lists_ctx *ctx, const char *path)
 		rc = -EFBIG;
 		goto fail;
 	}
-	doc = xmlReadMemory(buf, (int)len, path, NULL,
-			    XML_PARSE_NONET | XML_PARSE_NOERROR |
-			    XML_PARSE_NOWARNING);
-	if (!doc) {
-		const xmlError *err = xmlGetLastError();
+	r = xmlReaderForMemory(buf, (int)len, path, NULL,
+			       XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+	if (!r) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	xmlTextReaderSetStructuredErrorHandler(r, (xmlStructuredErrorFunc)on_error, &ue);
+	x = xmlTextReaderRead(r);
+	while (x == 1) {
+		int depth = xmlTextReaderDepth(r);
+		const char *name = (const char *)xmlTextReaderConstLocalName(r);
+		const xmlNode *n;
 
+		if (xmlTextReaderNodeType(r) != XML_READER_TYPE_ELEMENT) {
+			x = xmlTextReaderRead(r);
+			continue;
+		}
+		if (!seen_root) {
+			seen_root = 1;
+			if ((rc = read_root(ctx, path, r)) < 0)
+				goto fail;
+		} else if (depth == 1) {
+			group = strcmp(name, "INDIVIDUALS") == 0 ? 1
+				: strcmp(name, "ENTITIES") == 0 ? 2 : 0;
+		} else if (depth == 2 && group &&
+			   strcmp(name, group == 1 ? "INDIVIDUAL" : "ENTITY") == 0) {
+			n = xmlTextReaderExpand(r);
+			if (!n) {
+				x = -1;	/* a malformed entry: the error below */
+				break;
+			}
+			if ((rc = add_one(ctx, path, n, group == 1, av)) < 0)
+				goto fail;
+			x = xmlTextReaderNext(r);
+			continue;
+		}
+		x = xmlTextReaderRead(r);
+	}
+	if (x < 0) {
 		lists_diag(ctx, path, 0, "XML error at line %d: %s",
-			   err ? err->line : 0,
-			   err && err->message ? err->message : "unknown");
+			   ue.line > 0 ? ue.line : xmlTextReaderGetParserLineNumber(r),
+			   ue.msg[0] ? ue.msg : "malformed document");
 		rc = -EINVAL;
 		goto fail;
 	}
-	root = xmlDocGetRootElement(doc);
-	if (!root || !is(root, "CONSOLIDATED_LIST")) {
+	if (!seen_root) {
 		lists_diag(ctx, path, 0, "root element is not CONSOLIDATED_LIST");
 		rc = -EINVAL;
 		goto fail;
 	}
-	date = xmlGetProp(root, (const xmlChar *)"dateGenerated");
-	if (date) {
-		rc = lists_set_date(ctx->list, (const char *)date);
-		xmlFree(date);
-		if (rc < 0)
-			goto fail;
-	}
-	for (const xmlNode *g = root->children; g; g = g->next) {
-		int ind = is(g, "INDIVIDUALS");
-
-		if (!ind && !is(g, "ENTITIES"))
-			continue;
-		for (const xmlNode *n = g->children; n; n = n->next) {
-			if (!is(n, ind ? "INDIVIDUAL" : "ENTITY"))
-				continue;
-			rc = add_one(ctx, path, n, ind, av);
-			if (rc < 0)
-				goto fail;
-		}
-	}
 	rc = 0;
 fail:
-	xmlFreeDoc(doc);
+	xmlFreeTextReader(r);
 	free(buf);
 	free(av);
 	return rc;
