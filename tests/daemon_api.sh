@@ -6,28 +6,13 @@
 set -u
 
 : "${KVS_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${KVS_SRCDIR:=$KVS_BUILDDIR}"
 command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
 DAEMON="$KVS_BUILDDIR/kvscreend"
 PLUGINS="$KVS_BUILDDIR/tests/plugins"
 ls "$PLUGINS"/t_good.la >/dev/null 2>&1 || { echo "test plugins not built"; exit 77; }
 
-D=$(mktemp -d /tmp/kvs-api.XXXXXX)
-PID=
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-	jobs -p | xargs -r kill 2>/dev/null
-	rm -rf "$D"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	cat "$D/log" >&2
-	exit 1
-}
-ok() { echo "ok - $*"; }
+. "$(dirname "$0")/daemon_lib.sh"
+test_begin api
 
 # write_config SLEEP_MS MAX_INFLIGHT [broken]
 write_config() {
@@ -57,8 +42,6 @@ EOF
 		printf 'plugins2: { };\n' >> "$D/kvscreend.conf"
 	fi
 }
-
-. "$(dirname "$0")/daemon_lib.sh"
 
 # stop_daemon: SIGTERM, then the exit status must be 0.
 stop_daemon() {

@@ -13,20 +13,8 @@ DAEMON="$KVS_BUILDDIR/kvscreend"
 PLUGINS="$KVS_BUILDDIR/tests/plugins"
 ls "$PLUGINS"/t_good.la >/dev/null 2>&1 || { echo "test plugins not built"; exit 77; }
 
-D=$(mktemp -d /tmp/kvs-bad.XXXXXX)
-PID=
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-	rm -rf "$D"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	tail -20 "$D/log" >&2
-	exit 1
-}
-ok() { echo "ok - $*"; }
+. "$(dirname "$0")/daemon_lib.sh"
+test_begin bad
 
 cat > "$D/kvscreend.conf" <<EOF
 daemon: {
@@ -41,7 +29,6 @@ plugins: { t_good: { keyword = "forbidden"; }; };
 EOF
 mkdir -p "$D/state/spool/incoming"
 
-. "$(dirname "$0")/daemon_lib.sh"
 start_daemon
 
 # post JSON: prints the status; the body in $D/body.

@@ -11,20 +11,8 @@ DAEMON="$KVS_BUILDDIR/kvscreend"
 PLUGINS="$KVS_BUILDDIR/tests/plugins"
 ls "$PLUGINS"/t_good.la >/dev/null 2>&1 || { echo "test plugins not built"; exit 77; }
 
-D=$(mktemp -d /tmp/kvs-crash.XXXXXX)
-PID=
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-	jobs -p | xargs -r kill 2>/dev/null
-	rm -rf "$D"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	tail -20 "$D/log" >&2
-	exit 1
-}
+. "$(dirname "$0")/daemon_lib.sh"
+test_begin crash
 
 cat > "$D/kvscreend.conf" <<EOF
 daemon: {
@@ -38,8 +26,6 @@ daemon: {
 };
 plugins: { t_good: { keyword = "forbidden"; }; };
 EOF
-
-. "$(dirname "$0")/daemon_lib.sh"
 
 start_daemon
 mkdir -p "$D/state/spool/incoming"

@@ -9,7 +9,6 @@
 set -u
 
 : "${KVS_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${KVS_SRCDIR:=$KVS_BUILDDIR}"
 command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
 DAEMON="$KVS_BUILDDIR/kvscreend"
@@ -17,22 +16,13 @@ CLI="$KVS_BUILDDIR/kvscreen"
 PLUGINS="$KVS_BUILDDIR/tests/plugins"
 ls "$PLUGINS"/t_good.la >/dev/null 2>&1 || { echo "test plugins not built"; exit 77; }
 
-D=$(mktemp -d /tmp/kvs-dec.XXXXXX)
-PID=
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-	rm -rf "$D"
+. "$(dirname "$0")/daemon_lib.sh"
+test_begin dec
+# fail also shows the last answer's body.
+on_fail() {
+	echo "--- last body"
+	cat "$D/body" 2>/dev/null && echo
 }
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	cat "$D/log" >&2
-	echo "--- last body" >&2
-	cat "$D/body" >&2 2>/dev/null
-	exit 1
-}
-ok() { echo "ok - $*"; }
 
 cat > "$D/kvscreend.conf" <<EOF
 daemon: {
@@ -52,7 +42,6 @@ printf '# tokens\nshared-token-0123456789\nofficer-token-abcdef   Jan de Vries\n
 chmod 600 "$D/tokens"
 mkdir -p "$D/run"
 
-. "$(dirname "$0")/daemon_lib.sh"
 # stop_daemon: SIGTERM, then the exit status must be 0 (a sanitizer's
 # report at exit makes it nonzero).
 stop_daemon() {

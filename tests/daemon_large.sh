@@ -7,28 +7,14 @@
 set -u
 
 : "${KVS_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${KVS_SRCDIR:=$KVS_BUILDDIR}"
 command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
 DAEMON="$KVS_BUILDDIR/kvscreend"
 PLUGINS="$KVS_BUILDDIR/tests/plugins"
 ls "$PLUGINS"/t_good.la >/dev/null 2>&1 || { echo "test plugins not built"; exit 77; }
 
-D=$(mktemp -d /tmp/kvs-large.XXXXXX)
-PID=
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-	rm -rf "$D"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	cat "$D/log" >&2
-	exit 1
-}
-ok() { echo "ok - $*"; }
+. "$(dirname "$0")/daemon_lib.sh"
+test_begin large
 
 # write_config [LIMITS]: no limits group unless given, so the defaults hold.
 write_config() {
@@ -48,8 +34,6 @@ plugins: {
 };
 EOC
 }
-
-. "$(dirname "$0")/daemon_lib.sh"
 
 # req_file FILE: POST it; prints the status, body in $D/body.
 req_file() {

@@ -8,7 +8,6 @@
 set -u
 
 : "${KVS_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${KVS_SRCDIR:=$KVS_BUILDDIR}"
 command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
 DAEMON="$KVS_BUILDDIR/kvscreend"
@@ -17,21 +16,8 @@ ls "$PLUGINS"/t_good.la >/dev/null 2>&1 || { echo "test plugins not built"; exit
 python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.2", 0))' 2>/dev/null ||
 	{ echo "cannot bind 127.0.0.2 (no loopback /8)"; exit 77; }
 
-D=$(mktemp -d /tmp/kvs-net.XXXXXX)
-PID=
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-	rm -rf "$D"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	cat "$D/log" >&2
-	exit 1
-}
-ok() { echo "ok - $*"; }
-. "$KVS_SRCDIR/tests/daemon_lib.sh"
+. "$(dirname "$0")/daemon_lib.sh"
+test_begin net
 
 # write_config MIN_FREE_MB
 write_config() {

@@ -20,25 +20,14 @@ KVSCREEN="$KVS_BUILDDIR/kvscreen"
 DP="$KVS_BUILDDIR/plugins/denied_party/.libs/denied_party.so"
 [ -f "$DP" ] || { echo "denied_party not built"; exit 77; }
 
-D=$(mktemp -d /tmp/kvs-rescreen.XXXXXX)
-PID=
+. "$(dirname "$0")/daemon_lib.sh"
+test_begin rescreen
 RX=
 SRV=
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
+on_cleanup() {
 	[ -n "$RX" ] && kill "$RX" 2>/dev/null
 	[ -n "$SRV" ] && kill "$SRV" 2>/dev/null
-	rm -rf "$D"
 }
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	tail -20 "$D/log" >&2
-	exit 1
-}
-ok() { echo "ok - $*"; }
-. "$(dirname "$0")/daemon_lib.sh"
 
 # The receiver: one line "IDEMPOTENCY-KEY<TAB>BODY" per delivery.
 cat > "$D/rx.py" <<'EOF'

@@ -16,23 +16,10 @@ DP="$KVS_BUILDDIR/plugins/denied_party/.libs/denied_party.so"
 [ -f "$DP" ] || { echo "denied_party not built"; exit 77; }
 N=300
 
-D=$(mktemp -d /tmp/kvs-rescreen-crash.XXXXXX)
-PID=
-RX=
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-	[ -n "$RX" ] && kill "$RX" 2>/dev/null
-	rm -rf "$D"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	tail -20 "$D/log" >&2
-	exit 1
-}
-ok() { echo "ok - $*"; }
 . "$(dirname "$0")/daemon_lib.sh"
+test_begin rescreen-crash
+RX=
+on_cleanup() { [ -n "$RX" ] && kill "$RX" 2>/dev/null; }
 
 cat > "$D/rx.py" <<'EOF'
 import http.server, os, sys

@@ -10,22 +10,10 @@ command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
 DAEMON="$KVS_BUILDDIR/kvscreend"
 
-D=$(mktemp -d /tmp/kvs-sink.XXXXXX)
-PID=
+. "$(dirname "$0")/daemon_lib.sh"
+test_begin sink
 RX=
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-	[ -n "$RX" ] && kill "$RX" 2>/dev/null
-	rm -rf "$D"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	tail -20 "$D/log" >&2
-	exit 1
-}
-ok() { echo "ok - $*"; }
+on_cleanup() { [ -n "$RX" ] && kill "$RX" 2>/dev/null; }
 
 # A webhook receiver on an ephemeral loopback port: appends
 # "KEY REQUEST_ID" per delivery to $D/received and answers 200.
@@ -62,7 +50,6 @@ start_rx() { # [PORT]
 	RXPORT=$(cat "$D/rxport")
 }
 
-. "$(dirname "$0")/daemon_lib.sh"
 start_rx
 cat > "$D/kvscreend.conf" <<EOF
 daemon: {

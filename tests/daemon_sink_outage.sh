@@ -11,22 +11,10 @@ command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "python3 not installed"; exit 77; }
 DAEMON="$KVS_BUILDDIR/kvscreend"
 
-D=$(mktemp -d /tmp/kvs-outage.XXXXXX)
-PID=
+. "$(dirname "$0")/daemon_lib.sh"
+test_begin outage
 RX=
-cleanup() {
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-	[ -n "$RX" ] && kill "$RX" 2>/dev/null
-	rm -rf "$D"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	tail -30 "$D/log" >&2
-	exit 1
-}
-ok() { echo "ok - $*"; }
+on_cleanup() { [ -n "$RX" ] && kill "$RX" 2>/dev/null; }
 
 # A webhook receiver that answers 500 until $D/up exists, then 200 and
 # appends the request id to $D/received.

@@ -13,29 +13,15 @@
 set -u
 
 : "${KVS_BUILDDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${KVS_SRCDIR:=$KVS_BUILDDIR}"
 command -v curl >/dev/null || { echo "curl not installed"; exit 77; }
 DAEMON="$KVS_BUILDDIR/kvscreend"
 PLUGINS="$KVS_BUILDDIR/tests/plugins"
 ls "$PLUGINS"/t_slow.la >/dev/null 2>&1 || { echo "test plugins not built"; exit 77; }
 
-D=$(mktemp -d /tmp/kvs-workers.XXXXXX)
-PID=
-cleanup() {
-	touch "$D/gate" 2>/dev/null
-	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-	jobs -p | xargs -r kill 2>/dev/null
-	rm -rf "$D"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	echo "--- daemon log" >&2
-	cat "$D/log" >&2
-	exit 1
-}
-ok() { echo "ok - $*"; }
+. "$(dirname "$0")/daemon_lib.sh"
+test_begin workers
+# Let the blocked workers go before the daemon is killed.
+on_cleanup() { touch "$D/gate" 2>/dev/null; }
 
 cat > "$D/kvscreend.conf" <<EOF
 daemon: {
@@ -53,8 +39,6 @@ plugins: {
   t_slow: { keyword = "slowword"; severity = "low"; gate_file = "$D/gate"; };
 };
 EOF
-
-. "$(dirname "$0")/daemon_lib.sh"
 
 req() {
 	local m=$1 p=$2
