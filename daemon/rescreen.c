@@ -579,6 +579,7 @@ static int run_begin(struct rescreen *rs, struct kcase **items, size_t n, bool d
 	p->done = p->unchanged = p->changed_up = p->changed_down = p->changed_same = 0;
 	p->errors = p->skipped = 0;
 	rs->running = true;
+	cases_prefetch(rs->cs);
 	log_notice("re-screen %llu%s: %zu open cases under policy %.12s", p->run,
 		   dry_run ? " (dry run)" : "", n, rs->en->digest);
 	if (!rs->timer_on) {

@@ -222,6 +222,11 @@ out:
 	return rc;
 }
 
+void cases_prefetch(const struct cases *cs)
+{
+	(void)posix_fadvise(cs->fd, 0, 0, POSIX_FADV_WILLNEED);
+}
+
 /* A new, empty case of id (which must be unknown). */
 static struct kcase *case_new(struct cases *cs, const char *id)
 {

@@ -148,6 +148,10 @@ struct kcase *cases_get(const struct cases *cs, const char *id);
  * and id), so that memory does not hold every case's request.  Returns 0,
  * -EIO (the record is not there or damaged; logged) or -ENOMEM. */
 int cases_request(const struct cases *cs, const struct kcase *c, char **out);
+/* Ask the kernel to read the journal into the page cache ahead of a run
+ * over many cases (cases_request() reads on the loop thread; a cold read
+ * per case would stall it). */
+void cases_prefetch(const struct cases *cs);
 /* Cases in the order they were first opened: 0 <= i < cases_count(). */
 size_t cases_count(const struct cases *cs);
 struct kcase *cases_nth(const struct cases *cs, size_t i);
