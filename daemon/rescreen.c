@@ -136,7 +136,7 @@ char *rescreen_summary(const json_t *verdict)
 	for (i = 0; out && i < n; i++)
 		if (i == 0 || strcmp(json_string_value(v[i]), json_string_value(v[i - 1])) != 0)
 			json_array_append(json_object_get(out, "k"), v[i]);
-	text = out ? jsonw_dump(out, 0, &n) : NULL;
+	text = out ? jsonw_dump(out, 0, NULL) : NULL;
 	json_decref(out);
 out:
 	free(v);

@@ -31,15 +31,23 @@ static void sha256_fetch(void)
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-int digest_buffer(const void *buf, size_t len, char out[65])
+int digest_sha256(const void *buf, size_t len, unsigned char out[32])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned n = 0;
 
 	pthread_once(&sha256_once, sha256_fetch);
-	if (!EVP_Digest(buf, len, md, &n, sha256_md ? sha256_md : EVP_sha256(), NULL))
+	if (!EVP_Digest(buf, len, out, &n, sha256_md ? sha256_md : EVP_sha256(), NULL) || n != 32)
 		return -EIO;
-	hex(md, n, out);
+	return 0;
+}
+
+int digest_buffer(const void *buf, size_t len, char out[65])
+{
+	unsigned char md[32];
+
+	if (digest_sha256(buf, len, md) < 0)
+		return -EIO;
+	hex(md, sizeof(md), out);
 	return 0;
 }
 

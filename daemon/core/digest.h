@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+/* SHA-256 of a buffer, 32 bytes; 0 or -EIO. */
+int digest_sha256(const void *buf, size_t len, unsigned char out[32]);
 /* Hex SHA-256 of a buffer; 0 or -EIO. */
 int digest_buffer(const void *buf, size_t len, char out[65]);
 /* Hex SHA-256 over the basename and contents of each file, in order;

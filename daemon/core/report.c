@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "digest.h"
 #include "report.h"
 #include "request.h"
 
@@ -914,11 +915,10 @@ static void history(struct ctx *c, const struct report_input *in)
 int report_csp(char *buf, size_t len)
 {
 	unsigned char md[32];
-	unsigned int mdlen = 0;
 	unsigned char b64[48];
 	int n;
 
-	if (!EVP_Digest(css, sizeof(css) - 1, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+	if (digest_sha256(css, sizeof(css) - 1, md) < 0)
 		return -EIO;
 	EVP_EncodeBlock(b64, md, 32);
 	n = snprintf(buf, len, "default-src 'none'; style-src 'sha256-%s'; img-src 'none'; "

@@ -4,23 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "token.h"
-
-static int sha256(const void *buf, size_t len, unsigned char out[32])
-{
-	unsigned int n = 0;
-
-	if (!EVP_Digest(buf, len, out, &n, EVP_sha256(), NULL) || n != 32)
-		return -EIO;
-	return 0;
-}
 
 /* Write a new token file; O_EXCL so an existing file is never replaced. */
 static int token_create(const char *path, char *err, size_t errlen)
@@ -170,7 +161,7 @@ int token_load(const char *path, int create, struct token_set *out, int *created
 				goto fail;
 			}
 		}
-		rc = sha256(p, (size_t)(end - p), out->digest[out->n]);
+		rc = digest_sha256(p, (size_t)(end - p), out->digest[out->n]);
 		if (rc < 0) {
 			snprintf(err, errlen, "%s: SHA-256 failed", path);
 			goto fail;
@@ -194,7 +185,7 @@ int token_find(const struct token_set *ts, const char *token, size_t len)
 	unsigned char d[32];
 	int found = -1;
 
-	if (sha256(token, len, d) < 0)
+	if (digest_sha256(token, len, d) < 0)
 		return -1;
 	/* Compare against every token, without stopping at a match. */
 	for (size_t i = 0; i < ts->n; i++)
