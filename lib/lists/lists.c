@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libxml/xmlerror.h>
 #include <openssl/evp.h>
 
 #include "lists.h"
@@ -225,6 +226,17 @@ void lists_digest_add(struct lists_ctx *ctx, const void *p, size_t n)
 {
 	if (ctx->sha)
 		EVP_DigestUpdate(ctx->sha, p, n);
+}
+
+void lists_xml_error(void *arg, const struct _xmlError *e)
+{
+	struct lists_xml_err *xe = arg;
+
+	if (xe->msg[0] || !e)
+		return;
+	snprintf(xe->msg, sizeof(xe->msg), "%s", e->message ? e->message : "XML error");
+	xe->msg[strcspn(xe->msg, "\n")] = '\0';
+	xe->line = e->line;
 }
 
 int lists_read_file(struct lists_ctx *ctx, const char *path, char **buf,

@@ -98,6 +98,16 @@ void lists_fatal(struct lists_ctx *ctx, const char *file, int line,
  * negative errno after reporting it. */
 int lists_read_file(struct lists_ctx *ctx, const char *path, char **buf,
 		    size_t *len);
+/* The first error libxml2 reports while an XML list is read: its message
+ * (to the end of its first line) and line.  lists_xml_error() is the
+ * structured error handler to give the reader, with the struct as its
+ * argument. */
+struct lists_xml_err {
+	char msg[256];
+	int line;
+};
+struct _xmlError;
+void lists_xml_error(void *arg, const struct _xmlError *e);
 /* Add the bytes of a file read some other way to the digest. */
 void lists_digest_add(struct lists_ctx *ctx, const void *p, size_t n);
 /* Append an entry (its strings must already be in the arena; aliases are

@@ -56,20 +56,8 @@ struct fsf_reader {
 	struct lists_ctx *ctx;
 	const char *path;
 	xmlTextReaderPtr r;
-	char err[256];               /* the first XML error */
-	int err_line;
+	struct lists_xml_err xe;     /* the first XML error */
 };
-
-static void on_error(void *arg, const xmlError *e)
-{
-	struct fsf_reader *fr = arg;
-
-	if (fr->err[0] || !e)
-		return;
-	snprintf(fr->err, sizeof(fr->err), "%s", e->message ? e->message : "XML error");
-	fr->err[strcspn(fr->err, "\n")] = '\0';
-	fr->err_line = e->line;
-}
 
 /* Value of attribute `name` of the current element copied into the arena
  * (trimmed; at most `max` bytes), or NULL. */
@@ -299,7 +287,7 @@ static int fsf_load(struct lists_ctx *ctx, const char *path)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	xmlTextReaderSetStructuredErrorHandler(fr.r, (xmlStructuredErrorFunc)on_error, &fr);
+	xmlTextReaderSetStructuredErrorHandler(fr.r, (xmlStructuredErrorFunc)lists_xml_error, &fr.xe);
 	while ((x = xmlTextReaderRead(fr.r)) == 1) {
 		int type = xmlTextReaderNodeType(fr.r);
 		int depth = xmlTextReaderDepth(fr.r);
@@ -335,9 +323,9 @@ static int fsf_load(struct lists_ctx *ctx, const char *path)
 		}
 	}
 	if (x < 0) {
-		lists_fatal(ctx, path, fr.err_line > 0 ? fr.err_line
+		lists_fatal(ctx, path, fr.xe.line > 0 ? fr.xe.line
 						       : xmlTextReaderGetParserLineNumber(fr.r),
-			    "XML error: %s", fr.err[0] ? fr.err : "malformed document");
+			    "XML error: %s", fr.xe.msg[0] ? fr.xe.msg : "malformed document");
 		rc = -EINVAL;
 		goto fail;
 	}

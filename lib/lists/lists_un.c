@@ -147,22 +147,6 @@ static int add_one(struct lists_ctx *ctx, const char *path, const xmlNode *n,
 	return 0;
 }
 
-struct un_err {
-	char msg[256];               /* the first XML error */
-	int line;
-};
-
-static void on_error(void *arg, const xmlError *e)
-{
-	struct un_err *ue = arg;
-
-	if (ue->msg[0] || !e)
-		return;
-	snprintf(ue->msg, sizeof(ue->msg), "%s", e->message ? e->message : "unknown");
-	ue->msg[strcspn(ue->msg, "\n")] = '\0';
-	ue->line = e->line;
-}
-
 /* The root's dateGenerated as the list date; -EINVAL when the root is not
  * CONSOLIDATED_LIST. */
 static int read_root(struct lists_ctx *ctx, const char *path, xmlTextReaderPtr r)
@@ -190,7 +174,7 @@ static int un_load(struct lists_ctx *ctx, const char *path)
 {
 	const char **av = malloc(LISTS_MAX_ALIASES * sizeof(*av));
 	xmlTextReaderPtr r = NULL;
-	struct un_err ue = { "", 0 };
+	struct lists_xml_err ue = { "", 0 };
 	int rc, x, group = 0, seen_root = 0; /* group: 1 INDIVIDUALS, 2 ENTITIES */
 	char *buf = NULL;
 	size_t len;
@@ -210,7 +194,7 @@ static int un_load(struct lists_ctx *ctx, const char *path)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	xmlTextReaderSetStructuredErrorHandler(r, (xmlStructuredErrorFunc)on_error, &ue);
+	xmlTextReaderSetStructuredErrorHandler(r, (xmlStructuredErrorFunc)lists_xml_error, &ue);
 	x = xmlTextReaderRead(r);
 	while (x == 1) {
 		int depth = xmlTextReaderDepth(r);
