@@ -259,10 +259,11 @@ static void flush_ready(struct screen_ctx *sc)
 
 static void submit_more(struct screen_ctx *sc);
 
-static void screened(void *data, json_t *verdict)
+static void screened(void *data, struct verdict *v)
 {
 	struct slot *sl = data;
 	struct screen_ctx *sc = sl->sc;
+	json_t *verdict = v ? verdict_json(v) : NULL;
 
 	sc->verdicts[sl->idx] = verdict ? verdict : json_null();
 	sc->inflight--;

@@ -241,23 +241,20 @@ static void on_spool_durable(void *data, int status)
 	spool_job_free(j);
 }
 
-static void on_spool_verdict(void *data, json_t *verdict)
+static void on_spool_verdict(void *data, struct verdict *v)
 {
 	struct spool_job *j = data;
 	struct daemon *d = j->d;
+	size_t len;
 	int rc;
 
-	api_count_verdict(d->api, verdict);
-	j->text = json_dumps(verdict, JSON_COMPACT);
-	if (!j->text) {
-		json_decref(verdict);
+	api_count_verdict(d->api, v);
+	if (!v || !(j->text = verdict_take_text(v, &len))) {
 		spool_finish(j->item, -ENOMEM, NULL);
 		spool_job_free(j);
 		return;
 	}
-	rc = rescreen_store(d->rs, j->req, j->digest, verdict, j->text, strlen(j->text),
-			    on_spool_durable, j);
-	json_decref(verdict);
+	rc = rescreen_store(d->rs, j->req, j->digest, v, j->text, len, on_spool_durable, j);
 	if (rc == 0)
 		return;
 	if (rc == -EBUSY) {
@@ -386,26 +383,23 @@ static void on_amqp_durable(void *data, int status)
 	amqp_job_free(j);
 }
 
-static void on_amqp_verdict(void *data, json_t *verdict)
+static void on_amqp_verdict(void *data, struct verdict *v)
 {
 	struct amqp_job *j = data;
 	struct daemon *d = j->d;
 	char stored[65];
+	size_t len;
 	int rc;
 
-	api_count_verdict(d->api, verdict);
-	j->text = json_dumps(verdict, JSON_COMPACT);
-	if (!j->text || !d->ob) {
-		json_decref(verdict);
+	api_count_verdict(d->api, v);
+	if (!v || !d->ob || !(j->text = verdict_take_text(v, &len))) {
 		amqp_intake_settle(j->msg, AMQP_INTAKE_REQUEUE, NULL);
 		amqp_job_free(j);
 		return;
 	}
 	/* Through the case journal, like the API and the spool: an AMQP
 	 * request is an open case that is screened again on list changes. */
-	rc = rescreen_store(d->rs, j->req, j->digest, verdict, j->text, strlen(j->text),
-			    on_amqp_durable, j);
-	json_decref(verdict);
+	rc = rescreen_store(d->rs, j->req, j->digest, v, j->text, len, on_amqp_durable, j);
 	if (rc == 0)
 		return;
 	if (rc == -EEXIST) {

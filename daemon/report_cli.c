@@ -96,9 +96,9 @@ struct one_screen {
 	json_t *verdict;
 };
 
-static void one_screened(void *data, json_t *verdict)
+static void one_screened(void *data, struct verdict *v)
 {
-	((struct one_screen *)data)->verdict = verdict;
+	((struct one_screen *)data)->verdict = v ? verdict_json(v) : NULL;
 }
 
 /* Screen the request text buf with the engine of config (blocking). */

@@ -81,82 +81,18 @@ static const char *const decisions[] = { "clear", "review", "escalate", "deny" }
 
 /* ---- summaries and reasons ---- */
 
-static void join_refs(json_t *arr, const char *member, char *out, size_t size)
-{
-	size_t i, o = 0;
-	json_t *e;
-
-	out[0] = '\0';
-	json_array_foreach(arr, i, e) {
-		const char *s = member ? json_string_value(json_object_get(e, member))
-				       : json_string_value(e);
-
-		if (s && o < size)
-			o += (size_t)snprintf(out + o, size - o, "%s%s", o ? ";" : "", s);
-	}
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
-}
-
-char *rescreen_summary(const json_t *verdict)
-{
-	json_t *keys = json_array(), *f, *out;
-	json_t **v = NULL;
-	size_t i, n;
-	char *text = NULL;
-
-	if (!keys)
-		return NULL;
-	json_array_foreach(json_object_get(verdict, "findings"), i, f) {
-		char refs[2048], key[4096];
-
-		/* A finding is identified by plugin, rule, severity and its
-		 * references: the same match found in two fields of the
-		 * request is one finding of the set. */
-		join_refs(json_object_get(f, "references"), NULL, refs, sizeof(refs));
-		snprintf(key, sizeof(key), "%s|%s|%s|%s",
-			 json_string_value(json_object_get(f, "plugin")) ?: "",
-			 json_string_value(json_object_get(f, "rule")) ?: "",
-			 json_string_value(json_object_get(f, "severity")) ?: "", refs);
-		json_array_append_new(keys, json_string(key));
-	}
-	n = json_array_size(keys);
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v)
-		goto out;
-	for (i = 0; i < n; i++)
-		v[i] = json_array_get(keys, i);
-	if (n > 1)
-		qsort(v, n, sizeof(*v), cmp_str);
-	out = json_pack("{s:s?,s:[]}", "d", json_string_value(json_object_get(verdict, "decision")),
-			"k");
-	for (i = 0; out && i < n; i++)
-		if (i == 0 || strcmp(json_string_value(v[i]), json_string_value(v[i - 1])) != 0)
-			json_array_append(json_object_get(out, "k"), v[i]);
-	text = out ? jsonw_dump(out, 0, NULL) : NULL;
-	json_decref(out);
-out:
-	free(v);
-	json_decref(keys);
-	return text;
-}
-
 /* The list versions a verdict names: the rationale of a "*.lists" finding
  * reads "Screened against NAME (..., data date D, sha256 S); NAME2 (...)". */
-static json_t *list_versions(const json_t *verdict)
+static json_t *list_versions(const struct verdict *v)
 {
-	json_t *out = json_object(), *f;
-	size_t i;
+	json_t *out = json_object();
 
-	json_array_foreach(json_object_get(verdict, "findings"), i, f) {
-		const char *rule = json_string_value(json_object_get(f, "rule"));
-		const char *s = json_string_value(json_object_get(f, "rationale"));
-		size_t rl = rule ? strlen(rule) : 0;
+	for (size_t i = 0; out && i < v->n_findings; i++) {
+		const char *rule = v->findings[i]->rule;
+		const char *s = v->findings[i]->rationale;
+		size_t rl = strlen(rule);
 
-		if (!rule || rl < 6 || strcmp(rule + rl - 6, ".lists") != 0 || !s)
+		if (rl < 6 || strcmp(rule + rl - 6, ".lists") != 0 || !s)
 			continue;
 		if (strncmp(s, "Screened against ", 17) == 0)
 			s += 17;
@@ -292,7 +228,8 @@ static int decision_rank(const char *summary)
 	return d;
 }
 
-static void remember_lists(struct rescreen *rs, const json_t *verdict, const char *policy)
+static void remember_lists(struct rescreen *rs, const struct verdict *verdict,
+			   const char *policy)
 {
 	json_t *l;
 	char *t;
@@ -376,17 +313,6 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-static int plugins_ok(const json_t *verdict)
-{
-	size_t i;
-	json_t *p;
-
-	json_array_foreach(json_object_get(verdict, "plugins"), i, p)
-		if (strcmp(json_string_value(json_object_get(p, "status")) ?: "", "ok") != 0)
-			return 0;
-	return 1;
-}
-
 static void finish_one(struct rescreen *rs, struct job *j)
 {
 	if (j->run == rs->p.run && rs->running)
@@ -396,7 +322,7 @@ static void finish_one(struct rescreen *rs, struct job *j)
 	pump(rs);
 }
 
-static void on_rescreened(void *data, json_t *verdict)
+static void on_rescreened(void *data, struct verdict *verdict)
 {
 	struct job *j = data;
 	struct rescreen *rs = j->rs;
@@ -406,7 +332,7 @@ static void on_rescreened(void *data, json_t *verdict)
 	char *sum = NULL;
 
 	count_screened(rs);
-	if (!plugins_ok(verdict) || !(sum = rescreen_summary(verdict))) {
+	if (!verdict || !verdict_plugins_ok(verdict) || !(sum = verdict_summary(verdict))) {
 		if (this_run)
 			rs->p.errors++;
 		goto out;
@@ -421,8 +347,9 @@ static void on_rescreened(void *data, json_t *verdict)
 			cases_checked(rs->cs, c, j->en->digest);
 	} else {
 		int od = decision_rank(last->summary), nd = decision_rank(sum);
-		json_t *msg, *why;
+		json_t *extra, *why;
 		char *text;
+		size_t len;
 		struct post *p;
 		unsigned n;
 		int rc;
@@ -438,12 +365,10 @@ static void on_rescreened(void *data, json_t *verdict)
 		if (j->dry_run)
 			goto out;
 		why = reason(rs, last->summary, sum, c->policy, j->en->digest);
-		msg = json_deep_copy(verdict);
-		json_object_set_new(msg, "version", json_integer((json_int_t)c->n_v + 1));
-		json_object_set_new(msg, "supersedes", json_string(last->digest));
-		json_object_set_new(msg, "reason", why);
-		text = json_dumps(msg, JSON_COMPACT);
-		json_decref(msg);
+		extra = json_pack("{s:I, s:s, s:o}", "version", (json_int_t)c->n_v + 1,
+				  "supersedes", last->digest, "reason", why);
+		text = extra ? verdict_text(verdict, extra, &len) : NULL;
+		json_decref(extra);
 		p = malloc(sizeof(*p));
 		if (!text || !p) {
 			free(text);
@@ -453,7 +378,7 @@ static void on_rescreened(void *data, json_t *verdict)
 			goto out;
 		}
 		*p = (struct post){ rs, c, 0 };
-		rc = cases_add_version(rs->cs, c, j->en->digest, text, strlen(text), sum, &n,
+		rc = cases_add_version(rs->cs, c, j->en->digest, text, len, sum, &n,
 				       on_version_durable, p);
 		free(text);
 		if (rc < 0) {
@@ -469,7 +394,6 @@ static void on_rescreened(void *data, json_t *verdict)
 	}
 out:
 	free(sum);
-	json_decref(verdict);
 	finish_one(rs, j);
 }
 
@@ -857,11 +781,10 @@ static void on_store_journal(void *data, int status)
 }
 
 int rescreen_store(struct rescreen *rs, const struct kvs_request *req, const char *req_digest,
-		   const json_t *verdict, const char *text, size_t len, outbox_done_cb cb,
+		   const struct verdict *verdict, const char *text, size_t len, outbox_done_cb cb,
 		   void *data)
 {
-	const char *policy = json_string_value(json_object_get(json_object_get(verdict, "policy"),
-							       "digest"));
+	const char *policy = verdict->policy;
 	char stored[65], vd[65];
 	struct store *s;
 	char *sum;
@@ -874,7 +797,7 @@ int rescreen_store(struct rescreen *rs, const struct kvs_request *req, const cha
 	if (digest_buffer(text, len, vd) < 0)
 		return -EIO;
 	s = calloc(1, sizeof(*s));
-	sum = rescreen_summary(verdict);
+	sum = verdict_summary(verdict);
 	if (!s || !sum || !(s->text = malloc(len + 1))) {
 		free(sum);
 		free(s);

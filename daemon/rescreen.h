@@ -82,16 +82,12 @@ void rescreen_metrics(const struct rescreen *rs, FILE *f);
  * (the outbox knows the id), -EBUSY (another verdict of the id is being
  * stored), -EINVAL, -EIO, -ENOMEM, -ENOSPC, -ESHUTDOWN: cb not called. */
 int rescreen_store(struct rescreen *rs, const struct kvs_request *req, const char *req_digest,
-		   const json_t *verdict, const char *text, size_t len, outbox_done_cb cb,
+		   const struct verdict *verdict, const char *text, size_t len, outbox_done_cb cb,
 		   void *data);
 
 /* Stop starting re-screens; cb once none is in flight (their versions are
  * in the journal; unposted ones are posted after the next start). */
 void rescreen_stop(struct rescreen *rs, void (*cb)(void *data), void *data);
 void rescreen_free(struct rescreen *rs);
-
-/* The comparable summary of a verdict: {"d": decision, "k": [keys]}, keys
- * sorted, compact JSON (malloc'd), or NULL. */
-char *rescreen_summary(const json_t *verdict);
 
 #endif

@@ -112,97 +112,22 @@ static void rfc3339_now(char *buf, size_t size)
 		 (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
-static json_t *host_finding(const char *plugin, const char *rule, const char *title,
-			    const char *rationale)
+/* A finding of the host's own about a plugin run (or the lack of one):
+ * medium, so the request needs at least review.  NULL on ENOMEM. */
+static struct finding *host_finding(struct verdict *v, const char *plugin, const char *rule,
+				    const char *title, const char *rationale)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:[], s:[], s:s}", "plugin", plugin, "rule", rule,
-			 "severity", "medium", "title", title, "rationale", rationale,
-			 "references", "evidence", "action",
-			 "Screen the request by hand, or screen it again once the cause is fixed "
-			 "(see the daemon log)");
-}
+	struct finding *f = arena_zalloc(&v->arena, sizeof(*f));
 
-/* The finding that set the decision: the highest severity above info; among
- * equals, one that names an action, then the first in document order
- * (plugins in configuration order, each plugin's findings in its order).
- * Returns its index, or -1 when no finding is above info. */
-static long deciding_index(const json_t *findings)
-{
-	long best = -1;
-	int best_sev = KVS_SEV_INFO, best_act = 0;
-	size_t i;
-	json_t *f;
-
-	json_array_foreach(findings, i, f) {
-		int sev = kvs_severity_parse(json_string_value(json_object_get(f, "severity")));
-		int act = json_is_string(json_object_get(f, "action"));
-
-		if (sev > best_sev || (sev == best_sev && best >= 0 && act && !best_act)) {
-			best = (long)i;
-			best_sev = sev;
-			best_act = act;
-		}
-	}
-	return best;
-}
-
-/* Move the deciding finding to the front; the rest keep their order.  Sets
- * *deciding to a new reference to it, or to JSON null. */
-static void put_deciding_first(json_t *findings, json_t **deciding)
-{
-	long d = deciding_index(findings);
-	json_t *f;
-
-	if (d < 0) {
-		*deciding = json_null();
-		return;
-	}
-	f = json_incref(json_array_get(findings, (size_t)d));
-	json_array_remove(findings, (size_t)d);
-	json_array_insert(findings, 0, f);
-	*deciding = f;
-}
-
-/* Append the action of finding f to out unless the same text is there. */
-static void add_action(json_t *out, const json_t *f)
-{
-	const char *text = json_string_value(json_object_get(f, "action"));
-	size_t k;
-	json_t *a;
-
-	if (!text)
-		return;
-	json_array_foreach(out, k, a)
-		if (strcmp(json_string_value(a), text) == 0)
-			return;
-	json_array_append_new(out, json_string(text));
-}
-
-/* The actions of the findings: the deciding finding's (findings[0] when
- * `has_deciding`) first, then by severity, highest first, and document
- * order; each text once. */
-static json_t *collect_actions(const json_t *findings, int has_deciding)
-{
-	json_t *out = json_array(), *f;
-	size_t i, n = json_array_size(findings);
-	signed char *sevs = malloc(n ? n : 1);
-
-	if (!out || !sevs) {
-		free(sevs);
-		json_decref(out);
+	if (!f || !(f->rationale = arena_strndup(&v->arena, rationale, strlen(rationale))))
 		return NULL;
-	}
-	/* Each finding's severity parsed once, then one pass per severity. */
-	json_array_foreach(findings, i, f)
-		sevs[i] = (signed char)kvs_severity_parse(json_string_value(json_object_get(f, "severity")));
-	if (has_deciding)
-		add_action(out, json_array_get(findings, 0));
-	for (int sev = KVS_SEV_CRITICAL; sev >= KVS_SEV_INFO; sev--)
-		json_array_foreach(findings, i, f)
-			if (sevs[i] == sev)
-				add_action(out, f);
-	free(sevs);
-	return out;
+	f->plugin = plugin;
+	f->rule = rule;
+	f->title = title;
+	f->severity = KVS_SEV_MEDIUM;
+	f->action = "Screen the request by hand, or screen it again once the cause is fixed "
+		    "(see the daemon log)";
+	return f;
 }
 
 static const char *run_status(const struct run *r)
@@ -214,27 +139,49 @@ static const char *run_status(const struct run *r)
 	return "ok";
 }
 
-static json_t *build_verdict(struct job *job)
+/* Appends host finding f (NULL: out of memory) and counts it. */
+static int add_host(struct verdict *v, const struct policy *pol, struct policy_result *pr,
+		    struct finding *f)
+{
+	if (!f)
+		return -1;
+	v->findings[v->n_findings++] = f;
+	policy_add_finding(pol, pr, f->severity);
+	return 0;
+}
+
+/* The verdict of a finished job, its text written; 0, or -1 when out of
+ * memory (v is then cleared). */
+static int build_verdict(struct job *job, struct verdict *v)
 {
 	const struct policy *pol = &job->en->cfg->policy;
 	struct policy_result pr;
-	json_t *findings = json_array(), *plugins = json_array(), *v, *deciding, *actions;
+	size_t cap = 1;
 	char msg[512];
 
+	memset(v, 0, sizeof(*v));
+	v->request_id = job->req->id;
+	v->screened_at = job->screened_at;
+	v->policy = job->en->digest;
+	/* Room for every plugin finding and two host findings per run. */
+	for (size_t i = 0; i < job->n_runs; i++)
+		cap += job->runs[i].rep.n_findings + 2;
+	v->findings = arena_alloc(&v->arena, cap * sizeof(*v->findings));
+	v->plugins = arena_alloc(&v->arena, (job->n_runs + 1) * sizeof(*v->plugins));
+	if (!v->findings || !v->plugins)
+		goto nomem;
 	policy_result_init(&pr);
 	for (size_t i = 0; i < job->n_runs; i++) {
 		struct run *r = &job->runs[i];
 		const char *name = r->p->desc->name;
 		const char *status = run_status(r);
 		uint64_t took = r->finished ? r->end_ns - r->run_ns : r->deadline_ns - r->start_ns;
-		size_t k;
-		json_t *f;
 
-		json_array_append_new(plugins,
-			json_pack("{s:s, s:s, s:s, s:I, s:O*}", "name", name, "version",
-				  r->p->desc->version, "status", status, "duration_us",
-				  (json_int_t)(took / 1000), "lists_missing",
-				  r->p->ctx.lists_missing));
+		v->plugins[v->n_plugins++] = (struct verdict_plugin){
+			.name = name, .version = r->p->desc->version, .status = status,
+			.duration_us = (long long)(took / 1000),
+			.lists_missing = r->p->ctx.lists_missing,
+		};
 		if (strcmp(status, "ok") != 0) {
 			if (r->timed_out)
 				snprintf(msg, sizeof(msg), "plugin %s did not finish within its budget of %lld ms; its findings are unknown, so the request needs review",
@@ -245,50 +192,47 @@ static json_t *build_verdict(struct job *job)
 			else
 				snprintf(msg, sizeof(msg), "plugin %s failed (%s); its findings are unknown, so the request needs review",
 					 name, strerror(r->rc < 0 ? -r->rc : EIO));
-			json_array_append_new(findings,
-				host_finding(name, r->timed_out ? "kvscreend.plugin_timeout"
-								: "kvscreend.plugin_error",
-					     r->timed_out ? "Plugin timed out" : "Plugin failed", msg));
-			policy_add_finding(pol, &pr, KVS_SEV_MEDIUM);
+			if (add_host(v, pol, &pr,
+				     host_finding(v, name, r->timed_out ? "kvscreend.plugin_timeout"
+									: "kvscreend.plugin_error",
+						  r->timed_out ? "Plugin timed out" : "Plugin failed",
+						  msg)) < 0)
+				goto nomem;
 			policy_add_failure(pol, &pr);
 			if (r->timed_out)
 				continue;
 		}
 		/* The run has returned, so its report is no longer written: its
-		 * findings move into the verdict as they are (a reference, not a
-		 * copy), each named after its plugin. */
-		json_array_foreach(r->rep.findings, k, f) {
-			int sev = kvs_severity_parse(json_string_value(json_object_get(f, "severity")));
-
-			json_object_set_new(f, "plugin", json_string(name));
-			json_array_append(findings, f);
-			policy_add_finding(pol, &pr, (enum kvs_severity)sev);
+		 * findings go into the verdict as they are. */
+		for (struct finding *f = r->rep.first; f; f = f->next) {
+			v->findings[v->n_findings++] = f;
+			policy_add_finding(pol, &pr, f->severity);
 		}
 		if (r->rep.truncated) {
 			snprintf(msg, sizeof(msg), "plugin %s reported more than %d findings; the rest were dropped",
 				 name, REPORT_MAX_FINDINGS);
-			json_array_append_new(findings, host_finding(name, "kvscreend.findings_truncated",
-								     "Findings truncated", msg));
-			policy_add_finding(pol, &pr, KVS_SEV_MEDIUM);
+			if (add_host(v, pol, &pr, host_finding(v, name, "kvscreend.findings_truncated",
+								 "Findings truncated", msg)) < 0)
+				goto nomem;
 		}
 	}
 	if (job->n_runs == 0) {
 		snprintf(msg, sizeof(msg), "no enabled plugin screens requests of type %s, so nothing vouches for it",
 			 request_type_name(job->req->type));
-		json_array_append_new(findings, host_finding("kvscreend", "kvscreend.no_plugin",
-							     "No plugin handles this request type", msg));
-		policy_add_finding(pol, &pr, KVS_SEV_MEDIUM);
+		if (add_host(v, pol, &pr, host_finding(v, "kvscreend", "kvscreend.no_plugin",
+						       "No plugin handles this request type", msg)) < 0)
+			goto nomem;
 		policy_add_no_plugin(pol, &pr);
 	}
-	put_deciding_first(findings, &deciding);
-	actions = collect_actions(findings, !json_is_null(deciding));
-	v = json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:o, s:{s:s}, s:{s:s}}",
-		      "schema", "kvscreen.verdict/v1", "request_id", job->req->id,
-		      "decision", decision_name(pr.decision), "score", policy_score(&pr),
-		      "screened_at", job->screened_at, "deciding", deciding, "actions", actions,
-		      "findings", findings, "plugins", plugins,
-		      "policy", "digest", job->en->digest, "daemon", "version", PACKAGE_VERSION);
-	return v;
+	v->decision = pr.decision;
+	v->score = policy_score(&pr);
+	verdict_decide(v);
+	v->text = verdict_text(v, NULL, &v->len);
+	if (v->text)
+		return 0;
+nomem:
+	verdict_clear(v);
+	return -1;
 }
 
 /* ---- Job lifecycle ---- */
@@ -323,7 +267,7 @@ static void timer_cb(uv_timer_t *t)
 static void job_maybe_complete(struct job *job)
 {
 	uint64_t now = now_ns(), next = 0;
-	json_t *verdict;
+	struct verdict v;
 
 	if (job->completed)
 		return;
@@ -350,8 +294,13 @@ static void job_maybe_complete(struct job *job)
 	}
 	job->completed = 1;
 	uv_close((uv_handle_t *)&job->timer, timer_closed_cb);
-	verdict = build_verdict(job);
-	job->cb(job->data, verdict);
+	if (build_verdict(job, &v) < 0) {
+		log_err("request %s: no verdict: out of memory", job->req->id);
+		job->cb(job->data, NULL);
+		return;
+	}
+	job->cb(job->data, &v);
+	verdict_clear(&v);
 }
 
 static void work_cb(struct workers_job *w)

@@ -17,6 +17,7 @@
 #include "cfg.h"
 #include "plugin_host.h"
 #include "request.h"
+#include "verdict.h"
 
 struct engine {
 	struct kvs_cfg *cfg;
@@ -31,8 +32,10 @@ int engine_open(const char *config_path, struct engine **out, struct cfg_errors 
 struct engine *engine_ref(struct engine *en);
 void engine_unref(struct engine *en);
 
-/* Called once on the loop thread with the verdict (owned by the callee). */
-typedef void (*pipeline_done_cb)(void *data, json_t *verdict);
+/* Called once on the loop thread with the verdict, or NULL when out of
+ * memory.  The verdict is borrowed for the call (verdict.h): keep its text
+ * with verdict_take_text(). */
+typedef void (*pipeline_done_cb)(void *data, struct verdict *verdict);
 
 /* Screen `req` (a new reference is taken).  Returns 0, or a negative errno
  * and then `cb` is never called: -EBUSY when every screening worker is held

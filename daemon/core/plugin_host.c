@@ -195,13 +195,15 @@ void report_init(struct kvs_report *rep, const struct kvs_request *req, uint64_t
 	memset(rep, 0, sizeof(*rep));
 	rep->req = req;
 	rep->deadline_ns = deadline_ns;
-	rep->findings = json_array();
+	rep->tail = &rep->first;
 }
 
 void report_clear(struct kvs_report *rep)
 {
-	json_decref(rep->findings);
-	rep->findings = NULL;
+	arena_free(&rep->arena);
+	rep->first = NULL;
+	rep->tail = &rep->first;
+	rep->n_findings = 0;
 }
 
 void report_set_plugin(struct kvs_report *rep, const struct kvs_plugin *desc)
@@ -211,69 +213,79 @@ void report_set_plugin(struct kvs_report *rep, const struct kvs_plugin *desc)
 	rep->evidence_size = desc->evidence_size;
 }
 
-/* Checks one piece of evidence against the request and returns its JSON, or
- * NULL with the reason in why: a span must lie in a string of the request
- * (and not cut a UTF-8 character); a whole value must be a number, a
- * boolean or a string. */
-static json_t *evidence_json(const struct kvs_request *req, const struct kvs_evidence *ev,
-			     char *why, size_t whylen)
+/* Checks one piece of evidence against the request and fills *out (the
+ * path copied into the arena, the text or value borrowed from the
+ * request), or returns -1 with the reason in why: a span must lie in a
+ * string of the request and not cut a UTF-8 character; a whole value must
+ * be a number, a boolean or a string. */
+static int evidence_check(struct kvs_report *rep, const struct kvs_evidence *ev,
+			  struct evidence *out, char *why, size_t whylen)
 {
-	json_t *s, *j;
+	const char *str;
+	size_t len;
+	json_t *s;
 
 	if (!ev->path) {
 		snprintf(why, whylen, "no path");
-		return NULL;
+		return -1;
 	}
-	s = request_lookup(req, ev->path);
+	s = request_lookup(rep->req, ev->path);
 	if (!s) {
 		snprintf(why, whylen, "%.80s is not in the request", ev->path);
-		return NULL;
+		return -1;
 	}
-	if (ev->whole) {
-		if (json_is_number(s) || json_is_boolean(s))
-			return json_pack("{s:s, s:O}", "path", ev->path, "value", s);
-		if (json_is_string(s))
-			return json_pack("{s:s, s:I, s:I, s:O}", "path", ev->path, "start",
-					 (json_int_t)0, "end", (json_int_t)json_string_length(s),
-					 "text", s);
+	memset(out, 0, sizeof(*out));
+	if (ev->whole && (json_is_number(s) || json_is_boolean(s))) {
+		out->value = s;
+	} else if (ev->whole && !json_is_string(s)) {
 		snprintf(why, whylen, "%.80s is an %s, not a number, boolean or string", ev->path,
 			 json_is_array(s) ? "array" : json_is_object(s) ? "object" : "null");
-		return NULL;
-	}
-	if (!json_is_string(s)) {
+		return -1;
+	} else if (!json_is_string(s)) {
 		snprintf(why, whylen, "%.80s is not a string (a span needs one; "
 			 "set whole for a number or boolean)", ev->path);
-		return NULL;
+		return -1;
+	} else {
+		str = json_string_value(s);
+		len = json_string_length(s);
+		out->start = ev->whole ? 0 : ev->start;
+		out->end = ev->whole ? len : ev->end;
+		if (out->start > out->end || out->end > len) {
+			snprintf(why, whylen, "span [%zu, %zu) of %.80s lies outside its %zu bytes",
+				 ev->start, ev->end, ev->path, len);
+			return -1;
+		}
+		/* The string is UTF-8, so the span is when both ends fall on
+		 * the start of a character. */
+		if ((out->start < len && (str[out->start] & 0xc0) == 0x80) ||
+		    (out->end < len && (str[out->end] & 0xc0) == 0x80)) {
+			snprintf(why, whylen, "span [%zu, %zu) of %.80s cuts a UTF-8 character",
+				 ev->start, ev->end, ev->path);
+			return -1;
+		}
+		out->text = str + out->start;
 	}
-	if (ev->start > ev->end || ev->end > json_string_length(s)) {
-		snprintf(why, whylen, "span [%zu, %zu) of %.80s lies outside its %zu bytes",
-			 ev->start, ev->end, ev->path, json_string_length(s));
-		return NULL;
+	out->path = arena_strndup(&rep->arena, ev->path, strlen(ev->path));
+	if (!out->path) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
 	}
-	/* json_stringn refuses a span that cuts a UTF-8 sequence. */
-	j = json_pack("{s:s, s:I, s:I, s:s%}", "path", ev->path, "start", (json_int_t)ev->start,
-		      "end", (json_int_t)ev->end, "text", json_string_value(s) + ev->start,
-		      ev->end - ev->start);
-	if (!j)
-		snprintf(why, whylen, "span [%zu, %zu) of %.80s cuts a UTF-8 character",
-			 ev->start, ev->end, ev->path);
-	return j;
+	return 0;
 }
 
-/* A finding's text as a JSON string.  Plugins often cut request text to a
- * byte count ("%.40s") and so may split a UTF-8 character: each invalid
- * byte becomes U+FFFD instead of the whole finding being refused.  NULL
- * only on ENOMEM. */
-static json_t *text_json(const char *text)
+/* A copy of a finding's text in the arena.  Plugins often cut request text
+ * to a byte count ("%.40s") and so may split a UTF-8 character: each
+ * invalid byte becomes U+FFFD instead of the whole finding being refused.
+ * NULL only on ENOMEM. */
+static const char *text_copy(struct arena *a, const char *text)
 {
 	const unsigned char *s = (const unsigned char *)text;
 	size_t n = strlen(text), o = 0;
-	json_t *j = json_stringn(text, n);
 	char *buf;
 
-	if (j)
-		return j;
-	buf = malloc(n * 3 + 1);
+	if (utf8_valid(text, n))
+		return arena_strndup(a, text, n);
+	buf = n <= SIZE_MAX / 3 - 1 ? arena_alloc(a, n * 3 + 1) : NULL;
 	if (!buf)
 		return NULL;
 	for (size_t i = 0; i < n;) {
@@ -289,9 +301,8 @@ static json_t *text_json(const char *text)
 			i++;
 		}
 	}
-	j = json_stringn(buf, o);
-	free(buf);
-	return j;
+	buf[o] = '\0';
+	return buf;
 }
 
 /* The plugin's finding f read with its size (no byte beyond it), members it
@@ -312,16 +323,16 @@ static struct kvs_evidence evidence_at(size_t n, const struct kvs_evidence *v, s
 	return ev;
 }
 
-/* report_add with the finding and evidence read with the given sizes. */
+/* report_add with the finding and evidence read with the given sizes: the
+ * finding is checked and copied into the report's arena.  A finding that
+ * fails a check leaves its partial copy in the arena (freed with it). */
 static int report_add_sized(kvs_report *rep, const struct kvs_finding *pf, size_t fsize,
 			    size_t esize)
 {
-	json_t *obj = NULL, *refs, *evs;
 	struct kvs_finding fc, *f = &fc;
+	struct finding *o = NULL;
 	char why[256] = "";
 
-	if (!rep->findings)
-		return -ENOMEM;
 	if (!pf) {
 		snprintf(why, sizeof(why), "no finding");
 		goto invalid;
@@ -335,49 +346,57 @@ static int report_add_sized(kvs_report *rep, const struct kvs_finding *pf, size_
 			 : "n_evidence without evidence");
 		goto invalid;
 	}
-	if (json_array_size(rep->findings) >= REPORT_MAX_FINDINGS) {
+	if (rep->n_findings >= REPORT_MAX_FINDINGS) {
 		rep->truncated = 1;
 		return -E2BIG;
 	}
-	refs = json_array();
-	evs = json_array();
-	obj = json_pack("{s:s, s:s, s:o, s:o, s:o}", "rule", f->rule, "severity",
-			kvs_severity_name(f->severity), "title", text_json(f->title), "references", refs,
-			"evidence", evs);
-	if (!obj) {
-		snprintf(why, sizeof(why), "rule id is not UTF-8, or out of memory");
+	if (!utf8_valid(f->rule, strlen(f->rule))) {
+		snprintf(why, sizeof(why), "rule id is not UTF-8");
 		goto invalid;
 	}
-	if (f->rationale && json_object_set_new(obj, "rationale", text_json(f->rationale)) < 0)
-		goto invalid;
-	if (f->action && json_object_set_new(obj, "action", text_json(f->action)) < 0)
-		goto invalid;
-	for (size_t i = 0; i < f->n_references; i++)
-		if (!f->references[i] || json_array_append_new(refs, text_json(f->references[i])) < 0) {
-			snprintf(why, sizeof(why), "references[%zu] is NULL", i);
-			goto invalid;
-		}
 	if (f->n_evidence > 1000) {
 		snprintf(why, sizeof(why), "%zu pieces of evidence (at most 1000)", f->n_evidence);
 		goto invalid;
 	}
+	for (size_t i = 0; i < f->n_references; i++)
+		if (!f->references[i]) {
+			snprintf(why, sizeof(why), "references[%zu] is NULL", i);
+			goto invalid;
+		}
+	o = arena_zalloc(&rep->arena, sizeof(*o));
+	if (!o || !(o->rule = arena_strndup(&rep->arena, f->rule, strlen(f->rule))) ||
+	    !(o->title = text_copy(&rep->arena, f->title)) ||
+	    (f->rationale && !(o->rationale = text_copy(&rep->arena, f->rationale))) ||
+	    (f->action && !(o->action = text_copy(&rep->arena, f->action))) ||
+	    (f->n_references &&
+	     !(o->refs = arena_alloc(&rep->arena, f->n_references * sizeof(*o->refs)))) ||
+	    (f->n_evidence && !(o->ev = arena_alloc(&rep->arena, f->n_evidence * sizeof(*o->ev)))))
+		goto invalid;
+	o->plugin = rep->plugin ? rep->plugin : "?";
+	o->severity = f->severity;
+	for (size_t i = 0; i < f->n_references; i++)
+		if (!(o->refs[i] = text_copy(&rep->arena, f->references[i])))
+			goto invalid;
+	o->n_refs = f->n_references;
 	for (size_t i = 0; i < f->n_evidence; i++) {
 		struct kvs_evidence ev = evidence_at(esize, f->evidence, i);
-		char what[200] = "out of memory";
-		json_t *e = evidence_json(rep->req, &ev, what, sizeof(what));
+		char what[200];
 
-		if (!e || json_array_append_new(evs, e) < 0) {
+		if (evidence_check(rep, &ev, &o->ev[i], what, sizeof(what)) < 0) {
 			snprintf(why, sizeof(why), "evidence[%zu]: %s", i, what);
 			goto invalid;
 		}
 	}
-	return json_array_append_new(rep->findings, obj) < 0 ? -ENOMEM : 0;
+	o->n_ev = f->n_evidence;
+	*rep->tail = o;
+	rep->tail = &o->next;
+	rep->n_findings++;
+	return 0;
 invalid:
 	/* A plugin that reports garbage has failed: the pipeline records it as
 	 * an error, which forces at least review, and says why. */
-	json_decref(obj);
 	if (!why[0])
-		snprintf(why, sizeof(why), "a text is NULL, or out of memory");
+		snprintf(why, sizeof(why), "out of memory");
 	if (!rep->invalid) {
 		snprintf(rep->why, sizeof(rep->why), "finding %.64s: %s",
 			 pf && f->rule ? f->rule : "?", why);

@@ -6,8 +6,10 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "kvscreen/plugin.h"
 #include "request.h"
+#include "verdict.h"
 
 /* The host's side of one loaded plugin (kvs_config_ctx in the ABI). */
 struct kvs_config_ctx {
@@ -74,7 +76,9 @@ int plugin_ctx_add_file(const kvs_config_ctx *ctx, const char *path);
  * Filled by one worker thread; read by the loop thread after it is done. */
 struct kvs_report {
 	const struct kvs_request *req;
-	json_t *findings;                /* array of finding objects */
+	struct arena arena;              /* the findings and their texts */
+	struct finding *first, **tail;   /* the findings, in order */
+	size_t n_findings;
 	uint64_t deadline_ns;            /* CLOCK_MONOTONIC */
 	int invalid;                     /* the plugin reported something invalid */
 	int truncated;                   /* more findings than the cap */

@@ -116,9 +116,9 @@ int kvs_test_open(struct kvs_test **out, const char *plugin_so, const char *opti
 	return 0;
 }
 
-static void got_verdict(void *data, json_t *verdict)
+static void got_verdict(void *data, struct verdict *v)
 {
-	*(json_t **)data = verdict;
+	*(json_t **)data = v ? verdict_json(v) : NULL;
 }
 
 int kvs_test_screen(struct kvs_test *t, const char *request_json, char *err, size_t errlen)

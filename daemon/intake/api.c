@@ -190,26 +190,22 @@ static struct plugin_stat *plugin_stat(struct api *a, const char *name)
 	return ps;
 }
 
-void api_count_verdict(struct api *a, const json_t *verdict)
+void api_count_verdict(struct api *a, const struct verdict *v)
 {
-	int d = decision_parse(json_string_value(json_object_get(verdict, "decision")));
-	json_t *p;
-	size_t i;
-
-	if (d >= 0)
-		a->by_decision[d]++;
-	json_array_foreach(json_object_get(verdict, "plugins"), i, p) {
-		const char *name = json_string_value(json_object_get(p, "name"));
-		const char *status = json_string_value(json_object_get(p, "status"));
-		struct plugin_stat *ps = name ? plugin_stat(a, name) : NULL;
+	if (!v)
+		return;
+	a->by_decision[v->decision]++;
+	for (size_t i = 0; i < v->n_plugins; i++) {
+		const struct verdict_plugin *p = &v->plugins[i];
+		struct plugin_stat *ps = plugin_stat(a, p->name);
 
 		if (!ps)
 			continue;
 		ps->runs++;
-		ps->seconds += (double)json_integer_value(json_object_get(p, "duration_us")) / 1e6;
-		if (status && strcmp(status, "error") == 0)
+		ps->seconds += (double)p->duration_us / 1e6;
+		if (strcmp(p->status, "error") == 0)
 			ps->errors++;
-		else if (status && strcmp(status, "timeout") == 0)
+		else if (strcmp(p->status, "timeout") == 0)
 			ps->timeouts++;
 	}
 }
@@ -504,29 +500,27 @@ static void on_durable(void *data, int status)
 	screening_free(s);
 }
 
-static void on_verdict(void *data, json_t *verdict)
+static void on_verdict(void *data, struct verdict *v)
 {
 	struct screening *s = data;
 	struct api *a = s->a;
 	char stored[65];
 	int rc;
 
-	api_count_verdict(a, verdict);
-	log_info("req %llu: id %s: %s", (unsigned long long)s->req_no, s->req->id,
-		 json_string_value(json_object_get(verdict, "decision")));
-	/* Serialised once: this text is what is stored, sent and replayed. */
-	s->text = jsonw_dump(verdict, 0, &s->len);
-	if (!s->text) {
-		json_decref(verdict);
+	api_count_verdict(a, v);
+	if (!v) {
 		http_respond_error(s->r, 503, "Retry-After: 1\r\n", "unavailable", "out of memory");
 		screening_free(s);
 		return;
 	}
+	log_info("req %llu: id %s: %s", (unsigned long long)s->req_no, s->req->id,
+		 decision_name(v->decision));
+	/* Written once: this text is what is stored, sent and replayed. */
+	s->text = verdict_take_text(v, &s->len);
 	if (a->rs)
-		rc = rescreen_store(a->rs, s->req, s->digest, verdict, s->text, s->len, on_durable, s);
+		rc = rescreen_store(a->rs, s->req, s->digest, v, s->text, s->len, on_durable, s);
 	else
 		rc = outbox_put(a->ob, s->req->id, s->digest, s->text, s->len, on_durable, s);
-	json_decref(verdict);
 	if (rc == 0)
 		return;
 	if (rc == -EEXIST && outbox_lookup(a->ob, s->req->id, stored) == 0) {

@@ -100,7 +100,7 @@ struct cases;
 struct rescreen;
 void api_set_cases(struct api *a, struct cases *cs, struct rescreen *rs);
 /* Count a verdict made outside the API (the spool) in /metrics. */
-void api_count_verdict(struct api *a, const json_t *verdict);
+void api_count_verdict(struct api *a, const struct verdict *v);
 unsigned api_inflight(const struct api *a);
 /* Screenings finished (answered, any outcome) since start: the watchdog's
  * measure of progress. */

@@ -1,6 +1,9 @@
 /* utf8.c - length of a valid UTF-8 sequence (RFC 3629, Table 3-7 of Unicode). */
 #include "config.h"
 
+#include <stdint.h>
+#include <string.h>
+
 #include "utf8.h"
 
 size_t utf8_seq_len(const unsigned char *s, size_t left)
@@ -24,4 +27,33 @@ size_t utf8_seq_len(const unsigned char *s, size_t left)
 		if (s[i] < 0x80 || s[i] > 0xbf)
 			return 0;
 	return len;
+}
+
+/* Whether all len bytes at s are valid UTF-8: ASCII runs eight at a time. */
+int utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		uint64_t w;
+
+		if (len - i >= 8) {
+			memcpy(&w, s + i, 8);
+			if (!(w & 0x8080808080808080ull)) {
+				i += 8;
+				continue;
+			}
+		}
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k = utf8_seq_len(s + i, len - i);
+
+		if (!k)
+			return 0;
+		i += k;
+	}
+	return 1;
 }

@@ -9,4 +9,7 @@
  * (at least 1), or 0 when it is not one. */
 size_t utf8_seq_len(const unsigned char *s, size_t left);
 
+/* Whether the len bytes at s are all valid UTF-8 in that sense. */
+int utf8_valid(const char *s, size_t len);
+
 #endif

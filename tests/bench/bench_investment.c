@@ -30,9 +30,9 @@ static const char *builddir(void)
 	return b && *b ? b : KVS_BUILDDIR;
 }
 
-static void got_verdict(void *data, json_t *verdict)
+static void got_verdict(void *data, struct verdict *v)
 {
-	*(json_t **)data = verdict;
+	*(json_t **)data = v ? verdict_json(v) : NULL;
 }
 
 static int cmp_ll(const void *a, const void *b)

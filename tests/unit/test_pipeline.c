@@ -2,10 +2,13 @@
 #include "config.h"
 
 #include <check.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "policy.h"
 #include "testutil.h"
 #include "ck_main.h"
@@ -13,9 +16,14 @@
 #define REQ "{\"id\":\"r1\",\"type\":\"export\",\"title\":\"a forbidden thing\"," \
 	    "\"items\":[{\"description\":\"nothing forbidden here\"}]}"
 
-static const char *decision(json_t *v)
+static const char *decision(const json_t *v)
 {
 	return json_string_value(json_object_get(v, "decision"));
+}
+
+static int strcmp_p(const char *const *a, const char *const *b)
+{
+	return strcmp(*a, *b);
 }
 
 static json_t *plugin_entry(json_t *v, size_t i)
@@ -234,6 +242,135 @@ START_TEST(failure_decides)
 }
 END_TEST
 
+/* The re-screening summary as the first versions computed it from the
+ * verdict's JSON: summaries stored in case journals are compared with new
+ * ones, so verdict_summary() must give the same text. */
+static char *summary_from_json(const json_t *v)
+{
+	json_t *keys = json_array(), *f, *out;
+	size_t i, n;
+	const char **k;
+	char *text;
+
+	json_array_foreach(json_object_get(v, "findings"), i, f) {
+		char refs[2048], key[4096];
+		size_t o = 0, r;
+		json_t *e;
+
+		refs[0] = '\0';
+		json_array_foreach(json_object_get(f, "references"), r, e)
+			if (o < sizeof(refs))
+				o += (size_t)snprintf(refs + o, sizeof(refs) - o, "%s%s", o ? ";" : "",
+						      json_string_value(e));
+		snprintf(key, sizeof(key), "%s|%s|%s|%s",
+			 json_string_value(json_object_get(f, "plugin")),
+			 json_string_value(json_object_get(f, "rule")),
+			 json_string_value(json_object_get(f, "severity")), refs);
+		json_array_append_new(keys, json_string(key));  /* not UTF-8: left out */
+	}
+	n = json_array_size(keys);
+	k = calloc(n + 1, sizeof(*k));
+	for (i = 0; i < n; i++)
+		k[i] = json_string_value(json_array_get(keys, i));
+	qsort(k, n, sizeof(*k), (int (*)(const void *, const void *))strcmp_p);
+	out = json_pack("{s:s, s:[]}", "d", decision(v), "k");
+	for (i = 0; i < n; i++)
+		if (i == 0 || strcmp(k[i], k[i - 1]) != 0)
+			json_array_append_new(json_object_get(out, "k"), json_string(k[i]));
+	text = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	json_decref(keys);
+	free(k);
+	return text;
+}
+
+/* A rule file with one rule whose references are `refs` (libconfig text). */
+static char *rules_with_refs(const char *refs)
+{
+	char *cfg = NULL, *path, *slash;
+	FILE *f;
+
+	path = tu_write_config("");
+	slash = strrchr(path, '/');
+	strcpy(slash + 1, "r.conf");
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "rules = ( { id = \"R-1\"; title = \"thing\"; patterns = [ \"thing\" ]; "
+		   "severity = \"medium\"; references = [ %s ]; } );\n", refs);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert(asprintf(&cfg, "daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+			   "plugins: { t_good: { rules = \"%s\"; }; };\n", path) > 0);
+	free(path);
+	return cfg;
+}
+
+START_TEST(summary_text_unchanged)
+{
+	struct engine *en = tu_engine("daemon: { plugin_dir = \"@PLUGINS@\"; };\n"
+				      "plugins: { t_good: { }; };\n");
+	char *sum, *want, long_refs[8000], *cfg;
+	json_t *v = tu_screen_summary(en, REQ, &sum);
+	size_t o = 0;
+
+	/* The text itself, for the simplest case. */
+	ck_assert_str_eq(sum, "{\"d\":\"escalate\",\"k\":[\"t_good|t.keyword|high|test reference\"]}");
+	free(sum);
+	json_decref(v);
+	v = tu_screen_summary(en, "{\"id\":\"r2\",\"type\":\"export\",\"title\":\"harmless\"}",
+			      &sum);
+	ck_assert_str_eq(sum, "{\"d\":\"clear\",\"k\":[]}");
+	free(sum);
+	json_decref(v);
+	engine_unref(en);
+	/* References past the 2 KB a key keeps, cut inside a two-byte
+	 * character (then left out, as before) or not. */
+	for (int odd = 0; odd < 2; odd++) {
+		o = (size_t)snprintf(long_refs, sizeof(long_refs), "\"Reg. (EU) 2021/821, Art. 4\", \"%s",
+				     odd ? "x" : "");
+		for (int i = 0; i < 1500; i++)
+			o += (size_t)snprintf(long_refs + o, sizeof(long_refs) - o, "\xc3\xa9");
+		snprintf(long_refs + o, sizeof(long_refs) - o, "\", \"\\\"quoted\\\"\"");
+		cfg = rules_with_refs(long_refs);
+		en = tu_engine(cfg);
+		v = tu_screen_summary(en, REQ, &sum);
+		want = summary_from_json(v);
+		ck_assert_str_eq(sum, want);
+		free(sum);
+		free(want);
+		json_decref(v);
+		engine_unref(en);
+		free(cfg);
+	}
+}
+END_TEST
+
+/* The arena: blocks aligned, kept apart, large ones on their own. */
+START_TEST(arena_blocks)
+{
+	struct arena a = ARENA_INIT;
+	unsigned char *p[600];
+	size_t sizes[600];
+
+	for (int i = 0; i < 600; i++) {
+		sizes[i] = i % 97 == 0 ? 70000 + (size_t)i : (size_t)(i * 7) % 300;
+		p[i] = arena_alloc(&a, sizes[i]);
+		ck_assert_ptr_nonnull(p[i]);
+		ck_assert_uint_eq((uintptr_t)p[i] % _Alignof(max_align_t), 0);
+		memset(p[i], i & 0xff, sizes[i]);
+	}
+	for (int i = 0; i < 600; i++)
+		for (size_t k = 0; k < sizes[i]; k++)
+			ck_assert_uint_eq(p[i][k], (unsigned)(i & 0xff));
+	ck_assert_uint_ge(arena_size(&a), 7 * 70000);
+	ck_assert_str_eq(arena_strndup(&a, "abcdef", 3), "abc");
+	ck_assert_ptr_null(arena_alloc(&a, SIZE_MAX - 8));
+	arena_free(&a);
+	ck_assert_uint_eq(arena_size(&a), 0);
+	ck_assert_ptr_nonnull(arena_zalloc(&a, 10));
+	arena_free(&a);
+}
+END_TEST
+
 /* Loading errors: each must name the config file and line and the reason. */
 static void expect_load_error(const char *config, const char *want)
 {
@@ -323,6 +460,8 @@ int main(void)
 	tcase_add_test(tc, deciding_and_actions);
 	tcase_add_test(tc, finding_text_cut_in_character);
 	tcase_add_test(tc, failure_decides);
+	tcase_add_test(tc, summary_text_unchanged);
+	tcase_add_test(tc, arena_blocks);
 	tcase_add_test(tc, policy_from_config);
 	tcase_add_test(tc, screen_failure_fails_closed);
 	tcase_add_test(tc, bad_evidence_fails_closed);

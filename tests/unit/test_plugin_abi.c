@@ -385,7 +385,7 @@ START_TEST(descriptor_sizes_honoured)
 	struct request_error err;
 	struct kvs_request *req = NULL;
 	struct kvs_report rep;
-	json_t *evs;
+	const struct evidence *evs;
 
 	ck_assert_ptr_nonnull(v);
 	ck_assert_str_eq(v[0].name, "first");
@@ -398,9 +398,14 @@ START_TEST(descriptor_sizes_honoured)
 	report_init(&rep, req, UINT64_MAX);
 	report_set_plugin(&rep, &d);
 	ck_assert_int_eq(plugin_host_table.report_add(&rep, &f), 0);
-	evs = json_object_get(json_array_get(rep.findings, 0), "evidence");
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(evs, 0), "text")), "some");
-	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(evs, 1), "value")), 3);
+	ck_assert_uint_eq(rep.n_findings, 1);
+	ck_assert_uint_eq(rep.first->n_ev, 2);
+	evs = rep.first->ev;
+	ck_assert_uint_eq(evs[0].end - evs[0].start, 4);
+	ck_assert_mem_eq(evs[0].text, "some", 4);
+	ck_assert_ptr_null(evs[0].value);
+	ck_assert_int_eq(json_integer_value(evs[1].value), 3);
+	ck_assert_str_eq(evs[1].path, "/items/0/quantity");
 	report_clear(&rep);
 	request_unref(req);
 }

@@ -57,27 +57,51 @@ struct engine *tu_engine(const char *config_text)
 	return en;
 }
 
-static void got_verdict(void *data, json_t *verdict)
+struct got {
+	json_t *verdict;
+	char *summary;
+};
+
+/* The verdict's text parsed, and its summary; the struct and the text
+ * must agree on the decision. */
+static void got_verdict(void *data, struct verdict *v)
 {
-	*(json_t **)data = verdict;
+	struct got *g = data;
+
+	ck_assert_ptr_nonnull(v);
+	g->verdict = verdict_json(v);
+	ck_assert_ptr_nonnull(g->verdict);
+	ck_assert_str_eq(json_string_value(json_object_get(g->verdict, "decision")),
+			 decision_name(v->decision));
+	g->summary = verdict_summary(v);
+	ck_assert_ptr_nonnull(g->summary);
 }
 
-json_t *tu_screen(struct engine *en, const char *request_json)
+json_t *tu_screen_summary(struct engine *en, const char *request_json, char **summary)
 {
 	struct request_error err;
 	struct kvs_request *req;
-	json_t *verdict = NULL;
+	struct got g = { NULL, NULL };
 	uv_loop_t loop;
 
 	if (request_parse(request_json, strlen(request_json), &en->cfg->limits, &req, &err) < 0)
 		return NULL;
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
-	ck_assert_int_eq(pipeline_submit(&loop, en, req, got_verdict, &verdict), 0);
+	ck_assert_int_eq(pipeline_submit(&loop, en, req, got_verdict, &g), 0);
 	request_unref(req);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
-	ck_assert_ptr_nonnull(verdict);
-	return verdict;
+	ck_assert_ptr_nonnull(g.verdict);
+	if (summary)
+		*summary = g.summary;
+	else
+		free(g.summary);
+	return g.verdict;
+}
+
+json_t *tu_screen(struct engine *en, const char *request_json)
+{
+	return tu_screen_summary(en, request_json, NULL);
 }
 
 char *tu_read_file(const char *path)

@@ -12,6 +12,9 @@ char *tu_write_config(const char *text);
 /* Screen one JSON request with an engine; returns the verdict (caller
  * decrefs) or NULL when the request is invalid. */
 json_t *tu_screen(struct engine *en, const char *request_json);
+/* The same, and the verdict's re-screening summary (verdict_summary,
+ * malloc'd) in *summary. */
+json_t *tu_screen_summary(struct engine *en, const char *request_json, char **summary);
 /* Open an engine from config text, failing the test on errors. */
 struct engine *tu_engine(const char *config_text);
 /* Read a whole file (malloc'd, NUL-terminated). */
