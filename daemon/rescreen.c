@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "digest.h"
+#include "hex.h"
 #include "jsonw.h"
 #include "log.h"
 #include "policy.h"
@@ -348,7 +349,7 @@ static void on_rescreened(void *data, struct verdict *verdict)
 	} else {
 		int od = decision_rank(last->summary), nd = decision_rank(sum);
 		json_t *extra, *why;
-		char *text;
+		char *text, supersedes[65];
 		size_t len;
 		struct post *p;
 		unsigned n;
@@ -365,8 +366,9 @@ static void on_rescreened(void *data, struct verdict *verdict)
 		if (j->dry_run)
 			goto out;
 		why = reason(rs, last->summary, sum, c->policy, j->en->digest);
+		hex_encode(last->digest, 32, supersedes);
 		extra = json_pack("{s:I, s:s, s:o}", "version", (json_int_t)c->n_v + 1,
-				  "supersedes", last->digest, "reason", why);
+				  "supersedes", supersedes, "reason", why);
 		text = extra ? verdict_text(verdict, extra, &len) : NULL;
 		json_decref(extra);
 		p = malloc(sizeof(*p));
@@ -406,7 +408,7 @@ static int submit_one(struct rescreen *rs, struct kcase *c)
 	int rc;
 
 	if (c->state != CASE_OPEN || c->busy || c->adding || !c->n_v ||
-	    outbox_lookup(rs->ob, c->id, stored) != 0 || strcmp(stored, c->req_digest) != 0)
+	    outbox_lookup(rs->ob, c->id, stored) != 0 || !cases_request_is(c, stored))
 		return 1;
 	j = calloc(1, sizeof(*j));
 	if (!j)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "hex.h"
 #include "digest.h"
 #include "log.h"
 
@@ -52,12 +53,7 @@ struct audit {
 
 static int is_hex64(const char *s, size_t n)
 {
-	if (n != 64)
-		return 0;
-	for (size_t i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
+	return n == 64 && hex_valid(s, n);
 }
 
 /* Check one line (without its newline) as record number `seq` after

@@ -22,6 +22,7 @@
 
 #include "cases.h"
 #include "digest.h"
+#include "hex.h"
 #include "jsonw.h"
 #include "log.h"
 
@@ -354,12 +355,9 @@ const char *cases_state_name(enum case_state s)
 
 static int is_hex64(const char *s)
 {
-	if (!s || strlen(s) != 64)
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return 0;
-	return 1;
+	unsigned char d[32];
+
+	return hex_decode(s, d, sizeof(d)) == 0;
 }
 
 /* ---- applying records (replay and appends share this) ---- */
@@ -443,7 +441,7 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size, uint64_t off,
 		free(c->pending_request);
 		c->pending_request = reqc;
 		c->open_off = off;
-		snprintf(c->req_digest, sizeof(c->req_digest), "%s", rd);
+		hex_decode(rd, c->req_digest, 32);
 		if (set_interned(cs, &c->policy, p) < 0) {
 			pool_put(cs, sc);
 			return -ENOMEM;
@@ -461,7 +459,7 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size, uint64_t off,
 		}
 		v->n = 1;
 		v->posted = true;
-		snprintf(v->digest, sizeof(v->digest), "%s", vd);
+		hex_decode(vd, v->digest, 32);
 		v->summary = sc;
 		return 0;
 	}
@@ -487,7 +485,7 @@ static int apply(struct cases *cs, const json_t *r, uint32_t size, uint64_t off,
 			return -ENOMEM;
 		}
 		v->posted = json_is_true(json_object_get(r, "posted"));
-		snprintf(v->digest, sizeof(v->digest), "%s", vd);
+		hex_decode(vd, v->digest, 32);
 		cs->st.dead_bytes += c->chk_bytes;
 		c->chk_bytes = 0;
 		return 0;
@@ -732,6 +730,13 @@ static int append(struct cases *cs, json_t *r, cases_done_cb cb, void *data)
 
 /* ---- public appends ---- */
 
+int cases_request_is(const struct kcase *c, const char *hex)
+{
+	unsigned char d[32];
+
+	return hex_decode(hex, d, 32) == 0 && memcmp(d, c->req_digest, sizeof(d)) == 0;
+}
+
 int cases_add(struct cases *cs, const char *id, const char *req_digest, const char *request,
 	      const char *policy, const char *verdict_digest, const char *summary,
 	      cases_done_cb cb, void *data)
@@ -828,7 +833,7 @@ int cases_current(const struct cases *cs, const char *id, unsigned *version, cha
 	if (version)
 		*version = c->v[c->n_v - 1].n;
 	if (digest)
-		memcpy(digest, c->v[c->n_v - 1].digest, 65);
+		hex_encode(c->v[c->n_v - 1].digest, 32, digest);
 	if (state)
 		*state = c->state;
 	return 0;
@@ -903,7 +908,7 @@ static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap
 	for (size_t i = 0; rc == 0 && i < cs->n; i++) {
 		const struct kcase *c = cs->vec[i];
 		const struct case_version *v1 = &c->v[0];
-		char *req;
+		char *req, rd[65], vd[65];
 		json_t *r;
 
 		if (!c->n_v)
@@ -913,9 +918,11 @@ static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap
 			break;
 		/* The open record carries the last policy: "c" records fold in,
 		 * and a version record after it sets it again anyway. */
+		hex_encode(c->req_digest, 32, rd);
+		hex_encode(v1->digest, 32, vd);
 		r = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s}", "t", "o", "id", c->id, "rd",
-			      c->req_digest, "r", req, "at", (json_int_t)c->opened_at, "p",
-			      c->n_v > 1 ? v1->policy : c->policy, "vd", v1->digest, "s",
+			      rd, "r", req, "at", (json_int_t)c->opened_at, "p",
+			      c->n_v > 1 ? v1->policy : c->policy, "vd", vd, "s",
 			      v1->summary);
 		free(req);
 		offs[i] = *len;
@@ -923,8 +930,9 @@ static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap
 		for (size_t k = 1; rc == 0 && k < c->n_v; k++) {
 			const struct case_version *v = &c->v[k];
 
+			hex_encode(v->digest, 32, vd);
 			r = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:b}", "t", "v", "id", c->id, "n",
-				      (json_int_t)v->n, "p", v->policy, "vd", v->digest, "m", v->msg,
+				      (json_int_t)v->n, "p", v->policy, "vd", vd, "m", v->msg,
 				      "s", v->summary, "posted", v->posted);
 			rc = frame_record(buf, len, cap, r);
 		}

@@ -61,7 +61,7 @@ enum case_state {
 
 struct case_version {
 	unsigned n;              /* 1, 2, ... */
-	char digest[65];         /* sha256 of the verdict text */
+	unsigned char digest[32]; /* sha256 of the verdict text (hex_encode) */
 	char *policy;            /* policy digest it was made under (interned:
 				  * shared between cases, read-only) */
 	char *msg;               /* the verdict text; NULL for version 1 (in the
@@ -73,7 +73,7 @@ struct case_version {
 
 /* One case.  Read-only outside cases.c; valid until cases_free(). */
 struct kcase {
-	char req_digest[65];
+	unsigned char req_digest[32]; /* sha256 of the request (cases_request_is) */
 	int64_t opened_at, closed_at;
 	enum case_state state;
 	char *policy;            /* last policy it was screened under (interned) */
@@ -111,6 +111,10 @@ int cases_open(uv_loop_t *loop, const char *state_dir, struct cases **out, char 
  * Free with cases_free() after cb. */
 void cases_shutdown(struct cases *cs, void (*cb)(void *data), void *data);
 void cases_free(struct cases *cs);
+
+/* Whether the request digest of case c is `hex` (64 hex digits, as
+ * outbox_lookup gives it). */
+int cases_request_is(const struct kcase *c, const char *hex);
 
 /* Open a case: id with its request and verdict 1 (verdict_digest, summary).
  * An existing case of the id is replaced (an id is only screened again when

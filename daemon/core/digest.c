@@ -8,17 +8,7 @@
 #include <string.h>
 
 #include "digest.h"
-
-static void hex(const unsigned char *md, unsigned n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (unsigned i = 0; i < n; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
+#include "hex.h"
 
 /* SHA-256 fetched from the provider once: EVP_sha256() makes OpenSSL 3
  * look the implementation up again on every call (a third of the cost of
@@ -47,7 +37,7 @@ int digest_buffer(const void *buf, size_t len, char out[65])
 
 	if (digest_sha256(buf, len, md) < 0)
 		return -EIO;
-	hex(md, sizeof(md), out);
+	hex_encode(md, sizeof(md), out);
 	return 0;
 }
 
@@ -88,7 +78,7 @@ int digest_files(char *const *paths, size_t n_paths, char out[65], char *err, si
 	}
 	if (!EVP_DigestFinal_ex(ctx, md, &mdlen))
 		goto out;
-	hex(md, mdlen, out);
+	hex_encode(md, mdlen, out);
 	r = 0;
 out:
 	EVP_MD_CTX_free(ctx);

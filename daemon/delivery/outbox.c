@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "log.h"
 #include "outbox.h"
 #include "outbox_log.h"
@@ -55,7 +56,7 @@ struct ob_ent {
 	uint32_t hash;
 	bool pending;		/* queued or being written, not yet durable */
 	uint64_t pos;		/* the record; 0: a file store/ID.DIGEST.json */
-	char digest[DIGEST_LEN + 1];
+	unsigned char digest[DIGEST_LEN / 2];	/* the request's (hex_encode) */
 	char id[];
 };
 
@@ -222,12 +223,7 @@ bool outbox_id_valid(const char *id)
 
 static bool digest_valid(const char *d, size_t len)
 {
-	if (len != DIGEST_LEN)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
-			return false;
-	return true;
+	return len == DIGEST_LEN && hex_valid(d, len);
 }
 
 /* ---- index: id -> digest, chained hash table ---- */
@@ -285,11 +281,14 @@ static int index_add(struct outbox *ob, const char *id, const char *digest, bool
 	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
 		return -ENOMEM;
+	/* Every caller checked the digest (digest_valid, hex_digest). */
+	if (hex_decode(digest, e->digest, sizeof(e->digest)) < 0) {
+		free(e);
+		return -EINVAL;
+	}
 	e->hash = id_hash(id);
 	e->pending = pending;
 	e->pos = pos;
-	memcpy(e->digest, digest, DIGEST_LEN);
-	e->digest[DIGEST_LEN] = '\0';
 	memcpy(e->id, id, len + 1);
 	e->next = ob->buckets[e->hash & (ob->nbuckets - 1)];
 	ob->buckets[e->hash & (ob->nbuckets - 1)] = e;
@@ -808,7 +807,7 @@ int outbox_lookup(const struct outbox *ob, const char *id, char digest_out[65])
 	e = index_find(ob, id);
 	if (!e)
 		return -ENOENT;
-	memcpy(digest_out, e->digest, DIGEST_LEN + 1);
+	hex_encode(e->digest, sizeof(e->digest), digest_out);
 	return 0;
 }
 
@@ -934,8 +933,12 @@ static int read_dispatch(struct outbox *ob, struct ob_read *r)
 		return 0;
 	}
 	r->pos = e->pos;
-	if (!e->pos)
-		store_name(r->name, sizeof(r->name), e->id, e->digest);
+	if (!e->pos) {
+		char hex[DIGEST_LEN + 1];
+
+		hex_encode(e->digest, sizeof(e->digest), hex);
+		store_name(r->name, sizeof(r->name), e->id, hex);
+	}
 	rc = uv_queue_work(ob->loop, &r->work, read_work, read_after);
 	if (rc < 0)
 		return rc;

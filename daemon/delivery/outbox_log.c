@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "hex.h"
 #include "outbox_log.h"
 
 static void put32(unsigned char *p, uint32_t v)
@@ -133,14 +134,6 @@ int outbox_seg_check_header(int fd, uint64_t seg)
 	return 0;
 }
 
-static bool hex_digest(const char *d)
-{
-	for (unsigned i = 0; i < OUTBOX_REC_DIGEST; i++)
-		if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
-			return false;
-	return true;
-}
-
 int outbox_seg_read(int fd, uint64_t seg, uint64_t size, uint64_t off, struct outbox_rec *rec,
 		    char **payload)
 {
@@ -170,7 +163,7 @@ int outbox_seg_read(int fd, uint64_t seg, uint64_t size, uint64_t off, struct ou
 	rec->time_ns = (int64_t)get64(pre + OUTBOX_REC_FRAME + 12);
 	fixed = OUTBOX_REC_FRAME + OUTBOX_REC_FIXED;
 	if (rec->kind == OUTBOX_REC_VERDICT) {
-		if (n < fixed + OUTBOX_REC_DIGEST || !hex_digest((char *)pre + fixed))
+		if (n < fixed + OUTBOX_REC_DIGEST || !hex_valid((char *)pre + fixed, OUTBOX_REC_DIGEST))
 			return -EBADMSG;
 		memcpy(rec->digest, pre + fixed, OUTBOX_REC_DIGEST);
 		fixed += OUTBOX_REC_DIGEST;

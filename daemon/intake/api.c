@@ -428,7 +428,7 @@ static void answer_stored_ex(struct api *a, struct http_req *r, const char *id, 
 	int rc;
 
 	if (c && !history && c->n_v > 1 && outbox_lookup(a->ob, id, stored) == 0 &&
-	    strcmp(stored, c->req_digest) == 0) {
+	    cases_request_is(c, stored)) {
 		const char *m = c->v[c->n_v - 1].msg;
 
 		http_respond(r, 200, NULL, "application/json", m, strlen(m));

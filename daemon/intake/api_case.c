@@ -89,7 +89,7 @@ static struct kcase *case_of(const struct api_case *c, const char *id)
 	struct kcase *k = c->cs ? cases_get(c->cs, id) : NULL;
 	char stored[65];
 
-	if (!k || outbox_lookup(c->ob, id, stored) < 0 || strcmp(stored, k->req_digest) != 0)
+	if (!k || outbox_lookup(c->ob, id, stored) < 0 || !cases_request_is(k, stored))
 		return NULL;
 	return k;
 }

@@ -12,6 +12,8 @@
 #include <uv.h>
 
 #include "cases.h"
+#include "digest.h"
+#include "hex.h"
 #include "ck_main.h"
 
 static char tmpdir[256], journal[300];
@@ -129,7 +131,8 @@ static void check_filled(struct cases *cs)
 	struct kcase *a = cases_get(cs, "a"), *b = cases_get(cs, "b");
 	enum case_state st;
 	unsigned v = 0;
-	char dg[65];
+	char dg[65], want[65], hx[65], long_hex[66];
+	unsigned char bin[32];
 
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
@@ -142,7 +145,25 @@ static void check_filled(struct cases *cs)
 	ck_assert_int_eq(cases_current(cs, "a", &v, dg, &st), 0);
 	ck_assert_uint_eq(v, 2);
 	ck_assert_int_eq(st, CASE_OPEN);
-	ck_assert_str_eq(dg, a->v[1].digest);
+	/* The digest held in binary reads back as the hex of the text. */
+	ck_assert_int_eq(digest_buffer(a->v[1].msg, strlen(a->v[1].msg), want), 0);
+	ck_assert_str_eq(dg, want);
+	hex_encode(a->v[1].digest, 32, hx);
+	ck_assert_str_eq(hx, want);
+	/* What the hex parser refuses: upper case, short, long, other bytes. */
+	ck_assert_int_eq(hex_decode(want, bin, 32), 0);
+	ck_assert_mem_eq(bin, a->v[1].digest, 32);
+	strcpy(hx, want);
+	hx[5] = 'A';
+	ck_assert_int_eq(hex_decode(hx, bin, 32), -EINVAL);
+	hx[5] = 'g';
+	ck_assert_int_eq(hex_decode(hx, bin, 32), -EINVAL);
+	ck_assert_int_eq(hex_decode("0123", bin, 32), -EINVAL);
+	ck_assert_int_eq(hex_decode(NULL, bin, 32), -EINVAL);
+	strcpy(long_hex, want);
+	strcat(long_hex, "0");
+	ck_assert_int_eq(hex_decode(long_hex, bin, 32), -EINVAL);
+	ck_assert(!cases_request_is(a, hx));
 	ck_assert_int_eq(cases_current(cs, "b", &v, NULL, &st), 0);
 	ck_assert_int_eq(st, CASE_CLOSED);
 	ck_assert_int_eq(cases_current(cs, "zz", &v, NULL, NULL), -ENOENT);
