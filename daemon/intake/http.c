@@ -965,13 +965,21 @@ static void conn_peer(struct http_conn *c)
 
 /* Connections of c's peer other than c, not counting those already
  * answered with an error (they linger for LINGER_MS at most). */
+/* Connections of c's peer that may still carry a request: not those
+ * lingering or closing, nor one writing its last answer ("Connection:
+ * close"): a client at its limit that reconnects as soon as it read that
+ * answer may otherwise be refused before the old one's write completes. */
 static unsigned peer_conns(const struct http_server *s, const struct http_conn *c)
 {
 	unsigned n = 0;
 
-	for (const struct http_conn *o = s->conns; o; o = o->next)
-		if (o != c && o->state != CS_LINGER && http_peer_equal(&o->peer, &c->peer))
+	for (const struct http_conn *o = s->conns; o; o = o->next) {
+		int leaving = o->state == CS_LINGER || o->closing ||
+			      (o->state == CS_WRITING && !o->keep_alive);
+
+		if (o != c && !leaving && http_peer_equal(&o->peer, &c->peer))
 			n++;
+	}
 	return n;
 }
 

@@ -49,6 +49,9 @@ end
 function response(status, headers, body)
 	if status ~= 200 then
 		non200 = non200 + 1
+		if not first_bad then
+			first_bad = status .. " " .. string.sub(body or "", 1, 160)
+		end
 	end
 end
 
@@ -62,6 +65,13 @@ function done(summary, latency, requests)
 	io.write(string.format("requests %d non-200 %d socket-errors %d\n", summary.requests, bad,
 		summary.errors.connect + summary.errors.read + summary.errors.write +
 		summary.errors.timeout + summary.errors.status))
+	for _, t in ipairs(threads) do
+		local fb = t:get("first_bad")
+		if fb then
+			io.write("first non-200 answer: " .. fb .. "\n")
+			break
+		end
+	end
 	io.write(string.format("latency p50 %.2f ms p99 %.2f ms p99.9 %.2f ms max %.2f ms\n",
 		latency:percentile(50) / 1000, latency:percentile(99) / 1000,
 		latency:percentile(99.9) / 1000, latency.max / 1000))

@@ -84,7 +84,7 @@ user_ticks() { awk '{ print $14 }' "/proc/$PID/stat"; }
 CPU0=$(cpu_ticks)
 USR0=$(user_ticks)
 wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency -s "$HERE/api.lua" "http://127.0.0.1:$PORT" |
-	grep -E 'screenings/s|requests|latency|Socket errors' > "$B/wrk.out" || true
+	grep -E 'screenings/s|requests|latency|Socket errors|first non-200' > "$B/wrk.out" || true
 CPU1=$(cpu_ticks)
 USR1=$(user_ticks)
 cat "$B/wrk.out"
