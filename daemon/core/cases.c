@@ -893,10 +893,38 @@ static int frame_record(char **buf, size_t *len, size_t *cap, json_t *r)
 	return rc;
 }
 
-/* Serialise the live state as compact records into buf. */
-static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap,
-		    uint64_t *offs)
+/* The records of a snapshot pass through a buffer written out whenever
+ * it holds SNAP_FLUSH bytes: compaction needs memory for a few records,
+ * not for the whole journal. */
+#define SNAP_FLUSH (1u << 20)
+
+struct snap {
+	int fd;
+	char *buf;
+	size_t len, cap;
+	uint64_t written;        /* bytes of the file before buf */
+};
+
+static int snap_flush(struct snap *s, size_t at_least)
 {
+	int rc;
+
+	if (s->len < at_least)
+		return 0;
+	rc = write_all(s->fd, s->buf, s->len);
+	if (rc == 0) {
+		s->written += s->len;
+		s->len = 0;
+	}
+	return rc;
+}
+
+/* Serialise the live state as compact records to s->fd; offs[i] gets
+ * where case i's open record starts. */
+static int snapshot(const struct cases *cs, struct snap *s, uint64_t *offs)
+{
+	char **buf = &s->buf;
+	size_t *len = &s->len, *cap = &s->cap;
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < cs->n_pol; i++) {
@@ -925,7 +953,7 @@ static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap
 			      c->n_v > 1 ? v1->policy : c->policy, "vd", vd, "s",
 			      v1->summary);
 		free(req);
-		offs[i] = *len;
+		offs[i] = s->written + *len;
 		rc = frame_record(buf, len, cap, r);
 		for (size_t k = 1; rc == 0 && k < c->n_v; k++) {
 			const struct case_version *v = &c->v[k];
@@ -946,28 +974,31 @@ static int snapshot(const struct cases *cs, char **buf, size_t *len, size_t *cap
 				      c->state == CASE_EXPIRED ? "retention" : "closed");
 			rc = frame_record(buf, len, cap, r);
 		}
+		if (rc == 0)
+			rc = snap_flush(s, SNAP_FLUSH);
 	}
-	return rc;
+	return rc == 0 ? snap_flush(s, 0) : rc;
 }
 
 /* Rewrite the journal from memory: journal.tmp, fdatasync, rename, fsync
  * the folder.  On success cs->fd is the new file, positioned at its end. */
 static int compact(struct cases *cs)
 {
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	struct snap s = { .fd = -1 };
 	uint64_t *offs = calloc(cs->n ? cs->n : 1, sizeof(*offs));
 	int fd = -1, rc;
 
-	rc = offs ? snapshot(cs, &buf, &len, &cap, offs) : -ENOMEM;
-	if (rc < 0)
+	if (!offs) {
+		rc = -ENOMEM;
 		goto fail;
+	}
 	fd = open(cs->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		goto fail;
 	}
-	rc = write_all(fd, buf, len);
+	s.fd = fd;
+	rc = snapshot(cs, &s, offs);
 	if (rc == 0 && fdatasync(fd) < 0)
 		rc = -errno;
 	if (rc == 0 && rename(cs->tmp, cs->path) < 0)
@@ -984,7 +1015,7 @@ static int compact(struct cases *cs)
 	/* Append mode is not needed: only this process writes, always at the
 	 * end; it reads requests back with pread. */
 	cs->fd = fd;
-	cs->st.bytes = len;
+	cs->st.bytes = s.written;
 	cs->st.dead_bytes = 0;
 	for (size_t i = 0; i < cs->n; i++) {
 		cs->vec[i]->open_bytes = 0;
@@ -993,7 +1024,7 @@ static int compact(struct cases *cs)
 	}
 	cs->st.compacted = 1;
 	free(offs);
-	free(buf);
+	free(s.buf);
 	return 0;
 fail:
 	if (fd >= 0) {
@@ -1001,14 +1032,61 @@ fail:
 		unlink(cs->tmp);
 	}
 	free(offs);
-	free(buf);
+	free(s.buf);
 	return rc;
+}
+
+/* The journal is read through a window of REPLAY_WINDOW bytes (more for a
+ * larger record): replay needs memory for one record, not for the file,
+ * which holds every request ever screened (a few KB each). */
+#define REPLAY_WINDOW (1u << 20)
+
+struct rwin {
+	unsigned char *p;
+	size_t cap, n;
+	uint64_t base;           /* file offset of p[0]; p holds [base, base + n) */
+};
+
+/* Makes the `need` bytes of the file at `off` (which the file has: the
+ * caller checked against its size) readable at w->p + (off - w->base). */
+static int rwin_need(int fd, struct rwin *w, uint64_t off, size_t need, uint64_t size)
+{
+	size_t keep = 0, want;
+
+	if (off >= w->base && off + need <= w->base + w->n)
+		return 0;
+	if (off >= w->base && off < w->base + w->n) {
+		keep = (size_t)(w->base + w->n - off);
+		memmove(w->p, w->p + (off - w->base), keep);
+	}
+	w->base = off;
+	w->n = keep;
+	if (need > w->cap || !w->p) {
+		size_t cap = need > REPLAY_WINDOW ? need : REPLAY_WINDOW;
+		unsigned char *p = realloc(w->p, cap);
+
+		if (!p)
+			return -ENOMEM;
+		w->p = p;
+		w->cap = cap;
+	}
+	want = size - off < w->cap ? (size_t)(size - off) : w->cap;
+	while (w->n < want) {
+		ssize_t k = pread(fd, w->p + w->n, want - w->n, (off_t)(off + w->n));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		w->n += (size_t)k;
+	}
+	return 0;
 }
 
 static int replay(struct cases *cs, char *err, size_t errlen)
 {
 	struct stat sb;
-	unsigned char *buf = NULL;
+	struct rwin w = { 0 };
 	size_t size, off = 0, good_end = 0;
 	int rc = 0;
 
@@ -1017,33 +1095,25 @@ static int replay(struct cases *cs, char *err, size_t errlen)
 	size = (size_t)sb.st_size;
 	if (size == 0)
 		return 0;
-	buf = malloc(size);
-	if (!buf)
-		return -ENOMEM;
-	for (size_t got = 0; got < size;) {
-		ssize_t k = pread(cs->fd, buf + got, size - got, (off_t)got);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			rc = k < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "%s: read: %s", cs->path, strerror(-rc));
-			free(buf);
-			return rc;
-		}
-		got += (size_t)k;
-	}
 	while (off < size) {
+		const unsigned char *rec;
 		uint32_t len, crc;
 		json_t *r;
 
 		if (size - off < 8)
 			break;                           /* torn header */
-		len = get_u32(buf + off);
-		crc = get_u32(buf + off + 4);
+		rc = rwin_need(cs->fd, &w, off, 8, size);
+		if (rc < 0)
+			break;
+		len = get_u32(w.p + (off - w.base));
+		crc = get_u32(w.p + (off - w.base) + 4);
 		if (len > CASES_MAX_RECORD || len > size - off - 8)
 			break;                           /* torn or garbage length */
-		if (crc32_buf(buf + off + 8, len) != crc) {
+		rc = rwin_need(cs->fd, &w, off, 8 + (size_t)len, size);
+		if (rc < 0)
+			break;
+		rec = w.p + (off - w.base) + 8;
+		if (crc32_buf(rec, len) != crc) {
 			if (off + 8 + len == size)
 				break;                   /* the last record: torn */
 			log_warn("%s: record at byte %zu has a bad CRC; skipped", cs->path, off);
@@ -1053,7 +1123,7 @@ static int replay(struct cases *cs, char *err, size_t errlen)
 			good_end = off;
 			continue;
 		}
-		r = json_loadb((const char *)buf + off + 8, len, 0, NULL);
+		r = json_loadb((const char *)rec, len, 0, NULL);
 		if (!r || apply(cs, r, len + 8, off, 0) < 0) {
 			log_warn("%s: record at byte %zu does not fit; skipped", cs->path, off);
 			cs->st.corrupt++;
@@ -1063,7 +1133,11 @@ static int replay(struct cases *cs, char *err, size_t errlen)
 		off += 8 + len;
 		good_end = off;
 	}
-	free(buf);
+	free(w.p);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: read: %s", cs->path, strerror(-rc));
+		return rc;
+	}
 	if (good_end < size) {
 		log_warn("%s: cut %zu bytes of a record torn at byte %zu (a crash mid-write)",
 			 cs->path, size - good_end, good_end);

@@ -324,6 +324,73 @@ START_TEST(mostly_dead_journal_is_compacted)
 }
 END_TEST
 
+/* The request of case i of many_cases(): about 1 KB, case 700 1.5 MB. */
+static char *big_request(int i)
+{
+	size_t pad = i == 700 ? 1500000 : 900 + (size_t)(i * 37) % 200;
+	char *s = malloc(pad + 64);
+	int n;
+
+	ck_assert_ptr_nonnull(s);
+	n = snprintf(s, 64, "{\"id\":\"c%d\",\"pad\":\"", i);
+	memset(s + n, 'a' + i % 26, pad);
+	strcpy(s + n + pad, "\"}");
+	return s;
+}
+
+static void check_many(struct cases *cs, int n)
+{
+	ck_assert_uint_eq(cases_count(cs), (size_t)n);
+	for (int i = 0; i < n; i++) {
+		char id[16], *want = big_request(i);
+
+		snprintf(id, sizeof(id), "c%d", i);
+		ck_assert_ptr_nonnull(cases_get(cs, id));
+		check_request(cs, cases_get(cs, id), want);
+		free(want);
+	}
+}
+
+/* A journal larger than replay's read window (1 MB), with a record larger
+ * than the window, replays whole; compacted, it is written in pieces and
+ * every request is found where compaction put it. */
+START_TEST(journal_larger_than_read_window)
+{
+	struct cases *cs = open_cases();
+	struct cases_stats st;
+	const int n = 1500;
+
+	for (int i = 0; i < n; i++) {
+		char id[16], *req = big_request(i);
+
+		snprintf(id, sizeof(id), "c%d", i);
+		ck_assert_int_eq(cases_add(cs, id, RD, req, P1, VD, "{}", on_done, NULL), 0);
+		free(req);
+		if (i % 100 == 99)
+			uv_run(&loop, UV_RUN_DEFAULT);
+	}
+	close_cases(cs);
+	ck_assert_int_gt(file_size(journal), 3 << 20);
+	cs = open_cases();
+	cases_stats(cs, &st);
+	ck_assert_int_eq(st.compacted, 0);
+	ck_assert_int_eq(st.corrupt + st.torn, 0);
+	check_many(cs, n);
+	/* Dead records past half the file: compacted at the next open. */
+	for (int i = 0; i < 40000; i++)
+		ck_assert_int_eq(cases_checked(cs, cases_get(cs, "c1"), i % 2 ? P1 : P2), 0);
+	close_cases(cs);
+	cs = open_cases();
+	cases_stats(cs, &st);
+	ck_assert_int_eq(st.compacted, 1);
+	check_many(cs, n);
+	close_cases(cs);
+	cs = open_cases();
+	check_many(cs, n);
+	close_cases(cs);
+}
+END_TEST
+
 /* A request stays in memory only until its open record is durable; then
  * it is read back, and a damaged record gives -EIO, not a wrong request. */
 START_TEST(request_read_back_from_journal)
@@ -407,6 +474,7 @@ int main(void)
 	tcase_add_test(tc, bad_crc_is_skipped_or_cut);
 	tcase_add_test(tc, mostly_dead_journal_is_compacted);
 	tcase_add_test(tc, request_read_back_from_journal);
+	tcase_add_test(tc, journal_larger_than_read_window);
 	tcase_add_test(tc, unposted_version_stays_unposted);
 	tcase_add_test(tc, policy_lists_survive);
 	suite_add_tcase(s, tc);
