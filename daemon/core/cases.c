@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
@@ -247,7 +248,9 @@ static struct kcase *case_new(struct cases *cs, const char *id)
 		cs->vec = v;
 		cs->cap = cap;
 	}
-	c = calloc(1, sizeof(*c) + n + 1);
+	/* The id starts right after the last member, not after the padding
+	 * that sizeof counts. */
+	c = calloc(1, offsetof(struct kcase, id) + n + 1);
 	if (!c)
 		return NULL;
 	memcpy(c->id, id, n + 1);

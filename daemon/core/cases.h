@@ -59,8 +59,9 @@ enum case_state {
 	CASE_EXPIRED,     /* never closed, older than the retention period */
 };
 
+/* Members ordered so that the struct has no holes: the store holds one
+ * or more per case (tests/bench/api.sh opens ~100k cases). */
 struct case_version {
-	unsigned n;              /* 1, 2, ... */
 	unsigned char digest[32]; /* sha256 of the verdict text (hex_encode) */
 	char *policy;            /* policy digest it was made under (interned:
 				  * shared between cases, read-only) */
@@ -68,25 +69,28 @@ struct case_version {
 				  * outbox's store: outbox_read) */
 	char *summary;           /* opaque, as given; shared between cases
 				  * with equal summaries (read-only) */
+	unsigned n;              /* 1, 2, ... */
 	bool posted;             /* durable in the outbox (always for 1) */
 };
 
 /* One case.  Read-only outside cases.c; valid until cases_free(). */
+/* One case.  Members ordered and sized so that the struct and a typical
+ * id fit a 128-byte allocation. */
 struct kcase {
 	unsigned char req_digest[32]; /* sha256 of the request (cases_request_is) */
 	int64_t opened_at, closed_at;
-	enum case_state state;
 	char *policy;            /* last policy it was screened under (interned) */
 	struct case_version *v;  /* v[0] is version 1 */
-	size_t n_v, cap_v;
-	unsigned adding;         /* an open of this id is not durable yet */
-	unsigned busy;           /* owned by a re-screen in flight (rescreen.c) */
-	/* private to cases.c: bytes of its records that compaction keeps;
-	 * where its open record starts in the journal; its request until that
-	 * record is durable (then read back with cases_request()) */
-	uint32_t open_bytes, chk_bytes;
+	/* private to cases.c: where its open record starts in the journal;
+	 * its request until that record is durable (then read back with
+	 * cases_request()); bytes of its records that compaction keeps */
 	uint64_t open_off;
 	char *pending_request;
+	uint32_t open_bytes, chk_bytes;
+	uint32_t n_v, cap_v;
+	uint16_t adding;         /* opens of this id not durable yet */
+	uint16_t busy;           /* re-screens in flight that own it (rescreen.c) */
+	uint8_t state;           /* enum case_state */
 	char id[];               /* at most CASES_MAX_ID bytes */
 };
 

@@ -19,6 +19,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -51,12 +52,13 @@
 #define NAME_MAX_LEN (ID_MAX + 1 + DIGEST_LEN + sizeof(".json"))
 #define CURSOR_NAME "cursor"
 
+/* One per stored verdict; ordered without holes before the id. */
 struct ob_ent {
 	struct ob_ent *next;
-	uint32_t hash;
-	bool pending;		/* queued or being written, not yet durable */
 	uint64_t pos;		/* the record; 0: a file store/ID.DIGEST.json */
 	unsigned char digest[DIGEST_LEN / 2];	/* the request's (hex_encode) */
+	uint32_t hash;
+	bool pending;		/* queued or being written, not yet durable */
 	char id[];
 };
 
@@ -278,7 +280,7 @@ static int index_add(struct outbox *ob, const char *id, const char *digest, bool
 
 	if (ob->nentries >= ob->nbuckets && index_grow(ob) < 0)
 		return -ENOMEM;
-	e = malloc(sizeof(*e) + len + 1);
+	e = malloc(offsetof(struct ob_ent, id) + len + 1);
 	if (!e)
 		return -ENOMEM;
 	/* Every caller checked the digest (digest_valid, hex_digest). */
