@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "arena.h"
 #include "kvscreen/plugin.h"
 
 /* Bounds every loader enforces. */
@@ -33,13 +34,6 @@ struct list_entry {
 	const char *nationality; /* ISO 3166-1 alpha-2 codes, ';'-separated, or NULL */
 };
 
-/* Chunked bump allocator owning every string of a list. */
-struct lists_arena {
-	struct lists_chunk *head;
-	size_t used, cap;
-	int failed;              /* an allocation failed: the load fails */
-};
-
 struct nm_index;
 
 struct kvs_list {
@@ -54,7 +48,8 @@ struct kvs_list {
 	size_t n_entries, cap_entries;
 	size_t n_names;          /* primary names + aliases */
 	size_t n_skipped;        /* malformed rows skipped */
-	struct lists_arena arena;
+	struct arena arena;      /* every string of the list (256 KB chunks);
+				  * an allocation that failed fails the load */
 	struct nm_index *index;  /* built after a successful load */
 	int missing;             /* a placeholder for a file not downloaded yet:
 				  * no entries, no index (lists_placeholder) */
@@ -64,11 +59,6 @@ struct kvs_list {
 	long long size;
 	struct kvs_list *next;
 };
-
-/* Allocate n bytes (8-aligned) from the arena; NULL on ENOMEM. */
-void *list_arena_alloc(struct lists_arena *a, size_t n);
-/* Free every chunk of the arena. */
-void list_arena_free(struct lists_arena *a);
 
 /* Copy n bytes into the arena, NUL-terminated; trims blanks at both ends.
  * Returns NULL for an empty result or on ENOMEM. */

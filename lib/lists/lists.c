@@ -132,7 +132,7 @@ struct list_entry *lists_add(struct kvs_list *l, const char *id,
 	if (n_aliases > LISTS_MAX_ALIASES)
 		n_aliases = LISTS_MAX_ALIASES;
 	if (n_aliases) {
-		av = list_arena_alloc(&l->arena, n_aliases * sizeof(*av));
+		av = arena_alloc(&l->arena, n_aliases * sizeof(*av));
 		if (!av)
 			return NULL;
 		for (size_t i = 0; i < n_aliases; i++) {
@@ -298,7 +298,7 @@ void lists_free(struct kvs_list *l)
 	if (!l)
 		return;
 	nm_index_free(l->index);
-	list_arena_free(&l->arena);
+	arena_free(&l->arena);
 	free(l->entries);
 	free(l->name);
 	free(l->format);
@@ -342,6 +342,7 @@ int lists_load_private(const char *format, const char *path, const char *name,
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
+	l->arena.next_size = 256u << 10;
 	l->severity = severity;
 	l->refs = 1;
 	l->name = strdup(name ? name : format);

@@ -355,7 +355,7 @@ START_TEST(arena_blocks)
 		sizes[i] = i % 97 == 0 ? 70000 + (size_t)i : (size_t)(i * 7) % 300;
 		p[i] = arena_alloc(&a, sizes[i]);
 		ck_assert_ptr_nonnull(p[i]);
-		ck_assert_uint_eq((uintptr_t)p[i] % _Alignof(max_align_t), 0);
+		ck_assert_uint_eq((uintptr_t)p[i] % ARENA_ALIGN, 0);
 		memset(p[i], i & 0xff, sizes[i]);
 	}
 	for (int i = 0; i < 600; i++)
@@ -363,7 +363,9 @@ START_TEST(arena_blocks)
 			ck_assert_uint_eq(p[i][k], (unsigned)(i & 0xff));
 	ck_assert_uint_ge(arena_size(&a), 7 * 70000);
 	ck_assert_str_eq(arena_strndup(&a, "abcdef", 3), "abc");
+	ck_assert(!a.failed);
 	ck_assert_ptr_null(arena_alloc(&a, SIZE_MAX - 8));
+	ck_assert(a.failed);
 	arena_free(&a);
 	ck_assert_uint_eq(arena_size(&a), 0);
 	ck_assert_ptr_nonnull(arena_zalloc(&a, 10));

@@ -1,8 +1,7 @@
-/* arena.c - a bump allocator for the blocks of one screening (see arena.h). */
+/* arena.c - a bump allocator for many small blocks that die together (see arena.h). */
 #include "config.h"
 
 #include <stdalign.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +10,16 @@
 
 #define ARENA_FIRST 2048u
 #define ARENA_MAX_CHUNK 65536u
-#define ALIGN alignof(max_align_t)
 
 struct arena_chunk {
 	struct arena_chunk *next;
 	size_t size;                        /* bytes of data[] */
-	alignas(max_align_t) char data[];
+	alignas(ARENA_ALIGN) char data[];
 };
 
 static size_t round_up(size_t n)
 {
-	return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+	return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 }
 
 void *arena_alloc(struct arena *a, size_t n)
@@ -30,8 +28,10 @@ void *arena_alloc(struct arena *a, size_t n)
 	size_t need, size;
 	void *p;
 
-	if (n > SIZE_MAX / 2)
+	if (n > SIZE_MAX / 2) {
+		a->failed = 1;
 		return NULL;
+	}
 	need = round_up(n ? n : 1);
 	if (need <= a->left) {
 		p = a->p;
@@ -44,8 +44,10 @@ void *arena_alloc(struct arena *a, size_t n)
 		/* A large block gets a chunk of its own, behind the current
 		 * one, so the space left in the current one stays usable. */
 		c = malloc(sizeof(*c) + need);
-		if (!c)
+		if (!c) {
+			a->failed = 1;
 			return NULL;
+		}
 		c->size = need;
 		if (a->chunks) {
 			c->next = a->chunks->next;
@@ -57,8 +59,10 @@ void *arena_alloc(struct arena *a, size_t n)
 		return c->data;
 	}
 	c = malloc(sizeof(*c) + size);
-	if (!c)
+	if (!c) {
+		a->failed = 1;
 		return NULL;
+	}
 	c->size = size;
 	c->next = a->chunks;
 	a->chunks = c;
