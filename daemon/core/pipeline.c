@@ -227,9 +227,9 @@ static int build_verdict(struct job *job, struct verdict *v)
 	v->decision = pr.decision;
 	v->score = policy_score(&pr);
 	verdict_decide(v);
-	v->text = verdict_text(v, NULL, &v->len);
-	if (v->text)
-		return 0;
+	/* The text is written when a consumer takes it: re-screening
+	 * compares summaries and writes nothing for an unchanged case. */
+	return 0;
 nomem:
 	verdict_clear(v);
 	return -1;

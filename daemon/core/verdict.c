@@ -201,10 +201,10 @@ void verdict_decide(struct verdict *v)
 
 char *verdict_take_text(struct verdict *v, size_t *len)
 {
-	char *t = v->text;
+	char *t = v->text ? v->text : verdict_text(v, NULL, &v->len);
 
 	if (len)
-		*len = v->len;
+		*len = t ? v->len : 0;
 	v->text = NULL;
 	v->len = 0;
 	return t;
@@ -212,7 +212,12 @@ char *verdict_take_text(struct verdict *v, size_t *len)
 
 json_t *verdict_json(const struct verdict *v)
 {
-	return v->text ? json_loadb(v->text, v->len, 0, NULL) : NULL;
+	size_t len;
+	char *t = verdict_text(v, NULL, &len);
+	json_t *j = t ? json_loadb(t, len, 0, NULL) : NULL;
+
+	free(t);
+	return j;
 }
 
 int verdict_plugins_ok(const struct verdict *v)

@@ -3,7 +3,8 @@
  * Plugins add findings through the host table (report_add, plugin_host.c),
  * which checks them and copies them into the report's arena as struct
  * finding; the pipeline (pipeline.c) gathers the findings of every run into
- * a struct verdict, decides, and writes the JSON text once (verdict_text).
+ * a struct verdict and decides; the JSON text is written once, when a
+ * consumer takes it (verdict_take_text).
  * No JSON tree is built or copied on the way: consumers read the struct for
  * what they count or compare (decision, plugin status, the re-screening
  * summary) and store and send the text.
@@ -69,7 +70,7 @@ struct verdict {
 	int has_deciding;
 	struct verdict_plugin *plugins;
 	size_t n_plugins;
-	char *text;                    /* the JSON text (verdict_text), or NULL */
+	char *text;                    /* private: see verdict_take_text */
 	size_t len;
 	struct arena arena;            /* host findings and the arrays above */
 };
@@ -82,10 +83,13 @@ void verdict_decide(struct verdict *v);
  * with the members of `extra` (an object, or NULL) appended at the end:
  * malloc'd, NUL-terminated, its length in *len.  NULL when out of memory. */
 char *verdict_text(const struct verdict *v, const json_t *extra, size_t *len);
-/* v->text, which the caller now owns (and must free); NULL if none. */
+/* The verdict's text (verdict_text without extras), which the caller now
+ * owns and must free, its length in *len; NULL when out of memory.  Written
+ * on the first call, so a consumer that only reads the struct (re-screening
+ * an unchanged case) writes nothing. */
 char *verdict_take_text(struct verdict *v, size_t *len);
 /* The verdict's text parsed (a new reference), for the few consumers that
- * want a tree (the CLI, reports, tests); NULL without text or memory. */
+ * want a tree (the CLI, reports, tests); NULL when out of memory. */
 json_t *verdict_json(const struct verdict *v);
 /* Whether every plugin run ended "ok". */
 int verdict_plugins_ok(const struct verdict *v);

@@ -517,6 +517,11 @@ static void on_verdict(void *data, struct verdict *v)
 		 decision_name(v->decision));
 	/* Written once: this text is what is stored, sent and replayed. */
 	s->text = verdict_take_text(v, &s->len);
+	if (!s->text) {
+		http_respond_error(s->r, 503, "Retry-After: 1\r\n", "unavailable", "out of memory");
+		screening_free(s);
+		return;
+	}
 	if (a->rs)
 		rc = rescreen_store(a->rs, s->req, s->digest, v, s->text, s->len, on_durable, s);
 	else
