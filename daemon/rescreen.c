@@ -15,7 +15,6 @@
 
 #include "digest.h"
 #include "hex.h"
-#include "jsonw.h"
 #include "log.h"
 #include "policy.h"
 #include "request.h"

@@ -150,8 +150,8 @@ static int add_host(struct verdict *v, const struct policy *pol, struct policy_r
 	return 0;
 }
 
-/* The verdict of a finished job, its text written; 0, or -1 when out of
- * memory (v is then cleared). */
+/* The verdict of a finished job (its text is written when a consumer takes
+ * it); 0, or -1 when out of memory (v is then cleared). */
 static int build_verdict(struct job *job, struct verdict *v)
 {
 	const struct policy *pol = &job->en->cfg->policy;

@@ -19,6 +19,13 @@ static void put_cstr(struct jsonw *w, const char *s)
 	jsonw_str(w, s, strlen(s));
 }
 
+/* A name of the daemon's own tables (a severity, a decision): plain ASCII,
+ * written as it is. */
+static void put_name(struct jsonw *w, const char *s)
+{
+	jsonw_raw(w, s, strlen(s));
+}
+
 static void put_evidence(struct jsonw *w, const struct evidence *e)
 {
 	W(w, "{\"path\":");
@@ -42,7 +49,7 @@ static void put_finding(struct jsonw *w, const struct finding *f)
 	W(w, "{\"rule\":");
 	put_cstr(w, f->rule);
 	W(w, ",\"severity\":\"");
-	jsonw_raw(w, kvs_severity_name(f->severity), strlen(kvs_severity_name(f->severity)));
+	put_name(w, kvs_severity_name(f->severity));
 	W(w, "\",\"title\":");
 	put_cstr(w, f->title);
 	W(w, ",\"references\":[");
@@ -129,7 +136,7 @@ char *verdict_text(const struct verdict *v, const json_t *extra, size_t *len)
 	W(&w, "{\"schema\":\"kvscreen.verdict/v1\",\"request_id\":");
 	put_cstr(&w, v->request_id);
 	W(&w, ",\"decision\":\"");
-	jsonw_raw(&w, decision_name(v->decision), strlen(decision_name(v->decision)));
+	put_name(&w, decision_name(v->decision));
 	W(&w, "\",\"score\":");
 	jsonw_int(&w, v->score);
 	W(&w, ",\"screened_at\":");
@@ -288,7 +295,7 @@ char *verdict_summary(const struct verdict *v)
 	if (n > 1)
 		qsort(keys, n, sizeof(*keys), cmp_str);
 	W(&w, "{\"d\":\"");
-	jsonw_raw(&w, decision_name(v->decision), strlen(decision_name(v->decision)));
+	put_name(&w, decision_name(v->decision));
 	W(&w, "\",\"k\":[");
 	for (size_t i = 0, out = 0; i < n; i++) {
 		if (i > 0 && strcmp(keys[i], keys[i - 1]) == 0)

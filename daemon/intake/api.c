@@ -18,7 +18,6 @@
 #include "api.h"
 #include "api_case.h"
 #include "digest.h"
-#include "jsonw.h"
 #include "log.h"
 #include "policy.h"
 #include "request.h"

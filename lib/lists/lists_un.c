@@ -1,9 +1,10 @@
 /* lists_un.c - loader for the UN Security Council consolidated list XML.
  *
  * Parsed with libxml2's streaming reader, one entry at a time, with network
- * access off, no DTD loading and no entity substitution (XML_PARSE_NONET, no XML_PARSE_NOENT/DTDLOAD) and libxml2's
- * default size limits (no XML_PARSE_HUGE).  Every INDIVIDUAL and ENTITY
- * becomes an entry: id REFERENCE_NUMBER (e.g. "KPe.001"), name the
+ * access off, no DTD loading and no entity substitution (XML_PARSE_NONET,
+ * no XML_PARSE_NOENT/DTDLOAD) and libxml2's default size limits (no
+ * XML_PARSE_HUGE).  Every INDIVIDUAL and ENTITY becomes an entry: id
+ * REFERENCE_NUMBER (e.g. "KPe.001"), name the
  * FIRST..FOURTH_NAME parts joined, aliases the ALIAS_NAMEs of quality other
  * than "Low", the NAME_ORIGINAL_SCRIPT and, for names written "A ; B", each
  * part; program UN_LIST_TYPE; country the first NATIONALITY (individuals)
